@@ -46,7 +46,9 @@ impl Mac {
         } else if t.len() == 12 {
             t.to_string()
         } else {
-            if t.chars().any(|c| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit()) {
+            if t.chars()
+                .any(|c| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit())
+            {
                 return Err(MacError::Placeholder {
                     input: input.to_string(),
                 });
@@ -58,7 +60,8 @@ impl Mac {
         }
         let mut out = [0u8; 6];
         for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).map_err(|_| invalid("not hexadecimal"))?;
+            *o = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16)
+                .map_err(|_| invalid("not hexadecimal"))?;
         }
         if out == [0; 6] || out == [0xff; 6] {
             return Err(MacError::Placeholder {
@@ -127,7 +130,13 @@ mod tests {
 
     #[test]
     fn accepts_the_common_forms() {
-        for s in ["A4:BF:01:2B:73:10", "a4-bf-01-2b-73-10", "a4bf012b7310", "a4bf.012b.7310", " a4:bf:01:2b:73:10 "] {
+        for s in [
+            "A4:BF:01:2B:73:10",
+            "a4-bf-01-2b-73-10",
+            "a4bf012b7310",
+            "a4bf.012b.7310",
+            " a4:bf:01:2b:73:10 ",
+        ] {
             let m = Mac::parse(s).unwrap();
             assert_eq!(m.to_string(), "a4:bf:01:2b:73:10");
             assert_eq!(m.id(), "a4bf012b7310");
@@ -137,10 +146,27 @@ mod tests {
 
     #[test]
     fn rejects_placeholders_and_garbage() {
-        assert!(matches!(Mac::parse("Not Available"), Err(MacError::Placeholder { .. })));
-        assert!(matches!(Mac::parse("00:00:00:00:00:00"), Err(MacError::Placeholder { .. })));
-        assert!(matches!(Mac::parse("ff:ff:ff:ff:ff:ff"), Err(MacError::Placeholder { .. })));
-        for bad in ["", "a4:bf:01:2b:73", "a4:bf-01:2b:73:10", "g4:bf:01:2b:73:10", "a4bf012b731", "a4:bf:01:2b:73:10:00", "+4bf012b7310"] {
+        assert!(matches!(
+            Mac::parse("Not Available"),
+            Err(MacError::Placeholder { .. })
+        ));
+        assert!(matches!(
+            Mac::parse("00:00:00:00:00:00"),
+            Err(MacError::Placeholder { .. })
+        ));
+        assert!(matches!(
+            Mac::parse("ff:ff:ff:ff:ff:ff"),
+            Err(MacError::Placeholder { .. })
+        ));
+        for bad in [
+            "",
+            "a4:bf:01:2b:73",
+            "a4:bf-01:2b:73:10",
+            "g4:bf:01:2b:73:10",
+            "a4bf012b731",
+            "a4:bf:01:2b:73:10:00",
+            "+4bf012b7310",
+        ] {
             assert!(Mac::parse(bad).is_err(), "{bad:?}");
         }
     }

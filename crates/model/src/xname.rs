@@ -35,52 +35,236 @@ const CAB: u32 = 9999; // hms-xname allows 1-4 digits for a cabinet
 
 /// hms-xname's component types (xnametypes/hmstypes.go), minus the pseudo-types (`all`, ...).
 const SHAPES: &[Shape] = &[
-    Shape { letters: "s", max: &[0], ty: HmsType::System },
-    Shape { letters: "p", max: &[ANY], ty: HmsType::Partition },
-    Shape { letters: "d", max: &[ANY], ty: HmsType::Cdu },
-    Shape { letters: "dw", max: &[ANY, ANY], ty: HmsType::CduMgmtSwitch },
-    Shape { letters: "x", max: &[CAB], ty: HmsType::Cabinet },
-    Shape { letters: "xb", max: &[CAB, 0], ty: HmsType::CabinetBmc },
-    Shape { letters: "xd", max: &[CAB, 1], ty: HmsType::CabinetCdu },
-    Shape { letters: "xe", max: &[CAB, 1], ty: HmsType::Cec },
-    Shape { letters: "xm", max: &[CAB, 3], ty: HmsType::CabinetPduController },
-    Shape { letters: "xmp", max: &[CAB, 3, 7], ty: HmsType::CabinetPdu },
-    Shape { letters: "xmpj", max: &[CAB, 3, 7, ANY], ty: HmsType::CabinetPduOutlet },
-    Shape { letters: "xmpv", max: &[CAB, 3, 7, ANY], ty: HmsType::CabinetPduPowerConnector },
-    Shape { letters: "xc", max: &[CAB, 7], ty: HmsType::Chassis },
-    Shape { letters: "xcb", max: &[CAB, 7, 0], ty: HmsType::ChassisBmc },
-    Shape { letters: "xct", max: &[CAB, 7, 9], ty: HmsType::CmmRectifier },
-    Shape { letters: "xcf", max: &[CAB, 7, 0], ty: HmsType::CmmFpga },
-    Shape { letters: "xcw", max: &[CAB, 7, ANY], ty: HmsType::MgmtSwitch },
-    Shape { letters: "xcwj", max: &[CAB, 7, ANY, ANY], ty: HmsType::MgmtSwitchConnector },
-    Shape { letters: "xchs", max: &[CAB, 7, ANY, ANY], ty: HmsType::MgmtHlSwitch },
-    Shape { letters: "xcs", max: &[CAB, 7, ANY], ty: HmsType::ComputeModule },
-    Shape { letters: "xcse", max: &[CAB, 7, ANY, ANY], ty: HmsType::NodeEnclosure },
-    Shape { letters: "xcset", max: &[CAB, 7, ANY, ANY, ANY], ty: HmsType::NodeEnclosurePowerSupply },
-    Shape { letters: "xcsv", max: &[CAB, 7, ANY, ANY], ty: HmsType::NodePowerConnector },
-    Shape { letters: "xcsb", max: &[CAB, 7, ANY, ANY], ty: HmsType::NodeBmc },
-    Shape { letters: "xcsbi", max: &[CAB, 7, ANY, ANY, ANY], ty: HmsType::NodeBmcNic },
-    Shape { letters: "xcsbn", max: &[CAB, 7, ANY, ANY, ANY], ty: HmsType::Node },
-    Shape { letters: "xcsbnv", max: &[CAB, 7, ANY, ANY, ANY, ANY], ty: HmsType::VirtualNode },
-    Shape { letters: "xcsbnp", max: &[CAB, 7, ANY, ANY, ANY, 3], ty: HmsType::Processor },
-    Shape { letters: "xcsbni", max: &[CAB, 7, ANY, ANY, ANY, 3], ty: HmsType::NodeNic },
-    Shape { letters: "xcsbnh", max: &[CAB, 7, ANY, ANY, ANY, 3], ty: HmsType::NodeHsnNic },
-    Shape { letters: "xcsbnd", max: &[CAB, 7, ANY, ANY, ANY, ANY], ty: HmsType::Memory },
-    Shape { letters: "xcsbna", max: &[CAB, 7, ANY, ANY, ANY, ANY], ty: HmsType::NodeAccel },
-    Shape { letters: "xcsbnr", max: &[CAB, 7, ANY, ANY, ANY, 7], ty: HmsType::NodeAccelRiser },
-    Shape { letters: "xcsbng", max: &[CAB, 7, ANY, ANY, ANY, ANY], ty: HmsType::StorageGroup },
-    Shape { letters: "xcsbngk", max: &[CAB, 7, ANY, ANY, ANY, ANY, ANY], ty: HmsType::Drive },
-    Shape { letters: "xcr", max: &[CAB, 7, ANY], ty: HmsType::RouterModule },
-    Shape { letters: "xcrb", max: &[CAB, 7, ANY, ANY], ty: HmsType::RouterBmc },
-    Shape { letters: "xcrbi", max: &[CAB, 7, ANY, ANY, ANY], ty: HmsType::RouterBmcNic },
-    Shape { letters: "xcrf", max: &[CAB, 7, ANY, 1], ty: HmsType::RouterFpga },
-    Shape { letters: "xcrt", max: &[CAB, 7, ANY, ANY], ty: HmsType::RouterTor },
-    Shape { letters: "xcrtf", max: &[CAB, 7, ANY, ANY, 1], ty: HmsType::RouterTorFpga },
-    Shape { letters: "xcre", max: &[CAB, 7, ANY, ANY], ty: HmsType::HsnBoard },
-    Shape { letters: "xcra", max: &[CAB, 7, ANY, ANY], ty: HmsType::HsnAsic },
-    Shape { letters: "xcral", max: &[CAB, 7, ANY, ANY, ANY], ty: HmsType::HsnLink },
-    Shape { letters: "xcrj", max: &[CAB, 7, ANY, ANY], ty: HmsType::HsnConnector },
-    Shape { letters: "xcrjp", max: &[CAB, 7, ANY, ANY, 2], ty: HmsType::HsnConnectorPort },
+    Shape {
+        letters: "s",
+        max: &[0],
+        ty: HmsType::System,
+    },
+    Shape {
+        letters: "p",
+        max: &[ANY],
+        ty: HmsType::Partition,
+    },
+    Shape {
+        letters: "d",
+        max: &[ANY],
+        ty: HmsType::Cdu,
+    },
+    Shape {
+        letters: "dw",
+        max: &[ANY, ANY],
+        ty: HmsType::CduMgmtSwitch,
+    },
+    Shape {
+        letters: "x",
+        max: &[CAB],
+        ty: HmsType::Cabinet,
+    },
+    Shape {
+        letters: "xb",
+        max: &[CAB, 0],
+        ty: HmsType::CabinetBmc,
+    },
+    Shape {
+        letters: "xd",
+        max: &[CAB, 1],
+        ty: HmsType::CabinetCdu,
+    },
+    Shape {
+        letters: "xe",
+        max: &[CAB, 1],
+        ty: HmsType::Cec,
+    },
+    Shape {
+        letters: "xm",
+        max: &[CAB, 3],
+        ty: HmsType::CabinetPduController,
+    },
+    Shape {
+        letters: "xmp",
+        max: &[CAB, 3, 7],
+        ty: HmsType::CabinetPdu,
+    },
+    Shape {
+        letters: "xmpj",
+        max: &[CAB, 3, 7, ANY],
+        ty: HmsType::CabinetPduOutlet,
+    },
+    Shape {
+        letters: "xmpv",
+        max: &[CAB, 3, 7, ANY],
+        ty: HmsType::CabinetPduPowerConnector,
+    },
+    Shape {
+        letters: "xc",
+        max: &[CAB, 7],
+        ty: HmsType::Chassis,
+    },
+    Shape {
+        letters: "xcb",
+        max: &[CAB, 7, 0],
+        ty: HmsType::ChassisBmc,
+    },
+    Shape {
+        letters: "xct",
+        max: &[CAB, 7, 9],
+        ty: HmsType::CmmRectifier,
+    },
+    Shape {
+        letters: "xcf",
+        max: &[CAB, 7, 0],
+        ty: HmsType::CmmFpga,
+    },
+    Shape {
+        letters: "xcw",
+        max: &[CAB, 7, ANY],
+        ty: HmsType::MgmtSwitch,
+    },
+    Shape {
+        letters: "xcwj",
+        max: &[CAB, 7, ANY, ANY],
+        ty: HmsType::MgmtSwitchConnector,
+    },
+    Shape {
+        letters: "xchs",
+        max: &[CAB, 7, ANY, ANY],
+        ty: HmsType::MgmtHlSwitch,
+    },
+    Shape {
+        letters: "xcs",
+        max: &[CAB, 7, ANY],
+        ty: HmsType::ComputeModule,
+    },
+    Shape {
+        letters: "xcse",
+        max: &[CAB, 7, ANY, ANY],
+        ty: HmsType::NodeEnclosure,
+    },
+    Shape {
+        letters: "xcset",
+        max: &[CAB, 7, ANY, ANY, ANY],
+        ty: HmsType::NodeEnclosurePowerSupply,
+    },
+    Shape {
+        letters: "xcsv",
+        max: &[CAB, 7, ANY, ANY],
+        ty: HmsType::NodePowerConnector,
+    },
+    Shape {
+        letters: "xcsb",
+        max: &[CAB, 7, ANY, ANY],
+        ty: HmsType::NodeBmc,
+    },
+    Shape {
+        letters: "xcsbi",
+        max: &[CAB, 7, ANY, ANY, ANY],
+        ty: HmsType::NodeBmcNic,
+    },
+    Shape {
+        letters: "xcsbn",
+        max: &[CAB, 7, ANY, ANY, ANY],
+        ty: HmsType::Node,
+    },
+    Shape {
+        letters: "xcsbnv",
+        max: &[CAB, 7, ANY, ANY, ANY, ANY],
+        ty: HmsType::VirtualNode,
+    },
+    Shape {
+        letters: "xcsbnp",
+        max: &[CAB, 7, ANY, ANY, ANY, 3],
+        ty: HmsType::Processor,
+    },
+    Shape {
+        letters: "xcsbni",
+        max: &[CAB, 7, ANY, ANY, ANY, 3],
+        ty: HmsType::NodeNic,
+    },
+    Shape {
+        letters: "xcsbnh",
+        max: &[CAB, 7, ANY, ANY, ANY, 3],
+        ty: HmsType::NodeHsnNic,
+    },
+    Shape {
+        letters: "xcsbnd",
+        max: &[CAB, 7, ANY, ANY, ANY, ANY],
+        ty: HmsType::Memory,
+    },
+    Shape {
+        letters: "xcsbna",
+        max: &[CAB, 7, ANY, ANY, ANY, ANY],
+        ty: HmsType::NodeAccel,
+    },
+    Shape {
+        letters: "xcsbnr",
+        max: &[CAB, 7, ANY, ANY, ANY, 7],
+        ty: HmsType::NodeAccelRiser,
+    },
+    Shape {
+        letters: "xcsbng",
+        max: &[CAB, 7, ANY, ANY, ANY, ANY],
+        ty: HmsType::StorageGroup,
+    },
+    Shape {
+        letters: "xcsbngk",
+        max: &[CAB, 7, ANY, ANY, ANY, ANY, ANY],
+        ty: HmsType::Drive,
+    },
+    Shape {
+        letters: "xcr",
+        max: &[CAB, 7, ANY],
+        ty: HmsType::RouterModule,
+    },
+    Shape {
+        letters: "xcrb",
+        max: &[CAB, 7, ANY, ANY],
+        ty: HmsType::RouterBmc,
+    },
+    Shape {
+        letters: "xcrbi",
+        max: &[CAB, 7, ANY, ANY, ANY],
+        ty: HmsType::RouterBmcNic,
+    },
+    Shape {
+        letters: "xcrf",
+        max: &[CAB, 7, ANY, 1],
+        ty: HmsType::RouterFpga,
+    },
+    Shape {
+        letters: "xcrt",
+        max: &[CAB, 7, ANY, ANY],
+        ty: HmsType::RouterTor,
+    },
+    Shape {
+        letters: "xcrtf",
+        max: &[CAB, 7, ANY, ANY, 1],
+        ty: HmsType::RouterTorFpga,
+    },
+    Shape {
+        letters: "xcre",
+        max: &[CAB, 7, ANY, ANY],
+        ty: HmsType::HsnBoard,
+    },
+    Shape {
+        letters: "xcra",
+        max: &[CAB, 7, ANY, ANY],
+        ty: HmsType::HsnAsic,
+    },
+    Shape {
+        letters: "xcral",
+        max: &[CAB, 7, ANY, ANY, ANY],
+        ty: HmsType::HsnLink,
+    },
+    Shape {
+        letters: "xcrj",
+        max: &[CAB, 7, ANY, ANY],
+        ty: HmsType::HsnConnector,
+    },
+    Shape {
+        letters: "xcrjp",
+        max: &[CAB, 7, ANY, ANY, 2],
+        ty: HmsType::HsnConnectorPort,
+    },
 ];
 
 /// A validated, normalised xname. Construction is the only validation point: holding an
@@ -261,7 +445,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn ty(s: &str) -> HmsType {
-        Xname::parse(s).map(|x| x.hms_type()).unwrap_or(HmsType::Invalid)
+        Xname::parse(s)
+            .map(|x| x.hms_type())
+            .unwrap_or(HmsType::Invalid)
     }
 
     #[test]
@@ -294,8 +480,22 @@ mod tests {
     #[test]
     fn rejects_out_of_range_and_garbage() {
         for bad in [
-            "", " ", "x", "x1c8", "x10000", "s1", "x1c0s0b0n0i4", "y1", "x1c0s0b0n", "x1c0s0b0n0q1",
-            "x1-c0", "x1c0s0b0n0h4", "x99999999999c0", "1x", "x1c0s0b0nz", "xé1",
+            "",
+            " ",
+            "x",
+            "x1c8",
+            "x10000",
+            "s1",
+            "x1c0s0b0n0i4",
+            "y1",
+            "x1c0s0b0n",
+            "x1c0s0b0n0q1",
+            "x1-c0",
+            "x1c0s0b0n0h4",
+            "x99999999999c0",
+            "1x",
+            "x1c0s0b0nz",
+            "xé1",
         ] {
             assert!(Xname::parse(bad).is_err(), "{bad:?} should be rejected");
         }

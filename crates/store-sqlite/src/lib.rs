@@ -1,0 +1,403 @@
+//! The embedded backend: one SQLite file (WAL mode, `synchronous=FULL`) holding every table.
+//!
+//! Layout: `records(tbl, id, version, body, lookups, uniques)` keyed by `(tbl, id)`;
+//! `lookups(tbl, name, value, id)` for indexed listing; `uniques(name, value, tbl, id)` whose
+//! primary key makes a second holder of a unique key impossible. A batch runs in one
+//! `BEGIN IMMEDIATE` transaction, so it is atomic and serialised with every other writer;
+//! readers use their own connections and never block the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use skyport_store::{
+    IndexKey, Page, PageRequest, Record, Result, Store, StoreError, Table, Write, validate_batch,
+};
+
+const READERS: usize = 4;
+const SCHEMA_VERSION: i64 = 1;
+
+/// Why the database file could not be opened; names the path.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open store {path}: {source}")]
+pub struct OpenError {
+    pub path: PathBuf,
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: AtomicUsize,
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let c = Connection::open(path)?;
+    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "FULL")?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(c)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: impl AsRef<Path>) -> std::result::Result<Self, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let err = |source| OpenError {
+            path: path.clone(),
+            source,
+        };
+        let writer = connect(&path).map_err(err)?;
+        writer
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                 CREATE TABLE IF NOT EXISTS records(
+                    tbl TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+                    body TEXT NOT NULL, lookups TEXT NOT NULL, uniques TEXT NOT NULL,
+                    PRIMARY KEY(tbl, id)) WITHOUT ROWID;
+                 CREATE TABLE IF NOT EXISTS lookups(
+                    tbl TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, id TEXT NOT NULL,
+                    PRIMARY KEY(tbl, name, value, id)) WITHOUT ROWID;
+                 CREATE INDEX IF NOT EXISTS lookups_owner ON lookups(tbl, id);
+                 CREATE TABLE IF NOT EXISTS uniques(
+                    name TEXT NOT NULL, value TEXT NOT NULL, tbl TEXT NOT NULL, id TEXT NOT NULL,
+                    PRIMARY KEY(name, value)) WITHOUT ROWID;
+                 CREATE INDEX IF NOT EXISTS uniques_owner ON uniques(tbl, id);",
+            )
+            .map_err(err)?;
+        writer
+            .execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?1)",
+                params![SCHEMA_VERSION],
+            )
+            .map_err(err)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(Mutex::new(connect(&path).map_err(err)?));
+        }
+        Ok(SqliteStore {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(readers),
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let readers = self.readers.clone();
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % READERS;
+        tokio::task::spawn_blocking(move || {
+            let conn = readers[i]
+                .lock()
+                .map_err(|_| StoreError::unavailable("reader connection poisoned"))?;
+            f(&conn)
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+    }
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+fn encode_keys(keys: &[IndexKey]) -> String {
+    let pairs: Vec<[&str; 2]> = keys
+        .iter()
+        .map(|k| [k.name.as_str(), k.value.as_str()])
+        .collect();
+    serde_json::Value::from(
+        pairs
+            .iter()
+            .map(|p| serde_json::Value::from(p.to_vec()))
+            .collect::<Vec<_>>(),
+    )
+    .to_string()
+}
+
+fn decode_keys(tbl: &str, id: &str, s: &str) -> Result<Vec<IndexKey>> {
+    let pairs: Vec<(String, String)> =
+        serde_json::from_str(s).map_err(|e| StoreError::Corrupt {
+            table: tbl.to_string(),
+            id: id.to_string(),
+            reason: format!("index keys: {e}"),
+        })?;
+    Ok(pairs
+        .into_iter()
+        .map(|(n, v)| IndexKey::new(n, v))
+        .collect())
+}
+
+type Row = (String, i64, String, String, String);
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn to_record(tbl: &str, (id, version, body, lookups, uniques): Row) -> Result<Record> {
+    Ok(Record {
+        lookups: decode_keys(tbl, &id, &lookups)?,
+        uniques: decode_keys(tbl, &id, &uniques)?,
+        version: u64::try_from(version).map_err(|_| StoreError::Corrupt {
+            table: tbl.to_string(),
+            id: id.clone(),
+            reason: "negative version".into(),
+        })?,
+        id,
+        body,
+    })
+}
+
+fn apply(conn: &mut Connection, ops: &[Write]) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    // Pass 1: check every version and retire the old index entries, so that a batch may move a
+    // unique key from one record to another (a NID swap) without tripping over itself.
+    for op in ops {
+        let tbl = op.table().name();
+        let id = op.id();
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM records WHERE tbl = ?1 AND id = ?2",
+                params![tbl, id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        let expected = op.prev().map(|p| p.version as i64);
+        if current != expected {
+            return Err(StoreError::Conflict {
+                table: tbl.to_string(),
+                id: id.to_string(),
+            });
+        }
+        if matches!(op, Write::Check { .. }) {
+            continue;
+        }
+        tx.execute(
+            "DELETE FROM lookups WHERE tbl = ?1 AND id = ?2",
+            params![tbl, id],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "DELETE FROM uniques WHERE tbl = ?1 AND id = ?2",
+            params![tbl, id],
+        )
+        .map_err(db)?;
+        match op {
+            Write::Put { record, prev, .. } => {
+                let version = prev.as_ref().map_or(1, |p| p.version as i64 + 1);
+                tx.execute(
+                    "INSERT OR REPLACE INTO records(tbl, id, version, body, lookups, uniques)
+                     VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        tbl,
+                        id,
+                        version,
+                        record.body,
+                        encode_keys(&record.lookups),
+                        encode_keys(&record.uniques)
+                    ],
+                )
+                .map_err(db)?;
+            }
+            Write::Delete { .. } => {
+                tx.execute(
+                    "DELETE FROM records WHERE tbl = ?1 AND id = ?2",
+                    params![tbl, id],
+                )
+                .map_err(db)?;
+            }
+            Write::Check { .. } => {}
+        }
+    }
+    // Pass 2: claim the new index entries; the uniques primary key rejects a second holder.
+    for op in ops {
+        let Write::Put { table, record, .. } = op else {
+            continue;
+        };
+        for k in &record.lookups {
+            tx.execute(
+                "INSERT OR IGNORE INTO lookups(tbl, name, value, id) VALUES(?1, ?2, ?3, ?4)",
+                params![table.name(), k.name, k.value, record.id],
+            )
+            .map_err(db)?;
+        }
+        for k in &record.uniques {
+            let owner: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT tbl, id FROM uniques WHERE name = ?1 AND value = ?2",
+                    params![k.name, k.value],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            match owner {
+                Some((t, i)) if t == table.name() && i == record.id => {}
+                Some((t, i)) => {
+                    return Err(StoreError::Duplicate {
+                        key: k.clone(),
+                        owner: format!("{t}/{i}"),
+                    });
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO uniques(name, value, tbl, id) VALUES(?1, ?2, ?3, ?4)",
+                        params![k.name, k.value, table.name(), record.id],
+                    )
+                    .map_err(db)?;
+                }
+            }
+        }
+    }
+    tx.commit().map_err(db)
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn get(&self, table: Table, id: &str) -> Result<Option<Record>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let r = c
+                .query_row(
+                    "SELECT id, version, body, lookups, uniques FROM records WHERE tbl = ?1 AND id = ?2",
+                    params![table.name(), id],
+                    row,
+                )
+                .optional()
+                .map_err(db)?;
+            r.map(|r| to_record(table.name(), r)).transpose()
+        })
+        .await
+    }
+
+    async fn get_many(&self, table: Table, ids: &[String]) -> Result<Vec<Record>> {
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, version, body, lookups, uniques FROM records WHERE tbl = ?1 AND id = ?2",
+                )
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for id in &ids {
+                if let Some(r) = stmt
+                    .query_row(params![table.name(), id], row)
+                    .optional()
+                    .map_err(db)?
+                {
+                    out.push(to_record(table.name(), r)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list(&self, table: Table, by: Option<&IndexKey>, page: PageRequest) -> Result<Page> {
+        let by = by.cloned();
+        self.read(move |c| {
+            let after = page.after.clone().unwrap_or_default();
+            let limit = page.limit.max(1) as i64 + 1;
+            let rows: Vec<Row> = match &by {
+                None => {
+                    let mut stmt = c
+                        .prepare_cached(
+                            "SELECT id, version, body, lookups, uniques FROM records
+                             WHERE tbl = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                        )
+                        .map_err(db)?;
+                    stmt.query_map(params![table.name(), after, limit], row)
+                        .map_err(db)?
+                        .collect::<rusqlite::Result<_>>()
+                        .map_err(db)?
+                }
+                Some(k) => {
+                    let mut stmt = c
+                        .prepare_cached(
+                            "SELECT r.id, r.version, r.body, r.lookups, r.uniques
+                             FROM lookups l JOIN records r ON r.tbl = l.tbl AND r.id = l.id
+                             WHERE l.tbl = ?1 AND l.name = ?2 AND l.value = ?3 AND l.id > ?4
+                             ORDER BY l.id LIMIT ?5",
+                        )
+                        .map_err(db)?;
+                    stmt.query_map(params![table.name(), k.name, k.value, after, limit], row)
+                        .map_err(db)?
+                        .collect::<rusqlite::Result<_>>()
+                        .map_err(db)?
+                }
+            };
+            let mut records = rows
+                .into_iter()
+                .map(|r| to_record(table.name(), r))
+                .collect::<Result<Vec<_>>>()?;
+            let next = if records.len() > page.limit.max(1) {
+                records.truncate(page.limit.max(1));
+                records.last().map(|r| r.id.clone())
+            } else {
+                None
+            };
+            Ok(Page { records, next })
+        })
+        .await
+    }
+
+    async fn get_unique(&self, key: &IndexKey) -> Result<Option<(String, String)>> {
+        let key = key.clone();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT tbl, id FROM uniques WHERE name = ?1 AND value = ?2",
+                params![key.name, key.value],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn write(&self, ops: Vec<Write>) -> Result<()> {
+        validate_batch(&ops)?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .map_err(|_| StoreError::unavailable("writer connection poisoned"))?;
+            apply(&mut conn, &ops)
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|_| ())
+            .map_err(db)
+        })
+        .await
+    }
+}
