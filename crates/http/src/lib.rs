@@ -1,0 +1,391 @@
+//! HTTP plumbing shared by every Skyport API router: the one error type ([`ApiError`]) and its
+//! RFC 7807 rendering in SMD's exact shape, a JSON body extractor that checks the content type,
+//! caps the size and names the offending field, a repeatable case-insensitive query parser (SMD
+//! reads filters through Go's `r.Form`), and the trailing-slash tolerance SMD gets from chi.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use skyport_store::StoreError;
+use tower::Layer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+
+/// Largest request body any Skyport API accepts (a 10,000-node bulk POST is about 2 MiB).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Every API failure. Each variant is one HTTP status; the message becomes the problem's
+/// `detail`, so it must say what was wrong with which field or record.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        ApiError::BadRequest(m.into())
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        ApiError::NotFound(m.into())
+    }
+    pub fn conflict(m: impl Into<String>) -> Self {
+        ApiError::Conflict(m.into())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => {
+                ApiError::Conflict(format!("{e}; the request was not applied"))
+            }
+            StoreError::Duplicate { .. } => ApiError::Conflict(e.to_string()),
+            StoreError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
+            StoreError::InvalidBatch(_) | StoreError::Corrupt { .. } => {
+                ApiError::Internal(e.to_string())
+            }
+        }
+    }
+}
+
+/// RFC 7807 body in SMD's key order (`type`, `title`, `detail`, `status`).
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    pub status: u16,
+}
+
+pub fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
+    let body = Problem {
+        type_: "about:blank".into(),
+        title: status.canonical_reason().unwrap_or("Error").into(),
+        detail: detail.into(),
+        status: status.as_u16(),
+    };
+    let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
+    bytes.push(b'\n');
+    let mut r = (status, bytes).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), detail = %self, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), detail = %self, "request rejected");
+        }
+        let mut r = problem(status, self.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Storage hiccups are transient; tell clients (and retrying scripts) when to come back.
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+/// JSON with SMD's trailing newline and `Content-Type: application/json`.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(mut bytes) => {
+            bytes.push(b'\n');
+            let mut r = (status, bytes).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Err(e) => ApiError::Internal(format!("encoding response: {e}")).into_response(),
+    }
+}
+
+/// A JSON request body: content type checked, size capped, and a parse error that names the
+/// field path (`Components[3].State`) and position.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        check_json_content_type(req.headers())?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(format!(
+                    "request body exceeds the {MAX_BODY_BYTES}-byte limit"
+                ))
+            } else {
+                ApiError::BadRequest(format!("could not read request body: {e}"))
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a JSON body, naming the field path on error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "request body is empty; expected JSON",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::bad_request(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::bad_request(format!("invalid JSON body at `{path}`: {inner}"))
+        }
+    })
+}
+
+/// Bodies must be JSON. A missing Content-Type is tolerated (older scripts omit it);
+/// anything else, such as curl's default form encoding, is refused with 415.
+pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {mime:?} is not supported; send application/json"
+        )))
+    }
+}
+
+/// Query parameters as SMD reads them: names case-insensitive, every name repeatable,
+/// comma-free values, percent-decoding as any HTTP server does.
+#[derive(Debug, Clone, Default)]
+pub struct QueryParams(pub Vec<(String, String)>);
+
+impl QueryParams {
+    pub fn parse(query: &str) -> Self {
+        QueryParams(
+            form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// Every value given for `name` (case-insensitive).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
+    /// A boolean parameter as Go's `strconv.ParseBool` reads it; absent is `None`.
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.first(name) {
+            None => Ok(None),
+            Some(v) => parse_bool(v).map(Some).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "bad query param: {name}={v:?} is not a boolean (true/false)"
+                ))
+            }),
+        }
+    }
+}
+
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(QueryParams::parse(parts.uri.query().unwrap_or("")))
+    }
+}
+
+/// 404 for unknown paths, as problem JSON.
+pub async fn not_found_fallback(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no such resource: {}", uri.path()))
+}
+
+/// 405 for a known path with the wrong method, as problem JSON.
+pub async fn method_not_allowed_fallback(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> ApiError {
+    ApiError::MethodNotAllowed(format!("method {method} is not allowed on {}", uri.path()))
+}
+
+/// Wraps a finished router so `/path/` and `/path` are the same route (SMD strips slashes).
+pub fn with_trailing_slash_tolerance(router: Router) -> NormalizePath<Router> {
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// The `Location` + 201 + `[{"URI":...}]` answer SMD gives for creates.
+pub fn created(uris: Vec<String>, collection: &str) -> Response {
+    #[derive(Serialize)]
+    struct Uri {
+        #[serde(rename = "URI")]
+        uri: String,
+    }
+    if uris.is_empty() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let location = if uris.len() == 1 {
+        uris[0].clone()
+    } else {
+        collection.to_string()
+    };
+    let body: Vec<Uri> = uris.into_iter().map(|uri| Uri { uri }).collect();
+    let mut r = json(StatusCode::CREATED, &body);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn problem_has_smd_shape() {
+        let r = ApiError::not_found("no such xname.").into_response();
+        assert_eq!(r.status(), 404);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            &body[..],
+            b"{\"type\":\"about:blank\",\"title\":\"Not Found\",\"detail\":\"no such xname.\",\"status\":404}\n"
+        );
+    }
+
+    #[test]
+    fn query_names_are_case_insensitive_and_repeatable() {
+        let q = QueryParams::parse("Type=Node&type=NodeBMC&STATE=Ready&mac=52%3A54%3A00");
+        assert_eq!(q.all("type"), vec!["Node", "NodeBMC"]);
+        assert_eq!(q.first("state"), Some("Ready"));
+        assert_eq!(q.first("mac"), Some("52:54:00"));
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Inner {
+            n: u32,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Outer {
+            items: Vec<Inner>,
+        }
+        let e = parse_json::<Outer>(br#"{"items":[{"n":1},{"n":"x"}]}"#).unwrap_err();
+        assert!(e.to_string().contains("items[1].n"), "{e}");
+        assert!(matches!(
+            parse_json::<Outer>(b"  ").unwrap_err(),
+            ApiError::BadRequest(_)
+        ));
+        assert!(
+            parse_json::<Outer>(b"{\"items\":[")
+                .unwrap_err()
+                .to_string()
+                .contains("EOF")
+        );
+    }
+
+    #[test]
+    fn content_type_rules() {
+        let mut h = HeaderMap::new();
+        assert!(check_json_content_type(&h).is_ok());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(check_json_content_type(&h).is_ok());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        assert!(matches!(
+            check_json_content_type(&h),
+            Err(ApiError::UnsupportedMediaType(_))
+        ));
+    }
+}

@@ -1,0 +1,665 @@
+//! OpenCHAMI SMD wire types: the JSON that crosses `/hsm/v2`, field for field and in upstream's
+//! key order, so scripts written against SMD (and `ochami`, Magellan, BSS, cloud-init, coresmd)
+//! read Skyport's answers unchanged.
+//!
+//! Output types (`Component`, `RedfishEndpoint`, ...) hold canonical values: the inventory
+//! service validates and normalises before it builds them. Input types (`*In`, `*Patch`) are
+//! lenient where upstream is lenient (NIDs as numbers or numeric strings, unknown keys ignored) and
+//! carry raw strings so the service can reject bad values with an error naming the field.
+//! Magellan's discovery payload (`SchemaVersion: 1`) is parsed tolerantly: every field optional,
+//! strings or numbers accepted, because BMCs report anything.
+
+pub mod de;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `{"code":0,"message":"..."}`: SMD's non-error message (code is always 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Message {
+    pub fn new(message: impl Into<String>) -> Self {
+        Message {
+            code: 0,
+            message: message.into(),
+        }
+    }
+}
+
+/// `{"URI":"/hsm/v2/..."}`: one element of a create response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceUri {
+    #[serde(rename = "URI")]
+    pub uri: String,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+// ---------------------------------------------------------------------------------------------
+// State/Components
+
+/// A component as SMD returns it (hms-base `Component`), with `omitempty` where upstream has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Component {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Type")]
+    pub r#type: String,
+    #[serde(rename = "State", default, skip_serializing_if = "String::is_empty")]
+    pub state: String,
+    #[serde(rename = "Flag", default, skip_serializing_if = "String::is_empty")]
+    pub flag: String,
+    #[serde(rename = "Enabled", default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(
+        rename = "SoftwareStatus",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub software_status: String,
+    #[serde(rename = "Role", default, skip_serializing_if = "String::is_empty")]
+    pub role: String,
+    #[serde(rename = "SubRole", default, skip_serializing_if = "String::is_empty")]
+    pub sub_role: String,
+    #[serde(rename = "NID", default, skip_serializing_if = "Option::is_none")]
+    pub nid: Option<i64>,
+    #[serde(rename = "Subtype", default, skip_serializing_if = "String::is_empty")]
+    pub subtype: String,
+    #[serde(rename = "NetType", default, skip_serializing_if = "String::is_empty")]
+    pub net_type: String,
+    #[serde(rename = "Arch", default, skip_serializing_if = "String::is_empty")]
+    pub arch: String,
+    #[serde(rename = "Class", default, skip_serializing_if = "String::is_empty")]
+    pub class: String,
+    #[serde(rename = "ReservationDisabled", default)]
+    pub reservation_disabled: bool,
+    #[serde(rename = "Locked", default)]
+    pub locked: bool,
+}
+
+/// `{"Components":[...]}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ComponentArray {
+    #[serde(rename = "Components")]
+    pub components: Vec<Component>,
+}
+
+/// A component as a client sends it; every value is checked by the service.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct ComponentIn {
+    #[serde(rename = "ID", alias = "id", default)]
+    pub id: Option<String>,
+    /// Ignored: the type is always derived from the xname.
+    #[serde(rename = "Type", alias = "type", default)]
+    pub r#type: Option<String>,
+    #[serde(rename = "State", alias = "state", default)]
+    pub state: Option<String>,
+    #[serde(rename = "Flag", alias = "flag", default)]
+    pub flag: Option<String>,
+    #[serde(rename = "Enabled", alias = "enabled", default)]
+    pub enabled: Option<bool>,
+    #[serde(rename = "SoftwareStatus", alias = "softwareStatus", default)]
+    pub software_status: Option<String>,
+    #[serde(rename = "Role", alias = "role", default)]
+    pub role: Option<String>,
+    #[serde(rename = "SubRole", alias = "subRole", alias = "subrole", default)]
+    pub sub_role: Option<String>,
+    #[serde(
+        rename = "NID",
+        alias = "nid",
+        default,
+        deserialize_with = "de::opt_i64"
+    )]
+    pub nid: Option<i64>,
+    #[serde(rename = "Subtype", alias = "subtype", default)]
+    pub subtype: Option<String>,
+    #[serde(rename = "NetType", alias = "netType", alias = "nettype", default)]
+    pub net_type: Option<String>,
+    #[serde(rename = "Arch", alias = "arch", default)]
+    pub arch: Option<String>,
+    #[serde(rename = "Class", alias = "class", default)]
+    pub class: Option<String>,
+}
+
+/// POST /State/Components body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ComponentsPost {
+    #[serde(rename = "Components", alias = "components")]
+    pub components: Vec<ComponentIn>,
+    #[serde(rename = "force", alias = "Force", default)]
+    pub force: bool,
+}
+
+/// PUT /State/Components/{xname} body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ComponentPut {
+    #[serde(rename = "Component", alias = "component")]
+    pub component: ComponentIn,
+    #[serde(rename = "Force", alias = "force", default)]
+    pub force: bool,
+}
+
+/// One entry of PATCH /State/Components/BulkNID.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NidPatch {
+    #[serde(rename = "ID", alias = "id")]
+    pub id: String,
+    #[serde(
+        rename = "NID",
+        alias = "nid",
+        default,
+        deserialize_with = "de::opt_i64"
+    )]
+    pub nid: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NidPatchArray {
+    #[serde(rename = "Components", alias = "components")]
+    pub components: Vec<NidPatch>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inventory/RedfishEndpoints
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DiscoveryInfo {
+    #[serde(
+        rename = "LastDiscoveryAttempt",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub last_discovery_attempt: String,
+    #[serde(rename = "LastDiscoveryStatus", default)]
+    pub last_discovery_status: String,
+    #[serde(
+        rename = "RedfishVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub redfish_version: String,
+}
+
+/// A Redfish endpoint (BMC) as SMD returns it, except that `Password` is never stored or
+/// returned (upstream echoes it back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RedfishEndpoint {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Type")]
+    pub r#type: String,
+    #[serde(rename = "Name", default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(rename = "Hostname", default)]
+    pub hostname: String,
+    #[serde(rename = "Domain", default)]
+    pub domain: String,
+    #[serde(rename = "FQDN", default)]
+    pub fqdn: String,
+    #[serde(rename = "Enabled", default)]
+    pub enabled: bool,
+    #[serde(rename = "UUID", default, skip_serializing_if = "String::is_empty")]
+    pub uuid: String,
+    #[serde(rename = "User", default)]
+    pub user: String,
+    #[serde(rename = "UseSSDP", default, skip_serializing_if = "is_false")]
+    pub use_ssdp: bool,
+    #[serde(rename = "MACRequired", default, skip_serializing_if = "is_false")]
+    pub mac_required: bool,
+    #[serde(rename = "MACAddr", default, skip_serializing_if = "String::is_empty")]
+    pub mac_addr: String,
+    #[serde(
+        rename = "IPAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub ip_address: String,
+    #[serde(rename = "RediscoverOnUpdate", default)]
+    pub rediscover_on_update: bool,
+    #[serde(
+        rename = "TemplateID",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub template_id: String,
+    #[serde(rename = "DiscoveryInfo", default)]
+    pub discovery_info: DiscoveryInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RedfishEndpointArray {
+    #[serde(rename = "RedfishEndpoints")]
+    pub redfish_endpoints: Vec<RedfishEndpoint>,
+}
+
+/// A Redfish endpoint as a client (admin, `ochami`, Magellan) sends it. With `SchemaVersion >= 1`
+/// it also carries Magellan's crawl of the BMC (`Systems`, `Managers`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct RedfishEndpointIn {
+    #[serde(
+        rename = "ID",
+        alias = "id",
+        default,
+        deserialize_with = "de::opt_string"
+    )]
+    pub id: Option<String>,
+    #[serde(rename = "Type", default, deserialize_with = "de::opt_string")]
+    pub r#type: Option<String>,
+    #[serde(rename = "Name", default, deserialize_with = "de::opt_string")]
+    pub name: Option<String>,
+    #[serde(rename = "Hostname", default, deserialize_with = "de::opt_string")]
+    pub hostname: Option<String>,
+    #[serde(rename = "Domain", default, deserialize_with = "de::opt_string")]
+    pub domain: Option<String>,
+    #[serde(rename = "FQDN", default, deserialize_with = "de::opt_string")]
+    pub fqdn: Option<String>,
+    #[serde(rename = "Enabled", default)]
+    pub enabled: Option<bool>,
+    #[serde(rename = "UUID", default, deserialize_with = "de::opt_string")]
+    pub uuid: Option<String>,
+    #[serde(rename = "User", default, deserialize_with = "de::opt_string")]
+    pub user: Option<String>,
+    /// Accepted so clients need not change, then dropped: credentials never reach storage.
+    #[serde(rename = "Password", default, deserialize_with = "de::opt_string")]
+    pub password: Option<String>,
+    #[serde(rename = "UseSSDP", default)]
+    pub use_ssdp: Option<bool>,
+    #[serde(rename = "MACRequired", alias = "MacRequired", default)]
+    pub mac_required: Option<bool>,
+    #[serde(rename = "MACAddr", default, deserialize_with = "de::opt_string")]
+    pub mac_addr: Option<String>,
+    #[serde(rename = "IPAddress", default, deserialize_with = "de::opt_string")]
+    pub ip_address: Option<String>,
+    #[serde(rename = "RediscoverOnUpdate", default)]
+    pub rediscover_on_update: Option<bool>,
+    #[serde(rename = "TemplateID", default, deserialize_with = "de::opt_string")]
+    pub template_id: Option<String>,
+    #[serde(rename = "SchemaVersion", default, deserialize_with = "de::opt_f64")]
+    pub schema_version: Option<f64>,
+    #[serde(rename = "Systems", default, deserialize_with = "de::vec_or_null")]
+    pub systems: Vec<InventorySystem>,
+    #[serde(rename = "Managers", default, deserialize_with = "de::vec_or_null")]
+    pub managers: Vec<InventoryManager>,
+}
+
+/// PATCH /Inventory/RedfishEndpoints/{xname}: every field optional.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct RedfishEndpointPatch {
+    #[serde(rename = "Name", default)]
+    pub name: Option<String>,
+    #[serde(rename = "Hostname", default)]
+    pub hostname: Option<String>,
+    #[serde(rename = "Domain", default)]
+    pub domain: Option<String>,
+    #[serde(rename = "FQDN", default)]
+    pub fqdn: Option<String>,
+    #[serde(rename = "Enabled", default)]
+    pub enabled: Option<bool>,
+    #[serde(rename = "UUID", default)]
+    pub uuid: Option<String>,
+    #[serde(rename = "User", default)]
+    pub user: Option<String>,
+    #[serde(rename = "Password", default)]
+    pub password: Option<String>,
+    #[serde(rename = "UseSSDP", default)]
+    pub use_ssdp: Option<bool>,
+    #[serde(rename = "MACRequired", alias = "MacRequired", default)]
+    pub mac_required: Option<bool>,
+    #[serde(rename = "MACAddr", default)]
+    pub mac_addr: Option<String>,
+    #[serde(rename = "IPAddress", default)]
+    pub ip_address: Option<String>,
+    #[serde(rename = "RediscoverOnUpdate", default)]
+    pub rediscover_on_update: Option<bool>,
+    #[serde(rename = "TemplateID", default)]
+    pub template_id: Option<String>,
+}
+
+/// An Ethernet interface in Magellan's crawl (`pkg/schemas/inventory.go`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct InventoryEthernet {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub uri: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub mac: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub ip: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct InventoryPower {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub state: Option<String>,
+    #[serde(default, deserialize_with = "de::vec_string")]
+    pub power_control_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct InventoryLinks {
+    #[serde(default, deserialize_with = "de::vec_string")]
+    pub chassis: Vec<String>,
+    #[serde(default, deserialize_with = "de::vec_string")]
+    pub managers: Vec<String>,
+}
+
+/// A ComputerSystem in Magellan's crawl.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct InventorySystem {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub uri: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub uuid: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub manufacturer: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub system_type: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub model: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub serial: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub bios_version: Option<String>,
+    #[serde(default, deserialize_with = "de::vec_or_null")]
+    pub ethernet_interfaces: Vec<InventoryEthernet>,
+    #[serde(default)]
+    pub power: Option<InventoryPower>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub processor_count: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub processor_type: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub memory_total: Option<String>,
+    #[serde(default, deserialize_with = "de::vec_string")]
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub links: Option<InventoryLinks>,
+}
+
+/// A Manager (BMC) in Magellan's crawl.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct InventoryManager {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub uri: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub uuid: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub model: Option<String>,
+    #[serde(rename = "type", default, deserialize_with = "de::opt_string")]
+    pub r#type: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub firmware_version: Option<String>,
+    #[serde(default, deserialize_with = "de::vec_or_null")]
+    pub ethernet_interfaces: Vec<InventoryEthernet>,
+    #[serde(default, deserialize_with = "de::vec_string")]
+    pub actions: Vec<String>,
+    #[serde(default, deserialize_with = "de::vec_string")]
+    pub command_shell: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inventory/ComponentEndpoints
+
+/// A ComponentEndpoint: a Redfish resource (system, manager) of a Redfish endpoint. The
+/// RF-type-specific block (`RedfishSystemInfo`, `RedfishManagerInfo`, ...) is kept as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ComponentEndpoint {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Type")]
+    pub r#type: String,
+    #[serde(rename = "Domain", default, skip_serializing_if = "String::is_empty")]
+    pub domain: String,
+    #[serde(rename = "FQDN", default, skip_serializing_if = "String::is_empty")]
+    pub fqdn: String,
+    #[serde(rename = "RedfishType")]
+    pub redfish_type: String,
+    #[serde(rename = "RedfishSubtype", default)]
+    pub redfish_subtype: String,
+    #[serde(rename = "MACAddr", default, skip_serializing_if = "String::is_empty")]
+    pub mac_addr: String,
+    #[serde(rename = "UUID", default, skip_serializing_if = "String::is_empty")]
+    pub uuid: String,
+    #[serde(rename = "OdataID")]
+    pub odata_id: String,
+    #[serde(rename = "RedfishEndpointID")]
+    pub redfish_endpoint_id: String,
+    #[serde(rename = "Enabled")]
+    pub enabled: bool,
+    #[serde(rename = "RedfishEndpointFQDN")]
+    pub redfish_endpoint_fqdn: String,
+    #[serde(rename = "RedfishURL")]
+    pub redfish_url: String,
+    #[serde(rename = "ComponentEndpointType")]
+    pub component_endpoint_type: String,
+    #[serde(
+        rename = "RedfishSystemInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub redfish_system_info: Option<Value>,
+    #[serde(
+        rename = "RedfishManagerInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub redfish_manager_info: Option<Value>,
+    #[serde(
+        rename = "RedfishChassisInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub redfish_chassis_info: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ComponentEndpointArray {
+    #[serde(rename = "ComponentEndpoints")]
+    pub component_endpoints: Vec<ComponentEndpoint>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inventory/EthernetInterfaces
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct IpMapping {
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "Network", default, skip_serializing_if = "String::is_empty")]
+    pub network: String,
+}
+
+/// An Ethernet interface as SMD returns it; every key always present.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct EthernetInterface {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Description")]
+    pub description: String,
+    #[serde(rename = "MACAddress")]
+    pub mac_address: String,
+    #[serde(rename = "LastUpdate")]
+    pub last_update: String,
+    #[serde(rename = "ComponentID")]
+    pub component_id: String,
+    #[serde(rename = "Type")]
+    pub r#type: String,
+    #[serde(rename = "IPAddresses")]
+    pub ip_addresses: Vec<IpMapping>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct IpMappingIn {
+    #[serde(rename = "IPAddress", alias = "ipaddress", default)]
+    pub ip_address: Option<String>,
+    #[serde(rename = "Network", alias = "network", default)]
+    pub network: Option<String>,
+}
+
+/// POST /Inventory/EthernetInterfaces body.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct EthernetInterfaceIn {
+    #[serde(rename = "Description", alias = "description", default)]
+    pub description: Option<String>,
+    #[serde(
+        rename = "MACAddress",
+        alias = "macaddress",
+        alias = "MACAddr",
+        default
+    )]
+    pub mac_address: Option<String>,
+    #[serde(rename = "ComponentID", alias = "componentid", default)]
+    pub component_id: Option<String>,
+    #[serde(
+        rename = "IPAddresses",
+        alias = "ipaddresses",
+        default,
+        deserialize_with = "de::vec_or_null"
+    )]
+    pub ip_addresses: Vec<IpMappingIn>,
+}
+
+/// PATCH /Inventory/EthernetInterfaces/{id} body.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct EthernetInterfacePatch {
+    #[serde(rename = "Description", alias = "description", default)]
+    pub description: Option<String>,
+    #[serde(rename = "ComponentID", alias = "componentid", default)]
+    pub component_id: Option<String>,
+    #[serde(rename = "IPAddresses", alias = "ipaddresses", default)]
+    pub ip_addresses: Option<Vec<IpMappingIn>>,
+}
+
+/// PATCH /Inventory/EthernetInterfaces/{id}/IPAddresses/{ip} body.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct IpMappingPatch {
+    #[serde(rename = "Network", alias = "network", default)]
+    pub network: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// groups and memberships
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Members {
+    #[serde(default)]
+    pub ids: Vec<String>,
+}
+
+/// A group as SMD returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Group {
+    pub label: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(
+        rename = "exclusiveGroup",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub exclusive_group: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub members: Members,
+}
+
+/// POST /groups body.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct GroupIn {
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(rename = "exclusiveGroup", alias = "exclusivegroup", default)]
+    pub exclusive_group: Option<String>,
+    #[serde(default, deserialize_with = "de::vec_or_null")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub members: Option<Members>,
+}
+
+/// PATCH /groups/{label} body.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct GroupPatch {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// POST /groups/{label}/members body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MemberId {
+    pub id: String,
+}
+
+/// PUT /groups/{label}/members body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MemberList {
+    #[serde(default)]
+    pub group: Option<String>,
+    pub ids: Vec<String>,
+}
+
+/// GET /memberships element.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Membership {
+    pub id: String,
+    #[serde(rename = "groupLabels")]
+    pub group_labels: Vec<String>,
+    #[serde(rename = "partitionName")]
+    pub partition_name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_omits_empty_fields_like_smd() {
+        let c = Component {
+            id: "x1c0s0b0n0".into(),
+            r#type: "Node".into(),
+            state: "Ready".into(),
+            flag: "OK".into(),
+            enabled: Some(true),
+            role: "Compute".into(),
+            nid: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&c).unwrap_or_default(),
+            r#"{"ID":"x1c0s0b0n0","Type":"Node","State":"Ready","Flag":"OK","Enabled":true,"Role":"Compute","NID":1,"ReservationDisabled":false,"Locked":false}"#
+        );
+    }
+
+    #[test]
+    fn nid_accepts_numbers_and_numeric_strings() {
+        let a: ComponentIn =
+            serde_json::from_str(r#"{"ID":"x1c0s0b0n0","NID":"12"}"#).unwrap_or_default();
+        assert_eq!(a.nid, Some(12));
+        let b: ComponentIn =
+            serde_json::from_str(r#"{"ID":"x1c0s0b0n0","NID":12}"#).unwrap_or_default();
+        assert_eq!(b.nid, Some(12));
+        assert!(serde_json::from_str::<ComponentIn>(r#"{"NID":"twelve"}"#).is_err());
+        assert!(serde_json::from_str::<ComponentIn>(r#"{"NID":1.5}"#).is_err());
+    }
+}
