@@ -17,6 +17,24 @@ pub enum MacError {
     Placeholder { input: String },
 }
 
+/// What BMCs put where they have no MAC.
+fn is_placeholder_text(t: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "not available",
+        "notavailable",
+        "n/a",
+        "na",
+        "none",
+        "null",
+        "unknown",
+        "unavailable",
+        "not applicable",
+        "-",
+        "--",
+    ];
+    WORDS.iter().any(|w| t.eq_ignore_ascii_case(w))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mac([u8; 6]);
 
@@ -46,9 +64,7 @@ impl Mac {
         } else if t.len() == 12 {
             t.to_string()
         } else {
-            if t.chars()
-                .any(|c| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit())
-            {
+            if is_placeholder_text(t) {
                 return Err(MacError::Placeholder {
                     input: input.to_string(),
                 });

@@ -261,13 +261,13 @@ pub fn validate_batch(ops: &[Write]) -> Result<()> {
         if let Some(next) = op.next() {
             for u in &next.uniques {
                 let owner = format!("{}/{}", op.table(), op.id());
-                if let Some(other) = claims.insert(u, owner.clone()) {
-                    if other != owner {
-                        return Err(StoreError::Duplicate {
-                            key: u.clone(),
-                            owner: other,
-                        });
-                    }
+                if let Some(other) = claims.insert(u, owner.clone())
+                    && other != owner
+                {
+                    return Err(StoreError::Duplicate {
+                        key: u.clone(),
+                        owner: other,
+                    });
                 }
             }
         }

@@ -1,0 +1,418 @@
+//! `Inventory/EthernetInterfaces`: the MAC ↔ IP ↔ component map that DHCP (coresmd), the boot
+//! service and cloud-init resolve nodes through. One record per MAC (the MAC is the key), so a
+//! duplicate MAC is impossible by construction.
+//!
+//! Differences from SMD, fixing its Postgres-path bugs: an unknown interface is a 404 on every
+//! route (upstream answers 200 `{}` or 500), a PATCH of an IP without `Network` is a 400 (upstream
+//! wipes every IP, then panics), and MAC filters and ids accept any MAC spelling.
+
+use std::net::IpAddr;
+
+use skyport_http::{ApiError, QueryParams};
+use skyport_model::{HmsType, Mac, Xname};
+use skyport_store::{IndexKey, Record, Write};
+use skyport_wire::{
+    EthernetInterface, EthernetInterfaceIn, EthernetInterfacePatch, IpMapping, IpMappingIn,
+};
+
+use crate::records::{self, ETHERNET_INTERFACES};
+use crate::{Fail, Inventory, now_rfc3339, retrying};
+
+fn ip_mapping(m: &IpMappingIn, field: &str) -> Result<IpMapping, ApiError> {
+    let raw = m.ip_address.as_deref().unwrap_or("").trim();
+    let ip: IpAddr = raw.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "Invalid CompEthInterface IP Address ({field}: {raw:?})"
+        ))
+    })?;
+    Ok(IpMapping {
+        ip_address: ip.to_string(),
+        network: m.network.clone().unwrap_or_default(),
+    })
+}
+
+fn ip_list(items: &[IpMappingIn]) -> Result<Vec<IpMapping>, ApiError> {
+    let mut out: Vec<IpMapping> = Vec::new();
+    for (i, m) in items.iter().enumerate() {
+        let ip = ip_mapping(m, &format!("IPAddresses[{i}].IPAddress"))?;
+        if out.iter().any(|o| o.ip_address == ip.ip_address) {
+            return Err(ApiError::bad_request(format!(
+                "IPAddresses[{i}]: {} is listed twice",
+                ip.ip_address
+            )));
+        }
+        out.push(ip);
+    }
+    Ok(out)
+}
+
+/// An interface id in any MAC spelling (`a4bf012b7310`, `a4:bf:...`) to the stored key.
+fn iface_id(id: &str) -> Result<String, ApiError> {
+    Mac::parse(id)
+        .map(|m| m.id())
+        .map_err(|_| ApiError::not_found(format!("No such component ethernet interface: {id}")))
+}
+
+fn component_and_type(cid: Option<&str>) -> Result<(String, String), ApiError> {
+    match cid.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok((String::new(), String::new())),
+        Some(c) => {
+            let x = Xname::parse(c).map_err(|_| {
+                ApiError::bad_request(format!("Invalid CompEthInterface component ID ({c:?})"))
+            })?;
+            Ok((x.to_string(), x.hms_type().to_string()))
+        }
+    }
+}
+
+fn rfc3339(name: &str, v: &str) -> Result<time::OffsetDateTime, ApiError> {
+    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        ApiError::bad_request(format!(
+            "bad query param: Argument was not in a valid RFC3339 time format ({name}={v:?})"
+        ))
+    })
+}
+
+impl Inventory {
+    pub async fn post_interface(&self, body: &EthernetInterfaceIn) -> Result<String, ApiError> {
+        let raw = body.mac_address.as_deref().unwrap_or("");
+        let mac = Mac::parse(raw).map_err(|e| ApiError::bad_request(format!("MACAddress: {e}")))?;
+        let (component_id, r#type) = component_and_type(body.component_id.as_deref())?;
+        let ei = EthernetInterface {
+            id: mac.id(),
+            description: body.description.clone().unwrap_or_default(),
+            mac_address: mac.to_string(),
+            last_update: now_rfc3339(),
+            component_id,
+            r#type,
+            ip_addresses: ip_list(&body.ip_addresses)?,
+        };
+        self.store
+            .write(vec![Write::Put {
+                table: ETHERNET_INTERFACES,
+                record: records::ethernet_interface(&ei)?,
+                prev: None,
+            }])
+            .await
+            .map_err(|e| match e {
+                skyport_store::StoreError::Conflict { .. } => ApiError::conflict(
+                    "operation would conflict with an existing component ethernet interface that has the same MAC address.",
+                ),
+                other => other.into(),
+            })?;
+        Ok(format!(
+            "{}/Inventory/EthernetInterfaces/{}",
+            crate::BASE,
+            ei.id
+        ))
+    }
+
+    pub async fn get_interface(&self, id: &str) -> Result<EthernetInterface, ApiError> {
+        let key = iface_id(id)?;
+        let r = self
+            .store
+            .get(ETHERNET_INTERFACES, &key)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("No such component ethernet interface: {id}"))
+            })?;
+        records::decode(ETHERNET_INTERFACES, &r)
+    }
+
+    /// GET with SMD's filters; IP and component lookups use their index.
+    pub async fn list_interfaces(
+        &self,
+        q: &QueryParams,
+    ) -> Result<Vec<EthernetInterface>, ApiError> {
+        let mut ids = Vec::new();
+        for v in q.all("id") {
+            if v.trim().is_empty() {
+                return Err(ApiError::bad_request(
+                    "Invalid component ethernet interface ID.",
+                ));
+            }
+            ids.push(
+                Mac::parse(v)
+                    .map(|m| m.id())
+                    .unwrap_or_else(|_| v.to_ascii_lowercase()),
+            );
+        }
+        let mut macs = Vec::new();
+        for v in q.all("macaddress") {
+            let m = Mac::parse(v).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "Invalid component ethernet interface MAC address. ({v:?})"
+                ))
+            })?;
+            macs.push(m.to_string());
+        }
+        let mut cids = Vec::new();
+        for v in q.all("componentid") {
+            if v.is_empty() {
+                cids.push(String::new());
+            } else {
+                cids.push(
+                    Xname::parse(v)
+                        .map(|x| x.to_string())
+                        .map_err(|_| ApiError::bad_request(format!("Invalid CompID. ({v:?})")))?,
+                );
+            }
+        }
+        let mut types = Vec::new();
+        for v in q.all("type") {
+            types.push(
+                v.parse::<HmsType>()
+                    .map_err(|_| ApiError::bad_request(format!("Invalid HMS type. ({v:?})")))?
+                    .to_string(),
+            );
+        }
+        let ips: Vec<String> = q
+            .all("ipaddress")
+            .into_iter()
+            .map(|v| {
+                v.parse::<IpAddr>()
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_else(|_| v.to_string())
+            })
+            .collect();
+        let networks: Vec<&str> = q.all("network");
+        let older = q
+            .first("olderthan")
+            .map(|v| rfc3339("olderthan", v))
+            .transpose()?;
+        let newer = q
+            .first("newerthan")
+            .map(|v| rfc3339("newerthan", v))
+            .transpose()?;
+
+        let recs: Vec<Record> = if !ids.is_empty() || !macs.is_empty() {
+            let mut keys = ids.clone();
+            keys.extend(
+                macs.iter()
+                    .filter_map(|m| Mac::parse(m).ok())
+                    .map(|m| m.id()),
+            );
+            self.store.get_many(ETHERNET_INTERFACES, &keys).await?
+        } else if ips.len() == 1 && !ips[0].is_empty() {
+            let key = IndexKey::new("ip", ips[0].clone());
+            self.store.list_all(ETHERNET_INTERFACES, Some(&key)).await?
+        } else if cids.len() == 1 && !cids[0].is_empty() {
+            let key = IndexKey::new("componentid", cids[0].clone());
+            self.store.list_all(ETHERNET_INTERFACES, Some(&key)).await?
+        } else if types.len() == 1 {
+            let key = IndexKey::new("type", types[0].clone());
+            self.store.list_all(ETHERNET_INTERFACES, Some(&key)).await?
+        } else {
+            self.store.list_all(ETHERNET_INTERFACES, None).await?
+        };
+        let mut out = Vec::new();
+        for r in &recs {
+            let e: EthernetInterface = records::decode(ETHERNET_INTERFACES, r)?;
+            let updated = time::OffsetDateTime::parse(
+                &e.last_update,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok();
+            let ok = (ids.is_empty() || ids.contains(&e.id))
+                && (macs.is_empty() || macs.contains(&e.mac_address))
+                && (cids.is_empty() || cids.contains(&e.component_id))
+                && (types.is_empty() || types.contains(&e.r#type))
+                && (ips.is_empty()
+                    || ips.iter().any(|ip| {
+                        if ip.is_empty() {
+                            e.ip_addresses.is_empty()
+                        } else {
+                            e.ip_addresses.iter().any(|m| &m.ip_address == ip)
+                        }
+                    }))
+                && (networks.is_empty()
+                    || networks
+                        .iter()
+                        .any(|n| e.ip_addresses.iter().any(|m| m.network == *n)))
+                && older.is_none_or(|t| updated.is_some_and(|u| u < t))
+                && newer.is_none_or(|t| updated.is_some_and(|u| u > t));
+            if ok {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Read-modify-write of one interface, recomputed on a lost race.
+    async fn modify_interface<T>(
+        &self,
+        id: &str,
+        f: impl Fn(&mut EthernetInterface) -> Result<T, ApiError>,
+    ) -> Result<(EthernetInterface, T), ApiError> {
+        let key = iface_id(id)?;
+        let attempt = async || {
+            let Some(r) = self.store.get(ETHERNET_INTERFACES, &key).await? else {
+                return Err(Fail::Api(ApiError::not_found(format!(
+                    "No such component ethernet interface: {id}"
+                ))));
+            };
+            let mut e: EthernetInterface = records::decode(ETHERNET_INTERFACES, &r)?;
+            let out = f(&mut e)?;
+            self.store
+                .write(vec![Write::Put {
+                    table: ETHERNET_INTERFACES,
+                    record: records::ethernet_interface(&e)?,
+                    prev: Some(r),
+                }])
+                .await?;
+            Ok::<_, Fail>((e, out))
+        };
+        retrying!(attempt())
+    }
+
+    pub async fn patch_interface(
+        &self,
+        id: &str,
+        p: &EthernetInterfacePatch,
+    ) -> Result<EthernetInterface, ApiError> {
+        if p.description.is_none() && p.component_id.is_none() && p.ip_addresses.is_none() {
+            return Err(ApiError::bad_request(
+                "Request must have at least one patch field.",
+            ));
+        }
+        let cid = match p.component_id.as_deref() {
+            Some(c) => Some(component_and_type(Some(c)).and_then(|(x, t)| {
+                if x.is_empty() {
+                    Err(ApiError::bad_request(
+                        "bad query param: Argument was not a valid xname ID",
+                    ))
+                } else {
+                    Ok((x, t))
+                }
+            })?),
+            None => None,
+        };
+        let ips = p.ip_addresses.as_deref().map(ip_list).transpose()?;
+        let (e, ()) = self
+            .modify_interface(id, |e| {
+                if let Some(d) = &p.description {
+                    e.description = d.clone();
+                }
+                if let Some((x, t)) = &cid {
+                    e.component_id = x.clone();
+                    e.r#type = t.clone();
+                }
+                if let Some(ips) = &ips {
+                    e.ip_addresses = ips.clone();
+                    e.last_update = now_rfc3339();
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(e)
+    }
+
+    pub async fn add_interface_ip(&self, id: &str, m: &IpMappingIn) -> Result<String, ApiError> {
+        let ip = ip_mapping(m, "IPAddress")?;
+        let (e, ()) = self
+            .modify_interface(id, |e| {
+                if e.ip_addresses.iter().any(|x| x.ip_address == ip.ip_address) {
+                    return Err(ApiError::conflict(
+                        "operation would conflict with an existing IP Address on the same ethernet interface.",
+                    ));
+                }
+                e.ip_addresses.push(ip.clone());
+                e.last_update = now_rfc3339();
+                Ok(())
+            })
+            .await?;
+        Ok(format!(
+            "{}/Inventory/EthernetInterfaces/{}/IPAddresses/{}",
+            crate::BASE,
+            e.id,
+            ip.ip_address
+        ))
+    }
+
+    pub async fn patch_interface_ip(
+        &self,
+        id: &str,
+        ip: &str,
+        network: Option<&str>,
+    ) -> Result<IpMapping, ApiError> {
+        let Some(network) = network else {
+            return Err(ApiError::bad_request(
+                "Request must have at least one patch field (Network).",
+            ));
+        };
+        let want = ip
+            .parse::<IpAddr>()
+            .map(|i| i.to_string())
+            .unwrap_or_else(|_| ip.to_string());
+        let (_, m) = self
+            .modify_interface(id, |e| {
+                let m = e
+                    .ip_addresses
+                    .iter_mut()
+                    .find(|m| m.ip_address == want)
+                    .ok_or_else(|| {
+                        ApiError::not_found("no such IP address in component ethernet interface.")
+                    })?;
+                m.network = network.to_string();
+                Ok(m.clone())
+            })
+            .await?;
+        Ok(m)
+    }
+
+    pub async fn delete_interface_ip(&self, id: &str, ip: &str) -> Result<(), ApiError> {
+        let want = ip
+            .parse::<IpAddr>()
+            .map(|i| i.to_string())
+            .unwrap_or_else(|_| ip.to_string());
+        self.modify_interface(id, |e| {
+            let before = e.ip_addresses.len();
+            e.ip_addresses.retain(|m| m.ip_address != want);
+            if e.ip_addresses.len() == before {
+                return Err(ApiError::not_found(
+                    "component ethernet interface has no such ip address.",
+                ));
+            }
+            e.last_update = now_rfc3339();
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn delete_interfaces(&self, id: Option<&str>) -> Result<usize, ApiError> {
+        let key = id.map(iface_id).transpose()?;
+        let attempt = async || {
+            let recs: Vec<Record> = match &key {
+                Some(k) => self
+                    .store
+                    .get(ETHERNET_INTERFACES, k)
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None => self.store.list_all(ETHERNET_INTERFACES, None).await?,
+            };
+            if recs.is_empty() {
+                return Err(Fail::Api(ApiError::not_found(if key.is_some() {
+                    "no such component ethernet interface."
+                } else {
+                    "no entries to delete"
+                })));
+            }
+            let n = recs.len();
+            for chunk in recs.chunks(100) {
+                let ops = chunk
+                    .iter()
+                    .cloned()
+                    .map(|prev| Write::Delete {
+                        table: ETHERNET_INTERFACES,
+                        prev,
+                    })
+                    .collect();
+                self.store.write(ops).await?;
+            }
+            Ok::<usize, Fail>(n)
+        };
+        retrying!(attempt())
+    }
+}

@@ -1,0 +1,317 @@
+//! Query filters for `State/Components` and `memberships`, parsed and matched as SMD does:
+//! parameter names case-insensitive and repeatable, values validated against the HMS
+//! vocabularies (a bad value is a 400 naming it), `!value` negation, values ORed within a
+//! parameter and parameters ANDed, NID ranges paired by position.
+
+use std::str::FromStr;
+
+use skyport_http::{ApiError, QueryParams, parse_bool};
+use skyport_model::{Arch, Class, Flag, HmsType, Role, State, SubRole, Xname};
+use skyport_wire::Component;
+
+/// Values of one enum-valued parameter: matches if it equals any included value and none of
+/// the excluded ones (`?type=!NodeBMC`).
+#[derive(Debug, Clone, Default)]
+pub struct OneOf {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl OneOf {
+    fn parse<T: FromStr + ToString>(
+        q: &QueryParams,
+        name: &str,
+        what: &str,
+    ) -> Result<OneOf, ApiError> {
+        let mut f = OneOf::default();
+        for v in q.all(name) {
+            let (neg, raw) = match v.strip_prefix('!') {
+                Some(r) => (true, r),
+                None => (false, v),
+            };
+            let canon = raw
+                .parse::<T>()
+                .map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "bad query param: Argument was not a valid {what} ({name}={v:?})"
+                    ))
+                })?
+                .to_string();
+            if neg {
+                f.exclude.push(canon);
+            } else {
+                f.include.push(canon);
+            }
+        }
+        Ok(f)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+
+    pub fn matches(&self, v: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|i| i == v))
+            && !self.exclude.iter().any(|e| e == v)
+    }
+}
+
+/// Which fields a listing returns (`stateonly`, `flagonly`, `roleonly`, `nidonly`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Projection {
+    #[default]
+    All,
+    State,
+    Flag,
+    Role,
+    Nid,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ComponentFilter {
+    pub ids: Vec<String>,
+    pub types: OneOf,
+    pub states: OneOf,
+    pub flags: OneOf,
+    pub roles: OneOf,
+    pub subroles: OneOf,
+    pub arches: OneOf,
+    pub classes: OneOf,
+    pub subtypes: Vec<String>,
+    pub software_status: Vec<String>,
+    pub enabled: Option<bool>,
+    pub locked: Option<bool>,
+    pub reservation_disabled: Option<bool>,
+    pub nids: Vec<i64>,
+    pub nid_start: Vec<i64>,
+    pub nid_end: Vec<i64>,
+    pub groups: Vec<String>,
+    pub partitions: Vec<String>,
+    pub projection: Projection,
+}
+
+fn ints(q: &QueryParams, name: &str) -> Result<Vec<i64>, ApiError> {
+    q.all(name)
+        .into_iter()
+        .map(|v| {
+            v.trim().parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "bad query param: a required argument was not an integer ({name}={v:?})"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn opt_bool(q: &QueryParams, name: &str) -> Result<Option<bool>, ApiError> {
+    match q.first(name) {
+        None => Ok(None),
+        Some(v) => parse_bool(v).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "bad query param: a required argument did not match any valid input ({name}={v:?})"
+            ))
+        }),
+    }
+}
+
+/// Group and partition labels: lowercase `[-a-z0-9:._]+`, as SMD requires.
+pub fn valid_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-:._".contains(&b))
+}
+
+impl ComponentFilter {
+    pub fn parse(q: &QueryParams) -> Result<Self, ApiError> {
+        let mut ids = Vec::new();
+        for v in q.all("id") {
+            let x = Xname::parse(v).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "bad query param: Argument was not a valid xname ID (id={v:?})"
+                ))
+            })?;
+            ids.push(x.to_string());
+        }
+        let mut groups = Vec::new();
+        for g in q.all("group") {
+            let g = g.to_ascii_lowercase();
+            if !valid_label(&g) {
+                return Err(ApiError::bad_request(format!(
+                    "bad query param: no such group ({g:?})"
+                )));
+            }
+            groups.push(g);
+        }
+        let partitions: Vec<String> = q
+            .all("partition")
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect();
+        let projection = if opt_bool(q, "stateonly")? == Some(true) {
+            Projection::State
+        } else if opt_bool(q, "flagonly")? == Some(true) {
+            Projection::Flag
+        } else if opt_bool(q, "roleonly")? == Some(true) {
+            Projection::Role
+        } else if opt_bool(q, "nidonly")? == Some(true) {
+            Projection::Nid
+        } else {
+            Projection::All
+        };
+        let mut flags = OneOf::default();
+        for v in q.all("flag") {
+            // SMD accepts `warn` as an alias of Warning.
+            let (neg, raw) = v.strip_prefix('!').map_or((false, v), |r| (true, r));
+            let raw = if raw.eq_ignore_ascii_case("warn") {
+                "Warning"
+            } else {
+                raw
+            };
+            let canon = raw.parse::<Flag>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "bad query param: Argument was not a valid HMS Flag (flag={v:?})"
+                ))
+            })?;
+            if neg {
+                flags.exclude.push(canon.to_string());
+            } else {
+                flags.include.push(canon.to_string());
+            }
+        }
+        Ok(ComponentFilter {
+            ids,
+            types: OneOf::parse::<HmsType>(q, "type", "HMS Type")?,
+            states: OneOf::parse::<State>(q, "state", "HMS State")?,
+            flags,
+            roles: OneOf::parse::<Role>(q, "role", "HMS Role")?,
+            subroles: OneOf::parse::<SubRole>(q, "subrole", "HMS SubRole")?,
+            arches: OneOf::parse::<Arch>(q, "arch", "HMS Arch")?,
+            classes: OneOf::parse::<Class>(q, "class", "HMS Class")?,
+            subtypes: q.all("subtype").into_iter().map(String::from).collect(),
+            software_status: q
+                .all("softwarestatus")
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            enabled: opt_bool(q, "enabled")?,
+            locked: opt_bool(q, "locked")?,
+            reservation_disabled: opt_bool(q, "reservation_disabled")?,
+            nids: ints(q, "nid")?,
+            nid_start: ints(q, "nid_start")?,
+            nid_end: ints(q, "nid_end")?,
+            groups,
+            partitions,
+            projection,
+        })
+    }
+
+    fn nid_matches(&self, nid: Option<i64>) -> bool {
+        let ranged = !self.nid_start.is_empty() || !self.nid_end.is_empty();
+        if !ranged {
+            return self.nids.is_empty() || nid.is_some_and(|n| self.nids.contains(&n));
+        }
+        let Some(n) = nid else { return false };
+        if self.nids.contains(&n) {
+            return true;
+        }
+        // Starts pair with ends by position; unpaired bounds stand alone. Ranges are ORed.
+        let pairs = self.nid_start.len().max(self.nid_end.len());
+        (0..pairs).any(|i| {
+            let lo = self.nid_start.get(i).copied();
+            let hi = self.nid_end.get(i).copied();
+            lo.is_none_or(|lo| n >= lo) && hi.is_none_or(|hi| n <= hi)
+        })
+    }
+
+    /// Everything but ids/groups, which select candidates before this runs.
+    pub fn matches(&self, c: &Component) -> bool {
+        (self.ids.is_empty() || self.ids.contains(&c.id))
+            && self.types.matches(&c.r#type)
+            && self.states.matches(&c.state)
+            && self.flags.matches(&c.flag)
+            && self.roles.matches(&c.role)
+            && self.subroles.matches(&c.sub_role)
+            && self.arches.matches(&c.arch)
+            && self.classes.matches(&c.class)
+            && (self.subtypes.is_empty() || self.subtypes.contains(&c.subtype))
+            && (self.software_status.is_empty() || self.software_status.contains(&c.software_status))
+            && self.enabled.is_none_or(|e| c.enabled.unwrap_or(true) == e)
+            && self.locked.is_none_or(|l| c.locked == l)
+            && self.reservation_disabled.is_none_or(|r| c.reservation_disabled == r)
+            && self.nid_matches(c.nid)
+            // Skyport has no partitions yet: only "no partition" (NULL) matches anything.
+            && self.partitions.iter().all(|p| p.eq_ignore_ascii_case("null"))
+    }
+
+    pub fn project(&self, c: Component) -> Component {
+        let base = Component {
+            id: c.id.clone(),
+            r#type: c.r#type.clone(),
+            ..Default::default()
+        };
+        match self.projection {
+            Projection::All => c,
+            Projection::State => Component {
+                state: c.state,
+                flag: c.flag,
+                ..base
+            },
+            Projection::Flag => Component {
+                flag: c.flag,
+                ..base
+            },
+            Projection::Role => Component {
+                role: c.role,
+                sub_role: c.sub_role,
+                ..base
+            },
+            Projection::Nid => Component { nid: c.nid, ..base },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn node(id: &str, nid: i64) -> Component {
+        Component {
+            id: id.into(),
+            r#type: "Node".into(),
+            state: "Ready".into(),
+            flag: "OK".into(),
+            nid: Some(nid),
+            role: "Compute".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nid_ranges_pair_by_position() {
+        let f = ComponentFilter::parse(&QueryParams::parse(
+            "nid_start=10&nid_end=20&nid_start=100&nid=50",
+        ))
+        .unwrap();
+        assert!(f.matches(&node("x1c0s0b0n0", 15)));
+        assert!(f.matches(&node("x1c0s0b0n0", 50)));
+        assert!(
+            f.matches(&node("x1c0s0b0n0", 1000)),
+            "unpaired start is open-ended"
+        );
+        assert!(!f.matches(&node("x1c0s0b0n0", 30)));
+    }
+
+    #[test]
+    fn values_are_validated_and_negatable() {
+        let e = ComponentFilter::parse(&QueryParams::parse("type=Bogus")).unwrap_err();
+        assert!(e.to_string().contains("not a valid HMS Type"));
+        assert!(ComponentFilter::parse(&QueryParams::parse("state=bogus")).is_err());
+        assert!(ComponentFilter::parse(&QueryParams::parse("nid=abc")).is_err());
+        assert!(ComponentFilter::parse(&QueryParams::parse("enabled=maybe")).is_err());
+        let f = ComponentFilter::parse(&QueryParams::parse("TYPE=node&state=!off")).unwrap();
+        assert!(f.matches(&node("x1c0s0b0n0", 1)));
+        let f = ComponentFilter::parse(&QueryParams::parse("state=!ready")).unwrap();
+        assert!(!f.matches(&node("x1c0s0b0n0", 1)));
+    }
+}

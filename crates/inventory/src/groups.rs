@@ -1,0 +1,352 @@
+//! `groups` and `memberships`: labelled sets of components. A member must be an existing
+//! component (checked in the same atomic write that adds it), a deleted component leaves its
+//! groups, and a component may be in only one group per `exclusiveGroup` (a unique key per
+//! exclusive set and member, so two concurrent adds cannot both win).
+
+use std::collections::BTreeMap;
+
+use skyport_http::ApiError;
+use skyport_model::Xname;
+use skyport_store::{IndexKey, Record, StoreError, Write};
+use skyport_wire::{Component, Group, GroupIn, GroupPatch, Members, Membership};
+
+use crate::filters::{ComponentFilter, valid_label};
+use crate::records::{self, COMPONENTS, GROUPS};
+use crate::{Fail, Inventory, retrying};
+
+const DUP_GROUP: &str = "operation would conflict with an existing group that has the same label or duplicate ids found in request.";
+const DUP_EXCL: &str =
+    "operation would conflict with an existing member in another exclusive group.";
+
+fn label(s: &str, what: &str) -> Result<String, ApiError> {
+    let l = s.trim().to_ascii_lowercase();
+    if valid_label(&l) {
+        Ok(l)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid {what} {s:?}: use lowercase letters, digits and -:._"
+        )))
+    }
+}
+
+fn members(ids: &[String]) -> Result<Vec<String>, ApiError> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let x = Xname::parse(id)
+            .map_err(|_| ApiError::bad_request(format!("invalid xname ID at ids[{i}]: {id:?}")))?;
+        if out.contains(&x.to_string()) {
+            return Err(ApiError::conflict(format!(
+                "{DUP_GROUP} ({x} listed twice)"
+            )));
+        }
+        out.push(x.to_string());
+    }
+    Ok(out)
+}
+
+fn group_conflict(e: StoreError) -> Fail {
+    match e {
+        StoreError::Duplicate { key, owner } if key.name.starts_with("excl:") => {
+            Fail::Api(ApiError::conflict(format!(
+                "{DUP_EXCL} ({} is in {})",
+                key.value,
+                owner.trim_start_matches("Groups/")
+            )))
+        }
+        other => other.into(),
+    }
+}
+
+impl Inventory {
+    /// `Check` ops that fail the write unless every member still exists as read.
+    async fn member_checks(&self, ids: &[String]) -> Result<Vec<Write>, Fail> {
+        let recs = self.store.get_many(COMPONENTS, ids).await?;
+        if recs.len() != ids.len() {
+            let found: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+            let missing: Vec<&str> = ids
+                .iter()
+                .map(String::as_str)
+                .filter(|i| !found.contains(i))
+                .collect();
+            return Err(Fail::Api(ApiError::bad_request(format!(
+                "linked component does not exist: {}",
+                missing.join(", ")
+            ))));
+        }
+        Ok(recs
+            .into_iter()
+            .map(|prev| Write::Check {
+                table: COMPONENTS,
+                prev,
+            })
+            .collect())
+    }
+
+    pub async fn create_group(&self, g: &GroupIn) -> Result<String, ApiError> {
+        let l = label(g.label.as_deref().unwrap_or(""), "group label")
+            .map_err(|e| ApiError::bad_request(format!("couldn't validate group: {e}")))?;
+        let excl = match g.exclusive_group.as_deref().filter(|s| !s.is_empty()) {
+            Some(e) => label(e, "exclusiveGroup")?,
+            None => String::new(),
+        };
+        let tags = g
+            .tags
+            .iter()
+            .map(|t| label(t, "tag"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = members(
+            g.members
+                .as_ref()
+                .map(|m| m.ids.as_slice())
+                .unwrap_or_default(),
+        )?;
+        let group = Group {
+            label: l.clone(),
+            description: g.description.clone().unwrap_or_default(),
+            exclusive_group: excl,
+            tags,
+            members: Members { ids },
+        };
+        let attempt = async || {
+            let mut ops = self.member_checks(&group.members.ids).await?;
+            ops.push(Write::Put {
+                table: GROUPS,
+                record: records::group(&group)?,
+                prev: None,
+            });
+            self.store.write(ops).await.map_err(|e| match e {
+                StoreError::Conflict { ref table, .. } if table == GROUPS.name() => {
+                    Fail::Api(ApiError::conflict(DUP_GROUP))
+                }
+                other => group_conflict(other),
+            })
+        };
+        retrying!(attempt())?;
+        Ok(format!("{}/groups/{l}", crate::BASE))
+    }
+
+    async fn group_record(&self, l: &str) -> Result<(Group, Record), Fail> {
+        let l = label(l, "group label")?;
+        let r = self
+            .store
+            .get(GROUPS, &l)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("No such group: {l}")))?;
+        Ok((records::decode(GROUPS, &r)?, r))
+    }
+
+    pub async fn get_group(&self, l: &str) -> Result<Group, ApiError> {
+        match self.group_record(l).await {
+            Ok((g, _)) => Ok(g),
+            Err(Fail::Api(e)) => Err(e),
+            Err(Fail::Race(e)) => Err(e.into()),
+        }
+    }
+
+    pub async fn list_groups(&self, q: &skyport_http::QueryParams) -> Result<Vec<Group>, ApiError> {
+        let labels = q
+            .all("group")
+            .into_iter()
+            .map(|g| label(g, "group label"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tags = q
+            .all("tag")
+            .into_iter()
+            .map(|t| label(t, "tag"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let recs = if labels.is_empty() {
+            self.store.list_all(GROUPS, None).await?
+        } else {
+            self.store.get_many(GROUPS, &labels).await?
+        };
+        let mut out = Vec::new();
+        for r in &recs {
+            let g: Group = records::decode(GROUPS, r)?;
+            if tags.is_empty() || g.tags.iter().any(|t| tags.contains(t)) {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn group_labels(&self) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .store
+            .list_all(GROUPS, None)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect())
+    }
+
+    pub async fn patch_group(&self, l: &str, p: &GroupPatch) -> Result<(), ApiError> {
+        if p.description.is_none() && p.tags.is_none() {
+            return Err(ApiError::bad_request(
+                "Request must have at least one patch field.",
+            ));
+        }
+        let tags = p
+            .tags
+            .as_ref()
+            .map(|ts| {
+                ts.iter()
+                    .map(|t| label(t, "tag"))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let attempt = async || {
+            let (mut g, r) = self.group_record(l).await.map_err(|e| match e {
+                Fail::Api(ApiError::NotFound(_)) => {
+                    Fail::Api(ApiError::not_found("no such group."))
+                }
+                other => other,
+            })?;
+            if let Some(d) = &p.description {
+                g.description = d.clone();
+            }
+            if let Some(t) = &tags {
+                g.tags = t.clone();
+            }
+            self.store
+                .write(vec![Write::Put {
+                    table: GROUPS,
+                    record: records::group(&g)?,
+                    prev: Some(r),
+                }])
+                .await
+                .map_err(Fail::from)
+        };
+        retrying!(attempt())
+    }
+
+    pub async fn delete_group(&self, l: &str) -> Result<(), ApiError> {
+        let attempt = async || {
+            let (_, r) = self.group_record(l).await.map_err(|e| match e {
+                Fail::Api(ApiError::NotFound(_)) => {
+                    Fail::Api(ApiError::not_found("no such group."))
+                }
+                other => other,
+            })?;
+            self.store
+                .write(vec![Write::Delete {
+                    table: GROUPS,
+                    prev: r,
+                }])
+                .await
+                .map_err(Fail::from)
+        };
+        retrying!(attempt())
+    }
+
+    pub async fn add_group_member(&self, l: &str, id: &str) -> Result<String, ApiError> {
+        let x = Xname::parse(id)
+            .map_err(|_| ApiError::bad_request(format!("invalid xname ID {id:?}")))?;
+        let attempt = async || {
+            let (mut g, r) = self.group_record(l).await?;
+            if g.members.ids.contains(&x.to_string()) {
+                return Err(Fail::Api(ApiError::conflict(
+                    "operation would conflict with an existing member in the same group.",
+                )));
+            }
+            g.members.ids.push(x.to_string());
+            let mut ops = self.member_checks(&[x.to_string()]).await?;
+            ops.push(Write::Put {
+                table: GROUPS,
+                record: records::group(&g)?,
+                prev: Some(r),
+            });
+            self.store.write(ops).await.map_err(group_conflict)?;
+            Ok::<String, Fail>(g.label)
+        };
+        let label = retrying!(attempt())?;
+        Ok(format!("{}/groups/{label}/members/{x}", crate::BASE))
+    }
+
+    /// `PUT /groups/{label}/members`: replaces the member list (Skyport keeps SMD's 409/400
+    /// meanings here, where upstream turns them into 500s).
+    pub async fn set_group_members(
+        &self,
+        l: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, ApiError> {
+        let ids = members(ids)?;
+        let attempt = async || {
+            let (mut g, r) = self.group_record(l).await?;
+            g.members.ids = ids.clone();
+            let mut ops = self.member_checks(&ids).await?;
+            ops.push(Write::Put {
+                table: GROUPS,
+                record: records::group(&g)?,
+                prev: Some(r),
+            });
+            self.store.write(ops).await.map_err(group_conflict)?;
+            Ok::<String, Fail>(g.label)
+        };
+        let label = retrying!(attempt())?;
+        Ok(ids
+            .iter()
+            .map(|x| format!("{}/groups/{label}/members/{x}", crate::BASE))
+            .collect())
+    }
+
+    pub async fn remove_group_member(&self, l: &str, id: &str) -> Result<(), ApiError> {
+        let x = Xname::parse(id).map_err(|_| ApiError::bad_request("invalid xname ID"))?;
+        let attempt = async || {
+            let (mut g, r) = self.group_record(l).await?;
+            let before = g.members.ids.len();
+            g.members.ids.retain(|m| m != x.as_str());
+            if g.members.ids.len() == before {
+                return Err(Fail::Api(ApiError::not_found("group has no such member.")));
+            }
+            self.store
+                .write(vec![Write::Put {
+                    table: GROUPS,
+                    record: records::group(&g)?,
+                    prev: Some(r),
+                }])
+                .await
+                .map_err(Fail::from)
+        };
+        retrying!(attempt())
+    }
+
+    /// `GET /memberships`: every matching component with the groups it is in.
+    pub async fn memberships(&self, f: &ComponentFilter) -> Result<Vec<Membership>, ApiError> {
+        let mut by_member: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in self.store.list_all(GROUPS, None).await? {
+            let g: Group = records::decode(GROUPS, &r)?;
+            for m in g.members.ids {
+                by_member.entry(m).or_default().push(g.label.clone());
+            }
+        }
+        let comps = self.list_components(f).await?;
+        Ok(comps
+            .into_iter()
+            .map(|c: Component| Membership {
+                group_labels: by_member.remove(&c.id).unwrap_or_default(),
+                id: c.id,
+                partition_name: String::new(),
+            })
+            .collect())
+    }
+
+    pub async fn membership(&self, id: &str) -> Result<Membership, ApiError> {
+        let x = Xname::parse(id).map_err(|_| ApiError::bad_request("invalid xname"))?;
+        if self.store.get(COMPONENTS, x.as_str()).await?.is_none() {
+            return Err(ApiError::not_found(format!("No such xname: {x}")));
+        }
+        let key = IndexKey::new("member", x.to_string());
+        let labels = self
+            .store
+            .list_all(GROUPS, Some(&key))
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        Ok(Membership {
+            id: x.to_string(),
+            group_labels: labels,
+            partition_name: String::new(),
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! The inventory service: OpenCHAMI SMD's `/hsm/v2` API over any [`skyport_store::Store`].
+//!
+//! [`Inventory`] holds the logic (validation, SMD's defaults, Redfish-discovery derivation,
+//! cascades) and [`router`] exposes it as one axum `Router`, which the Lambda function and the
+//! local server both mount unchanged.
+//!
+//! Every mutation is a compare-and-swap batch: it reads what it changes, computes the new state,
+//! and writes everything in one atomic [`skyport_store::Store::write`]. If another writer got
+//! there first the batch fails whole and the operation is recomputed from fresh data (a bounded
+//! number of times), so concurrent admins and discovery agents never lose each other's updates.
+
+pub mod components;
+pub mod ethernet;
+pub mod filters;
+pub mod groups;
+pub mod records;
+pub mod redfish;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use skyport_http::ApiError;
+use skyport_store::{Store, StoreError};
+
+pub use routes::router;
+
+/// The URL prefix every route lives under.
+pub const BASE: &str = "/hsm/v2";
+
+/// How many times an operation is recomputed after losing a write race before giving up.
+const MAX_ATTEMPTS: u32 = 8;
+
+#[derive(Clone)]
+pub struct Inventory {
+    store: Arc<dyn Store>,
+}
+
+/// Why one attempt of an operation failed: a lost race (recompute and retry) or a final answer.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Race(StoreError),
+    Api(ApiError),
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => Fail::Race(e),
+            other => Fail::Api(other.into()),
+        }
+    }
+}
+
+impl From<ApiError> for Fail {
+    fn from(e: ApiError) -> Self {
+        Fail::Api(e)
+    }
+}
+
+/// Runs one attempt of an operation until it does not lose a write race (bounded, with jitter).
+macro_rules! retrying {
+    ($attempt:expr) => {{
+        let mut n: u32 = 0;
+        loop {
+            match $attempt.await {
+                Ok(v) => break Ok(v),
+                Err($crate::Fail::Api(e)) => break Err(e),
+                Err($crate::Fail::Race(e)) => {
+                    n += 1;
+                    if n >= $crate::MAX_ATTEMPTS {
+                        break Err(skyport_http::ApiError::from(e));
+                    }
+                    tracing::debug!(attempt = n, error = %e, "write race lost; recomputing");
+                    tokio::time::sleep($crate::backoff(n)).await;
+                }
+            }
+        }
+    }};
+}
+pub(crate) use retrying;
+
+pub(crate) fn backoff(n: u32) -> Duration {
+    // Spread retries of concurrent losers apart without a RNG dependency.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    Duration::from_millis(u64::from(2u32.pow(n.min(6))) + u64::from(nanos % 7))
+}
+
+/// RFC 3339 UTC timestamp with microseconds, as Postgres-backed SMD prints `LastUpdate`.
+pub(crate) fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    now.format(&fmt).unwrap_or_default()
+}
+
+impl Inventory {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Inventory { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// `service/ready`: the store answers.
+    pub async fn ready(&self) -> Result<(), ApiError> {
+        self.store
+            .ping()
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("HSM's database is unhealthy: {e}")))
+    }
+}

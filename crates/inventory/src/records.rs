@@ -1,0 +1,95 @@
+//! How inventory objects become store records: the table each lives in, its id, and the lookup
+//! and unique keys that make filtered listing cheap and duplicates impossible.
+//!
+//! | table | id | lookups | uniques |
+//! |---|---|---|---|
+//! | `Components` | xname | `type`, `nid` | `nid` |
+//! | `RedfishEndpoints` | xname | `type` | `rfe-fqdn`, `bmc-mac` |
+//! | `ComponentEndpoints` | xname | `type`, `rfep` (parent endpoint) | |
+//! | `EthernetInterfaces` | MAC as bare hex (so one MAC is one record) | `ip`, `componentid`, `type` | |
+//! | `Groups` | label | `member`, `tag` | `excl:<exclusiveGroup>` per member |
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use skyport_http::ApiError;
+use skyport_store::{Record, Table};
+use skyport_wire::{Component, ComponentEndpoint, EthernetInterface, Group, RedfishEndpoint};
+
+pub const COMPONENTS: Table = Table("Components");
+pub const REDFISH_ENDPOINTS: Table = Table("RedfishEndpoints");
+pub const COMPONENT_ENDPOINTS: Table = Table("ComponentEndpoints");
+pub const ETHERNET_INTERFACES: Table = Table("EthernetInterfaces");
+pub const GROUPS: Table = Table("Groups");
+
+/// The unique-key name for NIDs; shared with services that resolve nodes by NID.
+pub const NID_KEY: &str = "nid";
+
+fn body<T: Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| ApiError::Internal(format!("encoding record: {e}")))
+}
+
+pub fn decode<T: DeserializeOwned>(table: Table, r: &Record) -> Result<T, ApiError> {
+    serde_json::from_str(&r.body).map_err(|e| {
+        ApiError::Internal(format!("stored record {table}/{} is unreadable: {e}", r.id))
+    })
+}
+
+pub fn component(c: &Component) -> Result<Record, ApiError> {
+    let mut r = Record::new(c.id.clone(), body(c)?).with_lookup("type", c.r#type.clone());
+    if let Some(n) = c.nid {
+        r = r
+            .with_lookup(NID_KEY, n.to_string())
+            .with_unique(NID_KEY, n.to_string());
+    }
+    Ok(r)
+}
+
+pub fn redfish_endpoint(e: &RedfishEndpoint) -> Result<Record, ApiError> {
+    let mut r = Record::new(e.id.clone(), body(e)?).with_lookup("type", e.r#type.clone());
+    if !e.fqdn.is_empty() {
+        r = r.with_unique("rfe-fqdn", e.fqdn.to_ascii_lowercase());
+    }
+    if !e.mac_addr.is_empty() {
+        r = r.with_unique("bmc-mac", e.mac_addr.clone());
+    }
+    Ok(r)
+}
+
+pub fn component_endpoint(ce: &ComponentEndpoint) -> Result<Record, ApiError> {
+    Ok(Record::new(ce.id.clone(), body(ce)?)
+        .with_lookup("type", ce.r#type.clone())
+        .with_lookup("rfep", ce.redfish_endpoint_id.clone()))
+}
+
+pub fn ethernet_interface(ei: &EthernetInterface) -> Result<Record, ApiError> {
+    let mut r = Record::new(ei.id.clone(), body(ei)?);
+    for ip in &ei.ip_addresses {
+        if !r
+            .lookups
+            .iter()
+            .any(|k| k.name == "ip" && k.value == ip.ip_address)
+        {
+            r = r.with_lookup("ip", ip.ip_address.clone());
+        }
+    }
+    if !ei.component_id.is_empty() {
+        r = r
+            .with_lookup("componentid", ei.component_id.clone())
+            .with_lookup("type", ei.r#type.clone());
+    }
+    Ok(r)
+}
+
+pub fn group(g: &Group) -> Result<Record, ApiError> {
+    let mut r = Record::new(g.label.clone(), body(g)?);
+    for m in &g.members.ids {
+        r = r.with_lookup("member", m.clone());
+        if !g.exclusive_group.is_empty() {
+            r = r.with_unique(&format!("excl:{}", g.exclusive_group), m.clone());
+        }
+    }
+    for t in &g.tags {
+        r = r.with_lookup("tag", t.clone());
+    }
+    Ok(r)
+}

@@ -1,0 +1,1066 @@
+//! `Inventory/RedfishEndpoints` and `Inventory/ComponentEndpoints`: BMC records, and what a
+//! discovery payload (Magellan's `SchemaVersion: 1`) derives from them: the BMC component,
+//! `<ID>n<k>` node components, their ComponentEndpoints and EthernetInterfaces. An endpoint and
+//! everything derived from it are written in one atomic batch.
+//!
+//! Deliberate differences from SMD, each fixing an upstream bug:
+//! * a stored endpoint answers 201, never a 409 on top of the stored data;
+//! * passwords are dropped on input, so they are never stored or returned;
+//! * re-discovery does not blank an existing component's State/Flag/Arch/Class;
+//! * discovered nodes get SMD's xname-derived default NID (upstream numbers them 1..k per BMC,
+//!   which hands NID 1 to every BMC's first node) and an existing node keeps its NID and Role;
+//! * systems without a UUID are told apart by their Redfish URI instead of collapsing into one;
+//! * MACs are normalised and placeholders ("Not Available") dropped, an interface without an IP
+//!   is kept (with no IP) instead of being refused, and a MAC already owned by another component
+//!   is a 409 naming that component unless the update is forced (PUT).
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+
+use serde_json::json;
+use skyport_http::ApiError;
+use skyport_model::{HmsType, Mac, MacError, Xname};
+use skyport_store::{IndexKey, Record, StoreError, Write};
+use skyport_wire::{
+    Component, ComponentEndpoint, DiscoveryInfo, EthernetInterface, IpMapping, RedfishEndpoint,
+    RedfishEndpointIn, RedfishEndpointPatch,
+};
+
+use crate::components::{apply_node_defaults, nid_conflict};
+use crate::records::{
+    self, COMPONENT_ENDPOINTS, COMPONENTS, ETHERNET_INTERFACES, REDFISH_ENDPOINTS,
+};
+use crate::{Fail, Inventory, now_rfc3339, retrying};
+
+const CONTROLLER_TYPES: &[HmsType] = &[
+    HmsType::NodeBmc,
+    HmsType::RouterBmc,
+    HmsType::ChassisBmc,
+    HmsType::CabinetPduController,
+    HmsType::MgmtSwitch,
+    HmsType::MgmtHlSwitch,
+    HmsType::CduMgmtSwitch,
+];
+
+const DUP_ENDPOINT: &str =
+    "operation would conflict with an existing resource that has the same FQDN or xname ID.";
+const DUP_MAC: &str = "operation would conflict with an existing component ethernet interface that has the same MAC address.";
+
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    s.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// A usable IP from discovery data: placeholders (`N/A`, `0.0.0.0`, `::`) are missing.
+fn real_ip(s: Option<&str>) -> Option<String> {
+    let ip = parse_ip(s?)?;
+    (!ip.is_unspecified()).then(|| ip.to_string())
+}
+
+/// A MAC from discovery data: placeholders are missing; garbage is missing too (BMCs report
+/// anything), but never stored.
+fn real_mac(s: Option<&str>) -> Option<Mac> {
+    Mac::parse(s?).ok()
+}
+
+/// Validates and normalises an endpoint as SMD's `NewRedfishEPDescription` does: Type from the
+/// xname (a controller type), Hostname/Domain/FQDN made consistent, IP checked, MAC normalised.
+pub fn normalize_endpoint(
+    raw: &RedfishEndpointIn,
+    url_id: Option<&Xname>,
+) -> Result<RedfishEndpoint, String> {
+    let mut domain = raw
+        .domain
+        .as_deref()
+        .unwrap_or("")
+        .trim_matches(|c| c == '.' || c == ' ')
+        .to_string();
+    let mut hostname = raw.hostname.as_deref().unwrap_or("").trim().to_string();
+    let mut host_is_ip = false;
+    if !hostname.is_empty() {
+        if let Some(ip) = parse_ip(&hostname) {
+            hostname = ip.to_string();
+            host_is_ip = true;
+        } else if hostname.contains('.') {
+            return Err("Hostname is not a basename or IP address.".into());
+        }
+    }
+    let fqdn_in = raw.fqdn.as_deref().unwrap_or("").trim().to_string();
+    if !fqdn_in.is_empty() {
+        if let Some(ip) = parse_ip(&fqdn_in) {
+            if hostname.is_empty() {
+                hostname = ip.to_string();
+                host_is_ip = true;
+            }
+        } else {
+            let (h, d) = fqdn_in.split_once('.').unwrap_or((&fqdn_in, ""));
+            if hostname.is_empty() {
+                hostname = h.to_string();
+            }
+            if domain.is_empty() && hostname == h {
+                domain = d.to_string();
+            }
+        }
+    }
+    let id_raw = raw.id.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let id = match (id_raw, url_id) {
+        (Some(s), _) => {
+            Xname::parse(s).map_err(|_| format!("{s} is not a valid locational xname ID"))?
+        }
+        (None, Some(u)) => u.clone(),
+        (None, None) if !hostname.is_empty() && !host_is_ip => Xname::parse(&hostname)
+            .map_err(|_| format!("{hostname} is not a valid locational xname ID"))?,
+        (None, None) => return Err("No xname ID found".into()),
+    };
+    if let Some(u) = url_id
+        && u != &id
+    {
+        return Err("xname in URL and PUT body do not match".into());
+    }
+    if !CONTROLLER_TYPES.contains(&id.hms_type()) {
+        return Err(format!(
+            "xname ID {id} has wrong type for RF endpoint: {}",
+            id.hms_type()
+        ));
+    }
+    if hostname.is_empty() {
+        hostname = id.to_string();
+    }
+    let fqdn = if host_is_ip || domain.is_empty() {
+        hostname.clone()
+    } else {
+        format!("{hostname}.{domain}")
+    };
+    if !fqdn_in.is_empty() && !fqdn_in.eq_ignore_ascii_case(&fqdn) && parse_ip(&fqdn_in).is_none() {
+        return Err(format!(
+            "host/domain conflicts with FQDN: '{fqdn}' != '{fqdn_in}'"
+        ));
+    }
+    let mut ip_address = String::new();
+    if let Some(ip) = raw
+        .ip_address
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let parsed =
+            parse_ip(ip).ok_or_else(|| format!("IPAddress is not a valid IP address: '{ip}'"))?;
+        if host_is_ip && parsed.to_string() != hostname {
+            return Err(format!(
+                "hostname IP address conflicts with given IP address: '{hostname}' != '{ip}'"
+            ));
+        }
+        ip_address = parsed.to_string();
+    } else if host_is_ip {
+        ip_address = hostname.clone();
+    }
+    let mac_addr = match raw
+        .mac_addr
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => String::new(),
+        Some(m) => match Mac::parse(m) {
+            Ok(mac) => mac.to_string(),
+            Err(MacError::Placeholder { .. }) => String::new(),
+            Err(e) => return Err(format!("MACAddr: {e}")),
+        },
+    };
+    let discovered = !raw.systems.is_empty() || !raw.managers.is_empty();
+    Ok(RedfishEndpoint {
+        r#type: id.hms_type().to_string(),
+        id: id.to_string(),
+        name: raw.name.clone().unwrap_or_default(),
+        hostname,
+        domain,
+        fqdn,
+        enabled: raw.enabled.unwrap_or(true),
+        uuid: raw.uuid.clone().unwrap_or_default().trim().to_string(),
+        user: raw.user.clone().unwrap_or_default(),
+        use_ssdp: raw.use_ssdp.unwrap_or(false),
+        mac_required: raw.mac_required.unwrap_or(false),
+        mac_addr,
+        ip_address,
+        rediscover_on_update: raw.rediscover_on_update.unwrap_or(false),
+        template_id: raw.template_id.clone().unwrap_or_default(),
+        discovery_info: DiscoveryInfo {
+            last_discovery_attempt: if discovered {
+                now_rfc3339()
+            } else {
+                String::new()
+            },
+            last_discovery_status: if discovered {
+                "DiscoverOK"
+            } else {
+                "NotYetQueried"
+            }
+            .into(),
+            redfish_version: String::new(),
+        },
+    })
+}
+
+/// Everything a discovery payload derives besides the endpoint itself.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Derived {
+    pub components: Vec<Component>,
+    pub endpoints: Vec<ComponentEndpoint>,
+    pub interfaces: Vec<EthernetInterface>,
+}
+
+fn uri_path(u: &str) -> String {
+    // Magellan sends full URLs; SMD keeps the path only.
+    if let Some(rest) = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+    {
+        return rest
+            .find('/')
+            .map_or_else(|| "/".to_string(), |i| rest[i..].to_string());
+    }
+    u.to_string()
+}
+
+fn interfaces_for(
+    component: &Xname,
+    nics: &[skyport_wire::InventoryEthernet],
+    now: &str,
+    out: &mut Vec<EthernetInterface>,
+) {
+    for nic in nics {
+        let Some(mac) = real_mac(nic.mac.as_deref()) else {
+            continue;
+        };
+        if out.iter().any(|e| e.id == mac.id()) {
+            continue;
+        }
+        out.push(EthernetInterface {
+            id: mac.id(),
+            description: nic.description.clone().unwrap_or_default(),
+            mac_address: mac.to_string(),
+            last_update: now.to_string(),
+            component_id: component.to_string(),
+            r#type: component.hms_type().to_string(),
+            ip_addresses: real_ip(nic.ip.as_deref())
+                .map(|ip| {
+                    vec![IpMapping {
+                        ip_address: ip,
+                        network: String::new(),
+                    }]
+                })
+                .unwrap_or_default(),
+        });
+    }
+}
+
+/// SMD's V2 parser, minus its bugs (see the module docs). Pure: no I/O.
+pub fn derive(ep: &RedfishEndpoint, raw: &RedfishEndpointIn) -> Derived {
+    let mut d = Derived::default();
+    let Ok(bmc) = Xname::parse(&ep.id) else {
+        return d;
+    };
+    let now = now_rfc3339();
+    if !raw.managers.is_empty() {
+        d.components.push(Component {
+            id: bmc.to_string(),
+            r#type: bmc.hms_type().to_string(),
+            state: "Ready".into(),
+            flag: "OK".into(),
+            enabled: Some(true),
+            ..Default::default()
+        });
+    }
+    for m in &raw.managers {
+        let uri = uri_path(m.uri.as_deref().unwrap_or(""));
+        let nics: Vec<serde_json::Value> = m
+            .ethernet_interfaces
+            .iter()
+            .filter_map(|n| {
+                let mac = real_mac(n.mac.as_deref())?;
+                Some(json!({
+                    "Hostname": n.name.clone().unwrap_or_default(),
+                    "Description": n.description.clone().unwrap_or_default(),
+                    "MACAddress": mac.to_string(),
+                    "PermanentMACAddress": mac.to_string(),
+                    "InterfaceEnabled": n.enabled.unwrap_or(true),
+                    "RedfishId": "",
+                    "@odata.id": "",
+                }))
+            })
+            .collect();
+        d.endpoints.retain(|e| e.id != bmc.as_str());
+        d.endpoints.push(ComponentEndpoint {
+            id: bmc.to_string(),
+            r#type: bmc.hms_type().to_string(),
+            redfish_type: "Manager".into(),
+            redfish_subtype: m.r#type.clone().unwrap_or_default(),
+            uuid: m.uuid.clone().unwrap_or_default(),
+            odata_id: uri.clone(),
+            redfish_endpoint_id: ep.id.clone(),
+            enabled: true,
+            redfish_endpoint_fqdn: ep.fqdn.clone(),
+            redfish_url: format!("{}{uri}", ep.fqdn),
+            component_endpoint_type: "ComponentEndpointManager".into(),
+            redfish_manager_info: Some(json!({
+                "Name": m.name.clone().unwrap_or_default(),
+                "Actions": {"#Manager.Reset": {
+                    "ResetType@Redfish.AllowableValues": m.actions,
+                    "target": format!("{uri}/Actions/Manager.Reset"),
+                    "@Redfish.ActionInfo": format!("{uri}/ResetActionInfo"),
+                }},
+                "EthernetNICInfo": nics,
+                "CommandShell": {"ServiceEnabled": true, "MaxConcurrentSessions": 65536,
+                                 "ConnectTypesSupported": m.command_shell},
+            })),
+            ..Default::default()
+        });
+        interfaces_for(&bmc, &m.ethernet_interfaces, &now, &mut d.interfaces);
+    }
+    if bmc.hms_type() != HmsType::NodeBmc {
+        return d;
+    }
+    // One node per distinct system: by UUID, or by URI when the BMC reports no UUID.
+    let mut seen: Vec<String> = Vec::new();
+    for sys in &raw.systems {
+        let uri = uri_path(sys.uri.as_deref().unwrap_or(""));
+        let key = match sys.uuid.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => format!("uuid:{}", u.to_ascii_lowercase()),
+            None => format!("uri:{uri}"),
+        };
+        if seen.contains(&key) {
+            continue;
+        }
+        let k = seen.len() as u32;
+        seen.push(key);
+        let Some(node) = bmc.child_node(k) else {
+            continue;
+        };
+        let state = match sys.power.as_ref().and_then(|p| p.state.as_deref()) {
+            Some(s) if s.eq_ignore_ascii_case("off") => "Off",
+            _ => "On",
+        };
+        let mut c = Component {
+            id: node.to_string(),
+            r#type: node.hms_type().to_string(),
+            state: state.into(),
+            flag: "OK".into(),
+            enabled: Some(true),
+            ..Default::default()
+        };
+        apply_node_defaults(&mut c, &node);
+        d.components.push(c);
+        let chassis0 = sys
+            .links
+            .as_ref()
+            .and_then(|l| l.chassis.first())
+            .map(|c| uri_path(c));
+        let power_url = chassis0.as_ref().map(|c| {
+            let parent = c
+                .trim_end_matches('/')
+                .rsplit_once('/')
+                .map_or("", |(p, _)| p);
+            format!("{parent}/Power")
+        });
+        let power_control: Vec<serde_json::Value> = sys
+            .power
+            .as_ref()
+            .map(|p| p.power_control_ids.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|pc| {
+                let pc = uri_path(pc);
+                let mut related = vec![json!({"@odata.id": uri})];
+                if let Some(c) = &chassis0 {
+                    related.push(json!({"@odata.id": c}));
+                }
+                json!({
+                    "@odata.id": pc,
+                    "MemberId": pc.rsplit('/').next().unwrap_or(""),
+                    "Name": "System Power Control",
+                    "RelatedItem": related,
+                })
+            })
+            .collect();
+        let nics: Vec<serde_json::Value> = sys
+            .ethernet_interfaces
+            .iter()
+            .filter_map(|n| {
+                let mac = real_mac(n.mac.as_deref())?;
+                let u = uri_path(n.uri.as_deref().unwrap_or(""));
+                Some(json!({"RedfishId": u, "@odata.id": u,
+                            "Description": n.description.clone().unwrap_or_default(),
+                            "MACAddress": mac.to_string(), "InterfaceEnabled": true}))
+            })
+            .collect();
+        let mut info = json!({
+            "Name": sys.name.clone().unwrap_or_default(),
+            "Actions": {"#ComputerSystem.Reset": {
+                "ResetType@Redfish.AllowableValues": sys.actions,
+                "target": format!("{uri}/Actions/ComputerSystem.Reset"),
+                "@Redfish.ActionInfo": format!("{uri}/ResetActionInfo"),
+            }},
+            "EthernetNICInfo": nics,
+        });
+        if let Some(obj) = info.as_object_mut() {
+            if let Some(p) = power_url {
+                obj.insert("PowerURL".into(), json!(p));
+            }
+            if !power_control.is_empty() {
+                obj.insert("PowerControl".into(), json!(power_control));
+            }
+        }
+        d.endpoints.push(ComponentEndpoint {
+            id: node.to_string(),
+            r#type: node.hms_type().to_string(),
+            redfish_type: "ComputerSystem".into(),
+            redfish_subtype: sys.system_type.clone().unwrap_or_default(),
+            uuid: sys.uuid.clone().unwrap_or_default(),
+            odata_id: uri.clone(),
+            redfish_endpoint_id: ep.id.clone(),
+            enabled: true,
+            redfish_endpoint_fqdn: ep.fqdn.clone(),
+            redfish_url: format!("{}{uri}", ep.fqdn),
+            component_endpoint_type: "ComponentEndpointComputerSystem".into(),
+            redfish_system_info: Some(info),
+            ..Default::default()
+        });
+        interfaces_for(&node, &sys.ethernet_interfaces, &now, &mut d.interfaces);
+    }
+    d
+}
+
+/// Maps a duplicate FQDN/MAC/NID to the 409 text an admin can act on.
+fn endpoint_conflict(e: StoreError) -> Fail {
+    match e {
+        StoreError::Duplicate { key, owner }
+            if key.name.starts_with("rfe-") || key.name == "bmc-mac" =>
+        {
+            Fail::Api(ApiError::conflict(format!(
+                "{DUP_ENDPOINT} ({} {} belongs to {})",
+                key.name
+                    .trim_start_matches("rfe-")
+                    .trim_start_matches("bmc-"),
+                key.value,
+                owner.trim_start_matches("RedfishEndpoints/")
+            )))
+        }
+        other => nid_conflict(other),
+    }
+}
+
+impl Inventory {
+    /// The batch that stores `ep` with everything `raw` derives, merged into what exists.
+    async fn endpoint_ops(
+        &self,
+        ep: &RedfishEndpoint,
+        prev: Option<Record>,
+        raw: &RedfishEndpointIn,
+        force: bool,
+    ) -> Result<Vec<Write>, Fail> {
+        let mut ops = vec![Write::Put {
+            table: REDFISH_ENDPOINTS,
+            record: records::redfish_endpoint(ep)?,
+            prev,
+        }];
+        let d = derive(ep, raw);
+        let ids: Vec<String> = d.components.iter().map(|c| c.id.clone()).collect();
+        let existing: BTreeMap<String, Record> = self
+            .store
+            .get_many(COMPONENTS, &ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        for c in &d.components {
+            let (record, prev) = match existing.get(&c.id) {
+                None => (c.clone(), None),
+                Some(r) => {
+                    // Re-discovery refreshes what discovery knows and keeps what admins set.
+                    let mut cur: Component = records::decode(COMPONENTS, r)?;
+                    cur.state = c.state.clone();
+                    if cur.flag.is_empty() {
+                        cur.flag = c.flag.clone();
+                    }
+                    (cur, Some(r.clone()))
+                }
+            };
+            ops.push(Write::Put {
+                table: COMPONENTS,
+                record: records::component(&record)?,
+                prev,
+            });
+        }
+        let ce_ids: Vec<String> = d.endpoints.iter().map(|c| c.id.clone()).collect();
+        let existing_ce: BTreeMap<String, Record> = self
+            .store
+            .get_many(COMPONENT_ENDPOINTS, &ce_ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        for ce in &d.endpoints {
+            ops.push(Write::Put {
+                table: COMPONENT_ENDPOINTS,
+                record: records::component_endpoint(ce)?,
+                prev: existing_ce.get(&ce.id).cloned(),
+            });
+        }
+        let ei_ids: Vec<String> = d.interfaces.iter().map(|e| e.id.clone()).collect();
+        let existing_ei: BTreeMap<String, Record> = self
+            .store
+            .get_many(ETHERNET_INTERFACES, &ei_ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        for ei in &d.interfaces {
+            let prev = existing_ei.get(&ei.id);
+            let mut ei = ei.clone();
+            if let Some(r) = prev {
+                let old: EthernetInterface = records::decode(ETHERNET_INTERFACES, r)?;
+                if !force && !old.component_id.is_empty() && old.component_id != ei.component_id {
+                    return Err(Fail::Api(ApiError::conflict(format!(
+                        "{DUP_MAC} ({} is {}'s)",
+                        ei.mac_address, old.component_id
+                    ))));
+                }
+                // Keep IPs learned elsewhere (DHCP) when discovery saw none.
+                if ei.ip_addresses.is_empty() {
+                    ei.ip_addresses = old.ip_addresses;
+                }
+                if ei.description.is_empty() {
+                    ei.description = old.description;
+                }
+            }
+            ops.push(Write::Put {
+                table: ETHERNET_INTERFACES,
+                record: records::ethernet_interface(&ei)?,
+                prev: prev.cloned(),
+            });
+        }
+        Ok(ops)
+    }
+
+    /// `POST /Inventory/RedfishEndpoints`: one endpoint or `{"RedfishEndpoints":[...]}`, all
+    /// validated before anything is written, stored with their derivations in one batch.
+    pub async fn post_endpoints(
+        &self,
+        raws: &[RedfishEndpointIn],
+    ) -> Result<Vec<String>, ApiError> {
+        let mut eps = Vec::with_capacity(raws.len());
+        let mut seen = HashSet::new();
+        for (i, raw) in raws.iter().enumerate() {
+            let ep = normalize_endpoint(raw, None).map_err(|e| {
+                if raws.len() > 1 {
+                    ApiError::bad_request(format!(
+                        "couldn't validate endpoint data at idx {i}: {e}"
+                    ))
+                } else {
+                    ApiError::bad_request(format!("couldn't validate endpoint data: {e}"))
+                }
+            })?;
+            if !seen.insert(ep.id.clone()) {
+                return Err(ApiError::conflict(format!(
+                    "{DUP_ENDPOINT} ({} given twice)",
+                    ep.id
+                )));
+            }
+            eps.push(ep);
+        }
+        let attempt = async || {
+            let mut ops = Vec::new();
+            for (ep, raw) in eps.iter().zip(raws) {
+                if self.store.get(REDFISH_ENDPOINTS, &ep.id).await?.is_some() {
+                    return Err(Fail::Api(ApiError::conflict(format!(
+                        "{DUP_ENDPOINT} ({} exists)",
+                        ep.id
+                    ))));
+                }
+                ops.extend(self.endpoint_ops(ep, None, raw, false).await?);
+            }
+            dedupe_ops(&mut ops);
+            self.store.write(ops).await.map_err(|e| match e {
+                // A create that lost the race to another create of the same ID.
+                StoreError::Conflict { ref table, .. } if table == REDFISH_ENDPOINTS.name() => {
+                    Fail::Api(ApiError::conflict(DUP_ENDPOINT))
+                }
+                other => endpoint_conflict(other),
+            })
+        };
+        retrying!(attempt())?;
+        Ok(eps
+            .iter()
+            .map(|e| format!("{}/Inventory/RedfishEndpoints/{}", crate::BASE, e.id))
+            .collect())
+    }
+
+    /// `PUT /Inventory/RedfishEndpoints/{xname}`: create or replace, re-deriving with force
+    /// (Magellan's `--force-update` path). Returns the endpoint and whether it was created.
+    pub async fn put_endpoint(
+        &self,
+        url_id: &str,
+        raw: &RedfishEndpointIn,
+    ) -> Result<(RedfishEndpoint, bool), ApiError> {
+        let x =
+            Xname::parse(url_id).map_err(|_| ApiError::bad_request("xname in URL is not valid"))?;
+        let ep = normalize_endpoint(raw, Some(&x))
+            .map_err(|e| ApiError::bad_request(format!("couldn't validate endpoint data: {e}")))?;
+        let attempt = async || {
+            let prev = self.store.get(REDFISH_ENDPOINTS, &ep.id).await?;
+            let created = prev.is_none();
+            let mut ops = self.endpoint_ops(&ep, prev, raw, true).await?;
+            dedupe_ops(&mut ops);
+            self.store.write(ops).await.map_err(endpoint_conflict)?;
+            Ok::<bool, Fail>(created)
+        };
+        let created = retrying!(attempt())?;
+        Ok((ep, created))
+    }
+
+    /// `PATCH /Inventory/RedfishEndpoints/{xname}`: merge, re-validate, store.
+    pub async fn patch_endpoint(
+        &self,
+        id: &str,
+        patch: &RedfishEndpointPatch,
+    ) -> Result<RedfishEndpoint, ApiError> {
+        let x = Xname::parse(id).map_err(|_| ApiError::bad_request("xname in URL is not valid"))?;
+        let attempt = async || {
+            let Some(r) = self.store.get(REDFISH_ENDPOINTS, x.as_str()).await? else {
+                return Err(Fail::Api(ApiError::not_found(format!(
+                    "No such entry: {x}"
+                ))));
+            };
+            let cur: RedfishEndpoint = records::decode(REDFISH_ENDPOINTS, &r)?;
+            let pick =
+                |p: &Option<String>, c: &str| Some(p.clone().unwrap_or_else(|| c.to_string()));
+            // A new IP on an IP-named endpoint renames it, as in SMD.
+            let host_was_ip = parse_ip(&cur.hostname).is_some();
+            let new_ip = patch.ip_address.clone();
+            let hostname = match (&patch.hostname, host_was_ip, &new_ip) {
+                (Some(h), _, _) => Some(h.clone()),
+                (None, true, Some(ip)) => Some(ip.clone()),
+                _ => Some(cur.hostname.clone()),
+            };
+            let fqdn = match (
+                &patch.fqdn,
+                patch.hostname.is_some()
+                    || patch.domain.is_some()
+                    || (host_was_ip && new_ip.is_some()),
+            ) {
+                (Some(f), _) => Some(f.clone()),
+                (None, true) => None,
+                (None, false) => Some(cur.fqdn.clone()),
+            };
+            let raw = RedfishEndpointIn {
+                id: Some(cur.id.clone()),
+                name: pick(&patch.name, &cur.name),
+                hostname,
+                domain: pick(&patch.domain, &cur.domain),
+                fqdn,
+                enabled: Some(patch.enabled.unwrap_or(cur.enabled)),
+                uuid: pick(&patch.uuid, &cur.uuid),
+                user: pick(&patch.user, &cur.user),
+                use_ssdp: Some(patch.use_ssdp.unwrap_or(cur.use_ssdp)),
+                mac_required: Some(patch.mac_required.unwrap_or(cur.mac_required)),
+                mac_addr: pick(&patch.mac_addr, &cur.mac_addr),
+                ip_address: pick(&new_ip, &cur.ip_address),
+                rediscover_on_update: Some(
+                    patch
+                        .rediscover_on_update
+                        .unwrap_or(cur.rediscover_on_update),
+                ),
+                template_id: pick(&patch.template_id, &cur.template_id),
+                ..Default::default()
+            };
+            let mut ep = normalize_endpoint(&raw, Some(&x)).map_err(|e| {
+                ApiError::bad_request(format!("couldn't validate endpoint data: {e}"))
+            })?;
+            ep.discovery_info = cur.discovery_info.clone();
+            self.store
+                .write(vec![Write::Put {
+                    table: REDFISH_ENDPOINTS,
+                    record: records::redfish_endpoint(&ep)?,
+                    prev: Some(r),
+                }])
+                .await
+                .map_err(endpoint_conflict)?;
+            Ok::<RedfishEndpoint, Fail>(ep)
+        };
+        retrying!(attempt())
+    }
+
+    pub async fn get_endpoint(&self, id: &str) -> Result<RedfishEndpoint, ApiError> {
+        let x = Xname::parse(id).map_err(|_| ApiError::not_found("no such xname."))?;
+        let r = self
+            .store
+            .get(REDFISH_ENDPOINTS, x.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such xname."))?;
+        records::decode(REDFISH_ENDPOINTS, &r)
+    }
+
+    pub async fn list_endpoints(
+        &self,
+        q: &skyport_http::QueryParams,
+    ) -> Result<Vec<RedfishEndpoint>, ApiError> {
+        let ids = q
+            .all("id")
+            .into_iter()
+            .map(|v| {
+                Xname::parse(v).map(|x| x.to_string()).map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "bad query param: Argument was not a valid xname ID (id={v:?})"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let types = q
+            .all("type")
+            .into_iter()
+            .map(|v| {
+                v.parse::<HmsType>().map(|t| t.to_string()).map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "bad query param: Argument was not a valid HMS Type (type={v:?})"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let macs: Vec<String> = q
+            .all("macaddr")
+            .into_iter()
+            .map(|m| {
+                Mac::parse(m)
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|_| m.to_ascii_lowercase())
+            })
+            .collect();
+        let recs = if !ids.is_empty() {
+            self.store.get_many(REDFISH_ENDPOINTS, &ids).await?
+        } else if types.len() == 1 {
+            let key = IndexKey::new("type", types[0].clone());
+            self.store.list_all(REDFISH_ENDPOINTS, Some(&key)).await?
+        } else {
+            self.store.list_all(REDFISH_ENDPOINTS, None).await?
+        };
+        let any = |vals: Vec<&str>, v: &str| {
+            vals.is_empty() || vals.iter().any(|x| x.eq_ignore_ascii_case(v))
+        };
+        let mut out = Vec::new();
+        for r in &recs {
+            let e: RedfishEndpoint = records::decode(REDFISH_ENDPOINTS, r)?;
+            if (types.is_empty() || types.contains(&e.r#type))
+                && any(q.all("fqdn"), &e.fqdn)
+                && any(q.all("uuid"), &e.uuid)
+                && (macs.is_empty() || macs.contains(&e.mac_addr))
+                && any(q.all("ipaddress"), &e.ip_address)
+                && any(q.all("laststatus"), &e.discovery_info.last_discovery_status)
+            {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes endpoints with their ComponentEndpoints; the components they described become
+    /// Empty/OK (the hardware is no longer known to be there), as in SMD.
+    pub async fn delete_endpoints(&self, ids: Option<&[String]>) -> Result<usize, ApiError> {
+        let attempt = async || {
+            let eps = match ids {
+                Some(ids) => self.store.get_many(REDFISH_ENDPOINTS, ids).await?,
+                None => self.store.list_all(REDFISH_ENDPOINTS, None).await?,
+            };
+            if eps.is_empty() {
+                return Err(Fail::Api(ApiError::not_found(if ids.is_some() {
+                    "no such xname."
+                } else {
+                    "no entries to delete"
+                })));
+            }
+            let mut total = 0;
+            for chunk in eps.chunks(50) {
+                let mut ops = Vec::new();
+                let mut ces = Vec::new();
+                for ep in chunk {
+                    let key = IndexKey::new("rfep", ep.id.clone());
+                    ces.extend(self.store.list_all(COMPONENT_ENDPOINTS, Some(&key)).await?);
+                    ops.push(Write::Delete {
+                        table: REDFISH_ENDPOINTS,
+                        prev: ep.clone(),
+                    });
+                }
+                ops.extend(self.empty_components(&ces).await?);
+                ops.extend(ces.into_iter().map(|prev| Write::Delete {
+                    table: COMPONENT_ENDPOINTS,
+                    prev,
+                }));
+                total += chunk.len();
+                self.store.write(ops).await?;
+            }
+            Ok::<usize, Fail>(total)
+        };
+        retrying!(attempt())
+    }
+
+    /// Sets the components described by `ces` to State=Empty, Flag=OK.
+    async fn empty_components(&self, ces: &[Record]) -> Result<Vec<Write>, Fail> {
+        let ids: Vec<String> = ces.iter().map(|r| r.id.clone()).collect();
+        let mut ops = Vec::new();
+        for r in self.store.get_many(COMPONENTS, &ids).await? {
+            let mut c: Component = records::decode(COMPONENTS, &r)?;
+            c.state = "Empty".into();
+            c.flag = "OK".into();
+            ops.push(Write::Put {
+                table: COMPONENTS,
+                record: records::component(&c)?,
+                prev: Some(r),
+            });
+        }
+        Ok(ops)
+    }
+
+    pub async fn list_component_endpoints(
+        &self,
+        q: &skyport_http::QueryParams,
+    ) -> Result<Vec<ComponentEndpoint>, ApiError> {
+        let xn = |name: &str| {
+            q.all(name)
+                .into_iter()
+                .map(|v| {
+                    Xname::parse(v).map(|x| x.to_string()).map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "bad query param: Argument was not a valid xname ID ({name}={v:?})"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let ids = xn("id")?;
+        let eps = xn("redfish_ep")?;
+        let types = q
+            .all("type")
+            .into_iter()
+            .map(|v| {
+                v.parse::<HmsType>().map(|t| t.to_string()).map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "bad query param: Argument was not a valid HMS Type (type={v:?})"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let rtypes = q.all("redfish_type");
+        let recs = if !ids.is_empty() {
+            self.store.get_many(COMPONENT_ENDPOINTS, &ids).await?
+        } else if eps.len() == 1 {
+            let key = IndexKey::new("rfep", eps[0].clone());
+            self.store.list_all(COMPONENT_ENDPOINTS, Some(&key)).await?
+        } else if types.len() == 1 {
+            let key = IndexKey::new("type", types[0].clone());
+            self.store.list_all(COMPONENT_ENDPOINTS, Some(&key)).await?
+        } else {
+            self.store.list_all(COMPONENT_ENDPOINTS, None).await?
+        };
+        let mut out = Vec::new();
+        for r in &recs {
+            let ce: ComponentEndpoint = records::decode(COMPONENT_ENDPOINTS, r)?;
+            if (eps.is_empty() || eps.contains(&ce.redfish_endpoint_id))
+                && (types.is_empty() || types.contains(&ce.r#type))
+                && (rtypes.is_empty()
+                    || rtypes
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(&ce.redfish_type)))
+            {
+                out.push(ce);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn get_component_endpoint(&self, id: &str) -> Result<ComponentEndpoint, ApiError> {
+        let x = Xname::parse(id).map_err(|_| ApiError::not_found("no such xname."))?;
+        let r = self
+            .store
+            .get(COMPONENT_ENDPOINTS, x.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such xname."))?;
+        records::decode(COMPONENT_ENDPOINTS, &r)
+    }
+
+    pub async fn delete_component_endpoints(&self, id: Option<&str>) -> Result<usize, ApiError> {
+        let x = match id {
+            Some(id) => Some(
+                Xname::parse(id)
+                    .map_err(|_| ApiError::bad_request("Argument was not a valid xname ID"))?,
+            ),
+            None => None,
+        };
+        let attempt = async || {
+            let ces = match &x {
+                Some(x) => self
+                    .store
+                    .get(COMPONENT_ENDPOINTS, x.as_str())
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None => self.store.list_all(COMPONENT_ENDPOINTS, None).await?,
+            };
+            if ces.is_empty() {
+                return Err(Fail::Api(ApiError::not_found(if x.is_some() {
+                    "no such xname."
+                } else {
+                    "no entries to delete"
+                })));
+            }
+            let mut total = 0;
+            for chunk in ces.chunks(100) {
+                let mut ops = self.empty_components(chunk).await?;
+                ops.extend(chunk.iter().cloned().map(|prev| Write::Delete {
+                    table: COMPONENT_ENDPOINTS,
+                    prev,
+                }));
+                total += chunk.len();
+                self.store.write(ops).await?;
+            }
+            Ok::<usize, Fail>(total)
+        };
+        retrying!(attempt())
+    }
+}
+
+/// Several endpoints in one POST may derive the same record (a shared interface); keep the last.
+fn dedupe_ops(ops: &mut Vec<Write>) {
+    let mut seen = HashSet::new();
+    let mut keep = vec![true; ops.len()];
+    for (i, op) in ops.iter().enumerate().rev() {
+        if !seen.insert((op.table(), op.id().to_string())) {
+            keep[i] = false;
+        }
+    }
+    let mut it = keep.into_iter();
+    ops.retain(|_| it.next().unwrap_or(true));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn raw(json: &str) -> RedfishEndpointIn {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn magellan_ip_fqdn_becomes_hostname_and_ip() {
+        let ep = normalize_endpoint(&raw(r#"{"ID":"x1000c1s7b0","FQDN":"172.16.0.101","User":"root","Password":"secret","MACRequired":true}"#), None).unwrap();
+        assert_eq!(ep.hostname, "172.16.0.101");
+        assert_eq!(ep.domain, "");
+        assert_eq!(ep.fqdn, "172.16.0.101");
+        assert_eq!(ep.ip_address, "172.16.0.101");
+        assert_eq!(ep.r#type, "NodeBMC");
+        assert!(ep.enabled);
+        assert!(!serde_json::to_string(&ep).unwrap().contains("secret"));
+    }
+
+    #[test]
+    fn hostname_domain_and_fqdn_agree() {
+        let ep = normalize_endpoint(
+            &raw(r#"{"ID":"x1c0s0b0","FQDN":"x1c0s0b0.mgmt.example.com"}"#),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (ep.hostname.as_str(), ep.domain.as_str()),
+            ("x1c0s0b0", "mgmt.example.com")
+        );
+        let ep =
+            normalize_endpoint(&raw(r#"{"Hostname":"x1c0s0b0","Domain":".lab."}"#), None).unwrap();
+        assert_eq!(ep.fqdn, "x1c0s0b0.lab");
+        assert_eq!(ep.id, "x1c0s0b0");
+        assert!(
+            normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0n0"}"#), None)
+                .unwrap_err()
+                .contains("wrong type")
+        );
+        assert!(
+            normalize_endpoint(&raw(r#"{}"#), None)
+                .unwrap_err()
+                .contains("No xname")
+        );
+        assert!(
+            normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0","IPAddress":"10.1.1.300"}"#), None)
+                .unwrap_err()
+                .contains("not a valid IP")
+        );
+        assert!(normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0","Hostname":"a.b"}"#), None).is_err());
+        // Placeholder MACs are dropped, malformed ones refused.
+        assert_eq!(
+            normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0","MACAddr":"Not Available"}"#), None)
+                .unwrap()
+                .mac_addr,
+            ""
+        );
+        assert!(normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0","MACAddr":"zz:zz"}"#), None).is_err());
+    }
+
+    #[test]
+    fn derivation_dedupes_systems_and_names_nodes() {
+        let r = raw(r#"{"ID":"x1000c1s7b0","FQDN":"10.0.0.5","SchemaVersion":1,
+            "Managers":[{"uri":"https://10.0.0.5/redfish/v1/Managers/BMC","name":"Manager","type":"BMC",
+               "ethernet_interfaces":[{"mac":"AA:BB:CC:00:00:01","ip":"10.0.0.5"},{"mac":"Not Available","ip":"0.0.0.0"}]}],
+            "Systems":[
+               {"uri":"/redfish/v1/Systems/1","uuid":"U-1","power":{"state":"Off"},"links":{"chassis":["/redfish/v1/Chassis/1"]},
+                "ethernet_interfaces":[{"mac":"aa-bb-cc-00-00-10","ip":"N/A"}]},
+               {"uri":"/redfish/v1/Systems/1b","uuid":"u-1"},
+               {"uri":"/redfish/v1/Systems/2","uuid":""},
+               {"uri":"/redfish/v1/Systems/3"}]}"#);
+        let ep = normalize_endpoint(&r, None).unwrap();
+        assert_eq!(ep.discovery_info.last_discovery_status, "DiscoverOK");
+        let d = derive(&ep, &r);
+        let ids: Vec<&str> = d.components.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "x1000c1s7b0",
+                "x1000c1s7b0n0",
+                "x1000c1s7b0n1",
+                "x1000c1s7b0n2"
+            ]
+        );
+        assert_eq!(d.components[1].state, "Off");
+        assert_eq!(
+            d.components[1].nid,
+            Xname::parse("x1000c1s7b0n0")
+                .unwrap()
+                .default_nid()
+                .map(|n| n as i64)
+        );
+        assert_eq!(d.components[1].role, "Compute");
+        let macs: Vec<(&str, &str, usize)> = d
+            .interfaces
+            .iter()
+            .map(|e| (e.id.as_str(), e.component_id.as_str(), e.ip_addresses.len()))
+            .collect();
+        assert_eq!(
+            macs,
+            [
+                ("aabbcc000001", "x1000c1s7b0", 1),
+                ("aabbcc000010", "x1000c1s7b0n0", 0)
+            ]
+        );
+        let sys = d
+            .endpoints
+            .iter()
+            .find(|e| e.id == "x1000c1s7b0n0")
+            .unwrap();
+        assert_eq!(
+            sys.redfish_system_info.as_ref().unwrap()["PowerURL"],
+            "/redfish/v1/Chassis/Power"
+        );
+        let mgr = d.endpoints.iter().find(|e| e.id == "x1000c1s7b0").unwrap();
+        assert_eq!(mgr.odata_id, "/redfish/v1/Managers/BMC");
+        assert_eq!(mgr.redfish_url, "10.0.0.5/redfish/v1/Managers/BMC");
+    }
+}

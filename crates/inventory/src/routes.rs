@@ -1,0 +1,617 @@
+//! The `/hsm/v2` axum Router: thin handlers that parse, call [`Inventory`], and answer with SMD's
+//! status codes and shapes. The Lambda function and the local server mount this same Router.
+//!
+//! Beyond SMD: `GET /State/Components/{xname}` returns an `ETag` (the record version) and the
+//! PUT/PATCH/DELETE routes honour `If-Match`, so a script can update a component without
+//! clobbering a change made since it read it (412 instead of a lost update).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use skyport_http::{
+    ApiError, ApiJson, QueryParams, check_json_content_type, created, json, parse_json,
+};
+use skyport_model::{Arch, Class, Flag, HmsType, NetType, Role, State as HmsState, SubRole};
+use skyport_wire::{
+    ComponentArray, ComponentEndpointArray, ComponentPut, ComponentsPost, EthernetInterfaceIn,
+    EthernetInterfacePatch, GroupIn, GroupPatch, IpMappingIn, IpMappingPatch, MemberId, MemberList,
+    Message, NidPatchArray, RedfishEndpointArray, RedfishEndpointIn, RedfishEndpointPatch,
+};
+
+use crate::components::ComponentPatch;
+use crate::filters::ComponentFilter;
+use crate::{BASE, Inventory};
+
+type Res = Result<Response, ApiError>;
+
+/// The whole inventory API, rooted at `/hsm/v2`. Wrap the finished app with
+/// [`skyport_http::with_trailing_slash_tolerance`].
+pub fn router(inv: Inventory) -> Router {
+    let comp_fields = |field: &'static str| {
+        patch(
+            move |s: State<Inventory>, p: Path<String>, h: HeaderMap, b: Bytes| {
+                patch_component_field(s, p, h, b, field)
+            },
+        )
+    };
+    let bulk_fields = |field: &'static str| {
+        patch(move |s: State<Inventory>, h: HeaderMap, b: Bytes| bulk_patch(s, h, b, field))
+    };
+    let api = Router::new()
+        .route("/service/ready", get(ready))
+        .route(
+            "/service/liveness",
+            get(|| async { StatusCode::NO_CONTENT }),
+        )
+        .route("/service/values", get(values_all))
+        .route("/service/values/{kind}", get(values_one))
+        .route(
+            "/State/Components",
+            get(list_components)
+                .post(post_components)
+                .delete(delete_all_components),
+        )
+        .route("/State/Components/ByNID/{nid}", get(component_by_nid))
+        .route("/State/Components/BulkNID", patch(bulk_nid))
+        .route("/State/Components/BulkStateData", bulk_fields("StateData"))
+        .route("/State/Components/BulkFlagOnly", bulk_fields("FlagOnly"))
+        .route("/State/Components/BulkEnabled", bulk_fields("Enabled"))
+        .route(
+            "/State/Components/BulkSoftwareStatus",
+            bulk_fields("SoftwareStatus"),
+        )
+        .route("/State/Components/BulkRole", bulk_fields("Role"))
+        .route(
+            "/State/Components/{xname}",
+            get(get_component)
+                .put(put_component)
+                .patch(patch_component)
+                .delete(delete_component),
+        )
+        .route(
+            "/State/Components/{xname}/StateData",
+            comp_fields("StateData"),
+        )
+        .route(
+            "/State/Components/{xname}/FlagOnly",
+            comp_fields("FlagOnly"),
+        )
+        .route("/State/Components/{xname}/Enabled", comp_fields("Enabled"))
+        .route(
+            "/State/Components/{xname}/SoftwareStatus",
+            comp_fields("SoftwareStatus"),
+        )
+        .route("/State/Components/{xname}/Role", comp_fields("Role"))
+        .route("/State/Components/{xname}/NID", comp_fields("NID"))
+        .route(
+            "/Inventory/RedfishEndpoints",
+            get(list_endpoints)
+                .post(post_endpoints)
+                .delete(delete_all_endpoints),
+        )
+        .route(
+            "/Inventory/RedfishEndpoints/{xname}",
+            get(get_endpoint)
+                .put(put_endpoint)
+                .patch(patch_endpoint)
+                .delete(delete_endpoint),
+        )
+        .route(
+            "/Inventory/ComponentEndpoints",
+            get(list_ces).delete(delete_all_ces),
+        )
+        .route(
+            "/Inventory/ComponentEndpoints/{xname}",
+            get(get_ce).delete(delete_ce),
+        )
+        .route(
+            "/Inventory/EthernetInterfaces",
+            get(list_ifaces).post(post_iface).delete(delete_all_ifaces),
+        )
+        .route(
+            "/Inventory/EthernetInterfaces/{id}",
+            get(get_iface).patch(patch_iface).delete(delete_iface),
+        )
+        .route(
+            "/Inventory/EthernetInterfaces/{id}/IPAddresses",
+            get(get_iface_ips).post(post_iface_ip),
+        )
+        .route(
+            "/Inventory/EthernetInterfaces/{id}/IPAddresses/{ip}",
+            patch(patch_iface_ip).delete(delete_iface_ip),
+        )
+        .route("/groups", get(list_groups).post(post_group))
+        .route("/groups/labels", get(group_labels))
+        .route(
+            "/groups/{label}",
+            get(get_group).patch(patch_group).delete(delete_group),
+        )
+        .route(
+            "/groups/{label}/members",
+            get(get_members).post(post_member).put(put_members),
+        )
+        .route(
+            "/groups/{label}/members/{xname}",
+            axum::routing::delete(delete_member),
+        )
+        .route("/memberships", get(list_memberships))
+        .route("/memberships/{xname}", get(get_membership))
+        .method_not_allowed_fallback(skyport_http::method_not_allowed_fallback)
+        .with_state(inv);
+    Router::new()
+        .nest(BASE, api)
+        .fallback(skyport_http::not_found_fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            skyport_http::MAX_BODY_BYTES,
+        ))
+}
+
+fn ok_message(m: impl Into<String>) -> Response {
+    json(StatusCode::OK, &Message::new(m))
+}
+
+fn deleted(n: usize) -> Response {
+    if n == 1 {
+        ok_message("deleted 1 entry")
+    } else {
+        ok_message(format!("deleted {n} entries"))
+    }
+}
+
+/// `If-Match: "7"` → Some(7); absent or `*` → None; anything else can never match.
+fn if_match(h: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(v) = h.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let s = v.to_str().unwrap_or("").trim();
+    if s == "*" {
+        return Ok(None);
+    }
+    s.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::PreconditionFailed(format!("If-Match {s:?} is not an ETag this API issued"))
+        })
+}
+
+// ---- service --------------------------------------------------------------------------------
+
+async fn ready(State(inv): State<Inventory>) -> Res {
+    inv.ready().await?;
+    Ok(ok_message("HSM is healthy"))
+}
+
+fn names<T: Copy + ToString>(all: &[T]) -> Value {
+    json!(all.iter().map(ToString::to_string).collect::<Vec<_>>())
+}
+
+fn value_lists() -> Vec<(&'static str, &'static str, Value)> {
+    vec![
+        ("arch", "Arch", names(Arch::ALL)),
+        ("class", "Class", names(Class::ALL)),
+        ("flag", "Flag", names(Flag::ALL)),
+        ("nettype", "NetType", names(NetType::ALL)),
+        ("role", "Role", names(Role::ALL)),
+        ("subrole", "SubRole", names(SubRole::ALL)),
+        ("state", "State", names(HmsState::ALL)),
+        ("type", "Type", names(HmsType::ALL)),
+    ]
+}
+
+async fn values_all() -> Response {
+    let mut m = serde_json::Map::new();
+    for (_, key, v) in value_lists() {
+        m.insert(key.into(), v);
+    }
+    json(StatusCode::OK, &m)
+}
+
+async fn values_one(Path(kind): Path<String>) -> Res {
+    let k = kind.to_ascii_lowercase();
+    value_lists()
+        .into_iter()
+        .find(|(n, _, _)| *n == k)
+        .map(|(_, key, v)| json(StatusCode::OK, &json!({ key: v })))
+        .ok_or_else(|| ApiError::not_found(format!("no such value list: {kind}")))
+}
+
+// ---- State/Components -----------------------------------------------------------------------
+
+async fn list_components(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    let f = ComponentFilter::parse(&q)?;
+    let components = inv.list_components(&f).await?;
+    Ok(json(StatusCode::OK, &ComponentArray { components }))
+}
+
+async fn post_components(
+    State(inv): State<Inventory>,
+    ApiJson(body): ApiJson<ComponentsPost>,
+) -> Res {
+    inv.post_components(&body.components, body.force).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_all_components(State(inv): State<Inventory>) -> Res {
+    let n = inv.delete_all_components().await?;
+    Ok(ok_message(format!("deleted {n} entries")))
+}
+
+async fn get_component(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    let (c, version) = inv.get_component(&id).await?;
+    let mut r = json(StatusCode::OK, &c);
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(r)
+}
+
+async fn component_by_nid(State(inv): State<Inventory>, Path(nid): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.component_by_nid(&nid).await?))
+}
+
+async fn put_component(
+    State(inv): State<Inventory>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    ApiJson(body): ApiJson<ComponentPut>,
+) -> Res {
+    inv.put_component(&id, &body.component, body.force, if_match(&h)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn patch_component(
+    State(inv): State<Inventory>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    ApiJson(p): ApiJson<ComponentPatch>,
+) -> Res {
+    if p.is_empty() {
+        return Err(ApiError::bad_request(
+            "Request must have at least one patch field.",
+        ));
+    }
+    inv.patch_components(&[id], &p, if_match(&h)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Keeps only the fields a field-specific route may change, and requires its main field.
+fn restrict(p: ComponentPatch, field: &str) -> Result<ComponentPatch, ApiError> {
+    let missing = |what: &str| ApiError::bad_request(format!("Missing {what}"));
+    Ok(match field {
+        "StateData" => ComponentPatch {
+            state: Some(p.state.ok_or_else(|| missing("State"))?),
+            flag: p.flag,
+            ..Default::default()
+        },
+        "FlagOnly" => ComponentPatch {
+            flag: Some(p.flag.ok_or_else(|| missing("Flag"))?),
+            ..Default::default()
+        },
+        "Enabled" => ComponentPatch {
+            enabled: Some(p.enabled.ok_or_else(|| missing("Enabled field"))?),
+            ..Default::default()
+        },
+        "SoftwareStatus" => ComponentPatch {
+            software_status: Some(p.software_status.ok_or_else(|| missing("SoftwareStatus"))?),
+            ..Default::default()
+        },
+        "Role" => ComponentPatch {
+            role: Some(p.role.ok_or_else(|| missing("Role"))?),
+            sub_role: p.sub_role,
+            ..Default::default()
+        },
+        "NID" => ComponentPatch {
+            nid: Some(p.nid.ok_or_else(|| missing("NID"))?),
+            ..Default::default()
+        },
+        _ => return Err(ApiError::Internal(format!("unknown patch route {field}"))),
+    })
+}
+
+async fn patch_component_field(
+    State(inv): State<Inventory>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+    field: &'static str,
+) -> Res {
+    check_json_content_type(&h)?;
+    let p: ComponentPatch = parse_json(&body)?;
+    let p = restrict(p, field)?;
+    inv.patch_components(&[id], &p, if_match(&h)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct BulkPatch {
+    #[serde(
+        rename = "ComponentIDs",
+        alias = "componentIDs",
+        alias = "componentids",
+        default
+    )]
+    ids: Vec<String>,
+    #[serde(flatten)]
+    patch: ComponentPatch,
+}
+
+async fn bulk_patch(
+    State(inv): State<Inventory>,
+    h: HeaderMap,
+    body: Bytes,
+    field: &'static str,
+) -> Res {
+    check_json_content_type(&h)?;
+    let b: BulkPatch = parse_json(&body)?;
+    let p = restrict(b.patch, field)?;
+    inv.patch_components(&b.ids, &p, None).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn bulk_nid(State(inv): State<Inventory>, ApiJson(body): ApiJson<NidPatchArray>) -> Res {
+    inv.bulk_nid(&body.components).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_component(
+    State(inv): State<Inventory>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> Res {
+    inv.delete_component(&id, if_match(&h)?).await?;
+    Ok(deleted(1))
+}
+
+// ---- RedfishEndpoints -----------------------------------------------------------------------
+
+async fn list_endpoints(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    let redfish_endpoints = inv.list_endpoints(&q).await?;
+    Ok(json(
+        StatusCode::OK,
+        &RedfishEndpointArray { redfish_endpoints },
+    ))
+}
+
+async fn post_endpoints(State(inv): State<Inventory>, h: HeaderMap, body: Bytes) -> Res {
+    check_json_content_type(&h)?;
+    let v: Value = parse_json(&body)?;
+    let Some(obj) = v.as_object() else {
+        return Err(ApiError::bad_request(
+            "invalid JSON body: expected an object",
+        ));
+    };
+    if obj.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    // The array form is `{"RedfishEndpoints":[...]}`; any other key means a single endpoint.
+    let raws: Vec<RedfishEndpointIn> = if obj.len() == 1 && obj.contains_key("RedfishEndpoints") {
+        #[derive(Deserialize)]
+        struct Arr {
+            #[serde(rename = "RedfishEndpoints")]
+            eps: Vec<RedfishEndpointIn>,
+        }
+        parse_json::<Arr>(&body)?.eps
+    } else {
+        vec![parse_json::<RedfishEndpointIn>(&body)?]
+    };
+    if raws.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let uris = inv.post_endpoints(&raws).await?;
+    Ok(created(uris, &format!("{BASE}/Inventory/RedfishEndpoints")))
+}
+
+async fn get_endpoint(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.get_endpoint(&id).await?))
+}
+
+async fn put_endpoint(
+    State(inv): State<Inventory>,
+    Path(id): Path<String>,
+    ApiJson(raw): ApiJson<RedfishEndpointIn>,
+) -> Res {
+    // SMD answers 200 either way (with `null` on create, a bug); Skyport returns the endpoint.
+    let (ep, _created) = inv.put_endpoint(&id, &raw).await?;
+    Ok(json(StatusCode::OK, &ep))
+}
+
+async fn patch_endpoint(
+    State(inv): State<Inventory>,
+    Path(id): Path<String>,
+    ApiJson(p): ApiJson<RedfishEndpointPatch>,
+) -> Res {
+    Ok(json(StatusCode::OK, &inv.patch_endpoint(&id, &p).await?))
+}
+
+async fn delete_endpoint(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    let x = skyport_model::Xname::parse(&id)
+        .map_err(|_| ApiError::bad_request("Argument was not a valid xname ID"))?;
+    inv.delete_endpoints(Some(&[x.to_string()])).await?;
+    Ok(deleted(1))
+}
+
+async fn delete_all_endpoints(State(inv): State<Inventory>) -> Res {
+    let n = inv.delete_endpoints(None).await?;
+    Ok(ok_message(format!("deleted {n} entries")))
+}
+
+// ---- ComponentEndpoints ---------------------------------------------------------------------
+
+async fn list_ces(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    let component_endpoints = inv.list_component_endpoints(&q).await?;
+    Ok(json(
+        StatusCode::OK,
+        &ComponentEndpointArray {
+            component_endpoints,
+        },
+    ))
+}
+
+async fn get_ce(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    Ok(json(
+        StatusCode::OK,
+        &inv.get_component_endpoint(&id).await?,
+    ))
+}
+
+async fn delete_ce(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    inv.delete_component_endpoints(Some(&id)).await?;
+    Ok(deleted(1))
+}
+
+async fn delete_all_ces(State(inv): State<Inventory>) -> Res {
+    let n = inv.delete_component_endpoints(None).await?;
+    Ok(ok_message(format!("deleted {n} entries")))
+}
+
+// ---- EthernetInterfaces ---------------------------------------------------------------------
+
+fn created_one(uri: String) -> Response {
+    let mut r = json(StatusCode::CREATED, &json!({ "URI": uri }));
+    if let Ok(v) = HeaderValue::from_str(&uri) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+async fn list_ifaces(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    Ok(json(StatusCode::OK, &inv.list_interfaces(&q).await?))
+}
+
+async fn post_iface(State(inv): State<Inventory>, ApiJson(b): ApiJson<EthernetInterfaceIn>) -> Res {
+    Ok(created_one(inv.post_interface(&b).await?))
+}
+
+async fn get_iface(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.get_interface(&id).await?))
+}
+
+async fn patch_iface(
+    State(inv): State<Inventory>,
+    Path(id): Path<String>,
+    ApiJson(p): ApiJson<EthernetInterfacePatch>,
+) -> Res {
+    Ok(json(StatusCode::OK, &inv.patch_interface(&id, &p).await?))
+}
+
+async fn delete_iface(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    inv.delete_interfaces(Some(&id)).await?;
+    Ok(deleted(1))
+}
+
+async fn delete_all_ifaces(State(inv): State<Inventory>) -> Res {
+    let n = inv.delete_interfaces(None).await?;
+    Ok(ok_message(format!("deleted {n} entries")))
+}
+
+async fn get_iface_ips(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    Ok(json(
+        StatusCode::OK,
+        &inv.get_interface(&id).await?.ip_addresses,
+    ))
+}
+
+async fn post_iface_ip(
+    State(inv): State<Inventory>,
+    Path(id): Path<String>,
+    ApiJson(m): ApiJson<IpMappingIn>,
+) -> Res {
+    Ok(created_one(inv.add_interface_ip(&id, &m).await?))
+}
+
+async fn patch_iface_ip(
+    State(inv): State<Inventory>,
+    Path((id, ip)): Path<(String, String)>,
+    ApiJson(p): ApiJson<IpMappingPatch>,
+) -> Res {
+    Ok(json(
+        StatusCode::OK,
+        &inv.patch_interface_ip(&id, &ip, p.network.as_deref())
+            .await?,
+    ))
+}
+
+async fn delete_iface_ip(
+    State(inv): State<Inventory>,
+    Path((id, ip)): Path<(String, String)>,
+) -> Res {
+    inv.delete_interface_ip(&id, &ip).await?;
+    Ok(deleted(1))
+}
+
+// ---- groups and memberships -----------------------------------------------------------------
+
+async fn list_groups(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    Ok(json(StatusCode::OK, &inv.list_groups(&q).await?))
+}
+
+async fn post_group(State(inv): State<Inventory>, ApiJson(g): ApiJson<GroupIn>) -> Res {
+    let uri = inv.create_group(&g).await?;
+    Ok(created(vec![uri], &format!("{BASE}/groups")))
+}
+
+async fn group_labels(State(inv): State<Inventory>) -> Res {
+    Ok(json(StatusCode::OK, &inv.group_labels().await?))
+}
+
+async fn get_group(State(inv): State<Inventory>, Path(l): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.get_group(&l).await?))
+}
+
+async fn patch_group(
+    State(inv): State<Inventory>,
+    Path(l): Path<String>,
+    ApiJson(p): ApiJson<GroupPatch>,
+) -> Res {
+    inv.patch_group(&l, &p).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_group(State(inv): State<Inventory>, Path(l): Path<String>) -> Res {
+    inv.delete_group(&l).await?;
+    Ok(deleted(1))
+}
+
+async fn get_members(State(inv): State<Inventory>, Path(l): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.get_group(&l).await?.members))
+}
+
+async fn post_member(
+    State(inv): State<Inventory>,
+    Path(l): Path<String>,
+    ApiJson(m): ApiJson<MemberId>,
+) -> Res {
+    let uri = inv.add_group_member(&l, &m.id).await?;
+    Ok(created(vec![uri], &format!("{BASE}/groups")))
+}
+
+async fn put_members(
+    State(inv): State<Inventory>,
+    Path(l): Path<String>,
+    ApiJson(m): ApiJson<MemberList>,
+) -> Res {
+    let uris = inv.set_group_members(&l, &m.ids).await?;
+    Ok(created(uris, &format!("{BASE}/groups")))
+}
+
+async fn delete_member(State(inv): State<Inventory>, Path((l, x)): Path<(String, String)>) -> Res {
+    inv.remove_group_member(&l, &x).await?;
+    Ok(deleted(1))
+}
+
+async fn list_memberships(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    let f = ComponentFilter::parse(&q)?;
+    Ok(json(StatusCode::OK, &inv.memberships(&f).await?))
+}
+
+async fn get_membership(State(inv): State<Inventory>, Path(x): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.membership(&x).await?))
+}
