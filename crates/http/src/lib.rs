@@ -275,7 +275,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 }
 
 /// 404 for unknown paths, as problem JSON.
-pub async fn not_found_fallback(uri: axum::http::Uri) -> ApiError {
+pub async fn not_found_fallback(
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> ApiError {
     ApiError::not_found(format!("no such resource: {}", uri.path()))
 }
 
@@ -388,4 +390,39 @@ mod tests {
             Err(ApiError::UnsupportedMediaType(_))
         ));
     }
+}
+
+/// Log output format: human-readable for terminals, JSON for Lambda and daemons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("log format {other:?}: expected text or json")),
+        }
+    }
+}
+
+/// Installs the global tracing subscriber (filter from `RUST_LOG`, default `info`).
+/// Returns an error if one is already installed.
+pub fn init_tracing(format: LogFormat) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match format {
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+        LogFormat::Text => b.try_init(),
+    }
+    .map_err(|e| e.to_string())
 }

@@ -1,0 +1,129 @@
+//! Configuration of `skyport serve`, resolved in one place: defaults, then the TOML file
+//! (`--config`/`SKYPORT_CONFIG`), then `SKYPORT_*` environment variables, then flags.
+//! The table in `docs/configuration.md` lists every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+use skyport_http::LogFormat;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:27779";
+pub const DEFAULT_DATA: &str = "./skyport-data";
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "SKYPORT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:27779].
+    #[arg(long, env = "SKYPORT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded store (created if missing) [default: ./skyport-data].
+    #[arg(long, env = "SKYPORT_DATA")]
+    pub data: Option<PathBuf>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "SKYPORT_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The file form; unknown keys are an error so a typo cannot silently fall back to a default.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub log_format: LogFormat,
+}
+
+impl ServeConfig {
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => ServeFile::default(),
+        };
+        Ok(ServeConfig {
+            listen: args.listen.or(file.listen).unwrap_or_else(|| {
+                DEFAULT_LISTEN
+                    .parse()
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 27779)))
+            }),
+            data: args
+                .data
+                .clone()
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+        })
+    }
+}
+
+fn read_file(p: &Path) -> anyhow::Result<ServeFile> {
+    let text = std::fs::read_to_string(p)
+        .with_context(|| format!("reading config file {}", p.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_defaults_file_then_flags() {
+        let dir = std::env::temp_dir().join(format!("skyport-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("s.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:9000\"\ndata = \"/tmp/x\"\n").unwrap();
+        let c = ServeConfig::resolve(&ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.data, PathBuf::from("/tmp/x"));
+        assert_eq!(c.log_format, LogFormat::Text);
+        let c = ServeConfig::resolve(&ServeArgs {
+            config: Some(f.clone()),
+            listen: Some("127.0.0.1:9001".parse().unwrap()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(
+            ServeConfig::resolve(&ServeArgs::default())
+                .unwrap()
+                .listen
+                .port(),
+            27779
+        );
+    }
+
+    #[test]
+    fn bad_file_names_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("skyport-cfg-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("bad.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:9000\"\nlisen = 3\n").unwrap();
+        let e = ServeConfig::resolve(&ServeArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("bad.toml") && msg.contains("lisen"), "{msg}");
+        let missing = ServeConfig::resolve(&ServeArgs {
+            config: Some(dir.join("nope.toml")),
+            ..Default::default()
+        });
+        assert!(format!("{:#}", missing.unwrap_err()).contains("nope.toml"));
+    }
+}

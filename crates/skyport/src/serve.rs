@@ -1,0 +1,64 @@
+//! `skyport serve`: the inventory API (and, as they land, the boot and metadata APIs) on the
+//! embedded SQLite store, on one listener, until Ctrl-C or SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use skyport_inventory::Inventory;
+use skyport_store::Store;
+use skyport_store_sqlite::SqliteStore;
+use tower_http::trace::TraceLayer;
+
+use crate::config::ServeConfig;
+
+pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
+    // A second subscriber (tests embedding this) is not an error worth stopping for.
+    if let Err(e) = skyport_http::init_tracing(cfg.log_format) {
+        eprintln!("skyport: logging already initialised: {e}");
+    }
+    std::fs::create_dir_all(&cfg.data)
+        .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
+    let db = cfg.data.join("skyport.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db)?);
+    let app = skyport_inventory::router(Inventory::new(store)).layer(TraceLayer::new_for_http());
+    let app = skyport_http::with_trailing_slash_tolerance(app);
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, store = %db.display(), "skyport serving");
+    println!(
+        "Skyport is up: inventory at http://{addr}{}/ (store: {})",
+        skyport_inventory::BASE,
+        db.display()
+    );
+    axum::serve(listener, tower::make::Shared::new(app))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("serving")?;
+    tracing::info!("skyport stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
+                let _interrupted = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _interrupted = ctrl_c.await;
+    }
+}
