@@ -43,112 +43,124 @@ pub fn router(inv: Inventory) -> Router {
         patch(move |s: State<Inventory>, h: HeaderMap, b: Bytes| bulk_patch(s, h, b, field))
     };
     let api = Router::new()
-        .route("/service/ready", get(ready))
+        .route(&at("/service/ready"), get(ready))
         .route(
-            "/service/liveness",
+            &at("/service/liveness"),
             get(|| async { StatusCode::NO_CONTENT }),
         )
-        .route("/service/values", get(values_all))
-        .route("/service/values/{kind}", get(values_one))
+        .route(&at("/service/values"), get(values_all))
+        .route(&at("/service/values/{kind}"), get(values_one))
         .route(
-            "/State/Components",
+            &at("/State/Components"),
             get(list_components)
                 .post(post_components)
                 .delete(delete_all_components),
         )
-        .route("/State/Components/ByNID/{nid}", get(component_by_nid))
-        .route("/State/Components/BulkNID", patch(bulk_nid))
-        .route("/State/Components/BulkStateData", bulk_fields("StateData"))
-        .route("/State/Components/BulkFlagOnly", bulk_fields("FlagOnly"))
-        .route("/State/Components/BulkEnabled", bulk_fields("Enabled"))
+        .route(&at("/State/Components/ByNID/{nid}"), get(component_by_nid))
+        .route(&at("/State/Components/BulkNID"), patch(bulk_nid))
         .route(
-            "/State/Components/BulkSoftwareStatus",
+            &at("/State/Components/BulkStateData"),
+            bulk_fields("StateData"),
+        )
+        .route(
+            &at("/State/Components/BulkFlagOnly"),
+            bulk_fields("FlagOnly"),
+        )
+        .route(&at("/State/Components/BulkEnabled"), bulk_fields("Enabled"))
+        .route(
+            &at("/State/Components/BulkSoftwareStatus"),
             bulk_fields("SoftwareStatus"),
         )
-        .route("/State/Components/BulkRole", bulk_fields("Role"))
+        .route(&at("/State/Components/BulkRole"), bulk_fields("Role"))
         .route(
-            "/State/Components/{xname}",
+            &at("/State/Components/{xname}"),
             get(get_component)
                 .put(put_component)
                 .patch(patch_component)
                 .delete(delete_component),
         )
         .route(
-            "/State/Components/{xname}/StateData",
+            &at("/State/Components/{xname}/StateData"),
             comp_fields("StateData"),
         )
         .route(
-            "/State/Components/{xname}/FlagOnly",
+            &at("/State/Components/{xname}/FlagOnly"),
             comp_fields("FlagOnly"),
         )
-        .route("/State/Components/{xname}/Enabled", comp_fields("Enabled"))
         .route(
-            "/State/Components/{xname}/SoftwareStatus",
+            &at("/State/Components/{xname}/Enabled"),
+            comp_fields("Enabled"),
+        )
+        .route(
+            &at("/State/Components/{xname}/SoftwareStatus"),
             comp_fields("SoftwareStatus"),
         )
-        .route("/State/Components/{xname}/Role", comp_fields("Role"))
-        .route("/State/Components/{xname}/NID", comp_fields("NID"))
+        .route(&at("/State/Components/{xname}/Role"), comp_fields("Role"))
+        .route(&at("/State/Components/{xname}/NID"), comp_fields("NID"))
         .route(
-            "/Inventory/RedfishEndpoints",
+            &at("/Inventory/RedfishEndpoints"),
             get(list_endpoints)
                 .post(post_endpoints)
                 .delete(delete_all_endpoints),
         )
         .route(
-            "/Inventory/RedfishEndpoints/{xname}",
+            &at("/Inventory/RedfishEndpoints/{xname}"),
             get(get_endpoint)
                 .put(put_endpoint)
                 .patch(patch_endpoint)
                 .delete(delete_endpoint),
         )
         .route(
-            "/Inventory/ComponentEndpoints",
+            &at("/Inventory/ComponentEndpoints"),
             get(list_ces).delete(delete_all_ces),
         )
         .route(
-            "/Inventory/ComponentEndpoints/{xname}",
+            &at("/Inventory/ComponentEndpoints/{xname}"),
             get(get_ce).delete(delete_ce),
         )
         .route(
-            "/Inventory/EthernetInterfaces",
+            &at("/Inventory/EthernetInterfaces"),
             get(list_ifaces).post(post_iface).delete(delete_all_ifaces),
         )
         .route(
-            "/Inventory/EthernetInterfaces/{id}",
+            &at("/Inventory/EthernetInterfaces/{id}"),
             get(get_iface).patch(patch_iface).delete(delete_iface),
         )
         .route(
-            "/Inventory/EthernetInterfaces/{id}/IPAddresses",
+            &at("/Inventory/EthernetInterfaces/{id}/IPAddresses"),
             get(get_iface_ips).post(post_iface_ip),
         )
         .route(
-            "/Inventory/EthernetInterfaces/{id}/IPAddresses/{ip}",
+            &at("/Inventory/EthernetInterfaces/{id}/IPAddresses/{ip}"),
             patch(patch_iface_ip).delete(delete_iface_ip),
         )
-        .route("/groups", get(list_groups).post(post_group))
-        .route("/groups/labels", get(group_labels))
+        .route(&at("/groups"), get(list_groups).post(post_group))
+        .route(&at("/groups/labels"), get(group_labels))
         .route(
-            "/groups/{label}",
+            &at("/groups/{label}"),
             get(get_group).patch(patch_group).delete(delete_group),
         )
         .route(
-            "/groups/{label}/members",
+            &at("/groups/{label}/members"),
             get(get_members).post(post_member).put(put_members),
         )
         .route(
-            "/groups/{label}/members/{xname}",
+            &at("/groups/{label}/members/{xname}"),
             axum::routing::delete(delete_member),
         )
-        .route("/memberships", get(list_memberships))
-        .route("/memberships/{xname}", get(get_membership))
+        .route(&at("/memberships"), get(list_memberships))
+        .route(&at("/memberships/{xname}"), get(get_membership))
         .method_not_allowed_fallback(skyport_http::method_not_allowed_fallback)
-        .with_state(inv);
-    Router::new()
-        .nest(BASE, api)
         .fallback(skyport_http::not_found_fallback)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            skyport_http::MAX_BODY_BYTES,
-        ))
+        .with_state(inv);
+    api.layer(axum::extract::DefaultBodyLimit::max(
+        skyport_http::MAX_BODY_BYTES,
+    ))
+}
+
+/// A route path under the API's base path.
+fn at(path: &str) -> String {
+    format!("{BASE}{path}")
 }
 
 fn ok_message(m: impl Into<String>) -> Response {
@@ -406,7 +418,7 @@ async fn post_endpoints(State(inv): State<Inventory>, h: HeaderMap, body: Bytes)
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let uris = inv.post_endpoints(&raws).await?;
-    Ok(created(uris, &format!("{BASE}/Inventory/RedfishEndpoints")))
+    Ok(created(uris, &at("/Inventory/RedfishEndpoints")))
 }
 
 async fn get_endpoint(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
@@ -555,7 +567,7 @@ async fn list_groups(State(inv): State<Inventory>, q: QueryParams) -> Res {
 
 async fn post_group(State(inv): State<Inventory>, ApiJson(g): ApiJson<GroupIn>) -> Res {
     let uri = inv.create_group(&g).await?;
-    Ok(created(vec![uri], &format!("{BASE}/groups")))
+    Ok(created(vec![uri], &at("/groups")))
 }
 
 async fn group_labels(State(inv): State<Inventory>) -> Res {
@@ -590,7 +602,7 @@ async fn post_member(
     ApiJson(m): ApiJson<MemberId>,
 ) -> Res {
     let uri = inv.add_group_member(&l, &m.id).await?;
-    Ok(created(vec![uri], &format!("{BASE}/groups")))
+    Ok(created(vec![uri], &at("/groups")))
 }
 
 async fn put_members(
@@ -599,7 +611,7 @@ async fn put_members(
     ApiJson(m): ApiJson<MemberList>,
 ) -> Res {
     let uris = inv.set_group_members(&l, &m.ids).await?;
-    Ok(created(uris, &format!("{BASE}/groups")))
+    Ok(created(uris, &at("/groups")))
 }
 
 async fn delete_member(State(inv): State<Inventory>, Path((l, x)): Path<(String, String)>) -> Res {

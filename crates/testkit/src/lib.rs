@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod spec;
+
 use anyhow::{Context, bail};
 
 /// A running DynamoDB Local; killed on drop.

@@ -431,7 +431,11 @@ pub struct ComponentEndpoint {
     pub fqdn: String,
     #[serde(rename = "RedfishType")]
     pub redfish_type: String,
-    #[serde(rename = "RedfishSubtype", default)]
+    #[serde(
+        rename = "RedfishSubtype",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub redfish_subtype: String,
     #[serde(rename = "MACAddr", default, skip_serializing_if = "String::is_empty")]
     pub mac_addr: String,
