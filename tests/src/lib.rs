@@ -1,0 +1,92 @@
+//! Helpers for the end-to-end tests: build and start the real `skyport` binary on a free
+//! loopback port with its own data directory, and stop it when the handle drops.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use skyport_testkit::{free_port, repo_root};
+
+/// Path of the `skyport` binary, built (debug) on first use.
+pub fn skyport_bin() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "skyport", "--bin", "skyport"])
+        .current_dir(repo_root())
+        .status()
+        .context("running cargo build -p skyport")?;
+    if !status.success() {
+        bail!("cargo build -p skyport failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    Ok(target.join("debug").join("skyport"))
+}
+
+/// A running `skyport serve`; killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    pub fn start(data: &Path) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new(skyport_bin()?)
+            .args(["serve", "--listen", &addr.to_string(), "--data"])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting skyport serve")?;
+        let mut s = Server { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+            if let Some(st) = s.child.try_wait()? {
+                bail!("skyport serve exited early: {st}");
+            }
+            if Instant::now() > deadline {
+                bail!("skyport serve did not listen on {addr}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(s)
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}/hsm/v2", self.addr)
+    }
+
+    /// Stops the server with SIGTERM-equivalent semantics is not needed by tests: kill and reap.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.kill().is_ok() {
+            let _reaped = self.child.wait();
+        }
+    }
+}
+
+/// Runs a bash script with `set -euo pipefail`, returning (success, stdout+stderr).
+pub fn bash(script: &str) -> anyhow::Result<(bool, String)> {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\n{script}"))
+        .output()
+        .context("running bash")?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ok((out.status.success(), text))
+}

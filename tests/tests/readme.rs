@@ -1,0 +1,66 @@
+//! The README's promises, executed: its curl walk-through runs as written against a real
+//! `skyport serve`, and its two commands are the ones documented.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use skyport_e2e::{Server, bash};
+use skyport_testkit::repo_root;
+
+fn walkthrough() -> String {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- walkthrough:start -->")
+        .expect("walkthrough start marker");
+    let end = readme
+        .find("<!-- walkthrough:end -->")
+        .expect("walkthrough end marker");
+    let block = &readme[start..end];
+    let code_start = block.find("```sh\n").expect("sh block") + 6;
+    let code_end = block.rfind("```").unwrap();
+    block[code_start..code_end].to_string()
+}
+
+#[test]
+fn readme_walkthrough_works_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).unwrap();
+    let script =
+        walkthrough().replace("http://127.0.0.1:27779", &format!("http://{}", server.addr));
+    assert!(
+        script.contains(&server.addr.to_string()),
+        "walkthrough must use the default address"
+    );
+    let (ok, out) = bash(&script).unwrap();
+    assert!(ok, "walkthrough failed:\n{out}");
+    for expected in [
+        r#"{"code":0,"message":"HSM is healthy"}"#,
+        r#""ID":"x1000c0s0b0n1","Type":"Node","State":"Ready""#,
+        r#""ID":"x1000c0s1b0n0","Type":"Node","State":"On""#,
+        r#""ComponentID":"x1000c0s1b0n0""#,
+        r#"{"id":"x1000c0s0b0n0","groupLabels":["compute"],"partitionName":""}"#,
+        "etag: \"1\"",
+        "state 'Sleeping' is invalid",
+        r#""detail":"no such xname.","status":404"#,
+    ] {
+        assert!(
+            out.contains(expected),
+            "walkthrough output lacks {expected:?}:\n{out}"
+        );
+    }
+    assert!(
+        !out.contains("never-stored"),
+        "a password came back:\n{out}"
+    );
+    server.stop().unwrap();
+}
+
+#[test]
+fn readme_commands_are_the_documented_ones() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    assert!(readme.contains("```sh\ncargo run -p skyport -- serve\n```"));
+    assert!(readme.contains("```sh\nscripts/test\n```"));
+    let ci = std::fs::read_to_string(repo_root().join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("scripts/test"),
+        "CI must run the README's test command"
+    );
+}

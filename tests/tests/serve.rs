@@ -1,0 +1,64 @@
+//! `skyport serve` as an operator runs it: data survives a restart, bad configuration is a
+//! clear error naming the file and key, and nothing listens on anything but what was asked.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use skyport_e2e::{Server, bash, skyport_bin};
+
+#[test]
+fn data_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).unwrap();
+    let (ok, out) = bash(&format!(
+        "curl -fsS -X POST {}/State/Components -H 'Content-Type: application/json' -d '{{\"Components\":[{{\"ID\":\"x5c0s0b0n0\",\"State\":\"Ready\"}}]}}'",
+        s.base()
+    ))
+    .unwrap();
+    assert!(ok, "{out}");
+    s.stop().unwrap();
+    let s = Server::start(dir.path()).unwrap();
+    let (ok, out) = bash(&format!(
+        "curl -fsS {}/State/Components/x5c0s0b0n0",
+        s.base()
+    ))
+    .unwrap();
+    assert!(ok, "{out}");
+    assert!(out.contains("\"State\":\"Ready\""), "{out}");
+}
+
+#[test]
+fn bad_config_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("server.toml");
+    std::fs::write(&cfg, "listen = \"127.0.0.1:1\"\ndatadir = \"/tmp\"\n").unwrap();
+    let out = Command::new(skyport_bin().unwrap())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.toml") && err.contains("datadir"),
+        "{err}"
+    );
+
+    let out = Command::new(skyport_bin().unwrap())
+        .args(["serve", "--listen", "not-an-address"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+
+    // An unusable data directory names the path.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = Command::new(skyport_bin().unwrap())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(file.join("sub"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a-file/sub"));
+}
