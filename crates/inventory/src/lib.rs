@@ -29,7 +29,7 @@ pub use routes::router;
 pub const BASE: &str = "/hsm/v2";
 
 /// How many times an operation is recomputed after losing a write race before giving up.
-const MAX_ATTEMPTS: u32 = 8;
+const MAX_ATTEMPTS: u32 = 25;
 
 #[derive(Clone)]
 pub struct Inventory {
@@ -80,13 +80,16 @@ macro_rules! retrying {
 }
 pub(crate) use retrying;
 
+/// Exponential backoff (1 ms doubling to 64 ms) with full jitter, so concurrent losers of a
+/// write race spread out instead of colliding again in lockstep.
 pub(crate) fn backoff(n: u32) -> Duration {
-    // Spread retries of concurrent losers apart without a RNG dependency.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    Duration::from_millis(u64::from(2u32.pow(n.min(6))) + u64::from(nanos % 7))
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is randomly seeded per instance: a dependency-free source of jitter.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let cap = 1u64 << n.min(6);
+    Duration::from_micros(cap * 1000 / 2 + random % (cap * 1000))
 }
 
 /// RFC 3339 UTC timestamp with microseconds, as Postgres-backed SMD prints `LastUpdate`.
