@@ -733,6 +733,10 @@ impl Store for DynamoStore {
         let mut ids = ids.to_vec();
         ids.sort();
         ids.dedup();
+        if let [one] = ids.as_slice() {
+            // A single key is a plain GetItem: cheaper and one round trip.
+            return Ok(self.get(table, one).await?.into_iter().collect());
+        }
         let mut out = Vec::new();
         for chunk in ids.chunks(MAX_BATCH_GET) {
             let keys: Vec<Item> = chunk.iter().map(|id| key(rec_pk(table), id)).collect();

@@ -1,0 +1,282 @@
+//! `skyport-bench inventory`: the inventory benchmark of BENCHMARKS.md.
+//!
+//! 1. Starts the local server (the same Router `skyport serve` mounts, on the embedded SQLite
+//!    store, over real HTTP on 127.0.0.1), seeds it with N nodes the way discovery does (one
+//!    Magellan payload per BMC, four nodes each, with interfaces) plus groups, then measures
+//!    `GET State/Components?type=Node`, `GET State/Components/{xname}` and a 1,000-component bulk
+//!    POST: p50, p99, throughput, and the ratio of each p99 to its target.
+//! 2. With `--dynamodb`, starts DynamoDB Local, seeds the same data through the DynamoDB store,
+//!    and counts DynamoDB calls per request type.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use skyport_inventory::Inventory;
+use skyport_store::Store;
+use tower::ServiceExt;
+
+#[derive(Parser)]
+#[command(about = "Skyport benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Inventory API: latency/throughput on SQLite, DynamoDB calls per request.
+    Inventory {
+        /// Nodes to seed (four per BMC).
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        /// Requests for the single-component GET.
+        #[arg(long, default_value_t = 5_000)]
+        gets: usize,
+        /// Also count DynamoDB calls against DynamoDB Local.
+        #[arg(long)]
+        dynamodb: bool,
+    },
+}
+
+/// p99 targets (milliseconds) the figures are compared with.
+const TARGET_LIST_P99_MS: f64 = 250.0;
+const TARGET_GET_P99_MS: f64 = 5.0;
+const TARGET_BULK_P99_MS: f64 = 1_000.0;
+
+fn bmc(i: usize) -> String {
+    // 4 nodes per BMC, 8 BMC slots... keep xnames valid: cabinet/chassis/slot from i.
+    format!("x{}c{}s{}b0", 1000 + i / 512, (i / 64) % 8, i % 64)
+}
+
+fn payload(i: usize) -> Value {
+    let ip = format!("10.{}.{}.{}", 100 + i / 65536, (i / 256) % 256, i % 256);
+    let mac = |k: usize| format!("02:{:02x}:{:02x}:{:02x}:00:{:02x}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, k);
+    let systems: Vec<Value> = (0..4)
+        .map(|k| {
+            json!({"uri": format!("/redfish/v1/Systems/node{k}"), "uuid": format!("00000000-0000-0000-{k:04}-{i:012}"),
+                   "power": {"state": "On"}, "actions": ["On", "ForceOff"],
+                   "ethernet_interfaces": [{"mac": mac(k + 1), "ip": format!("10.200.{}.{}", (i * 4 + k) / 256 % 256, (i * 4 + k) % 256)}]})
+        })
+        .collect();
+    json!({"ID": bmc(i), "FQDN": ip, "User": "root", "Password": "x", "SchemaVersion": 1,
+           "Managers": [{"uri": "/redfish/v1/Managers/BMC", "type": "BMC", "ethernet_interfaces": [{"mac": mac(0), "ip": ip}]}],
+           "Systems": systems})
+}
+
+struct Stats {
+    p50: f64,
+    p99: f64,
+    throughput: f64,
+}
+
+fn stats(mut lat: Vec<Duration>, wall: Duration) -> Stats {
+    lat.sort();
+    let pick = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
+    Stats { p50: pick(0.5), p99: pick(0.99), throughput: lat.len() as f64 / wall.as_secs_f64() }
+}
+
+fn report(name: &str, s: &Stats, target_p99: f64, unit: &str) {
+    println!(
+        "{name:<40} p50 {:>8.2} ms  p99 {:>8.2} ms  {:>9.1} {unit}/s  p99/target {:.2} (target {target_p99} ms)",
+        s.p50,
+        s.p99,
+        s.throughput,
+        s.p99 / target_p99
+    );
+}
+
+async fn seed_http(client: &reqwest::Client, base: &str, nodes: usize) -> anyhow::Result<()> {
+    let bmcs = nodes.div_ceil(4);
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..bmcs)
+        .map(|i| async move {
+            let r = client.post(format!("{base}/Inventory/RedfishEndpoints")).json(&payload(i)).send().await?;
+            if r.status() != 201 {
+                bail!("seeding BMC {i}: {} {}", r.status(), r.text().await.unwrap_or_default());
+            }
+            Ok(())
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    results.into_iter().collect::<anyhow::Result<()>>()?;
+    for g in 0..10 {
+        let ids: Vec<String> = (0..bmcs).filter(|i| i % 10 == g).map(|i| format!("{}n0", bmc(i))).collect();
+        let r = client.post(format!("{base}/groups")).json(&json!({"label": format!("rack{g}"), "members": {"ids": ids}})).send().await?;
+        if r.status() != 201 {
+            bail!("seeding group: {} {}", r.status(), r.text().await.unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+fn bulk_body(round: usize) -> Value {
+    let comps: Vec<Value> = (0..1000)
+        .map(|i| json!({"ID": format!("x{}c{}s{}b0n{}", 5000 + round, i / 256, (i / 4) % 64, i % 4), "State": "Ready", "Role": "Compute"}))
+        .collect();
+    json!({"Components": comps})
+}
+
+async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> = Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("bench.db"))?);
+    let app = skyport_http::with_trailing_slash_tolerance(skyport_inventory::router(Inventory::new(store)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move { axum::serve(listener, tower::make::Shared::new(app)).await });
+    let base = format!("http://{addr}/hsm/v2");
+    let client = reqwest::Client::new();
+
+    let t = Instant::now();
+    seed_http(&client, &base, nodes).await?;
+    println!("seeded {nodes} nodes, {} BMCs, {} interfaces, 10 groups over HTTP in {:.1} s", nodes / 4, nodes + nodes / 4, t.elapsed().as_secs_f64());
+
+    // List all nodes.
+    let mut lat = Vec::new();
+    let wall = Instant::now();
+    for _ in 0..30 {
+        let t = Instant::now();
+        let r = client.get(format!("{base}/State/Components?type=Node")).send().await?;
+        let body: Value = r.json().await?;
+        let n = body["Components"].as_array().map_or(0, Vec::len);
+        if n < nodes {
+            bail!("list returned {n} nodes, expected {nodes}");
+        }
+        lat.push(t.elapsed());
+    }
+    report(&format!("GET State/Components?type=Node ({nodes})"), &stats(lat, wall.elapsed()), TARGET_LIST_P99_MS, "req");
+
+    // One component, 4 concurrent clients.
+    let wall = Instant::now();
+    let lat: Vec<Duration> = futures::stream::iter(0..gets)
+        .map(|i| {
+            let client = client.clone();
+            let url = format!("{base}/State/Components/{}n{}", bmc(i % (nodes / 4)), i % 4);
+            async move {
+                let t = Instant::now();
+                let r = client.get(url).send().await?;
+                if r.status() != 200 {
+                    bail!("GET one: {}", r.status());
+                }
+                r.bytes().await?;
+                Ok(t.elapsed())
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<anyhow::Result<Duration>>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    report("GET State/Components/{xname} (c=4)", &stats(lat, wall.elapsed()), TARGET_GET_P99_MS, "req");
+
+    // Bulk POST of 1,000 new components.
+    let mut lat = Vec::new();
+    let wall = Instant::now();
+    for round in 0..10 {
+        let body = bulk_body(round);
+        let t = Instant::now();
+        let r = client.post(format!("{base}/State/Components")).json(&body).send().await?;
+        if r.status() != 204 {
+            bail!("bulk POST: {} {}", r.status(), r.text().await.unwrap_or_default());
+        }
+        lat.push(t.elapsed());
+    }
+    let s = stats(lat, wall.elapsed());
+    report("POST State/Components (1,000 components)", &s, TARGET_BULK_P99_MS, "req");
+    println!("{:<40} {:>9.0} components/s", "  bulk POST component throughput", s.throughput * 1000.0);
+    server.abort();
+    Ok(())
+}
+
+async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
+    let ddb = skyport_testkit::DynamoLocal::start()?;
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "bench"))
+        .endpoint_url(ddb.endpoint())
+        .load()
+        .await;
+    let store = skyport_store_dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), "skyport-bench");
+    store.ensure_table().await?;
+    let calls = store.calls();
+    let app = skyport_http::with_trailing_slash_tolerance(skyport_inventory::router(Inventory::new(Arc::new(store))));
+    let call = |method: &'static str, uri: String, body: Option<Value>| {
+        let app = app.clone();
+        async move {
+            let mut req = axum::http::Request::builder().method(method).uri(uri);
+            let body = match body {
+                Some(b) => {
+                    req = req.header("content-type", "application/json");
+                    axum::body::Body::from(serde_json::to_vec(&b)?)
+                }
+                None => axum::body::Body::empty(),
+            };
+            let resp = app.oneshot(req.body(body)?).await?;
+            let status = resp.status();
+            let bytes = http_body_util::BodyExt::collect(resp.into_body()).await?.to_bytes();
+            if !status.is_success() {
+                bail!("{status}: {}", String::from_utf8_lossy(&bytes));
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    let t = Instant::now();
+    let bmcs = nodes.div_ceil(4);
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..bmcs)
+        .map(|i| call("POST", "/hsm/v2/Inventory/RedfishEndpoints".into(), Some(payload(i))))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    results.into_iter().collect::<anyhow::Result<()>>().context("seeding DynamoDB Local")?;
+    println!("\nDynamoDB Local: seeded {nodes} nodes in {:.1} s ({} calls)", t.elapsed().as_secs_f64(), calls.total());
+    println!("{:<48} {:>6}  breakdown", "request", "calls");
+    let measure = |name: &'static str, method: &'static str, uri: String, body: Option<Value>| {
+        let calls = calls.clone();
+        let call = &call;
+        async move {
+            let before = calls.snapshot();
+            call(method, uri, body).await?;
+            let after = calls.snapshot();
+            let diff: Vec<String> = after
+                .iter()
+                .filter_map(|(k, v)| {
+                    let d = v - before.get(k).copied().unwrap_or(0);
+                    (d > 0).then(|| format!("{k}={d}"))
+                })
+                .collect();
+            let total: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
+            println!("{name:<48} {total:>6}  {}", diff.join(" "));
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    let one = format!("{}n1", bmc(7));
+    measure("GET State/Components/{xname}", "GET", format!("/hsm/v2/State/Components/{one}"), None).await?;
+    measure("GET Inventory/RedfishEndpoints/{xname}", "GET", format!("/hsm/v2/Inventory/RedfishEndpoints/{}", bmc(7)), None).await?;
+    measure("GET State/Components/ByNID/{nid}", "GET", "/hsm/v2/State/Components/ByNID/16400384".into(), None).await?;
+    measure("GET EthernetInterfaces?ipaddress= (one IP)", "GET", "/hsm/v2/Inventory/EthernetInterfaces?ipaddress=10.200.0.29".into(), None).await?;
+    measure(Box::leak(format!("GET State/Components?type=Node ({nodes})").into_boxed_str()), "GET", "/hsm/v2/State/Components?type=Node".into(), None).await?;
+    measure("PATCH State/Components/{xname}", "PATCH", format!("/hsm/v2/State/Components/{one}"), Some(json!({"State": "Standby"}))).await?;
+    measure("POST State/Components (1,000 components)", "POST", "/hsm/v2/State/Components".into(), Some(bulk_body(0))).await?;
+    measure("POST RedfishEndpoints (Magellan, 1 BMC, 4 nodes)", "POST", "/hsm/v2/Inventory/RedfishEndpoints".into(), Some(payload(bmcs + 1))).await?;
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Inventory { nodes, gets, dynamodb: with_ddb } => {
+            if nodes < 4 {
+                bail!("--nodes must be at least 4");
+            }
+            println!("skyport-bench inventory: {nodes} nodes, {} CPUs", std::thread::available_parallelism().map_or(1, |n| n.get()));
+            local(nodes, gets).await?;
+            if with_ddb {
+                dynamodb(nodes).await?;
+            }
+        }
+    }
+    Ok(())
+}
