@@ -54,7 +54,15 @@ fn bmc(i: usize) -> String {
 
 fn payload(i: usize) -> Value {
     let ip = format!("10.{}.{}.{}", 100 + i / 65536, (i / 256) % 256, i % 256);
-    let mac = |k: usize| format!("02:{:02x}:{:02x}:{:02x}:00:{:02x}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, k);
+    let mac = |k: usize| {
+        format!(
+            "02:{:02x}:{:02x}:{:02x}:00:{:02x}",
+            (i >> 16) & 0xff,
+            (i >> 8) & 0xff,
+            i & 0xff,
+            k
+        )
+    };
     let systems: Vec<Value> = (0..4)
         .map(|k| {
             json!({"uri": format!("/redfish/v1/Systems/node{k}"), "uuid": format!("00000000-0000-0000-{k:04}-{i:012}"),
@@ -76,7 +84,11 @@ struct Stats {
 fn stats(mut lat: Vec<Duration>, wall: Duration) -> Stats {
     lat.sort();
     let pick = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
-    Stats { p50: pick(0.5), p99: pick(0.99), throughput: lat.len() as f64 / wall.as_secs_f64() }
+    Stats {
+        p50: pick(0.5),
+        p99: pick(0.99),
+        throughput: lat.len() as f64 / wall.as_secs_f64(),
+    }
 }
 
 fn report(name: &str, s: &Stats, target_p99: f64, unit: &str) {
@@ -93,9 +105,17 @@ async fn seed_http(client: &reqwest::Client, base: &str, nodes: usize) -> anyhow
     let bmcs = nodes.div_ceil(4);
     let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..bmcs)
         .map(|i| async move {
-            let r = client.post(format!("{base}/Inventory/RedfishEndpoints")).json(&payload(i)).send().await?;
+            let r = client
+                .post(format!("{base}/Inventory/RedfishEndpoints"))
+                .json(&payload(i))
+                .send()
+                .await?;
             if r.status() != 201 {
-                bail!("seeding BMC {i}: {} {}", r.status(), r.text().await.unwrap_or_default());
+                bail!(
+                    "seeding BMC {i}: {} {}",
+                    r.status(),
+                    r.text().await.unwrap_or_default()
+                );
             }
             Ok(())
         })
@@ -104,10 +124,21 @@ async fn seed_http(client: &reqwest::Client, base: &str, nodes: usize) -> anyhow
         .await;
     results.into_iter().collect::<anyhow::Result<()>>()?;
     for g in 0..10 {
-        let ids: Vec<String> = (0..bmcs).filter(|i| i % 10 == g).map(|i| format!("{}n0", bmc(i))).collect();
-        let r = client.post(format!("{base}/groups")).json(&json!({"label": format!("rack{g}"), "members": {"ids": ids}})).send().await?;
+        let ids: Vec<String> = (0..bmcs)
+            .filter(|i| i % 10 == g)
+            .map(|i| format!("{}n0", bmc(i)))
+            .collect();
+        let r = client
+            .post(format!("{base}/groups"))
+            .json(&json!({"label": format!("rack{g}"), "members": {"ids": ids}}))
+            .send()
+            .await?;
         if r.status() != 201 {
-            bail!("seeding group: {} {}", r.status(), r.text().await.unwrap_or_default());
+            bail!(
+                "seeding group: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
         }
     }
     Ok(())
@@ -122,24 +153,37 @@ fn bulk_body(round: usize) -> Value {
 
 async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> = Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("bench.db"))?);
-    let app = skyport_http::with_trailing_slash_tolerance(skyport_inventory::router(Inventory::new(store)));
+    let store: Arc<dyn Store> = Arc::new(skyport_store_sqlite::SqliteStore::open(
+        dir.path().join("bench.db"),
+    )?);
+    let app = skyport_http::with_trailing_slash_tolerance(skyport_inventory::router(
+        Inventory::new(store),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(async move { axum::serve(listener, tower::make::Shared::new(app)).await });
+    let server =
+        tokio::spawn(async move { axum::serve(listener, tower::make::Shared::new(app)).await });
     let base = format!("http://{addr}/hsm/v2");
     let client = reqwest::Client::new();
 
     let t = Instant::now();
     seed_http(&client, &base, nodes).await?;
-    println!("seeded {nodes} nodes, {} BMCs, {} interfaces, 10 groups over HTTP in {:.1} s", nodes / 4, nodes + nodes / 4, t.elapsed().as_secs_f64());
+    println!(
+        "seeded {nodes} nodes, {} BMCs, {} interfaces, 10 groups over HTTP in {:.1} s",
+        nodes / 4,
+        nodes + nodes / 4,
+        t.elapsed().as_secs_f64()
+    );
 
     // List all nodes.
     let mut lat = Vec::new();
     let wall = Instant::now();
     for _ in 0..30 {
         let t = Instant::now();
-        let r = client.get(format!("{base}/State/Components?type=Node")).send().await?;
+        let r = client
+            .get(format!("{base}/State/Components?type=Node"))
+            .send()
+            .await?;
         let body: Value = r.json().await?;
         let n = body["Components"].as_array().map_or(0, Vec::len);
         if n < nodes {
@@ -147,7 +191,12 @@ async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
         }
         lat.push(t.elapsed());
     }
-    report(&format!("GET State/Components?type=Node ({nodes})"), &stats(lat, wall.elapsed()), TARGET_LIST_P99_MS, "req");
+    report(
+        &format!("GET State/Components?type=Node ({nodes})"),
+        &stats(lat, wall.elapsed()),
+        TARGET_LIST_P99_MS,
+        "req",
+    );
 
     // One component, 4 concurrent clients.
     let wall = Instant::now();
@@ -170,7 +219,12 @@ async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
         .await
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
-    report("GET State/Components/{xname} (c=4)", &stats(lat, wall.elapsed()), TARGET_GET_P99_MS, "req");
+    report(
+        "GET State/Components/{xname} (c=4)",
+        &stats(lat, wall.elapsed()),
+        TARGET_GET_P99_MS,
+        "req",
+    );
 
     // Bulk POST of 1,000 new components.
     let mut lat = Vec::new();
@@ -178,15 +232,32 @@ async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
     for round in 0..10 {
         let body = bulk_body(round);
         let t = Instant::now();
-        let r = client.post(format!("{base}/State/Components")).json(&body).send().await?;
+        let r = client
+            .post(format!("{base}/State/Components"))
+            .json(&body)
+            .send()
+            .await?;
         if r.status() != 204 {
-            bail!("bulk POST: {} {}", r.status(), r.text().await.unwrap_or_default());
+            bail!(
+                "bulk POST: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
         }
         lat.push(t.elapsed());
     }
     let s = stats(lat, wall.elapsed());
-    report("POST State/Components (1,000 components)", &s, TARGET_BULK_P99_MS, "req");
-    println!("{:<40} {:>9.0} components/s", "  bulk POST component throughput", s.throughput * 1000.0);
+    report(
+        "POST State/Components (1,000 components)",
+        &s,
+        TARGET_BULK_P99_MS,
+        "req",
+    );
+    println!(
+        "{:<40} {:>9.0} components/s",
+        "  bulk POST component throughput",
+        s.throughput * 1000.0
+    );
     server.abort();
     Ok(())
 }
@@ -195,14 +266,21 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
     let ddb = skyport_testkit::DynamoLocal::start()?;
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "bench"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "bench",
+        ))
         .endpoint_url(ddb.endpoint())
         .load()
         .await;
-    let store = skyport_store_dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), "skyport-bench");
+    let store = skyport_store_dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&conf),
+        "skyport-bench",
+    );
     store.ensure_table().await?;
     let calls = store.calls();
-    let app = skyport_http::with_trailing_slash_tolerance(skyport_inventory::router(Inventory::new(Arc::new(store))));
+    let app = skyport_http::with_trailing_slash_tolerance(skyport_inventory::router(
+        Inventory::new(Arc::new(store)),
+    ));
     let call = |method: &'static str, uri: String, body: Option<Value>| {
         let app = app.clone();
         async move {
@@ -216,7 +294,9 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
             };
             let resp = app.oneshot(req.body(body)?).await?;
             let status = resp.status();
-            let bytes = http_body_util::BodyExt::collect(resp.into_body()).await?.to_bytes();
+            let bytes = http_body_util::BodyExt::collect(resp.into_body())
+                .await?
+                .to_bytes();
             if !status.is_success() {
                 bail!("{status}: {}", String::from_utf8_lossy(&bytes));
             }
@@ -226,12 +306,25 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
     let t = Instant::now();
     let bmcs = nodes.div_ceil(4);
     let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..bmcs)
-        .map(|i| call("POST", "/hsm/v2/Inventory/RedfishEndpoints".into(), Some(payload(i))))
+        .map(|i| {
+            call(
+                "POST",
+                "/hsm/v2/Inventory/RedfishEndpoints".into(),
+                Some(payload(i)),
+            )
+        })
         .buffer_unordered(8)
         .collect()
         .await;
-    results.into_iter().collect::<anyhow::Result<()>>().context("seeding DynamoDB Local")?;
-    println!("\nDynamoDB Local: seeded {nodes} nodes in {:.1} s ({} calls)", t.elapsed().as_secs_f64(), calls.total());
+    results
+        .into_iter()
+        .collect::<anyhow::Result<()>>()
+        .context("seeding DynamoDB Local")?;
+    println!(
+        "\nDynamoDB Local: seeded {nodes} nodes in {:.1} s ({} calls)",
+        t.elapsed().as_secs_f64(),
+        calls.total()
+    );
     println!("{:<48} {:>6}  breakdown", "request", "calls");
     let measure = |name: &'static str, method: &'static str, uri: String, body: Option<Value>| {
         let calls = calls.clone();
@@ -253,25 +346,80 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
         }
     };
     let one = format!("{}n1", bmc(7));
-    measure("GET State/Components/{xname}", "GET", format!("/hsm/v2/State/Components/{one}"), None).await?;
-    measure("GET Inventory/RedfishEndpoints/{xname}", "GET", format!("/hsm/v2/Inventory/RedfishEndpoints/{}", bmc(7)), None).await?;
-    measure("GET State/Components/ByNID/{nid}", "GET", "/hsm/v2/State/Components/ByNID/16400384".into(), None).await?;
-    measure("GET EthernetInterfaces?ipaddress= (one IP)", "GET", "/hsm/v2/Inventory/EthernetInterfaces?ipaddress=10.200.0.29".into(), None).await?;
-    measure(Box::leak(format!("GET State/Components?type=Node ({nodes})").into_boxed_str()), "GET", "/hsm/v2/State/Components?type=Node".into(), None).await?;
-    measure("PATCH State/Components/{xname}", "PATCH", format!("/hsm/v2/State/Components/{one}"), Some(json!({"State": "Standby"}))).await?;
-    measure("POST State/Components (1,000 components)", "POST", "/hsm/v2/State/Components".into(), Some(bulk_body(0))).await?;
-    measure("POST RedfishEndpoints (Magellan, 1 BMC, 4 nodes)", "POST", "/hsm/v2/Inventory/RedfishEndpoints".into(), Some(payload(bmcs + 1))).await?;
+    measure(
+        "GET State/Components/{xname}",
+        "GET",
+        format!("/hsm/v2/State/Components/{one}"),
+        None,
+    )
+    .await?;
+    measure(
+        "GET Inventory/RedfishEndpoints/{xname}",
+        "GET",
+        format!("/hsm/v2/Inventory/RedfishEndpoints/{}", bmc(7)),
+        None,
+    )
+    .await?;
+    measure(
+        "GET State/Components/ByNID/{nid}",
+        "GET",
+        "/hsm/v2/State/Components/ByNID/16400384".into(),
+        None,
+    )
+    .await?;
+    measure(
+        "GET EthernetInterfaces?ipaddress= (one IP)",
+        "GET",
+        "/hsm/v2/Inventory/EthernetInterfaces?ipaddress=10.200.0.29".into(),
+        None,
+    )
+    .await?;
+    measure(
+        Box::leak(format!("GET State/Components?type=Node ({nodes})").into_boxed_str()),
+        "GET",
+        "/hsm/v2/State/Components?type=Node".into(),
+        None,
+    )
+    .await?;
+    measure(
+        "PATCH State/Components/{xname}",
+        "PATCH",
+        format!("/hsm/v2/State/Components/{one}"),
+        Some(json!({"State": "Standby"})),
+    )
+    .await?;
+    measure(
+        "POST State/Components (1,000 components)",
+        "POST",
+        "/hsm/v2/State/Components".into(),
+        Some(bulk_body(0)),
+    )
+    .await?;
+    measure(
+        "POST RedfishEndpoints (Magellan, 1 BMC, 4 nodes)",
+        "POST",
+        "/hsm/v2/Inventory/RedfishEndpoints".into(),
+        Some(payload(bmcs + 1)),
+    )
+    .await?;
     Ok(())
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Inventory { nodes, gets, dynamodb: with_ddb } => {
+        Cmd::Inventory {
+            nodes,
+            gets,
+            dynamodb: with_ddb,
+        } => {
             if nodes < 4 {
                 bail!("--nodes must be at least 4");
             }
-            println!("skyport-bench inventory: {nodes} nodes, {} CPUs", std::thread::available_parallelism().map_or(1, |n| n.get()));
+            println!(
+                "skyport-bench inventory: {nodes} nodes, {} CPUs",
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            );
             local(nodes, gets).await?;
             if with_ddb {
                 dynamodb(nodes).await?;
