@@ -1,6 +1,8 @@
 //! The function's app fed real API Gateway HTTP API (payload v2) events, converted exactly as
 //! `lambda_http::run` converts them: paths, repeated query parameters, base64 bodies.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
