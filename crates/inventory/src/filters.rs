@@ -302,6 +302,16 @@ mod tests {
         assert!(!f.matches(&node("x1c0s0b0n0", 30)));
     }
 
+    proptest::proptest! {
+        // Query strings come from anyone: parsing and matching never panic.
+        #[test]
+        fn any_query_string_is_handled(q in "[a-z_=&!%0-9A-Z.,-]{0,60}|\\PC{0,40}") {
+            if let Ok(f) = ComponentFilter::parse(&QueryParams::parse(&q)) {
+                let _ = f.matches(&node("x1c0s0b0n0", 1));
+            }
+        }
+    }
+
     #[test]
     fn values_are_validated_and_negatable() {
         let e = ComponentFilter::parse(&QueryParams::parse("type=Bogus")).unwrap_err();

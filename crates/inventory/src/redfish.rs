@@ -952,6 +952,27 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
+    proptest::proptest! {
+        // Endpoint fields come from admins and BMCs: any strings yield an endpoint or an error.
+        #[test]
+        fn any_endpoint_fields_are_handled(
+            id in "\\PC{0,16}|x[0-9]{1,4}c[0-7]s[0-9]{1,2}b[0-9]",
+            fqdn in "\\PC{0,20}|[0-9]{1,3}(\\.[0-9]{1,3}){3}",
+            host in "\\PC{0,12}",
+            ip in "\\PC{0,16}",
+            mac in "\\PC{0,18}",
+        ) {
+            let r = RedfishEndpointIn {
+                id: Some(id), fqdn: Some(fqdn), hostname: Some(host), ip_address: Some(ip),
+                mac_addr: Some(mac), ..Default::default()
+            };
+            if let Ok(ep) = normalize_endpoint(&r, None) {
+                proptest::prop_assert!(Xname::parse(&ep.id).is_ok());
+                let _ = derive(&ep, &r);
+            }
+        }
+    }
+
     #[test]
     fn magellan_ip_fqdn_becomes_hostname_and_ip() {
         let ep = normalize_endpoint(&raw(r#"{"ID":"x1000c1s7b0","FQDN":"172.16.0.101","User":"root","Password":"secret","MACRequired":true}"#), None).unwrap();

@@ -1,0 +1,62 @@
+//! Untrusted-input property tests: whatever JSON a client or a BMC sends, parsing the inventory
+//! input types returns a value or an error, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use proptest::prelude::*;
+use serde_json::Value;
+use skyport_wire::{ComponentsPost, EthernetInterfaceIn, GroupIn, RedfishEndpointIn};
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| Value::from(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| Value::from(f)),
+        "\\PC{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        let keys = prop_oneof![
+            Just("ID".to_string()),
+            Just("FQDN".to_string()),
+            Just("Systems".to_string()),
+            Just("Managers".to_string()),
+            Just("SchemaVersion".to_string()),
+            Just("mac".to_string()),
+            Just("ip".to_string()),
+            Just("uuid".to_string()),
+            Just("ethernet_interfaces".to_string()),
+            Just("power".to_string()),
+            Just("links".to_string()),
+            Just("NID".to_string()),
+            Just("Components".to_string()),
+            Just("State".to_string()),
+            "\\PC{0,6}",
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(keys, inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn parsing_never_panics(v in arb_json()) {
+        let text = v.to_string();
+        let _ = serde_json::from_str::<RedfishEndpointIn>(&text);
+        let _ = serde_json::from_str::<ComponentsPost>(&text);
+        let _ = serde_json::from_str::<EthernetInterfaceIn>(&text);
+        let _ = serde_json::from_str::<GroupIn>(&text);
+    }
+
+    #[test]
+    fn lenient_discovery_fields_accept_numbers(n in any::<i64>()) {
+        let text = format!(r#"{{"ID":"x1c0s0b0","SchemaVersion":"1","Systems":[{{"uuid":{n},"processor_count":{n},"ethernet_interfaces":null}}]}}"#);
+        let ep: RedfishEndpointIn = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(ep.schema_version, Some(1.0));
+        prop_assert_eq!(ep.systems[0].uuid.clone(), Some(n.to_string()));
+    }
+}
