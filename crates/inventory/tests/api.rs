@@ -1450,3 +1450,49 @@ async fn delete_all(api: &Api) {
         .expect(200);
     assert_eq!(r.body, json!([]));
 }
+
+/// A storage outage is a retryable 503 problem on every route, never a panic or a hang.
+#[tokio::test]
+async fn storage_outage_is_a_retryable_503() {
+    // A DynamoDB endpoint where nothing listens.
+    let port = skyport_testkit::free_port().unwrap();
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "test",
+        ))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+        .load()
+        .await;
+    let store =
+        skyport_store_dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), "down");
+    let api = Api::new(std::sync::Arc::new(store));
+    let r = api
+        .get("/hsm/v2/service/ready", "/service/ready")
+        .await
+        .expect(503);
+    assert!(
+        r.detail().starts_with("HSM's database is unhealthy"),
+        "{}",
+        r.detail()
+    );
+    for uri in [
+        "/hsm/v2/State/Components",
+        "/hsm/v2/State/Components/x1c0s0b0n0",
+        "/hsm/v2/Inventory/EthernetInterfaces?ipaddress=10.0.0.1",
+    ] {
+        let r = api.get(uri, "").await.expect(503);
+        assert_eq!(r.headers["retry-after"], "1");
+    }
+    let r = api
+        .call(
+            "POST",
+            "/hsm/v2/State/Components",
+            "",
+            Some(json!({"Components": [{"ID": "x1c0s0b0n0", "State": "On"}]})),
+        )
+        .await
+        .expect(503);
+    assert!(r.detail().contains("storage unavailable"), "{}", r.detail());
+}
