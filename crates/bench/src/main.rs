@@ -156,9 +156,7 @@ async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(skyport_store_sqlite::SqliteStore::open(
         dir.path().join("bench.db"),
     )?);
-    let app = skyport_http::with_trailing_slash_tolerance(skyport_inventory::router(
-        Inventory::new(store),
-    ));
+    let app = skyport_http::app(skyport_inventory::router(Inventory::new(store)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server =
@@ -278,9 +276,7 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
     );
     store.ensure_table().await?;
     let calls = store.calls();
-    let app = skyport_http::with_trailing_slash_tolerance(skyport_inventory::router(
-        Inventory::new(Arc::new(store)),
-    ));
+    let app = skyport_http::app(skyport_inventory::router(Inventory::new(Arc::new(store))));
     let call = |method: &'static str, uri: String, body: Option<Value>| {
         let app = app.clone();
         async move {

@@ -289,8 +289,13 @@ pub async fn method_not_allowed_fallback(
     ApiError::MethodNotAllowed(format!("method {method} is not allowed on {}", uri.path()))
 }
 
-/// Wraps a finished router so `/path/` and `/path` are the same route (SMD strips slashes).
-pub fn with_trailing_slash_tolerance(router: Router) -> NormalizePath<Router> {
+/// Finishes an app from one or more services' routers: problem-JSON 404 and 405 fallbacks, the
+/// request body cap, and trailing-slash tolerance (`/path/` is `/path`, as with SMD's chi).
+pub fn app(routes: Router) -> NormalizePath<Router> {
+    let router = routes
+        .method_not_allowed_fallback(method_not_allowed_fallback)
+        .fallback(not_found_fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 

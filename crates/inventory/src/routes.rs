@@ -29,8 +29,8 @@ use crate::{BASE, Inventory};
 
 type Res = Result<Response, ApiError>;
 
-/// The whole inventory API, rooted at `/hsm/v2`. Wrap the finished app with
-/// [`skyport_http::with_trailing_slash_tolerance`].
+/// The whole inventory API, rooted at `/hsm/v2`. Merge it with the other services' routers as
+/// needed, then finish the app with [`skyport_http::app`] (fallbacks, body limit, slashes).
 pub fn router(inv: Inventory) -> Router {
     let comp_fields = |field: &'static str| {
         patch(
@@ -150,8 +150,6 @@ pub fn router(inv: Inventory) -> Router {
         )
         .route(&at("/memberships"), get(list_memberships))
         .route(&at("/memberships/{xname}"), get(get_membership))
-        .method_not_allowed_fallback(skyport_http::method_not_allowed_fallback)
-        .fallback(skyport_http::not_found_fallback)
         .with_state(inv);
     api.layer(axum::extract::DefaultBodyLimit::max(
         skyport_http::MAX_BODY_BYTES,

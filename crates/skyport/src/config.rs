@@ -27,6 +27,16 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "SKYPORT_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// URL nodes use to reach this server (boot-script chain URLs) [default: http://<listen>].
+    #[arg(long, env = "SKYPORT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// cloud-init base URL put in kernel parameters as `ds=nocloud-net;s=<url>/`
+    /// [default: <public-url>/cloud-init].
+    #[arg(long, env = "SKYPORT_CLOUD_INIT_URL")]
+    pub cloud_init_url: Option<String>,
+    /// Seconds a node waits before retrying a failed boot [default: 30].
+    #[arg(long, env = "SKYPORT_BOOT_RETRY_DELAY")]
+    pub boot_retry_delay: Option<u32>,
 }
 
 /// The file form; unknown keys are an error so a typo cannot silently fall back to a default.
@@ -36,6 +46,9 @@ struct ServeFile {
     listen: Option<SocketAddr>,
     data: Option<PathBuf>,
     log_format: Option<LogFormat>,
+    public_url: Option<String>,
+    cloud_init_url: Option<String>,
+    boot_retry_delay: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +56,21 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data: PathBuf,
     pub log_format: LogFormat,
+    pub public_url: String,
+    pub cloud_init_url: String,
+    pub boot_retry_delay: u32,
+}
+
+/// A base URL nodes will be sent to: http(s), no whitespace or characters iPXE would interpret.
+fn check_url(what: &str, u: &str) -> anyhow::Result<String> {
+    let u = u.trim().trim_end_matches('/').to_string();
+    if !(u.starts_with("http://") || u.starts_with("https://")) {
+        anyhow::bail!("{what} {u:?} must start with http:// or https://");
+    }
+    if let Err(e) = skyport_ipxe::check_value(skyport_ipxe::Slot::Kernel, &u) {
+        anyhow::bail!("{what} {u:?} cannot be placed in a boot script: {e}");
+    }
+    Ok(u)
 }
 
 impl ServeConfig {
@@ -51,18 +79,37 @@ impl ServeConfig {
             Some(p) => read_file(p)?,
             None => ServeFile::default(),
         };
+        let listen = args.listen.or(file.listen).unwrap_or_else(|| {
+            DEFAULT_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 27779)))
+        });
+        let public_url = match args.public_url.clone().or(file.public_url) {
+            Some(u) => check_url("public_url", &u)?,
+            None => format!("http://{listen}"),
+        };
+        let cloud_init_url = match args.cloud_init_url.clone().or(file.cloud_init_url) {
+            Some(u) => check_url("cloud_init_url", &u)?,
+            None => format!("{public_url}/cloud-init"),
+        };
+        let boot_retry_delay = args
+            .boot_retry_delay
+            .or(file.boot_retry_delay)
+            .unwrap_or(30);
+        if boot_retry_delay == 0 || boot_retry_delay > 3600 {
+            anyhow::bail!("boot_retry_delay {boot_retry_delay} must be between 1 and 3600 seconds");
+        }
         Ok(ServeConfig {
-            listen: args.listen.or(file.listen).unwrap_or_else(|| {
-                DEFAULT_LISTEN
-                    .parse()
-                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 27779)))
-            }),
+            listen,
             data: args
                 .data
                 .clone()
                 .or(file.data)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            public_url,
+            cloud_init_url,
+            boot_retry_delay,
         })
     }
 }

@@ -20,8 +20,18 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
     let db = cfg.data.join("skyport.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db)?);
-    let app = skyport_inventory::router(Inventory::new(store)).layer(TraceLayer::new_for_http());
-    let app = skyport_http::with_trailing_slash_tolerance(app);
+    let settings = skyport_ipxe::Settings {
+        retry_delay: cfg.boot_retry_delay,
+        chain_base: cfg.public_url.clone(),
+        advertise: Some(cfg.cloud_init_url.clone()),
+        ..skyport_ipxe::Settings::default()
+    };
+    let routes = skyport_inventory::router(Inventory::new(store.clone()))
+        .merge(skyport_boot::router(skyport_boot::BootService::new(
+            store, settings,
+        )))
+        .layer(TraceLayer::new_for_http());
+    let app = skyport_http::app(routes);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;

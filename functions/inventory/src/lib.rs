@@ -50,5 +50,5 @@ impl Config {
 
 /// The service Lambda runs: the inventory Router with SMD's trailing-slash tolerance.
 pub fn app(store: Arc<dyn Store>) -> tower_http::normalize_path::NormalizePath<axum::Router> {
-    skyport_http::with_trailing_slash_tolerance(skyport_inventory::router(Inventory::new(store)))
+    skyport_http::app(skyport_inventory::router(Inventory::new(store)))
 }

@@ -62,9 +62,7 @@ pub async fn store_dynamo(endpoint: &str, table: &str) -> Arc<dyn Store> {
 
 impl Api {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        let app = skyport_http::with_trailing_slash_tolerance(skyport_inventory::router(
-            Inventory::new(store),
-        ));
+        let app = skyport_http::app(skyport_inventory::router(Inventory::new(store)));
         let spec = Spec::openchami("OpenCHAMI-smd_api_swagger_v2.yaml")
             .expect("SMD spec in ../shared")
             // cmd/smd/response.go sendJsonError writes `"code":0` (an integer).

@@ -1,0 +1,553 @@
+//! The boot service: OpenCHAMI BSS's `/boot/v1` over any [`skyport_store::Store`].
+//!
+//! Boot parameters are stored per host (Node xname), MAC or NID. A boot script request is
+//! resolved through the inventory in the same store (MAC → EthernetInterface → component, for
+//! the node's xname, NID and enabled state), then through the boot parameters (by MAC, then by
+//! xname, then by NID), and rendered by `skyport-ipxe`. A node that cannot boot yet gets BSS's
+//! "unknown" script (sleep, then ask again); a storage failure gets a script that prints the
+//! reason and retries: a booting node never sees an HTTP error page.
+
+pub mod params;
+pub mod routes;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use params::{BOOT_PARAMS, BootConfig, BootParams, NodeKey};
+use serde::{Deserialize, Serialize};
+use skyport_http::ApiError;
+use skyport_inventory::Inventory;
+use skyport_ipxe::{Boot, ChainKey, Identity, Settings};
+use skyport_model::{Mac, Xname};
+use skyport_store::{Record, Store, StoreError, Table, Write};
+use skyport_wire::Component;
+
+pub use routes::router;
+
+pub const ENDPOINT_HISTORY: Table = Table("EndpointHistory");
+
+#[derive(Clone)]
+pub struct BootService {
+    store: Arc<dyn Store>,
+    inv: Inventory,
+    settings: Arc<Settings>,
+}
+
+/// How a boot script was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ScriptRequest {
+    pub mac: Option<String>,
+    pub name: Option<String>,
+    pub nid: Option<String>,
+    pub retry: u32,
+    pub arch: Option<String>,
+    pub ts: Option<i64>,
+}
+
+/// What the bootscript route answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptOutcome {
+    /// A node with a kernel to boot.
+    Known {
+        script: String,
+        xname: Option<String>,
+        boot: Boot,
+        params: String,
+    },
+    /// Not bootable yet: wait and ask again.
+    Unknown(String),
+    /// Something failed: the script says what and retries.
+    Failed(String),
+}
+
+impl ScriptOutcome {
+    pub fn script(&self) -> &str {
+        match self {
+            ScriptOutcome::Known { script, .. }
+            | ScriptOutcome::Unknown(script)
+            | ScriptOutcome::Failed(script) => script,
+        }
+    }
+}
+
+/// `GET /endpoint-history` element.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointAccess {
+    pub name: String,
+    pub endpoint: String,
+    pub last_epoch: i64,
+}
+
+fn now_epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl BootService {
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+        BootService {
+            inv: Inventory::new(store.clone()),
+            store,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    // ---- boot parameters ------------------------------------------------------------------
+
+    fn config_of(p: &BootParams) -> BootConfig {
+        BootConfig {
+            kernel: p.kernel.trim().to_string(),
+            initrd: p.initrd.trim().to_string(),
+            params: p.params.trim().to_string(),
+            cloud_init: p.cloud_init.clone(),
+        }
+    }
+
+    /// `POST`: creates entries; if any named node already has one, nothing is written (400 with
+    /// BSS's text).
+    pub async fn create(&self, p: &BootParams) -> Result<(), ApiError> {
+        let keys = params::node_keys(p)?;
+        if keys.is_empty() {
+            return Err(ApiError::bad_request(
+                "Bad Request: no hosts, macs or nids given",
+            ));
+        }
+        let c = Self::config_of(p);
+        params::check_config(&c)?;
+        let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
+        let existing = self.store.get_many(BOOT_PARAMS, &ids).await?;
+        if !existing.is_empty() {
+            return Err(params::duplicate(
+                &existing.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            ));
+        }
+        let ops = params::put_ops(&keys, &BTreeMap::new(), |_| Ok(c.clone()))?;
+        self.store
+            .write(ops)
+            .await
+            .map_err(params::conflict_to_duplicate)
+    }
+
+    /// `PUT`: creates or replaces entries (kernel, initrd and params all replaced).
+    pub async fn set(&self, p: &BootParams) -> Result<(), ApiError> {
+        let keys = params::node_keys(p)?;
+        if keys.is_empty() {
+            return Err(ApiError::bad_request(
+                "Bad Request: no hosts, macs or nids given",
+            ));
+        }
+        let c = Self::config_of(p);
+        if c.kernel.is_empty() && c.initrd.is_empty() && c.params.is_empty() {
+            return Err(ApiError::bad_request(
+                "Bad Request: need at least one of params, kernel or initrd",
+            ));
+        }
+        params::check_config(&c)?;
+        self.rmw(&keys, |_| Ok(c.clone()), false).await
+    }
+
+    /// `PATCH`: updates existing entries; every named node must have one (404 otherwise), and
+    /// only the fields given change.
+    pub async fn update(&self, p: &BootParams) -> Result<(), ApiError> {
+        let keys = params::node_keys(p)?;
+        if keys.is_empty() {
+            return Err(ApiError::bad_request(
+                "Bad Request: no hosts, macs or nids given",
+            ));
+        }
+        let patch = Self::config_of(p);
+        if patch.kernel.is_empty()
+            && patch.initrd.is_empty()
+            && patch.params.is_empty()
+            && patch.cloud_init.is_none()
+        {
+            return Err(ApiError::bad_request(
+                "Bad Request: nothing to update (give kernel, initrd, params or cloud-init)",
+            ));
+        }
+        params::check_config(&patch)?;
+        self.rmw(
+            &keys,
+            |cur| {
+                let mut c = cur.unwrap_or_default();
+                if !patch.kernel.is_empty() {
+                    c.kernel = patch.kernel.clone();
+                }
+                if !patch.initrd.is_empty() {
+                    c.initrd = patch.initrd.clone();
+                }
+                if !patch.params.is_empty() {
+                    c.params = patch.params.clone();
+                }
+                if patch.cloud_init.is_some() {
+                    c.cloud_init = patch.cloud_init.clone();
+                }
+                Ok(c)
+            },
+            true,
+        )
+        .await
+    }
+
+    async fn rmw(
+        &self,
+        keys: &[NodeKey],
+        f: impl Fn(Option<BootConfig>) -> Result<BootConfig, ApiError>,
+        must_exist: bool,
+    ) -> Result<(), ApiError> {
+        let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
+        let mut last = None;
+        for _ in 0..8 {
+            let existing = params::by_id(self.store.get_many(BOOT_PARAMS, &ids).await?);
+            if must_exist {
+                let missing: Vec<&str> = ids
+                    .iter()
+                    .filter(|i| !existing.contains_key(*i))
+                    .map(String::as_str)
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(ApiError::not_found(format!(
+                        "Not Found: no boot parameters for {}",
+                        missing.join(", ")
+                    )));
+                }
+            }
+            let ops = params::put_ops(keys, &existing, &f)?;
+            match self.store.write(ops).await {
+                Ok(()) => return Ok(()),
+                Err(e @ StoreError::Conflict { .. }) => last = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.map_or_else(|| ApiError::Internal("retry loop".into()), ApiError::from))
+    }
+
+    /// `DELETE`: by hosts/macs/nids, or, with none given, every entry whose kernel, initrd and
+    /// params equal the body's.
+    pub async fn delete(&self, p: &BootParams) -> Result<usize, ApiError> {
+        let keys = params::node_keys(p)?;
+        let victims: Vec<Record> = if !keys.is_empty() {
+            let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
+            self.store.get_many(BOOT_PARAMS, &ids).await?
+        } else {
+            let want = Self::config_of(p);
+            if want.kernel.is_empty() && want.initrd.is_empty() && want.params.is_empty() {
+                return Err(ApiError::bad_request(
+                    "Bad Request: give hosts, macs or nids, or kernel+initrd+params",
+                ));
+            }
+            let candidates = if want.kernel.is_empty() {
+                self.store.list_all(BOOT_PARAMS, None).await?
+            } else {
+                self.store
+                    .list_all(
+                        BOOT_PARAMS,
+                        Some(&skyport_store::IndexKey::new("kernel", want.kernel.clone())),
+                    )
+                    .await?
+            };
+            let mut out = Vec::new();
+            for r in candidates {
+                let (_, c) = params::decode(&r)?;
+                if c.kernel == want.kernel && c.initrd == want.initrd && c.params == want.params {
+                    out.push(r);
+                }
+            }
+            out
+        };
+        if victims.is_empty() {
+            return Err(ApiError::not_found(
+                "Not Found: no matching boot parameters",
+            ));
+        }
+        let n = victims.len();
+        for chunk in victims.chunks(100) {
+            let ops = chunk
+                .iter()
+                .cloned()
+                .map(|prev| Write::Delete {
+                    table: BOOT_PARAMS,
+                    prev,
+                })
+                .collect();
+            self.store.write(ops).await?;
+        }
+        Ok(n)
+    }
+
+    /// `GET`: by the query's comma-separated `mac`/`name`/`nid` (or the body's lists); all
+    /// entries when nothing is named.
+    pub async fn get(&self, p: &BootParams) -> Result<Vec<BootParams>, ApiError> {
+        let keys = params::node_keys(p)?;
+        let recs = if keys.is_empty() {
+            self.store.list_all(BOOT_PARAMS, None).await?
+        } else {
+            let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
+            let recs = self.store.get_many(BOOT_PARAMS, &ids).await?;
+            if recs.is_empty() {
+                return Err(ApiError::not_found(
+                    "Cannot find boot parameters for requested hosts, MACs or NIDs",
+                ));
+            }
+            recs
+        };
+        let entries = recs
+            .iter()
+            .map(params::decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(params::to_response(entries))
+    }
+
+    // ---- boot scripts ---------------------------------------------------------------------
+
+    /// Resolves and renders the boot script for a request. Never fails: problems become a
+    /// retry script. `Err` only for a request that names no node at all (400, as BSS).
+    pub async fn bootscript(&self, req: &ScriptRequest) -> Result<ScriptOutcome, ApiError> {
+        let key = self.chain_key(req)?;
+        match self.resolve(req, &key).await {
+            Ok(o) => Ok(o),
+            Err(e) => {
+                tracing::warn!(error = %e, key = ?key, "bootscript: serving a retry script");
+                Ok(ScriptOutcome::Failed(skyport_ipxe::error_script(
+                    &e.to_string(),
+                    Some(&key),
+                    req.retry,
+                    &self.settings,
+                )))
+            }
+        }
+    }
+
+    fn chain_key(&self, req: &ScriptRequest) -> Result<ChainKey, ApiError> {
+        if let Some(m) = req.mac.as_deref().filter(|s| !s.is_empty()) {
+            return Mac::parse(m)
+                .map(ChainKey::Mac)
+                .map_err(|e| ApiError::bad_request(format!("mac: {e}")));
+        }
+        if let Some(n) = req.name.as_deref().filter(|s| !s.is_empty()) {
+            return Ok(ChainKey::Name(n.trim().to_string()));
+        }
+        if let Some(n) = req.nid.as_deref().filter(|s| !s.is_empty()) {
+            return n
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(ChainKey::Nid)
+                .ok_or_else(|| ApiError::bad_request(format!("nid: {n:?} is not a NID")));
+        }
+        Err(ApiError::bad_request(
+            "Need a mac=, name=, or nid= parameter",
+        ))
+    }
+
+    /// The inventory component a request refers to, if any.
+    async fn component(&self, key: &ChainKey) -> Result<Option<Component>, ApiError> {
+        let found = match key {
+            ChainKey::Mac(m) => match self.inv.get_interface(&m.id()).await {
+                Ok(ei) if !ei.component_id.is_empty() => self
+                    .inv
+                    .get_component(&ei.component_id)
+                    .await
+                    .map(|(c, _)| c),
+                Ok(_) => return Ok(None),
+                Err(e) => Err(e),
+            },
+            ChainKey::Name(n) => self.inv.get_component(n).await.map(|(c, _)| c),
+            ChainKey::Nid(n) => self.inv.component_by_nid(&n.to_string()).await,
+        };
+        match found {
+            Ok(c) => Ok(Some(c)),
+            Err(ApiError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn resolve(
+        &self,
+        req: &ScriptRequest,
+        key: &ChainKey,
+    ) -> Result<ScriptOutcome, ApiError> {
+        let comp = self.component(key).await?;
+        let xname = comp.as_ref().map(|c| c.id.clone()).or_else(|| match key {
+            ChainKey::Name(n) => Xname::parse(n).ok().map(|x| x.to_string()),
+            _ => None,
+        });
+        let nid = comp.as_ref().and_then(|c| c.nid).or(match key {
+            ChainKey::Nid(n) => Some(*n),
+            _ => None,
+        });
+        // Most specific first: this MAC, this node, this NID.
+        let mut candidates = Vec::new();
+        if let ChainKey::Mac(m) = key {
+            candidates.push(NodeKey::Mac(*m));
+        }
+        if let Some(x) = &xname {
+            candidates.push(NodeKey::Host(x.clone()));
+        }
+        if let Some(n) = nid {
+            candidates.push(NodeKey::Nid(n));
+        }
+        let ids: Vec<String> = candidates.iter().map(NodeKey::record_id).collect();
+        let found = params::by_id(self.store.get_many(BOOT_PARAMS, &ids).await?);
+        let config = ids
+            .iter()
+            .find_map(|id| found.get(id))
+            .map(params::decode)
+            .transpose()?
+            .map(|(_, c)| c);
+        let disabled = comp
+            .as_ref()
+            .is_some_and(|c| c.enabled == Some(false) || c.state == "Empty");
+        let bootable = config
+            .as_ref()
+            .filter(|c| !c.kernel.is_empty() && !disabled);
+        let Some(c) = bootable else {
+            let ts = req.ts.unwrap_or_else(now_epoch);
+            return Ok(ScriptOutcome::Unknown(skyport_ipxe::unknown(
+                Some(key),
+                ts,
+                &self.settings,
+            )));
+        };
+        let boot = Boot {
+            kernel: c.kernel.clone(),
+            initrd: (!c.initrd.is_empty()).then(|| c.initrd.clone()),
+            params: c.params.clone(),
+        };
+        let id = Identity {
+            xname: xname.clone(),
+            nid,
+            boot_mac: match key {
+                ChainKey::Mac(m) => Some(*m),
+                _ => None,
+            },
+        };
+        let script =
+            skyport_ipxe::known(&boot, &id, key, req.retry, &self.settings).map_err(|e| {
+                ApiError::Internal(format!("stored boot parameters cannot be rendered: {e}"))
+            })?;
+        let params = skyport_ipxe::build_params(&boot, &id, &self.settings);
+        if let Some(x) = &xname {
+            self.record_access(x, "bootscript").await;
+        }
+        Ok(ScriptOutcome::Known {
+            script,
+            xname,
+            boot,
+            params,
+        })
+    }
+
+    /// Records that `name` fetched `endpoint` now; best effort (a failure is logged, the node
+    /// still gets its script).
+    pub async fn record_access(&self, name: &str, endpoint: &str) {
+        let id = format!("{name}#{endpoint}");
+        let entry = EndpointAccess {
+            name: name.to_string(),
+            endpoint: endpoint.to_string(),
+            last_epoch: now_epoch(),
+        };
+        let Ok(body) = serde_json::to_string(&entry) else {
+            return;
+        };
+        let result = async {
+            let prev = self.store.get(ENDPOINT_HISTORY, &id).await?;
+            let record = Record::new(id.clone(), body)
+                .with_lookup("name", name)
+                .with_lookup("endpoint", endpoint);
+            self.store
+                .write(vec![Write::Put {
+                    table: ENDPOINT_HISTORY,
+                    record,
+                    prev,
+                }])
+                .await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(xname = name, endpoint, error = %e, "could not record endpoint access");
+        }
+    }
+
+    pub async fn endpoint_history(
+        &self,
+        name: Option<&str>,
+        endpoint: Option<&str>,
+    ) -> Result<Vec<EndpointAccess>, ApiError> {
+        let recs = match name {
+            Some(n) => {
+                self.store
+                    .list_all(
+                        ENDPOINT_HISTORY,
+                        Some(&skyport_store::IndexKey::new("name", n)),
+                    )
+                    .await?
+            }
+            None => self.store.list_all(ENDPOINT_HISTORY, None).await?,
+        };
+        let mut out = Vec::new();
+        for r in recs {
+            let e: EndpointAccess = serde_json::from_str(&r.body).map_err(|e| {
+                ApiError::Internal(format!(
+                    "stored endpoint history {} is unreadable: {e}",
+                    r.id
+                ))
+            })?;
+            if endpoint.is_none_or(|want| want == e.endpoint) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /hosts`: the inventory's nodes as BSS shows them (component, FQDN, MACs,
+    /// EndpointEnabled).
+    pub async fn hosts(&self) -> Result<Vec<serde_json::Value>, ApiError> {
+        let q = skyport_http::QueryParams::parse("type=Node");
+        let comps = self
+            .inv
+            .list_components(&skyport_inventory::filters::ComponentFilter::parse(&q)?)
+            .await?;
+        let ifaces = self.inv.list_interfaces(&q).await?;
+        let ces = self.inv.list_component_endpoints(&q).await?;
+        let mut macs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for e in ifaces {
+            macs.entry(e.component_id).or_default().push(e.mac_address);
+        }
+        let endpoints: BTreeMap<String, bool> =
+            ces.into_iter().map(|c| (c.id, c.enabled)).collect();
+        Ok(comps
+            .into_iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(&c).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("FQDN".into(), "".into());
+                    o.insert(
+                        "MAC".into(),
+                        serde_json::json!(macs.get(&c.id).cloned().unwrap_or_default()),
+                    );
+                    o.insert(
+                        "EndpointEnabled".into(),
+                        serde_json::json!(endpoints.get(&c.id).copied().unwrap_or(false)),
+                    );
+                }
+                v
+            })
+            .collect())
+    }
+
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        self.store.ping().await.map_err(ApiError::from)
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+}

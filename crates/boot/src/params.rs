@@ -1,0 +1,212 @@
+//! Boot parameters (`/boot/v1/bootparameters`): BSS's `BootParams` shape, validated on write
+//! (MACs, Node xnames, NIDs, and iPXE safety of kernel, initrd and params), stored one record per
+//! host, MAC or NID so a node's configuration is a single read.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use skyport_http::ApiError;
+use skyport_ipxe::{Slot, check_value};
+use skyport_model::{HmsType, Mac, Xname};
+use skyport_store::{Record, StoreError, Table, Write};
+
+pub const BOOT_PARAMS: Table = Table("BootParams");
+
+/// BSS's `BootParams` (`pkg/bssTypes/types.go`), as request and response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct BootParams {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub macs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nids: Vec<i64>,
+    #[serde(default)]
+    pub params: String,
+    #[serde(default)]
+    pub kernel: String,
+    #[serde(default)]
+    pub initrd: String,
+    #[serde(
+        rename = "cloud-init",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cloud_init: Option<Value>,
+}
+
+/// What is stored for one host, MAC or NID.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct BootConfig {
+    #[serde(default)]
+    pub kernel: String,
+    #[serde(default)]
+    pub initrd: String,
+    #[serde(default)]
+    pub params: String,
+    #[serde(
+        rename = "cloud-init",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cloud_init: Option<Value>,
+}
+
+/// One node key of a request, with its record id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NodeKey {
+    Host(String),
+    Mac(Mac),
+    Nid(i64),
+}
+
+impl NodeKey {
+    pub fn record_id(&self) -> String {
+        match self {
+            NodeKey::Host(x) => format!("host:{x}"),
+            NodeKey::Mac(m) => format!("mac:{m}"),
+            NodeKey::Nid(n) => format!("nid:{n}"),
+        }
+    }
+
+    fn from_record_id(id: &str) -> Option<NodeKey> {
+        let (kind, v) = id.split_once(':')?;
+        match kind {
+            "host" => Some(NodeKey::Host(v.to_string())),
+            "mac" => Mac::parse(v).ok().map(NodeKey::Mac),
+            "nid" => v.parse().ok().map(NodeKey::Nid),
+            _ => None,
+        }
+    }
+
+    /// The response element for this key and its stored configuration.
+    pub fn to_params(&self, c: &BootConfig) -> BootParams {
+        let mut p = BootParams {
+            params: c.params.clone(),
+            kernel: c.kernel.clone(),
+            initrd: c.initrd.clone(),
+            cloud_init: c.cloud_init.clone(),
+            ..Default::default()
+        };
+        match self {
+            NodeKey::Host(x) => p.hosts.push(x.clone()),
+            NodeKey::Mac(m) => p.macs.push(m.to_string()),
+            NodeKey::Nid(n) => p.nids.push(*n),
+        }
+        p
+    }
+}
+
+/// The node keys a request names: hosts must be Node xnames (as BSS's `CheckXnames`), MACs any
+/// spelling (stored lowercase with colons), NIDs non-negative.
+pub fn node_keys(p: &BootParams) -> Result<Vec<NodeKey>, ApiError> {
+    let mut keys = Vec::new();
+    for (i, h) in p.hosts.iter().enumerate() {
+        let x = Xname::parse(h).map_err(|_| {
+            ApiError::bad_request(format!("hosts[{i}]: {h:?} is not a valid xname"))
+        })?;
+        if !matches!(x.hms_type(), HmsType::Node | HmsType::VirtualNode) {
+            return Err(ApiError::bad_request(format!(
+                "hosts[{i}]: {x} is a {}, not a Node",
+                x.hms_type()
+            )));
+        }
+        keys.push(NodeKey::Host(x.to_string()));
+    }
+    for (i, m) in p.macs.iter().enumerate() {
+        let mac = Mac::parse(m).map_err(|e| ApiError::bad_request(format!("macs[{i}]: {e}")))?;
+        keys.push(NodeKey::Mac(mac));
+    }
+    for (i, n) in p.nids.iter().enumerate() {
+        if !(0..=i64::from(i32::MAX)).contains(n) {
+            return Err(ApiError::bad_request(format!(
+                "nids[{i}]: NID {n} is out of range"
+            )));
+        }
+        keys.push(NodeKey::Nid(*n));
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Rejects kernel, initrd and params that could not be placed in a boot script safely.
+pub fn check_config(c: &BootConfig) -> Result<(), ApiError> {
+    let check =
+        |slot, v: &str| check_value(slot, v).map_err(|e| ApiError::bad_request(e.to_string()));
+    if !c.kernel.is_empty() {
+        check(Slot::Kernel, &c.kernel)?;
+    }
+    if !c.initrd.is_empty() {
+        check(Slot::Initrd, &c.initrd)?;
+    }
+    check(Slot::Params, &c.params)
+}
+
+pub fn record(key: &NodeKey, c: &BootConfig) -> Result<Record, ApiError> {
+    let body = serde_json::to_string(c)
+        .map_err(|e| ApiError::Internal(format!("encoding boot config: {e}")))?;
+    let mut r = Record::new(key.record_id(), body);
+    // Lets DELETE-by-configuration and dumpstate find entries by kernel without a scan of params.
+    if !c.kernel.is_empty() {
+        r = r.with_lookup("kernel", c.kernel.clone());
+    }
+    Ok(r)
+}
+
+pub fn decode(r: &Record) -> Result<(NodeKey, BootConfig), ApiError> {
+    let key = NodeKey::from_record_id(&r.id).ok_or_else(|| {
+        ApiError::Internal(format!("stored boot parameters have a bad id {:?}", r.id))
+    })?;
+    let c = serde_json::from_str(&r.body).map_err(|e| {
+        ApiError::Internal(format!(
+            "stored boot parameters {} are unreadable: {e}",
+            r.id
+        ))
+    })?;
+    Ok((key, c))
+}
+
+/// Groups entries with identical configuration into one response element per key type, as
+/// clients expect to read them back (one element per node is also accepted by BSS clients).
+pub fn to_response(entries: Vec<(NodeKey, BootConfig)>) -> Vec<BootParams> {
+    entries.iter().map(|(k, c)| k.to_params(c)).collect()
+}
+
+pub(crate) fn duplicate(keys: &[String]) -> ApiError {
+    ApiError::bad_request(format!(
+        "Bad Request: postgres.Add: No nodes to add (possible duplicate(s)): {}",
+        keys.join(", ")
+    ))
+}
+
+pub(crate) fn conflict_to_duplicate(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict { id, .. } => duplicate(&[id]),
+        other => other.into(),
+    }
+}
+
+pub(crate) fn by_id(recs: Vec<Record>) -> BTreeMap<String, Record> {
+    recs.into_iter().map(|r| (r.id.clone(), r)).collect()
+}
+
+pub(crate) fn put_ops(
+    keys: &[NodeKey],
+    existing: &BTreeMap<String, Record>,
+    f: impl Fn(Option<BootConfig>) -> Result<BootConfig, ApiError>,
+) -> Result<Vec<Write>, ApiError> {
+    let mut ops = Vec::new();
+    for k in keys {
+        let prev = existing.get(&k.record_id());
+        let cur = prev.map(decode).transpose()?.map(|(_, c)| c);
+        let next = f(cur)?;
+        ops.push(Write::Put {
+            table: BOOT_PARAMS,
+            record: record(k, &next)?,
+            prev: prev.cloned(),
+        });
+    }
+    Ok(ops)
+}

@@ -1,0 +1,249 @@
+//! The `/boot/v1` axum Router: BSS's routes, status codes and content types.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use skyport_http::{ApiError, QueryParams, check_json_content_type, parse_json};
+
+use crate::params::BootParams;
+use crate::{BootService, ScriptOutcome, ScriptRequest};
+
+pub const BASE: &str = "/boot/v1";
+
+type Res = Result<Response, ApiError>;
+
+fn at(path: &str) -> String {
+    format!("{BASE}{path}")
+}
+
+/// BSS's routes under `/boot/v1`. Finish the app with [`skyport_http::app`].
+pub fn router(svc: BootService) -> Router {
+    Router::new()
+        .route(
+            &at("/bootparameters"),
+            get(get_params)
+                .post(post_params)
+                .put(put_params)
+                .patch(patch_params)
+                .delete(delete_params),
+        )
+        .route(&at("/bootscript"), get(bootscript))
+        .route(
+            &at("/hosts"),
+            get(hosts).post(|| async { StatusCode::NO_CONTENT }),
+        )
+        .route(&at("/dumpstate"), get(dumpstate))
+        .route(&at("/endpoint-history"), get(endpoint_history))
+        .route(
+            &at("/service/status"),
+            get(|| async { println_json(json!({"bss-status": "running"})) }),
+        )
+        .route(
+            &at("/service/version"),
+            get(|| async { println_json(json!({"bss-version": env!("CARGO_PKG_VERSION")})) }),
+        )
+        .route(&at("/service/hsm"), get(service_hsm))
+        .route(&at("/service/storage/status"), get(service_storage))
+        .route(&at("/service/status/all"), get(service_all))
+        .with_state(svc)
+}
+
+/// BSS writes its service answers with `Fprintln`: JSON text, a newline, no JSON content type.
+fn println_json(v: serde_json::Value) -> Response {
+    let mut r = (StatusCode::OK, format!("{v}\n")).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// JSON with BSS's `Content-Type: application/json; charset=UTF-8`.
+fn bss_json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
+    let mut r = skyport_http::json(status, v);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    r
+}
+
+/// The body of a bootparameters request: required for writes, optional for GET.
+fn body_params(h: &HeaderMap, body: &Bytes, required: bool) -> Result<BootParams, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        if required {
+            return Err(ApiError::bad_request(
+                "Bad Request: request body is empty; expected BootParams JSON",
+            ));
+        }
+        return Ok(BootParams::default());
+    }
+    check_json_content_type(h)?;
+    parse_json(body)
+}
+
+fn split(q: &QueryParams, name: &str) -> Vec<String> {
+    q.all(name)
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+async fn get_params(
+    State(svc): State<BootService>,
+    q: QueryParams,
+    h: HeaderMap,
+    body: Bytes,
+) -> Res {
+    let mut p = body_params(&h, &body, false)?;
+    p.hosts.extend(split(&q, "name"));
+    p.macs.extend(split(&q, "mac"));
+    for n in split(&q, "nid") {
+        p.nids.push(
+            n.parse()
+                .map_err(|_| ApiError::bad_request(format!("Bad Request - Invalid nid '{n}'")))?,
+        );
+    }
+    Ok(bss_json(StatusCode::OK, &svc.get(&p).await?))
+}
+
+async fn post_params(State(svc): State<BootService>, h: HeaderMap, body: Bytes) -> Res {
+    let p = body_params(&h, &body, true)?;
+    svc.create(&p).await?;
+    let mut r = StatusCode::CREATED.into_response();
+    // BSS hands out a referral token; Skyport has no etcd mode, so it is informational only.
+    r.headers_mut()
+        .insert("BSS-Referral-Token", HeaderValue::from_static("skyport"));
+    Ok(r)
+}
+
+async fn put_params(State(svc): State<BootService>, h: HeaderMap, body: Bytes) -> Res {
+    let p = body_params(&h, &body, true)?;
+    svc.set(&p).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn patch_params(State(svc): State<BootService>, h: HeaderMap, body: Bytes) -> Res {
+    let p = body_params(&h, &body, true)?;
+    svc.update(&p).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn delete_params(State(svc): State<BootService>, h: HeaderMap, body: Bytes) -> Res {
+    let p = body_params(&h, &body, true)?;
+    svc.delete(&p).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn bootscript(State(svc): State<BootService>, q: QueryParams) -> Res {
+    let int = |name: &str| -> Result<Option<i64>, ApiError> {
+        match q.first(name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("{name}={v:?} is not an integer"))),
+        }
+    };
+    let req = ScriptRequest {
+        mac: q.first("mac").map(String::from),
+        name: q.first("name").map(String::from),
+        nid: q.first("nid").map(String::from),
+        retry: int("retry")?
+            .and_then(|r| u32::try_from(r).ok())
+            .unwrap_or(0),
+        arch: q.first("arch").map(String::from),
+        ts: int("ts")?,
+    };
+    let outcome = svc.bootscript(&req).await?;
+    if int("json")?.is_some_and(|j| j != 0)
+        && let ScriptOutcome::Known { boot, params, .. } = &outcome
+    {
+        let mut v = json!({"params": format!("kernel {params}"), "kernel": {"path": boot.kernel}});
+        if let (Some(i), Some(o)) = (&boot.initrd, v.as_object_mut()) {
+            o.insert("initrd".into(), json!({"path": i}));
+        }
+        return Ok(bss_json(StatusCode::OK, &v));
+    }
+    let mut r = (StatusCode::OK, outcome.script().to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    Ok(r)
+}
+
+async fn hosts(State(svc): State<BootService>) -> Res {
+    Ok(bss_json(StatusCode::OK, &svc.hosts().await?))
+}
+
+async fn dumpstate(State(svc): State<BootService>) -> Res {
+    let components = svc.hosts().await?;
+    let params = svc.get(&BootParams::default()).await?;
+    Ok(bss_json(
+        StatusCode::OK,
+        &json!({"Components": components, "Params": params}),
+    ))
+}
+
+async fn endpoint_history(State(svc): State<BootService>, q: QueryParams) -> Res {
+    let endpoint = q.first("endpoint").filter(|e| !e.is_empty());
+    if let Some(e) = endpoint
+        && e != "bootscript"
+        && e != "user-data"
+    {
+        return Err(ApiError::bad_request(format!(
+            "endpoint={e:?}: expected bootscript or user-data"
+        )));
+    }
+    let name = q.first("name").filter(|n| !n.is_empty());
+    Ok(bss_json(
+        StatusCode::OK,
+        &svc.endpoint_history(name, endpoint).await?,
+    ))
+}
+
+async fn service_hsm(State(svc): State<BootService>) -> Response {
+    // The inventory lives in the same store: it is connected exactly when the store is.
+    match svc.ping().await {
+        Ok(()) => println_json(json!({"bss-status-hsm": "connected"})),
+        Err(e) => ApiError::Unavailable(format!("bss-status-hsm: error: {e}")).into_response(),
+    }
+}
+
+async fn service_storage(State(svc): State<BootService>) -> Response {
+    match svc.ping().await {
+        Ok(()) => println_json(
+            json!({"bss-storage-backend": {"name": svc.backend(), "status": "connected"}}),
+        ),
+        Err(e) => ApiError::Unavailable(format!(
+            "storage backend {} is unavailable: {e}",
+            svc.backend()
+        ))
+        .into_response(),
+    }
+}
+
+async fn service_all(State(svc): State<BootService>) -> Response {
+    let up = svc.ping().await.is_ok();
+    let status = if up { "connected" } else { "error" };
+    let body = json!({
+        "bss-status": "running",
+        "bss-version": env!("CARGO_PKG_VERSION"),
+        "bss-status-hsm": status,
+        "bss-storage-backend": {"name": svc.backend(), "status": status},
+    });
+    let mut r = println_json(body);
+    if !up {
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    r
+}
