@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_suite_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    suite(&Api::new(common::store_sqlite(&dir))).await;
+    suite(&common::api(common::store_sqlite(&dir))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_suite_on_dynamodb_local() {
     let ddb = skyport_testkit::DynamoLocal::start().expect("DynamoDB Local");
     let store = common::store_dynamo(&ddb.endpoint(), "skyport-api").await;
-    suite(&Api::new(store)).await;
+    suite(&common::api(store)).await;
 }
 
 async fn suite(api: &Api) {
@@ -1467,7 +1467,7 @@ async fn storage_outage_is_a_retryable_503() {
         .await;
     let store =
         skyport_store_dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), "down");
-    let api = Api::new(std::sync::Arc::new(store));
+    let api = common::api(std::sync::Arc::new(store));
     let r = api
         .get("/hsm/v2/service/ready", "/service/ready")
         .await

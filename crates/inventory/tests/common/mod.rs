@@ -4,42 +4,33 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::Value;
 use skyport_inventory::Inventory;
 use skyport_store::Store;
 use skyport_testkit::spec::Spec;
-use tower::ServiceExt;
 
-pub struct Api {
-    app: tower_http::normalize_path::NormalizePath<axum::Router>,
-    pub spec: Arc<Spec>,
-}
+pub use skyport_testkit::app::{Api, Resp};
 
-pub struct Resp {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Value,
-    pub raw: Vec<u8>,
-}
-
-impl Resp {
-    /// Asserts the status, and for errors that the body is SMD's RFC 7807 shape.
-    pub fn expect(self, status: u16) -> Self {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected status; body: {}",
-            String::from_utf8_lossy(&self.raw)
-        );
-        self
-    }
-
-    pub fn detail(&self) -> &str {
-        self.body["detail"].as_str().unwrap_or("")
-    }
+/// The inventory app on `store`, checked against the upstream SMD spec.
+pub fn api(store: Arc<dyn Store>) -> Api {
+    let spec = Spec::openchami("OpenCHAMI-smd_api_swagger_v2.yaml")
+        .expect("SMD spec in ../shared")
+        // cmd/smd/response.go sendJsonError writes `"code":0` (an integer).
+        .deviation("Response_1.0.0", "code")
+        // service/values lists hms-base's vocabularies, which are wider than the spec's
+        // enums (Arch UNKNOWN, Flag Unknown, types such as NodeHsnNic).
+        .deviation("Values.1.0.0_Values", "*");
+    let spec = [
+        "Arch", "Class", "Flag", "NetType", "Role", "SubRole", "State", "Type",
+    ]
+    .iter()
+    .fold(spec, |s, k| {
+        s.deviation(&format!("Values.1.0.0_{k}Array"), "*")
+    });
+    Api::new(
+        skyport_http::app(skyport_inventory::router(Inventory::new(store))),
+        spec,
+    )
 }
 
 pub fn store_sqlite(dir: &tempfile::TempDir) -> Arc<dyn Store> {
@@ -58,113 +49,6 @@ pub async fn store_dynamo(endpoint: &str, table: &str) -> Arc<dyn Store> {
     let s = skyport_store_dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), table);
     s.ensure_table().await.unwrap();
     Arc::new(s)
-}
-
-impl Api {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        let app = skyport_http::app(skyport_inventory::router(Inventory::new(store)));
-        let spec = Spec::openchami("OpenCHAMI-smd_api_swagger_v2.yaml")
-            .expect("SMD spec in ../shared")
-            // cmd/smd/response.go sendJsonError writes `"code":0` (an integer).
-            .deviation("Response_1.0.0", "code")
-            // service/values lists hms-base's vocabularies, which are wider than the spec's
-            // enums (Arch UNKNOWN, Flag Unknown, types such as NodeHsnNic).
-            .deviation("Values.1.0.0_Values", "*");
-        let spec = [
-            "Arch", "Class", "Flag", "NetType", "Role", "SubRole", "State", "Type",
-        ]
-        .iter()
-        .fold(spec, |s, k| {
-            s.deviation(&format!("Values.1.0.0_{k}Array"), "*")
-        });
-        let spec = Arc::new(spec);
-        Api { app, spec }
-    }
-
-    pub async fn raw(
-        &self,
-        method: &str,
-        uri: &str,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> Resp {
-        let mut req = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(uri);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let raw = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        let body = if raw.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&raw).unwrap_or(Value::Null)
-        };
-        if status.is_client_error() || status.is_server_error() {
-            assert_eq!(
-                headers.get("content-type").map(|v| v.to_str().unwrap()),
-                Some("application/problem+json"),
-                "{method} {uri}: error without problem JSON: {}",
-                String::from_utf8_lossy(&raw)
-            );
-            for k in ["type", "title", "detail", "status"] {
-                assert!(
-                    body.get(k).is_some(),
-                    "{method} {uri}: problem lacks {k}: {body}"
-                );
-            }
-            assert_eq!(body["status"], status.as_u16());
-        }
-        Resp {
-            status,
-            headers,
-            body,
-            raw,
-        }
-    }
-
-    /// Calls `method uri` with a JSON body and checks the answer against the spec operation
-    /// `spec_path` (pass "" to skip the spec check, for Skyport-only routes).
-    pub async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        spec_path: &str,
-        body: Option<Value>,
-    ) -> Resp {
-        let (headers, bytes): (&[(&str, &str)], Vec<u8>) = match &body {
-            Some(b) => (
-                &[("content-type", "application/json")],
-                serde_json::to_vec(b).unwrap(),
-            ),
-            None => (&[], Vec::new()),
-        };
-        let r = self.raw(method, uri, headers, bytes).await;
-        if !spec_path.is_empty() {
-            self.spec
-                .check(method, spec_path, r.status.as_u16(), &r.body)
-                .unwrap_or_else(|e| panic!("{method} {uri}: {e:#}"));
-        }
-        r
-    }
-
-    pub async fn get(&self, uri: &str, spec_path: &str) -> Resp {
-        self.call("GET", uri, spec_path, None).await
-    }
 }
 
 /// A discovery payload in Magellan's `SchemaVersion: 1` shape (pkg/collect.go), for one BMC
