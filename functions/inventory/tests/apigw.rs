@@ -45,17 +45,3 @@ async fn api_gateway_v2_events_reach_the_router() {
         .collect();
     assert_eq!(ids, ["x1c0s0b0", "x1c0s0b0n0"]);
 }
-
-#[test]
-fn config_defaults_and_bad_values() {
-    use skyport_fn_inventory::Config;
-    let c = Config::from_lookup(|_| None).unwrap();
-    assert_eq!((c.table.as_str(), c.create_table), ("skyport", false));
-    assert_eq!(c.log_format, skyport_http::LogFormat::Json);
-    let e = Config::from_lookup(|k| (k == "SKYPORT_CREATE_TABLE").then(|| "maybe".to_string()))
-        .unwrap_err();
-    assert!(e.contains("SKYPORT_CREATE_TABLE"), "{e}");
-    let e = Config::from_lookup(|k| (k == "SKYPORT_LOG_FORMAT").then(|| "xml".to_string()))
-        .unwrap_err();
-    assert!(e.contains("SKYPORT_LOG_FORMAT"), "{e}");
-}

@@ -1,0 +1,54 @@
+//! The boot Lambda function's configuration and app, separate from `main` so tests can feed it
+//! real API Gateway events.
+
+use std::sync::Arc;
+
+use skyport_boot::BootService;
+use skyport_ipxe::{Settings, Slot, check_value};
+use skyport_store::Store;
+
+/// Boot-script settings from the environment:
+/// `SKYPORT_PUBLIC_URL` (required: the base URL nodes chain back to),
+/// `SKYPORT_CLOUD_INIT_URL` (default `<public>/cloud-init`),
+/// `SKYPORT_BOOT_RETRY_DELAY` (seconds, default 30).
+pub fn settings_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
+    let url = |name: &str, v: String| -> Result<String, String> {
+        let v = v.trim().trim_end_matches('/').to_string();
+        if !(v.starts_with("http://") || v.starts_with("https://")) {
+            return Err(format!("{name}={v:?}: must start with http:// or https://"));
+        }
+        check_value(Slot::Kernel, &v).map_err(|e| format!("{name}={v:?}: {e}"))?;
+        Ok(v)
+    };
+    let public = url(
+        "SKYPORT_PUBLIC_URL",
+        get("SKYPORT_PUBLIC_URL")
+            .ok_or("SKYPORT_PUBLIC_URL is required: the URL nodes use to reach this API")?,
+    )?;
+    let cloud_init = match get("SKYPORT_CLOUD_INIT_URL") {
+        Some(v) => url("SKYPORT_CLOUD_INIT_URL", v)?,
+        None => format!("{public}/cloud-init"),
+    };
+    let retry_delay = match get("SKYPORT_BOOT_RETRY_DELAY") {
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=3600).contains(d))
+            .ok_or_else(|| format!("SKYPORT_BOOT_RETRY_DELAY={v:?}: expected 1..3600 seconds"))?,
+        None => 30,
+    };
+    Ok(Settings {
+        retry_delay,
+        chain_base: public,
+        advertise: Some(cloud_init),
+        ..Settings::default()
+    })
+}
+
+/// The service Lambda runs: the boot Router, finished as every Skyport app is.
+pub fn app(
+    store: Arc<dyn Store>,
+    settings: Settings,
+) -> tower_http::normalize_path::NormalizePath<axum::Router> {
+    skyport_http::app(skyport_boot::router(BootService::new(store, settings)))
+}
