@@ -39,6 +39,9 @@ fn readme_walkthrough_works_as_written() {
         r#"{"id":"x1000c0s0b0n0","groupLabels":["compute"],"partitionName":""}"#,
         "etag: \"1\"",
         "state 'Sleeping' is invalid",
+        "kernel --name kernel http://10.100.0.1/images/vmlinuz initrd=initrd console=ttyS0,115200 ip=dhcp xname=x1000c0s1b0n0 nid=",
+        "BOOTIF=01-02-00-00-bb-00-01 ds=nocloud-net;s=",
+        "params contains `||` or `&&`",
         r#""detail":"no such xname.","status":404"#,
     ] {
         assert!(
