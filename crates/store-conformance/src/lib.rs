@@ -37,6 +37,7 @@ pub async fn run_all(store: Arc<dyn Store>) -> Vec<&'static str> {
         case!(tables_are_independent),
         case!(concurrent_writers_lose_no_update),
         case!(large_batches_are_all_or_nothing),
+        case!(upserts_overwrite_without_reading),
         case!(ping_answers),
     ];
     let mut ran = Vec::new();
@@ -514,6 +515,35 @@ async fn large_batches_are_all_or_nothing(s: Arc<dyn Store>) {
             .is_none()
     );
     assert_eq!(s.get(t, "n0149").await.unwrap().unwrap().body, "{}");
+}
+
+async fn upserts_overwrite_without_reading(s: Arc<dyn Store>) {
+    let t = Table("cfN");
+    let up = |body: &str| Write::Upsert {
+        table: t,
+        record: Record::new("last", body),
+    };
+    s.write(vec![up("1")]).await.unwrap();
+    let r = s.get(t, "last").await.unwrap().unwrap();
+    assert_eq!((r.version, r.body.as_str()), (1, "1"));
+    s.write(vec![up("2")]).await.unwrap();
+    let r = s.get(t, "last").await.unwrap().unwrap();
+    assert_eq!((r.version, r.body.as_str()), (2, "2"));
+    // An ordinary compare-and-swap on top of an upserted record works.
+    s.write(vec![put(t, Record::new("last", "3"), Some(r))])
+        .await
+        .unwrap();
+    assert_eq!(s.get(t, "last").await.unwrap().unwrap().version, 3);
+    // Upserts cannot carry index keys: nothing could retire stale ones.
+    let bad = Write::Upsert {
+        table: t,
+        record: Record::new("x", "{}").with_lookup("a", "b"),
+    };
+    assert!(matches!(
+        s.write(vec![bad]).await,
+        Err(StoreError::InvalidBatch(_))
+    ));
+    assert!(s.get(t, "x").await.unwrap().is_none());
 }
 
 async fn ping_answers(s: Arc<dyn Store>) {

@@ -43,7 +43,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
     KeyType, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    TransactWriteItem,
+    TransactWriteItem, Update,
 };
 use skyport_store::{
     IndexKey, Page, PageRequest, Record, Result, Store, StoreError, Table, Write, validate_batch,
@@ -64,6 +64,7 @@ pub struct CallCounts {
     pub query: AtomicU64,
     pub put_item: AtomicU64,
     pub delete_item: AtomicU64,
+    pub update_item: AtomicU64,
     pub transact_write_items: AtomicU64,
 }
 
@@ -76,6 +77,7 @@ impl CallCounts {
             ("Query", l(&self.query)),
             ("PutItem", l(&self.put_item)),
             ("DeleteItem", l(&self.delete_item)),
+            ("UpdateItem", l(&self.update_item)),
             ("TransactWriteItems", l(&self.transact_write_items)),
         ])
     }
@@ -205,6 +207,8 @@ impl Cond {
 
 #[derive(Debug, Clone)]
 enum ItemOp {
+    /// Overwrite body and bump the version without a condition (for `Write::Upsert`).
+    Upsert(Item, String),
     Put(Item, Option<Cond>),
     Delete(Item, Option<Cond>),
     Check(Item, Cond),
@@ -464,6 +468,10 @@ impl DynamoStore {
                 op: ItemOp::Check(key(rec_pk(table), &prev.id), cond),
                 origin,
             }),
+            Write::Upsert { record, .. } => out.push(Tagged {
+                op: ItemOp::Upsert(key(rec_pk(table), &record.id), record.body.clone()),
+                origin,
+            }),
         }
         out
     }
@@ -472,6 +480,17 @@ impl DynamoStore {
         let ret = ReturnValuesOnConditionCheckFailure::AllOld;
         let b = TransactWriteItem::builder();
         Ok(match &t.op {
+            ItemOp::Upsert(k, body) => {
+                let (expr, vals) = upsert_expression(body);
+                let u = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(k.clone()))
+                    .update_expression(expr)
+                    .set_expression_attribute_values(Some(vals))
+                    .build()
+                    .map_err(build_error)?;
+                b.update(u).build()
+            }
             ItemOp::Put(item, cond) => {
                 let mut p = Put::builder()
                     .table_name(&self.table)
@@ -596,6 +615,21 @@ impl DynamoStore {
     async fn apply_single(&self, t: &Tagged) -> Result<()> {
         let ret = ReturnValuesOnConditionCheckFailure::AllOld;
         let (cond, result) = match &t.op {
+            ItemOp::Upsert(k, body) => {
+                bump(&self.calls.update_item);
+                let (expr, vals) = upsert_expression(body);
+                return self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(k.clone()))
+                    .update_expression(expr)
+                    .set_expression_attribute_values(Some(vals))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| sdk_error("UpdateItem", &e));
+            }
             ItemOp::Put(item, cond) => {
                 bump(&self.calls.put_item);
                 let mut req = self
@@ -683,6 +717,18 @@ impl DynamoStore {
     }
 }
 
+/// `SET body, empty key lists; ADD 1 to the version` (creating the item at version 1).
+fn upsert_expression(body: &str) -> (String, HashMap<String, AttributeValue>) {
+    (
+        "SET body = :b, lk = :e, uq = :e ADD v :one".into(),
+        HashMap::from([
+            (":b".into(), s(body)),
+            (":e".into(), s("[]")),
+            (":one".into(), AttributeValue::N("1".into())),
+        ]),
+    )
+}
+
 /// The writes that take `op` back, once it has been applied.
 fn inverse(op: &Write) -> Option<Write> {
     match op {
@@ -712,7 +758,8 @@ fn inverse(op: &Write) -> Option<Write> {
             record: prev.clone(),
             prev: None,
         }),
-        Write::Check { .. } => None,
+        // An upsert overwrote a value nobody depends on; there is nothing to restore.
+        Write::Check { .. } | Write::Upsert { .. } => None,
     }
 }
 

@@ -168,6 +168,16 @@ fn apply(conn: &mut Connection, ops: &[Write]) -> Result<()> {
     for op in ops {
         let tbl = op.table().name();
         let id = op.id();
+        if let Write::Upsert { record, .. } = op {
+            tx.execute(
+                "INSERT INTO records(tbl, id, version, body, lookups, uniques)
+                 VALUES(?1, ?2, 1, ?3, '[]', '[]')
+                 ON CONFLICT(tbl, id) DO UPDATE SET version = version + 1, body = excluded.body",
+                params![tbl, id, record.body],
+            )
+            .map_err(db)?;
+            continue;
+        }
         let current: Option<i64> = tx
             .query_row(
                 "SELECT version FROM records WHERE tbl = ?1 AND id = ?2",
@@ -220,7 +230,7 @@ fn apply(conn: &mut Connection, ops: &[Write]) -> Result<()> {
                 )
                 .map_err(db)?;
             }
-            Write::Check { .. } => {}
+            Write::Check { .. } | Write::Upsert { .. } => {}
         }
     }
     // Pass 2: claim the new index entries; the uniques primary key rejects a second holder.

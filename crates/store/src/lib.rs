@@ -107,20 +107,26 @@ pub enum Write {
     /// Write nothing, but fail the batch unless `prev` is still at `prev.version`
     /// (for example: a group member must still exist when it is added).
     Check { table: Table, prev: Record },
+    /// Create or overwrite without reading first: the last writer wins. Only for records with
+    /// no lookup or unique keys whose content is a fact about "now" (the last time a node
+    /// fetched its boot script), where a lost race loses nothing worth keeping and a read
+    /// before every write would double the cost of a hot path.
+    Upsert { table: Table, record: Record },
 }
 
 impl Write {
     pub fn table(&self) -> Table {
         match self {
-            Write::Put { table, .. } | Write::Delete { table, .. } | Write::Check { table, .. } => {
-                *table
-            }
+            Write::Put { table, .. }
+            | Write::Delete { table, .. }
+            | Write::Check { table, .. }
+            | Write::Upsert { table, .. } => *table,
         }
     }
 
     pub fn id(&self) -> &str {
         match self {
-            Write::Put { record, .. } => &record.id,
+            Write::Put { record, .. } | Write::Upsert { record, .. } => &record.id,
             Write::Delete { prev, .. } | Write::Check { prev, .. } => &prev.id,
         }
     }
@@ -130,13 +136,14 @@ impl Write {
         match self {
             Write::Put { prev, .. } => prev.as_ref(),
             Write::Delete { prev, .. } | Write::Check { prev, .. } => Some(prev),
+            Write::Upsert { .. } => None,
         }
     }
 
     /// The record as it will be after the write, if any.
     pub fn next(&self) -> Option<&Record> {
         match self {
-            Write::Put { record, .. } => Some(record),
+            Write::Put { record, .. } | Write::Upsert { record, .. } => Some(record),
             Write::Delete { .. } => None,
             Write::Check { prev, .. } => Some(prev),
         }
@@ -241,6 +248,15 @@ pub fn validate_batch(ops: &[Write]) -> Result<()> {
         if !seen.insert((op.table(), op.id().to_string())) {
             return Err(StoreError::InvalidBatch(format!(
                 "{}/{} appears twice",
+                op.table(),
+                op.id()
+            )));
+        }
+        if let Write::Upsert { record, .. } = op
+            && !(record.lookups.is_empty() && record.uniques.is_empty())
+        {
+            return Err(StoreError::InvalidBatch(format!(
+                "{}/{}: an upsert cannot carry lookup or unique keys",
                 op.table(),
                 op.id()
             )));
