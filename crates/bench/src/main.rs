@@ -40,6 +40,215 @@ enum Cmd {
         #[arg(long)]
         dynamodb: bool,
     },
+    /// Boot API: bootscript latency/throughput on SQLite, DynamoDB calls per bootscript.
+    Boot {
+        /// Nodes to seed (four per BMC), all with boot parameters.
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        /// Bootscript requests to time.
+        #[arg(long, default_value_t = 5_000)]
+        requests: usize,
+        /// Also count DynamoDB calls against DynamoDB Local (on 100 nodes: counts do not
+        /// depend on size).
+        #[arg(long)]
+        dynamodb: bool,
+    },
+}
+
+const TARGET_BOOTSCRIPT_P99_MS: f64 = 10.0;
+
+fn node_mac(i: usize, k: usize) -> String {
+    format!(
+        "02:{:02x}:{:02x}:{:02x}:00:{:02x}",
+        (i >> 16) & 0xff,
+        (i >> 8) & 0xff,
+        i & 0xff,
+        k + 1
+    )
+}
+
+fn boot_params_body(nodes: usize) -> Value {
+    let hosts: Vec<String> = (0..nodes)
+        .map(|n| format!("{}n{}", bmc(n / 4), n % 4))
+        .collect();
+    json!({"hosts": hosts, "kernel": "http://10.0.0.1/images/vmlinuz", "initrd": "http://10.0.0.1/images/initrd.img",
+           "params": "console=ttyS0,115200 ip=dhcp root=live:http://10.0.0.1/images/rootfs.squashfs"})
+}
+
+fn boot_app(store: Arc<dyn Store>) -> tower_http::normalize_path::NormalizePath<axum::Router> {
+    let settings = skyport_ipxe::Settings {
+        chain_base: "http://10.0.0.1:27779".into(),
+        advertise: Some("http://10.0.0.1:27779/cloud-init".into()),
+        ..skyport_ipxe::Settings::default()
+    };
+    skyport_http::app(
+        skyport_inventory::router(Inventory::new(store.clone())).merge(skyport_boot::router(
+            skyport_boot::BootService::new(store, settings),
+        )),
+    )
+}
+
+async fn boot_local(nodes: usize, requests: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> = Arc::new(skyport_store_sqlite::SqliteStore::open(
+        dir.path().join("bench.db"),
+    )?);
+    let app = boot_app(store);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server =
+        tokio::spawn(async move { axum::serve(listener, tower::make::Shared::new(app)).await });
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    seed_http(&client, &format!("http://{addr}/hsm/v2"), nodes).await?;
+    let r = client
+        .put(format!("http://{addr}/boot/v1/bootparameters"))
+        .json(&boot_params_body(nodes))
+        .send()
+        .await?;
+    if r.status() != 200 {
+        bail!(
+            "setting boot parameters: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
+    }
+    println!(
+        "seeded {nodes} nodes with boot parameters in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let wall = Instant::now();
+    let lat: Vec<Duration> = futures::stream::iter(0..requests)
+        .map(|i| {
+            let client = client.clone();
+            let n = i % nodes;
+            let url = format!(
+                "http://{addr}/boot/v1/bootscript?mac={}",
+                node_mac(n / 4, n % 4)
+            );
+            async move {
+                let t = Instant::now();
+                let body = client.get(url).send().await?.text().await?;
+                if !body.starts_with("#!ipxe\nkernel --name kernel") {
+                    bail!("unexpected script: {body}");
+                }
+                Ok(t.elapsed())
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<anyhow::Result<Duration>>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    report(
+        "GET /boot/v1/bootscript?mac= (c=4)",
+        &stats(lat, wall.elapsed()),
+        TARGET_BOOTSCRIPT_P99_MS,
+        "req",
+    );
+    server.abort();
+    Ok(())
+}
+
+async fn dynamo_store() -> anyhow::Result<(
+    skyport_testkit::DynamoLocal,
+    skyport_store_dynamo::DynamoStore,
+)> {
+    let ddb = skyport_testkit::DynamoLocal::start()?;
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "bench",
+        ))
+        .endpoint_url(ddb.endpoint())
+        .load()
+        .await;
+    let store = skyport_store_dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&conf),
+        "skyport-bench",
+    );
+    store.ensure_table().await?;
+    Ok((ddb, store))
+}
+
+async fn call_app(
+    app: &tower_http::normalize_path::NormalizePath<axum::Router>,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> anyhow::Result<String> {
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            axum::body::Body::from(serde_json::to_vec(&b)?)
+        }
+        None => axum::body::Body::empty(),
+    };
+    let resp = app.clone().oneshot(req.body(body)?).await?;
+    let status = resp.status();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await?
+        .to_bytes();
+    if !status.is_success() {
+        bail!(
+            "{method} {uri}: {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn boot_dynamodb() -> anyhow::Result<()> {
+    let (_ddb, store) = dynamo_store().await?;
+    let calls = store.calls();
+    let app = boot_app(Arc::new(store));
+    let nodes = 100;
+    for i in 0..nodes / 4 {
+        call_app(
+            &app,
+            "POST",
+            "/hsm/v2/Inventory/RedfishEndpoints",
+            Some(payload(i)),
+        )
+        .await?;
+    }
+    call_app(
+        &app,
+        "PUT",
+        "/boot/v1/bootparameters",
+        Some(boot_params_body(nodes)),
+    )
+    .await?;
+    println!("\nDynamoDB Local: calls per bootscript ({nodes} nodes seeded)");
+    for (name, uri) in [
+        (
+            "bootscript?mac= (known node)",
+            format!("/boot/v1/bootscript?mac={}", node_mac(3, 1)),
+        ),
+        (
+            "bootscript?name= (known node)",
+            format!("/boot/v1/bootscript?name={}n1", bmc(3)),
+        ),
+        (
+            "bootscript?mac= (unknown MAC)",
+            "/boot/v1/bootscript?mac=02:ff:ff:ff:00:01".to_string(),
+        ),
+    ] {
+        let before = calls.snapshot();
+        call_app(&app, "GET", &uri, None).await?;
+        let after = calls.snapshot();
+        let diff: Vec<String> = after
+            .iter()
+            .filter_map(|(k, v)| {
+                let d = v - before.get(k).copied().unwrap_or(0);
+                (d > 0).then(|| format!("{k}={d}"))
+            })
+            .collect();
+        let total: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
+        println!("{name:<48} {total:>6}  {}", diff.join(" "));
+    }
+    Ok(())
 }
 
 /// p99 targets (milliseconds) the figures are compared with.
@@ -404,6 +613,23 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
+        Cmd::Boot {
+            nodes,
+            requests,
+            dynamodb: with_ddb,
+        } => {
+            if nodes < 4 {
+                bail!("--nodes must be at least 4");
+            }
+            println!(
+                "skyport-bench boot: {nodes} nodes, {} CPUs",
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            );
+            boot_local(nodes, requests).await?;
+            if with_ddb {
+                boot_dynamodb().await?;
+            }
+        }
         Cmd::Inventory {
             nodes,
             gets,

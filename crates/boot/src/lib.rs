@@ -457,20 +457,15 @@ impl BootService {
         let Ok(body) = serde_json::to_string(&entry) else {
             return;
         };
-        let result = async {
-            let prev = self.store.get(ENDPOINT_HISTORY, &id).await?;
-            let record = Record::new(id.clone(), body)
-                .with_lookup("name", name)
-                .with_lookup("endpoint", endpoint);
-            self.store
-                .write(vec![Write::Put {
-                    table: ENDPOINT_HISTORY,
-                    record,
-                    prev,
-                }])
-                .await
-        }
-        .await;
+        // One unconditional write: the newest fetch time wins, and no read is needed first.
+        let record = Record::new(id, body);
+        let result = self
+            .store
+            .write(vec![Write::Upsert {
+                table: ENDPOINT_HISTORY,
+                record,
+            }])
+            .await;
         if let Err(e) = result {
             tracing::warn!(xname = name, endpoint, error = %e, "could not record endpoint access");
         }
@@ -483,12 +478,8 @@ impl BootService {
     ) -> Result<Vec<EndpointAccess>, ApiError> {
         let recs = match name {
             Some(n) => {
-                self.store
-                    .list_all(
-                        ENDPOINT_HISTORY,
-                        Some(&skyport_store::IndexKey::new("name", n)),
-                    )
-                    .await?
+                let ids = [format!("{n}#bootscript"), format!("{n}#user-data")];
+                self.store.get_many(ENDPOINT_HISTORY, &ids).await?
             }
             None => self.store.list_all(ENDPOINT_HISTORY, None).await?,
         };
