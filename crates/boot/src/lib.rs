@@ -347,26 +347,109 @@ impl BootService {
         ))
     }
 
-    /// The inventory component a request refers to, if any.
-    async fn component(&self, key: &ChainKey) -> Result<Option<Component>, ApiError> {
-        let found = match key {
-            ChainKey::Mac(m) => match self.inv.get_interface(&m.id()).await {
-                Ok(ei) if !ei.component_id.is_empty() => self
-                    .inv
-                    .get_component(&ei.component_id)
-                    .await
-                    .map(|(c, _)| c),
-                Ok(_) => return Ok(None),
-                Err(e) => Err(e),
-            },
-            ChainKey::Name(n) => self.inv.get_component(n).await.map(|(c, _)| c),
-            ChainKey::Nid(n) => self.inv.component_by_nid(&n.to_string()).await,
-        };
-        match found {
-            Ok(c) => Ok(Some(c)),
-            Err(ApiError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
+    /// The node a request refers to and its boot configuration, in as few reads as the key
+    /// allows: by MAC, one batch for the interface and the MAC's parameters, then one for the
+    /// component and the host's parameters; by name, one batch; NID parameters only if nothing
+    /// more specific exists.
+    async fn lookup(
+        &self,
+        key: &ChainKey,
+    ) -> Result<(Option<Component>, Option<BootConfig>), ApiError> {
+        use skyport_inventory::records::{COMPONENTS, ETHERNET_INTERFACES, decode};
+        let mut params: BTreeMap<String, BootConfig> = BTreeMap::new();
+        let mut comp: Option<Component> = None;
+        // Sorts fetched records into parameters and component; returns an interface's component.
+        fn absorb(
+            recs: Vec<(Table, Record)>,
+            params: &mut BTreeMap<String, BootConfig>,
+            comp: &mut Option<Component>,
+        ) -> Result<Option<String>, ApiError> {
+            let mut component_of_iface = None;
+            for (t, r) in recs {
+                if t == BOOT_PARAMS {
+                    let (_, c) = params::decode(&r)?;
+                    params.insert(r.id.clone(), c);
+                } else if t == COMPONENTS {
+                    *comp = Some(decode(COMPONENTS, &r)?);
+                } else if t == ETHERNET_INTERFACES {
+                    let ei: skyport_wire::EthernetInterface = decode(ETHERNET_INTERFACES, &r)?;
+                    component_of_iface = Some(ei.component_id).filter(|c| !c.is_empty());
+                }
+            }
+            Ok(component_of_iface)
         }
+        let host_batch = |x: &str| {
+            vec![
+                (COMPONENTS, x.to_string()),
+                (BOOT_PARAMS, NodeKey::Host(x.to_string()).record_id()),
+            ]
+        };
+        match key {
+            ChainKey::Mac(m) => {
+                let first = vec![
+                    (ETHERNET_INTERFACES, m.id()),
+                    (BOOT_PARAMS, NodeKey::Mac(*m).record_id()),
+                ];
+                if let Some(x) = absorb(self.store.get_keys(&first).await?, &mut params, &mut comp)?
+                {
+                    absorb(
+                        self.store.get_keys(&host_batch(&x)).await?,
+                        &mut params,
+                        &mut comp,
+                    )?;
+                }
+            }
+            ChainKey::Name(n) => {
+                if let Ok(x) = Xname::parse(n) {
+                    absorb(
+                        self.store.get_keys(&host_batch(x.as_str())).await?,
+                        &mut params,
+                        &mut comp,
+                    )?;
+                }
+            }
+            ChainKey::Nid(n) => {
+                match self.inv.component_by_nid(&n.to_string()).await {
+                    Ok(c) => comp = Some(c),
+                    Err(ApiError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                let mut keys = vec![(BOOT_PARAMS, NodeKey::Nid(*n).record_id())];
+                if let Some(c) = &comp {
+                    keys.push((BOOT_PARAMS, NodeKey::Host(c.id.clone()).record_id()));
+                }
+                absorb(self.store.get_keys(&keys).await?, &mut params, &mut comp)?;
+            }
+        }
+        // Most specific first: this MAC, this node, this NID.
+        let mut order = Vec::new();
+        if let ChainKey::Mac(m) = key {
+            order.push(NodeKey::Mac(*m).record_id());
+        }
+        if let Some(c) = &comp {
+            order.push(NodeKey::Host(c.id.clone()).record_id());
+        } else if let ChainKey::Name(n) = key
+            && let Ok(x) = Xname::parse(n)
+        {
+            order.push(NodeKey::Host(x.to_string()).record_id());
+        }
+        let nid = comp.as_ref().and_then(|c| c.nid).or(match key {
+            ChainKey::Nid(n) => Some(*n),
+            _ => None,
+        });
+        if let Some(n) = nid {
+            let id = NodeKey::Nid(n).record_id();
+            if !order.iter().any(|o| params.contains_key(o)) && !params.contains_key(&id) {
+                absorb(
+                    self.store.get_keys(&[(BOOT_PARAMS, id.clone())]).await?,
+                    &mut params,
+                    &mut comp,
+                )?;
+            }
+            order.push(id);
+        }
+        let config = order.iter().find_map(|id| params.remove(id));
+        Ok((comp, config))
     }
 
     async fn resolve(
@@ -374,7 +457,7 @@ impl BootService {
         req: &ScriptRequest,
         key: &ChainKey,
     ) -> Result<ScriptOutcome, ApiError> {
-        let comp = self.component(key).await?;
+        let (comp, config) = self.lookup(key).await?;
         let xname = comp.as_ref().map(|c| c.id.clone()).or_else(|| match key {
             ChainKey::Name(n) => Xname::parse(n).ok().map(|x| x.to_string()),
             _ => None,
@@ -383,25 +466,6 @@ impl BootService {
             ChainKey::Nid(n) => Some(*n),
             _ => None,
         });
-        // Most specific first: this MAC, this node, this NID.
-        let mut candidates = Vec::new();
-        if let ChainKey::Mac(m) = key {
-            candidates.push(NodeKey::Mac(*m));
-        }
-        if let Some(x) = &xname {
-            candidates.push(NodeKey::Host(x.clone()));
-        }
-        if let Some(n) = nid {
-            candidates.push(NodeKey::Nid(n));
-        }
-        let ids: Vec<String> = candidates.iter().map(NodeKey::record_id).collect();
-        let found = params::by_id(self.store.get_many(BOOT_PARAMS, &ids).await?);
-        let config = ids
-            .iter()
-            .find_map(|id| found.get(id))
-            .map(params::decode)
-            .transpose()?
-            .map(|(_, c)| c);
         let disabled = comp
             .as_ref()
             .is_some_and(|c| c.enabled == Some(false) || c.state == "Empty");

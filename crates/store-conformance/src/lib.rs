@@ -38,6 +38,7 @@ pub async fn run_all(store: Arc<dyn Store>) -> Vec<&'static str> {
         case!(concurrent_writers_lose_no_update),
         case!(large_batches_are_all_or_nothing),
         case!(upserts_overwrite_without_reading),
+        case!(get_keys_reads_across_tables),
         case!(ping_answers),
     ];
     let mut ran = Vec::new();
@@ -544,6 +545,41 @@ async fn upserts_overwrite_without_reading(s: Arc<dyn Store>) {
         Err(StoreError::InvalidBatch(_))
     ));
     assert!(s.get(t, "x").await.unwrap().is_none());
+}
+
+async fn get_keys_reads_across_tables(s: Arc<dyn Store>) {
+    let (a, b) = (Table("cfO1"), Table("cfO2"));
+    s.write(vec![
+        put(a, Record::new("x", "A"), None),
+        put(b, Record::new("x", "B"), None),
+        put(b, Record::new("y", "BY"), None),
+    ])
+    .await
+    .unwrap();
+    let keys = [
+        (a, "x".to_string()),
+        (b, "x".to_string()),
+        (b, "y".to_string()),
+        (a, "missing".to_string()),
+    ];
+    let mut got: Vec<(Table, String, String)> = s
+        .get_keys(&keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(t, r)| (t, r.id, r.body))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (a, "x".into(), "A".into()),
+            (b, "x".into(), "B".into()),
+            (b, "y".into(), "BY".into())
+        ]
+    );
+    assert_eq!(s.get_keys(&keys[..1]).await.unwrap().len(), 1);
+    assert!(s.get_keys(&[]).await.unwrap().is_empty());
 }
 
 async fn ping_answers(s: Arc<dyn Store>) {

@@ -324,6 +324,68 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// `BatchGetItem` of records from any tables (they share one DynamoDB table), 100 keys a
+    /// call, retrying unprocessed keys with backoff.
+    async fn batch_get(&self, keys: &[(Table, String)]) -> Result<Vec<(Table, Record)>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(MAX_BATCH_GET) {
+            let items: Vec<Item> = chunk.iter().map(|(t, id)| key(rec_pk(*t), id)).collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(items))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_error)?,
+            );
+            let mut attempts = 0u32;
+            while let Some(req) = pending.take() {
+                bump(&self.calls.batch_get_item);
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchGetItem", &e))?;
+                if let Some(mut responses) = resp.responses
+                    && let Some(items) = responses.remove(&self.table)
+                {
+                    for item in &items {
+                        let pk = match item.get("pk") {
+                            Some(AttributeValue::S(pk)) => pk.as_str(),
+                            _ => "",
+                        };
+                        let Some(table) = chunk.iter().map(|(t, _)| *t).find(|t| rec_pk(*t) == pk)
+                        else {
+                            return Err(corrupt(
+                                pk,
+                                "?",
+                                "BatchGetItem returned an item nobody asked for",
+                            ));
+                        };
+                        out.push((table, decode_record(table.name(), item)?));
+                    }
+                }
+                pending = resp
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                if pending.is_some() {
+                    attempts += 1;
+                    if attempts > 8 {
+                        return Err(StoreError::Unavailable(
+                            "BatchGetItem kept leaving keys unprocessed".into(),
+                        ));
+                    }
+                    // Unprocessed keys mean throttling: back off before asking again.
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempts.min(6)))
+                        .await;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Translates a batch into item operations, grouped so that operations sharing a unique key
     /// (a NID handed from one node to another) always land in the same transaction.
     fn plan(&self, ops: &[Write]) -> Vec<Vec<Tagged>> {
@@ -784,52 +846,30 @@ impl Store for DynamoStore {
             // A single key is a plain GetItem: cheaper and one round trip.
             return Ok(self.get(table, one).await?.into_iter().collect());
         }
-        let mut out = Vec::new();
-        for chunk in ids.chunks(MAX_BATCH_GET) {
-            let keys: Vec<Item> = chunk.iter().map(|id| key(rec_pk(table), id)).collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(build_error)?,
-            );
-            let mut attempts = 0u32;
-            while let Some(req) = pending.take() {
-                bump(&self.calls.batch_get_item);
-                let resp = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, req)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchGetItem", &e))?;
-                if let Some(mut responses) = resp.responses
-                    && let Some(items) = responses.remove(&self.table)
-                {
-                    for item in &items {
-                        out.push(decode_record(table.name(), item)?);
-                    }
-                }
-                pending = resp
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-                if pending.is_some() {
-                    attempts += 1;
-                    if attempts > 8 {
-                        return Err(StoreError::Unavailable(
-                            "BatchGetItem kept leaving keys unprocessed".into(),
-                        ));
-                    }
-                    // Unprocessed keys mean throttling: back off before asking again.
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempts.min(6)))
-                        .await;
-                }
-            }
-        }
+        let keys: Vec<(Table, String)> = ids.into_iter().map(|id| (table, id)).collect();
+        let mut out: Vec<Record> = self
+            .batch_get(&keys)
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
+    }
+
+    async fn get_keys(&self, keys: &[(Table, String)]) -> Result<Vec<(Table, Record)>> {
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        if let [(table, id)] = keys.as_slice() {
+            return Ok(self
+                .get(*table, id)
+                .await?
+                .into_iter()
+                .map(|r| (*table, r))
+                .collect());
+        }
+        self.batch_get(&keys).await
     }
 
     async fn list(&self, table: Table, by: Option<&IndexKey>, page: PageRequest) -> Result<Page> {

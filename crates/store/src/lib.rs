@@ -212,6 +212,20 @@ pub trait Store: Send + Sync + 'static {
     /// The records that exist among `ids`, in ascending id order.
     async fn get_many(&self, table: Table, ids: &[String]) -> Result<Vec<Record>>;
 
+    /// The records that exist among `keys`, from any tables, in one round trip where the
+    /// backend can (one `BatchGetItem` on DynamoDB). Order is unspecified.
+    async fn get_keys(&self, keys: &[(Table, String)]) -> Result<Vec<(Table, Record)>> {
+        let mut by_table: BTreeMap<Table, Vec<String>> = BTreeMap::new();
+        for (t, id) in keys {
+            by_table.entry(*t).or_default().push(id.clone());
+        }
+        let mut out = Vec::new();
+        for (t, ids) in by_table {
+            out.extend(self.get_many(t, &ids).await?.into_iter().map(|r| (t, r)));
+        }
+        Ok(out)
+    }
+
     /// A page of the table, or of the records holding lookup key `by`, in ascending id order.
     async fn list(&self, table: Table, by: Option<&IndexKey>, page: PageRequest) -> Result<Page>;
 
