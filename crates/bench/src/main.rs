@@ -155,18 +155,8 @@ async fn dynamo_store() -> anyhow::Result<(
     skyport_store_dynamo::DynamoStore,
 )> {
     let ddb = skyport_testkit::DynamoLocal::start()?;
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "bench",
-        ))
-        .endpoint_url(ddb.endpoint())
-        .load()
-        .await;
-    let store = skyport_store_dynamo::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&conf),
-        "skyport-bench",
-    );
+    let client = skyport_testkit::dynamo_client(&ddb.endpoint(), None).await;
+    let store = skyport_store_dynamo::DynamoStore::new(client, "skyport-bench");
     store.ensure_table().await?;
     Ok((ddb, store))
 }
@@ -471,18 +461,8 @@ async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
 
 async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
     let ddb = skyport_testkit::DynamoLocal::start()?;
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "bench",
-        ))
-        .endpoint_url(ddb.endpoint())
-        .load()
-        .await;
-    let store = skyport_store_dynamo::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&conf),
-        "skyport-bench",
-    );
+    let client = skyport_testkit::dynamo_client(&ddb.endpoint(), None).await;
+    let store = skyport_store_dynamo::DynamoStore::new(client, "skyport-bench");
     store.ensure_table().await?;
     let calls = store.calls();
     let app = skyport_http::app(skyport_inventory::router(Inventory::new(Arc::new(store))));

@@ -415,17 +415,8 @@ async fn boot_scripts() {
 #[tokio::test]
 async fn storage_failure_gives_a_retry_script() {
     let port = skyport_testkit::free_port().unwrap();
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "l", "l", None, None, "t",
-        ))
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
-    let store =
-        skyport_store_dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), "down");
+    let client = skyport_testkit::dynamo_client(&format!("http://127.0.0.1:{port}"), Some(1)).await;
+    let store = skyport_store_dynamo::DynamoStore::new(client, "down");
     let api = api(Arc::new(store));
     let s = text(&api, "/boot/v1/bootscript?mac=52:54:00:12:34:56").await;
     let lines: Vec<&str> = s.lines().collect();

@@ -396,19 +396,7 @@ impl Inventory {
             .apply(&mut Component::default())
             .map_err(|e| ApiError::bad_request(format!("couldn't validate patch: {e}")))?;
         let attempt = async || {
-            let recs = self.store.get_many(COMPONENTS, &xs).await?;
-            if recs.len() != xs.len() {
-                let found: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
-                let missing: Vec<&str> = xs
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|x| !found.contains(x))
-                    .collect();
-                return Err(Fail::Api(ApiError::not_found(format!(
-                    "no such xname: {}",
-                    missing.join(", ")
-                ))));
-            }
+            let recs = self.existing_components(&xs).await?;
             let mut ops = Vec::new();
             for r in recs {
                 if let Some(want) = if_match
@@ -460,19 +448,7 @@ impl Inventory {
         }
         let ids: Vec<String> = by_id.keys().cloned().collect();
         let attempt = async || {
-            let recs = self.store.get_many(COMPONENTS, &ids).await?;
-            if recs.len() != ids.len() {
-                let found: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
-                let missing: Vec<&str> = ids
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|x| !found.contains(x))
-                    .collect();
-                return Err(Fail::Api(ApiError::not_found(format!(
-                    "no such xname: {}",
-                    missing.join(", ")
-                ))));
-            }
+            let recs = self.existing_components(&ids).await?;
             let mut ops = Vec::new();
             for r in recs {
                 let mut c: Component = records::decode(COMPONENTS, &r)?;
@@ -486,6 +462,24 @@ impl Inventory {
             self.store.write(ops).await.map_err(nid_conflict)
         };
         retrying!(attempt())
+    }
+
+    /// The components `ids`, all of which must exist (404 naming the missing ones).
+    async fn existing_components(&self, ids: &[String]) -> Result<Vec<Record>, Fail> {
+        let recs = self.store.get_many(COMPONENTS, ids).await?;
+        if recs.len() != ids.len() {
+            let found: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+            let missing: Vec<&str> = ids
+                .iter()
+                .map(String::as_str)
+                .filter(|x| !found.contains(x))
+                .collect();
+            return Err(Fail::Api(ApiError::not_found(format!(
+                "no such xname: {}",
+                missing.join(", ")
+            ))));
+        }
+        Ok(recs)
     }
 
     /// Deletes one component and removes it from every group it belonged to.

@@ -1456,17 +1456,8 @@ async fn delete_all(api: &Api) {
 async fn storage_outage_is_a_retryable_503() {
     // A DynamoDB endpoint where nothing listens.
     let port = skyport_testkit::free_port().unwrap();
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "test",
-        ))
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-        .load()
-        .await;
-    let store =
-        skyport_store_dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), "down");
+    let client = skyport_testkit::dynamo_client(&format!("http://127.0.0.1:{port}"), Some(2)).await;
+    let store = skyport_store_dynamo::DynamoStore::new(client, "down");
     let api = common::api(std::sync::Arc::new(store));
     let r = api
         .get("/hsm/v2/service/ready", "/service/ready")

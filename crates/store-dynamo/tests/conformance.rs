@@ -7,22 +7,13 @@ use skyport_store::{IndexKey, PageRequest, Record, Store, Table, Write};
 use skyport_store_dynamo::DynamoStore;
 use skyport_testkit::DynamoLocal;
 
-async fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "test",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&conf)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_local_passes_the_conformance_suite() {
     let ddb = DynamoLocal::start().expect("DynamoDB Local");
-    let store = DynamoStore::new(client(&ddb.endpoint()).await, "skyport-conformance");
+    let store = DynamoStore::new(
+        skyport_testkit::dynamo_client(&ddb.endpoint(), None).await,
+        "skyport-conformance",
+    );
     store.ensure_table().await.unwrap();
     store.ensure_table().await.unwrap(); // idempotent
     let store = Arc::new(store);

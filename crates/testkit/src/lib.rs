@@ -141,3 +141,23 @@ pub fn free_port() -> anyhow::Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
+
+/// An SDK client for a local DynamoDB endpoint (DynamoDB Local, or a closed port to simulate an
+/// outage) with dummy credentials; `max_attempts` bounds the SDK's own retries.
+pub async fn dynamo_client(endpoint: &str, max_attempts: Option<u32>) -> aws_sdk_dynamodb::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "skyport-test",
+        ))
+        .endpoint_url(endpoint);
+    if let Some(n) = max_attempts {
+        loader =
+            loader.retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(n));
+    }
+    aws_sdk_dynamodb::Client::new(&loader.load().await)
+}

@@ -38,15 +38,8 @@ pub fn store_sqlite(dir: &tempfile::TempDir) -> Arc<dyn Store> {
 }
 
 pub async fn store_dynamo(endpoint: &str, table: &str) -> Arc<dyn Store> {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "test",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await;
-    let s = skyport_store_dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), table);
+    let client = skyport_testkit::dynamo_client(endpoint, None).await;
+    let s = skyport_store_dynamo::DynamoStore::new(client, table);
     s.ensure_table().await.unwrap();
     Arc::new(s)
 }
