@@ -28,8 +28,12 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     };
     let routes = skyport_inventory::router(Inventory::new(store.clone()))
         .merge(skyport_boot::router(skyport_boot::BootService::new(
-            store, settings,
+            store.clone(),
+            settings,
         )))
+        .merge(skyport_metadata::router(
+            skyport_metadata::MetadataService::new(store, cfg.cloud_init_url.clone()),
+        ))
         .layer(TraceLayer::new_for_http());
     let app = skyport_http::app(routes);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -38,11 +42,18 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %db.display(), "skyport serving");
     println!(
-        "Skyport is up: inventory at http://{addr}{}/ (store: {})",
+        "Skyport is up on http://{addr}: inventory {}, boot {}, cloud-init {} (store: {})",
         skyport_inventory::BASE,
+        skyport_boot::routes::BASE,
+        skyport_metadata::routes::BASE,
         db.display()
     );
-    axum::serve(listener, tower::make::Shared::new(app))
+    // Connect info gives the metadata service the node's address when no proxy set
+    // X-Forwarded-For.
+    let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        std::net::SocketAddr,
+    >(app);
+    axum::serve(listener, make)
         .with_graceful_shutdown(shutdown())
         .await
         .context("serving")?;

@@ -1,0 +1,678 @@
+//! The metadata service: OpenCHAMI cloud-init's API under `/cloud-init` over any Skyport store.
+//!
+//! A node is identified by its IP address (the first `X-Forwarded-For` entry, else the peer
+//! address), looked up in the inventory's Ethernet interfaces in the same store; its groups are
+//! its inventory group memberships. Admins keep cluster defaults, per-group data and cloud-config
+//! files, and per-instance overrides here. The shapes follow upstream's `metadata.go`: JSON field
+//! names with dashes, YAML field names with underscores under `instance_data`.
+
+pub mod routes;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use skyport_http::ApiError;
+use skyport_inventory::Inventory;
+use skyport_store::{Record, Store, StoreError, Table, Write};
+use skyport_wire::Component;
+
+pub use routes::router;
+
+pub const DEFAULTS: Table = Table("CloudInitDefaults");
+pub const GROUPS: Table = Table("CloudInitGroups");
+pub const INSTANCES: Table = Table("CloudInitInstances");
+
+/// `POST /admin/cluster-defaults` body (`cistore.ClusterDefaults`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ClusterDefaults {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cloud_provider: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    #[serde(
+        rename = "availability-zone",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub availability_zone: String,
+    #[serde(
+        rename = "cluster-name",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub cluster_name: String,
+    #[serde(rename = "public-keys", default, skip_serializing_if = "Vec::is_empty")]
+    pub public_keys: Vec<String>,
+    #[serde(rename = "base-url", default, skip_serializing_if = "String::is_empty")]
+    pub base_url: String,
+    #[serde(
+        rename = "boot-subnet",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub boot_subnet: String,
+    #[serde(
+        rename = "wg-subnet",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub wg_subnet: String,
+    #[serde(
+        rename = "short-name",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub short_name: String,
+    #[serde(rename = "nid-length", default, skip_serializing_if = "is_zero")]
+    pub nid_length: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A group's cloud-config file (`cistore.CloudConfigFile`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CloudConfigFile {
+    #[serde(default)]
+    pub content: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub filename: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub encoding: String,
+}
+
+/// Group data (`cistore.GroupData`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct GroupData {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(rename = "meta-data", default, skip_serializing_if = "Option::is_none")]
+    pub meta_data: Option<serde_json::Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<CloudConfigFile>,
+}
+
+/// Per-node overrides (`cistore.OpenCHAMIInstanceInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct InstanceInfo {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(
+        rename = "instance-id",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub instance_id: String,
+    #[serde(
+        rename = "local-hostname",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub local_hostname: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+    #[serde(
+        rename = "instance-type",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub instance_type: String,
+    #[serde(
+        rename = "cloud-init-base-url",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub cloud_init_base_url: String,
+    #[serde(rename = "public-keys", default, skip_serializing_if = "Vec::is_empty")]
+    pub public_keys: Vec<String>,
+}
+
+/// `meta-data` as YAML (upstream's yaml tags).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetaData {
+    #[serde(rename = "instance-id")]
+    pub instance_id: String,
+    #[serde(rename = "local-hostname")]
+    pub local_hostname: String,
+    pub hostname: String,
+    #[serde(rename = "cluster-name")]
+    pub cluster_name: String,
+    pub instance_data: InstanceData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceData {
+    pub v1: InstanceDataV1,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct InstanceDataV1 {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub availability_zone: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub instance_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub instance_type: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    pub local_ipv4: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cloud_provider: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub public_keys: Vec<String>,
+    pub vendor_data: VendorData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct VendorData {
+    pub version: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cloud_init_base_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nid: Option<i64>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub role: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sub_role: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cluster_name: String,
+    pub groups: BTreeMap<String, serde_json::Map<String, Value>>,
+}
+
+/// A node as the metadata service sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub component: Component,
+    pub ip: String,
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct MetadataService {
+    store: Arc<dyn Store>,
+    inv: Inventory,
+    /// Used when cluster defaults name no `base-url`.
+    default_base_url: Arc<String>,
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| ApiError::Internal(format!("encoding: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(table: Table, r: &Record) -> Result<T, ApiError> {
+    serde_json::from_str(&r.body)
+        .map_err(|e| ApiError::Internal(format!("stored {table}/{} is unreadable: {e}", r.id)))
+}
+
+/// Group names: the inventory's label rules (lowercase `[-a-z0-9:._]+`).
+fn group_name(s: &str) -> Result<String, ApiError> {
+    let n = s.trim().to_ascii_lowercase();
+    if skyport_inventory::filters::valid_label(&n) {
+        Ok(n)
+    } else {
+        Err(ApiError::Unprocessable(format!(
+            "group name {s:?} is invalid: use lowercase letters, digits and -:._"
+        )))
+    }
+}
+
+impl MetadataService {
+    pub fn new(store: Arc<dyn Store>, default_base_url: impl Into<String>) -> Self {
+        MetadataService {
+            inv: Inventory::new(store.clone()),
+            store,
+            default_base_url: Arc::new(default_base_url.into()),
+        }
+    }
+
+    // ---- admin ----------------------------------------------------------------------------
+
+    pub async fn defaults(&self) -> Result<ClusterDefaults, ApiError> {
+        match self.store.get(DEFAULTS, "defaults").await? {
+            Some(r) => decode(DEFAULTS, &r),
+            None => Ok(ClusterDefaults::default()),
+        }
+    }
+
+    pub async fn set_defaults(&self, d: &ClusterDefaults) -> Result<(), ApiError> {
+        let http = d.base_url.starts_with("http://") || d.base_url.starts_with("https://");
+        if !d.base_url.is_empty() && !http {
+            return Err(ApiError::Unprocessable(format!(
+                "base-url {:?} must be an http(s) URL",
+                d.base_url
+            )));
+        }
+        if d.nid_length > 12 {
+            return Err(ApiError::Unprocessable(format!(
+                "nid-length {} is larger than 12",
+                d.nid_length
+            )));
+        }
+        let record = Record::new("defaults", encode(d)?);
+        self.store
+            .write(vec![Write::Upsert {
+                table: DEFAULTS,
+                record,
+            }])
+            .await?;
+        Ok(())
+    }
+
+    fn check_group(g: &GroupData) -> Result<(), ApiError> {
+        if let Some(f) = &g.file {
+            match f.encoding.as_str() {
+                "" | "plain" => {}
+                "base64" => {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(f.content.trim())
+                        .map_err(|e| {
+                            ApiError::Unprocessable(format!(
+                                "file.content is not valid base64: {e}"
+                            ))
+                        })?;
+                }
+                other => {
+                    return Err(ApiError::Unprocessable(format!(
+                        "file.encoding {other:?}: expected plain or base64"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /admin/groups`: 201, 409 if the group exists, 422 if invalid.
+    pub async fn create_group(&self, g: &GroupData) -> Result<String, ApiError> {
+        let name = group_name(&g.name)?;
+        Self::check_group(g)?;
+        let g = GroupData {
+            name: name.clone(),
+            ..g.clone()
+        };
+        self.store
+            .write(vec![Write::Put {
+                table: GROUPS,
+                record: Record::new(name.clone(), encode(&g)?),
+                prev: None,
+            }])
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => {
+                    ApiError::conflict(format!("group {name} already exists"))
+                }
+                other => other.into(),
+            })?;
+        Ok(name)
+    }
+
+    /// `PUT /admin/groups/{name}`: create or replace.
+    pub async fn put_group(&self, name: &str, g: &GroupData) -> Result<(), ApiError> {
+        let name = group_name(name)?;
+        if !g.name.is_empty() && group_name(&g.name)? != name {
+            return Err(ApiError::Unprocessable(format!(
+                "name {:?} in the body does not match {name}",
+                g.name
+            )));
+        }
+        Self::check_group(g)?;
+        let g = GroupData {
+            name: name.clone(),
+            ..g.clone()
+        };
+        let record = Record::new(name, encode(&g)?);
+        self.store
+            .write(vec![Write::Upsert {
+                table: GROUPS,
+                record,
+            }])
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_group(&self, name: &str) -> Result<GroupData, ApiError> {
+        let name =
+            group_name(name).map_err(|_| ApiError::not_found(format!("no such group: {name}")))?;
+        let r = self
+            .store
+            .get(GROUPS, &name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no such group: {name}")))?;
+        decode(GROUPS, &r)
+    }
+
+    pub async fn list_groups(&self) -> Result<BTreeMap<String, GroupData>, ApiError> {
+        let mut out = BTreeMap::new();
+        for r in self.store.list_all(GROUPS, None).await? {
+            let g: GroupData = decode(GROUPS, &r)?;
+            out.insert(r.id, g);
+        }
+        Ok(out)
+    }
+
+    pub async fn delete_group(&self, name: &str) -> Result<(), ApiError> {
+        let name =
+            group_name(name).map_err(|_| ApiError::not_found(format!("no such group: {name}")))?;
+        let r = self
+            .store
+            .get(GROUPS, &name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no such group: {name}")))?;
+        self.store
+            .write(vec![Write::Delete {
+                table: GROUPS,
+                prev: r,
+            }])
+            .await?;
+        Ok(())
+    }
+
+    /// `PUT /admin/instance-info/{id}`: per-node overrides (the node must be in the inventory).
+    pub async fn put_instance_info(&self, id: &str, info: &InstanceInfo) -> Result<(), ApiError> {
+        let (c, _) = self.inv.get_component(id).await?;
+        let info = InstanceInfo {
+            id: c.id.clone(),
+            ..info.clone()
+        };
+        let record = Record::new(c.id, encode(&info)?);
+        self.store
+            .write(vec![Write::Upsert {
+                table: INSTANCES,
+                record,
+            }])
+            .await?;
+        Ok(())
+    }
+
+    // ---- nodes ----------------------------------------------------------------------------
+
+    /// The node with this IP, or 422 as upstream answers for an unknown address.
+    pub async fn node_by_ip(&self, ip: &str) -> Result<Node, ApiError> {
+        let q = skyport_http::QueryParams(vec![("ipaddress".into(), ip.to_string())]);
+        let ifaces = self.inv.list_interfaces(&q).await?;
+        let Some(ei) = ifaces.into_iter().find(|e| !e.component_id.is_empty()) else {
+            return Err(ApiError::Unprocessable(format!(
+                "no node has IP address {ip}"
+            )));
+        };
+        let mut node = self.node_by_id(&ei.component_id).await?;
+        node.ip = ip.to_string();
+        Ok(node)
+    }
+
+    /// The node with this xname (for impersonation), with its first IP.
+    pub async fn node_by_id(&self, id: &str) -> Result<Node, ApiError> {
+        let (component, _) = self.inv.get_component(id).await?;
+        let groups = self.inv.membership(&component.id).await?.group_labels;
+        let q = skyport_http::QueryParams(vec![("componentid".into(), component.id.clone())]);
+        let ip = self
+            .inv
+            .list_interfaces(&q)
+            .await?
+            .into_iter()
+            .find_map(|e| e.ip_addresses.into_iter().next().map(|m| m.ip_address))
+            .unwrap_or_default();
+        Ok(Node {
+            component,
+            ip,
+            groups,
+        })
+    }
+
+    fn base_url(&self, d: &ClusterDefaults, info: &InstanceInfo) -> String {
+        let u = if !info.cloud_init_base_url.is_empty() {
+            &info.cloud_init_base_url
+        } else if !d.base_url.is_empty() {
+            &d.base_url
+        } else {
+            self.default_base_url.as_str()
+        };
+        u.trim_end_matches('/').to_string()
+    }
+
+    async fn instance_info(&self, id: &str) -> Result<InstanceInfo, ApiError> {
+        match self.store.get(INSTANCES, id).await? {
+            Some(r) => decode(INSTANCES, &r),
+            None => Ok(InstanceInfo::default()),
+        }
+    }
+
+    pub async fn meta_data(&self, node: &Node) -> Result<MetaData, ApiError> {
+        let d = self.defaults().await?;
+        let info = self.instance_info(&node.component.id).await?;
+        let generated = hostname(&d, node.component.nid);
+        let mut groups = BTreeMap::new();
+        let stored = self
+            .store
+            .get_many(GROUPS, &node.groups)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect::<BTreeMap<_, _>>();
+        for g in &node.groups {
+            let mut m = serde_json::Map::new();
+            m.insert("Description".into(), Value::from("No description Found"));
+            if let Some(r) = stored.get(g) {
+                let gd: GroupData = decode(GROUPS, r)?;
+                if !gd.description.is_empty() {
+                    m.insert("Description".into(), Value::from(gd.description));
+                }
+                for (k, v) in gd.meta_data.unwrap_or_default() {
+                    m.insert(k, v);
+                }
+            }
+            groups.insert(g.clone(), m);
+        }
+        let mut keys = d.public_keys.clone();
+        keys.extend(info.public_keys.iter().cloned());
+        Ok(MetaData {
+            instance_id: if info.instance_id.is_empty() {
+                node.component.id.clone()
+            } else {
+                info.instance_id.clone()
+            },
+            local_hostname: if info.local_hostname.is_empty() {
+                generated.clone()
+            } else {
+                info.local_hostname.clone()
+            },
+            hostname: if info.hostname.is_empty() {
+                generated
+            } else {
+                info.hostname.clone()
+            },
+            cluster_name: d.cluster_name.clone(),
+            instance_data: InstanceData {
+                v1: InstanceDataV1 {
+                    availability_zone: d.availability_zone.clone(),
+                    instance_id: info.instance_id.clone(),
+                    instance_type: info.instance_type.clone(),
+                    region: d.region.clone(),
+                    local_ipv4: node.ip.clone(),
+                    cloud_provider: d.cloud_provider.clone(),
+                    public_keys: keys,
+                    vendor_data: VendorData {
+                        version: "1.0".into(),
+                        cloud_init_base_url: self.base_url(&d, &info),
+                        nid: node.component.nid,
+                        role: node.component.role.clone(),
+                        sub_role: node.component.sub_role.clone(),
+                        cluster_name: d.cluster_name.clone(),
+                        groups,
+                    },
+                },
+            },
+        })
+    }
+
+    pub async fn vendor_data(&self, node: &Node) -> Result<String, ApiError> {
+        let d = self.defaults().await?;
+        let info = self.instance_info(&node.component.id).await?;
+        let base = self.base_url(&d, &info);
+        let mut s = String::from("#include\n");
+        for g in &node.groups {
+            s.push_str(&format!("{base}/{g}.yaml\n"));
+        }
+        Ok(s)
+    }
+
+    /// A group's cloud-config for a member node: the file (base64-decoded when so encoded),
+    /// `#cloud-config` when the group has none, 404 when the node is not a member.
+    pub async fn group_file(&self, node: &Node, group: &str) -> Result<String, ApiError> {
+        let g = group.to_ascii_lowercase();
+        if !node.groups.contains(&g) {
+            return Err(ApiError::not_found(format!(
+                "{} is not a member of group {g}",
+                node.component.id
+            )));
+        }
+        let Some(r) = self.store.get(GROUPS, &g).await? else {
+            return Ok("#cloud-config\n".into());
+        };
+        let gd: GroupData = decode(GROUPS, &r)?;
+        match gd.file {
+            None => Ok("#cloud-config\n".into()),
+            Some(f) if f.encoding == "base64" => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(f.content.trim())
+                    .map_err(|e| {
+                        ApiError::Internal(format!("group {g}: stored file is not base64: {e}"))
+                    })?;
+                String::from_utf8(bytes)
+                    .map_err(|_| ApiError::Internal(format!("group {g}: file is not UTF-8")))
+            }
+            Some(f) => Ok(f.content),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        self.store.ping().await.map_err(ApiError::from)
+    }
+}
+
+/// Upstream's generated hostname: short-name (or the first two characters of the cluster name)
+/// followed by the NID zero-padded to nid-length (default 4).
+pub fn hostname(d: &ClusterDefaults, nid: Option<i64>) -> String {
+    let prefix: String = if d.short_name.is_empty() {
+        d.cluster_name.chars().take(2).collect()
+    } else {
+        d.short_name.clone()
+    };
+    let width = if d.nid_length == 0 {
+        4
+    } else {
+        d.nid_length as usize
+    };
+    format!("{prefix}{:0width$}", nid.unwrap_or(0))
+}
+
+/// meta-data as YAML that YAML 1.1 readers (cloud-init uses PyYAML) read back unchanged:
+/// a string is written plain only when it cannot be mistaken for anything else (`yes`, `on`,
+/// `1.0`, `~` and anything with YAML syntax in it are double-quoted, in JSON's escaping, which
+/// is valid YAML). Key order is the struct's.
+pub fn to_yaml<T: Serialize>(v: &T) -> Result<String, ApiError> {
+    let v =
+        serde_json::to_value(v).map_err(|e| ApiError::Internal(format!("encoding YAML: {e}")))?;
+    let mut out = String::new();
+    match &v {
+        Value::Object(m) if !m.is_empty() => yaml_map(m, 0, &mut out),
+        other => {
+            out.push_str(&yaml_scalar(other));
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+fn yaml_plain_ok(s: &str) -> bool {
+    const SPECIAL: &[&str] = &[
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "nan", "inf", ".nan",
+        ".inf",
+    ];
+    let first_ok = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '/');
+    first_ok
+        && !s.ends_with(' ')
+        && !s.ends_with(':')
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./@+-: ".contains(c))
+        && !SPECIAL.iter().any(|w| s.eq_ignore_ascii_case(w))
+}
+
+fn yaml_scalar(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) if yaml_plain_ok(s) => s.clone(),
+        Value::String(s) => serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()),
+        Value::Array(a) if a.is_empty() => "[]".into(),
+        Value::Object(o) if o.is_empty() => "{}".into(),
+        // Non-empty collections are never scalars; callers handle them.
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
+fn is_block(v: &Value) -> bool {
+    matches!(v, Value::Object(o) if !o.is_empty()) || matches!(v, Value::Array(a) if !a.is_empty())
+}
+
+fn yaml_map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
+    for (k, v) in m {
+        out.push_str(&" ".repeat(indent));
+        out.push_str(&yaml_scalar(&Value::String(k.clone())));
+        out.push(':');
+        yaml_value(v, indent, out);
+    }
+}
+
+fn yaml_value(v: &Value, indent: usize, out: &mut String) {
+    if !is_block(v) {
+        out.push(' ');
+        out.push_str(&yaml_scalar(v));
+        out.push('\n');
+        return;
+    }
+    out.push('\n');
+    match v {
+        Value::Object(o) => yaml_map(o, indent + 2, out),
+        Value::Array(a) => {
+            for item in a {
+                out.push_str(&" ".repeat(indent + 2));
+                out.push('-');
+                yaml_value(item, indent + 2, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames_as_upstream() {
+        let d = ClusterDefaults {
+            cluster_name: "demo".into(),
+            ..Default::default()
+        };
+        assert_eq!(hostname(&d, Some(7)), "de0007");
+        let d = ClusterDefaults {
+            cluster_name: "demo".into(),
+            short_name: "nid".into(),
+            nid_length: 3,
+            ..Default::default()
+        };
+        assert_eq!(hostname(&d, Some(7)), "nid007");
+    }
+}

@@ -1,0 +1,246 @@
+//! The cloud-init API end to end through the real Routers (inventory and metadata on one
+//! store): nodes identified by X-Forwarded-For, admin data, group files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::json;
+use skyport_inventory::Inventory;
+use skyport_metadata::MetadataService;
+use skyport_store::Store;
+use skyport_testkit::app::Api;
+use skyport_testkit::spec::Spec;
+
+fn api(store: Arc<dyn Store>) -> Api {
+    let routes =
+        skyport_inventory::router(Inventory::new(store.clone())).merge(skyport_metadata::router(
+            MetadataService::new(store, "http://10.0.2.2:27779/cloud-init"),
+        ));
+    Api::new(
+        skyport_http::app(routes),
+        Spec::openchami("OpenCHAMI-cloud-init_docs_swagger.yaml").unwrap(),
+    )
+}
+
+async fn as_node(api: &Api, ip: &str, uri: &str) -> skyport_testkit::app::Resp {
+    api.raw(
+        "GET",
+        uri,
+        &[("x-forwarded-for", &format!("{ip}, 10.9.9.9"))],
+        Vec::new(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn cloud_init_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("m.db")).unwrap());
+    let api = api(store);
+    api.call("POST", "/hsm/v2/State/Components", "", Some(json!({"Components": [
+        {"ID": "x1000c0s0b0n0", "State": "Ready", "NID": 7, "Role": "Compute", "SubRole": "Worker"}]}))).await.expect(204);
+    api.call("POST", "/hsm/v2/Inventory/EthernetInterfaces", "", Some(json!({"MACAddress": "52:54:00:12:34:56", "ComponentID": "x1000c0s0b0n0", "IPAddresses": [{"IPAddress": "10.0.2.15"}]}))).await.expect(201);
+    api.call(
+        "POST",
+        "/hsm/v2/groups",
+        "",
+        Some(json!({"label": "compute", "members": {"ids": ["x1000c0s0b0n0"]}})),
+    )
+    .await
+    .expect(201);
+
+    // Admin: defaults, a group with a base64 cloud-config and meta-data, instance overrides.
+    let d = json!({"cluster-name": "demo", "short-name": "nid", "nid-length": 3, "public-keys": ["ssh-ed25519 AAAA admin@head"],
+                   "cloud_provider": "openchami", "region": "lab"});
+    api.call(
+        "POST",
+        "/cloud-init/admin/cluster-defaults",
+        "/admin/cluster-defaults",
+        Some(d),
+    )
+    .await
+    .expect(201);
+    let r = api
+        .get(
+            "/cloud-init/admin/cluster-defaults",
+            "/admin/cluster-defaults",
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["cluster-name"], "demo");
+    let cfg = "#cloud-config\nruncmd:\n  - echo hello\n";
+    let g = json!({"name": "compute", "description": "The compute group", "meta-data": {"slurm": "yes"},
+                   "file": {"content": base64::engine::general_purpose::STANDARD.encode(cfg), "encoding": "base64"}});
+    let r = api
+        .call(
+            "POST",
+            "/cloud-init/admin/groups",
+            "/admin/groups",
+            Some(g.clone()),
+        )
+        .await
+        .expect(201);
+    assert_eq!(r.headers["location"], "/groups/compute");
+    api.call("POST", "/cloud-init/admin/groups", "/admin/groups", Some(g))
+        .await
+        .expect(409);
+    let bad = json!({"name": "x", "file": {"content": "not base64!", "encoding": "base64"}});
+    api.call(
+        "POST",
+        "/cloud-init/admin/groups",
+        "/admin/groups",
+        Some(bad),
+    )
+    .await
+    .expect(422);
+    api.call(
+        "POST",
+        "/cloud-init/admin/groups",
+        "/admin/groups",
+        Some(json!({"name": "Bad Name"})),
+    )
+    .await
+    .expect(422);
+    api.call(
+        "PUT",
+        "/cloud-init/admin/groups/empty",
+        "",
+        Some(json!({"description": "no file"})),
+    )
+    .await
+    .expect(200);
+    let r = api
+        .get("/cloud-init/admin/groups", "/admin/groups")
+        .await
+        .expect(200);
+    assert_eq!(r.body["compute"]["meta-data"]["slurm"], "yes");
+
+    // Node routes, by source IP.
+    let r = as_node(&api, "10.0.2.15", "/cloud-init/meta-data")
+        .await
+        .expect(200);
+    assert_eq!(r.headers["content-type"], "application/x-yaml");
+    let yaml = String::from_utf8(r.raw).unwrap();
+    for want in [
+        "instance-id: x1000c0s0b0n0\n",
+        "local-hostname: nid007\n",
+        "hostname: nid007\n",
+        "cluster-name: demo\n",
+        "instance_data:\n  v1:\n",
+        "    local_ipv4: \"10.0.2.15\"\n",
+        "    cloud_provider: openchami\n",
+        "    public_keys:\n      - ssh-ed25519 AAAA admin@head\n",
+        "      version: \"1.0\"\n",
+        "      cloud_init_base_url: http://10.0.2.2:27779/cloud-init\n",
+        "      nid: 7\n",
+        "      role: Compute\n",
+        "      groups:\n        compute:\n          Description: The compute group\n",
+        "          slurm: \"yes\"\n",
+    ] {
+        assert!(yaml.contains(want), "meta-data lacks {want:?}:\n{yaml}");
+    }
+    let r = as_node(&api, "10.0.2.15", "/cloud-init/user-data")
+        .await
+        .expect(200);
+    assert_eq!(String::from_utf8(r.raw).unwrap(), "#cloud-config\n");
+    let r = as_node(&api, "10.0.2.15", "/cloud-init/vendor-data")
+        .await
+        .expect(200);
+    assert_eq!(
+        String::from_utf8(r.raw).unwrap(),
+        "#include\nhttp://10.0.2.2:27779/cloud-init/compute.yaml\n"
+    );
+    let r = as_node(&api, "10.0.2.15", "/cloud-init/compute.yaml")
+        .await
+        .expect(200);
+    assert_eq!(String::from_utf8(r.raw).unwrap(), cfg);
+    as_node(&api, "10.0.2.15", "/cloud-init/other.yaml")
+        .await
+        .expect(404);
+
+    // Unknown node: 422, as upstream; bad header: 400.
+    as_node(&api, "10.0.2.99", "/cloud-init/meta-data")
+        .await
+        .expect(422);
+    api.raw(
+        "GET",
+        "/cloud-init/meta-data",
+        &[("x-forwarded-for", "not-an-ip")],
+        Vec::new(),
+    )
+    .await
+    .expect(400);
+
+    // Instance overrides and impersonation (an admin previewing a node's view).
+    api.call(
+        "PUT",
+        "/cloud-init/admin/instance-info/x1000c0s0b0n0",
+        "/admin/instance-info/{id}",
+        Some(json!({"local-hostname": "compute-7"})),
+    )
+    .await
+    .expect(201);
+    api.call(
+        "PUT",
+        "/cloud-init/admin/instance-info/x9c0s0b0n0",
+        "",
+        Some(json!({"local-hostname": "x"})),
+    )
+    .await
+    .expect(404);
+    let r = api
+        .raw(
+            "GET",
+            "/cloud-init/admin/impersonation/x1000c0s0b0n0/meta-data",
+            &[],
+            Vec::new(),
+        )
+        .await
+        .expect(200);
+    let yaml = String::from_utf8(r.raw).unwrap();
+    assert!(
+        yaml.contains("local-hostname: compute-7") && yaml.contains("local_ipv4: \"10.0.2.15\""),
+        "{yaml}"
+    );
+    let r = api
+        .raw(
+            "GET",
+            "/cloud-init/admin/impersonation/x1000c0s0b0n0/compute.yaml",
+            &[],
+            Vec::new(),
+        )
+        .await
+        .expect(200);
+    assert_eq!(String::from_utf8(r.raw).unwrap(), cfg);
+
+    api.call("DELETE", "/cloud-init/admin/groups/compute", "", None)
+        .await
+        .expect(200);
+    api.call("DELETE", "/cloud-init/admin/groups/compute", "", None)
+        .await
+        .expect(404);
+    // The node is still a member in the inventory; with no cloud-init data the file is empty config.
+    let r = as_node(&api, "10.0.2.15", "/cloud-init/compute.yaml")
+        .await
+        .expect(200);
+    assert_eq!(String::from_utf8(r.raw).unwrap(), "#cloud-config\n");
+}
+
+#[test]
+fn yaml_quotes_values_pyyaml_would_misread() {
+    // cloud-init parses meta-data with PyYAML (YAML 1.1): an unquoted yes/on/no would become a
+    // boolean. The emitter must quote them.
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("a", "yes");
+    m.insert("b", "on");
+    m.insert("c", "1.0");
+    let y = skyport_metadata::to_yaml(&m).unwrap();
+    assert_eq!(y, "a: \"yes\"\nb: \"on\"\nc: \"1.0\"\n");
+    let nested = serde_json::json!({"k": {"list": ["x y", "a: b", "-dash", ""], "empty": [], "n": null, "t": true}});
+    assert_eq!(
+        skyport_metadata::to_yaml(&nested).unwrap(),
+        "k:\n  list:\n    - x y\n    - \"a: b\"\n    - \"-dash\"\n    - \"\"\n  empty: []\n  \"n\": null\n  t: true\n"
+    );
+}
