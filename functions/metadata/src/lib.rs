@@ -1,0 +1,31 @@
+//! The metadata Lambda function's configuration and app, separate from `main` so tests can feed
+//! it real API Gateway events. API Gateway sets `X-Forwarded-For`, which identifies the node.
+
+use std::sync::Arc;
+
+use skyport_metadata::MetadataService;
+use skyport_store::Store;
+
+/// `SKYPORT_CLOUD_INIT_URL`: the base URL written into vendor-data and meta-data when cluster
+/// defaults name none (required).
+pub fn base_url_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let v = get("SKYPORT_CLOUD_INIT_URL")
+        .ok_or("SKYPORT_CLOUD_INIT_URL is required: the URL nodes use to reach cloud-init")?;
+    let v = v.trim().trim_end_matches('/').to_string();
+    if !(v.starts_with("http://") || v.starts_with("https://")) || v.contains(char::is_whitespace) {
+        return Err(format!(
+            "SKYPORT_CLOUD_INIT_URL={v:?}: expected an http(s) URL"
+        ));
+    }
+    Ok(v)
+}
+
+/// The service Lambda runs: the metadata Router, finished as every Skyport app is.
+pub fn app(
+    store: Arc<dyn Store>,
+    base_url: String,
+) -> tower_http::normalize_path::NormalizePath<axum::Router> {
+    skyport_http::app(skyport_metadata::router(MetadataService::new(
+        store, base_url,
+    )))
+}
