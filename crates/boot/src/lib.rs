@@ -31,6 +31,8 @@ pub struct BootService {
     store: Arc<dyn Store>,
     inv: Inventory,
     settings: Arc<Settings>,
+    /// Resolves `image:<id>` kernel/initrd references to short-lived download URLs.
+    images: Option<skyport_images::ImageService>,
 }
 
 /// How a boot script was asked for.
@@ -91,6 +93,47 @@ impl BootService {
             inv: Inventory::new(store.clone()),
             store,
             settings: Arc::new(settings),
+            images: None,
+        }
+    }
+
+    /// Lets boot parameters reference registered images (`image:<id>`).
+    pub fn with_images(mut self, images: skyport_images::ImageService) -> Self {
+        self.images = Some(images);
+        self
+    }
+
+    /// Every `image:<id>` a configuration names must be registered (400 otherwise).
+    async fn check_images(&self, c: &BootConfig) -> Result<(), ApiError> {
+        for (field, v) in [("kernel", &c.kernel), ("initrd", &c.initrd)] {
+            let Some(id) = v.strip_prefix("image:") else {
+                continue;
+            };
+            let Some(images) = &self.images else {
+                return Err(ApiError::bad_request(format!(
+                    "{field}: image references need the image registry, which is not configured here"
+                )));
+            };
+            match images.get(id).await {
+                Ok(_) => {}
+                Err(ApiError::NotFound(_)) => {
+                    return Err(ApiError::bad_request(format!(
+                        "{field}: no such image: {id}"
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn resolve_image(&self, v: &str) -> Result<String, ApiError> {
+        match (&self.images, v.starts_with("image:")) {
+            (Some(images), true) => images.resolve(v).await,
+            (None, true) => Err(ApiError::Unprocessable(format!(
+                "{v}: no image registry configured"
+            ))),
+            (_, false) => Ok(v.to_string()),
         }
     }
 
@@ -120,6 +163,7 @@ impl BootService {
         }
         let c = Self::config_of(p);
         params::check_config(&c)?;
+        self.check_images(&c).await?;
         let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
         let existing = self.store.get_many(BOOT_PARAMS, &ids).await?;
         if !existing.is_empty() {
@@ -149,6 +193,7 @@ impl BootService {
             ));
         }
         params::check_config(&c)?;
+        self.check_images(&c).await?;
         self.rmw(&keys, |_| Ok(c.clone()), false).await
     }
 
@@ -172,6 +217,7 @@ impl BootService {
             ));
         }
         params::check_config(&patch)?;
+        self.check_images(&patch).await?;
         self.rmw(
             &keys,
             |cur| {
@@ -480,9 +526,14 @@ impl BootService {
                 &self.settings,
             )));
         };
+        let initrd = if c.initrd.is_empty() {
+            None
+        } else {
+            Some(self.resolve_image(&c.initrd).await?)
+        };
         let boot = Boot {
-            kernel: c.kernel.clone(),
-            initrd: (!c.initrd.is_empty()).then(|| c.initrd.clone()),
+            kernel: self.resolve_image(&c.kernel).await?,
+            initrd,
             params: c.params.clone(),
         };
         let id = Identity {

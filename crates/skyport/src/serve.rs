@@ -26,11 +26,16 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         advertise: Some(cfg.cloud_init_url.clone()),
         ..skyport_ipxe::Settings::default()
     };
+    let blobs = Arc::new(
+        skyport_images::FsBlobs::open(&cfg.data, &cfg.public_url)
+            .with_context(|| format!("opening image storage in {}", cfg.data.display()))?,
+    );
+    let images = skyport_images::ImageService::new(store.clone(), blobs.clone());
     let routes = skyport_inventory::router(Inventory::new(store.clone()))
-        .merge(skyport_boot::router(skyport_boot::BootService::new(
-            store.clone(),
-            settings,
-        )))
+        .merge(skyport_boot::router(
+            skyport_boot::BootService::new(store.clone(), settings).with_images(images.clone()),
+        ))
+        .merge(skyport_images::router(images, Some(blobs)))
         .merge(skyport_metadata::router(
             skyport_metadata::MetadataService::new(store, cfg.cloud_init_url.clone()),
         ))
@@ -42,10 +47,11 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %db.display(), "skyport serving");
     println!(
-        "Skyport is up on http://{addr}: inventory {}, boot {}, cloud-init {} (store: {})",
+        "Skyport is up on http://{addr}: inventory {}, boot {}, cloud-init {}, images {} (store: {})",
         skyport_inventory::BASE,
         skyport_boot::routes::BASE,
         skyport_metadata::routes::BASE,
+        skyport_images::routes::BASE,
         db.display()
     );
     // Connect info gives the metadata service the node's address when no proxy set

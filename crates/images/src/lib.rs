@@ -1,0 +1,282 @@
+//! The boot-image registry: kernels, initrds and root images registered with name, version,
+//! architecture, size and SHA-256, uploaded straight to object storage through short-lived signed
+//! URLs, verified after upload, and handed to booting nodes as short-lived signed download URLs.
+//!
+//! Object storage sits behind [`Blobs`]. This crate ships the filesystem backend for local mode
+//! ([`FsBlobs`]): its signed URLs point at the local server's `/images/v1/blobs/...` and carry an
+//! HMAC-SHA256 signature and an expiry, checked exactly as S3 checks presigned URLs (a tampered
+//! or expired URL is refused), so scripts and clients behave the same on both.
+
+pub mod blobs;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use skyport_http::ApiError;
+use skyport_store::{Record, Store, StoreError, Table, Write};
+
+pub use blobs::{BlobError, Blobs, FsBlobs};
+pub use routes::router;
+
+pub const IMAGES: Table = Table("Images");
+
+/// How long an upload URL stays valid.
+pub const UPLOAD_TTL: Duration = Duration::from_secs(3600);
+/// How long a download URL handed to a booting node stays valid.
+pub const DOWNLOAD_TTL: Duration = Duration::from_secs(900);
+/// The largest image accepted (root images can be large; this bounds mistakes, not use).
+pub const MAX_IMAGE_BYTES: u64 = 64 * 1024 * 1024 * 1024;
+
+/// What an image is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Kernel,
+    Initrd,
+    Rootfs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageState {
+    /// Registered; bytes not uploaded or not verified yet.
+    Pending,
+    /// Uploaded and verified: size and SHA-256 match the registration.
+    Ready,
+}
+
+/// A registered image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub kind: Kind,
+    pub size: u64,
+    pub sha256: String,
+    pub state: ImageState,
+}
+
+/// Registration request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ImageIn {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub kind: Kind,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Where and how to upload an image's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Upload {
+    pub method: &'static str,
+    pub url: String,
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    pub image: Image,
+    pub upload: Upload,
+}
+
+fn word(field: &str, v: &str, max: usize) -> Result<String, ApiError> {
+    let ok = !v.is_empty()
+        && v.len() <= max
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !v.starts_with('.')
+        && !v.starts_with('-');
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{field} {v:?} must be 1-{max} characters of letters, digits, '.', '_' or '-', not starting with '.' or '-'"
+        )))
+    }
+}
+
+/// The reference boot parameters use for a registered image: `image:<id>`.
+pub fn image_ref(id: &str) -> String {
+    format!("image:{id}")
+}
+
+#[derive(Clone)]
+pub struct ImageService {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn Blobs>,
+}
+
+impl ImageService {
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>) -> Self {
+        ImageService { store, blobs }
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn Blobs> {
+        &self.blobs
+    }
+
+    /// Registers an image (pending) and returns where to upload its bytes.
+    pub async fn register(&self, i: &ImageIn) -> Result<Registered, ApiError> {
+        let name = word("name", &i.name, 64)?;
+        let version = word("version", &i.version, 64)?;
+        let arch = word("arch", &i.arch, 16)?;
+        let sha = i.sha256.trim().to_ascii_lowercase();
+        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ApiError::bad_request(
+                "sha256 must be 64 hexadecimal digits",
+            ));
+        }
+        if i.size == 0 || i.size > MAX_IMAGE_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "size must be between 1 and {MAX_IMAGE_BYTES} bytes"
+            )));
+        }
+        let kind = serde_json::to_value(i.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let id = format!("{name}-{version}-{arch}-{kind}");
+        let image = Image {
+            id: id.clone(),
+            name,
+            version,
+            arch,
+            kind: i.kind,
+            size: i.size,
+            sha256: sha,
+            state: ImageState::Pending,
+        };
+        let body = serde_json::to_string(&image).map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store
+            .write(vec![Write::Put {
+                table: IMAGES,
+                record: Record::new(id.clone(), body),
+                prev: None,
+            }])
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => {
+                    ApiError::conflict(format!("image {id} is already registered"))
+                }
+                other => other.into(),
+            })?;
+        let url = self
+            .blobs
+            .upload_url(&id, UPLOAD_TTL)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Registered {
+            image,
+            upload: Upload {
+                method: "PUT",
+                url,
+                expires_in: UPLOAD_TTL.as_secs(),
+            },
+        })
+    }
+
+    async fn record(&self, id: &str) -> Result<(Image, Record), ApiError> {
+        let r = self
+            .store
+            .get(IMAGES, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no such image: {id}")))?;
+        let i = serde_json::from_str(&r.body)
+            .map_err(|e| ApiError::Internal(format!("stored image {id} is unreadable: {e}")))?;
+        Ok((i, r))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Image, ApiError> {
+        Ok(self.record(id).await?.0)
+    }
+
+    pub async fn list(&self) -> Result<Vec<Image>, ApiError> {
+        self.store
+            .list_all(IMAGES, None)
+            .await?
+            .iter()
+            .map(|r| {
+                serde_json::from_str(&r.body).map_err(|e| {
+                    ApiError::Internal(format!("stored image {} is unreadable: {e}", r.id))
+                })
+            })
+            .collect()
+    }
+
+    /// Verifies the uploaded bytes against the registration. On a mismatch the bytes are
+    /// deleted and the image stays pending (the client may upload again): a registered image
+    /// never points at wrong or missing bytes.
+    pub async fn complete(&self, id: &str) -> Result<Image, ApiError> {
+        let (mut image, prev) = self.record(id).await?;
+        if image.state == ImageState::Ready {
+            return Ok(image);
+        }
+        let Some((size, sha)) = self.blobs.digest(id).await.map_err(ApiError::from)? else {
+            return Err(ApiError::Unprocessable(format!(
+                "image {id}: nothing has been uploaded yet"
+            )));
+        };
+        let got = hex(&sha);
+        if size != image.size || got != image.sha256 {
+            self.blobs.delete(id).await.map_err(ApiError::from)?;
+            return Err(ApiError::Unprocessable(format!(
+                "image {id}: uploaded {size} bytes with SHA-256 {got}, registered {} bytes with SHA-256 {}; the upload was discarded",
+                image.size, image.sha256
+            )));
+        }
+        image.state = ImageState::Ready;
+        let body = serde_json::to_string(&image).map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store
+            .write(vec![Write::Put {
+                table: IMAGES,
+                record: Record::new(id, body),
+                prev: Some(prev),
+            }])
+            .await?;
+        Ok(image)
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), ApiError> {
+        let (_, prev) = self.record(id).await?;
+        self.store
+            .write(vec![Write::Delete {
+                table: IMAGES,
+                prev,
+            }])
+            .await?;
+        self.blobs.delete(id).await.map_err(ApiError::from)
+    }
+
+    /// A short-lived URL a node can download a ready image from.
+    pub async fn download_url(&self, id: &str) -> Result<String, ApiError> {
+        let image = self.get(id).await?;
+        if image.state != ImageState::Ready {
+            return Err(ApiError::Unprocessable(format!(
+                "image {id} has not been uploaded and verified yet"
+            )));
+        }
+        self.blobs
+            .download_url(id, DOWNLOAD_TTL)
+            .await
+            .map_err(ApiError::from)
+    }
+
+    /// Resolves a boot-parameter value: `image:<id>` becomes a download URL; anything else is
+    /// returned unchanged.
+    pub async fn resolve(&self, value: &str) -> Result<String, ApiError> {
+        match value.strip_prefix("image:") {
+            Some(id) => self.download_url(id).await,
+            None => Ok(value.to_string()),
+        }
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
