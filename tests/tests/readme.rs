@@ -55,6 +55,20 @@ fn readme_walkthrough_works_as_written() {
         !out.contains("never-stored"),
         "a password came back:\n{out}"
     );
+    // The kernel URL in the boot script downloads exactly the uploaded bytes: the tour prints
+    // the SHA-256 of the download and of the file, which must be the same.
+    let digests: Vec<&str> = out
+        .lines()
+        .filter(|l| l.ends_with("  -") || l.ends_with("  vmlinuz"))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|d| d.len() == 64)
+        .collect();
+    assert_eq!(digests.len(), 2, "two digests expected:\n{out}");
+    assert_eq!(digests[0], digests[1], "downloaded kernel differs from the file:\n{out}");
+    assert!(
+        out.contains("/images/v1/blobs/demo-1-x86_64-kernel?op=get&expires="),
+        "{out}"
+    );
     server.stop().unwrap();
 }
 
