@@ -28,6 +28,8 @@ pub enum BlobError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("object storage failed: {0}")]
+    Remote(String),
 }
 
 impl From<BlobError> for ApiError {
@@ -36,7 +38,7 @@ impl From<BlobError> for ApiError {
             BlobError::Expired | BlobError::BadSignature => ApiError::Forbidden(e.to_string()),
             BlobError::BadKey(_) => ApiError::bad_request(e.to_string()),
             BlobError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
-            BlobError::Io { .. } => ApiError::Unavailable(e.to_string()),
+            BlobError::Io { .. } | BlobError::Remote(_) => ApiError::Unavailable(e.to_string()),
         }
     }
 }
