@@ -64,7 +64,10 @@ fn readme_walkthrough_works_as_written() {
         .filter(|d| d.len() == 64)
         .collect();
     assert_eq!(digests.len(), 2, "two digests expected:\n{out}");
-    assert_eq!(digests[0], digests[1], "downloaded kernel differs from the file:\n{out}");
+    assert_eq!(
+        digests[0], digests[1],
+        "downloaded kernel differs from the file:\n{out}"
+    );
     assert!(
         out.contains("/images/v1/blobs/demo-1-x86_64-kernel?op=get&expires="),
         "{out}"

@@ -161,3 +161,152 @@ pub async fn dynamo_client(endpoint: &str, max_attempts: Option<u32>) -> aws_sdk
     }
     aws_sdk_dynamodb::Client::new(&loader.load().await)
 }
+
+/// A running single-node Garage (an S3-compatible server that checks presigned signatures and
+/// expiry), with one bucket and one key; killed and its files removed on drop.
+pub struct Garage {
+    child: Child,
+    dir: PathBuf,
+    pub endpoint: String,
+    pub key_id: String,
+    pub secret: String,
+    pub bucket: String,
+}
+
+/// `SKYPORT_GARAGE_BIN`, else the build `scripts/install-test-tools` caches.
+pub fn find_garage() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("SKYPORT_GARAGE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let cache = std::env::var_os("SKYPORT_TOOLS_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/skyport-tools")))
+        .unwrap_or_else(|| PathBuf::from(".cache/skyport-tools"));
+    let p = cache.join("garage-2.5.0/bin/garage");
+    if p.exists() {
+        Ok(p)
+    } else {
+        bail!(
+            "Garage not found at {}; run `scripts/install-test-tools` (or set SKYPORT_GARAGE_BIN)",
+            p.display()
+        )
+    }
+}
+
+impl Garage {
+    pub fn start(bucket: &str) -> anyhow::Result<Self> {
+        let bin = find_garage()?;
+        let (rpc, s3, admin) = (free_port()?, free_port()?, free_port()?);
+        let dir = std::env::temp_dir().join(format!("skyport-garage-{}-{rpc}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let cfg = dir.join("garage.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\nreplication_factor = 1\n\
+                 rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\n\
+                 rpc_secret = \"{secret}\"\n\n[s3_api]\ns3_region = \"us-east-1\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n\
+                 root_domain = \".s3.garage.localhost\"\n\n[admin]\napi_bind_addr = \"127.0.0.1:{admin}\"\n",
+                d = dir.display(),
+                secret = "1".repeat(64),
+            ),
+        )?;
+        let log = std::fs::File::create(dir.join("garage.log"))?;
+        let child = Command::new(&bin)
+            .arg("-c")
+            .arg(&cfg)
+            .arg("server")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let key_id = format!("GK{}", "a1".repeat(12));
+        let secret = "b2".repeat(32);
+        let mut g = Garage {
+            child,
+            dir: dir.clone(),
+            endpoint: format!("http://127.0.0.1:{s3}"),
+            key_id: key_id.clone(),
+            secret: secret.clone(),
+            bucket: bucket.to_string(),
+        };
+        let cli = |args: &[&str]| -> anyhow::Result<String> {
+            let out = Command::new(&bin).arg("-c").arg(&cfg).args(args).output()?;
+            if !out.status.success() {
+                bail!(
+                    "garage {}: {}{}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let node = loop {
+            match cli(&["node", "id", "-q"]) {
+                Ok(out) => break out.trim().split('@').next().unwrap_or("").to_string(),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e.context("Garage did not come up"));
+                }
+                Err(_) => {
+                    if let Some(st) = g.child.try_wait()? {
+                        bail!(
+                            "Garage exited early with {st}; see {}",
+                            dir.join("garage.log").display()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        };
+        cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &node])?;
+        cli(&["layout", "apply", "--version", "1"])?;
+        cli(&[
+            "key",
+            "import",
+            "--yes",
+            "-n",
+            "skyport-test",
+            &key_id,
+            &secret,
+        ])?;
+        cli(&["bucket", "create", bucket])?;
+        cli(&[
+            "bucket", "allow", "--read", "--write", "--owner", bucket, "--key", &key_id,
+        ])?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], s3));
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if Instant::now() > deadline {
+                bail!("Garage S3 API did not listen on {addr}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        g.dir = dir;
+        Ok(g)
+    }
+
+    /// An S3 client for this server (path-style, dummy region), built once per test.
+    pub async fn client(&self) -> aws_sdk_s3::Client {
+        let creds =
+            aws_sdk_s3::config::Credentials::new(&self.key_id, &self.secret, None, None, "garage");
+        let conf = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        if self.child.kill().is_ok() {
+            let _reaped = self.child.wait();
+        }
+        let _removed = std::fs::remove_dir_all(&self.dir);
+    }
+}
