@@ -1,0 +1,124 @@
+//! The S3 backend of the image registry. Uploads and downloads use presigned URLs, so image
+//! bytes go between the client (or node, or edge agent) and S3 directly, never through the API;
+//! only verification reads the object back to check its size and SHA-256.
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::presigning::PresigningConfig;
+use sha2::{Digest, Sha256};
+use skyport_images::{BlobError, Blobs};
+
+pub struct S3Blobs {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl S3Blobs {
+    /// Objects live at `s3://<bucket>/<prefix><key>`. The client is built once at start-up
+    /// (path-style addressing for local S3 servers is the caller's choice).
+    pub fn new(client: Client, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
+        S3Blobs {
+            client,
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    fn key(&self, key: &str) -> Result<String, BlobError> {
+        let ok = !key.is_empty()
+            && !key.starts_with('.')
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if ok {
+            Ok(format!("{}{key}", self.prefix))
+        } else {
+            Err(BlobError::BadKey(key.to_string()))
+        }
+    }
+
+    /// `s3://bucket/key` of an object.
+    pub fn url_of(&self, key: &str) -> Result<String, BlobError> {
+        Ok(format!("s3://{}/{}", self.bucket, self.key(key)?))
+    }
+}
+
+fn presign_config(ttl: Duration) -> Result<PresigningConfig, BlobError> {
+    PresigningConfig::expires_in(ttl.max(Duration::from_secs(1)))
+        .map_err(|e| BlobError::Remote(format!("presigning: {e}")))
+}
+
+fn remote(what: &str, e: impl std::fmt::Debug) -> BlobError {
+    BlobError::Remote(format!("{what}: {e:?}"))
+}
+
+#[async_trait::async_trait]
+impl Blobs for S3Blobs {
+    fn backend(&self) -> &'static str {
+        "s3"
+    }
+
+    async fn upload_url(&self, key: &str, ttl: Duration) -> Result<String, BlobError> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(key)?)
+            .presigned(presign_config(ttl)?)
+            .await
+            .map_err(|e| remote("presigning PutObject", e))?;
+        Ok(req.uri().to_string())
+    }
+
+    async fn download_url(&self, key: &str, ttl: Duration) -> Result<String, BlobError> {
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(key)?)
+            .presigned(presign_config(ttl)?)
+            .await
+            .map_err(|e| remote("presigning GetObject", e))?;
+        Ok(req.uri().to_string())
+    }
+
+    async fn digest(&self, key: &str) -> Result<Option<(u64, [u8; 32])>, BlobError> {
+        let resp = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(key)?)
+            .send()
+            .await;
+        let out = match resp {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(remote("GetObject", e)),
+        };
+        let mut body = out.body;
+        let mut h = Sha256::new();
+        let mut n: u64 = 0;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| remote("reading object", e))?
+        {
+            h.update(&chunk);
+            n += chunk.len() as u64;
+        }
+        Ok(Some((n, h.finalize().into())))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.key(key)?)
+            .send()
+            .await
+            .map_err(|e| remote("DeleteObject", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! The image registry on a real S3 server (Garage, started and stopped here), which checks
+//! presigned signatures and expiry like AWS: upload through the presigned URL, verify, download;
+//! a tampered and an expired URL are refused by the server itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::Digest;
+use skyport_images::{Blobs, ImageIn, ImageService, ImageState, Kind};
+use skyport_images_s3::S3Blobs;
+use skyport_store::Store;
+use skyport_testkit::Garage;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_upload_verify_and_download_on_garage() {
+    let garage = Garage::start("skyport-images").expect("Garage");
+    let blobs = Arc::new(S3Blobs::new(
+        garage.client().await,
+        "skyport-images",
+        "images/",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("s.db")).unwrap());
+    let svc = ImageService::new(store, blobs.clone());
+    let http = reqwest::Client::new();
+
+    let bytes = b"kernel bytes on S3 ".repeat(5000);
+    let sha = skyport_images::hex(&sha2::Sha256::digest(&bytes));
+    let reg = svc
+        .register(&ImageIn {
+            name: "vmlinuz".into(),
+            version: "1".into(),
+            arch: "x86_64".into(),
+            kind: Kind::Kernel,
+            size: bytes.len() as u64,
+            sha256: sha,
+        })
+        .await
+        .unwrap();
+    let url = reg.upload.url.clone();
+    assert!(
+        url.starts_with(&garage.endpoint) && url.contains("X-Amz-Signature="),
+        "{url}"
+    );
+
+    // A tampered presigned URL is refused by Garage.
+    let tampered = url.replace("vmlinuz-1", "vmlinuz-2");
+    let r = http
+        .put(&tampered)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "{}", r.text().await.unwrap_or_default());
+
+    // Nothing uploaded: completing is refused; then the real upload and verification.
+    assert!(svc.complete("vmlinuz-1-x86_64-kernel").await.is_err());
+    let r = http.put(&url).body(bytes.clone()).send().await.unwrap();
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let image = svc.complete("vmlinuz-1-x86_64-kernel").await.unwrap();
+    assert_eq!(image.state, ImageState::Ready);
+
+    // The download URL serves exactly those bytes.
+    let get = svc.download_url("vmlinuz-1-x86_64-kernel").await.unwrap();
+    let got = http.get(&get).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(&got[..], &bytes[..]);
+
+    // An expired presigned URL is refused by Garage.
+    let short = blobs
+        .download_url("vmlinuz-1-x86_64-kernel", Duration::from_secs(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = http.get(&short).send().await.unwrap();
+    assert!(
+        r.status().is_client_error(),
+        "expired URL answered {}",
+        r.status()
+    );
+
+    // Wrong bytes are discarded at verification.
+    let other = b"initrd".repeat(10);
+    let reg = svc
+        .register(&ImageIn {
+            name: "initrd".into(),
+            version: "1".into(),
+            arch: "x86_64".into(),
+            kind: Kind::Initrd,
+            size: other.len() as u64,
+            sha256: "0".repeat(64),
+        })
+        .await
+        .unwrap();
+    http.put(&reg.upload.url)
+        .body(other)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    assert!(svc.complete("initrd-1-x86_64-initrd").await.is_err());
+    assert!(
+        blobs
+            .digest("initrd-1-x86_64-initrd")
+            .await
+            .unwrap()
+            .is_none(),
+        "mismatched object deleted"
+    );
+}
