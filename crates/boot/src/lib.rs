@@ -106,6 +106,12 @@ impl BootService {
     /// Every `image:<id>` a configuration names must be registered (400 otherwise).
     async fn check_images(&self, c: &BootConfig) -> Result<(), ApiError> {
         for (field, v) in [("kernel", &c.kernel), ("initrd", &c.initrd)] {
+            if v.starts_with("s3://") {
+                skyport_images::blobs::parse_s3_url(v).map_err(|_| {
+                    ApiError::bad_request(format!("{field}: {v:?} is not an s3://bucket/key URL"))
+                })?;
+                continue;
+            }
             let Some(id) = v.strip_prefix("image:") else {
                 continue;
             };
@@ -128,7 +134,9 @@ impl BootService {
     }
 
     async fn resolve_image(&self, v: &str) -> Result<String, ApiError> {
-        match (&self.images, v.starts_with("image:")) {
+        // `image:<id>` and, as BSS does, `s3://bucket/key` become short-lived download URLs.
+        let reference = v.starts_with("image:") || v.starts_with("s3://");
+        match (&self.images, reference) {
             (Some(images), true) => images.resolve(v).await,
             (None, true) => Err(ApiError::Unprocessable(format!(
                 "{v}: no image registry configured"

@@ -111,6 +111,19 @@ impl Blobs for S3Blobs {
         Ok(Some((n, h.finalize().into())))
     }
 
+    async fn presign_s3(&self, url: &str, ttl: Duration) -> Result<String, BlobError> {
+        let (bucket, key) = skyport_images::blobs::parse_s3_url(url)?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(presign_config(ttl)?)
+            .await
+            .map_err(|e| remote("presigning GetObject", e))?;
+        Ok(req.uri().to_string())
+    }
+
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         self.client
             .delete_object()

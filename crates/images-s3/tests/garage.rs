@@ -71,6 +71,26 @@ async fn presigned_upload_verify_and_download_on_garage() {
     let got = http.get(&get).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(&got[..], &bytes[..]);
 
+    // An s3:// reference (as admins put in BSS boot parameters) becomes a presigned URL too.
+    let via_s3 = svc
+        .resolve("s3://skyport-images/images/vmlinuz-1-x86_64-kernel")
+        .await
+        .unwrap();
+    let got = http
+        .get(&via_s3)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&got[..], &bytes[..]);
+    assert!(svc.resolve("s3://no bucket/x").await.is_err());
+    assert_eq!(
+        svc.resolve("http://plain/url").await.unwrap(),
+        "http://plain/url"
+    );
+
     // An expired presigned URL is refused by Garage.
     let short = blobs
         .download_url("vmlinuz-1-x86_64-kernel", Duration::from_secs(1))

@@ -54,6 +54,33 @@ pub trait Blobs: Send + Sync + 'static {
     /// Size and SHA-256 of the stored object, if it exists.
     async fn digest(&self, key: &str) -> Result<Option<(u64, [u8; 32])>, BlobError>;
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
+    /// A short-lived download URL for an `s3://bucket/key` reference (as BSS presigns them).
+    /// Backends that are not S3 refuse.
+    async fn presign_s3(&self, url: &str, ttl: Duration) -> Result<String, BlobError> {
+        let _ = ttl;
+        Err(BlobError::Remote(format!(
+            "{url}: s3:// references need the S3 image backend, and this one is {}",
+            self.backend()
+        )))
+    }
+}
+
+/// Splits `s3://bucket/key` (bucket and key non-empty; no whitespace or control characters).
+pub fn parse_s3_url(url: &str) -> Result<(&str, &str), BlobError> {
+    let bad = || BlobError::BadKey(url.to_string());
+    let rest = url.strip_prefix("s3://").ok_or_else(bad)?;
+    let (bucket, key) = rest.split_once('/').ok_or_else(bad)?;
+    let ok = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok(bucket)
+        && ok(key)
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+    {
+        Ok((bucket, key))
+    } else {
+        Err(bad())
+    }
 }
 
 fn check_key(key: &str) -> Result<(), BlobError> {

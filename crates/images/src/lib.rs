@@ -267,13 +267,20 @@ impl ImageService {
             .map_err(ApiError::from)
     }
 
-    /// Resolves a boot-parameter value: `image:<id>` becomes a download URL; anything else is
-    /// returned unchanged.
+    /// Resolves a boot-parameter value: `image:<id>` and `s3://bucket/key` become short-lived
+    /// download URLs; anything else is returned unchanged.
     pub async fn resolve(&self, value: &str) -> Result<String, ApiError> {
-        match value.strip_prefix("image:") {
-            Some(id) => self.download_url(id).await,
-            None => Ok(value.to_string()),
+        if let Some(id) = value.strip_prefix("image:") {
+            return self.download_url(id).await;
         }
+        if value.starts_with("s3://") {
+            return self
+                .blobs
+                .presign_s3(value, DOWNLOAD_TTL)
+                .await
+                .map_err(ApiError::from);
+        }
+        Ok(value.to_string())
     }
 }
 

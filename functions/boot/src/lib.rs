@@ -45,10 +45,16 @@ pub fn settings_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Sett
     })
 }
 
-/// The service Lambda runs: the boot Router, finished as every Skyport app is.
+/// The service Lambda runs: the boot Router (resolving image references when `images` is
+/// given), finished as every Skyport app is.
 pub fn app(
     store: Arc<dyn Store>,
     settings: Settings,
+    images: Option<skyport_images::ImageService>,
 ) -> tower_http::normalize_path::NormalizePath<axum::Router> {
-    skyport_http::app(skyport_boot::router(BootService::new(store, settings)))
+    let mut svc = BootService::new(store, settings);
+    if let Some(i) = images {
+        svc = svc.with_images(i);
+    }
+    skyport_http::app(skyport_boot::router(svc))
 }

@@ -9,6 +9,20 @@ use skyport_lambda::{CommonConfig, env, init};
 async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
     let settings = skyport_fn_boot::settings_from_lookup(&env)?;
-    let store = init(&cfg, "boot").await?;
-    lambda_http::run(skyport_fn_boot::app(Arc::new(store), settings)).await
+    let ctx = init(&cfg, "boot").await?;
+    let store: Arc<dyn skyport_store::Store> = Arc::new(ctx.store);
+    // With an image bucket, boot parameters may name image:<id> and s3:// references.
+    let images = match std::env::var("SKYPORT_IMAGE_BUCKET") {
+        Ok(_) => {
+            let (bucket, prefix) = skyport_fn_images::bucket_from_lookup(&env)?;
+            Some(skyport_fn_images::service(
+                store.clone(),
+                aws_sdk_s3::Client::new(&ctx.aws),
+                bucket,
+                prefix,
+            ))
+        }
+        Err(_) => None,
+    };
+    lambda_http::run(skyport_fn_boot::app(store, settings, images)).await
 }

@@ -48,11 +48,18 @@ pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// What every function builds at cold start.
+pub struct Init {
+    pub store: DynamoStore,
+    /// The AWS configuration, for functions that need more SDK clients (S3).
+    pub aws: aws_config::SdkConfig,
+}
+
 /// Cold-start initialisation: logging, AWS configuration and the store.
 pub async fn init(
     cfg: &CommonConfig,
     function: &str,
-) -> Result<DynamoStore, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Init, Box<dyn std::error::Error + Send + Sync>> {
     skyport_http::init_tracing(cfg.log_format)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), cfg.table.clone());
@@ -62,7 +69,7 @@ pub async fn init(
         store.ensure_table().await?;
     }
     tracing::info!(function, table = %cfg.table, "function initialised");
-    Ok(store)
+    Ok(Init { store, aws })
 }
 
 #[cfg(test)]

@@ -8,6 +8,6 @@ use skyport_lambda::{CommonConfig, env, init};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
-    let store = init(&cfg, "inventory").await?;
+    let store = init(&cfg, "inventory").await?.store;
     lambda_http::run(skyport_fn_inventory::app(Arc::new(store))).await
 }

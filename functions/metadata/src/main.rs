@@ -9,6 +9,6 @@ use skyport_lambda::{CommonConfig, env, init};
 async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
     let base = skyport_fn_metadata::base_url_from_lookup(&env)?;
-    let store = init(&cfg, "metadata").await?;
+    let store = init(&cfg, "metadata").await?.store;
     lambda_http::run(skyport_fn_metadata::app(Arc::new(store), base)).await
 }

@@ -1,0 +1,63 @@
+//! The images Lambda function's configuration and app: the registry over DynamoDB (records) and
+//! S3 (bytes, through presigned URLs only).
+
+use std::sync::Arc;
+
+use skyport_images::ImageService;
+use skyport_images_s3::S3Blobs;
+use skyport_store::Store;
+
+/// `SKYPORT_IMAGE_BUCKET` (required) and `SKYPORT_IMAGE_PREFIX` (default `images/`).
+pub fn bucket_from_lookup(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, String), String> {
+    let bucket = get("SKYPORT_IMAGE_BUCKET").ok_or("SKYPORT_IMAGE_BUCKET is required")?;
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-".contains(c));
+    if !valid {
+        return Err(format!(
+            "SKYPORT_IMAGE_BUCKET={bucket:?} is not an S3 bucket name"
+        ));
+    }
+    let prefix = get("SKYPORT_IMAGE_PREFIX").unwrap_or_else(|| "images/".to_string());
+    if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "SKYPORT_IMAGE_PREFIX={prefix:?} contains whitespace"
+        ));
+    }
+    Ok((bucket, prefix))
+}
+
+/// The image service on S3, for this function and for the boot function.
+pub fn service(
+    store: Arc<dyn Store>,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+) -> ImageService {
+    ImageService::new(store, Arc::new(S3Blobs::new(s3, bucket, prefix)))
+}
+
+pub fn app(images: ImageService) -> tower_http::normalize_path::NormalizePath<axum::Router> {
+    skyport_http::app(skyport_images::router(images, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_settings_are_validated() {
+        assert!(bucket_from_lookup(&|_| None).is_err());
+        assert!(
+            bucket_from_lookup(&|k| (k == "SKYPORT_IMAGE_BUCKET").then(|| "Bad_Bucket".into()))
+                .is_err()
+        );
+        let (b, p) =
+            bucket_from_lookup(&|k| (k == "SKYPORT_IMAGE_BUCKET").then(|| "skyport-images".into()))
+                .unwrap();
+        assert_eq!((b.as_str(), p.as_str()), ("skyport-images", "images/"));
+    }
+}
