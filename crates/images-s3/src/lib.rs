@@ -111,6 +111,79 @@ impl Blobs for S3Blobs {
         Ok(Some((n, h.finalize().into())))
     }
 
+    async fn start_multipart(
+        &self,
+        key: &str,
+        parts: u32,
+        ttl: Duration,
+    ) -> Result<Option<(String, Vec<String>)>, BlobError> {
+        let k = self.key(key)?;
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&k)
+            .send()
+            .await
+            .map_err(|e| remote("CreateMultipartUpload", e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| BlobError::Remote("CreateMultipartUpload returned no upload id".into()))?
+            .to_string();
+        let mut urls = Vec::with_capacity(parts as usize);
+        for n in 1..=parts {
+            let req = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(&k)
+                .upload_id(&upload_id)
+                .part_number(
+                    i32::try_from(n).map_err(|_| BlobError::Remote("too many parts".into()))?,
+                )
+                .presigned(presign_config(ttl)?)
+                .await
+                .map_err(|e| remote("presigning UploadPart", e))?;
+            urls.push(req.uri().to_string());
+        }
+        Ok(Some((upload_id, urls)))
+    }
+
+    async fn finish_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<(), BlobError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let mut completed = Vec::with_capacity(parts.len());
+        for (n, etag) in parts {
+            completed.push(
+                CompletedPart::builder()
+                    .part_number(
+                        i32::try_from(*n)
+                            .map_err(|_| BlobError::Remote(format!("part number {n}")))?,
+                    )
+                    .e_tag(etag)
+                    .build(),
+            );
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(self.key(key)?)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| remote("CompleteMultipartUpload", e))?;
+        Ok(())
+    }
+
     async fn presign_s3(&self, url: &str, ttl: Duration) -> Result<String, BlobError> {
         let (bucket, key) = skyport_images::blobs::parse_s3_url(url)?;
         let req = self

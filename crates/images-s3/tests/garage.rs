@@ -56,14 +56,21 @@ async fn presigned_upload_verify_and_download_on_garage() {
     assert_eq!(r.status(), 403, "{}", r.text().await.unwrap_or_default());
 
     // Nothing uploaded: completing is refused; then the real upload and verification.
-    assert!(svc.complete("vmlinuz-1-x86_64-kernel").await.is_err());
+    assert!(
+        svc.complete("vmlinuz-1-x86_64-kernel", &Default::default())
+            .await
+            .is_err()
+    );
     let r = http.put(&url).body(bytes.clone()).send().await.unwrap();
     assert!(
         r.status().is_success(),
         "{}",
         r.text().await.unwrap_or_default()
     );
-    let image = svc.complete("vmlinuz-1-x86_64-kernel").await.unwrap();
+    let image = svc
+        .complete("vmlinuz-1-x86_64-kernel", &Default::default())
+        .await
+        .unwrap();
     assert_eq!(image.state, ImageState::Ready);
 
     // The download URL serves exactly those bytes.
@@ -124,7 +131,11 @@ async fn presigned_upload_verify_and_download_on_garage() {
         .unwrap()
         .error_for_status()
         .unwrap();
-    assert!(svc.complete("initrd-1-x86_64-initrd").await.is_err());
+    assert!(
+        svc.complete("initrd-1-x86_64-initrd", &Default::default())
+            .await
+            .is_err()
+    );
     assert!(
         blobs
             .digest("initrd-1-x86_64-initrd")
@@ -133,4 +144,66 @@ async fn presigned_upload_verify_and_download_on_garage() {
             .is_none(),
         "mismatched object deleted"
     );
+}
+
+/// A large image goes up in parts: each part to its own presigned URL, then assembled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_upload_on_garage() {
+    let garage = Garage::start("skyport-parts").expect("Garage");
+    let blobs = Arc::new(S3Blobs::new(garage.client().await, "skyport-parts", ""));
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("s.db")).unwrap());
+    let part = skyport_images::MIN_PART_SIZE;
+    let svc = ImageService::new(store, blobs).with_part_size(part);
+    let bytes: Vec<u8> = (0..part as usize + 4096).map(|i| (i % 251) as u8).collect();
+    let sha = skyport_images::hex(&sha2::Sha256::digest(&bytes));
+    let reg = svc
+        .register(&ImageIn {
+            name: "rootfs".into(),
+            version: "1".into(),
+            arch: "x86_64".into(),
+            kind: Kind::Rootfs,
+            size: bytes.len() as u64,
+            sha256: sha,
+        })
+        .await
+        .unwrap();
+    assert_eq!(reg.upload.method, "multipart");
+    assert_eq!(reg.upload.parts.len(), 2);
+    // Completing without the parts' ETags is refused.
+    assert!(
+        svc.complete("rootfs-1-x86_64-rootfs", &Default::default())
+            .await
+            .is_err()
+    );
+    let http = reqwest::Client::new();
+    let mut done = Vec::new();
+    for (i, p) in reg.upload.parts.iter().enumerate() {
+        let start = i * part as usize;
+        let end = (start + part as usize).min(bytes.len());
+        let r = http
+            .put(&p.url)
+            .body(bytes[start..end].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "part {}: {}", p.number, r.status());
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        done.push(serde_json::json!({"number": p.number, "etag": etag}));
+    }
+    let done: skyport_images::CompleteIn =
+        serde_json::from_value(serde_json::json!({"parts": done})).unwrap();
+    let image = svc.complete("rootfs-1-x86_64-rootfs", &done).await.unwrap();
+    assert_eq!(image.state, ImageState::Ready);
+    let got = http
+        .get(svc.download_url("rootfs-1-x86_64-rootfs").await.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.len(), bytes.len());
+    assert!(got[..] == bytes[..]);
 }

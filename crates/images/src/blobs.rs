@@ -54,6 +54,29 @@ pub trait Blobs: Send + Sync + 'static {
     /// Size and SHA-256 of the stored object, if it exists.
     async fn digest(&self, key: &str) -> Result<Option<(u64, [u8; 32])>, BlobError>;
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
+    /// Starts a multipart upload of `parts` parts: its id and one upload URL per part (in
+    /// order). `None` when the backend takes every object in one `PUT`.
+    async fn start_multipart(
+        &self,
+        key: &str,
+        parts: u32,
+        ttl: Duration,
+    ) -> Result<Option<(String, Vec<String>)>, BlobError> {
+        let _ = (key, parts, ttl);
+        Ok(None)
+    }
+    /// Assembles a multipart upload from its parts' numbers and ETags.
+    async fn finish_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<(), BlobError> {
+        let _ = (upload_id, parts);
+        Err(BlobError::Remote(format!(
+            "{key}: this backend has no multipart uploads"
+        )))
+    }
     /// A short-lived download URL for an `s3://bucket/key` reference (as BSS presigns them).
     /// Backends that are not S3 refuse.
     async fn presign_s3(&self, url: &str, ttl: Duration) -> Result<String, BlobError> {

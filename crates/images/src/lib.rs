@@ -58,6 +58,9 @@ pub struct Image {
     pub size: u64,
     pub sha256: String,
     pub state: ImageState,
+    /// The multipart upload in progress, if the image is uploaded in parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
 }
 
 /// Registration request.
@@ -71,13 +74,45 @@ pub struct ImageIn {
     pub sha256: String,
 }
 
-/// Where and how to upload an image's bytes.
+/// Where and how to upload an image's bytes: one `PUT` to `url`, or (`method: "multipart"`) one
+/// `PUT` of `part_size` bytes (the last one shorter) to each of `parts`, then `complete` with
+/// each part's ETag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Upload {
     pub method: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_size: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartUrl>,
     pub expires_in: u64,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartUrl {
+    pub number: u32,
+    pub url: String,
+}
+
+/// `POST images/{id}/complete` body for a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct CompleteIn {
+    #[serde(default)]
+    pub parts: Vec<CompletedPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CompletedPart {
+    pub number: u32,
+    pub etag: String,
+}
+
+/// Images larger than this are uploaded in parts of this size (where the backend supports it).
+pub const DEFAULT_PART_SIZE: u64 = 512 * 1024 * 1024;
+/// S3's limits: parts of at least 5 MiB (but the last), at most 10,000 parts.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub const MAX_PARTS: u64 = 10_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Registered {
@@ -110,11 +145,22 @@ pub fn image_ref(id: &str) -> String {
 pub struct ImageService {
     store: Arc<dyn Store>,
     blobs: Arc<dyn Blobs>,
+    part_size: u64,
 }
 
 impl ImageService {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>) -> Self {
-        ImageService { store, blobs }
+        ImageService {
+            store,
+            blobs,
+            part_size: DEFAULT_PART_SIZE,
+        }
+    }
+
+    /// Sets the multipart part size (at least S3's 5 MiB).
+    pub fn with_part_size(mut self, part_size: u64) -> Self {
+        self.part_size = part_size.max(MIN_PART_SIZE);
+        self
     }
 
     pub fn blobs(&self) -> &Arc<dyn Blobs> {
@@ -142,7 +188,15 @@ impl ImageService {
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
         let id = format!("{name}-{version}-{arch}-{kind}");
-        let image = Image {
+        let parts = i.size.div_ceil(self.part_size);
+        if parts > MAX_PARTS {
+            return Err(ApiError::bad_request(format!(
+                "size {} needs more than {MAX_PARTS} parts",
+                i.size
+            )));
+        }
+        // Registration first: a second registration of the same id must not start an upload.
+        let mut image = Image {
             id: id.clone(),
             name,
             version,
@@ -151,6 +205,7 @@ impl ImageService {
             size: i.size,
             sha256: sha,
             state: ImageState::Pending,
+            upload_id: None,
         };
         let body = serde_json::to_string(&image).map_err(|e| ApiError::Internal(e.to_string()))?;
         self.store
@@ -166,19 +221,55 @@ impl ImageService {
                 }
                 other => other.into(),
             })?;
-        let url = self
-            .blobs
-            .upload_url(&id, UPLOAD_TTL)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Registered {
-            image,
-            upload: Upload {
+        let multipart = if parts > 1 {
+            self.blobs
+                .start_multipart(&id, parts as u32, UPLOAD_TTL)
+                .await
+                .map_err(ApiError::from)?
+        } else {
+            None
+        };
+        let upload = match multipart {
+            Some((upload_id, urls)) => {
+                image.upload_id = Some(upload_id);
+                let body =
+                    serde_json::to_string(&image).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let prev = self.record(&id).await?.1;
+                self.store
+                    .write(vec![Write::Put {
+                        table: IMAGES,
+                        record: Record::new(id.clone(), body),
+                        prev: Some(prev),
+                    }])
+                    .await?;
+                Upload {
+                    method: "multipart",
+                    url: String::new(),
+                    part_size: Some(self.part_size),
+                    parts: urls
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, url)| PartUrl {
+                            number: i as u32 + 1,
+                            url,
+                        })
+                        .collect(),
+                    expires_in: UPLOAD_TTL.as_secs(),
+                }
+            }
+            None => Upload {
                 method: "PUT",
-                url,
+                url: self
+                    .blobs
+                    .upload_url(&id, UPLOAD_TTL)
+                    .await
+                    .map_err(ApiError::from)?,
+                part_size: None,
+                parts: Vec::new(),
                 expires_in: UPLOAD_TTL.as_secs(),
             },
-        })
+        };
+        Ok(Registered { image, upload })
     }
 
     async fn record(&self, id: &str) -> Result<(Image, Record), ApiError> {
@@ -212,10 +303,40 @@ impl ImageService {
     /// Verifies the uploaded bytes against the registration. On a mismatch the bytes are
     /// deleted and the image stays pending (the client may upload again): a registered image
     /// never points at wrong or missing bytes.
-    pub async fn complete(&self, id: &str) -> Result<Image, ApiError> {
-        let (mut image, prev) = self.record(id).await?;
+    pub async fn complete(&self, id: &str, done: &CompleteIn) -> Result<Image, ApiError> {
+        let (mut image, mut prev) = self.record(id).await?;
         if image.state == ImageState::Ready {
             return Ok(image);
+        }
+        if let Some(upload_id) = image.upload_id.clone() {
+            if done.parts.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "image {id} is uploaded in parts: give each part's number and ETag"
+                )));
+            }
+            let parts: Vec<(u32, String)> = done
+                .parts
+                .iter()
+                .map(|p| (p.number, p.etag.clone()))
+                .collect();
+            self.blobs
+                .finish_multipart(id, &upload_id, &parts)
+                .await
+                .map_err(|e| {
+                    ApiError::Unprocessable(format!("image {id}: assembling the parts failed: {e}"))
+                })?;
+            // Assembled: a retry of `complete` verifies the object, not the finished upload.
+            image.upload_id = None;
+            let body =
+                serde_json::to_string(&image).map_err(|e| ApiError::Internal(e.to_string()))?;
+            self.store
+                .write(vec![Write::Put {
+                    table: IMAGES,
+                    record: Record::new(id, body),
+                    prev: Some(prev),
+                }])
+                .await?;
+            prev = self.record(id).await?.1;
         }
         let Some((size, sha)) = self.blobs.digest(id).await.map_err(ApiError::from)? else {
             return Err(ApiError::Unprocessable(format!(

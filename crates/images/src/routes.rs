@@ -64,8 +64,19 @@ async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> Res {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn complete(State(s): State<AppState>, Path(id): Path<String>) -> Res {
-    Ok(json(StatusCode::OK, &s.svc.complete(&id).await?))
+async fn complete(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Res {
+    let done: crate::CompleteIn = if body.iter().all(u8::is_ascii_whitespace) {
+        crate::CompleteIn::default()
+    } else {
+        skyport_http::check_json_content_type(&headers)?;
+        skyport_http::parse_json(&body)?
+    };
+    Ok(json(StatusCode::OK, &s.svc.complete(&id, &done).await?))
 }
 
 async fn content(State(s): State<AppState>, Path(id): Path<String>) -> Res {
