@@ -571,27 +571,7 @@ impl BootService {
     /// Records that `name` fetched `endpoint` now; best effort (a failure is logged, the node
     /// still gets its script).
     pub async fn record_access(&self, name: &str, endpoint: &str) {
-        let id = format!("{name}#{endpoint}");
-        let entry = EndpointAccess {
-            name: name.to_string(),
-            endpoint: endpoint.to_string(),
-            last_epoch: now_epoch(),
-        };
-        let Ok(body) = serde_json::to_string(&entry) else {
-            return;
-        };
-        // One unconditional write: the newest fetch time wins, and no read is needed first.
-        let record = Record::new(id, body);
-        let result = self
-            .store
-            .write(vec![Write::Upsert {
-                table: ENDPOINT_HISTORY,
-                record,
-            }])
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(xname = name, endpoint, error = %e, "could not record endpoint access");
-        }
+        record_access(self.store.as_ref(), name, endpoint).await;
     }
 
     pub async fn endpoint_history(
@@ -663,5 +643,29 @@ impl BootService {
 
     pub fn backend(&self) -> &'static str {
         self.store.backend()
+    }
+}
+
+/// Records that node `name` fetched `endpoint` (`bootscript`, `user-data`) now; best effort (a
+/// failure is logged, the node still gets its answer). One unconditional write: the newest fetch
+/// time wins, and no read is needed first.
+pub async fn record_access(store: &dyn Store, name: &str, endpoint: &str) {
+    let entry = EndpointAccess {
+        name: name.to_string(),
+        endpoint: endpoint.to_string(),
+        last_epoch: now_epoch(),
+    };
+    let Ok(body) = serde_json::to_string(&entry) else {
+        return;
+    };
+    let record = Record::new(format!("{name}#{endpoint}"), body);
+    if let Err(e) = store
+        .write(vec![Write::Upsert {
+            table: ENDPOINT_HISTORY,
+            record,
+        }])
+        .await
+    {
+        tracing::warn!(xname = name, endpoint, error = %e, "could not record endpoint access");
     }
 }

@@ -550,6 +550,10 @@ impl MetadataService {
         }
     }
 
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     pub async fn ping(&self) -> Result<(), ApiError> {
         self.store.ping().await.map_err(ApiError::from)
     }

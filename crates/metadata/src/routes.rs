@@ -24,10 +24,7 @@ fn at(path: &str) -> String {
 pub fn router(svc: MetadataService) -> Router {
     Router::new()
         .route(&at("/meta-data"), get(meta_data))
-        .route(
-            &at("/user-data"),
-            get(|| async { text("#cloud-config\n", "text/plain; charset=utf-8") }),
-        )
+        .route(&at("/user-data"), get(user_data))
         .route(&at("/vendor-data"), get(vendor_data))
         .route(&at("/{file}"), get(group_file))
         .route(
@@ -207,4 +204,16 @@ async fn put_instance(
 ) -> Res {
     svc.put_instance_info(&id, &info).await?;
     Ok(StatusCode::CREATED.into_response())
+}
+
+/// Always `#cloud-config`, as upstream; a known node's fetch is recorded for BSS's
+/// `endpoint-history`.
+async fn user_data(State(svc): State<MetadataService>, req: Request) -> Response {
+    let ip = client_ip(&req);
+    if let Ok(ip) = ip
+        && let Ok(n) = svc.node_by_ip(&ip).await
+    {
+        skyport_boot::record_access(svc.store().as_ref(), &n.component.id, "user-data").await;
+    }
+    text("#cloud-config\n", "text/plain; charset=utf-8")
 }

@@ -38,6 +38,7 @@ async fn cloud_init_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("m.db")).unwrap());
+    let store_for_history = store.clone();
     let api = api(store);
     api.call("POST", "/hsm/v2/State/Components", "", Some(json!({"Components": [
         {"ID": "x1000c0s0b0n0", "State": "Ready", "NID": 7, "Role": "Compute", "SubRole": "Worker"}]}))).await.expect(204);
@@ -145,6 +146,12 @@ async fn cloud_init_end_to_end() {
         .await
         .expect(200);
     assert_eq!(String::from_utf8(r.raw).unwrap(), "#cloud-config\n");
+    // The fetch is recorded for BSS's endpoint-history.
+    let h = store_for_history
+        .get(skyport_boot::ENDPOINT_HISTORY, "x1000c0s0b0n0#user-data")
+        .await
+        .unwrap();
+    assert!(h.is_some_and(|r| r.body.contains("\"endpoint\":\"user-data\"")));
     let r = as_node(&api, "10.0.2.15", "/cloud-init/vendor-data")
         .await
         .expect(200);
