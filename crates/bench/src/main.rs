@@ -460,33 +460,12 @@ async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
 }
 
 async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
-    let ddb = skyport_testkit::DynamoLocal::start()?;
-    let client = skyport_testkit::dynamo_client(&ddb.endpoint(), None).await;
-    let store = skyport_store_dynamo::DynamoStore::new(client, "skyport-bench");
-    store.ensure_table().await?;
+    let (_ddb, store) = dynamo_store().await?;
     let calls = store.calls();
     let app = skyport_http::app(skyport_inventory::router(Inventory::new(Arc::new(store))));
     let call = |method: &'static str, uri: String, body: Option<Value>| {
-        let app = app.clone();
-        async move {
-            let mut req = axum::http::Request::builder().method(method).uri(uri);
-            let body = match body {
-                Some(b) => {
-                    req = req.header("content-type", "application/json");
-                    axum::body::Body::from(serde_json::to_vec(&b)?)
-                }
-                None => axum::body::Body::empty(),
-            };
-            let resp = app.oneshot(req.body(body)?).await?;
-            let status = resp.status();
-            let bytes = http_body_util::BodyExt::collect(resp.into_body())
-                .await?
-                .to_bytes();
-            if !status.is_success() {
-                bail!("{status}: {}", String::from_utf8_lossy(&bytes));
-            }
-            Ok::<_, anyhow::Error>(())
-        }
+        let app = &app;
+        async move { call_app(app, method, &uri, body).await.map(|_| ()) }
     };
     let t = Instant::now();
     let bmcs = nodes.div_ceil(4);
