@@ -707,28 +707,8 @@ impl Inventory {
         &self,
         q: &skyport_http::QueryParams,
     ) -> Result<Vec<RedfishEndpoint>, ApiError> {
-        let ids = q
-            .all("id")
-            .into_iter()
-            .map(|v| {
-                Xname::parse(v).map(|x| x.to_string()).map_err(|_| {
-                    ApiError::bad_request(format!(
-                        "bad query param: Argument was not a valid xname ID (id={v:?})"
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let types = q
-            .all("type")
-            .into_iter()
-            .map(|v| {
-                v.parse::<HmsType>().map(|t| t.to_string()).map_err(|_| {
-                    ApiError::bad_request(format!(
-                        "bad query param: Argument was not a valid HMS Type (type={v:?})"
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = xname_params(q, "id")?;
+        let types = type_params(q)?;
         let macs: Vec<String> = q
             .all("macaddr")
             .into_iter()
@@ -826,31 +806,9 @@ impl Inventory {
         &self,
         q: &skyport_http::QueryParams,
     ) -> Result<Vec<ComponentEndpoint>, ApiError> {
-        let xn = |name: &str| {
-            q.all(name)
-                .into_iter()
-                .map(|v| {
-                    Xname::parse(v).map(|x| x.to_string()).map_err(|_| {
-                        ApiError::bad_request(format!(
-                            "bad query param: Argument was not a valid xname ID ({name}={v:?})"
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        };
-        let ids = xn("id")?;
-        let eps = xn("redfish_ep")?;
-        let types = q
-            .all("type")
-            .into_iter()
-            .map(|v| {
-                v.parse::<HmsType>().map(|t| t.to_string()).map_err(|_| {
-                    ApiError::bad_request(format!(
-                        "bad query param: Argument was not a valid HMS Type (type={v:?})"
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = xname_params(q, "id")?;
+        let eps = xname_params(q, "redfish_ep")?;
+        let types = type_params(q)?;
         let rtypes = q.all("redfish_type");
         let recs = if !ids.is_empty() {
             self.store.get_many(COMPONENT_ENDPOINTS, &ids).await?
@@ -928,6 +886,34 @@ impl Inventory {
         };
         retrying!(attempt())
     }
+}
+
+/// Every value of query parameter `name` as a normalised xname (400 naming a bad one).
+fn xname_params(q: &skyport_http::QueryParams, name: &str) -> Result<Vec<String>, ApiError> {
+    q.all(name)
+        .into_iter()
+        .map(|v| {
+            Xname::parse(v).map(|x| x.to_string()).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "bad query param: Argument was not a valid xname ID ({name}={v:?})"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Every `type` query value as a canonical HMS type (400 naming a bad one).
+fn type_params(q: &skyport_http::QueryParams) -> Result<Vec<String>, ApiError> {
+    q.all("type")
+        .into_iter()
+        .map(|v| {
+            v.parse::<HmsType>().map(|t| t.to_string()).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "bad query param: Argument was not a valid HMS Type (type={v:?})"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Several endpoints in one POST may derive the same record (a shared interface); keep the last.
