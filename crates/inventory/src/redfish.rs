@@ -89,7 +89,15 @@ pub fn normalize_endpoint(
         }
     }
     let fqdn_in = raw.fqdn.as_deref().unwrap_or("").trim().to_string();
-    if !fqdn_in.is_empty() {
+    // `10.0.0.5:8443`: a BMC on a non-default port (SMD and Magellan drop the port, which makes
+    // the endpoint unreachable); the address is the host, the FQDN keeps the port.
+    let socket_fqdn = fqdn_in.parse::<std::net::SocketAddr>().ok();
+    if let Some(sa) = socket_fqdn {
+        if hostname.is_empty() {
+            hostname = sa.ip().to_string();
+            host_is_ip = true;
+        }
+    } else if !fqdn_in.is_empty() {
         if let Some(ip) = parse_ip(&fqdn_in) {
             if hostname.is_empty() {
                 hostname = ip.to_string();
@@ -129,12 +137,18 @@ pub fn normalize_endpoint(
     if hostname.is_empty() {
         hostname = id.to_string();
     }
-    let fqdn = if host_is_ip || domain.is_empty() {
+    let fqdn = if let Some(sa) = socket_fqdn.filter(|sa| sa.ip().to_string() == hostname) {
+        sa.to_string()
+    } else if host_is_ip || domain.is_empty() {
         hostname.clone()
     } else {
         format!("{hostname}.{domain}")
     };
-    if !fqdn_in.is_empty() && !fqdn_in.eq_ignore_ascii_case(&fqdn) && parse_ip(&fqdn_in).is_none() {
+    if !fqdn_in.is_empty()
+        && !fqdn_in.eq_ignore_ascii_case(&fqdn)
+        && parse_ip(&fqdn_in).is_none()
+        && socket_fqdn.is_none()
+    {
         return Err(format!(
             "host/domain conflicts with FQDN: '{fqdn}' != '{fqdn_in}'"
         ));
@@ -1010,6 +1024,21 @@ mod tests {
             ""
         );
         assert!(normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0","MACAddr":"zz:zz"}"#), None).is_err());
+    }
+
+    #[test]
+    fn fqdn_with_port_keeps_the_port_and_yields_the_address() {
+        let ep =
+            normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0","FQDN":"127.0.1.5:8443"}"#), None).unwrap();
+        assert_eq!(ep.fqdn, "127.0.1.5:8443");
+        assert_eq!(ep.hostname, "127.0.1.5");
+        assert_eq!(ep.ip_address, "127.0.1.5");
+        let ep =
+            normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0","FQDN":"[fd00::5]:443"}"#), None).unwrap();
+        assert_eq!(
+            (ep.fqdn.as_str(), ep.ip_address.as_str()),
+            ("[fd00::5]:443", "fd00::5")
+        );
     }
 
     #[test]

@@ -1,0 +1,467 @@
+//! A fleet of mock BMCs. Each serves a Redfish mockup tree over HTTPS (one self-signed
+//! certificate per fleet unless told otherwise) or HTTP, requires Basic auth or a session token
+//! beyond the service root, and can be told to misbehave: added latency, 500s, hangs, malformed
+//! JSON, a session cap, `Members@odata.nextLink` paging, or any canned answer for a path.
+//!
+//! Bind addresses are the caller's choice; all of 127.0.0.0/8 is loopback on Linux, so a
+//! thousand BMCs can share one port on 127.0.1.0/22.
+
+pub mod tree;
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use tree::Tree;
+
+/// A canned answer for one path.
+#[derive(Clone, Debug)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// How a BMC misbehaves.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Added before every answer.
+    pub latency: Duration,
+    /// Accepts connections (and TLS) but never answers a request.
+    pub hang: bool,
+    /// Every n-th request (counting from 1) gets a 500; 0 = never.
+    pub error_every: u64,
+    /// Every resource except the service root is truncated, invalid JSON.
+    pub malformed: bool,
+    /// Most concurrent sessions; further logins get 503 (iDRAC's RAC0218). 0 = no cap.
+    pub session_cap: usize,
+    /// Collections longer than this are paged with `Members@odata.nextLink` (`?$skip=`).
+    pub page_size: Option<usize>,
+    /// Answers for exact paths (with query), served instead of the tree.
+    pub canned: HashMap<String, Canned>,
+}
+
+/// One BMC of the fleet.
+#[derive(Clone, Debug)]
+pub struct BmcSpec {
+    pub addr: SocketAddr,
+    pub tree: Arc<Tree>,
+    /// Gives MACs a per-BMC twist so many BMCs from one tree do not collide.
+    pub uniquify: Option<u32>,
+    /// The IP the mockup's BMC NIC reports, replaced by the address served on, so the BMC
+    /// reports the address it is reached at, as a real one does.
+    pub rewrite_ip: Option<String>,
+    pub faults: Faults,
+}
+
+impl BmcSpec {
+    pub fn new(addr: SocketAddr, tree: Arc<Tree>) -> Self {
+        Self {
+            addr,
+            tree,
+            uniquify: None,
+            rewrite_ip: None,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// What the fleet serves with.
+#[derive(Clone)]
+pub struct FleetOptions {
+    pub username: String,
+    pub password: String,
+    /// `None` = plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// A self-signed certificate for `127.0.0.1`, `localhost` and any loopback BMC.
+pub struct SelfSigned {
+    pub cert_der: Vec<u8>,
+    pub cert_pem: String,
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+pub fn self_signed() -> anyhow::Result<SelfSigned> {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let ck = rcgen::generate_simple_self_signed(names)?;
+    let cert_der = ck.cert.der().to_vec();
+    let cert_pem = ck.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der.clone().into()], key)?;
+    Ok(SelfSigned {
+        cert_der,
+        cert_pem,
+        config: Arc::new(config),
+    })
+}
+
+/// Counters a test can read.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub sessions_created: AtomicU64,
+    pub sessions_deleted: AtomicU64,
+    pub sessions_refused: AtomicU64,
+    pub unauthorized: AtomicU64,
+    pub connections: AtomicUsize,
+}
+
+struct Bmc {
+    spec: BmcSpec,
+    user: String,
+    password: String,
+    sessions: Mutex<HashSet<String>>,
+    next_session: AtomicU64,
+    stats: Arc<Stats>,
+}
+
+/// A running fleet; dropping it stops every BMC.
+pub struct Fleet {
+    pub bmcs: Vec<RunningBmc>,
+}
+
+pub struct RunningBmc {
+    pub addr: SocketAddr,
+    pub stats: Arc<Stats>,
+    task: JoinHandle<()>,
+}
+
+impl RunningBmc {
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+    pub fn active_sessions(&self) -> u64 {
+        self.stats.sessions_created.load(Ordering::Relaxed)
+            - self.stats.sessions_deleted.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for b in &self.bmcs {
+            b.task.abort();
+        }
+    }
+}
+
+impl Fleet {
+    /// Binds every BMC (port 0 picks a free port) and starts serving.
+    pub async fn start(specs: Vec<BmcSpec>, opts: &FleetOptions) -> anyhow::Result<Fleet> {
+        let mut bmcs = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let listener = TcpListener::bind(spec.addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("binding mock BMC on {}: {e}", spec.addr))?;
+            let addr = listener.local_addr()?;
+            let stats = Arc::new(Stats::default());
+            let bmc = Arc::new(Bmc {
+                spec: BmcSpec { addr, ..spec },
+                user: opts.username.clone(),
+                password: opts.password.clone(),
+                sessions: Mutex::new(HashSet::new()),
+                next_session: AtomicU64::new(1),
+                stats: stats.clone(),
+            });
+            let tls = opts.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+            let task = tokio::spawn(accept_loop(listener, bmc, tls));
+            bmcs.push(RunningBmc { addr, stats, task });
+        }
+        Ok(Fleet { bmcs })
+    }
+
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.bmcs.iter().map(|b| b.addr).collect()
+    }
+}
+
+async fn accept_loop(listener: TcpListener, bmc: Arc<Bmc>, tls: Option<tokio_rustls::TlsAcceptor>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors or similar: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        bmc.stats.connections.fetch_add(1, Ordering::Relaxed);
+        let bmc = bmc.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let bmc = bmc.clone();
+                async move { Ok::<_, Infallible>(handle(&bmc, req).await) }
+            });
+            let http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(s) = acceptor.accept(stream).await {
+                        // Connection errors (client went away) end this connection only.
+                        let _ = http.serve_connection(TokioIo::new(s), svc).await;
+                    }
+                }
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                }
+            }
+        });
+    }
+}
+
+fn respond(
+    status: StatusCode,
+    headers: &[(&str, String)],
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut b = Response::builder().status(status);
+    for (k, v) in headers {
+        b = b.header(*k, v.as_str());
+    }
+    b.body(Full::new(body.into()))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn error(status: StatusCode, msg: &str) -> Response<Full<Bytes>> {
+    let body = json!({"error": {"code": "Base.1.8.GeneralError", "message": msg}});
+    respond(
+        status,
+        &[("content-type", "application/json".into())],
+        body.to_string(),
+    )
+}
+
+impl Bmc {
+    fn authorized(&self, req: &Request<Incoming>) -> bool {
+        if let Some(t) = req
+            .headers()
+            .get("X-Auth-Token")
+            .and_then(|v| v.to_str().ok())
+        {
+            return self
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(t);
+        }
+        self.basic_ok(req)
+    }
+
+    fn basic_ok(&self, req: &Request<Incoming>) -> bool {
+        let Some(v) = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let Some(b64) = v.strip_prefix("Basic ") else {
+            return false;
+        };
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
+            return false;
+        };
+        raw == format!("{}:{}", self.user, self.password).as_bytes()
+    }
+
+    /// Serialises a resource with this BMC's rewrites.
+    fn render(&self, v: &Value) -> String {
+        let mut s = v.to_string();
+        if let Some(from) = &self.spec.rewrite_ip {
+            s = s.replace(from.as_str(), &self.spec.addr.ip().to_string());
+        }
+        if let Some(i) = self.spec.uniquify {
+            s = tree::uniquify_macs(&s, i);
+        }
+        s
+    }
+}
+
+fn normalize(path: &str) -> String {
+    let mut out = String::new();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        out.push_str(seg);
+    }
+    out
+}
+
+fn skip_param(query: Option<&str>) -> usize {
+    query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == "$skip" || k == "%24skip").then(|| v.parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+async fn handle(bmc: &Bmc, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let n = bmc.stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let f = &bmc.spec.faults;
+    if f.hang {
+        std::future::pending::<()>().await;
+    }
+    if !f.latency.is_zero() {
+        tokio::time::sleep(f.latency).await;
+    }
+    let path = normalize(req.uri().path());
+    let full = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    if let Some(c) = f.canned.get(&full).or_else(|| f.canned.get(&path)) {
+        let headers: Vec<(&str, String)> = c
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        return respond(
+            StatusCode::from_u16(c.status).unwrap_or(StatusCode::OK),
+            &headers,
+            c.body.clone(),
+        );
+    }
+    if f.error_every > 0 && n.is_multiple_of(f.error_every) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "injected failure");
+    }
+    let open = matches!(
+        path.as_str(),
+        "/redfish" | "/redfish/v1" | "/redfish/v1/odata" | "/redfish/v1/$metadata"
+    );
+    let sessions = "/redfish/v1/SessionService/Sessions";
+    if req.method() == Method::POST && path == sessions {
+        return login(bmc, req).await;
+    }
+    if !open && !bmc.authorized(&req) {
+        bmc.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
+        return respond(
+            StatusCode::UNAUTHORIZED,
+            &[
+                ("www-authenticate", "Basic realm=\"Redfish\"".into()),
+                ("content-type", "application/json".into()),
+            ],
+            json!({"error": {"message": "authentication required"}}).to_string(),
+        );
+    }
+    if req.method() == Method::DELETE
+        && let Some(id) = path.strip_prefix(&format!("{sessions}/"))
+    {
+        let token = req
+            .headers()
+            .get("X-Auth-Token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let mut s = bmc.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        // The token names the session; only its own session may be deleted with it.
+        let owned = token.ends_with(&format!("-{id}")) && s.remove(&token);
+        drop(s);
+        if owned {
+            bmc.stats.sessions_deleted.fetch_add(1, Ordering::Relaxed);
+            return respond(StatusCode::NO_CONTENT, &[], Bytes::new());
+        }
+        return error(StatusCode::NOT_FOUND, "no such session");
+    }
+    if req.method() != Method::GET {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "read-only mock");
+    }
+    let Some(doc) = bmc.spec.tree.get(&path) else {
+        return error(StatusCode::NOT_FOUND, "resource not found");
+    };
+    let mut doc = doc.clone();
+    if let (Some(page), Some(Value::Array(members))) = (f.page_size, doc.get("Members").cloned())
+        && members.len() > page
+    {
+        let skip = skip_param(req.uri().query());
+        let end = (skip + page).min(members.len());
+        let slice: Vec<Value> = members.get(skip..end).unwrap_or_default().to_vec();
+        if let Some(o) = doc.as_object_mut() {
+            o.insert("Members".into(), Value::Array(slice));
+            if end < members.len() {
+                o.insert(
+                    "Members@odata.nextLink".into(),
+                    json!(format!("{path}?$skip={end}")),
+                );
+            }
+        }
+    }
+    let mut body = bmc.render(&doc);
+    if f.malformed && !open {
+        body.truncate(body.len() / 2);
+    }
+    respond(
+        StatusCode::OK,
+        &[("content-type", "application/json".into())],
+        body,
+    )
+}
+
+async fn login(bmc: &Bmc, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let basic = bmc.basic_ok(&req);
+    let Ok(body) = req.into_body().collect().await else {
+        return error(StatusCode::BAD_REQUEST, "unreadable body");
+    };
+    let v: Value = serde_json::from_slice(&body.to_bytes()).unwrap_or(Value::Null);
+    let creds_ok = v.get("UserName").and_then(Value::as_str) == Some(bmc.user.as_str())
+        && v.get("Password").and_then(Value::as_str) == Some(bmc.password.as_str());
+    if !creds_ok && !basic {
+        bmc.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
+        return error(StatusCode::UNAUTHORIZED, "bad credentials");
+    }
+    let cap = bmc.spec.faults.session_cap;
+    let mut s = bmc.sessions.lock().unwrap_or_else(|p| p.into_inner());
+    if cap > 0 && s.len() >= cap {
+        drop(s);
+        bmc.stats.sessions_refused.fetch_add(1, Ordering::Relaxed);
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "RAC0218: The maximum number of user sessions is reached.",
+        );
+    }
+    let id = bmc.next_session.fetch_add(1, Ordering::Relaxed);
+    let token = format!("tok{:016x}-{id}", rand_u64(bmc, id));
+    s.insert(token.clone());
+    drop(s);
+    bmc.stats.sessions_created.fetch_add(1, Ordering::Relaxed);
+    let loc = format!("/redfish/v1/SessionService/Sessions/{id}");
+    respond(
+        StatusCode::CREATED,
+        &[
+            ("x-auth-token", token),
+            ("location", loc.clone()),
+            ("content-type", "application/json".into()),
+        ],
+        json!({"@odata.id": loc, "Id": id.to_string(), "UserName": bmc.user}).to_string(),
+    )
+}
+
+/// Token material that differs per BMC and session; a mock needs unguessable-enough, not secure.
+fn rand_u64(bmc: &Bmc, id: u64) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one((bmc.spec.addr, id))
+}
+
+/// `../shared/redfish-mockups` beside the repository (or `$SKYPORT_MOCKUPS`), where tests read
+/// the vendor trees from; they are never copied into the repository.
+pub fn shared_mockups() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("SKYPORT_MOCKUPS") {
+        return p.into();
+    }
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/redfish-mockups")
+}

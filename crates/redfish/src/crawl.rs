@@ -1,0 +1,455 @@
+//! The walk of one BMC: ServiceRoot, Managers (+EthernetInterfaces, HostInterfaces), Systems
+//! (+EthernetInterfaces, optionally NetworkInterfaces → NetworkAdapter, reset types), Chassis
+//! (+Links, power controls), always following `@odata.id` and `Members@odata.nextLink`.
+//!
+//! A dead link or a garbage document costs that one resource (a warning); a BMC that stops
+//! answering, refuses the credentials or changes its certificate ends the crawl with that reason.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use futures::{StreamExt, stream};
+use serde_json::Value;
+
+use crate::client::{BmcClient, FetchError};
+use crate::model::{
+    BmcInventory, Chassis, Manager, NetworkAdapter, NetworkInterface, Nic, ServiceRoot, System,
+};
+use crate::res::{
+    bool_at, ipv4_addresses, link_at, links, mac_at, num_path, str_at, str_path, strings,
+};
+use crate::vendor;
+
+#[derive(Clone, Debug)]
+pub struct CrawlOptions {
+    /// Also walk `Systems/*/NetworkInterfaces` and their `NetworkAdapter`s.
+    pub network_interfaces: bool,
+    /// Member GETs in flight at once within one collection (gofish uses 3).
+    pub parallel: usize,
+}
+
+impl Default for CrawlOptions {
+    fn default() -> Self {
+        Self {
+            network_interfaces: false,
+            parallel: 3,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrawlError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+struct Walk<'a> {
+    c: &'a BmcClient,
+    opts: &'a CrawlOptions,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl Walk<'_> {
+    fn warn(&self, msg: String) {
+        tracing::debug!(bmc = %self.c.key(), warning = %msg, "resource skipped");
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(msg);
+    }
+
+    /// GETs a link. A resource-level failure is a warning and `None`; a BMC-level one is `Err`.
+    async fn fetch(&self, link: &str) -> Result<Option<(String, Value)>, FetchError> {
+        let path = match self.c.resolve(link) {
+            Ok(p) => p,
+            Err(e) => {
+                self.warn(e.to_string());
+                return Ok(None);
+            }
+        };
+        match self.c.get(&path).await {
+            Ok(v) => Ok(Some((path, v))),
+            Err(e) if e.is_resource_level() => {
+                self.warn(e.to_string());
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GETs several links, a few at a time, keeping their order.
+    async fn fetch_all(&self, links: Vec<String>) -> Result<Vec<(String, Value)>, FetchError> {
+        let results: Vec<_> = stream::iter(links)
+            .map(|l| async move { self.fetch(&l).await })
+            .buffered(self.opts.parallel.max(1))
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for r in results {
+            if let Some(x) = r? {
+                out.push(x);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The member links of a collection, across `Members@odata.nextLink` pages, de-duplicated,
+    /// bounded by the member and page limits, stopping at a page seen before.
+    async fn members(&self, collection: &str) -> Result<Vec<String>, FetchError> {
+        let limits = self.c.limits();
+        let mut out: Vec<String> = Vec::new();
+        let mut seen_members = HashSet::new();
+        let mut seen_pages = HashSet::new();
+        let mut next = Some(collection.to_string());
+        while let Some(link) = next.take() {
+            let Ok(page_path) = self.c.resolve(&link) else {
+                self.warn(format!("{link}: page link leaves the BMC"));
+                break;
+            };
+            if !seen_pages.insert(page_path.clone()) {
+                self.warn(format!("{collection}: nextLink loops back to {page_path}"));
+                break;
+            }
+            if seen_pages.len() > limits.max_pages {
+                self.warn(format!(
+                    "{collection}: more than {} pages; rest ignored",
+                    limits.max_pages
+                ));
+                break;
+            }
+            let Some((_, page)) = self.fetch(&link).await? else {
+                break;
+            };
+            for m in links(page.get("Members")) {
+                let Ok(p) = self.c.resolve(&m) else {
+                    self.warn(format!("{collection}: member {m} leaves the BMC"));
+                    continue;
+                };
+                if out.len() >= limits.max_members {
+                    self.warn(format!(
+                        "{collection}: more than {} members; rest ignored",
+                        limits.max_members
+                    ));
+                    return Ok(out);
+                }
+                if seen_members.insert(p.clone()) {
+                    out.push(p);
+                }
+            }
+            next = page
+                .get("Members@odata.nextLink")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        Ok(out)
+    }
+
+    async fn nics(&self, owner: &Value) -> Result<Vec<Nic>, FetchError> {
+        let Some(coll) = link_at(owner, "EthernetInterfaces") else {
+            return Ok(Vec::new());
+        };
+        let members = self.members(&coll).await?;
+        Ok(self
+            .fetch_all(members)
+            .await?
+            .into_iter()
+            .map(|(path, v)| nic(path, &v))
+            .collect())
+    }
+
+    async fn reset_types(&self, res: &Value, action: &str) -> Result<Vec<String>, FetchError> {
+        let Some(a) = res.get("Actions").and_then(|a| a.get(action)) else {
+            return Ok(Vec::new());
+        };
+        let direct = strings(a.get("ResetType@Redfish.AllowableValues"));
+        if !direct.is_empty() {
+            return Ok(direct);
+        }
+        let Some(info) = a.get("@Redfish.ActionInfo").and_then(Value::as_str) else {
+            return Ok(Vec::new());
+        };
+        let Some((_, info)) = self.fetch(info).await? else {
+            return Ok(Vec::new());
+        };
+        let params = match info.get("Parameters") {
+            Some(Value::Array(p)) => p.clone(),
+            _ => Vec::new(),
+        };
+        Ok(params
+            .iter()
+            .find(|p| p.get("Name").and_then(Value::as_str) == Some("ResetType"))
+            .map(|p| strings(p.get("AllowableValues")))
+            .unwrap_or_default())
+    }
+
+    async fn manager(&self, path: String, v: Value) -> Result<Manager, FetchError> {
+        let mut ethernet_interfaces = self.nics(&v).await?;
+        // NICs that face the host (Redfish host interfaces) are the same on every BMC of a model
+        // and never identify the BMC.
+        if let Some(coll) = link_at(&v, "HostInterfaces") {
+            let members = self.members(&coll).await?;
+            for (_, hi) in self.fetch_all(members).await? {
+                if let Some(target) = link_at(&hi, "ManagerEthernetInterface")
+                    && let Ok(target) = self.c.resolve(&target)
+                {
+                    for n in ethernet_interfaces.iter_mut().filter(|n| n.path == target) {
+                        n.host_interface = true;
+                    }
+                }
+            }
+        }
+        Ok(Manager {
+            id: str_at(&v, "Id"),
+            name: str_at(&v, "Name"),
+            manager_type: str_at(&v, "ManagerType"),
+            model: str_at(&v, "Model"),
+            firmware_version: str_at(&v, "FirmwareVersion"),
+            uuid: str_at(&v, "UUID"),
+            serial_console: strings(
+                v.get("SerialConsole")
+                    .and_then(|s| s.get("ConnectTypesSupported")),
+            ),
+            command_shell: strings(
+                v.get("CommandShell")
+                    .and_then(|s| s.get("ConnectTypesSupported")),
+            ),
+            reset_types: self.reset_types(&v, "#Manager.Reset").await?,
+            ethernet_interfaces,
+            path,
+        })
+    }
+
+    async fn system(&self, path: String, v: Value) -> Result<System, FetchError> {
+        let ethernet_interfaces = self.nics(&v).await?;
+        let mut network_interfaces = Vec::new();
+        if self.opts.network_interfaces
+            && let Some(coll) = link_at(&v, "NetworkInterfaces")
+        {
+            let members = self.members(&coll).await?;
+            for (p, ni) in self.fetch_all(members).await? {
+                let adapter = match ni.get("Links").and_then(|l| link_at(l, "NetworkAdapter")) {
+                    Some(a) => self.fetch(&a).await?.map(|(ap, a)| NetworkAdapter {
+                        path: ap,
+                        manufacturer: str_at(&a, "Manufacturer"),
+                        name: str_at(&a, "Name"),
+                        model: str_at(&a, "Model"),
+                        serial: str_at(&a, "SerialNumber"),
+                        description: str_at(&a, "Description"),
+                    }),
+                    None => None,
+                };
+                network_interfaces.push(NetworkInterface {
+                    path: p,
+                    name: str_at(&ni, "Name"),
+                    description: str_at(&ni, "Description"),
+                    adapter,
+                });
+            }
+        }
+        let l = v.get("Links");
+        let resolve_all = |key: &str| -> Vec<String> {
+            links(l.and_then(|l| l.get(key)))
+                .iter()
+                .filter_map(|x| self.c.resolve(x).ok())
+                .collect()
+        };
+        Ok(System {
+            id: str_at(&v, "Id"),
+            name: str_at(&v, "Name"),
+            uuid: str_at(&v, "UUID"),
+            manufacturer: str_at(&v, "Manufacturer"),
+            model: str_at(&v, "Model"),
+            serial: str_at(&v, "SerialNumber"),
+            sku: str_at(&v, "SKU"),
+            system_type: str_at(&v, "SystemType"),
+            power_state: str_at(&v, "PowerState"),
+            bios_version: str_at(&v, "BiosVersion"),
+            processor_count: num_path(&v, &["ProcessorSummary", "Count"])
+                .filter(|n| *n >= 0.0 && n.fract() == 0.0)
+                .map(|n| n as u64),
+            processor_model: str_path(&v, &["ProcessorSummary", "Model"]),
+            memory_gib: num_path(&v, &["MemorySummary", "TotalSystemMemoryGiB"])
+                .filter(|n| *n >= 0.0),
+            serial_console: v.get("SerialConsole").is_some_and(Value::is_object),
+            reset_types: self.reset_types(&v, "#ComputerSystem.Reset").await?,
+            managed_by: resolve_all("ManagedBy"),
+            chassis: resolve_all("Chassis"),
+            ethernet_interfaces,
+            network_interfaces,
+            power_control_ids: Vec::new(),
+            found_via: vec!["Systems".into()],
+            path,
+        })
+    }
+}
+
+fn nic(path: String, v: &Value) -> Nic {
+    Nic {
+        id: str_at(v, "Id"),
+        name: str_at(v, "Name"),
+        description: str_at(v, "Description"),
+        mac: mac_at(v, "MACAddress"),
+        permanent_mac: mac_at(v, "PermanentMACAddress"),
+        ipv4: ipv4_addresses(v),
+        enabled: bool_at(v, "InterfaceEnabled"),
+        state: str_path(v, &["Status", "State"]),
+        host_interface: false,
+        path,
+    }
+}
+
+fn chassis(path: String, v: &Value, c: &BmcClient) -> Chassis {
+    Chassis {
+        id: str_at(v, "Id"),
+        chassis_type: str_at(v, "ChassisType"),
+        manufacturer: str_at(v, "Manufacturer"),
+        model: str_at(v, "Model"),
+        serial: str_at(v, "SerialNumber"),
+        sku: str_at(v, "SKU"),
+        power_state: str_at(v, "PowerState"),
+        computer_systems: links(v.get("Links").and_then(|l| l.get("ComputerSystems")))
+            .iter()
+            .filter_map(|x| c.resolve(x).ok())
+            .collect(),
+        power: link_at(v, "Power").and_then(|p| c.resolve(&p).ok()),
+        path,
+    }
+}
+
+/// Crawls one BMC. `root` is the service root the scan already fetched, if any; `connected_ip`
+/// is the address the BMC was reached at, which picks its MAC among the manager NICs.
+pub async fn crawl(
+    c: &BmcClient,
+    root: Option<Value>,
+    connected_ip: Option<IpAddr>,
+    opts: &CrawlOptions,
+) -> Result<BmcInventory, CrawlError> {
+    let root = match root {
+        Some(r) => r,
+        None => c.service_root().await?,
+    };
+    let w = Walk {
+        c,
+        opts,
+        warnings: Mutex::new(Vec::new()),
+    };
+    let sessions = root
+        .get("Links")
+        .and_then(|l| link_at(l, "Sessions"))
+        .or_else(|| {
+            link_at(&root, "SessionService")
+                .map(|s| format!("{}/Sessions", s.trim_end_matches('/')))
+        });
+    c.login(sessions.as_deref()).await?;
+    let result = walk(&w, &root, connected_ip).await;
+    // The session is deleted whatever happened; a failed logout is worth a warning, not the
+    // crawl.
+    if let Err(e) = c.logout().await {
+        w.warn(format!("session logout: {e}"));
+    }
+    let mut inv = result?;
+    inv.service_root = ServiceRoot {
+        redfish_version: str_at(&root, "RedfishVersion"),
+        uuid: str_at(&root, "UUID"),
+        vendor: str_at(&root, "Vendor"),
+        product: str_at(&root, "Product"),
+        session_service: link_at(&root, "SessionService").and_then(|s| c.resolve(&s).ok()),
+        sessions,
+    };
+    let v = vendor::detect(&root, &inv);
+    v.finish(&mut inv);
+    inv.vendor = v.name().to_string();
+    inv.bmc_mac = bmc_mac(&inv, connected_ip, v);
+    if inv.bmc_mac.is_none() {
+        w.warn(match connected_ip {
+            Some(ip) => format!("no manager NIC has the address {ip}; BMC MAC unknown"),
+            None => "BMC reached by name; BMC MAC unknown".into(),
+        });
+    }
+    inv.warnings = w.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
+    inv.url = c.base().as_str().trim_end_matches('/').to_string();
+    inv.requests = c.requests();
+    Ok(inv)
+}
+
+async fn walk(
+    w: &Walk<'_>,
+    root: &Value,
+    _connected_ip: Option<IpAddr>,
+) -> Result<BmcInventory, CrawlError> {
+    let mut inv = BmcInventory::default();
+    if let Some(coll) = link_at(root, "Managers") {
+        let members = w.members(&coll).await?;
+        for (path, v) in w.fetch_all(members).await? {
+            inv.managers.push(w.manager(path, v).await?);
+        }
+    }
+    if let Some(coll) = link_at(root, "Systems") {
+        let members = w.members(&coll).await?;
+        for (path, v) in w.fetch_all(members).await? {
+            inv.systems.push(w.system(path, v).await?);
+        }
+    }
+    if let Some(coll) = link_at(root, "Chassis") {
+        let members = w.members(&coll).await?;
+        for (path, v) in w.fetch_all(members).await? {
+            inv.chassis.push(chassis(path, &v, w.c));
+        }
+    }
+    // Systems that only a chassis links to (some BMCs have no /Systems entry for them).
+    let mut extra = Vec::new();
+    for ch in &inv.chassis {
+        for s in &ch.computer_systems {
+            match inv.systems.iter_mut().find(|x| &x.path == s) {
+                Some(sys) if !sys.found_via.iter().any(|f| f == "Chassis") => {
+                    sys.found_via.push("Chassis".into());
+                }
+                Some(_) => {}
+                None if !extra.contains(s) => extra.push(s.clone()),
+                None => {}
+            }
+        }
+    }
+    for (path, v) in w.fetch_all(extra).await? {
+        let mut sys = w.system(path, v).await?;
+        sys.found_via = vec!["Chassis".into()];
+        inv.systems.push(sys);
+    }
+    // Power controls of each system's first chassis (SMD builds PowerURL from the same chassis).
+    for i in 0..inv.systems.len() {
+        let Some(ch) = inv.systems[i].chassis.first().cloned() else {
+            continue;
+        };
+        let power = inv
+            .chassis
+            .iter()
+            .find(|c| c.path == ch)
+            .and_then(|c| c.power.clone());
+        let Some(power) = power else { continue };
+        if let Some((_, p)) = w.fetch(&power).await? {
+            let ids = match p.get("PowerControl") {
+                Some(Value::Array(a)) => a.iter().filter_map(crate::res::odata_id).collect(),
+                _ => Vec::new(),
+            };
+            inv.systems[i].power_control_ids = ids;
+        }
+    }
+    Ok(inv)
+}
+
+fn bmc_mac(
+    inv: &BmcInventory,
+    connected_ip: Option<IpAddr>,
+    v: &dyn vendor::Vendor,
+) -> Option<skyport_model::Mac> {
+    let IpAddr::V4(ip) = connected_ip? else {
+        return None;
+    };
+    inv.managers
+        .iter()
+        .flat_map(|m| m.ethernet_interfaces.iter())
+        .filter(|n| !n.host_interface && !v.is_host_interface(n))
+        .find(|n| n.ipv4.contains(&ip))
+        .and_then(|n| n.mac.or(n.permanent_mac))
+}
