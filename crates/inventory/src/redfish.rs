@@ -32,16 +32,6 @@ use crate::records::{
 };
 use crate::{Fail, Inventory, now_rfc3339, retrying};
 
-const CONTROLLER_TYPES: &[HmsType] = &[
-    HmsType::NodeBmc,
-    HmsType::RouterBmc,
-    HmsType::ChassisBmc,
-    HmsType::CabinetPduController,
-    HmsType::MgmtSwitch,
-    HmsType::MgmtHlSwitch,
-    HmsType::CduMgmtSwitch,
-];
-
 const DUP_ENDPOINT: &str =
     "operation would conflict with an existing resource that has the same FQDN or xname ID.";
 const DUP_MAC: &str = "operation would conflict with an existing component ethernet interface that has the same MAC address.";
@@ -128,7 +118,7 @@ pub fn normalize_endpoint(
     {
         return Err("xname in URL and PUT body do not match".into());
     }
-    if !CONTROLLER_TYPES.contains(&id.hms_type()) {
+    if !id.hms_type().is_redfish_controller() {
         return Err(format!(
             "xname ID {id} has wrong type for RF endpoint: {}",
             id.hms_type()

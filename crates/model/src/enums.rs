@@ -121,6 +121,20 @@ hms_enum!(
 );
 
 impl HmsType {
+    /// Types SMD accepts as a RedfishEndpoint ID: the controllers a Redfish service runs on.
+    pub fn is_redfish_controller(self) -> bool {
+        matches!(
+            self,
+            HmsType::NodeBmc
+                | HmsType::RouterBmc
+                | HmsType::ChassisBmc
+                | HmsType::CabinetPduController
+                | HmsType::MgmtSwitch
+                | HmsType::MgmtHlSwitch
+                | HmsType::CduMgmtSwitch
+        )
+    }
+
     /// True for the types that carry a NID, Role and Class (SMD fills these in on create).
     pub fn is_node(self) -> bool {
         matches!(self, HmsType::Node | HmsType::VirtualNode)

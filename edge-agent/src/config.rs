@@ -1,0 +1,346 @@
+//! Configuration of `skyport-edge`, resolved in one place: defaults, then the TOML file
+//! (`--config`/`SKYPORT_EDGE_CONFIG`), then `SKYPORT_EDGE_*` environment variables, then flags
+//! (clap reads flag and variable together, the flag winning). `docs/configuration.md` has the
+//! table. The BMC password is deliberately not a file key: it lives in the encrypted secrets
+//! file or in the environment.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+use skyport_redfish::AuthMode;
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct EdgeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "SKYPORT_EDGE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory of the agent's embedded store (outbox, certificate pins) [default: ./skyport-edge-data].
+    #[arg(long, env = "SKYPORT_EDGE_DATA", global = true)]
+    pub data: Option<PathBuf>,
+    /// Inventory API root the results are pushed to, e.g. http://127.0.0.1:27779.
+    #[arg(long, env = "SKYPORT_EDGE_CLOUD_URL", global = true)]
+    pub cloud_url: Option<String>,
+    /// Bearer token for the cloud API (or `token_file`).
+    #[arg(
+        long,
+        env = "SKYPORT_EDGE_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// File holding the bearer token.
+    #[arg(long, env = "SKYPORT_EDGE_TOKEN_FILE", global = true)]
+    pub token_file: Option<PathBuf>,
+    /// Networks, ranges or hosts to scan (repeatable; comma lists accepted).
+    #[arg(
+        long = "subnet",
+        env = "SKYPORT_EDGE_SUBNETS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub subnets: Vec<String>,
+    /// Ports to probe (repeatable) [default: 443].
+    #[arg(
+        long = "port",
+        env = "SKYPORT_EDGE_PORTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub ports: Vec<u16>,
+    /// http or https [default: https].
+    #[arg(long, env = "SKYPORT_EDGE_SCHEME", global = true)]
+    pub scheme: Option<String>,
+    /// BMCs scanned and crawled at once [default: 64].
+    #[arg(long, env = "SKYPORT_EDGE_CONCURRENCY", global = true)]
+    pub concurrency: Option<usize>,
+    /// TCP connect timeout, seconds [default: 3].
+    #[arg(long, env = "SKYPORT_EDGE_CONNECT_TIMEOUT", global = true)]
+    pub connect_timeout: Option<f64>,
+    /// Per-request timeout, seconds [default: 10].
+    #[arg(long, env = "SKYPORT_EDGE_REQUEST_TIMEOUT", global = true)]
+    pub request_timeout: Option<f64>,
+    /// Most time one BMC may take in total, seconds [default: 120].
+    #[arg(long, env = "SKYPORT_EDGE_BMC_DEADLINE", global = true)]
+    pub bmc_deadline: Option<f64>,
+    /// Site map file (BMC IP or MAC → xname).
+    #[arg(long, env = "SKYPORT_EDGE_SITE_MAP", global = true)]
+    pub site_map: Option<PathBuf>,
+    /// Encrypted BMC credentials file [default: <data>/bmc-secrets.json].
+    #[arg(long, env = "SKYPORT_EDGE_SECRETS_FILE", global = true)]
+    pub secrets_file: Option<PathBuf>,
+    /// Default BMC user for BMCs without an entry in the secrets file.
+    #[arg(long, env = "SKYPORT_EDGE_BMC_USER", global = true)]
+    pub bmc_user: Option<String>,
+    /// Default BMC password (environment preferred; flags show up in `ps`).
+    #[arg(
+        long,
+        env = "SKYPORT_EDGE_BMC_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub bmc_password: Option<String>,
+    /// Verify BMC certificates against this PEM bundle instead of pinning on first use.
+    #[arg(long, env = "SKYPORT_EDGE_CA_BUNDLE", global = true)]
+    pub ca_bundle: Option<PathBuf>,
+    /// Do not verify BMC certificates at all.
+    #[arg(long, env = "SKYPORT_EDGE_INSECURE", global = true)]
+    pub insecure: bool,
+    /// basic or session [default: basic].
+    #[arg(long, env = "SKYPORT_EDGE_AUTH", global = true)]
+    pub auth: Option<String>,
+    /// Also crawl NetworkInterfaces and NetworkAdapters.
+    #[arg(long, env = "SKYPORT_EDGE_NETWORK_INTERFACES", global = true)]
+    pub network_interfaces: bool,
+    /// Seconds between discovery runs in daemon mode [default: 3600].
+    #[arg(long, env = "SKYPORT_EDGE_INTERVAL", global = true)]
+    pub interval: Option<u64>,
+    /// text or json [default: text, json in daemon mode].
+    #[arg(long, env = "SKYPORT_EDGE_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct EdgeFile {
+    data: Option<PathBuf>,
+    cloud_url: Option<String>,
+    token_file: Option<PathBuf>,
+    subnets: Option<Vec<String>>,
+    ports: Option<Vec<u16>>,
+    scheme: Option<String>,
+    concurrency: Option<usize>,
+    connect_timeout: Option<f64>,
+    request_timeout: Option<f64>,
+    bmc_deadline: Option<f64>,
+    site_map: Option<PathBuf>,
+    secrets_file: Option<PathBuf>,
+    bmc_user: Option<String>,
+    ca_bundle: Option<PathBuf>,
+    insecure: Option<bool>,
+    auth: Option<String>,
+    network_interfaces: Option<bool>,
+    interval: Option<u64>,
+    log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeConfig {
+    pub data: PathBuf,
+    pub cloud_url: Option<String>,
+    pub token: Option<String>,
+    pub subnets: Vec<String>,
+    pub ports: Vec<u16>,
+    pub scheme: String,
+    pub concurrency: usize,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub bmc_deadline: Duration,
+    pub site_map: Option<PathBuf>,
+    pub secrets_file: PathBuf,
+    pub bmc_user: Option<String>,
+    pub bmc_password: Option<String>,
+    pub ca_bundle: Option<PathBuf>,
+    pub insecure: bool,
+    pub auth: AuthMode,
+    pub network_interfaces: bool,
+    pub interval: Duration,
+    pub log_json: Option<bool>,
+}
+
+fn secs(what: &str, v: f64) -> anyhow::Result<Duration> {
+    if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
+        bail!("{what} must be between 0 and 86400 seconds, got {v}");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn read_file(p: &Path) -> anyhow::Result<EdgeFile> {
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
+    toml::from_str(&text).with_context(|| format!("config {}", p.display()))
+}
+
+impl EdgeConfig {
+    pub fn resolve(a: &EdgeArgs) -> anyhow::Result<Self> {
+        let f = match &a.config {
+            Some(p) => read_file(p)?,
+            None => EdgeFile::default(),
+        };
+        let data = a
+            .data
+            .clone()
+            .or(f.data)
+            .unwrap_or_else(|| PathBuf::from("./skyport-edge-data"));
+        let token_file = a.token_file.clone().or(f.token_file);
+        let token = match (&a.token, token_file) {
+            (Some(t), _) => Some(t.trim().to_string()),
+            (None, Some(p)) => Some(
+                std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading token file {}", p.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        }
+        .filter(|t| !t.is_empty());
+        let scheme = a
+            .scheme
+            .clone()
+            .or(f.scheme)
+            .unwrap_or_else(|| "https".into());
+        if scheme != "https" && scheme != "http" {
+            bail!("scheme must be http or https, got {scheme:?}");
+        }
+        let auth = match a.auth.clone().or(f.auth).as_deref() {
+            None | Some("basic") => AuthMode::Basic,
+            Some("session") => AuthMode::Session,
+            Some(o) => bail!("auth must be basic or session, got {o:?}"),
+        };
+        let concurrency = a.concurrency.or(f.concurrency).unwrap_or(64);
+        if concurrency == 0 || concurrency > 4096 {
+            bail!("concurrency must be between 1 and 4096, got {concurrency}");
+        }
+        let log_json = match a.log_format.clone().or(f.log_format).as_deref() {
+            None => None,
+            Some("json") => Some(true),
+            Some("text") => Some(false),
+            Some(o) => bail!("log format must be text or json, got {o:?}"),
+        };
+        let cloud_url = a.cloud_url.clone().or(f.cloud_url);
+        if let Some(u) = &cloud_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            bail!("cloud URL {u:?} must start with http:// or https://");
+        }
+        let ca_bundle = a.ca_bundle.clone().or(f.ca_bundle);
+        let insecure = a.insecure || f.insecure.unwrap_or(false);
+        if insecure && ca_bundle.is_some() {
+            bail!("--insecure and a CA bundle contradict each other; choose one");
+        }
+        Ok(Self {
+            secrets_file: a
+                .secrets_file
+                .clone()
+                .or(f.secrets_file)
+                .unwrap_or_else(|| data.join("bmc-secrets.json")),
+            data,
+            cloud_url,
+            token,
+            subnets: if a.subnets.is_empty() {
+                f.subnets.unwrap_or_default()
+            } else {
+                a.subnets.clone()
+            },
+            ports: if a.ports.is_empty() {
+                f.ports.unwrap_or_else(|| vec![443])
+            } else {
+                a.ports.clone()
+            },
+            scheme,
+            concurrency,
+            connect_timeout: secs(
+                "connect timeout",
+                a.connect_timeout.or(f.connect_timeout).unwrap_or(3.0),
+            )?,
+            request_timeout: secs(
+                "request timeout",
+                a.request_timeout.or(f.request_timeout).unwrap_or(10.0),
+            )?,
+            bmc_deadline: secs(
+                "BMC deadline",
+                a.bmc_deadline.or(f.bmc_deadline).unwrap_or(120.0),
+            )?,
+            site_map: a.site_map.clone().or(f.site_map),
+            bmc_user: a.bmc_user.clone().or(f.bmc_user),
+            bmc_password: a.bmc_password.clone(),
+            ca_bundle,
+            insecure,
+            auth,
+            network_interfaces: a.network_interfaces || f.network_interfaces.unwrap_or(false),
+            interval: Duration::from_secs(a.interval.or(f.interval).unwrap_or(3600).max(1)),
+            log_json,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        let c = EdgeConfig::resolve(&EdgeArgs::default()).unwrap();
+        assert_eq!(c.ports, vec![443]);
+        assert_eq!(c.scheme, "https");
+        assert_eq!(c.concurrency, 64);
+        assert_eq!(
+            c.secrets_file,
+            PathBuf::from("./skyport-edge-data/bmc-secrets.json")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("edge.toml");
+        std::fs::write(
+            &p,
+            "subnets = [\"10.0.0.0/24\"]\nports = [8443]\nconcurrency = 8\nauth = \"session\"\n",
+        )
+        .unwrap();
+        let mut a = EdgeArgs {
+            config: Some(p.clone()),
+            ..Default::default()
+        };
+        let c = EdgeConfig::resolve(&a).unwrap();
+        assert_eq!(
+            (c.ports.clone(), c.concurrency, c.auth),
+            (vec![8443], 8, AuthMode::Session)
+        );
+        a.concurrency = Some(2);
+        a.ports = vec![443, 8443];
+        let c = EdgeConfig::resolve(&a).unwrap();
+        assert_eq!((c.ports, c.concurrency), (vec![443, 8443], 2));
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("edge.toml");
+        std::fs::write(&p, "bmc_password = \"x\"\n").unwrap();
+        let e = EdgeConfig::resolve(&EdgeArgs {
+            config: Some(p),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("bmc_password"), "{e:#}");
+        for a in [
+            EdgeArgs {
+                scheme: Some("ftp".into()),
+                ..Default::default()
+            },
+            EdgeArgs {
+                concurrency: Some(0),
+                ..Default::default()
+            },
+            EdgeArgs {
+                request_timeout: Some(-1.0),
+                ..Default::default()
+            },
+            EdgeArgs {
+                auth: Some("kerberos".into()),
+                ..Default::default()
+            },
+            EdgeArgs {
+                cloud_url: Some("localhost:1".into()),
+                ..Default::default()
+            },
+            EdgeArgs {
+                insecure: true,
+                ca_bundle: Some("x.pem".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(EdgeConfig::resolve(&a).is_err(), "{a:?}");
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Pushing queued results to the cloud inventory: `PUT /hsm/v2/Inventory/RedfishEndpoints/{id}`
+//! with the SchemaVersion 1 payload (an idempotent upsert, so a push repeated after a crash or a
+//! lost acknowledgement changes nothing). 2xx removes the entry; a refusal of the payload
+//! itself (4xx) parks it with the server's reason; anything else is retried with backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, stream};
+use serde::Serialize;
+
+use crate::outbox::{Outbox, OutboxError, Queued};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// Worth retrying: the cloud is down, slow, or failing.
+    #[error("{0}")]
+    Retry(String),
+    /// The cloud refused this payload; retrying the same bytes cannot help.
+    #[error("refused: {0}")]
+    Rejected(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PusherError {
+    #[error("cloud URL {0:?} must start with http:// or https://")]
+    BadUrl(String),
+    #[error("TLS setup for the cloud connection: {0}")]
+    Tls(String),
+    #[error("building the HTTP client: {0}")]
+    Build(String),
+}
+
+#[derive(Clone)]
+pub struct Pusher {
+    http: reqwest::Client,
+    base: String,
+    token: Option<Arc<str>>,
+}
+
+impl Pusher {
+    /// `base` is the inventory API root (`https://…/` or `http://127.0.0.1:27779`), without
+    /// `/hsm/v2`.
+    pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, PusherError> {
+        let base = base.trim().trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(PusherError::BadUrl(base));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        // The system trust store (honours SSL_CERT_FILE); an empty one only matters for https.
+        for cert in rustls_native_certs::load_native_certs().certs {
+            if roots.add(cert).is_err() {
+                tracing::debug!("skipping an unusable system CA certificate");
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| PusherError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .user_agent(concat!("skyport-edge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| PusherError::Build(e.to_string()))?;
+        Ok(Self {
+            http,
+            base,
+            token: token.map(Into::into),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn push(&self, q: &Queued) -> Result<(), PushError> {
+        let url = format!(
+            "{}/hsm/v2/Inventory/RedfishEndpoints/{}",
+            self.base, q.entry.payload.id
+        );
+        let mut req = self.http.put(&url).json(&q.entry.payload);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PushError::Retry(format!("{url}: {}", chain(&e))))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.text().await.unwrap_or_default();
+        let detail = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
+            .unwrap_or_else(|| body.chars().take(200).collect());
+        let msg = format!("{url}: HTTP {}: {detail}", status.as_u16());
+        // 401/403 are a credential problem on our side that an operator fixes without touching
+        // the payload; 408/429 and 5xx are the cloud's. All of them are retried.
+        if status.is_client_error() && !matches!(status.as_u16(), 401 | 403 | 408 | 429) {
+            Err(PushError::Rejected(msg))
+        } else {
+            Err(PushError::Retry(msg))
+        }
+    }
+}
+
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(x) = cur {
+        let t = x.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = x.source();
+    }
+    s
+}
+
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct FlushReport {
+    pub pushed: usize,
+    pub retrying: usize,
+    pub rejected: usize,
+    /// What the last failure said, for the summary line.
+    pub last_error: Option<String>,
+}
+
+/// Pushes every due entry once, `concurrency` at a time.
+pub async fn flush_once(
+    outbox: &Outbox,
+    pusher: &Pusher,
+    concurrency: usize,
+) -> Result<FlushReport, OutboxError> {
+    let due = outbox.due().await?;
+    let results: Vec<_> = stream::iter(due)
+        .map(|q| async move {
+            let r = pusher.push(&q).await;
+            (q, r)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut rep = FlushReport::default();
+    for (q, r) in results {
+        match r {
+            Ok(()) => {
+                outbox.ack(&q).await?;
+                tracing::info!(xname = %q.id(), "pushed to the inventory");
+                rep.pushed += 1;
+            }
+            Err(PushError::Rejected(m)) => {
+                tracing::error!(xname = %q.id(), error = %m, "inventory refused the result; parked");
+                outbox.fail(&q, &m, true).await?;
+                rep.rejected += 1;
+                rep.last_error = Some(m);
+            }
+            Err(PushError::Retry(m)) => {
+                tracing::warn!(xname = %q.id(), error = %m, attempts = q.entry.attempts + 1,
+                    "push failed; will retry");
+                outbox.fail(&q, &m, false).await?;
+                rep.retrying += 1;
+                rep.last_error = Some(m);
+            }
+        }
+    }
+    Ok(rep)
+}
+
+/// Pushes until nothing retryable is left or `deadline` passes; what is still queued then
+/// stays in the outbox for the next run.
+pub async fn drain(
+    outbox: &Outbox,
+    pusher: &Pusher,
+    concurrency: usize,
+    deadline: Duration,
+) -> Result<FlushReport, OutboxError> {
+    let start = Instant::now();
+    let mut total = FlushReport::default();
+    loop {
+        let rep = flush_once(outbox, pusher, concurrency).await?;
+        total.pushed += rep.pushed;
+        total.rejected += rep.rejected;
+        if rep.last_error.is_some() {
+            total.last_error = rep.last_error;
+        }
+        let Some(wait) = outbox.next_due_in().await? else {
+            total.retrying = 0;
+            return Ok(total);
+        };
+        let left = deadline.saturating_sub(start.elapsed());
+        if left.is_zero() || wait > left {
+            total.retrying = outbox
+                .all()
+                .await?
+                .iter()
+                .filter(|q| !q.entry.rejected)
+                .count();
+            return Ok(total);
+        }
+        tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
+    }
+}
