@@ -26,6 +26,28 @@ pub fn skyport_bin() -> anyhow::Result<PathBuf> {
     Ok(target.join("debug").join("skyport"))
 }
 
+/// Path of a workspace binary, built (debug) on first use.
+pub fn workspace_bin(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .current_dir(repo_root())
+        .status()
+        .with_context(|| format!("running cargo build -p {package}"))?;
+    if !status.success() {
+        bail!("cargo build -p {package} failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    Ok(target.join("debug").join(bin))
+}
+
+/// Path of the `skyport-edge` binary, built (debug) on first use.
+pub fn edge_bin() -> anyhow::Result<PathBuf> {
+    workspace_bin("skyport-edge", "skyport-edge")
+}
+
 /// A running `skyport serve`; killed on drop.
 pub struct Server {
     child: Child,
@@ -35,7 +57,11 @@ pub struct Server {
 impl Server {
     pub fn start(data: &Path) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        Self::start_at(SocketAddr::from(([127, 0, 0, 1], port)), data)
+    }
+
+    /// Starts on a given address (a restart on the same port after a kill).
+    pub fn start_at(addr: SocketAddr, data: &Path) -> anyhow::Result<Self> {
         let child = Command::new(skyport_bin()?)
             .args(["serve", "--listen", &addr.to_string(), "--data"])
             .arg(data)

@@ -48,6 +48,8 @@ struct Walk<'a> {
     c: &'a BmcClient,
     opts: &'a CrawlOptions,
     warnings: Mutex<Vec<String>>,
+    /// System NICs that are the host side of a host interface (`HostEthernetInterfaces`).
+    host_side: Mutex<HashSet<String>>,
 }
 
 impl Walk<'_> {
@@ -197,6 +199,13 @@ impl Walk<'_> {
                         n.host_interface = true;
                     }
                 }
+                if let Some(coll) = link_at(&hi, "HostEthernetInterfaces") {
+                    let host = self.members(&coll).await?;
+                    self.host_side
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(host);
+                }
             }
         }
         Ok(Manager {
@@ -333,6 +342,7 @@ pub async fn crawl(
         c,
         opts,
         warnings: Mutex::new(Vec::new()),
+        host_side: Mutex::new(HashSet::new()),
     };
     let sessions = root
         .get("Links")
@@ -415,6 +425,20 @@ async fn walk(
         let mut sys = w.system(path, v).await?;
         sys.found_via = vec!["Chassis".into()];
         inv.systems.push(sys);
+    }
+    let host_side = w
+        .host_side
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for n in inv
+        .systems
+        .iter_mut()
+        .flat_map(|s| s.ethernet_interfaces.iter_mut())
+    {
+        if host_side.contains(&n.path) {
+            n.host_interface = true;
+        }
     }
     // Power controls of each system's first chassis (SMD builds PowerURL from the same chassis).
     for i in 0..inv.systems.len() {

@@ -1,0 +1,436 @@
+//! `skyport-edge` as a site admin runs it, against the real `skyport serve` and the mock BMC
+//! fleet (and sushy-tools): every shared mockup lands in the inventory with the expected
+//! components, ComponentEndpoints and EthernetInterfaces; killing the inventory server or
+//! `kill -9`ing the agent mid-push loses nothing and duplicates nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use skyport_e2e::{Server, edge_bin};
+use skyport_mockbmc::{BmcSpec, Faults, Fleet, FleetOptions, Tree, self_signed, shared_mockups};
+use skyport_testkit::free_port;
+
+struct Harness {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self {
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn fleet(&self, specs: Vec<BmcSpec>) -> Fleet {
+        let tls = self_signed().unwrap().config;
+        self.rt
+            .block_on(Fleet::start(
+                specs,
+                &FleetOptions {
+                    username: "admin".into(),
+                    password: "bmc-pass".into(),
+                    tls: Some(tls),
+                },
+            ))
+            .unwrap()
+    }
+
+    fn get(&self, url: &str) -> Value {
+        self.rt.block_on(async {
+            let r = self.http.get(url).send().await.unwrap();
+            assert!(r.status().is_success(), "GET {url}: {}", r.status());
+            r.json().await.unwrap()
+        })
+    }
+
+    /// How many RedfishEndpoints the server has, or None while it is down.
+    fn endpoint_count(&self, server: &SocketAddr) -> Option<usize> {
+        self.rt.block_on(async {
+            let url = format!("http://{server}/hsm/v2/Inventory/RedfishEndpoints");
+            let r = self.http.get(&url).send().await.ok()?;
+            let v: Value = r.json().await.ok()?;
+            v["RedfishEndpoints"].as_array().map(Vec::len)
+        })
+    }
+}
+
+fn edge(data: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(edge_bin().unwrap());
+    c.arg("--data")
+        .arg(data)
+        .args(args)
+        .env("SKYPORT_EDGE_BMC_USER", "admin")
+        .env("SKYPORT_EDGE_BMC_PASSWORD", "bmc-pass")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// One BMC per shared tree: (tree, IP its BMC NIC reports, xname given in the site map).
+const TREES: &[(&str, Option<&str>, &str)] = &[
+    (
+        "dmtf-public-rackmount1",
+        Some("192.168.0.10"),
+        "x3000c0s10b0",
+    ),
+    ("hpe-cray-cmm", None, "x1000c0b0"),
+    ("hpe-cray-ex235a", None, "x1000c0s0b0"),
+    (
+        "hpe-proliant-dl325-gen10plus",
+        Some("10.254.1.15"),
+        "x3000c0s12b0",
+    ),
+    ("openbmc-bmcweb-stock", Some("10.0.2.15"), "x3000c0s13b0"),
+];
+
+/// MACs the inventory must hold afterwards, by component: real MACs only, host-interface NICs
+/// (the same on every iLO / DMTF BMC) left out, duplicates (a VLAN on the same port) once.
+fn expected_interfaces() -> BTreeSet<(String, String)> {
+    [
+        ("x3000c0s10b0", "23:11:8a:33:cf:ea"),
+        ("x3000c0s10b0n0", "12:44:6a:3b:04:11"),
+        ("x3000c0s10b0n0", "aa:bb:cc:dd:ee:00"),
+        ("x1000c0s0b0n0", "00:40:a6:83:3a:52"),
+        ("x3000c0s12b0", "94:40:c9:37:d3:fc"),
+        ("x3000c0s12b0", "94:40:c9:37:d3:fd"),
+        ("x3000c0s12b0n0", "94:40:c9:5c:86:bc"),
+        ("x3000c0s12b0n0", "94:40:c9:5c:86:bd"),
+        ("x3000c0s12b0n0", "14:02:ec:d9:3a:a0"),
+        ("x3000c0s12b0n0", "14:02:ec:d9:3a:a1"),
+        ("x3000c0s13b0", "ae:0d:e8:39:69:bb"),
+    ]
+    .iter()
+    .map(|(c, m)| (c.to_string(), m.to_string()))
+    .collect()
+}
+
+#[test]
+fn every_mockup_is_discovered_pushed_and_derived_into_the_inventory() {
+    let h = Harness::new();
+    let port = free_port().unwrap();
+    let mut specs = Vec::new();
+    let mut site = String::new();
+    for (i, (name, from, xname)) in TREES.iter().enumerate() {
+        let ip = Ipv4Addr::new(127, 0, 4, 10 + i as u8);
+        let tree = Arc::new(Tree::load(&shared_mockups().join(name)).unwrap());
+        let mut s = BmcSpec::new(SocketAddr::new(IpAddr::V4(ip), port), tree);
+        s.rewrite_ip = from.map(str::to_string);
+        specs.push(s);
+        site.push_str(&format!("{ip}: {xname}\n"));
+    }
+    let fleet = h.fleet(specs);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("cloud")).unwrap();
+    std::fs::write(dir.path().join("site.yaml"), site).unwrap();
+
+    let out = edge(
+        &dir.path().join("edge"),
+        &[
+            "discover",
+            "--subnet",
+            "127.0.4.8/29",
+            "--port",
+            &port.to_string(),
+            "--site-map",
+        ],
+    )
+    .arg(dir.path().join("site.yaml"))
+    .args(["--cloud-url", &format!("http://{}", server.addr)])
+    .args(["--push", "-o", "json"])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let discovered: BTreeMap<String, &Value> = rows
+        .iter()
+        .filter(|r| r["status"] == "discovered")
+        .map(|r| (r["xname"].as_str().unwrap().to_string(), r))
+        .collect();
+    assert_eq!(discovered.len(), TREES.len(), "{}", text(&out));
+    assert!(
+        rows.iter()
+            .filter(|r| r["status"] != "discovered")
+            .all(|r| r["status"] == "absent"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        discovered["x3000c0s12b0"]["mac"], "94:40:c9:37:d3:fc",
+        "the BMC MAC is the NIC holding the scanned address"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pushed 5 result(s)"));
+
+    let base = format!("http://{}/hsm/v2", server.addr);
+    let eps = h.get(&format!("{base}/Inventory/RedfishEndpoints"));
+    let ids: BTreeSet<&str> = eps["RedfishEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["ID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, TREES.iter().map(|t| t.2).collect());
+    for e in eps["RedfishEndpoints"].as_array().unwrap() {
+        assert_eq!(e["User"], "admin");
+        assert!(!e.to_string().contains("bmc-pass"), "password leaked: {e}");
+        assert_eq!(
+            e["FQDN"].as_str().unwrap(),
+            format!("{}:{port}", e["IPAddress"].as_str().unwrap())
+        );
+    }
+
+    let comps = h.get(&format!("{base}/State/Components"));
+    let comps: BTreeMap<String, (String, String)> = comps["Components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["ID"].as_str().unwrap().to_string(),
+                (
+                    c["Type"].as_str().unwrap().to_string(),
+                    c["State"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, (String, String)> = [
+        ("x3000c0s10b0", "NodeBMC", "Ready"),
+        ("x3000c0s10b0n0", "Node", "On"),
+        ("x1000c0b0", "ChassisBMC", "Ready"),
+        ("x1000c0s0b0", "NodeBMC", "Ready"),
+        ("x1000c0s0b0n0", "Node", "On"),
+        ("x3000c0s12b0", "NodeBMC", "Ready"),
+        ("x3000c0s12b0n0", "Node", "On"),
+        ("x3000c0s13b0", "NodeBMC", "Ready"),
+        ("x3000c0s13b0n0", "Node", "Off"),
+    ]
+    .iter()
+    .map(|(i, t, s)| (i.to_string(), (t.to_string(), s.to_string())))
+    .collect();
+    assert_eq!(comps, want);
+
+    let ces = h.get(&format!("{base}/Inventory/ComponentEndpoints"));
+    let ces: BTreeMap<String, String> = ces["ComponentEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["ID"].as_str().unwrap().to_string(),
+                c["RedfishType"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want_ces: BTreeMap<String, String> = want
+        .iter()
+        .map(|(id, (t, _))| {
+            let rf = if t == "Node" {
+                "ComputerSystem"
+            } else {
+                "Manager"
+            };
+            (id.clone(), rf.to_string())
+        })
+        .collect();
+    assert_eq!(ces, want_ces);
+    let node = h.get(&format!(
+        "{base}/Inventory/ComponentEndpoints/x3000c0s12b0n0"
+    ));
+    assert_eq!(node["OdataID"], "/redfish/v1/Systems/1");
+    assert_eq!(
+        node["RedfishURL"],
+        format!("127.0.4.13:{port}/redfish/v1/Systems/1")
+    );
+
+    let eis = h.get(&format!("{base}/Inventory/EthernetInterfaces"));
+    let eis: BTreeSet<(String, String)> = eis
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["ComponentID"].as_str().unwrap().to_string(),
+                e["MACAddress"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(eis, expected_interfaces());
+    for b in &fleet.bmcs {
+        assert_eq!(b.active_sessions(), 0);
+    }
+    server.stop().unwrap();
+}
+
+/// N copies of the DMTF tree with their own MACs and addresses on 127.0.6.0/23.
+fn dmtf_fleet(h: &Harness, n: u32, port: u16, latency: Duration) -> (Fleet, String) {
+    let tree = Arc::new(Tree::load(&shared_mockups().join("dmtf-public-rackmount1")).unwrap());
+    let mut site = String::new();
+    let specs = (0..n)
+        .map(|i| {
+            let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 6, 1)) + i);
+            let mut s = BmcSpec::new(SocketAddr::new(IpAddr::V4(ip), port), tree.clone());
+            s.uniquify = Some(i);
+            s.rewrite_ip = Some("192.168.0.10".into());
+            s.faults = Faults {
+                latency,
+                ..Faults::default()
+            };
+            site.push_str(&format!("{ip}: x3000c{}s{}b0\n", i / 64, i % 64));
+            s
+        })
+        .collect();
+    (h.fleet(specs), site)
+}
+
+fn assert_exactly_once(h: &Harness, server: &SocketAddr, n: usize) {
+    let base = format!("http://{server}/hsm/v2");
+    let eps = h.get(&format!("{base}/Inventory/RedfishEndpoints"));
+    let ids: Vec<&str> = eps["RedfishEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["ID"].as_str().unwrap())
+        .collect();
+    let unique: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!((ids.len(), unique.len()), (n, n));
+    let comps = h.get(&format!("{base}/State/Components"));
+    assert_eq!(comps["Components"].as_array().unwrap().len(), 2 * n);
+    // Per BMC: one BMC NIC and two node NICs.
+    let eis = h.get(&format!("{base}/Inventory/EthernetInterfaces"));
+    assert_eq!(eis.as_array().unwrap().len(), 3 * n);
+}
+
+/// Polls until the server holds at least one endpoint; returns how many it held.
+fn wait_for_first_push(h: &Harness, server: &SocketAddr) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(c) = h.endpoint_count(server)
+            && c > 0
+        {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "nothing was pushed");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn killing_the_inventory_server_mid_push_loses_and_duplicates_nothing() {
+    const N: u32 = 150;
+    let h = Harness::new();
+    let port = free_port().unwrap();
+    let (_fleet, site) = dmtf_fleet(&h, N, port, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.yaml"), site).unwrap();
+    let cloud_addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
+    let cloud_url = format!("http://{cloud_addr}");
+    let edge_data = dir.path().join("edge");
+    let site_map = dir.path().join("site.yaml");
+    let discover = |push_timeout: &str| {
+        edge(&edge_data, &["discover", "--subnet", "127.0.6.0/23"])
+            .args(["--port", &port.to_string(), "--site-map"])
+            .arg(&site_map)
+            .args([
+                "--cloud-url",
+                &cloud_url,
+                "--push",
+                "--push-timeout",
+                push_timeout,
+            ])
+            .output()
+            .unwrap()
+    };
+
+    // The cloud is down for the whole first run: everything is discovered and stays queued.
+    let out = discover("1");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let list = edge(&edge_data, &["outbox", "list"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout).lines().count(),
+        N as usize,
+        "{}",
+        text(&list)
+    );
+
+    // The cloud comes up; the agent flushes; the server is killed mid-flush and restarted.
+    let server = Server::start_at(cloud_addr, &dir.path().join("cloud")).unwrap();
+    let mut flush = edge(&edge_data, &["outbox", "flush", "--timeout", "90"])
+        .args(["--cloud-url", &cloud_url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let at_kill = wait_for_first_push(&h, &cloud_addr);
+    server.stop().unwrap();
+    assert!(at_kill < N as usize, "the kill did not land mid-push");
+    std::thread::sleep(Duration::from_millis(1500));
+    let server = Server::start_at(cloud_addr, &dir.path().join("cloud")).unwrap();
+    let out = flush.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_exactly_once(&h, &cloud_addr, N as usize);
+
+    // A second full run re-pushes everything: upserts, still exactly once.
+    let out = discover("60");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_exactly_once(&h, &cloud_addr, N as usize);
+    server.stop().unwrap();
+}
+
+#[test]
+fn kill_9_of_the_agent_mid_push_loses_and_duplicates_nothing() {
+    const N: u32 = 150;
+    let h = Harness::new();
+    let port = free_port().unwrap();
+    let (_fleet, site) = dmtf_fleet(&h, N, port, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.yaml"), site).unwrap();
+    let server = Server::start(&dir.path().join("cloud")).unwrap();
+    let cloud_url = format!("http://{}", server.addr);
+    let edge_data = dir.path().join("edge");
+    let mut agent = edge(&edge_data, &["discover", "--subnet", "127.0.6.0/23"])
+        .args(["--port", &port.to_string(), "--site-map"])
+        .arg(dir.path().join("site.yaml"))
+        .args(["--cloud-url", &cloud_url, "--push"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let at_kill = wait_for_first_push(&h, &server.addr);
+    agent.kill().unwrap(); // SIGKILL: no cleanup, no flush
+    agent.wait().unwrap();
+    let after = h.endpoint_count(&server.addr).unwrap();
+    assert!(
+        after < N as usize,
+        "the kill did not land mid-push ({at_kill}, {after})"
+    );
+
+    // The restarted agent pushes what was queued and not acknowledged.
+    let out = edge(&edge_data, &["outbox", "flush"])
+        .args(["--cloud-url", &cloud_url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_exactly_once(&h, &server.addr, N as usize);
+    server.stop().unwrap();
+}
