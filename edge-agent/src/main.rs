@@ -2,7 +2,7 @@
 //! the library together; the work lives in the `skyport_edge` library.
 
 use std::io::{IsTerminal, Write as _};
-use std::path::PathBuf;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -434,7 +434,7 @@ async fn outbox_cmd(cfg: &EdgeConfig, cmd: &OutboxCmd) -> anyhow::Result<ExitCod
     }
 }
 
-fn secrets_cmd(file: &PathBuf, cmd: &SecretsCmd) -> anyhow::Result<ExitCode> {
+fn secrets_cmd(file: &std::path::Path, cmd: &SecretsCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         SecretsCmd::GenerateKey => {
             println!("{}", secrets::generate_key());
@@ -481,6 +481,9 @@ fn secrets_cmd(file: &PathBuf, cmd: &SecretsCmd) -> anyhow::Result<ExitCode> {
 }
 
 async fn real_main() -> anyhow::Result<ExitCode> {
+    // Every TLS client here is built with an explicit provider; this default covers any that
+    // a dependency builds on its own. Failing means one is already installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let cfg = EdgeConfig::resolve(&cli.edge)?;
     let daemon_mode = matches!(cli.cmd, Cmd::Daemon);

@@ -375,7 +375,7 @@ fn killing_the_inventory_server_mid_push_loses_and_duplicates_nothing() {
 
     // The cloud comes up; the agent flushes; the server is killed mid-flush and restarted.
     let server = Server::start_at(cloud_addr, &dir.path().join("cloud")).unwrap();
-    let mut flush = edge(&edge_data, &["outbox", "flush", "--timeout", "90"])
+    let flush = edge(&edge_data, &["outbox", "flush", "--timeout", "90"])
         .args(["--cloud-url", &cloud_url])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -106,6 +106,7 @@ impl FetchError {
                 | FetchError::Json { .. }
                 | FetchError::TooLarge { .. }
                 | FetchError::Link { .. }
+                | FetchError::Redirect { .. }
         )
     }
 }
@@ -170,16 +171,15 @@ impl BmcClient {
                 attempt.follow()
             }
         });
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.request_timeout)
             .redirect(redirect)
             .pool_max_idle_per_host(4)
             .user_agent(concat!("skyport-edge/", env!("CARGO_PKG_VERSION")))
             .no_proxy();
-        if base.scheme() == "https" {
-            builder = builder.tls_backend_preconfigured(tls.client_config(&key)?);
-        }
+        // Configured for http too: reqwest insists on a TLS backend either way.
+        let builder = builder.tls_backend_preconfigured(tls.client_config(&key)?);
         let http = builder.build().map_err(|e| ClientError::Build {
             bmc: key.clone(),
             reason: e.to_string(),

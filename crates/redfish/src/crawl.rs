@@ -42,6 +42,9 @@ impl Default for CrawlOptions {
 pub enum CrawlError {
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// Managers, Systems and Chassis all unreadable: nothing worth recording.
+    #[error("no usable inventory: {0}")]
+    Empty(String),
 }
 
 struct Walk<'a> {
@@ -256,44 +259,62 @@ impl Walk<'_> {
                 });
             }
         }
-        let l = v.get("Links");
-        let resolve_all = |key: &str| -> Vec<String> {
-            links(l.and_then(|l| l.get(key)))
-                .iter()
-                .filter_map(|x| self.c.resolve(x).ok())
-                .collect()
-        };
-        Ok(System {
-            id: str_at(&v, "Id"),
-            name: str_at(&v, "Name"),
-            uuid: str_at(&v, "UUID"),
-            manufacturer: str_at(&v, "Manufacturer"),
-            model: str_at(&v, "Model"),
-            serial: str_at(&v, "SerialNumber"),
-            sku: str_at(&v, "SKU"),
-            system_type: str_at(&v, "SystemType"),
-            power_state: str_at(&v, "PowerState"),
-            bios_version: str_at(&v, "BiosVersion"),
-            processor_count: num_path(&v, &["ProcessorSummary", "Count"])
-                .filter(|n| *n >= 0.0 && n.fract() == 0.0)
-                .map(|n| n as u64),
-            processor_model: str_path(&v, &["ProcessorSummary", "Model"]),
-            memory_gib: num_path(&v, &["MemorySummary", "TotalSystemMemoryGiB"])
-                .filter(|n| *n >= 0.0),
-            serial_console: v.get("SerialConsole").is_some_and(Value::is_object),
-            reset_types: self.reset_types(&v, "#ComputerSystem.Reset").await?,
-            managed_by: resolve_all("ManagedBy"),
-            chassis: resolve_all("Chassis"),
-            ethernet_interfaces,
-            network_interfaces,
-            power_control_ids: Vec::new(),
-            found_via: vec!["Systems".into()],
-            path,
-        })
+        let resolve = |x: &str| self.c.resolve(x).ok();
+        let mut sys = parse_system(path, &v, &resolve);
+        let fetched = self.reset_types(&v, "#ComputerSystem.Reset").await?;
+        if sys.reset_types.is_empty() {
+            sys.reset_types = fetched;
+        }
+        sys.ethernet_interfaces = ethernet_interfaces;
+        sys.network_interfaces = network_interfaces;
+        Ok(sys)
     }
 }
 
-fn nic(path: String, v: &Value) -> Nic {
+/// The fields of a ComputerSystem document itself (no fetching): what the lenient readers make
+/// of whatever the BMC sent. `resolve` turns links into paths on the BMC (or refuses them).
+pub fn parse_system(path: String, v: &Value, resolve: &dyn Fn(&str) -> Option<String>) -> System {
+    let l = v.get("Links");
+    let resolve_all = |key: &str| -> Vec<String> {
+        links(l.and_then(|l| l.get(key)))
+            .iter()
+            .filter_map(|x| resolve(x))
+            .collect()
+    };
+    System {
+        id: str_at(v, "Id"),
+        name: str_at(v, "Name"),
+        uuid: str_at(v, "UUID"),
+        manufacturer: str_at(v, "Manufacturer"),
+        model: str_at(v, "Model"),
+        serial: str_at(v, "SerialNumber"),
+        sku: str_at(v, "SKU"),
+        system_type: str_at(v, "SystemType"),
+        power_state: str_at(v, "PowerState"),
+        bios_version: str_at(v, "BiosVersion"),
+        processor_count: num_path(v, &["ProcessorSummary", "Count"])
+            .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n < 1e9)
+            .map(|n| n as u64),
+        processor_model: str_path(v, &["ProcessorSummary", "Model"]),
+        memory_gib: num_path(v, &["MemorySummary", "TotalSystemMemoryGiB"]).filter(|n| *n >= 0.0),
+        serial_console: v.get("SerialConsole").is_some_and(Value::is_object),
+        reset_types: strings(
+            v.get("Actions")
+                .and_then(|a| a.get("#ComputerSystem.Reset"))
+                .and_then(|a| a.get("ResetType@Redfish.AllowableValues")),
+        ),
+        managed_by: resolve_all("ManagedBy"),
+        chassis: resolve_all("Chassis"),
+        ethernet_interfaces: Vec::new(),
+        network_interfaces: Vec::new(),
+        power_control_ids: Vec::new(),
+        found_via: vec!["Systems".into()],
+        path,
+    }
+}
+
+/// An EthernetInterface document, leniently.
+pub fn nic(path: String, v: &Value) -> Nic {
     Nic {
         id: str_at(v, "Id"),
         name: str_at(v, "Name"),
@@ -308,7 +329,8 @@ fn nic(path: String, v: &Value) -> Nic {
     }
 }
 
-fn chassis(path: String, v: &Value, c: &BmcClient) -> Chassis {
+/// A Chassis document, leniently.
+pub fn chassis(path: String, v: &Value, c: &BmcClient) -> Chassis {
     Chassis {
         id: str_at(v, "Id"),
         chassis_type: str_at(v, "ChassisType"),
@@ -359,6 +381,15 @@ pub async fn crawl(
         w.warn(format!("session logout: {e}"));
     }
     let mut inv = result?;
+    if inv.managers.is_empty() && inv.systems.is_empty() && inv.chassis.is_empty() {
+        let warnings = w.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
+        return Err(CrawlError::Empty(
+            warnings
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "the service root links no Managers, Systems or Chassis".into()),
+        ));
+    }
     inv.service_root = ServiceRoot {
         redfish_version: str_at(&root, "RedfishVersion"),
         uuid: str_at(&root, "UUID"),
