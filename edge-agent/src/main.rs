@@ -483,7 +483,7 @@ fn secrets_cmd(file: &std::path::Path, cmd: &SecretsCmd) -> anyhow::Result<ExitC
 async fn real_main() -> anyhow::Result<ExitCode> {
     // Every TLS client here is built with an explicit provider; this default covers any that
     // a dependency builds on its own. Failing means one is already installed, which is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let cfg = EdgeConfig::resolve(&cli.edge)?;
     let daemon_mode = matches!(cli.cmd, Cmd::Daemon);

@@ -53,7 +53,7 @@ impl Pusher {
                 tracing::debug!("skipping an unusable system CA certificate");
             }
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| PusherError::Tls(e.to_string()))?

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+mod discovery;
+
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -39,6 +41,26 @@ enum Cmd {
         /// Also count DynamoDB calls against DynamoDB Local.
         #[arg(long)]
         dynamodb: bool,
+    },
+    /// Discovery: mock BMCs with added latency scanned, crawled and pushed by the edge agent.
+    Discovery {
+        #[arg(long, default_value_t = 1_000)]
+        bmcs: u32,
+        /// Added latency per Redfish request, milliseconds.
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// BMCs (= requests, one per BMC) in flight at once.
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
+        /// Request timeout, seconds (what a hung BMC costs).
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+        /// Share of BMCs that hang in the second run (0 skips it).
+        #[arg(long, default_value_t = 5)]
+        hang_percent: u32,
+        /// Mockup tree under ../shared/redfish-mockups.
+        #[arg(long, default_value = "dmtf-public-rackmount1")]
+        mockup: String,
     },
     /// Boot API: bootscript latency/throughput on SQLite, DynamoDB calls per bootscript.
     Boot {
@@ -572,6 +594,27 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
+        Cmd::Discovery {
+            bmcs,
+            latency_ms,
+            concurrency,
+            timeout,
+            hang_percent,
+            mockup,
+        } => {
+            if !(timeout.is_finite() && timeout > 0.0) {
+                bail!("--timeout must be a positive number of seconds");
+            }
+            discovery::run(discovery::Params {
+                bmcs,
+                latency: Duration::from_millis(latency_ms),
+                concurrency,
+                timeout: Duration::from_secs_f64(timeout),
+                hang_percent,
+                mockup,
+            })
+            .await?;
+        }
         Cmd::Boot {
             nodes,
             requests,

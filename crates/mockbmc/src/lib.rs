@@ -101,7 +101,7 @@ pub fn self_signed() -> anyhow::Result<SelfSigned> {
     let cert_der = ck.cert.der().to_vec();
     let cert_pem = ck.cert.pem();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()

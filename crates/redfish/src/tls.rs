@@ -150,7 +150,7 @@ impl TlsPolicy {
 
     /// The rustls client configuration for one BMC (`host:port` keys the pin).
     pub fn client_config(&self, bmc: &str) -> Result<rustls::ClientConfig, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?;
         let config = match self {
@@ -275,5 +275,5 @@ impl ServerCertVerifier for NoVerifier {
 
 /// The provider's algorithms, for callers that build their own verifier.
 pub fn default_provider() -> CryptoProvider {
-    rustls::crypto::ring::default_provider()
+    rustls::crypto::aws_lc_rs::default_provider()
 }
