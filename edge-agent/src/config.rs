@@ -56,6 +56,9 @@ pub struct EdgeArgs {
     /// BMCs scanned and crawled at once [default: 64].
     #[arg(long, env = "SKYPORT_EDGE_CONCURRENCY", global = true)]
     pub concurrency: Option<usize>,
+    /// Targets probed at once (TCP connect + GET /redfish/v1/) [default: 256].
+    #[arg(long, env = "SKYPORT_EDGE_SCAN_CONCURRENCY", global = true)]
+    pub scan_concurrency: Option<usize>,
     /// TCP connect timeout, seconds [default: 3].
     #[arg(long, env = "SKYPORT_EDGE_CONNECT_TIMEOUT", global = true)]
     pub connect_timeout: Option<f64>,
@@ -112,6 +115,7 @@ struct EdgeFile {
     ports: Option<Vec<u16>>,
     scheme: Option<String>,
     concurrency: Option<usize>,
+    scan_concurrency: Option<usize>,
     connect_timeout: Option<f64>,
     request_timeout: Option<f64>,
     bmc_deadline: Option<f64>,
@@ -135,6 +139,7 @@ pub struct EdgeConfig {
     pub ports: Vec<u16>,
     pub scheme: String,
     pub concurrency: usize,
+    pub scan_concurrency: usize,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub bmc_deadline: Duration,
@@ -203,6 +208,10 @@ impl EdgeConfig {
         if concurrency == 0 || concurrency > 4096 {
             bail!("concurrency must be between 1 and 4096, got {concurrency}");
         }
+        let scan_concurrency = a.scan_concurrency.or(f.scan_concurrency).unwrap_or(256);
+        if scan_concurrency == 0 || scan_concurrency > 4096 {
+            bail!("scan concurrency must be between 1 and 4096, got {scan_concurrency}");
+        }
         let log_json = match a.log_format.clone().or(f.log_format).as_deref() {
             None => None,
             Some("json") => Some(true),
@@ -241,6 +250,7 @@ impl EdgeConfig {
             },
             scheme,
             concurrency,
+            scan_concurrency,
             connect_timeout: secs(
                 "connect timeout",
                 a.connect_timeout.or(f.connect_timeout).unwrap_or(3.0),

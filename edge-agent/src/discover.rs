@@ -39,7 +39,10 @@ impl CredentialSource {
 
 pub struct DiscoverOptions {
     pub scheme: String,
+    /// BMCs crawled at once.
     pub concurrency: usize,
+    /// Targets probed at once (TCP connect + one GET each: cheap, so wider).
+    pub scan_concurrency: usize,
     pub limits: Limits,
     /// Overall time one BMC may take, scan and crawl together.
     pub bmc_deadline: Duration,
@@ -112,16 +115,35 @@ fn absent(e: &FetchError) -> bool {
     )
 }
 
-async fn one(t: Target, o: &DiscoverOptions, outbox: Option<&Outbox>) -> Found {
-    let started = Instant::now();
-    let mk = |status, reason: String| Found {
+/// A BMC that answered the probe, waiting for its crawl.
+struct Probed {
+    t: Target,
+    client: BmcClient,
+    root: serde_json::Value,
+    started: Instant,
+}
+
+fn verdict(
+    t: &Target,
+    o: &DiscoverOptions,
+    started: Instant,
+    status: Status,
+    reason: String,
+) -> Found {
+    Found {
         row: Row {
             reason: Some(reason),
-            ..row(&t, &o.scheme, status, started)
+            ..row(t, &o.scheme, status, started)
         },
         inventory: None,
         payload: None,
-    };
+    }
+}
+
+/// The scan: TCP connect, then an unauthenticated `GET /redfish/v1/` that must be a service root.
+async fn probe(t: Target, o: &DiscoverOptions) -> Result<Probed, Found> {
+    let started = Instant::now();
+    let mk = |status, reason: String| verdict(&t, o, started, status, reason);
     // TCP first: a closed port or an empty address answers fast or within the connect timeout.
     let addr = match t.ip() {
         Some(ip) => format!("{}", std::net::SocketAddr::new(ip, t.port)),
@@ -134,8 +156,8 @@ async fn one(t: Target, o: &DiscoverOptions, outbox: Option<&Outbox>) -> Found {
     .await
     {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return mk(Status::Absent, format!("no TCP connection: {e}")),
-        Err(_) => return mk(Status::Absent, "no TCP connection: timed out".into()),
+        Ok(Err(e)) => return Err(mk(Status::Absent, format!("no TCP connection: {e}"))),
+        Err(_) => return Err(mk(Status::Absent, "no TCP connection: timed out".into())),
     }
     let client = match BmcClient::new(
         &t.url(&o.scheme),
@@ -145,34 +167,55 @@ async fn one(t: Target, o: &DiscoverOptions, outbox: Option<&Outbox>) -> Found {
         o.limits.clone(),
     ) {
         Ok(c) => c,
-        Err(e) => return mk(Status::Failed, e.to_string()),
+        Err(e) => return Err(mk(Status::Failed, e.to_string())),
     };
-    let work = async {
-        let root = match client.service_root().await {
-            Ok(r) => r,
-            Err(e) if absent(&e) => return Err((Status::Absent, format!("not Redfish: {e}"))),
-            Err(e) => return Err((Status::Failed, e.to_string())),
-        };
-        if root.get("RedfishVersion").is_none() && root.get("Systems").is_none() {
-            return Err((
-                Status::Absent,
-                "not Redfish: /redfish/v1/ is not a service root".into(),
-            ));
+    let root = match tokio::time::timeout(o.bmc_deadline, client.service_root()).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) if absent(&e) => {
+            return Err(mk(Status::Absent, format!("not Redfish: {e}")));
         }
-        if o.credentials.for_target(&t).is_none() {
-            return Err((
+        Ok(Err(e)) => return Err(mk(Status::Failed, e.to_string())),
+        Err(_) => {
+            return Err(mk(
                 Status::Failed,
-                "no credentials for this BMC (secrets file or --bmc-user)".into(),
+                format!("gave up after {}s", o.bmc_deadline.as_secs()),
             ));
         }
-        crawl(&client, Some(root), t.ip(), &o.crawl)
-            .await
-            .map_err(|e| (Status::Failed, e.to_string()))
     };
-    let inv = match tokio::time::timeout(o.bmc_deadline, work).await {
+    if root.get("RedfishVersion").is_none() && root.get("Systems").is_none() {
+        return Err(mk(
+            Status::Absent,
+            "not Redfish: /redfish/v1/ is not a service root".into(),
+        ));
+    }
+    Ok(Probed {
+        t,
+        client,
+        root,
+        started,
+    })
+}
+
+/// The crawl of a probed BMC, naming it and queueing its payload.
+async fn crawl_one(p: Probed, o: &DiscoverOptions, outbox: Option<&Outbox>) -> Found {
+    let Probed {
+        t,
+        client,
+        root,
+        started,
+    } = p;
+    let mk = |status, reason: String| verdict(&t, o, started, status, reason);
+    if o.credentials.for_target(&t).is_none() {
+        return mk(
+            Status::Failed,
+            "no credentials for this BMC (secrets file or --bmc-user)".into(),
+        );
+    }
+    let left = o.bmc_deadline.saturating_sub(started.elapsed());
+    let inv = match tokio::time::timeout(left, crawl(&client, Some(root), t.ip(), &o.crawl)).await {
         Ok(Ok(inv)) => inv,
-        Ok(Err((status, reason))) => {
-            let mut f = mk(status, reason);
+        Ok(Err(e)) => {
+            let mut f = mk(Status::Failed, e.to_string());
             f.row.requests = client.requests();
             return f;
         }
@@ -249,23 +292,55 @@ async fn one(t: Target, o: &DiscoverOptions, outbox: Option<&Outbox>) -> Found {
     }
 }
 
-/// Runs discovery over `targets`; `progress` is called after each target.
+/// Runs discovery over `targets`; `progress` is called after each target. Probes run
+/// `scan_concurrency` at a time and crawls `concurrency` at a time, pipelined: a BMC that hangs
+/// the probe holds a cheap probe slot for its timeout, not a crawl slot.
 pub async fn run(
     targets: Vec<Target>,
     opts: Arc<DiscoverOptions>,
     outbox: Option<Outbox>,
     progress: impl Fn(&Found),
 ) -> Vec<Found> {
-    let mut out: Vec<Found> = stream::iter(targets)
-        .map(|t| {
+    // Probing runs in its own task so it is not held back while every crawl slot is busy: a
+    // hung BMC starts its timeout early and overlaps the crawls. The channel bounds how far it
+    // runs ahead (each waiting result holds a client and a service root).
+    let ahead = opts.scan_concurrency.max(1) * 4;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Probed, Found>>(ahead);
+    let prober = {
+        let opts = opts.clone();
+        tokio::spawn(async move {
+            let mut probes = stream::iter(targets)
+                .map(|t| {
+                    let opts = opts.clone();
+                    async move { probe(t, &opts).await }
+                })
+                .buffer_unordered(opts.scan_concurrency.max(1));
+            while let Some(p) = probes.next().await {
+                if tx.send(p).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let probes = stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut out: Vec<Found> = probes
+        .map(|p| {
             let opts = opts.clone();
             let outbox = outbox.clone();
-            async move { one(t, &opts, outbox.as_ref()).await }
+            async move {
+                match p {
+                    Ok(p) => crawl_one(p, &opts, outbox.as_ref()).await,
+                    Err(done) => done,
+                }
+            }
         })
         .buffer_unordered(opts.concurrency.max(1))
         .inspect(|f| progress(f))
         .collect()
         .await;
+    if let Err(e) = prober.await {
+        tracing::error!(error = %e, "the probe task failed; some targets have no verdict");
+    }
     out.sort_by(|a, b| {
         a.row
             .status

@@ -178,6 +178,7 @@ fn options(cfg: &EdgeConfig) -> anyhow::Result<(DiscoverOptions, Option<Arc<PinS
         DiscoverOptions {
             scheme: cfg.scheme.clone(),
             concurrency: cfg.concurrency,
+            scan_concurrency: cfg.scan_concurrency,
             limits: Limits {
                 connect_timeout: cfg.connect_timeout,
                 request_timeout: cfg.request_timeout,
@@ -312,7 +313,14 @@ async fn discover_cmd(
         (None, None)
     };
     let interactive = output == Output::Table && std::io::stderr().is_terminal();
-    let found = run_discovery(cfg, hosts, outbox.clone(), interactive).await?;
+    let discovery = run_discovery(cfg, hosts, outbox.clone(), interactive);
+    let (found, early) = match (&outbox, &pusher) {
+        (Some(o), Some(p)) => {
+            let (found, rep) = push::push_during(o, p, 8, discovery).await?;
+            (found?, rep.pushed)
+        }
+        _ => (discovery.await?, 0),
+    };
     match output {
         Output::Table => print_table(&found),
         Output::Json => println!("{}", serde_json::to_string_pretty(&found)?),
@@ -326,7 +334,7 @@ async fn discover_cmd(
     let depth = outbox.depth().await?;
     eprintln!(
         "pushed {} result(s) to {}; {} still queued{}",
-        rep.pushed,
+        rep.pushed + early,
         pusher.base(),
         depth,
         rep.last_error

@@ -3,7 +3,9 @@
 //! lost acknowledgement changes nothing). 2xx removes the entry; a refusal of the payload
 //! itself (4xx) parks it with the server's reason; anything else is retried with backoff.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
@@ -207,4 +209,43 @@ pub async fn drain(
         }
         tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
     }
+}
+
+/// Runs `work` (a discovery pass) while pushing whatever it queues, so results reach the cloud
+/// as they are found instead of after the whole pass. The push loop finishes its current round
+/// before returning; whatever is left is for [`drain`].
+pub async fn push_during<T>(
+    outbox: &Outbox,
+    pusher: &Pusher,
+    concurrency: usize,
+    work: impl Future<Output = T>,
+) -> Result<(T, FlushReport), OutboxError> {
+    let done = AtomicBool::new(false);
+    let wake = tokio::sync::Notify::new();
+    let work = async {
+        let out = work.await;
+        done.store(true, Ordering::Release);
+        wake.notify_one();
+        out
+    };
+    let pushing = async {
+        let mut total = FlushReport::default();
+        while !done.load(Ordering::Acquire) {
+            let rep = flush_once(outbox, pusher, concurrency).await?;
+            total.pushed += rep.pushed;
+            total.rejected += rep.rejected;
+            if rep.last_error.is_some() {
+                total.last_error = rep.last_error;
+            }
+            if rep.pushed == 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = wake.notified() => {}
+                }
+            }
+        }
+        Ok::<_, OutboxError>(total)
+    };
+    let (out, rep) = tokio::join!(work, pushing);
+    Ok((out, rep?))
 }

@@ -52,6 +52,7 @@ async fn hung_bmcs_cost_one_timeout_and_every_target_gets_a_verdict() {
     let opts = DiscoverOptions {
         scheme: "https".into(),
         concurrency: 16,
+        scan_concurrency: 64,
         limits: Limits {
             request_timeout: timeout,
             ..Limits::default()

@@ -425,12 +425,113 @@ fn kill_9_of_the_agent_mid_push_loses_and_duplicates_nothing() {
         "the kill did not land mid-push ({at_kill}, {after})"
     );
 
-    // The restarted agent pushes what was queued and not acknowledged.
+    // Whatever the killed agent had queued and not seen acknowledged survives on disk ...
+    let list = edge(&edge_data, &["outbox", "list"]).output().unwrap();
+    let queued: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .collect();
+    // ... and the restarted agent pushes it.
     let out = edge(&edge_data, &["outbox", "flush"])
         .args(["--cloud-url", &cloud_url])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+    let eps = h.get(&format!(
+        "http://{}/hsm/v2/Inventory/RedfishEndpoints",
+        server.addr
+    ));
+    let ids: BTreeSet<&str> = eps["RedfishEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["ID"].as_str().unwrap())
+        .collect();
+    for q in &queued {
+        assert!(ids.contains(q.as_str()), "{q} was queued but never pushed");
+    }
+    assert!(ids.len() >= after, "an acknowledged result disappeared");
+    // The next run (what the daemon does on its schedule) completes the site, exactly once.
+    let out = edge(&edge_data, &["discover", "--subnet", "127.0.6.0/23"])
+        .args(["--port", &port.to_string(), "--site-map"])
+        .arg(dir.path().join("site.yaml"))
+        .args(["--cloud-url", &cloud_url, "--push"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
     assert_exactly_once(&h, &server.addr, N as usize);
+    server.stop().unwrap();
+}
+
+#[test]
+fn daemon_mode_discovers_on_a_schedule_pushes_and_stops_on_sigterm() {
+    let h = Harness::new();
+    let port = free_port().unwrap();
+    let (_fleet, site) = dmtf_fleet(&h, 5, port, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.yaml"), site).unwrap();
+    let server = Server::start(&dir.path().join("cloud")).unwrap();
+    let conf = dir.path().join("edge.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "cloud_url = \"http://{}\"\nsubnets = [\"127.0.6.1-127.0.6.5\"]\nports = [{port}]\n\
+             site_map = \"{}\"\ninterval = 3600\nbmc_user = \"admin\"\n",
+            server.addr,
+            dir.path().join("site.yaml").display()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new(edge_bin().unwrap())
+        .arg("--config")
+        .arg(&conf)
+        .arg("--data")
+        .arg(dir.path().join("edge"))
+        .arg("daemon")
+        .env("SKYPORT_EDGE_BMC_PASSWORD", "bmc-pass")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while h.endpoint_count(&server.addr) != Some(5) {
+        assert!(Instant::now() < deadline, "the daemon pushed nothing");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = daemon.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the daemon ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    // JSON logs, one object per line, with the structured fields an operator filters on.
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "BMC discovered" && l["xname"].is_string())
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "pushed to the inventory")
+    );
+    assert!(!logs.contains("bmc-pass"));
+    assert_exactly_once(&h, &server.addr, 5);
     server.stop().unwrap();
 }

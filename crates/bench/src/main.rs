@@ -52,6 +52,9 @@ enum Cmd {
         /// BMCs (= requests, one per BMC) in flight at once.
         #[arg(long, default_value_t = 100)]
         concurrency: usize,
+        /// Probes (TCP connect + GET /redfish/v1/) in flight at once.
+        #[arg(long, default_value_t = 256)]
+        scan_concurrency: usize,
         /// Request timeout, seconds (what a hung BMC costs).
         #[arg(long, default_value_t = 5.0)]
         timeout: f64,
@@ -598,6 +601,7 @@ async fn main() -> anyhow::Result<()> {
             bmcs,
             latency_ms,
             concurrency,
+            scan_concurrency,
             timeout,
             hang_percent,
             mockup,
@@ -609,6 +613,7 @@ async fn main() -> anyhow::Result<()> {
                 bmcs,
                 latency: Duration::from_millis(latency_ms),
                 concurrency,
+                scan_concurrency,
                 timeout: Duration::from_secs_f64(timeout),
                 hang_percent,
                 mockup,
