@@ -113,6 +113,42 @@ pub fn self_signed() -> anyhow::Result<SelfSigned> {
     })
 }
 
+/// A site CA and a BMC certificate it signed (for `127.0.0.1`, `localhost` and the loopback BMC
+/// addresses given), as a site with its own PKI would have.
+pub struct SiteCa {
+    pub ca_pem: String,
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+pub fn site_ca(extra_names: &[String]) -> anyhow::Result<SiteCa> {
+    let ca_key = rcgen::KeyPair::generate()?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Skyport test site CA");
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    names.extend(extra_names.iter().cloned());
+    let leaf_key = rcgen::KeyPair::generate()?;
+    let leaf = rcgen::CertificateParams::new(names)?.signed_by(&leaf_key, &issuer)?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca_cert.der().clone()], key)?;
+    Ok(SiteCa {
+        ca_pem: ca_cert.pem(),
+        config: Arc::new(config),
+    })
+}
+
 /// Counters a test can read.
 #[derive(Debug, Default)]
 pub struct Stats {

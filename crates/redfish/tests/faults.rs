@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use skyport_mockbmc::{
-    BmcSpec, Canned, Faults, Fleet, FleetOptions, Tree, self_signed, shared_mockups,
+    BmcSpec, Canned, Faults, Fleet, FleetOptions, Tree, self_signed, shared_mockups, site_ca,
 };
 use skyport_redfish::crawl::{CrawlError, nic, parse_system};
 use skyport_redfish::{
@@ -507,4 +507,46 @@ proptest! {
             prop_assert!(m.octets() != [0; 6] && m.octets() != [0xff; 6]);
         }
     }
+}
+
+#[tokio::test]
+async fn a_site_ca_bundle_verifies_bmc_certificates() {
+    let dmtf = Arc::new(Tree::load(&shared_mockups().join("dmtf-public-rackmount1")).unwrap());
+    let ca = site_ca(&[]).unwrap();
+    let f = Fleet::start(
+        vec![BmcSpec::new("127.0.0.1:0".parse().unwrap(), dmtf)],
+        &FleetOptions {
+            username: "admin".into(),
+            password: "pw".into(),
+            tls: Some(ca.config),
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("skyport-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("site-ca.pem");
+    std::fs::write(&good, &ca.ca_pem).unwrap();
+    let other = dir.join("other-ca.pem");
+    std::fs::write(&other, site_ca(&[]).unwrap().ca_pem).unwrap();
+    let with = |bundle: &std::path::Path| {
+        BmcClient::new(
+            &format!("https://{}", f.bmcs[0].addr),
+            &TlsPolicy::ca_bundle(bundle).unwrap(),
+            Some(creds()),
+            AuthMode::Basic,
+            Limits::default(),
+        )
+        .unwrap()
+    };
+    let inv = crawl(&with(&good), None, None, &CrawlOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(inv.systems.len(), 1);
+    let e = with(&other).service_root().await.unwrap_err();
+    assert!(matches!(e, FetchError::Tls { .. }), "{e}");
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    assert!(TlsPolicy::ca_bundle(&empty).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
