@@ -52,6 +52,24 @@ pub fn edge_bin() -> anyhow::Result<PathBuf> {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    data: PathBuf,
+}
+
+/// A token from the local issuer of the server whose data directory is `data`
+/// (`skyport token`), with `scope` (`read`, `write`, `admin`, `edge`, comma-separated).
+pub fn token(data: &Path, scope: &str) -> anyhow::Result<String> {
+    let out = Command::new(skyport_bin()?)
+        .args(["token", "--scope", scope, "--data"])
+        .arg(data)
+        .output()
+        .context("running skyport token")?;
+    if !out.status.success() {
+        bail!(
+            "skyport token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 impl Server {
@@ -71,7 +89,11 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .context("starting skyport serve")?;
-        let mut s = Server { child, addr };
+        let mut s = Server {
+            child,
+            addr,
+            data: data.to_path_buf(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
             if let Some(st) = s.child.try_wait()? {
@@ -83,6 +105,11 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(s)
+    }
+
+    /// A token this server accepts.
+    pub fn token(&self, scope: &str) -> anyhow::Result<String> {
+        token(&self.data, scope)
     }
 
     pub fn base(&self) -> String {

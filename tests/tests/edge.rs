@@ -20,6 +20,8 @@ use skyport_testkit::free_port;
 struct Harness {
     rt: tokio::runtime::Runtime,
     http: reqwest::Client,
+    /// A read token for the inventory under test.
+    token: String,
 }
 
 impl Harness {
@@ -31,6 +33,7 @@ impl Harness {
                 .build()
                 .unwrap(),
             http: reqwest::Client::new(),
+            token: String::new(),
         }
     }
 
@@ -50,7 +53,13 @@ impl Harness {
 
     fn get(&self, url: &str) -> Value {
         self.rt.block_on(async {
-            let r = self.http.get(url).send().await.unwrap();
+            let r = self
+                .http
+                .get(url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap();
             assert!(r.status().is_success(), "GET {url}: {}", r.status());
             r.json().await.unwrap()
         })
@@ -60,15 +69,22 @@ impl Harness {
     fn endpoint_count(&self, server: &SocketAddr) -> Option<usize> {
         self.rt.block_on(async {
             let url = format!("http://{server}/hsm/v2/Inventory/RedfishEndpoints");
-            let r = self.http.get(&url).send().await.ok()?;
+            let r = self
+                .http
+                .get(&url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .ok()?;
             let v: Value = r.json().await.ok()?;
             v["RedfishEndpoints"].as_array().map(Vec::len)
         })
     }
 }
 
-fn edge(data: &Path, args: &[&str]) -> Command {
+fn edge(data: &Path, token: &str, args: &[&str]) -> Command {
     let mut c = Command::new(edge_bin().unwrap());
+    c.env("SKYPORT_EDGE_TOKEN", token);
     c.arg("--data")
         .arg(data)
         .args(args)
@@ -127,7 +143,7 @@ fn expected_interfaces() -> BTreeSet<(String, String)> {
 
 #[test]
 fn every_mockup_is_discovered_pushed_and_derived_into_the_inventory() {
-    let h = Harness::new();
+    let mut h = Harness::new();
     let port = free_port().unwrap();
     let mut specs = Vec::new();
     let mut site = String::new();
@@ -144,8 +160,11 @@ fn every_mockup_is_discovered_pushed_and_derived_into_the_inventory() {
     let server = Server::start(&dir.path().join("cloud")).unwrap();
     std::fs::write(dir.path().join("site.yaml"), site).unwrap();
 
+    let tok = server.token("edge").unwrap();
+    h.token = server.token("read").unwrap();
     let out = edge(
         &dir.path().join("edge"),
+        &tok,
         &[
             "discover",
             "--subnet",
@@ -338,17 +357,20 @@ fn wait_for_first_push(h: &Harness, server: &SocketAddr) -> usize {
 #[test]
 fn killing_the_inventory_server_mid_push_loses_and_duplicates_nothing() {
     const N: u32 = 150;
-    let h = Harness::new();
+    let mut h = Harness::new();
     let port = free_port().unwrap();
     let (_fleet, site) = dmtf_fleet(&h, N, port, Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("site.yaml"), site).unwrap();
     let cloud_addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
+    // Tokens come from the cloud's local issuer before it ever runs (the key is in its data).
+    let tok = skyport_e2e::token(&dir.path().join("cloud"), "edge").unwrap();
+    h.token = skyport_e2e::token(&dir.path().join("cloud"), "read").unwrap();
     let cloud_url = format!("http://{cloud_addr}");
     let edge_data = dir.path().join("edge");
     let site_map = dir.path().join("site.yaml");
     let discover = |push_timeout: &str| {
-        edge(&edge_data, &["discover", "--subnet", "127.0.6.0/23"])
+        edge(&edge_data, &tok, &["discover", "--subnet", "127.0.6.0/23"])
             .args(["--port", &port.to_string(), "--site-map"])
             .arg(&site_map)
             .args([
@@ -365,7 +387,9 @@ fn killing_the_inventory_server_mid_push_loses_and_duplicates_nothing() {
     // The cloud is down for the whole first run: everything is discovered and stays queued.
     let out = discover("1");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let list = edge(&edge_data, &["outbox", "list"]).output().unwrap();
+    let list = edge(&edge_data, &tok, &["outbox", "list"])
+        .output()
+        .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&list.stdout).lines().count(),
         N as usize,
@@ -375,7 +399,7 @@ fn killing_the_inventory_server_mid_push_loses_and_duplicates_nothing() {
 
     // The cloud comes up; the agent flushes; the server is killed mid-flush and restarted.
     let server = Server::start_at(cloud_addr, &dir.path().join("cloud")).unwrap();
-    let flush = edge(&edge_data, &["outbox", "flush", "--timeout", "90"])
+    let flush = edge(&edge_data, &tok, &["outbox", "flush", "--timeout", "90"])
         .args(["--cloud-url", &cloud_url])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -400,15 +424,17 @@ fn killing_the_inventory_server_mid_push_loses_and_duplicates_nothing() {
 #[test]
 fn kill_9_of_the_agent_mid_push_loses_and_duplicates_nothing() {
     const N: u32 = 150;
-    let h = Harness::new();
+    let mut h = Harness::new();
     let port = free_port().unwrap();
     let (_fleet, site) = dmtf_fleet(&h, N, port, Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("site.yaml"), site).unwrap();
     let server = Server::start(&dir.path().join("cloud")).unwrap();
+    let tok = server.token("edge").unwrap();
+    h.token = server.token("read").unwrap();
     let cloud_url = format!("http://{}", server.addr);
     let edge_data = dir.path().join("edge");
-    let mut agent = edge(&edge_data, &["discover", "--subnet", "127.0.6.0/23"])
+    let mut agent = edge(&edge_data, &tok, &["discover", "--subnet", "127.0.6.0/23"])
         .args(["--port", &port.to_string(), "--site-map"])
         .arg(dir.path().join("site.yaml"))
         .args(["--cloud-url", &cloud_url, "--push"])
@@ -426,13 +452,15 @@ fn kill_9_of_the_agent_mid_push_loses_and_duplicates_nothing() {
     );
 
     // Whatever the killed agent had queued and not seen acknowledged survives on disk ...
-    let list = edge(&edge_data, &["outbox", "list"]).output().unwrap();
+    let list = edge(&edge_data, &tok, &["outbox", "list"])
+        .output()
+        .unwrap();
     let queued: Vec<String> = String::from_utf8_lossy(&list.stdout)
         .lines()
         .filter_map(|l| l.split('\t').next().map(str::to_string))
         .collect();
     // ... and the restarted agent pushes it.
-    let out = edge(&edge_data, &["outbox", "flush"])
+    let out = edge(&edge_data, &tok, &["outbox", "flush"])
         .args(["--cloud-url", &cloud_url])
         .output()
         .unwrap();
@@ -452,7 +480,7 @@ fn kill_9_of_the_agent_mid_push_loses_and_duplicates_nothing() {
     }
     assert!(ids.len() >= after, "an acknowledged result disappeared");
     // The next run (what the daemon does on its schedule) completes the site, exactly once.
-    let out = edge(&edge_data, &["discover", "--subnet", "127.0.6.0/23"])
+    let out = edge(&edge_data, &tok, &["discover", "--subnet", "127.0.6.0/23"])
         .args(["--port", &port.to_string(), "--site-map"])
         .arg(dir.path().join("site.yaml"))
         .args(["--cloud-url", &cloud_url, "--push"])
@@ -465,12 +493,13 @@ fn kill_9_of_the_agent_mid_push_loses_and_duplicates_nothing() {
 
 #[test]
 fn daemon_mode_discovers_on_a_schedule_pushes_and_stops_on_sigterm() {
-    let h = Harness::new();
+    let mut h = Harness::new();
     let port = free_port().unwrap();
     let (_fleet, site) = dmtf_fleet(&h, 5, port, Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("site.yaml"), site).unwrap();
     let server = Server::start(&dir.path().join("cloud")).unwrap();
+    h.token = server.token("read").unwrap();
     let conf = dir.path().join("edge.toml");
     std::fs::write(
         &conf,
@@ -489,6 +518,7 @@ fn daemon_mode_discovers_on_a_schedule_pushes_and_stops_on_sigterm() {
         .arg(dir.path().join("edge"))
         .arg("daemon")
         .env("SKYPORT_EDGE_BMC_PASSWORD", "bmc-pass")
+        .env("SKYPORT_EDGE_TOKEN", server.token("edge").unwrap())
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

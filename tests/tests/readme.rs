@@ -2,7 +2,7 @@
 //! `skyport serve`, and its two commands are the ones documented.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use skyport_e2e::{Server, bash};
+use skyport_e2e::{Server, bash, skyport_bin};
 use skyport_testkit::repo_root;
 
 fn walkthrough() -> String {
@@ -23,8 +23,18 @@ fn walkthrough() -> String {
 fn readme_walkthrough_works_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path()).unwrap();
-    let script =
-        walkthrough().replace("http://127.0.0.1:27779", &format!("http://{}", server.addr));
+    // The tour mints its token with `cargo run -q -p skyport -- token` from the directory the
+    // server runs in; here that is the test's binary and the server's data directory.
+    let script = format!(
+        "export SKYPORT_DATA='{}'\n{}",
+        dir.path().display(),
+        walkthrough()
+            .replace("http://127.0.0.1:27779", &format!("http://{}", server.addr))
+            .replace(
+                "cargo run -q -p skyport --",
+                &skyport_bin().unwrap().display().to_string()
+            )
+    );
     assert!(
         script.contains(&server.addr.to_string()),
         "walkthrough must use the default address"
@@ -33,6 +43,7 @@ fn readme_walkthrough_works_as_written() {
     assert!(ok, "walkthrough failed:\n{out}");
     for expected in [
         r#"{"code":0,"message":"HSM is healthy"}"#,
+        r#""detail":"missing bearer token","status":401"#,
         r#""ID":"x1000c0s0b0n1","Type":"Node","State":"Ready""#,
         r#""ID":"x1000c0s1b0n0","Type":"Node","State":"On""#,
         r#""ComponentID":"x1000c0s1b0n0""#,

@@ -10,16 +10,18 @@ use skyport_e2e::{Server, bash, skyport_bin};
 fn data_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path()).unwrap();
+    let token = s.token("write").unwrap();
     let (ok, out) = bash(&format!(
-        "curl -fsS -X POST {}/State/Components -H 'Content-Type: application/json' -d '{{\"Components\":[{{\"ID\":\"x5c0s0b0n0\",\"State\":\"Ready\"}}]}}'",
+        "curl -fsS -X POST {}/State/Components -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{\"Components\":[{{\"ID\":\"x5c0s0b0n0\",\"State\":\"Ready\"}}]}}'",
         s.base()
     ))
     .unwrap();
     assert!(ok, "{out}");
     s.stop().unwrap();
+    // The signing key is kept in the data directory, so tokens outlive a restart too.
     let s = Server::start(dir.path()).unwrap();
     let (ok, out) = bash(&format!(
-        "curl -fsS {}/State/Components/x5c0s0b0n0",
+        "curl -fsS -H 'Authorization: Bearer {token}' {}/State/Components/x5c0s0b0n0",
         s.base()
     ))
     .unwrap();

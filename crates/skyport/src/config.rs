@@ -37,6 +37,34 @@ pub struct ServeArgs {
     /// Seconds a node waits before retrying a failed boot [default: 30].
     #[arg(long, env = "SKYPORT_BOOT_RETRY_DELAY")]
     pub boot_retry_delay: Option<u32>,
+    /// local (tokens from `skyport token`), jwks (an external issuer), or off (a lab only)
+    /// [default: local].
+    #[arg(long, env = "SKYPORT_AUTH")]
+    pub auth: Option<String>,
+    /// With --auth jwks: JWKS URL or file.
+    #[arg(long, env = "SKYPORT_AUTH_JWKS")]
+    pub auth_jwks: Option<String>,
+    /// With --auth jwks: the token issuer (`iss`) to accept.
+    #[arg(long, env = "SKYPORT_AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+    /// With --auth jwks: the audience (`aud`, or Cognito's `client_id`) to accept.
+    #[arg(long, env = "SKYPORT_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthConfig {
+    /// Tokens signed by the key in `<data>/auth/` (`skyport token`).
+    Local,
+    /// Tokens from an external issuer (Cognito, TokenSmith, …).
+    Jwks {
+        source: String,
+        issuer: String,
+        audience: String,
+    },
+    /// No authentication: only when asked for.
+    Off,
 }
 
 /// The file form; unknown keys are an error so a typo cannot silently fall back to a default.
@@ -49,6 +77,10 @@ struct ServeFile {
     public_url: Option<String>,
     cloud_init_url: Option<String>,
     boot_retry_delay: Option<u32>,
+    auth: Option<String>,
+    auth_jwks: Option<String>,
+    auth_issuer: Option<String>,
+    auth_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +91,7 @@ pub struct ServeConfig {
     pub public_url: String,
     pub cloud_init_url: String,
     pub boot_retry_delay: u32,
+    pub auth: AuthConfig,
 }
 
 /// A base URL nodes will be sent to: http(s), no whitespace or characters iPXE would interpret.
@@ -99,7 +132,29 @@ impl ServeConfig {
         if boot_retry_delay == 0 || boot_retry_delay > 3600 {
             anyhow::bail!("boot_retry_delay {boot_retry_delay} must be between 1 and 3600 seconds");
         }
+        let auth = match args.auth.clone().or(file.auth).as_deref() {
+            None | Some("local") => AuthConfig::Local,
+            Some("off") => AuthConfig::Off,
+            Some("jwks") => {
+                let need = |what: &str, v: Option<String>| {
+                    v.ok_or_else(|| anyhow::anyhow!("auth = \"jwks\" needs {what}"))
+                };
+                AuthConfig::Jwks {
+                    source: need(
+                        "auth_jwks (a URL or file)",
+                        args.auth_jwks.clone().or(file.auth_jwks),
+                    )?,
+                    issuer: need("auth_issuer", args.auth_issuer.clone().or(file.auth_issuer))?,
+                    audience: need(
+                        "auth_audience",
+                        args.auth_audience.clone().or(file.auth_audience),
+                    )?,
+                }
+            }
+            Some(other) => anyhow::bail!("auth {other:?}: expected local, jwks or off"),
+        };
         Ok(ServeConfig {
+            auth,
             listen,
             data: args
                 .data

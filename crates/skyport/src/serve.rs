@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use skyport_inventory::Inventory;
 use skyport_store::Store;
 use skyport_store_sqlite::SqliteStore;
 use tower_http::trace::TraceLayer;
 
-use crate::config::ServeConfig;
+use crate::config::{AuthConfig, ServeConfig};
 
 pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     // A second subscriber (tests embedding this) is not an error worth stopping for.
@@ -30,16 +29,50 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         skyport_images::FsBlobs::open(&cfg.data, &cfg.public_url)
             .with_context(|| format!("opening image storage in {}", cfg.data.display()))?,
     );
-    let images = skyport_images::ImageService::new(store.clone(), blobs.clone());
-    let routes = skyport_inventory::router(Inventory::new(store.clone()))
-        .merge(skyport_boot::router(
-            skyport_boot::BootService::new(store.clone(), settings).with_images(images.clone()),
-        ))
-        .merge(skyport_images::router(images, Some(blobs)))
-        .merge(skyport_metadata::router(
-            skyport_metadata::MetadataService::new(store, cfg.cloud_init_url.clone()),
-        ))
-        .layer(TraceLayer::new_for_http());
+    let (auth, jwks_doc) = match &cfg.auth {
+        AuthConfig::Off => {
+            tracing::warn!(
+                "authentication is OFF: anyone who can reach this port can change everything"
+            );
+            (None, None)
+        }
+        AuthConfig::Local => {
+            let issuer = skyport_auth::LocalIssuer::load_or_create(&cfg.data)?;
+            let set = issuer.jwks().clone();
+            let doc = serde_json::to_value(&set)?;
+            let jwks = skyport_auth::Jwks::new(
+                skyport_auth::KeySource::Static(set),
+                skyport_auth::local::LOCAL_ISSUER,
+                vec![skyport_auth::local::LOCAL_AUDIENCE.to_string()],
+            );
+            (Some(Arc::new(jwks)), Some(doc))
+        }
+        AuthConfig::Jwks {
+            source,
+            issuer,
+            audience,
+        } => {
+            let src = if source.starts_with("http://") || source.starts_with("https://") {
+                skyport_auth::KeySource::Url(source.clone())
+            } else {
+                skyport_auth::KeySource::File(source.into())
+            };
+            let jwks = skyport_auth::Jwks::new(src, issuer.clone(), vec![audience.clone()]);
+            (Some(Arc::new(jwks)), None)
+        }
+    };
+    let mut routes = skyport::api(store, settings, blobs, cfg.cloud_init_url.clone(), auth);
+    if let Some(doc) = jwks_doc {
+        // The local issuer's public keys, for edge agents and tools that verify its tokens.
+        routes = routes.route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc) }
+            }),
+        );
+    }
+    let routes = routes.layer(TraceLayer::new_for_http());
     let app = skyport_http::app(routes);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -1,0 +1,147 @@
+//! The local issuer: an ES256 key kept in the local server's data directory (created on first
+//! use, mode 0600), its public JWKS, and minting of tokens for `skyport token`. Local mode
+//! verifies exactly the same JWTs as the cloud, just from a different issuer.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::SCOPE_PREFIX;
+
+pub const LOCAL_ISSUER: &str = "skyport-local";
+pub const LOCAL_AUDIENCE: &str = "skyport";
+/// The scopes `skyport token` knows.
+pub const SCOPES: &[&str] = &["read", "write", "admin", "edge"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("signing key {path}: {reason}")]
+    Key { path: PathBuf, reason: String },
+    #[error("unknown scope {0:?}: expected read, write, admin or edge")]
+    Scope(String),
+    #[error("signing a token: {0}")]
+    Sign(String),
+}
+
+pub struct LocalIssuer {
+    encoding: EncodingKey,
+    kid: String,
+    jwks: JwkSet,
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    scope: String,
+    token_use: &'a str,
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+impl LocalIssuer {
+    /// The key file under `dir` (`<data>/auth/signing-key.pk8`).
+    pub fn key_path(dir: &Path) -> PathBuf {
+        dir.join("auth").join("signing-key.pk8")
+    }
+
+    /// Loads the key in `dir`, creating it on first use.
+    pub fn load_or_create(dir: &Path) -> Result<Self, LocalError> {
+        let path = Self::key_path(dir);
+        let err = |reason: String| LocalError::Key {
+            path: path.clone(),
+            reason,
+        };
+        let der = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let kp = rcgen::KeyPair::generate().map_err(|e| err(e.to_string()))?;
+                let der = kp.serialize_der();
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
+                }
+                write_private(&path, &der).map_err(|e| err(e.to_string()))?;
+                der
+            }
+            Err(e) => return Err(err(e.to_string())),
+        };
+        Self::from_pkcs8(&der).map_err(err)
+    }
+
+    fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
+        let kp = rcgen::KeyPair::try_from(der).map_err(|e| e.to_string())?;
+        let raw = kp.public_key_raw();
+        if raw.len() != 65 || raw[0] != 4 {
+            return Err("not a P-256 key".into());
+        }
+        let kid = hex::encode(&Sha256::digest(raw)[..8]);
+        let jwks: JwkSet = serde_json::from_value(serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+            "x": b64(&raw[1..33]), "y": b64(&raw[33..65]),
+        }]}))
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            encoding: EncodingKey::from_ec_der(der),
+            kid,
+            jwks,
+        })
+    }
+
+    /// The public keys, as served at `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// A token for `sub` with `scopes` (`read`, `write`, `admin`, `edge`), valid for `ttl`.
+    pub fn mint(&self, sub: &str, scopes: &[String], ttl: Duration) -> Result<String, LocalError> {
+        for s in scopes {
+            if !SCOPES.contains(&s.as_str()) {
+                return Err(LocalError::Scope(s.clone()));
+            }
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let claims = Claims {
+            iss: LOCAL_ISSUER,
+            sub,
+            aud: LOCAL_AUDIENCE,
+            iat: now,
+            nbf: now,
+            exp: now + ttl.as_secs(),
+            scope: scopes
+                .iter()
+                .map(|s| format!("{SCOPE_PREFIX}{s}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            token_use: "access",
+        };
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        encode(&header, &claims, &self.encoding).map_err(|e| LocalError::Sign(e.to_string()))
+    }
+}
+
+fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(body)?;
+    f.sync_all()
+}

@@ -1,0 +1,28 @@
+//! The wiring of the local all-in-one server, as a library so the tests build exactly what
+//! `skyport serve` mounts: the four API routers over one store, behind the auth policy.
+
+use std::sync::Arc;
+
+use axum::Router;
+use skyport_inventory::Inventory;
+use skyport_store::Store;
+
+/// Every API router over `store`, with the auth policy on every route (`auth = None` is off).
+pub fn api(
+    store: Arc<dyn Store>,
+    settings: skyport_ipxe::Settings,
+    blobs: Arc<skyport_images::FsBlobs>,
+    cloud_init_url: String,
+    auth: skyport_auth::AuthLayer,
+) -> Router {
+    let images = skyport_images::ImageService::new(store.clone(), blobs.clone());
+    let routes = skyport_inventory::router(Inventory::new(store.clone()))
+        .merge(skyport_boot::router(
+            skyport_boot::BootService::new(store.clone(), settings).with_images(images.clone()),
+        ))
+        .merge(skyport_images::router(images, Some(blobs)))
+        .merge(skyport_metadata::router(
+            skyport_metadata::MetadataService::new(store, cloud_init_url),
+        ));
+    skyport_auth::auth_layer(routes, auth)
+}
