@@ -51,10 +51,11 @@ pub fn app(
     store: Arc<dyn Store>,
     settings: Settings,
     images: Option<skyport_images::ImageService>,
+    auth: skyport_auth::AuthLayer,
 ) -> tower_http::normalize_path::NormalizePath<axum::Router> {
     let mut svc = BootService::new(store, settings);
     if let Some(i) = images {
         svc = svc.with_images(i);
     }
-    skyport_http::app(skyport_boot::router(svc))
+    skyport_http::app(skyport_auth::auth_layer(skyport_boot::router(svc), auth))
 }

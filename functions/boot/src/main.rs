@@ -24,5 +24,11 @@ async fn main() -> Result<(), lambda_http::Error> {
         }
         Err(_) => None,
     };
-    lambda_http::run(skyport_fn_boot::app(store, settings, images)).await
+    lambda_http::run(skyport_fn_boot::app(
+        store,
+        settings,
+        images,
+        cfg.auth_layer(),
+    ))
+    .await
 }

@@ -17,7 +17,7 @@ async fn bootscript_event_reaches_the_router() {
     let get =
         |k: &str| (k == "SKYPORT_PUBLIC_URL").then(|| "https://boot.example.org/".to_string());
     let settings = skyport_fn_boot::settings_from_lookup(&get).unwrap();
-    let app = skyport_fn_boot::app(store, settings, None);
+    let app = skyport_fn_boot::app(store, settings, None, None);
     let text = std::fs::read_to_string(format!(
         "{}/tests/events/get-bootscript.json",
         env!("CARGO_MANIFEST_DIR")

@@ -13,6 +13,33 @@ pub struct CommonConfig {
     pub log_format: LogFormat,
     /// `SKYPORT_CREATE_TABLE`: create the table at start-up (DynamoDB Local only).
     pub create_table: bool,
+    /// Token verification; `None` only when `SKYPORT_AUTH=off` was asked for.
+    pub auth: Option<AuthSettings>,
+}
+
+/// Who may sign tokens for this API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthSettings {
+    /// `SKYPORT_AUTH_ISSUER`: the `iss` to accept (Cognito: `https://cognito-idp.<region>.amazonaws.com/<pool>`).
+    pub issuer: String,
+    /// `SKYPORT_AUTH_AUDIENCE`: comma-separated `aud`/`client_id` values to accept.
+    pub audiences: Vec<String>,
+    /// `SKYPORT_AUTH_JWKS_URL`: default `<issuer>/.well-known/jwks.json`.
+    pub jwks_url: String,
+}
+
+impl CommonConfig {
+    /// The verifier every request of this execution environment shares (keys fetched lazily,
+    /// then cached).
+    pub fn auth_layer(&self) -> skyport_auth::AuthLayer {
+        self.auth.as_ref().map(|a| {
+            std::sync::Arc::new(skyport_auth::Jwks::new(
+                skyport_auth::KeySource::Url(a.jwks_url.clone()),
+                a.issuer.clone(),
+                a.audiences.clone(),
+            ))
+        })
+    }
 }
 
 impl CommonConfig {
@@ -35,10 +62,40 @@ impl CommonConfig {
         if table.is_empty() {
             return Err("SKYPORT_TABLE is empty".into());
         }
+        let auth = match get("SKYPORT_AUTH").as_deref() {
+            Some("off") => None,
+            None | Some("jwt") => {
+                let issuer = get("SKYPORT_AUTH_ISSUER")
+                    .filter(|s| !s.trim().is_empty())
+                    .ok_or("SKYPORT_AUTH_ISSUER is not set (or set SKYPORT_AUTH=off for a lab)")?;
+                let issuer = issuer.trim().trim_end_matches('/').to_string();
+                if !issuer.starts_with("https://") && !issuer.starts_with("http://") {
+                    return Err(format!("SKYPORT_AUTH_ISSUER={issuer:?}: expected a URL"));
+                }
+                let audiences: Vec<String> = get("SKYPORT_AUTH_AUDIENCE")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect();
+                if audiences.is_empty() {
+                    return Err("SKYPORT_AUTH_AUDIENCE is not set".into());
+                }
+                let jwks_url = get("SKYPORT_AUTH_JWKS_URL")
+                    .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
+                Some(AuthSettings {
+                    issuer,
+                    audiences,
+                    jwks_url,
+                })
+            }
+            Some(other) => return Err(format!("SKYPORT_AUTH={other:?}: expected jwt or off")),
+        };
         Ok(CommonConfig {
             table,
             log_format,
             create_table,
+            auth,
         })
     }
 }
@@ -76,20 +133,60 @@ pub async fn init(
 mod tests {
     use super::*;
 
+    fn with_auth(k: &str) -> Option<String> {
+        match k {
+            "SKYPORT_AUTH_ISSUER" => {
+                Some("https://cognito-idp.us-east-1.amazonaws.com/pool".into())
+            }
+            "SKYPORT_AUTH_AUDIENCE" => Some("client-a, client-b".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn auth_is_required_unless_switched_off() {
+        let e = CommonConfig::from_lookup(&|_| None).unwrap_err();
+        assert!(e.contains("SKYPORT_AUTH_ISSUER"), "{e}");
+        let c = CommonConfig::from_lookup(&with_auth).unwrap();
+        let a = c.auth.unwrap();
+        assert_eq!(a.audiences, ["client-a", "client-b"]);
+        assert_eq!(
+            a.jwks_url,
+            "https://cognito-idp.us-east-1.amazonaws.com/pool/.well-known/jwks.json"
+        );
+        let off = CommonConfig::from_lookup(&|k| (k == "SKYPORT_AUTH").then(|| "off".into()));
+        assert!(off.unwrap().auth.is_none());
+        assert!(
+            CommonConfig::from_lookup(&|k| (k == "SKYPORT_AUTH").then(|| "maybe".into())).is_err()
+        );
+    }
+
     #[test]
     fn defaults_and_bad_values() {
-        let c = CommonConfig::from_lookup(&|_| None).unwrap();
+        let c = CommonConfig::from_lookup(&with_auth).unwrap();
         assert_eq!(
             (c.table.as_str(), c.create_table, c.log_format),
             ("skyport", false, LogFormat::Json)
         );
-        let e =
-            CommonConfig::from_lookup(&|k| (k == "SKYPORT_CREATE_TABLE").then(|| "maybe".into()))
-                .unwrap_err();
+        let e = CommonConfig::from_lookup(&|k| {
+            (k == "SKYPORT_CREATE_TABLE")
+                .then(|| "maybe".into())
+                .or_else(|| with_auth(k))
+        })
+        .unwrap_err();
         assert!(e.contains("SKYPORT_CREATE_TABLE"));
-        let e = CommonConfig::from_lookup(&|k| (k == "SKYPORT_LOG_FORMAT").then(|| "xml".into()))
-            .unwrap_err();
+        let e = CommonConfig::from_lookup(&|k| {
+            (k == "SKYPORT_LOG_FORMAT")
+                .then(|| "xml".into())
+                .or_else(|| with_auth(k))
+        })
+        .unwrap_err();
         assert!(e.contains("SKYPORT_LOG_FORMAT"));
-        assert!(CommonConfig::from_lookup(&|k| (k == "SKYPORT_TABLE").then(String::new)).is_err());
+        assert!(
+            CommonConfig::from_lookup(&|k| (k == "SKYPORT_TABLE")
+                .then(String::new)
+                .or_else(|| with_auth(k)))
+            .is_err()
+        );
     }
 }

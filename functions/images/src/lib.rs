@@ -40,8 +40,14 @@ pub fn service(
     ImageService::new(store, Arc::new(S3Blobs::new(s3, bucket, prefix)))
 }
 
-pub fn app(images: ImageService) -> tower_http::normalize_path::NormalizePath<axum::Router> {
-    skyport_http::app(skyport_images::router(images, None))
+pub fn app(
+    images: ImageService,
+    auth: skyport_auth::AuthLayer,
+) -> tower_http::normalize_path::NormalizePath<axum::Router> {
+    skyport_http::app(skyport_auth::auth_layer(
+        skyport_images::router(images, None),
+        auth,
+    ))
 }
 
 #[cfg(test)]

@@ -12,5 +12,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let ctx = init(&cfg, "images").await?;
     let s3 = aws_sdk_s3::Client::new(&ctx.aws);
     let images = skyport_fn_images::service(Arc::new(ctx.store), s3, bucket, prefix);
-    lambda_http::run(skyport_fn_images::app(images)).await
+    lambda_http::run(skyport_fn_images::app(images, cfg.auth_layer())).await
 }

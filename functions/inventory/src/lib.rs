@@ -7,6 +7,12 @@ use skyport_inventory::Inventory;
 use skyport_store::Store;
 
 /// The service Lambda runs: the inventory Router, finished as every Skyport app is.
-pub fn app(store: Arc<dyn Store>) -> tower_http::normalize_path::NormalizePath<axum::Router> {
-    skyport_http::app(skyport_inventory::router(Inventory::new(store)))
+pub fn app(
+    store: Arc<dyn Store>,
+    auth: skyport_auth::AuthLayer,
+) -> tower_http::normalize_path::NormalizePath<axum::Router> {
+    skyport_http::app(skyport_auth::auth_layer(
+        skyport_inventory::router(Inventory::new(store)),
+        auth,
+    ))
 }

@@ -9,5 +9,5 @@ use skyport_lambda::{CommonConfig, env, init};
 async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
     let store = init(&cfg, "inventory").await?.store;
-    lambda_http::run(skyport_fn_inventory::app(Arc::new(store))).await
+    lambda_http::run(skyport_fn_inventory::app(Arc::new(store), cfg.auth_layer())).await
 }

@@ -32,7 +32,7 @@ async fn api_gateway_v2_events_reach_the_router() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
-    let app = skyport_fn_inventory::app(store);
+    let app = skyport_fn_inventory::app(store, None);
     let (status, _) = invoke(&app, "post-components.json").await;
     assert_eq!(status, 204);
     let (status, body) = invoke(&app, "get-components.json").await;
@@ -44,4 +44,57 @@ async fn api_gateway_v2_events_reach_the_router() {
         .map(|c| c["ID"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["x1c0s0b0", "x1c0s0b0n0"]);
+}
+
+/// The function verifies tokens itself (the HTTP API's JWT authorizer is only the first line):
+/// an event without a token, or with a token lacking the scope, never reaches the inventory.
+#[tokio::test]
+async fn the_function_enforces_tokens_and_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
+    let issuer = skyport_auth::LocalIssuer::load_or_create(dir.path()).unwrap();
+    let jwks = skyport_auth::Jwks::new(
+        skyport_auth::KeySource::Static(issuer.jwks().clone()),
+        skyport_auth::local::LOCAL_ISSUER,
+        vec![skyport_auth::local::LOCAL_AUDIENCE.into()],
+    );
+    let app = skyport_fn_inventory::app(store, Some(Arc::new(jwks)));
+    let with_token = |event: &str, scope: &str| {
+        let path = format!("{}/tests/events/{event}", env!("CARGO_MANIFEST_DIR"));
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let t = issuer
+            .mint(
+                "test",
+                &[scope.to_string()],
+                std::time::Duration::from_secs(60),
+            )
+            .unwrap();
+        v["headers"]["authorization"] = format!("Bearer {t}").into();
+        v.to_string()
+    };
+    async fn send(
+        app: &tower_http::normalize_path::NormalizePath<axum::Router>,
+        event: String,
+    ) -> u16 {
+        let lreq: LambdaRequest = serde_json::from_str(&event).unwrap();
+        let req: lambda_http::Request = lreq.into();
+        app.clone().oneshot(req).await.unwrap().status().as_u16()
+    }
+    let (status, body) = invoke(&app, "post-components.json").await;
+    assert_eq!(status, 401);
+    assert_eq!(body["detail"], "missing bearer token");
+    assert_eq!(
+        send(&app, with_token("post-components.json", "read")).await,
+        403
+    );
+    assert_eq!(
+        send(&app, with_token("post-components.json", "write")).await,
+        204
+    );
+    assert_eq!(
+        send(&app, with_token("get-components.json", "read")).await,
+        200
+    );
 }

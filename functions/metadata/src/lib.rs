@@ -24,8 +24,10 @@ pub fn base_url_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Stri
 pub fn app(
     store: Arc<dyn Store>,
     base_url: String,
+    auth: skyport_auth::AuthLayer,
 ) -> tower_http::normalize_path::NormalizePath<axum::Router> {
-    skyport_http::app(skyport_metadata::router(MetadataService::new(
-        store, base_url,
-    )))
+    skyport_http::app(skyport_auth::auth_layer(
+        skyport_metadata::router(MetadataService::new(store, base_url)),
+        auth,
+    ))
 }

@@ -10,5 +10,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
     let base = skyport_fn_metadata::base_url_from_lookup(&env)?;
     let store = init(&cfg, "metadata").await?.store;
-    lambda_http::run(skyport_fn_metadata::app(Arc::new(store), base)).await
+    lambda_http::run(skyport_fn_metadata::app(
+        Arc::new(store),
+        base,
+        cfg.auth_layer(),
+    ))
+    .await
 }

@@ -14,7 +14,7 @@ async fn meta_data_event_identifies_the_node_by_forwarded_ip() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
-    let app = skyport_fn_metadata::app(store, "https://ci.example.org/cloud-init".into());
+    let app = skyport_fn_metadata::app(store, "https://ci.example.org/cloud-init".into(), None);
     let text = std::fs::read_to_string(format!(
         "{}/tests/events/get-meta-data.json",
         env!("CARGO_MANIFEST_DIR")
