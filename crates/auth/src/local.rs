@@ -103,6 +103,26 @@ impl LocalIssuer {
         &self.jwks
     }
 
+    pub fn kid(&self) -> String {
+        self.kid.clone()
+    }
+
+    /// Signs arbitrary claims with this key (tests craft wrong tokens with it).
+    pub fn sign_claims(&self, claims: &serde_json::Value) -> Result<String, LocalError> {
+        self.sign_claims_with_kid(claims, &self.kid)
+    }
+
+    /// Signs with this key but names another key id (a forgery, for tests).
+    pub fn sign_claims_with_kid(
+        &self,
+        claims: &serde_json::Value,
+        kid: &str,
+    ) -> Result<String, LocalError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(kid.to_string());
+        encode(&header, claims, &self.encoding).map_err(|e| LocalError::Sign(e.to_string()))
+    }
+
     /// A token for `sub` with `scopes` (`read`, `write`, `admin`, `edge`), valid for `ttl`.
     pub fn mint(&self, sub: &str, scopes: &[String], ttl: Duration) -> Result<String, LocalError> {
         for s in scopes {

@@ -1,0 +1,376 @@
+//! Every route of the local server (what `skyport serve` mounts) × every kind of token. The
+//! expected requirement of each route is written out here, independently of the policy code:
+//! anonymous routes answer the same whatever the token; protected routes answer 401 (problem
+//! JSON, `WWW-Authenticate: Bearer`) for a missing, malformed, expired, forged, wrong-issuer or
+//! wrong-audience token, 403 for a valid token without the scope, and neither for one with it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use http::{Method, Request};
+use http_body_util::BodyExt;
+use serde_json::json;
+use skyport_auth::local::{LOCAL_AUDIENCE, LOCAL_ISSUER};
+use skyport_auth::{Jwks, KeySource, LocalIssuer};
+use tower::ServiceExt;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Req {
+    Public,
+    Read,
+    Write,
+    Admin,
+    /// Discovery pushes: write or edge.
+    Disc,
+}
+use Req::*;
+
+const ROUTES: &[(&str, &str, Req)] = &[
+    // SMD
+    ("GET", "/hsm/v2/service/ready", Public),
+    ("GET", "/hsm/v2/service/liveness", Public),
+    ("GET", "/hsm/v2/service/values", Public),
+    ("GET", "/hsm/v2/service/values/arch", Public),
+    ("GET", "/hsm/v2/State/Components", Read),
+    ("POST", "/hsm/v2/State/Components", Write),
+    ("DELETE", "/hsm/v2/State/Components", Admin),
+    ("GET", "/hsm/v2/State/Components/ByNID/1", Read),
+    ("PATCH", "/hsm/v2/State/Components/BulkNID", Write),
+    ("PATCH", "/hsm/v2/State/Components/BulkStateData", Write),
+    ("PATCH", "/hsm/v2/State/Components/BulkFlagOnly", Write),
+    ("PATCH", "/hsm/v2/State/Components/BulkEnabled", Write),
+    (
+        "PATCH",
+        "/hsm/v2/State/Components/BulkSoftwareStatus",
+        Write,
+    ),
+    ("PATCH", "/hsm/v2/State/Components/BulkRole", Write),
+    ("GET", "/hsm/v2/State/Components/x1c0s0b0n0", Read),
+    ("PUT", "/hsm/v2/State/Components/x1c0s0b0n0", Write),
+    ("PATCH", "/hsm/v2/State/Components/x1c0s0b0n0", Write),
+    ("DELETE", "/hsm/v2/State/Components/x1c0s0b0n0", Write),
+    (
+        "PATCH",
+        "/hsm/v2/State/Components/x1c0s0b0n0/StateData",
+        Write,
+    ),
+    (
+        "PATCH",
+        "/hsm/v2/State/Components/x1c0s0b0n0/FlagOnly",
+        Write,
+    ),
+    (
+        "PATCH",
+        "/hsm/v2/State/Components/x1c0s0b0n0/Enabled",
+        Write,
+    ),
+    (
+        "PATCH",
+        "/hsm/v2/State/Components/x1c0s0b0n0/SoftwareStatus",
+        Write,
+    ),
+    ("PATCH", "/hsm/v2/State/Components/x1c0s0b0n0/Role", Write),
+    ("PATCH", "/hsm/v2/State/Components/x1c0s0b0n0/NID", Write),
+    ("GET", "/hsm/v2/Inventory/RedfishEndpoints", Read),
+    ("POST", "/hsm/v2/Inventory/RedfishEndpoints", Disc),
+    ("DELETE", "/hsm/v2/Inventory/RedfishEndpoints", Admin),
+    ("GET", "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0", Read),
+    ("PUT", "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0", Disc),
+    (
+        "PATCH",
+        "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0",
+        Write,
+    ),
+    (
+        "DELETE",
+        "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0",
+        Write,
+    ),
+    ("GET", "/hsm/v2/Inventory/ComponentEndpoints", Read),
+    ("DELETE", "/hsm/v2/Inventory/ComponentEndpoints", Admin),
+    ("GET", "/hsm/v2/Inventory/ComponentEndpoints/x1c0s0b0", Read),
+    (
+        "DELETE",
+        "/hsm/v2/Inventory/ComponentEndpoints/x1c0s0b0",
+        Write,
+    ),
+    ("GET", "/hsm/v2/Inventory/EthernetInterfaces", Read),
+    ("POST", "/hsm/v2/Inventory/EthernetInterfaces", Write),
+    ("DELETE", "/hsm/v2/Inventory/EthernetInterfaces", Admin),
+    (
+        "GET",
+        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310",
+        Read,
+    ),
+    (
+        "PATCH",
+        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310",
+        Write,
+    ),
+    (
+        "DELETE",
+        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310",
+        Write,
+    ),
+    (
+        "GET",
+        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses",
+        Read,
+    ),
+    (
+        "POST",
+        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses",
+        Write,
+    ),
+    (
+        "PATCH",
+        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.0.0.1",
+        Write,
+    ),
+    (
+        "DELETE",
+        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.0.0.1",
+        Write,
+    ),
+    ("GET", "/hsm/v2/groups", Read),
+    ("POST", "/hsm/v2/groups", Write),
+    ("GET", "/hsm/v2/groups/labels", Read),
+    ("GET", "/hsm/v2/groups/compute", Read),
+    ("PATCH", "/hsm/v2/groups/compute", Write),
+    ("DELETE", "/hsm/v2/groups/compute", Write),
+    ("GET", "/hsm/v2/groups/compute/members", Read),
+    ("POST", "/hsm/v2/groups/compute/members", Write),
+    ("PUT", "/hsm/v2/groups/compute/members", Write),
+    ("DELETE", "/hsm/v2/groups/compute/members/x1c0s0b0n0", Write),
+    ("GET", "/hsm/v2/memberships", Read),
+    ("GET", "/hsm/v2/memberships/x1c0s0b0n0", Read),
+    // BSS
+    ("GET", "/boot/v1/bootparameters", Read),
+    ("POST", "/boot/v1/bootparameters", Write),
+    ("PUT", "/boot/v1/bootparameters", Write),
+    ("PATCH", "/boot/v1/bootparameters", Write),
+    ("DELETE", "/boot/v1/bootparameters", Write),
+    ("GET", "/boot/v1/bootscript?mac=02:00:00:00:00:01", Public),
+    ("GET", "/boot/v1/hosts", Read),
+    ("POST", "/boot/v1/hosts", Write),
+    ("GET", "/boot/v1/dumpstate", Admin),
+    ("GET", "/boot/v1/endpoint-history", Read),
+    ("GET", "/boot/v1/service/status", Public),
+    ("GET", "/boot/v1/service/version", Public),
+    ("GET", "/boot/v1/service/hsm", Public),
+    ("GET", "/boot/v1/service/storage/status", Public),
+    ("GET", "/boot/v1/service/status/all", Public),
+    // cloud-init
+    ("GET", "/cloud-init/meta-data", Public),
+    ("GET", "/cloud-init/user-data", Public),
+    ("GET", "/cloud-init/vendor-data", Public),
+    ("GET", "/cloud-init/compute.yaml", Public),
+    ("GET", "/cloud-init/admin/cluster-defaults", Admin),
+    ("POST", "/cloud-init/admin/cluster-defaults", Admin),
+    ("GET", "/cloud-init/admin/groups", Admin),
+    ("POST", "/cloud-init/admin/groups", Admin),
+    ("GET", "/cloud-init/admin/groups/compute", Admin),
+    ("PUT", "/cloud-init/admin/groups/compute", Admin),
+    ("DELETE", "/cloud-init/admin/groups/compute", Admin),
+    ("PUT", "/cloud-init/admin/instance-info/x1c0s0b0n0", Admin),
+    (
+        "GET",
+        "/cloud-init/admin/impersonation/x1c0s0b0n0/meta-data",
+        Admin,
+    ),
+    (
+        "GET",
+        "/cloud-init/admin/impersonation/x1c0s0b0n0/user-data",
+        Admin,
+    ),
+    (
+        "GET",
+        "/cloud-init/admin/impersonation/x1c0s0b0n0/vendor-data",
+        Admin,
+    ),
+    (
+        "GET",
+        "/cloud-init/admin/impersonation/x1c0s0b0n0/compute.yaml",
+        Admin,
+    ),
+    // images
+    ("GET", "/images/v1/images", Read),
+    ("POST", "/images/v1/images", Write),
+    ("GET", "/images/v1/images/demo-1-x86_64-kernel", Read),
+    ("DELETE", "/images/v1/images/demo-1-x86_64-kernel", Write),
+    (
+        "POST",
+        "/images/v1/images/demo-1-x86_64-kernel/complete",
+        Write,
+    ),
+    (
+        "GET",
+        "/images/v1/images/demo-1-x86_64-kernel/content",
+        Read,
+    ),
+    (
+        "GET",
+        "/images/v1/blobs/demo-1-x86_64-kernel?op=get&expires=1&sig=x",
+        Public,
+    ),
+    (
+        "PUT",
+        "/images/v1/blobs/demo-1-x86_64-kernel?op=put&expires=1&sig=x",
+        Public,
+    ),
+];
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String, bool) {
+    let mut b = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app
+        .clone()
+        .oneshot(b.body(Body::from("{}")).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let challenge = resp.headers().contains_key("www-authenticate");
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body =
+        String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()).into_owned();
+    if status == 401 || status == 403 {
+        assert_eq!(ctype, "application/problem+json", "{method} {path}: {body}");
+    }
+    (status, body, challenge)
+}
+
+#[tokio::test]
+async fn every_route_times_every_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn skyport_store::Store> =
+        Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
+    let blobs = Arc::new(skyport_images::FsBlobs::open(dir.path(), "http://127.0.0.1:1").unwrap());
+    let issuer = LocalIssuer::load_or_create(dir.path()).unwrap();
+    let jwks = Jwks::new(
+        KeySource::Static(issuer.jwks().clone()),
+        LOCAL_ISSUER,
+        vec![LOCAL_AUDIENCE.into()],
+    );
+    let app = skyport::api(
+        store,
+        skyport_ipxe::Settings::default(),
+        blobs,
+        "http://127.0.0.1:1/cloud-init".into(),
+        Some(Arc::new(jwks)),
+    );
+
+    let mint = |scopes: &[&str]| {
+        issuer
+            .mint(
+                "tester",
+                &scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                Duration::from_secs(300),
+            )
+            .unwrap()
+    };
+    let claims = json!({"iss": LOCAL_ISSUER, "sub": "x", "aud": LOCAL_AUDIENCE,
+                        "exp": now() + 300, "scope": "skyport/admin"});
+    let signed = |patch: serde_json::Value| {
+        let mut c = claims.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        issuer.sign_claims(&c).unwrap()
+    };
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = LocalIssuer::load_or_create(other_dir.path()).unwrap();
+    let bad_tokens: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        ("malformed", Some("not-a-jwt".into())),
+        ("expired", Some(signed(json!({"exp": now() - 600})))),
+        (
+            "wrong issuer",
+            Some(signed(json!({"iss": "https://evil.example"}))),
+        ),
+        (
+            "wrong audience",
+            Some(signed(json!({"aud": "another-api"}))),
+        ),
+        (
+            "forged",
+            Some(other.sign_claims_with_kid(&claims, &issuer.kid()).unwrap()),
+        ),
+        ("unknown key", Some(other.sign_claims(&claims).unwrap())),
+    ];
+    let scoped: Vec<(&str, String)> = vec![
+        ("no scope", mint(&[])),
+        ("read", mint(&["read"])),
+        ("write", mint(&["write"])),
+        ("edge", mint(&["edge"])),
+        ("admin", mint(&["admin"])),
+    ];
+    let allowed = |req: Req, scope: &str| match req {
+        Public => true,
+        Read => matches!(scope, "read" | "write" | "edge" | "admin"),
+        Write => matches!(scope, "write" | "admin"),
+        Admin => scope == "admin",
+        Disc => matches!(scope, "write" | "edge" | "admin"),
+    };
+
+    let mut checked = 0;
+    for (method, path, req) in ROUTES {
+        if *req == Public {
+            let (reference, _, _) = call(&app, method, path, None).await;
+            assert!(reference != 401, "{method} {path} must be anonymous");
+            for (name, t) in bad_tokens
+                .iter()
+                .map(|(n, t)| (*n, t.clone()))
+                .chain(scoped.iter().map(|(n, t)| (*n, Some(t.clone()))))
+            {
+                let (s, body, _) = call(&app, method, path, t.as_deref()).await;
+                assert_eq!(s, reference, "{method} {path} with {name}: {body}");
+                checked += 1;
+            }
+            continue;
+        }
+        for (name, t) in &bad_tokens {
+            let (s, body, challenge) = call(&app, method, path, t.as_deref()).await;
+            assert_eq!(s, 401, "{method} {path} with {name} token: {body}");
+            assert!(challenge, "{method} {path}: no WWW-Authenticate");
+            checked += 1;
+        }
+        for (scope, t) in &scoped {
+            let (s, body, _) = call(&app, method, path, Some(t)).await;
+            if allowed(*req, scope) {
+                assert!(
+                    s != 401 && s != 403,
+                    "{method} {path} with {scope}: {s} {body}"
+                );
+            } else {
+                assert_eq!(s, 403, "{method} {path} with {scope}: {body}");
+                assert!(body.contains("this route needs"), "{body}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, ROUTES.len() * 12);
+}
