@@ -34,6 +34,15 @@ pub struct EdgeArgs {
     /// File holding the bearer token.
     #[arg(long, env = "SKYPORT_EDGE_TOKEN_FILE", global = true)]
     pub token_file: Option<PathBuf>,
+    /// OAuth 2 token endpoint for client credentials (the stack's `TokenUrl` output).
+    #[arg(long, env = "SKYPORT_EDGE_TOKEN_URL", global = true)]
+    pub token_url: Option<String>,
+    /// The site's app client ID (with --token-url).
+    #[arg(long, env = "SKYPORT_EDGE_CLIENT_ID", global = true)]
+    pub client_id: Option<String>,
+    /// The site's app client secret (environment only: it is a secret).
+    #[arg(skip)]
+    pub client_secret: Option<String>,
     /// Networks, ranges or hosts to scan (repeatable; comma lists accepted).
     #[arg(
         long = "subnet",
@@ -111,6 +120,8 @@ struct EdgeFile {
     data: Option<PathBuf>,
     cloud_url: Option<String>,
     token_file: Option<PathBuf>,
+    token_url: Option<String>,
+    client_id: Option<String>,
     subnets: Option<Vec<String>>,
     ports: Option<Vec<u16>>,
     scheme: Option<String>,
@@ -135,6 +146,8 @@ pub struct EdgeConfig {
     pub data: PathBuf,
     pub cloud_url: Option<String>,
     pub token: Option<String>,
+    /// Client credentials, when the agent gets its own tokens.
+    pub client: Option<crate::token::ClientCredentials>,
     pub subnets: Vec<String>,
     pub ports: Vec<u16>,
     pub scheme: String,
@@ -191,6 +204,32 @@ impl EdgeConfig {
             (None, None) => None,
         }
         .filter(|t| !t.is_empty());
+        let token_url = a.token_url.clone().or(f.token_url);
+        let client_id = a.client_id.clone().or(f.client_id);
+        let client_secret = a
+            .client_secret
+            .clone()
+            .or_else(|| std::env::var("SKYPORT_EDGE_CLIENT_SECRET").ok());
+        let client = match (token_url, client_id, client_secret) {
+            (None, None, None) => None,
+            (Some(url), Some(id), Some(secret)) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    bail!("token URL {url:?} must start with https:// or http://");
+                }
+                if token.is_some() {
+                    bail!("both a token and client credentials are configured; choose one");
+                }
+                Some(crate::token::ClientCredentials {
+                    token_url: url,
+                    client_id: id,
+                    client_secret: secret,
+                    scope: "skyport/edge".into(),
+                })
+            }
+            _ => bail!(
+                "client credentials need all of token_url, client_id and SKYPORT_EDGE_CLIENT_SECRET"
+            ),
+        };
         let scheme = a
             .scheme
             .clone()
@@ -238,6 +277,7 @@ impl EdgeConfig {
             data,
             cloud_url,
             token,
+            client,
             subnets: if a.subnets.is_empty() {
                 f.subnets.unwrap_or_default()
             } else {

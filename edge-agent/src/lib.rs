@@ -11,3 +11,4 @@ pub mod push;
 pub mod secrets;
 pub mod sitemap;
 pub mod targets;
+pub mod token;

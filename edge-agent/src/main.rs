@@ -16,6 +16,7 @@ use skyport_edge::push::{self, Pusher};
 use skyport_edge::secrets::{self, SecretStore};
 use skyport_edge::sitemap::SiteMap;
 use skyport_edge::targets;
+use skyport_edge::token::TokenSource;
 use skyport_redfish::{CrawlOptions, Credentials, Limits, PinStore, TlsPolicy};
 
 /// Exit code when results were discovered but some could not be pushed yet (they stay queued).
@@ -135,11 +136,12 @@ fn pusher(cfg: &EdgeConfig) -> anyhow::Result<Pusher> {
     let Some(url) = &cfg.cloud_url else {
         bail!("no cloud URL: pass --cloud-url or set SKYPORT_EDGE_CLOUD_URL");
     };
-    Ok(Pusher::new(
-        url,
-        cfg.token.clone(),
-        Duration::from_secs(30),
-    )?)
+    let token = match (&cfg.token, &cfg.client) {
+        (Some(t), _) => TokenSource::fixed(t.clone()),
+        (None, Some(c)) => TokenSource::client_credentials(c.clone()),
+        (None, None) => TokenSource::none(),
+    };
+    Ok(Pusher::new(url, token, Duration::from_secs(30))?)
 }
 
 fn options(cfg: &EdgeConfig) -> anyhow::Result<(DiscoverOptions, Option<Arc<PinStore>>)> {

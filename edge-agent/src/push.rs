@@ -12,6 +12,7 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 
 use crate::outbox::{Outbox, OutboxError, Queued};
+use crate::token::TokenSource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -37,13 +38,13 @@ pub enum PusherError {
 pub struct Pusher {
     http: reqwest::Client,
     base: String,
-    token: Option<Arc<str>>,
+    token: Arc<TokenSource>,
 }
 
 impl Pusher {
     /// `base` is the inventory API root (`https://…/` or `http://127.0.0.1:27779`), without
     /// `/hsm/v2`.
-    pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, PusherError> {
+    pub fn new(base: &str, token: TokenSource, timeout: Duration) -> Result<Self, PusherError> {
         let base = base.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(PusherError::BadUrl(base));
@@ -71,7 +72,7 @@ impl Pusher {
         Ok(Self {
             http,
             base,
-            token: token.map(Into::into),
+            token: Arc::new(token),
         })
     }
 
@@ -84,14 +85,26 @@ impl Pusher {
             "{}/hsm/v2/Inventory/RedfishEndpoints/{}",
             self.base, q.entry.payload.id
         );
-        let mut req = self.http.put(&url).json(&q.entry.payload);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
+        let send = || async {
+            let mut req = self.http.put(&url).json(&q.entry.payload);
+            let token = self
+                .token
+                .token()
+                .await
+                .map_err(|e| PushError::Retry(e.to_string()))?;
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send()
+                .await
+                .map_err(|e| PushError::Retry(format!("{url}: {}", chain(&e))))
+        };
+        let mut resp = send().await?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+            // A token revoked or expired early: fetch a fresh one once before giving up.
+            self.token.invalidate().await;
+            resp = send().await?;
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| PushError::Retry(format!("{url}: {}", chain(&e))))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());

@@ -128,7 +128,11 @@ async fn one_run(p: &Params, hang_every: Option<u32>, port: u16) -> anyhow::Resu
     };
     let last = Ipv4Addr::from(u32::from(FIRST) + p.bmcs - 1);
     let t = targets::expand(&[format!("{FIRST}-{last}")], &[port])?;
-    let pusher = Pusher::new(&format!("http://{cloud}"), None, Duration::from_secs(30))?;
+    let pusher = Pusher::new(
+        &format!("http://{cloud}"),
+        skyport_edge::token::TokenSource::none(),
+        Duration::from_secs(30),
+    )?;
 
     let start = Instant::now();
     let (found, early) = push::push_during(
