@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             let (bucket, prefix) = skyport_fn_images::bucket_from_lookup(&env)?;
             Some(skyport_fn_images::service(
                 store.clone(),
-                aws_sdk_s3::Client::new(&ctx.aws),
+                skyport_fn_images::s3_client(&ctx.aws, &env),
                 bucket,
                 prefix,
             ))

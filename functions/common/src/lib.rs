@@ -33,8 +33,16 @@ impl CommonConfig {
     /// then cached).
     pub fn auth_layer(&self) -> skyport_auth::AuthLayer {
         self.auth.as_ref().map(|a| {
+            // A file (`file:///…` or a path) serves local development against the local issuer.
+            let source = match a.jwks_url.strip_prefix("file://") {
+                Some(path) => skyport_auth::KeySource::File(path.into()),
+                None if a.jwks_url.starts_with('/') => {
+                    skyport_auth::KeySource::File(a.jwks_url.clone().into())
+                }
+                None => skyport_auth::KeySource::Url(a.jwks_url.clone()),
+            };
             std::sync::Arc::new(skyport_auth::Jwks::new(
-                skyport_auth::KeySource::Url(a.jwks_url.clone()),
+                source,
                 a.issuer.clone(),
                 a.audiences.clone(),
             ))
@@ -69,9 +77,6 @@ impl CommonConfig {
                     .filter(|s| !s.trim().is_empty())
                     .ok_or("SKYPORT_AUTH_ISSUER is not set (or set SKYPORT_AUTH=off for a lab)")?;
                 let issuer = issuer.trim().trim_end_matches('/').to_string();
-                if !issuer.starts_with("https://") && !issuer.starts_with("http://") {
-                    return Err(format!("SKYPORT_AUTH_ISSUER={issuer:?}: expected a URL"));
-                }
                 let audiences: Vec<String> = get("SKYPORT_AUTH_AUDIENCE")
                     .unwrap_or_default()
                     .split(',')

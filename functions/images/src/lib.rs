@@ -8,6 +8,19 @@ use skyport_images_s3::S3Blobs;
 use skyport_store::Store;
 
 /// `SKYPORT_IMAGE_BUCKET` (required) and `SKYPORT_IMAGE_PREFIX` (default `images/`).
+/// The S3 client, built once: path-style addressing when `SKYPORT_S3_PATH_STYLE=1` (S3-compatible
+/// servers such as Garage or MinIO in development; AWS itself needs no setting).
+pub fn s3_client(
+    aws: &aws_config::SdkConfig,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> aws_sdk_s3::Client {
+    let path_style = matches!(get("SKYPORT_S3_PATH_STYLE").as_deref(), Some("1" | "true"));
+    let conf = aws_sdk_s3::config::Builder::from(aws)
+        .force_path_style(path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 pub fn bucket_from_lookup(
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, String), String> {

@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
     let (bucket, prefix) = skyport_fn_images::bucket_from_lookup(&env)?;
     let ctx = init(&cfg, "images").await?;
-    let s3 = aws_sdk_s3::Client::new(&ctx.aws);
+    let s3 = skyport_fn_images::s3_client(&ctx.aws, &env);
     let images = skyport_fn_images::service(Arc::new(ctx.store), s3, bucket, prefix);
     lambda_http::run(skyport_fn_images::app(images, cfg.auth_layer())).await
 }

@@ -1,0 +1,289 @@
+//! The local Lambda loop as the README documents it: `cargo lambda watch` serving the real
+//! function binaries against DynamoDB Local and Garage, with token verification on (keys from
+//! the local issuer's JWKS file). Every function is called through it, and the inventory also
+//! through `cargo lambda invoke` with an API Gateway v2 event; the watcher is stopped at the end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use skyport_auth::LocalIssuer;
+use skyport_testkit::{DynamoLocal, Garage, free_port, repo_root};
+
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // cargo lambda watch runs the functions as children; kill the whole process group.
+        let _ = Command::new("kill")
+            .args(["-TERM", &format!("-{}", self.0.id())])
+            .status();
+        if self.0.kill().is_ok() {
+            let _reaped = self.0.wait();
+        }
+    }
+}
+
+fn lambda_bin_dir() -> PathBuf {
+    let v = std::env::var_os("SKYPORT_LAMBDA_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/skyport-tools/venv-cargo-lambda-1.9.2-zig0.17.1")
+        });
+    let bin = v.join("bin");
+    assert!(
+        bin.join("cargo-lambda").exists(),
+        "cargo-lambda not found in {}: run scripts/install-test-tools",
+        bin.display()
+    );
+    bin
+}
+
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "--max-time",
+            "120",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn cargo_lambda_watch_serves_every_function_with_auth_on() {
+    let bin = lambda_bin_dir();
+    let ddb = DynamoLocal::start().unwrap();
+    let garage = Garage::start("skyport-watch-images").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = LocalIssuer::load_or_create(dir.path()).unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, serde_json::to_string(issuer.jwks()).unwrap()).unwrap();
+    let token = |scope: &str| {
+        issuer
+            .mint("watch-test", &[scope.to_string()], Duration::from_secs(600))
+            .unwrap()
+    };
+
+    let port = free_port().unwrap();
+    let base = format!("http://127.0.0.1:{port}/lambda-url");
+    let envs = [
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", garage.key_id.clone()),
+        ("AWS_SECRET_ACCESS_KEY", garage.secret.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", ddb.endpoint()),
+        ("AWS_ENDPOINT_URL_S3", garage.endpoint.clone()),
+        ("SKYPORT_S3_PATH_STYLE", "1".into()),
+        ("SKYPORT_CREATE_TABLE", "1".into()),
+        ("SKYPORT_TABLE", "skyport-watch".into()),
+        ("SKYPORT_LOG_FORMAT", "text".into()),
+        (
+            "SKYPORT_AUTH_ISSUER",
+            skyport_auth::local::LOCAL_ISSUER.into(),
+        ),
+        (
+            "SKYPORT_AUTH_AUDIENCE",
+            skyport_auth::local::LOCAL_AUDIENCE.into(),
+        ),
+        ("SKYPORT_AUTH_JWKS_URL", jwks.display().to_string()),
+        ("SKYPORT_PUBLIC_URL", format!("{base}/boot")),
+        (
+            "SKYPORT_CLOUD_INIT_URL",
+            format!("{base}/metadata/cloud-init"),
+        ),
+        ("SKYPORT_IMAGE_BUCKET", garage.bucket.clone()),
+    ];
+    let mut cmd = Command::new("cargo");
+    cmd.args([
+        "lambda",
+        "watch",
+        "-A",
+        "127.0.0.1",
+        "-P",
+        &port.to_string(),
+    ])
+    .current_dir(repo_root())
+    .env(
+        "PATH",
+        format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    for (k, v) in &envs {
+        cmd.args(["--env-var", &format!("{k}={v}")]);
+    }
+    let watch = Watch(cmd.spawn().unwrap());
+
+    // The first request builds and starts the function; allow for a cold debug build.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let (s, _) = curl(&[&format!("{base}/inventory/hsm/v2/service/liveness")]);
+        if s == 204 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cargo lambda watch never served the inventory"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+
+    let auth = |scope: &str| format!("Authorization: Bearer {}", token(scope));
+    // Inventory: anonymous write refused, authorised write and read work.
+    let body = r#"{"Components":[{"ID":"x1000c0s0b0n0","State":"Ready","NID":1}]}"#;
+    let (s, b) = curl(&[
+        "-X",
+        "POST",
+        &format!("{base}/inventory/hsm/v2/State/Components"),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        body,
+    ]);
+    assert_eq!(s, 401, "{b}");
+    let (s, b) = curl(&[
+        "-X",
+        "POST",
+        &format!("{base}/inventory/hsm/v2/State/Components"),
+        "-H",
+        "content-type: application/json",
+        "-H",
+        &auth("write"),
+        "-d",
+        body,
+    ]);
+    assert_eq!(s, 204, "{b}");
+    let (s, b) = curl(&[
+        &format!("{base}/inventory/hsm/v2/State/Components/x1000c0s0b0n0"),
+        "-H",
+        &auth("read"),
+    ]);
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("\"NID\":1"), "{b}");
+
+    // Boot: the node's script is anonymous and knows the node from DynamoDB.
+    let (s, b) = curl(&[
+        "-X",
+        "POST",
+        &format!("{base}/boot/boot/v1/bootparameters"),
+        "-H",
+        "content-type: application/json",
+        "-H",
+        &auth("write"),
+        "-d",
+        r#"{"hosts":["x1000c0s0b0n0"],"kernel":"http://10.0.0.1/vmlinuz","params":"console=ttyS0"}"#,
+    ]);
+    assert!(s == 200 || s == 201, "{s} {b}");
+    let (s, b) = curl(&[&format!(
+        "{base}/boot/boot/v1/bootscript?name=x1000c0s0b0n0"
+    )]);
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b.contains(
+            "kernel --name kernel http://10.0.0.1/vmlinuz console=ttyS0 xname=x1000c0s0b0n0 nid=1"
+        ),
+        "{b}"
+    );
+
+    // cloud-init: admin routes need admin; a node's own data is anonymous (unknown IP: 422).
+    let (s, b) = curl(&[
+        &format!("{base}/metadata/cloud-init/admin/cluster-defaults"),
+        "-H",
+        &auth("read"),
+    ]);
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = curl(&[
+        &format!("{base}/metadata/cloud-init/admin/cluster-defaults"),
+        "-H",
+        &auth("admin"),
+    ]);
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = curl(&[
+        &format!("{base}/metadata/cloud-init/meta-data"),
+        "-H",
+        "X-Forwarded-For: 10.9.9.9",
+    ]);
+    assert_eq!(s, 422, "{b}");
+
+    // Images: registering one returns a presigned Garage URL.
+    let (s, b) = curl(&[
+        &format!("{base}/images/images/v1/images"),
+        "-H",
+        &auth("read"),
+    ]);
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = curl(&[
+        "-X",
+        "POST",
+        &format!("{base}/images/images/v1/images"),
+        "-H",
+        "content-type: application/json",
+        "-H",
+        &auth("write"),
+        "-d",
+        r#"{"name":"demo","version":"1","arch":"x86_64","kind":"kernel","size":4,"sha256":"88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589"}"#,
+    ]);
+    assert_eq!(s, 201, "{b}");
+    assert!(b.contains(&garage.endpoint), "{b}");
+
+    // The same function through `cargo lambda invoke` with an API Gateway v2 event.
+    let event = repo_root().join("functions/inventory/tests/events/get-components.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(event).unwrap()).unwrap();
+    v["headers"]["authorization"] = format!("Bearer {}", token("read")).into();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, v.to_string()).unwrap();
+    let out = Command::new("cargo")
+        .args([
+            "lambda",
+            "invoke",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+            "--data-file",
+        ])
+        .arg(&event)
+        .arg("inventory")
+        .current_dir(repo_root())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resp: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(resp["statusCode"], 200, "{resp}");
+    assert!(
+        resp["body"].as_str().unwrap().contains("x1000c0s0b0n0"),
+        "{resp}"
+    );
+    drop(watch);
+}
