@@ -14,14 +14,50 @@ use skyport_testkit::{DynamoLocal, Garage, free_port, repo_root};
 
 struct Watch(Child);
 
+/// Every descendant of `pid`, children before grandchildren, read from /proc.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces.
+            if let Ok(stat) = std::fs::read_to_string(e.path().join("stat"))
+                && let Some((_, rest)) = stat.rsplit_once(')')
+                && let Some(ppid) = rest.split_whitespace().nth(1)
+                && let Ok(ppid) = ppid.parse::<u32>()
+            {
+                parent_of.push((p, ppid));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(x) = frontier.pop() {
+        for (p, pp) in &parent_of {
+            if *pp == x && !out.contains(p) {
+                out.push(*p);
+                frontier.push(*p);
+            }
+        }
+    }
+    out
+}
+
 impl Drop for Watch {
     fn drop(&mut self) {
-        // cargo lambda watch runs the functions as children; kill the whole process group.
-        let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{}", self.0.id())])
-            .status();
+        // SIGKILL, process by process: the watcher and the functions it started (and only
+        // those). No signal handler of the watcher runs, and no process group is signalled.
+        let mut victims = descendants(self.0.id());
+        victims.reverse();
         if self.0.kill().is_ok() {
             let _reaped = self.0.wait();
+        }
+        for p in victims {
+            let _ = Command::new("kill")
+                .args(["-KILL", &p.to_string()])
+                .status();
         }
     }
 }
@@ -125,7 +161,6 @@ fn cargo_lambda_watch_serves_every_function_with_auth_on() {
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::null());
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     for (k, v) in &envs {
         cmd.args(["--env-var", &format!("{k}={v}")]);
     }
