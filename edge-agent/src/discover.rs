@@ -121,6 +121,8 @@ struct Probed {
     client: BmcClient,
     root: serde_json::Value,
     started: Instant,
+    /// The BMC user the client authenticates as (reported in the payload, never the password).
+    user: Option<String>,
 }
 
 fn verdict(
@@ -159,13 +161,9 @@ async fn probe(t: Target, o: &DiscoverOptions) -> Result<Probed, Found> {
         Ok(Err(e)) => return Err(mk(Status::Absent, format!("no TCP connection: {e}"))),
         Err(_) => return Err(mk(Status::Absent, "no TCP connection: timed out".into())),
     }
-    let client = match BmcClient::new(
-        &t.url(&o.scheme),
-        &o.tls,
-        o.credentials.for_target(&t),
-        o.auth,
-        o.limits.clone(),
-    ) {
+    let creds = o.credentials.for_target(&t);
+    let user = creds.as_ref().map(|c| c.username.clone());
+    let client = match BmcClient::new(&t.url(&o.scheme), &o.tls, creds, o.auth, o.limits.clone()) {
         Ok(c) => c,
         Err(e) => return Err(mk(Status::Failed, e.to_string())),
     };
@@ -193,6 +191,7 @@ async fn probe(t: Target, o: &DiscoverOptions) -> Result<Probed, Found> {
         client,
         root,
         started,
+        user,
     })
 }
 
@@ -203,14 +202,15 @@ async fn crawl_one(p: Probed, o: &DiscoverOptions, outbox: Option<&Outbox>) -> F
         client,
         root,
         started,
+        user,
     } = p;
     let mk = |status, reason: String| verdict(&t, o, started, status, reason);
-    if o.credentials.for_target(&t).is_none() {
+    let Some(user) = user else {
         return mk(
             Status::Failed,
             "no credentials for this BMC (secrets file or --bmc-user)".into(),
         );
-    }
+    };
     let left = o.bmc_deadline.saturating_sub(started.elapsed());
     let inv = match tokio::time::timeout(left, crawl(&client, Some(root), t.ip(), &o.crawl)).await {
         Ok(Ok(inv)) => inv,
@@ -263,11 +263,6 @@ async fn crawl_one(p: Probed, o: &DiscoverOptions, outbox: Option<&Outbox>) -> F
         (_, 443) => t.host.clone(),
         (_, p) => format!("{}:{p}", t.host),
     };
-    let user = o
-        .credentials
-        .for_target(&t)
-        .map(|c| c.username)
-        .unwrap_or_default();
     let payload = build(
         &inv,
         &Identity {

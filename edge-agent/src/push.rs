@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, stream};
 use serde::Serialize;
 
+use skyport_redfish::client::error_chain;
+
 use crate::outbox::{Outbox, OutboxError, Queued};
 use crate::token::TokenSource;
 
@@ -97,7 +99,7 @@ impl Pusher {
             }
             req.send()
                 .await
-                .map_err(|e| PushError::Retry(format!("{url}: {}", chain(&e))))
+                .map_err(|e| PushError::Retry(format!("{url}: {}", error_chain(&e))))
         };
         let mut resp = send().await?;
         if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
@@ -123,20 +125,6 @@ impl Pusher {
             Err(PushError::Retry(msg))
         }
     }
-}
-
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(x) = cur {
-        let t = x.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = x.source();
-    }
-    s
 }
 
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]

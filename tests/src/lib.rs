@@ -9,23 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use skyport_testkit::{free_port, repo_root};
 
-/// Path of the `skyport` binary, built (debug) on first use.
-pub fn skyport_bin() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "skyport", "--bin", "skyport"])
-        .current_dir(repo_root())
-        .status()
-        .context("running cargo build -p skyport")?;
-    if !status.success() {
-        bail!("cargo build -p skyport failed");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    Ok(target.join("debug").join("skyport"))
-}
-
 /// Path of a workspace binary, built (debug) on first use.
 pub fn workspace_bin(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -41,6 +24,11 @@ pub fn workspace_bin(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"));
     Ok(target.join("debug").join(bin))
+}
+
+/// Path of the `skyport` binary, built (debug) on first use.
+pub fn skyport_bin() -> anyhow::Result<PathBuf> {
+    workspace_bin("skyport", "skyport")
 }
 
 /// Path of the `skyport-edge` binary, built (debug) on first use.

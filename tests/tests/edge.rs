@@ -530,11 +530,11 @@ fn daemon_mode_discovers_on_a_schedule_pushes_and_stops_on_sigterm() {
         assert!(Instant::now() < deadline, "the daemon pushed nothing");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let kill = Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = daemon.try_wait().unwrap() {

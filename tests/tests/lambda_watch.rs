@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use skyport_auth::LocalIssuer;
 use skyport_testkit::{DynamoLocal, Garage, free_port, repo_root};
 
@@ -55,9 +57,8 @@ impl Drop for Watch {
             let _reaped = self.0.wait();
         }
         for p in victims {
-            let _ = Command::new("kill")
-                .args(["-KILL", &p.to_string()])
-                .status();
+            // Gone already (it exited with its parent) is fine.
+            let _ = kill(Pid::from_raw(p as i32), Signal::SIGKILL);
         }
     }
 }

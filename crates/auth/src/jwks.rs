@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -251,6 +250,3 @@ impl Jwks {
         })
     }
 }
-
-/// Shared handle.
-pub type SharedJwks = Arc<Jwks>;

@@ -100,17 +100,25 @@ pub fn self_signed() -> anyhow::Result<SelfSigned> {
     let ck = rcgen::generate_simple_self_signed(names)?;
     let cert_der = ck.cert.der().to_vec();
     let cert_pem = ck.cert.pem();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let config = server_config(vec![cert_der.clone().into()], &ck.signing_key)?;
+    Ok(SelfSigned {
+        cert_der,
+        cert_pem,
+        config,
+    })
+}
+
+fn server_config(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: &rcgen::KeyPair,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(vec![cert_der.clone().into()], key)?;
-    Ok(SelfSigned {
-        cert_der,
-        cert_pem,
-        config: Arc::new(config),
-    })
+        .with_single_cert(chain, key)?;
+    Ok(Arc::new(config))
 }
 
 /// A site CA and a BMC certificate it signed (for `127.0.0.1`, `localhost` and the loopback BMC
@@ -137,15 +145,10 @@ pub fn site_ca(extra_names: &[String]) -> anyhow::Result<SiteCa> {
     names.extend(extra_names.iter().cloned());
     let leaf_key = rcgen::KeyPair::generate()?;
     let leaf = rcgen::CertificateParams::new(names)?.signed_by(&leaf_key, &issuer)?;
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone(), ca_cert.der().clone()], key)?;
+    let config = server_config(vec![leaf.der().clone(), ca_cert.der().clone()], &leaf_key)?;
     Ok(SiteCa {
         ca_pem: ca_cert.pem(),
-        config: Arc::new(config),
+        config,
     })
 }
 

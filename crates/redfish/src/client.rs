@@ -485,7 +485,8 @@ fn classify(url: &str, e: &reqwest::Error) -> FetchError {
     FetchError::Other { url, reason: chain }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its sources on one line, without repeating a source its parent already quotes.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -261,9 +261,9 @@ impl Walk<'_> {
         }
         let resolve = |x: &str| self.c.resolve(x).ok();
         let mut sys = parse_system(path, &v, &resolve);
-        let fetched = self.reset_types(&v, "#ComputerSystem.Reset").await?;
         if sys.reset_types.is_empty() {
-            sys.reset_types = fetched;
+            // Only `@Redfish.ActionInfo` (Cray EX, Gigabyte): one more GET.
+            sys.reset_types = self.reset_types(&v, "#ComputerSystem.Reset").await?;
         }
         sys.ethernet_interfaces = ethernet_interfaces;
         sys.network_interfaces = network_interfaces;
@@ -374,7 +374,7 @@ pub async fn crawl(
                 .map(|s| format!("{}/Sessions", s.trim_end_matches('/')))
         });
     c.login(sessions.as_deref()).await?;
-    let result = walk(&w, &root, connected_ip).await;
+    let result = walk(&w, &root).await;
     // The session is deleted whatever happened; a failed logout is worth a warning, not the
     // crawl.
     if let Err(e) = c.logout().await {
@@ -414,11 +414,7 @@ pub async fn crawl(
     Ok(inv)
 }
 
-async fn walk(
-    w: &Walk<'_>,
-    root: &Value,
-    _connected_ip: Option<IpAddr>,
-) -> Result<BmcInventory, CrawlError> {
+async fn walk(w: &Walk<'_>, root: &Value) -> Result<BmcInventory, CrawlError> {
     let mut inv = BmcInventory::default();
     if let Some(coll) = link_at(root, "Managers") {
         let members = w.members(&coll).await?;

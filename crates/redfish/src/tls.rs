@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::{Digest, Sha256};
@@ -159,15 +159,15 @@ impl TlsPolicy {
                 .with_no_client_auth(),
             TlsPolicy::Tofu(pins) => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinVerifier {
-                    bmc: bmc.to_string(),
-                    pins: pins.clone(),
+                .with_custom_certificate_verifier(Arc::new(SelfSignedVerifier {
+                    pin: Some((bmc.to_string(), pins.clone())),
                     algs: provider.signature_verification_algorithms,
                 }))
                 .with_no_client_auth(),
             TlsPolicy::Insecure => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerifier {
+                .with_custom_certificate_verifier(Arc::new(SelfSignedVerifier {
+                    pin: None,
                     algs: provider.signature_verification_algorithms,
                 }))
                 .with_no_client_auth(),
@@ -176,19 +176,20 @@ impl TlsPolicy {
     }
 }
 
-/// Accepts the certificate pinned for this BMC, or pins the first one seen. The handshake
-/// signature is still checked, so a pinned certificate proves possession of its key.
-#[derive(Debug)]
-struct PinVerifier {
-    bmc: String,
-    pins: Arc<PinStore>,
-    algs: WebPkiSupportedAlgorithms,
-}
-
 /// The message a changed certificate fails with; the crawler reports it as its own reason.
 pub const PIN_MISMATCH: &str = "certificate changed since it was pinned";
 
-impl ServerCertVerifier for PinVerifier {
+/// For self-signed BMC certificates: with a pin, accepts the certificate pinned for this BMC
+/// or pins the first one seen; without (`--insecure`), accepts any. Either way the handshake
+/// signature is still checked, so the peer holds the certificate's key.
+#[derive(Debug)]
+struct SelfSignedVerifier {
+    /// The BMC (`host:port`) and the pin store.
+    pin: Option<(String, Arc<PinStore>)>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for SelfSignedVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -197,12 +198,15 @@ impl ServerCertVerifier for PinVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some((bmc, pins)) = &self.pin else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let fp = fingerprint(end_entity);
-        let pinned = self.pins.pin_first(&self.bmc, &fp);
+        let pinned = pins.pin_first(bmc, &fp);
         if pinned == fp {
             Ok(ServerCertVerified::assertion())
         } else {
-            tracing::error!(bmc = %self.bmc, pinned = %pinned, presented = %fp,
+            tracing::error!(bmc = %bmc, pinned = %pinned, presented = %fp,
                 "BMC certificate changed since it was pinned; refusing to talk to it");
             Err(rustls::Error::General(format!(
                 "{PIN_MISMATCH} (pinned sha256 {pinned}, presented {fp})"
@@ -231,49 +235,4 @@ impl ServerCertVerifier for PinVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algs.supported_schemes()
     }
-}
-
-#[derive(Debug)]
-struct NoVerifier {
-    algs: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for NoVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
-}
-
-/// The provider's algorithms, for callers that build their own verifier.
-pub fn default_provider() -> CryptoProvider {
-    rustls::crypto::aws_lc_rs::default_provider()
 }
