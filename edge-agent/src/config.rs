@@ -112,6 +112,21 @@ pub struct EdgeArgs {
     /// text or json [default: text, json in daemon mode].
     #[arg(long, env = "SKYPORT_EDGE_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Address the site's nodes are served on (boot scripts, images, cloud-init), e.g. 0.0.0.0:8080.
+    #[arg(long, env = "SKYPORT_EDGE_LISTEN", global = true)]
+    pub listen: Option<String>,
+    /// URL the nodes reach --listen at, used in chain and image URLs [default: http://<listen>].
+    #[arg(long, env = "SKYPORT_EDGE_NODE_URL", global = true)]
+    pub node_url: Option<String>,
+    /// Seconds between polls of the cloud for boot data [default: 10].
+    #[arg(long, env = "SKYPORT_EDGE_SYNC_INTERVAL", global = true)]
+    pub sync_interval: Option<f64>,
+    /// Most disk the image cache may use, in GiB [default: 50].
+    #[arg(long, env = "SKYPORT_EDGE_CACHE_MAX_GB", global = true)]
+    pub cache_max_gb: Option<f64>,
+    /// This site's name in reports to the cloud [default: default].
+    #[arg(long, env = "SKYPORT_EDGE_SITE", global = true)]
+    pub site: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -139,6 +154,11 @@ struct EdgeFile {
     network_interfaces: Option<bool>,
     interval: Option<u64>,
     log_format: Option<String>,
+    listen: Option<String>,
+    node_url: Option<String>,
+    sync_interval: Option<f64>,
+    cache_max_gb: Option<f64>,
+    site: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +186,12 @@ pub struct EdgeConfig {
     pub network_interfaces: bool,
     pub interval: Duration,
     pub log_json: Option<bool>,
+    /// Where nodes are served, and the URL they use for it.
+    pub listen: Option<std::net::SocketAddr>,
+    pub node_url: Option<String>,
+    pub sync_interval: Duration,
+    pub cache_max_bytes: u64,
+    pub site: String,
 }
 
 fn secs(what: &str, v: f64) -> anyhow::Result<Duration> {
@@ -268,7 +294,47 @@ impl EdgeConfig {
         if insecure && ca_bundle.is_some() {
             bail!("--insecure and a CA bundle contradict each other; choose one");
         }
+        let listen = match a.listen.clone().or(f.listen) {
+            None => None,
+            Some(l) => Some(
+                l.parse::<std::net::SocketAddr>()
+                    .with_context(|| format!("listen address {l:?} (expected IP:port)"))?,
+            ),
+        };
+        let node_url = match (a.node_url.clone().or(f.node_url), listen) {
+            (Some(u), _) => {
+                if !u.starts_with("http://") {
+                    bail!("node URL {u:?} must start with http:// (firmware iPXE has no HTTPS)");
+                }
+                Some(u.trim_end_matches('/').to_string())
+            }
+            (None, Some(l)) if l.ip().is_unspecified() => bail!(
+                "listening on {l} needs node_url (SKYPORT_EDGE_NODE_URL): the address nodes use to reach this agent"
+            ),
+            (None, Some(l)) => Some(format!("http://{l}")),
+            (None, None) => None,
+        };
+        let cache_gb = a.cache_max_gb.or(f.cache_max_gb).unwrap_or(50.0);
+        if !cache_gb.is_finite() || cache_gb <= 0.0 || cache_gb > 1_000_000.0 {
+            bail!("cache_max_gb must be a positive number of GiB, got {cache_gb}");
+        }
+        let site = a
+            .site
+            .clone()
+            .or(f.site)
+            .unwrap_or_else(|| "default".into());
+        if site.is_empty() || site.len() > 64 || site.chars().any(|c| c.is_control()) {
+            bail!("site must be 1-64 printable characters, got {site:?}");
+        }
         Ok(Self {
+            listen,
+            node_url,
+            sync_interval: secs(
+                "sync interval",
+                a.sync_interval.or(f.sync_interval).unwrap_or(10.0),
+            )?,
+            cache_max_bytes: (cache_gb * 1024.0 * 1024.0 * 1024.0) as u64,
+            site,
             secrets_file: a
                 .secrets_file
                 .clone()
@@ -350,6 +416,11 @@ mod tests {
         a.ports = vec![443, 8443];
         let c = EdgeConfig::resolve(&a).unwrap();
         assert_eq!((c.ports, c.concurrency), (vec![443, 8443], 2));
+        assert_eq!(c.sync_interval, Duration::from_secs(10));
+        assert_eq!(c.node_url, None);
+        a.listen = Some("10.1.0.1:8080".into());
+        let c = EdgeConfig::resolve(&a).unwrap();
+        assert_eq!(c.node_url.as_deref(), Some("http://10.1.0.1:8080"));
     }
 
     #[test]
@@ -387,6 +458,27 @@ mod tests {
             EdgeArgs {
                 insecure: true,
                 ca_bundle: Some("x.pem".into()),
+                ..Default::default()
+            },
+            EdgeArgs {
+                listen: Some("0.0.0.0:8080".into()),
+                ..Default::default()
+            },
+            EdgeArgs {
+                listen: Some("8080".into()),
+                ..Default::default()
+            },
+            EdgeArgs {
+                listen: Some("127.0.0.1:8080".into()),
+                node_url: Some("https://edge".into()),
+                ..Default::default()
+            },
+            EdgeArgs {
+                cache_max_gb: Some(0.0),
+                ..Default::default()
+            },
+            EdgeArgs {
+                sync_interval: Some(0.0),
                 ..Default::default()
             },
         ] {

@@ -9,12 +9,19 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use skyport_edge::cache::ImageCache;
+use skyport_edge::cloud::CloudClient;
 use skyport_edge::config::{EdgeArgs, EdgeConfig};
 use skyport_edge::discover::{self, CredentialSource, DiscoverOptions, Found, Status};
+use skyport_edge::metrics::Metrics;
 use skyport_edge::outbox::Outbox;
 use skyport_edge::push::{self, Pusher};
+use skyport_edge::replica::Replica;
+use skyport_edge::report;
 use skyport_edge::secrets::{self, SecretStore};
+use skyport_edge::serve::Site;
 use skyport_edge::sitemap::SiteMap;
+use skyport_edge::sync::{Polled, Syncer};
 use skyport_edge::targets;
 use skyport_edge::token::TokenSource;
 use skyport_redfish::{CrawlOptions, Credentials, Limits, PinStore, TlsPolicy};
@@ -63,7 +70,12 @@ enum Cmd {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
-    /// Run discovery every --interval and push continuously; JSON logs.
+    /// Run continuously (JSON logs): discovery every --interval with a continuous push (with
+    /// --subnet), and serving the site's nodes from the synced copy (with --listen).
+    ///
+    /// Examples:
+    ///   skyport-edge daemon --subnet 10.254.1.0/24 --site-map site.yaml --cloud-url https://api
+    ///   skyport-edge daemon --listen 10.1.0.1:8080 --cloud-url https://api --token-file tok
     Daemon,
     /// Inspect or drive the outbox.
     Outbox {
@@ -133,15 +145,10 @@ fn open_outbox(cfg: &EdgeConfig) -> anyhow::Result<Outbox> {
 }
 
 fn pusher(cfg: &EdgeConfig) -> anyhow::Result<Pusher> {
-    let Some(url) = &cfg.cloud_url else {
-        bail!("no cloud URL: pass --cloud-url or set SKYPORT_EDGE_CLOUD_URL");
-    };
-    let token = match (&cfg.token, &cfg.client) {
-        (Some(t), _) => TokenSource::fixed(t.clone()),
-        (None, Some(c)) => TokenSource::client_credentials(c.clone()),
-        (None, None) => TokenSource::none(),
-    };
-    Ok(Pusher::new(url, token, Duration::from_secs(30))?)
+    match cloud_client(cfg)? {
+        Some(c) => Ok(Pusher::from_cloud(c)),
+        None => bail!("no cloud URL: pass --cloud-url or set SKYPORT_EDGE_CLOUD_URL"),
+    }
 }
 
 fn options(cfg: &EdgeConfig) -> anyhow::Result<(DiscoverOptions, Option<Arc<PinStore>>)> {
@@ -351,17 +358,41 @@ async fn discover_cmd(
     })
 }
 
+fn cloud_client(cfg: &EdgeConfig) -> anyhow::Result<Option<CloudClient>> {
+    let Some(url) = &cfg.cloud_url else {
+        return Ok(None);
+    };
+    let token = match (&cfg.token, &cfg.client) {
+        (Some(t), _) => TokenSource::fixed(t.clone()),
+        (None, Some(c)) => TokenSource::client_credentials(c.clone()),
+        (None, None) => TokenSource::none(),
+    };
+    Ok(Some(CloudClient::new(url, token)?))
+}
+
 async fn daemon(cfg: EdgeConfig) -> anyhow::Result<ExitCode> {
-    let outbox = open_outbox(&cfg)?;
-    let pusher = pusher(&cfg)?;
-    if cfg.subnets.is_empty() {
-        bail!("daemon mode needs targets: set `subnets` in the config or SKYPORT_EDGE_SUBNETS");
+    if cfg.subnets.is_empty() && cfg.listen.is_none() {
+        bail!(
+            "daemon mode needs something to do: targets to discover (`subnets`, SKYPORT_EDGE_SUBNETS) and/or an address to serve nodes on (`listen`, SKYPORT_EDGE_LISTEN)"
+        );
     }
-    tracing::info!(cloud = %pusher.base(), interval_s = cfg.interval.as_secs(),
-        "edge agent started");
+    let cloud = cloud_client(&cfg)?;
+    if cloud.is_none() && !cfg.subnets.is_empty() {
+        bail!("discovery needs a cloud to push to: pass --cloud-url or set SKYPORT_EDGE_CLOUD_URL");
+    }
+    let outbox = open_outbox(&cfg)?;
+    let metrics = Arc::new(Metrics::default());
+    tracing::info!(cloud = cloud.as_ref().map(|c| c.base()).unwrap_or("none"),
+        interval_s = cfg.interval.as_secs(), listen = ?cfg.listen, "edge agent started");
     let push_loop = {
         let outbox = outbox.clone();
+        let cloud = cloud.clone();
+        let metrics = metrics.clone();
         async move {
+            let Some(cloud) = cloud else {
+                return std::future::pending::<()>().await;
+            };
+            let pusher = Pusher::from_cloud(cloud);
             loop {
                 match push::flush_once(&outbox, &pusher, 8).await {
                     Ok(rep) if rep.pushed + rep.retrying + rep.rejected > 0 => {
@@ -375,17 +406,31 @@ async fn daemon(cfg: EdgeConfig) -> anyhow::Result<ExitCode> {
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "outbox unreadable"),
                 }
+                if let Ok(d) = outbox.depth().await {
+                    metrics
+                        .outbox_depth
+                        .store(d as u64, std::sync::atomic::Ordering::Relaxed);
+                }
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
     };
     let scan_loop = async {
+        if cfg.subnets.is_empty() {
+            return std::future::pending::<()>().await;
+        }
         loop {
             match run_discovery(&cfg, &[], Some(outbox.clone()), false).await {
                 Ok(found) => tracing::info!(summary = %summary_line(&found), "discovery run done"),
                 Err(e) => tracing::error!(error = %format!("{e:#}"), "discovery run failed"),
             }
             tokio::time::sleep(cfg.interval).await;
+        }
+    };
+    let serve_loop = async {
+        match cfg.listen {
+            None => std::future::pending::<anyhow::Result<()>>().await,
+            Some(listen) => serve_site(&cfg, listen, cloud.clone(), metrics.clone()).await,
         }
     };
     let shutdown = async {
@@ -398,6 +443,7 @@ async fn daemon(cfg: EdgeConfig) -> anyhow::Result<ExitCode> {
     tokio::select! {
         _ = push_loop => {}
         _ = scan_loop => {}
+        r = serve_loop => { r?; }
         r = shutdown => { r.context("waiting for a shutdown signal")?; }
     }
     tracing::info!(
@@ -405,6 +451,117 @@ async fn daemon(cfg: EdgeConfig) -> anyhow::Result<ExitCode> {
         "edge agent stopped; queued results stay on disk"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves the site's nodes from the replica and the image cache, keeping both fresh from the
+/// cloud when it is reachable.
+async fn serve_site(
+    cfg: &EdgeConfig,
+    listen: std::net::SocketAddr,
+    cloud: Option<CloudClient>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
+    let node_url = cfg
+        .node_url
+        .clone()
+        .context("serving nodes needs node_url (SKYPORT_EDGE_NODE_URL)")?;
+    std::fs::create_dir_all(&cfg.data)
+        .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
+    let replica = Arc::new(Replica::open(&cfg.data)?);
+    match replica.applied().await? {
+        Some(a) => {
+            metrics
+                .snapshot_applied_at
+                .store(a.applied_at, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(generation = %a.generation, records = a.records,
+                "serving the stored snapshot until the cloud answers");
+        }
+        None => tracing::warn!(
+            "no snapshot stored yet: nodes get the retry script until the cloud answers"
+        ),
+    }
+    let cache = ImageCache::open(
+        &cfg.data.join("images"),
+        cfg.cache_max_bytes,
+        cloud.clone(),
+        metrics.clone(),
+    )
+    .await?;
+    let site = Site::new(replica.clone(), cache, metrics.clone(), &node_url, 30);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(listen = %listener.local_addr()?, node_url = %node_url, "serving nodes");
+    let app = site
+        .router()
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    );
+    let fetch = Arc::new(tokio::sync::Notify::new());
+    let prefetch_loop = {
+        let site = site.clone();
+        let fetch = fetch.clone();
+        async move {
+            loop {
+                match site.prefetch().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(missing = n, "referenced images not cached yet"),
+                    Err(e) => tracing::error!(error = %e, "prefetch failed"),
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(60), fetch.notified()).await;
+            }
+        }
+    };
+    let sync_loop = async {
+        let Some(cloud) = cloud.clone() else {
+            tracing::warn!("no cloud URL: serving the stored snapshot only");
+            return std::future::pending::<()>().await;
+        };
+        let syncer = Syncer::new(cloud.clone(), replica.clone(), metrics.clone());
+        let mut failing = false;
+        loop {
+            match syncer.poll().await {
+                Ok(Polled::Applied(a)) => {
+                    tracing::info!(generation = %a.generation, records = a.records, "snapshot applied");
+                    fetch.notify_one();
+                    failing = false;
+                }
+                Ok(Polled::Unchanged) => {
+                    if failing {
+                        tracing::info!("cloud reachable again; snapshot unchanged");
+                    }
+                    failing = false;
+                }
+                Err(e) => {
+                    // Logged once per outage, not every interval.
+                    if !failing {
+                        tracing::error!(error = %e, "sync failed; serving the last good snapshot");
+                    }
+                    failing = true;
+                }
+            }
+            if !failing {
+                match report::report_once(&cloud, &replica, &cfg.site, &metrics).await {
+                    Ok(s) if s != report::Sent::default() => tracing::info!(
+                        endpoint_history = s.endpoint_history,
+                        unknown_macs = s.unknown_macs,
+                        "report sent"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "report not sent; kept for the next try"),
+                }
+            }
+            tokio::time::sleep(cfg.sync_interval).await;
+        }
+    };
+    tokio::select! {
+        r = server => r.context("serving nodes")?,
+        _ = prefetch_loop => {}
+        _ = sync_loop => {}
+    }
+    Ok(())
 }
 
 async fn outbox_cmd(cfg: &EdgeConfig, cmd: &OutboxCmd) -> anyhow::Result<ExitCode> {

@@ -4,15 +4,13 @@
 //! itself (4xx) parks it with the server's reason; anything else is retried with backoff.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
 use serde::Serialize;
 
-use skyport_redfish::client::error_chain;
-
+use crate::cloud::{CALL_TIMEOUT, CloudClient, problem_detail};
 use crate::outbox::{Outbox, OutboxError, Queued};
 use crate::token::TokenSource;
 
@@ -26,97 +24,51 @@ pub enum PushError {
     Rejected(String),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PusherError {
-    #[error("cloud URL {0:?} must start with http:// or https://")]
-    BadUrl(String),
-    #[error("TLS setup for the cloud connection: {0}")]
-    Tls(String),
-    #[error("building the HTTP client: {0}")]
-    Build(String),
-}
+pub use crate::cloud::CloudError as PusherError;
 
 #[derive(Clone)]
 pub struct Pusher {
-    http: reqwest::Client,
-    base: String,
-    token: Arc<TokenSource>,
+    cloud: CloudClient,
 }
 
 impl Pusher {
     /// `base` is the inventory API root (`https://…/` or `http://127.0.0.1:27779`), without
     /// `/hsm/v2`.
-    pub fn new(base: &str, token: TokenSource, timeout: Duration) -> Result<Self, PusherError> {
-        let base = base.trim().trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(PusherError::BadUrl(base));
-        }
-        let mut roots = rustls::RootCertStore::empty();
-        // The system trust store (honours SSL_CERT_FILE); an empty one only matters for https.
-        for cert in rustls_native_certs::load_native_certs().certs {
-            if roots.add(cert).is_err() {
-                tracing::debug!("skipping an unusable system CA certificate");
-            }
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| PusherError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            .user_agent(concat!("skyport-edge/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| PusherError::Build(e.to_string()))?;
+    pub fn new(base: &str, token: TokenSource) -> Result<Self, PusherError> {
         Ok(Self {
-            http,
-            base,
-            token: Arc::new(token),
+            cloud: CloudClient::new(base, token)?,
         })
     }
 
+    pub fn from_cloud(cloud: CloudClient) -> Self {
+        Self { cloud }
+    }
+
     pub fn base(&self) -> &str {
-        &self.base
+        self.cloud.base()
     }
 
     pub async fn push(&self, q: &Queued) -> Result<(), PushError> {
-        let url = format!(
-            "{}/hsm/v2/Inventory/RedfishEndpoints/{}",
-            self.base, q.entry.payload.id
-        );
-        let send = || async {
-            let mut req = self.http.put(&url).json(&q.entry.payload);
-            let token = self
-                .token
-                .token()
-                .await
-                .map_err(|e| PushError::Retry(e.to_string()))?;
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            req.send()
-                .await
-                .map_err(|e| PushError::Retry(format!("{url}: {}", error_chain(&e))))
-        };
-        let mut resp = send().await?;
-        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
-            // A token revoked or expired early: fetch a fresh one once before giving up.
-            self.token.invalidate().await;
-            resp = send().await?;
-        }
+        let url = self.cloud.url(&format!(
+            "/hsm/v2/Inventory/RedfishEndpoints/{}",
+            q.entry.payload.id
+        ));
+        let resp = self
+            .cloud
+            .send(&url, |h| {
+                h.put(&url).json(&q.entry.payload).timeout(CALL_TIMEOUT)
+            })
+            .await
+            .map_err(PushError::Retry)?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
-        let body = resp.text().await.unwrap_or_default();
-        let detail = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
-            .unwrap_or_else(|| body.chars().take(200).collect());
-        let msg = format!("{url}: HTTP {}: {detail}", status.as_u16());
+        let msg = format!(
+            "{url}: HTTP {}: {}",
+            status.as_u16(),
+            problem_detail(resp).await
+        );
         // 401/403 are a credential problem on our side that an operator fixes without touching
         // the payload; 408/429 and 5xx are the cloud's. All of them are retried.
         if status.is_client_error() && !matches!(status.as_u16(), 401 | 403 | 408 | 429) {

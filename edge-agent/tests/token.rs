@@ -118,7 +118,6 @@ async fn client_credentials_are_exchanged_once_and_verified_by_the_server() {
     let bad = Pusher::new(
         &format!("http://{addr}"),
         TokenSource::client_credentials(creds("wrong")),
-        Duration::from_secs(5),
     )
     .unwrap();
     let rep = push::flush_once(&outbox, &bad, 4).await.unwrap();
@@ -131,7 +130,6 @@ async fn client_credentials_are_exchanged_once_and_verified_by_the_server() {
     let good = Pusher::new(
         &format!("http://{addr}"),
         TokenSource::client_credentials(creds("s3cret")),
-        Duration::from_secs(5),
     )
     .unwrap();
     let rep = push::drain(&outbox, &good, 4, Duration::from_secs(30))

@@ -101,6 +101,15 @@ pub fn access(method: &Method, route: &str) -> Access {
             Access::Need(Need::Admin)
         };
     }
+    if let Some(r) = route.strip_prefix("/edge/v1") {
+        return match (r, read_only) {
+            // A site's boot data includes cloud-init user data: only agents and writers copy it.
+            ("/snapshot", true) => Access::Need(Need::Discovery),
+            ("/reports", false) if *method == Method::POST => Access::Need(Need::Discovery),
+            ("/candidates", true) => Access::Need(Need::Read),
+            _ => Access::Need(Need::Admin),
+        };
+    }
     if let Some(r) = route.strip_prefix("/images/v1") {
         if r == "/blobs/{key}" {
             // Each URL carries its own short-lived signature, checked by the handler.

@@ -131,7 +131,6 @@ async fn one_run(p: &Params, hang_every: Option<u32>, port: u16) -> anyhow::Resu
     let pusher = Pusher::new(
         &format!("http://{cloud}"),
         skyport_edge::token::TokenSource::none(),
-        Duration::from_secs(30),
     )?;
 
     let start = Instant::now();

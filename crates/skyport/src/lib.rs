@@ -1,5 +1,6 @@
 //! The wiring of the local all-in-one server, as a library so the tests build exactly what
-//! `skyport serve` mounts: the four API routers over one store, behind the auth policy.
+//! `skyport serve` mounts: the four API routers and edge sync over one store, behind the auth
+//! policy.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use skyport_inventory::Inventory;
 use skyport_store::Store;
 
 /// Every API router over `store`, with the auth policy on every route (`auth = None` is off).
+/// `store` should be wrapped in [`skyport_sync::Generational`] so edge agents see changes.
 pub fn api(
     store: Arc<dyn Store>,
     settings: skyport_ipxe::Settings,
@@ -22,7 +24,8 @@ pub fn api(
         ))
         .merge(skyport_images::router(images, Some(blobs)))
         .merge(skyport_metadata::router(
-            skyport_metadata::MetadataService::new(store, cloud_init_url),
-        ));
+            skyport_metadata::MetadataService::new(store.clone(), cloud_init_url),
+        ))
+        .merge(skyport_sync::router(store));
     skyport_auth::auth_layer(routes, auth)
 }

@@ -91,6 +91,94 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Replaces every record of `tables` with `records` (which must belong to those tables) in
+    /// one transaction: readers see the old contents or the new, never a mix. Versions and index
+    /// keys are taken as given. For a replica (the edge agent's copy of the cloud's tables), not
+    /// for services, which write through compare-and-swap.
+    pub async fn replace_tables(
+        &self,
+        tables: &[Table],
+        records: Vec<(Table, Record)>,
+    ) -> Result<()> {
+        if let Some((t, r)) = records.iter().find(|(t, _)| !tables.contains(t)) {
+            return Err(StoreError::InvalidBatch(format!(
+                "{t}/{}: table is not being replaced",
+                r.id
+            )));
+        }
+        let tables: Vec<&'static str> = tables.iter().map(|t| t.name()).collect();
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .map_err(|_| StoreError::unavailable("writer connection poisoned"))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            for t in &tables {
+                for sql in [
+                    "DELETE FROM records WHERE tbl = ?1",
+                    "DELETE FROM lookups WHERE tbl = ?1",
+                    "DELETE FROM uniques WHERE tbl = ?1",
+                ] {
+                    tx.execute(sql, params![t]).map_err(db)?;
+                }
+            }
+            for (t, r) in &records {
+                let version = i64::try_from(r.version).map_err(|_| {
+                    StoreError::InvalidBatch(format!("{t}/{}: version out of range", r.id))
+                })?;
+                tx.execute(
+                    "INSERT INTO records(tbl, id, version, body, lookups, uniques)
+                     VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        t.name(),
+                        r.id,
+                        version,
+                        r.body,
+                        encode_keys(&r.lookups),
+                        encode_keys(&r.uniques)
+                    ],
+                )
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _)
+                        if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        StoreError::InvalidBatch(format!("{t}/{} appears twice", r.id))
+                    }
+                    e => db(e),
+                })?;
+                for k in &r.lookups {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO lookups(tbl, name, value, id) VALUES(?1, ?2, ?3, ?4)",
+                        params![t.name(), k.name, k.value, r.id],
+                    )
+                    .map_err(db)?;
+                }
+                for k in &r.uniques {
+                    tx.execute(
+                        "INSERT INTO uniques(name, value, tbl, id) VALUES(?1, ?2, ?3, ?4)",
+                        params![k.name, k.value, t.name(), r.id],
+                    )
+                    .map_err(|e| match e {
+                        rusqlite::Error::SqliteFailure(f, _)
+                            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                        {
+                            StoreError::Duplicate {
+                                key: k.clone(),
+                                owner: format!("{t}/{}", r.id),
+                            }
+                        }
+                        e => db(e),
+                    })?;
+                }
+            }
+            tx.commit().map_err(db)
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+    }
+
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,

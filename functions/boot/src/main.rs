@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
     let settings = skyport_fn_boot::settings_from_lookup(&env)?;
     let ctx = init(&cfg, "boot").await?;
-    let store: Arc<dyn skyport_store::Store> = Arc::new(ctx.store);
+    let store: Arc<dyn skyport_store::Store> = ctx.store;
     // With an image bucket, boot parameters may name image:<id> and s3:// references.
     let images = match std::env::var("SKYPORT_IMAGE_BUCKET") {
         Ok(_) => {

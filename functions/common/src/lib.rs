@@ -112,7 +112,8 @@ pub fn env(name: &str) -> Option<String> {
 
 /// What every function builds at cold start.
 pub struct Init {
-    pub store: DynamoStore,
+    /// The table, stamping the edge sync generation on every change edge agents copy.
+    pub store: std::sync::Arc<dyn skyport_store::Store>,
     /// The AWS configuration, for functions that need more SDK clients (S3).
     pub aws: aws_config::SdkConfig,
 }
@@ -131,6 +132,7 @@ pub async fn init(
         store.ensure_table().await?;
     }
     tracing::info!(function, table = %cfg.table, "function initialised");
+    let store = std::sync::Arc::new(skyport_sync::Generational::new(std::sync::Arc::new(store)));
     Ok(Init { store, aws })
 }
 

@@ -1,13 +1,11 @@
 //! Lambda entry point of the inventory API (`/hsm/v2`). Configuration, SDK client, store and
 //! router are built once per execution environment; each invocation only runs the router.
 
-use std::sync::Arc;
-
 use skyport_lambda::{CommonConfig, env, init};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
     let store = init(&cfg, "inventory").await?.store;
-    lambda_http::run(skyport_fn_inventory::app(Arc::new(store), cfg.auth_layer())).await
+    lambda_http::run(skyport_fn_inventory::app(store, cfg.auth_layer())).await
 }

@@ -1,8 +1,6 @@
 //! Lambda entry point of the cloud-init metadata API (`/cloud-init`). Configuration, SDK client,
 //! store and router are built once per execution environment.
 
-use std::sync::Arc;
-
 use skyport_lambda::{CommonConfig, env, init};
 
 #[tokio::main]
@@ -10,10 +8,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
     let base = skyport_fn_metadata::base_url_from_lookup(&env)?;
     let store = init(&cfg, "metadata").await?.store;
-    lambda_http::run(skyport_fn_metadata::app(
-        Arc::new(store),
-        base,
-        cfg.auth_layer(),
-    ))
-    .await
+    lambda_http::run(skyport_fn_metadata::app(store, base, cfg.auth_layer())).await
 }

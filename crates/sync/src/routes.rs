@@ -1,0 +1,223 @@
+//! The cloud side of edge sync, under `/edge/v1`: the snapshot (with `ETag`/`If-None-Match`),
+//! the agents' reports, and the enrollment candidates they found.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use skyport_boot::{ENDPOINT_HISTORY, EndpointAccess};
+use skyport_http::{ApiError, ApiJson, json};
+use skyport_model::{Mac, Xname};
+use skyport_store::{Record, Store, Write};
+
+use crate::snapshot::{MAX_REPORT_ENTRIES, Report, Snapshot, SyncRecord, UnknownMac};
+use crate::{CANDIDATES, FORMAT, SYNCED, generation};
+
+pub const BASE: &str = "/edge/v1";
+
+type Res = Result<Response, ApiError>;
+
+/// `/edge/v1` over `store` (the same store the APIs write, wrapped in
+/// [`crate::Generational`]).
+pub fn router(store: Arc<dyn Store>) -> Router {
+    Router::new()
+        .route(&format!("{BASE}/snapshot"), get(snapshot))
+        .route(&format!("{BASE}/reports"), post(report))
+        .route(&format!("{BASE}/candidates"), get(candidates))
+        .with_state(store)
+}
+
+fn etag(generation: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(&format!("\"{generation}\""))
+        .map_err(|e| ApiError::Internal(format!("generation {generation:?}: {e}")))
+}
+
+fn matches(h: &HeaderMap, tag: &HeaderValue) -> bool {
+    h.get_all(header::IF_NONE_MATCH).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == "*" || t.as_bytes() == tag.as_bytes())
+        })
+    })
+}
+
+async fn snapshot(State(store): State<Arc<dyn Store>>, h: HeaderMap) -> Res {
+    // The generation is read before the tables: a change racing this read can at worst be in
+    // the snapshot under the older tag, and then the next poll fetches it again.
+    let g = generation(store.as_ref()).await?;
+    let tag = etag(&g)?;
+    if matches(&h, &tag) {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut().insert(header::ETAG, tag);
+        return Ok(r);
+    }
+    let mut tables = BTreeMap::new();
+    for t in SYNCED {
+        let recs = store.list_all(*t, None).await?;
+        tables.insert(
+            t.name().to_string(),
+            recs.into_iter().map(SyncRecord::from_record).collect(),
+        );
+    }
+    let snap = Snapshot {
+        format: FORMAT,
+        generation: g,
+        tables,
+    };
+    let mut r = json(StatusCode::OK, &snap);
+    r.headers_mut().insert(header::ETAG, tag);
+    Ok(r)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Epochs an agent may report: not before 2000, not more than a day ahead of our clock.
+fn check_epoch(what: &str, t: i64) -> Result<(), ApiError> {
+    if (946_684_800..=now() + 86_400).contains(&t) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{what}: {t} is not a plausible Unix time"
+        )))
+    }
+}
+
+async fn report(State(store): State<Arc<dyn Store>>, ApiJson(rep): ApiJson<Report>) -> Res {
+    let n = rep.endpoint_history.len() + rep.unknown_macs.len();
+    if n > MAX_REPORT_ENTRIES {
+        return Err(ApiError::bad_request(format!(
+            "a report carries at most {MAX_REPORT_ENTRIES} entries, this one {n}"
+        )));
+    }
+    let site = rep.site.trim();
+    if site.len() > 64 || site.chars().any(|c| c.is_control()) {
+        return Err(ApiError::bad_request(
+            "site must be at most 64 printable characters",
+        ));
+    }
+    // Validate everything before writing anything: a report is taken whole or not at all.
+    let mut history: BTreeMap<String, EndpointAccess> = BTreeMap::new();
+    for e in &rep.endpoint_history {
+        let x = Xname::parse(&e.name)
+            .map_err(|err| ApiError::bad_request(format!("endpoint_history: {}: {err}", e.name)))?;
+        if e.endpoint != "bootscript" && e.endpoint != "user-data" {
+            return Err(ApiError::bad_request(format!(
+                "endpoint_history: {}: endpoint {:?} is not bootscript or user-data",
+                e.name, e.endpoint
+            )));
+        }
+        check_epoch("endpoint_history.last_epoch", e.last_epoch)?;
+        let name = x.to_string();
+        let id = format!("{name}#{}", e.endpoint);
+        let entry = EndpointAccess {
+            name,
+            endpoint: e.endpoint.clone(),
+            last_epoch: e.last_epoch,
+        };
+        if history.get(&id).is_none_or(|o| o.last_epoch < e.last_epoch) {
+            history.insert(id, entry);
+        }
+    }
+    let mut macs: BTreeMap<String, UnknownMac> = BTreeMap::new();
+    for u in &rep.unknown_macs {
+        let mac =
+            Mac::parse(&u.mac).map_err(|e| ApiError::bad_request(format!("unknown_macs: {e}")))?;
+        check_epoch("unknown_macs.first_seen", u.first_seen)?;
+        check_epoch("unknown_macs.last_seen", u.last_seen)?;
+        if let Some(ip) = &u.ip
+            && ip.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(ApiError::bad_request(format!(
+                "unknown_macs: {mac}: ip {ip:?} is not an IP address"
+            )));
+        }
+        macs.insert(
+            mac.to_string(),
+            UnknownMac {
+                mac: mac.to_string(),
+                ip: u.ip.clone(),
+                first_seen: u.first_seen.min(u.last_seen),
+                last_seen: u.last_seen.max(u.first_seen),
+                site: site.to_string(),
+            },
+        );
+    }
+    // A report may arrive long after a newer fetch was recorded in the cloud: keep the newest.
+    let ids: Vec<String> = history.keys().cloned().collect();
+    for r in store.get_many(ENDPOINT_HISTORY, &ids).await? {
+        if let Ok(old) = serde_json::from_str::<EndpointAccess>(&r.body)
+            && history
+                .get(&r.id)
+                .is_some_and(|n| n.last_epoch <= old.last_epoch)
+        {
+            history.remove(&r.id);
+        }
+    }
+    let ids: Vec<String> = macs.keys().cloned().collect();
+    for r in store.get_many(CANDIDATES, &ids).await? {
+        if let (Ok(old), Some(new)) = (
+            serde_json::from_str::<UnknownMac>(&r.body),
+            macs.get_mut(&r.id),
+        ) {
+            new.first_seen = new.first_seen.min(old.first_seen);
+            if old.last_seen > new.last_seen {
+                new.last_seen = old.last_seen;
+                new.ip = old.ip;
+                new.site = old.site;
+            }
+        }
+    }
+    let mut ops = Vec::new();
+    for (id, e) in &history {
+        ops.push(Write::Upsert {
+            table: ENDPOINT_HISTORY,
+            record: Record::new(id, to_body(e)?),
+        });
+    }
+    for (id, m) in &macs {
+        ops.push(Write::Upsert {
+            table: CANDIDATES,
+            record: Record::new(id, to_body(m)?),
+        });
+    }
+    let (h, m) = (history.len(), macs.len());
+    // Upserts of independent facts: written in chunks the backends take in one batch.
+    for chunk in ops.chunks(25) {
+        store.write(chunk.to_vec()).await?;
+    }
+    tracing::info!(
+        site,
+        endpoint_history = h,
+        unknown_macs = m,
+        "edge report stored"
+    );
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"endpoint_history": h, "unknown_macs": m}),
+    ))
+}
+
+fn to_body<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn candidates(State(store): State<Arc<dyn Store>>) -> Res {
+    let mut out = Vec::new();
+    for r in store.list_all(CANDIDATES, None).await? {
+        let m: UnknownMac = serde_json::from_str(&r.body).map_err(|e| {
+            ApiError::Internal(format!("stored candidate {} is unreadable: {e}", r.id))
+        })?;
+        out.push(m);
+    }
+    Ok(json(StatusCode::OK, &out))
+}

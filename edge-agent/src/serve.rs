@@ -1,0 +1,346 @@
+//! The site-facing HTTP listener: what the site's nodes ask the agent for, over plain HTTP
+//! (most firmware iPXE has no HTTPS), answered from the replica and the image cache, so it
+//! works the same with the cloud up or gone.
+//!
+//! - `GET /boot/v1/bootscript`: the cloud boot service's own code (same renderer, same text)
+//!   over the replica, with chain and image URLs pointing at this agent;
+//! - `GET /edge/v1/images/{id}`: a registered image's verified bytes (Range supported);
+//! - `GET /cloud-init/{meta-data,user-data,vendor-data,<group>.yaml}`: the node named by its
+//!   LAN source address (forwarding headers from the LAN are discarded, so a node cannot ask
+//!   as another);
+//! - `/healthz`, `/readyz`, `/metrics`.
+//!
+//! Nothing here writes to the cloud's data: every admin route of the mounted services is
+//! refused, since the replica is a copy.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use skyport_boot::BootService;
+use skyport_http::ApiError;
+use skyport_images::{BlobError, Blobs, Image, ImageService, ImageState};
+use skyport_metadata::MetadataService;
+use skyport_model::Mac;
+use skyport_store::{Record, Write};
+use tower::ServiceExt;
+
+use crate::cache::{CacheError, ImageCache};
+use crate::metrics::{Metrics, inc};
+use crate::replica::{Replica, UNKNOWN_MACS};
+
+/// What the agent serves from.
+#[derive(Clone)]
+pub struct Site {
+    pub replica: Arc<Replica>,
+    pub cache: Arc<ImageCache>,
+    pub metrics: Arc<Metrics>,
+    pub images: ImageService,
+    pub boot: BootService,
+    pub metadata: MetadataService,
+}
+
+/// Image URLs handed to nodes: this agent's own image route. The agent never uploads.
+struct EdgeBlobs {
+    node_url: String,
+}
+
+#[async_trait::async_trait]
+impl Blobs for EdgeBlobs {
+    fn backend(&self) -> &'static str {
+        "edge-cache"
+    }
+    async fn upload_url(&self, key: &str, _: Duration) -> Result<String, BlobError> {
+        Err(BlobError::Remote(format!(
+            "{key}: images are uploaded to the cloud, not to an edge agent"
+        )))
+    }
+    async fn download_url(&self, key: &str, _: Duration) -> Result<String, BlobError> {
+        Ok(format!("{}/edge/v1/images/{key}", self.node_url))
+    }
+    async fn digest(&self, key: &str) -> Result<Option<(u64, [u8; 32])>, BlobError> {
+        Err(BlobError::Remote(format!(
+            "{key}: not available at the edge"
+        )))
+    }
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        Err(BlobError::Remote(format!(
+            "{key}: images are deleted in the cloud, not at an edge agent"
+        )))
+    }
+}
+
+impl Site {
+    /// `node_url` is how the site's nodes reach this listener (`http://10.0.0.1:8080`).
+    pub fn new(
+        replica: Arc<Replica>,
+        cache: Arc<ImageCache>,
+        metrics: Arc<Metrics>,
+        node_url: &str,
+        retry_delay: u32,
+    ) -> Self {
+        let node_url = node_url.trim_end_matches('/').to_string();
+        let store = replica.store();
+        let images = ImageService::new(
+            store.clone(),
+            Arc::new(EdgeBlobs {
+                node_url: node_url.clone(),
+            }),
+        );
+        let settings = skyport_ipxe::Settings {
+            retry_delay,
+            chain_base: node_url.clone(),
+            advertise: Some(format!("{node_url}/cloud-init")),
+            ..skyport_ipxe::Settings::default()
+        };
+        Site {
+            boot: BootService::new(store.clone(), settings).with_images(images.clone()),
+            metadata: MetadataService::new(store, format!("{node_url}/cloud-init")),
+            images,
+            replica,
+            cache,
+            metrics,
+        }
+    }
+
+    /// The images current boot parameters reference (`image:<id>`, registered and verified in
+    /// the cloud).
+    pub async fn referenced_images(&self) -> Result<Vec<Image>, ApiError> {
+        let mut ids = HashSet::new();
+        for r in self
+            .replica
+            .store()
+            .list_all(skyport_boot::params::BOOT_PARAMS, None)
+            .await?
+        {
+            let (_, c) = skyport_boot::params::decode(&r)?;
+            for v in [&c.kernel, &c.initrd] {
+                if let Some(id) = v.strip_prefix("image:") {
+                    ids.insert(id.to_string());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            match self.images.get(&id).await {
+                Ok(i) if i.state == ImageState::Ready => out.push(i),
+                Ok(_) => {
+                    tracing::warn!(image = %id, "boot parameters reference an image that is not uploaded yet")
+                }
+                Err(ApiError::NotFound(_)) => {
+                    tracing::warn!(image = %id, "boot parameters reference an unregistered image")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pins the referenced images and downloads the missing ones; returns how many are still
+    /// missing.
+    pub async fn prefetch(&self) -> Result<usize, ApiError> {
+        let images = self.referenced_images().await?;
+        self.cache
+            .set_pinned(images.iter().map(|i| i.sha256.clone()).collect());
+        let mut missing = 0;
+        for i in &images {
+            if self.cache.contains(&i.sha256) {
+                continue;
+            }
+            if let Err(e) = self.cache.get(i).await {
+                tracing::warn!(image = %i.id, error = %e, "prefetch failed; will retry");
+                missing += 1;
+            }
+        }
+        Ok(missing)
+    }
+
+    /// The listener's routes.
+    pub fn router(&self) -> Router {
+        let services = skyport_boot::router(self.boot.clone())
+            .merge(skyport_metadata::router(self.metadata.clone()))
+            .layer(middleware::from_fn_with_state(self.clone(), node_only));
+        Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .route("/edge/v1/images/{id}", get(image))
+            .with_state(self.clone())
+            .merge(services)
+    }
+}
+
+fn allowed(path: &str) -> bool {
+    path == "/boot/v1/bootscript"
+        || path.starts_with("/boot/v1/service/")
+        || (path.starts_with("/cloud-init/") && !path.starts_with("/cloud-init/admin"))
+}
+
+/// Only the node-facing reads of the mounted services, with the node's own address.
+async fn node_only(State(site): State<Site>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if !allowed(&path) {
+        return ApiError::not_found(format!(
+            "{path} is not served by an edge agent; use the cloud API"
+        ))
+        .into_response();
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return ApiError::MethodNotAllowed(format!(
+            "an edge agent serves copies; {} {path} goes to the cloud API",
+            req.method()
+        ))
+        .into_response();
+    }
+    for h in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+        req.headers_mut().remove(h);
+    }
+    if path == "/boot/v1/bootscript" {
+        inc(&site.metrics.bootscript_requests);
+        let q = skyport_http::QueryParams::parse(req.uri().query().unwrap_or(""));
+        let mac = q.first("mac").and_then(|m| Mac::parse(m).ok());
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_canonical().to_string());
+        let resp = next.run(req).await;
+        if let Some(mac) = mac {
+            note_if_unknown(&site, mac, peer).await;
+        }
+        return resp;
+    }
+    inc(&site.metrics.cloud_init_requests);
+    next.run(req).await
+}
+
+/// A MAC the inventory does not know is kept for the next report (enrollment candidates).
+async fn note_if_unknown(site: &Site, mac: Mac, ip: Option<String>) {
+    let store = site.replica.store();
+    match store
+        .get(skyport_inventory::records::ETHERNET_INTERFACES, &mac.id())
+        .await
+    {
+        Ok(Some(_)) => return,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(mac = %mac, error = %e, "could not look up a MAC");
+            return;
+        }
+    }
+    inc(&site.metrics.bootscript_unknown);
+    let now = crate::outbox::now();
+    let first_seen = match store.get(UNKNOWN_MACS, &mac.to_string()).await {
+        Ok(Some(r)) => serde_json::from_str::<skyport_sync::UnknownMac>(&r.body)
+            .map(|u| u.first_seen)
+            .unwrap_or(now),
+        _ => now,
+    };
+    let entry = skyport_sync::UnknownMac {
+        mac: mac.to_string(),
+        ip,
+        first_seen,
+        last_seen: now,
+        site: String::new(),
+    };
+    let Ok(body) = serde_json::to_string(&entry) else {
+        return;
+    };
+    tracing::info!(mac = %mac, "boot script asked for by a MAC not in the inventory");
+    if let Err(e) = store
+        .write(vec![Write::Upsert {
+            table: UNKNOWN_MACS,
+            record: Record::new(mac.to_string(), body),
+        }])
+        .await
+    {
+        tracing::warn!(mac = %mac, error = %e, "could not record an unknown MAC");
+    }
+}
+
+async fn readyz(State(site): State<Site>) -> Response {
+    match site.replica.applied().await {
+        Ok(Some(a)) => skyport_http::json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "status": "ready",
+                "generation": a.generation,
+                "applied_at": a.applied_at,
+                "records": a.records,
+            }),
+        ),
+        Ok(None) => ApiError::Unavailable(
+            "no snapshot yet: the agent has not reached the cloud since it was installed".into(),
+        )
+        .into_response(),
+        Err(e) => ApiError::Unavailable(e.to_string()).into_response(),
+    }
+}
+
+async fn metrics(State(site): State<Site>) -> Response {
+    let mut r = site.metrics.render(crate::outbox::now()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !id.starts_with('.')
+}
+
+async fn image(State(site): State<Site>, Path(id): Path<String>, req: Request) -> Response {
+    inc(&site.metrics.image_requests);
+    if !valid_id(&id) {
+        return ApiError::bad_request(format!("{id:?} is not an image id")).into_response();
+    }
+    let img = match site.images.get(&id).await {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    if img.state != ImageState::Ready {
+        return ApiError::not_found(format!("image {id} has not been uploaded and verified yet"))
+            .into_response();
+    }
+    let path = match site.cache.get(&img).await {
+        Ok(p) => p,
+        Err(e @ (CacheError::Offline(_) | CacheError::Download { .. })) => {
+            let mut r = ApiError::Unavailable(e.to_string()).into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+            return r;
+        }
+        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+    };
+    match tower_http::services::ServeFile::new(path)
+        .oneshot(req)
+        .await
+    {
+        Ok(r) => {
+            if let Some(n) = r
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                site.metrics
+                    .image_bytes_served
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+            r.map(Body::new)
+        }
+        Err(e) => ApiError::Internal(format!("serving image {id}: {e}")).into_response(),
+    }
+}

@@ -1,0 +1,128 @@
+//! Polling the cloud for the site's boot data: `GET /edge/v1/snapshot` with `If-None-Match`,
+//! so an unchanged poll is a `304`; a new snapshot is read whole, checked, and only then
+//! swapped in. Down, 5xx, refusals and garbage all leave the snapshot in service untouched.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use skyport_sync::Snapshot;
+
+use crate::cloud::{CloudClient, problem_detail};
+use crate::metrics::{Metrics, inc};
+use crate::replica::{Applied, Replica};
+
+/// The largest snapshot accepted (a 10,000-node site is a few MB).
+pub const MAX_SNAPSHOT_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("cloud unreachable: {0}")]
+    Unreachable(String),
+    #[error("{url}: HTTP {status}: {detail}")]
+    Http {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{url}: unreadable snapshot: {reason}")]
+    Garbage { url: String, reason: String },
+    #[error(transparent)]
+    Replica(#[from] crate::replica::ReplicaError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Polled {
+    Unchanged,
+    Applied(Applied),
+}
+
+pub struct Syncer {
+    cloud: CloudClient,
+    replica: Arc<Replica>,
+    metrics: Arc<Metrics>,
+}
+
+impl Syncer {
+    pub fn new(cloud: CloudClient, replica: Arc<Replica>, metrics: Arc<Metrics>) -> Self {
+        Syncer {
+            cloud,
+            replica,
+            metrics,
+        }
+    }
+
+    /// One poll; counted in the metrics either way.
+    pub async fn poll(&self) -> Result<Polled, SyncError> {
+        let r = self.poll_inner().await;
+        match &r {
+            Ok(p) => {
+                self.metrics
+                    .last_sync_ok
+                    .store(crate::outbox::now(), Ordering::Relaxed);
+                match p {
+                    Polled::Unchanged => inc(&self.metrics.sync_unchanged),
+                    Polled::Applied(a) => {
+                        inc(&self.metrics.sync_ok);
+                        self.metrics
+                            .snapshot_applied_at
+                            .store(a.applied_at, Ordering::Relaxed);
+                    }
+                }
+            }
+            Err(_) => inc(&self.metrics.sync_failed),
+        }
+        r
+    }
+
+    async fn poll_inner(&self) -> Result<Polled, SyncError> {
+        let url = self.cloud.url("/edge/v1/snapshot");
+        let current = self.replica.applied().await?.map(|a| a.generation);
+        let resp = self
+            .cloud
+            .send(&url, |h| {
+                let mut req = h.get(&url).timeout(std::time::Duration::from_secs(120));
+                if let Some(g) = &current {
+                    req = req.header(reqwest::header::IF_NONE_MATCH, format!("\"{g}\""));
+                }
+                req
+            })
+            .await
+            .map_err(SyncError::Unreachable)?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(Polled::Unchanged);
+        }
+        if !status.is_success() {
+            return Err(SyncError::Http {
+                url,
+                status: status.as_u16(),
+                detail: problem_detail(resp).await,
+            });
+        }
+        let garbage = |reason: String| SyncError::Garbage {
+            url: url.clone(),
+            reason,
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_SNAPSHOT_BYTES as u64)
+        {
+            return Err(garbage(format!("larger than {MAX_SNAPSHOT_BYTES} bytes")));
+        }
+        let mut body = Vec::new();
+        let mut resp = resp;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| SyncError::Unreachable(format!("{url}: {e}")))?
+        {
+            if body.len() + chunk.len() > MAX_SNAPSHOT_BYTES {
+                return Err(garbage(format!("larger than {MAX_SNAPSHOT_BYTES} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let snap: Snapshot = serde_json::from_slice(&body).map_err(|e| garbage(e.to_string()))?;
+        let applied = self.replica.apply(snap).await?;
+        Ok(Polled::Applied(applied))
+    }
+}
