@@ -327,6 +327,9 @@ impl ImageCache {
                 problem_detail(resp).await
             )));
         }
+        // Room first, so the download itself does not take the disk past the cap; the image
+        // being fetched is never the one evicted for it.
+        self.evict(image.size).await;
         let tmp = self
             .dir
             .join("tmp")
@@ -369,16 +372,16 @@ impl ImageCache {
         let m = tokio::fs::metadata(&path).await.map_err(|e| io(&path, e))?;
         self.remember(&image.sha256, n, mtime(&m));
         tracing::info!(image = %image.id, sha256 = %image.sha256, bytes = n, "image cached");
-        self.evict().await;
         Ok(path)
     }
 
-    /// Least recently used first, never a pinned image, until the cache fits its cap.
-    async fn evict(&self) {
+    /// Least recently used first, never a pinned image, until `incoming` more bytes fit under
+    /// the cap.
+    async fn evict(&self, incoming: u64) {
         loop {
             let victim = {
                 let Ok(s) = self.state.lock() else { return };
-                if s.total <= self.max_bytes {
+                if s.total.saturating_add(incoming) <= self.max_bytes {
                     return;
                 }
                 let pinned = self.pinned.lock().map(|p| p.clone()).unwrap_or_default();

@@ -221,3 +221,117 @@ async fn candidates(State(store): State<Arc<dyn Store>>) -> Res {
     }
     Ok(json(StatusCode::OK, &out))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    async fn call(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, String) {
+        let r = app.clone().oneshot(req).await.unwrap();
+        let (p, b) = r.into_parts();
+        let bytes = b.collect().await.unwrap().to_bytes();
+        (p.status, p.headers, String::from_utf8_lossy(&bytes).into())
+    }
+
+    fn get(path: &str, inm: Option<&str>) -> Request<Body> {
+        let mut b = Request::get(path);
+        if let Some(t) = inm {
+            b = b.header(header::IF_NONE_MATCH, t);
+        }
+        b.body(Body::empty()).unwrap()
+    }
+
+    fn post(body: &str) -> Request<Body> {
+        Request::post("/edge/v1/reports")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn snapshot_is_304_until_something_synced_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw: Arc<dyn Store> =
+            Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
+        let store: Arc<dyn Store> = Arc::new(crate::Generational::new(raw));
+        let app = router(store.clone());
+        let (s, h, body) = call(&app, get("/edge/v1/snapshot", None)).await;
+        assert_eq!(s, StatusCode::OK);
+        let snap: Snapshot = serde_json::from_str(&body).unwrap();
+        assert_eq!(snap.format, FORMAT);
+        assert_eq!(snap.tables.len(), SYNCED.len());
+        let tag = h.get(header::ETAG).unwrap().to_str().unwrap().to_string();
+        assert_eq!(tag, format!("\"{}\"", snap.generation));
+        let (s, h2, body) = call(&app, get("/edge/v1/snapshot", Some(&tag))).await;
+        assert_eq!((s, body.as_str()), (StatusCode::NOT_MODIFIED, ""));
+        assert_eq!(h2.get(header::ETAG).unwrap().to_str().unwrap(), tag);
+        store
+            .write(vec![Write::Put {
+                table: skyport_boot::params::BOOT_PARAMS,
+                record: Record::new("x", "{\"kernel\":\"k\"}"),
+                prev: None,
+            }])
+            .await
+            .unwrap();
+        let (s, h3, body) = call(&app, get("/edge/v1/snapshot", Some(&tag))).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_ne!(h3.get(header::ETAG).unwrap().to_str().unwrap(), tag);
+        let snap: Snapshot = serde_json::from_str(&body).unwrap();
+        assert_eq!(snap.tables["BootParams"][0].id, "x");
+    }
+
+    #[tokio::test]
+    async fn reports_are_validated_whole_and_keep_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
+        let app = router(store.clone());
+        let t = now() - 100;
+        let good = format!(
+            r#"{{"site":"lab","endpoint_history":[{{"name":"x1000c0s0b0n0","endpoint":"bootscript","last_epoch":{t}}}],
+               "unknown_macs":[{{"mac":"52-54-00-AA-BB-CC","ip":"10.0.0.9","first_seen":{t},"last_seen":{t}}}]}}"#
+        );
+        let (s, _, body) = call(&app, post(&good)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let (_, _, body) = call(&app, get("/edge/v1/candidates", None)).await;
+        let c: Vec<UnknownMac> = serde_json::from_str(&body).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (c[0].mac.as_str(), c[0].site.as_str()),
+            ("52:54:00:aa:bb:cc", "lab")
+        );
+        // An older report of the same node does not move its history back.
+        let old = good.replace(&t.to_string(), &(t - 50).to_string());
+        call(&app, post(&old)).await;
+        let r = store
+            .get(ENDPOINT_HISTORY, "x1000c0s0b0n0#bootscript")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(r.body.contains(&t.to_string()), "{}", r.body);
+        let (_, _, body) = call(&app, get("/edge/v1/candidates", None)).await;
+        let c: Vec<UnknownMac> = serde_json::from_str(&body).unwrap();
+        assert_eq!((c[0].first_seen, c[0].last_seen), (t - 50, t));
+        // One bad entry refuses the whole report; nothing of it is written.
+        for bad in [
+            good.replace("x1000c0s0b0n0", "node7"),
+            good.replace("\"bootscript\"", "\"kernel\""),
+            good.replace("52-54-00-AA-BB-CC", "00:00:00:00:00:00"),
+            good.replace("10.0.0.9", "ten"),
+            good.replace(&format!("\"last_seen\":{t}"), "\"last_seen\":99999999999"),
+            good.replace("\"lab\"", &format!("\"{}\"", "s".repeat(65))),
+            "{".to_string(),
+        ] {
+            let bad = bad.replace("52-54-00-AA-BB-CC", "52:54:00:00:00:01");
+            let (s, _, body) = call(&app, post(&bad)).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        }
+        let (_, _, body) = call(&app, get("/edge/v1/candidates", None)).await;
+        assert!(!body.contains("52:54:00:00:00:01"), "{body}");
+    }
+}
