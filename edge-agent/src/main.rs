@@ -505,6 +505,10 @@ async fn serve_site(
         let fetch = fetch.clone();
         async move {
             loop {
+                match site.rebuild_index().await {
+                    Ok(n) => tracing::info!(scripts = n, "boot scripts pre-rendered"),
+                    Err(e) => tracing::error!(error = %e, "pre-rendering boot scripts failed"),
+                }
                 match site.prefetch().await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(missing = n, "referenced images not cached yet"),
@@ -525,6 +529,7 @@ async fn serve_site(
             match syncer.poll().await {
                 Ok(Polled::Applied(a)) => {
                     tracing::info!(generation = %a.generation, records = a.records, "snapshot applied");
+                    site.invalidate_index();
                     fetch.notify_one();
                     failing = false;
                 }
@@ -541,6 +546,9 @@ async fn serve_site(
                     }
                     failing = true;
                 }
+            }
+            if let Err(e) = site.flush_accesses().await {
+                tracing::warn!(error = %e, "could not store endpoint history");
             }
             if !failing {
                 match report::report_once(&cloud, &replica, &cfg.site, &metrics).await {

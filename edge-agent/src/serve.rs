@@ -13,8 +13,8 @@
 //! Nothing here writes to the cloud's data: every admin route of the mounted services is
 //! refused, since the replica is a copy.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,6 +24,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::StreamExt;
 use skyport_boot::BootService;
 use skyport_http::ApiError;
 use skyport_images::{BlobError, Blobs, Image, ImageService, ImageState};
@@ -45,6 +46,18 @@ pub struct Site {
     pub images: ImageService,
     pub boot: BootService,
     pub metadata: MetadataService,
+    index: Arc<RwLock<Arc<BootIndex>>>,
+    accesses: Arc<Mutex<HashMap<String, i64>>>,
+}
+
+/// Every known node's answer to `bootscript?mac=<its MAC>` (the request its DHCP boot file
+/// makes), rendered by the boot service once per snapshot. A boot storm is then a hash lookup
+/// per node instead of several storage reads and a write; anything else (retries, names, NIDs,
+/// unknown MACs) takes the boot service's own path.
+#[derive(Default)]
+struct BootIndex {
+    generation: String,
+    scripts: HashMap<Mac, (String, bytes::Bytes)>,
 }
 
 /// Image URLs handed to nodes: this agent's own image route. The agent never uploads.
@@ -101,6 +114,8 @@ impl Site {
             ..skyport_ipxe::Settings::default()
         };
         Site {
+            index: Arc::new(RwLock::new(Arc::new(BootIndex::default()))),
+            accesses: Arc::new(Mutex::new(HashMap::new())),
             boot: BootService::new(store.clone(), settings).with_images(images.clone()),
             metadata: MetadataService::new(store, format!("{node_url}/cloud-init")),
             images,
@@ -162,6 +177,105 @@ impl Site {
         Ok(missing)
     }
 
+    /// Drops the pre-rendered scripts (a new snapshot was applied); requests take the boot
+    /// service's path until [`Self::rebuild_index`] has run.
+    pub fn invalidate_index(&self) {
+        if let Ok(mut i) = self.index.write() {
+            *i = Arc::new(BootIndex::default());
+        }
+    }
+
+    /// Pre-renders every known node's script for the snapshot in service; returns how many. A
+    /// build overtaken by a newer snapshot is discarded.
+    pub async fn rebuild_index(&self) -> Result<usize, ApiError> {
+        let unavailable = |e: crate::replica::ReplicaError| ApiError::Unavailable(e.to_string());
+        let Some(applied) = self.replica.applied().await.map_err(unavailable)? else {
+            return Ok(0);
+        };
+        let ifaces = self
+            .replica
+            .store()
+            .list_all(skyport_inventory::records::ETHERNET_INTERFACES, None)
+            .await?;
+        let macs: Vec<Mac> = ifaces
+            .iter()
+            .filter_map(|r| {
+                let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+                Mac::parse(v.get("MACAddress")?.as_str()?).ok()
+            })
+            .collect();
+        let rendered: Vec<Option<(Mac, String, String)>> = futures::stream::iter(macs)
+            .map(|mac| {
+                let boot = self.boot.clone();
+                async move {
+                    let req = skyport_boot::ScriptRequest {
+                        mac: Some(mac.to_string()),
+                        ..Default::default()
+                    };
+                    match boot.render(&req).await {
+                        Ok(skyport_boot::ScriptOutcome::Known {
+                            script,
+                            xname: Some(x),
+                            ..
+                        }) => Some((mac, x, script)),
+                        _ => None,
+                    }
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let mut idx = BootIndex {
+            generation: applied.generation.clone(),
+            scripts: HashMap::new(),
+        };
+        for (mac, x, script) in rendered.into_iter().flatten() {
+            idx.scripts.insert(mac, (x, bytes::Bytes::from(script)));
+        }
+        let n = idx.scripts.len();
+        let current = self.replica.applied().await.map_err(unavailable)?;
+        if current.is_none_or(|a| a.generation != idx.generation) {
+            return Ok(0);
+        }
+        if let Ok(mut i) = self.index.write() {
+            *i = Arc::new(idx);
+        }
+        Ok(n)
+    }
+
+    fn indexed(&self, mac: &Mac) -> Option<(String, bytes::Bytes)> {
+        let idx = self.index.read().ok()?.clone();
+        idx.scripts.get(mac).cloned()
+    }
+
+    /// Writes the fetches answered from the index to the endpoint history (in one batch, not
+    /// one write per request); they are reported to the cloud from there.
+    pub async fn flush_accesses(&self) -> Result<usize, ApiError> {
+        let drained: Vec<(String, i64)> = match self.accesses.lock() {
+            Ok(mut m) => m.drain().collect(),
+            Err(_) => return Ok(0),
+        };
+        let mut ops = Vec::with_capacity(drained.len());
+        for (name, last_epoch) in &drained {
+            let entry = skyport_boot::EndpointAccess {
+                name: name.clone(),
+                endpoint: "bootscript".into(),
+                last_epoch: *last_epoch,
+            };
+            let body =
+                serde_json::to_string(&entry).map_err(|e| ApiError::Internal(e.to_string()))?;
+            ops.push(Write::Upsert {
+                table: skyport_boot::ENDPOINT_HISTORY,
+                record: Record::new(format!("{name}#bootscript"), body),
+            });
+        }
+        let n = ops.len();
+        for chunk in ops.chunks(500) {
+            self.replica.store().write(chunk.to_vec()).await?;
+        }
+        Ok(n)
+    }
+
     /// The listener's routes.
     pub fn router(&self) -> Router {
         let services = skyport_boot::router(self.boot.clone())
@@ -205,6 +319,21 @@ async fn node_only(State(site): State<Site>, mut req: Request, next: Next) -> Re
     if path == "/boot/v1/bootscript" {
         inc(&site.metrics.bootscript_requests);
         let q = skyport_http::QueryParams::parse(req.uri().query().unwrap_or(""));
+        if let [(k, v)] = &q.0[..]
+            && k == "mac"
+            && let Ok(mac) = Mac::parse(v)
+            && let Some((xname, script)) = site.indexed(&mac)
+        {
+            if let Ok(mut m) = site.accesses.lock() {
+                m.insert(xname, crate::outbox::now());
+            }
+            let mut r = (StatusCode::OK, script).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=UTF-8"),
+            );
+            return r;
+        }
         let mac = q.first("mac").and_then(|m| Mac::parse(m).ok());
         let peer = req
             .extensions()
@@ -324,7 +453,9 @@ async fn image(State(site): State<Site>, Path(id): Path<String>, req: Request) -
         }
         Err(e) => return ApiError::Internal(e.to_string()).into_response(),
     };
+    // Large reads: fewer syscalls and wakeups per byte than the 64 KiB default.
     match tower_http::services::ServeFile::new(path)
+        .with_buf_chunk_size(1 << 20)
         .oneshot(req)
         .await
     {

@@ -256,7 +256,13 @@ async fn boots_from_the_copy_with_the_cloud_up_then_gone() {
     assert_eq!(edge.site.prefetch().await.unwrap(), 0);
     assert_eq!(cloud.faults.blob_gets.load(Ordering::SeqCst), 2);
 
+    // The boot-storm path (pre-rendered per MAC) answers byte for byte what the boot service
+    // renders, and its fetches reach the endpoint history in one batch.
+    let slow = text(h.get(format!("{}/boot/v1/bootscript?mac={MAC}&retry=0", edge.url))).await;
+    assert_eq!(edge.site.rebuild_index().await.unwrap(), 1);
     let s = script(&h, &edge, MAC).await;
+    assert_eq!((200, s.clone()), slow);
+    assert_eq!(edge.site.flush_accesses().await.unwrap(), 1);
     let kernel_url = format!("{}/edge/v1/images/{k}", edge.url);
     assert!(s.starts_with("#!ipxe"), "{s}");
     assert!(
@@ -305,6 +311,9 @@ async fn boots_from_the_copy_with_the_cloud_up_then_gone() {
         panic!("a change must be applied")
     };
     assert_ne!(first.generation, second.generation);
+    edge.site.invalidate_index();
+    assert!(script(&h, &edge, MAC).await.contains("changed=1"));
+    assert_eq!(edge.site.rebuild_index().await.unwrap(), 1);
     assert!(script(&h, &edge, MAC).await.contains("changed=1"));
 
     // The cloud goes away: the poll fails, the node still boots, the image is still served.
@@ -332,7 +341,7 @@ async fn boots_from_the_copy_with_the_cloud_up_then_gone() {
     let edge = edge_at(dir, &cloud, u64::MAX).await;
     assert!(script(&h, &edge, MAC).await.contains("changed=1"));
     let got = h
-        .get(&kernel_url.replace(&kernel_url[..kernel_url.find("/edge").unwrap()], &edge.url))
+        .get(format!("{}/edge/v1/images/{k}", edge.url))
         .send()
         .await
         .unwrap();

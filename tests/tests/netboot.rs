@@ -33,7 +33,9 @@ fn initramfs(busybox: &Path) -> Vec<u8> {
         /bin/busybox poweroff -f\n";
     let bb = std::fs::read(busybox).unwrap();
     let mut out = Vec::new();
-    let entries: Vec<(&str, u32, (u32, u32), &[u8])> = vec![
+    // (path, mode, (device major, minor), contents)
+    type CpioEntry<'a> = (&'a str, u32, (u32, u32), &'a [u8]);
+    let entries: Vec<CpioEntry> = vec![
         ("bin", 0o040755, (0, 0), b""),
         ("dev", 0o040755, (0, 0), b""),
         ("proc", 0o040755, (0, 0), b""),
@@ -44,7 +46,7 @@ fn initramfs(busybox: &Path) -> Vec<u8> {
         ("TRAILER!!!", 0, (0, 0), b""),
     ];
     let pad = |out: &mut Vec<u8>| {
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
     };

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+mod bootstorm;
 mod discovery;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,21 @@ enum Cmd {
         /// Also count DynamoDB calls against DynamoDB Local.
         #[arg(long)]
         dynamodb: bool,
+    },
+    /// Boot storm at the edge: wrk against the edge agent and against nginx serving the same
+    /// scripts and image as static files.
+    Bootstorm {
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        /// wrk connections for the script run.
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// Size of the image downloaded in parallel, MiB.
+        #[arg(long, default_value_t = 64)]
+        image_mb: usize,
     },
     /// Discovery: mock BMCs with added latency scanned, crawled and pushed by the edge agent.
     Discovery {
@@ -597,6 +613,25 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
+        Cmd::Bootstorm {
+            nodes,
+            connections,
+            seconds,
+            image_mb,
+        } => {
+            if nodes < 4 || connections == 0 || seconds == 0 || image_mb == 0 {
+                bail!(
+                    "--nodes must be at least 4; --connections, --seconds and --image-mb positive"
+                );
+            }
+            bootstorm::run(bootstorm::Params {
+                nodes,
+                connections,
+                seconds,
+                image_mb,
+            })
+            .await?;
+        }
         Cmd::Discovery {
             bmcs,
             latency_ms,

@@ -360,9 +360,20 @@ impl BootService {
 
     // ---- boot scripts ---------------------------------------------------------------------
 
-    /// Resolves and renders the boot script for a request. Never fails: problems become a
-    /// retry script. `Err` only for a request that names no node at all (400, as BSS).
+    /// Resolves and renders the boot script for a request, and records the node's fetch in the
+    /// endpoint history. Never fails: problems become a retry script. `Err` only for a request
+    /// that names no node at all (400, as BSS).
     pub async fn bootscript(&self, req: &ScriptRequest) -> Result<ScriptOutcome, ApiError> {
+        let outcome = self.render(req).await?;
+        if let ScriptOutcome::Known { xname: Some(x), .. } = &outcome {
+            self.record_access(x, "bootscript").await;
+        }
+        Ok(outcome)
+    }
+
+    /// [`Self::bootscript`] without recording anything: what the node would get (the edge
+    /// agent pre-renders its site's scripts with it).
+    pub async fn render(&self, req: &ScriptRequest) -> Result<ScriptOutcome, ApiError> {
         let key = self.chain_key(req)?;
         match self.resolve(req, &key).await {
             Ok(o) => Ok(o),
@@ -557,9 +568,6 @@ impl BootService {
                 ApiError::Internal(format!("stored boot parameters cannot be rendered: {e}"))
             })?;
         let params = skyport_ipxe::build_params(&boot, &id, &self.settings);
-        if let Some(x) = &xname {
-            self.record_access(x, "bootscript").await;
-        }
         Ok(ScriptOutcome::Known {
             script,
             xname,
