@@ -80,7 +80,10 @@ impl Syncer {
         let resp = self
             .cloud
             .send(&url, |h| {
-                let mut req = h.get(&url).timeout(std::time::Duration::from_secs(120));
+                let mut req = h
+                    .get(&url)
+                    .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+                    .timeout(std::time::Duration::from_secs(120));
                 if let Some(g) = &current {
                     req = req.header(reqwest::header::IF_NONE_MATCH, format!("\"{g}\""));
                 }
@@ -109,6 +112,10 @@ impl Syncer {
         {
             return Err(garbage(format!("larger than {MAX_SNAPSHOT_BYTES} bytes")));
         }
+        let gzipped = resp
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
         let mut body = Vec::new();
         let mut resp = resp;
         while let Some(chunk) = resp
@@ -121,8 +128,43 @@ impl Syncer {
             }
             body.extend_from_slice(&chunk);
         }
+        if gzipped {
+            body = gunzip(&body, MAX_SNAPSHOT_BYTES).map_err(garbage)?;
+        }
         let snap: Snapshot = serde_json::from_slice(&body).map_err(|e| garbage(e.to_string()))?;
         let applied = self.replica.apply(snap).await?;
         Ok(Polled::Applied(applied))
+    }
+}
+
+/// Inflates a gzip body, refusing more than `limit` bytes of output (a small body must not
+/// expand into an unbounded one).
+fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("bad gzip: {e}"))?;
+    if out.len() > limit {
+        return Err(format!("inflates to more than {limit} bytes"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gunzip_is_bounded() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&vec![b'a'; 100_000]).unwrap_or_default();
+        let z = enc.finish().unwrap_or_default();
+        assert!(z.len() < 1000);
+        assert_eq!(gunzip(&z, 100_000).map(|v| v.len()), Ok(100_000));
+        assert!(gunzip(&z, 99_999).unwrap_err().contains("more than"));
+        assert!(gunzip(b"not gzip", 10).is_err());
     }
 }

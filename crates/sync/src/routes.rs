@@ -69,9 +69,45 @@ async fn snapshot(State(store): State<Arc<dyn Store>>, h: HeaderMap) -> Res {
         generation: g,
         tables,
     };
-    let mut r = json(StatusCode::OK, &snap);
-    r.headers_mut().insert(header::ETAG, tag);
+    let body = serde_json::to_vec(&snap).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut r = if accepts_gzip(&h) {
+        // JSON of a site's records shrinks about tenfold: less WAN for the edge, and a
+        // 10,000-node site stays far below Lambda's 6 MB response limit.
+        let mut r = (StatusCode::OK, gzip(&body)?).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    } else {
+        (StatusCode::OK, body).into_response()
+    };
+    let headers = r.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    headers.insert(header::ETAG, tag);
     Ok(r)
+}
+
+fn accepts_gzip(h: &HeaderMap) -> bool {
+    h.get_all(header::ACCEPT_ENCODING).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',').any(|e| {
+                let mut parts = e.split(';').map(str::trim);
+                parts.next().is_some_and(|n| n.eq_ignore_ascii_case("gzip"))
+                    && !parts.any(|q| q.replace(' ', "") == "q=0")
+            })
+        })
+    })
+}
+
+fn gzip(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(body)
+        .and_then(|()| enc.finish())
+        .map_err(|e| ApiError::Internal(format!("compressing the snapshot: {e}")))
 }
 
 fn now() -> i64 {
@@ -278,6 +314,17 @@ mod tests {
             }])
             .await
             .unwrap();
+        let gz = Request::get("/edge/v1/snapshot")
+            .header(header::ACCEPT_ENCODING, "br, gzip;q=0.8")
+            .body(Body::empty())
+            .unwrap();
+        let r = app.clone().oneshot(gz).await.unwrap();
+        assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
+        let zipped = r.into_body().collect().await.unwrap().to_bytes();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut text)
+            .unwrap();
+        assert!(text.contains("\"BootParams\":[{\"id\":\"x\""), "{text}");
         let (s, h3, body) = call(&app, get("/edge/v1/snapshot", Some(&tag))).await;
         assert_eq!(s, StatusCode::OK);
         assert_ne!(h3.get(header::ETAG).unwrap().to_str().unwrap(), tag);
