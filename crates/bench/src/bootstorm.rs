@@ -309,6 +309,11 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
     let t = Instant::now();
     Syncer::new(client, replica, metrics).poll().await?;
     let missing = site.prefetch().await?;
+    // As the daemon does after every applied snapshot.
+    let indexed = site.rebuild_index().await?;
+    if indexed != p.nodes {
+        bail!("{indexed} of {} boot scripts pre-rendered", p.nodes);
+    }
     if missing > 0 {
         bail!("{missing} images could not be cached");
     }

@@ -1,19 +1,26 @@
-//! `skyport`: the administrator's command. Today it runs the local all-in-one server
-//! (`skyport serve`); every piece of logic lives in the library crates, this binary only wires
-//! configuration, storage and routers together.
+//! `skyport`: the administrator's command. It runs the local all-in-one server (`skyport
+//! serve`), mints local tokens, and talks to any Skyport API (local or cloud) chosen by a
+//! profile; every piece of logic lives in the library crates, this binary only wires
+//! configuration, storage, clients and routers together.
 
+mod cli;
 mod config;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use cli::{CliError, Global};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "skyport",
     version,
-    about = "Skyport: HPC inventory, discovery and network boot"
+    about = "Skyport: HPC inventory, discovery and network boot",
+    after_help = "Exit codes: 0 done; 1 nothing sent (bad flags, file or local state); 2 usage; \
+                  3 the server refused (4xx); 4 the server failed (5xx) or was unreachable."
 )]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +54,53 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
+    /// Save a token for a profile (minted with the local server's key, or read from stdin).
+    ///
+    /// Examples:
+    ///   skyport login                      # profile "local", http://127.0.0.1:27779
+    ///   skyport login --profile prod --url https://abc.execute-api.us-east-1.amazonaws.com \
+    ///       --token-stdin < token.txt
+    Login(cli::login::LoginArgs),
+    /// Components (SMD /State/Components).
+    #[command(subcommand)]
+    Component(cli::inventory::ComponentCmd),
+    /// Ethernet interfaces (MAC → component, IPs).
+    #[command(subcommand)]
+    Iface(cli::inventory::IfaceCmd),
+    /// BMCs in the inventory (Redfish endpoints).
+    #[command(subcommand)]
+    RedfishEndpoint(cli::inventory::RedfishEndpointCmd),
+    /// Groups of components.
+    #[command(subcommand)]
+    Group(cli::inventory::GroupCmd),
+    /// Boot parameters (BSS).
+    #[command(subcommand)]
+    Bootparams(cli::boot::BootParamsCmd),
+    /// The exact iPXE script a node gets.
+    ///
+    /// Example:
+    ///   skyport bootscript --mac 52:54:00:12:34:56
+    Bootscript(cli::boot::BootScriptArgs),
+    /// Boot images (kernels, initrds, root images).
+    #[command(subcommand)]
+    Image(cli::images::ImageCmd),
+    /// cloud-init data.
+    #[command(subcommand, name = "cloud-init")]
+    CloudInit(cli::cloudinit::CloudInitCmd),
+    /// What edge agents report.
+    #[command(subcommand)]
+    Edge(EdgeCmd),
+    /// Print shell completions.
+    ///
+    /// Example:
+    ///   skyport completions bash > /etc/bash_completion.d/skyport
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand, Debug)]
+enum EdgeCmd {
+    /// MACs that asked an edge agent for a boot script and are not in the inventory.
+    Candidates,
 }
 
 fn token(data: &std::path::Path, scope: &[String], sub: &str, ttl: u64) -> anyhow::Result<()> {
@@ -59,26 +113,62 @@ fn token(data: &std::path::Path, scope: &[String], sub: &str, ttl: u64) -> anyho
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let g = &cli.global;
+    match &cli.command {
         Command::Token {
             data,
             scope,
             sub,
             ttl,
-        } => token(&data, &scope, &sub, ttl),
-        Command::Serve(args) => match config::ServeConfig::resolve(&args) {
-            Ok(cfg) => serve::run(cfg).await,
-            Err(e) => Err(e),
-        },
-    };
-    match result {
+        } => token(data, scope, sub, *ttl).map_err(CliError::Local),
+        Command::Serve(args) => {
+            let cfg = config::ServeConfig::resolve(args).map_err(CliError::Local)?;
+            serve::run(cfg).await.map_err(CliError::Local)
+        }
+        Command::Login(a) => cli::login::login(g, a).await,
+        Command::Component(c) => cli::inventory::component(g, c).await,
+        Command::Iface(c) => cli::inventory::iface(g, c).await,
+        Command::RedfishEndpoint(c) => cli::inventory::redfish_endpoint(g, c).await,
+        Command::Group(c) => cli::inventory::group(g, c).await,
+        Command::Bootparams(c) => cli::boot::bootparams(g, c).await,
+        Command::Bootscript(a) => cli::boot::bootscript(g, a).await,
+        Command::Image(c) => cli::images::image(g, c).await,
+        Command::CloudInit(c) => cli::cloudinit::cloud_init(g, c).await,
+        Command::Edge(EdgeCmd::Candidates) => {
+            let v = g.client()?.get_json("/edge/v1/candidates", &[]).await?;
+            cli::print(
+                g.output,
+                &v,
+                &[
+                    ("MAC", "mac"),
+                    ("IP", "ip"),
+                    ("SITE", "site"),
+                    ("FIRST SEEN", "first_seen"),
+                    ("LAST SEEN", "last_seen"),
+                ],
+            )
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "skyport",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("skyport: {e:#}");
-            std::process::ExitCode::FAILURE
+            eprintln!("skyport: {e}");
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

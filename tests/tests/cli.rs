@@ -1,0 +1,441 @@
+//! The `skyport` command driven as an administrator would, against a real `skyport serve`:
+//! every subcommand, JSON and YAML output parsed back, exit codes, validation before sending,
+//! and an upload that was interrupted before being started over.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use skyport_e2e::{Server, skyport_bin};
+
+struct Cli {
+    config: PathBuf,
+    url: String,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(skyport_bin().unwrap())
+            .arg("--cli-config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("SKYPORT_URL")
+            .env_remove("SKYPORT_TOKEN")
+            .env_remove("SKYPORT_PROFILE")
+            .env("SKYPORT_URL", &self.url)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs, expects success, returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "skyport {args:?}: {:?}\n{}{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.extend(["-o", "json"]);
+        let out = self.ok(&a);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+
+    /// Runs, expects exit `code`, returns stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let o = self.run(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(code), "skyport {args:?}: {err}");
+        err
+    }
+}
+
+fn file(dir: &Path, name: &str, text: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn every_subcommand_against_the_local_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = Server::start(&data).unwrap();
+    let cli = Cli {
+        config: dir.path().join("cli/cli.toml"),
+        url: format!("http://{}", server.addr),
+    };
+
+    // No token yet: the server refuses (exit 3) and says why.
+    let err = cli.fails(&["component", "list"], 3);
+    assert!(err.contains("401"), "{err}");
+    cli.ok(&["login", "--data", data.to_str().unwrap()]);
+    let conf = std::fs::read_to_string(&cli.config).unwrap();
+    assert!(conf.contains("[profiles.local]"), "{conf}");
+
+    // Components.
+    let c = cli.json(&[
+        "component",
+        "add",
+        "x1000c0s0b0n0",
+        "--role",
+        "Compute",
+        "--nid",
+        "1",
+    ]);
+    assert_eq!(
+        (c["ID"].as_str(), c["NID"].as_i64()),
+        (Some("x1000c0s0b0n0"), Some(1))
+    );
+    cli.ok(&[
+        "component",
+        "add",
+        "x1000c0s0b0n1",
+        "--nid",
+        "2",
+        "--role",
+        "Service",
+    ]);
+    let list = cli.json(&["component", "list", "--type", "Node"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let table = cli.ok(&["component", "list", "--role", "Compute"]);
+    assert!(
+        table.starts_with("ID ") && table.contains("x1000c0s0b0n0") && !table.contains("n1"),
+        "{table}"
+    );
+    let c = cli.json(&["component", "set", "x1000c0s0b0n1", "--state", "Standby"]);
+    assert_eq!(c["State"], "Standby");
+    cli.fails(&["component", "set", "x1000c0s0b0n1"], 1);
+    let err = cli.fails(&["component", "get", "x1000c0s9b0n0"], 3);
+    assert!(err.contains("HTTP 404"), "{err}");
+    let err = cli.fails(&["component", "add", "node7"], 1);
+    assert!(err.contains("node7"), "{err}");
+
+    // Interfaces, groups, Redfish endpoints.
+    let i = cli.json(&[
+        "iface",
+        "add",
+        "52-54-00-00-00-01",
+        "--component",
+        "x1000c0s0b0n0",
+        "--ip",
+        "10.1.0.1",
+    ]);
+    assert_eq!(i["MACAddress"], "52:54:00:00:00:01");
+    cli.ok(&[
+        "iface",
+        "add",
+        "52:54:00:00:00:02",
+        "--component",
+        "x1000c0s0b0n1",
+    ]);
+    let y = cli.ok(&[
+        "iface",
+        "list",
+        "--component",
+        "x1000c0s0b0n0",
+        "-o",
+        "yaml",
+    ]);
+    let y: serde_json::Value = serde_norway::from_str(&y).unwrap();
+    assert_eq!(y[0]["IPAddresses"][0]["IPAddress"], "10.1.0.1");
+    cli.fails(&["iface", "add", "52:54:00:00:00:03", "--ip", "ten"], 1);
+    let g = cli.json(&["group", "add", "compute", "--member", "x1000c0s0b0n0"]);
+    assert_eq!(g["members"]["ids"][0], "x1000c0s0b0n0");
+    cli.ok(&["group", "add-member", "compute", "x1000c0s0b0n1"]);
+    assert_eq!(
+        cli.json(&["group", "get", "compute"])["members"]["ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    cli.ok(&["group", "remove-member", "compute", "x1000c0s0b0n1"]);
+    assert_eq!(cli.json(&["group", "list"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        cli.json(&["redfish-endpoint", "list"]),
+        serde_json::json!([])
+    );
+
+    // Images: uploaded, recognised when uploaded again.
+    let kernel: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let kpath = file(dir.path(), "vmlinuz", &kernel);
+    let k = cli.json(&[
+        "image",
+        "upload",
+        &kpath,
+        "--name",
+        "vmlinuz",
+        "--version",
+        "6.1",
+        "--kind",
+        "kernel",
+    ]);
+    assert_eq!(k["state"], "ready");
+    let again = cli.run(&[
+        "image",
+        "upload",
+        &kpath,
+        "--name",
+        "vmlinuz",
+        "--version",
+        "6.1",
+        "--kind",
+        "kernel",
+    ]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already uploaded"));
+    // Same id, other bytes: refused before anything is sent again.
+    let other = file(dir.path(), "other", b"other bytes");
+    let err = cli.fails(
+        &[
+            "image",
+            "upload",
+            &other,
+            "--name",
+            "vmlinuz",
+            "--version",
+            "6.1",
+            "--kind",
+            "kernel",
+        ],
+        1,
+    );
+    assert!(err.contains("other bytes"), "{err}");
+    let ipath = file(dir.path(), "initrd", b"initrd bytes");
+    cli.ok(&[
+        "image",
+        "upload",
+        &ipath,
+        "--name",
+        "initrd",
+        "--version",
+        "6.1",
+        "--kind",
+        "initrd",
+    ]);
+    assert_eq!(cli.json(&["image", "list"]).as_array().unwrap().len(), 2);
+
+    // Boot parameters from flags and from an `ochami bss boot params` file; validated first.
+    cli.ok(&[
+        "bootparams",
+        "add",
+        "--host",
+        "x1000c0s0b0n0",
+        "--kernel",
+        "image:vmlinuz-6.1-x86_64-kernel",
+        "--initrd",
+        "image:initrd-6.1-x86_64-initrd",
+        "--params",
+        "console=ttyS0 quiet",
+    ]);
+    let f = file(
+        dir.path(),
+        "bp.yaml",
+        b"hosts:\n  - x1000c0s0b0n1\nkernel: https://example.com/vmlinuz\nparams: console=ttyS0\n",
+    );
+    cli.ok(&["bootparams", "add", "-f", &f]);
+    let got = cli.json(&["bootparams", "get", "--host", "x1000c0s0b0n1"]);
+    assert_eq!(got[0]["kernel"], "https://example.com/vmlinuz");
+    cli.ok(&[
+        "bootparams",
+        "update",
+        "--host",
+        "x1000c0s0b0n1",
+        "--params",
+        "console=ttyS1",
+    ]);
+    assert_eq!(
+        cli.json(&["bootparams", "get", "--host", "x1000c0s0b0n1"])[0]["params"],
+        "console=ttyS1"
+    );
+    let bad = file(
+        dir.path(),
+        "bad.yaml",
+        b"hosts: [x1000c0s0b0n1]\nkernal: oops\n",
+    );
+    let err = cli.fails(&["bootparams", "add", "-f", &bad], 1);
+    assert!(
+        err.contains("bad.yaml") && err.contains("line 2") && err.contains("kernal"),
+        "{err}"
+    );
+    let err = cli.fails(
+        &[
+            "bootparams",
+            "add",
+            "--host",
+            "x1000c0s0b0",
+            "--kernel",
+            "k",
+        ],
+        1,
+    );
+    assert!(err.contains("not a Node"), "{err}");
+    let err = cli.fails(
+        &[
+            "bootparams",
+            "set",
+            "--host",
+            "x1000c0s0b0n0",
+            "--kernel",
+            "http://x/k\nshell",
+        ],
+        1,
+    );
+    assert!(!err.is_empty());
+    let s = cli.ok(&["bootscript", "--mac", "52:54:00:00:00:01"]);
+    assert!(
+        s.starts_with("#!ipxe") && s.contains("xname=x1000c0s0b0n0") && s.contains("nid=1"),
+        "{s}"
+    );
+    cli.ok(&["bootparams", "delete", "--host", "x1000c0s0b0n1"]);
+    // BSS answers 404 for nodes without parameters.
+    cli.fails(&["bootparams", "get", "--host", "x1000c0s0b0n1"], 3);
+
+    // cloud-init.
+    let d = file(
+        dir.path(),
+        "defaults.yaml",
+        b"cluster-name: demo\nbase-url: http://10.1.0.254:27779/cloud-init\n",
+    );
+    cli.ok(&["cloud-init", "defaults", "set", "-f", &d]);
+    assert_eq!(
+        cli.json(&["cloud-init", "defaults", "get"])["cluster-name"],
+        "demo"
+    );
+    let gf = file(
+        dir.path(),
+        "g.yaml",
+        b"description: compute nodes\nmeta-data:\n  role: compute\n",
+    );
+    cli.ok(&["cloud-init", "group", "set", "compute", "-f", &gf]);
+    assert!(
+        cli.ok(&["cloud-init", "group", "list"])
+            .contains("compute nodes")
+    );
+    assert!(
+        cli.ok(&["cloud-init", "meta-data", "x1000c0s0b0n0"])
+            .contains("x1000c0s0b0n0")
+    );
+
+    assert_eq!(cli.json(&["edge", "candidates"]), serde_json::json!([]));
+    assert!(cli.ok(&["completions", "bash"]).contains("skyport"));
+
+    // Deletes.
+    cli.ok(&["iface", "delete", "52:54:00:00:00:02"]);
+    cli.ok(&["group", "delete", "compute"]);
+    cli.ok(&["image", "delete", "initrd-6.1-x86_64-initrd"]);
+    cli.fails(&["image", "get", "initrd-6.1-x86_64-initrd"], 3);
+    cli.ok(&["component", "delete", "x1000c0s0b0n1"]);
+
+    // Unreachable: exit 4, and the URL tried is in the message.
+    let down = Cli {
+        config: cli.config.clone(),
+        url: "http://127.0.0.1:9".into(),
+    };
+    let err = down.fails(&["component", "list"], 4);
+    assert!(
+        err.contains("http://127.0.0.1:9/hsm/v2/State/Components"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_interrupted_upload_is_started_over_and_never_left_half_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = Server::start(&data).unwrap();
+    let cli = Cli {
+        config: dir.path().join("cli.toml"),
+        url: format!("http://{}", server.addr),
+    };
+    cli.ok(&["login", "--data", data.to_str().unwrap()]);
+    let bytes = vec![7u8; 2_000_000];
+    let path = file(dir.path(), "rootfs", &bytes);
+    // What an upload killed after registering leaves: a pending image with no bytes.
+    let token = server.token("admin").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let h = reqwest::Client::new();
+        let sha = {
+            let out = Command::new("sha256sum").arg(&path).output().unwrap();
+            String::from_utf8_lossy(&out.stdout)[..64].to_string()
+        };
+        let r = h
+            .post(format!("http://{}/images/v1/images", server.addr))
+            .bearer_auth(&token)
+            .json(
+                &serde_json::json!({"name": "rootfs", "version": "1", "arch": "x86_64",
+                "kind": "rootfs", "size": bytes.len(), "sha256": sha}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    });
+    assert_eq!(
+        cli.json(&["image", "get", "rootfs-1-x86_64-rootfs"])["state"],
+        "pending"
+    );
+    let out = cli.run(&[
+        "image",
+        "upload",
+        &path,
+        "--name",
+        "rootfs",
+        "--version",
+        "1",
+        "--kind",
+        "rootfs",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("starting it over"));
+    assert_eq!(
+        cli.json(&["image", "get", "rootfs-1-x86_64-rootfs"])["state"],
+        "ready"
+    );
+
+    // An upload that fails midway (the file shrinks under it) removes its registration.
+    let big = file(dir.path(), "big", &vec![1u8; 3_000_000]);
+    let shrinking = std::thread::spawn({
+        let big = big.clone();
+        move || {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            std::fs::write(&big, b"short").unwrap();
+        }
+    });
+    let o = cli.run(&[
+        "image",
+        "upload",
+        &big,
+        "--name",
+        "big",
+        "--version",
+        "1",
+        "--kind",
+        "rootfs",
+    ]);
+    shrinking.join().unwrap();
+    if !o.status.success() {
+        cli.fails(&["image", "get", "big-1-x86_64-rootfs"], 3);
+    } else {
+        // The upload won the race: then the bytes must be complete and verified.
+        assert_eq!(
+            cli.json(&["image", "get", "big-1-x86_64-rootfs"])["state"],
+            "ready"
+        );
+    }
+}
