@@ -453,6 +453,9 @@ async fn daemon(cfg: EdgeConfig) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How often an agent tells the cloud how it is doing, even when it has nothing else to report.
+const STATUS_EVERY: Duration = Duration::from_secs(60);
+
 /// Serves the site's nodes from the replica and the image cache, keeping both fresh from the
 /// cloud when it is reachable.
 async fn serve_site(
@@ -525,6 +528,7 @@ async fn serve_site(
         };
         let syncer = Syncer::new(cloud.clone(), replica.clone(), metrics.clone());
         let mut failing = false;
+        let mut last_status: Option<std::time::Instant> = None;
         loop {
             match syncer.poll().await {
                 Ok(Polled::Applied(a)) => {
@@ -551,12 +555,22 @@ async fn serve_site(
                 tracing::warn!(error = %e, "could not store endpoint history");
             }
             if !failing {
-                match report::report_once(&cloud, &replica, &cfg.site, &metrics).await {
-                    Ok(s) if s != report::Sent::default() => tracing::info!(
-                        endpoint_history = s.endpoint_history,
-                        unknown_macs = s.unknown_macs,
-                        "report sent"
-                    ),
+                let with_status =
+                    last_status.is_none_or(|t: std::time::Instant| t.elapsed() >= STATUS_EVERY);
+                match report::report_once(&cloud, &replica, &cfg.site, &metrics, with_status).await
+                {
+                    Ok(s) if with_status || s != report::Sent::default() => {
+                        if with_status {
+                            last_status = Some(std::time::Instant::now());
+                        }
+                        if s != report::Sent::default() {
+                            tracing::info!(
+                                endpoint_history = s.endpoint_history,
+                                unknown_macs = s.unknown_macs,
+                                "report sent"
+                            );
+                        }
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "report not sent; kept for the next try"),
                 }

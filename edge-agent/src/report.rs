@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use skyport_boot::{ENDPOINT_HISTORY, EndpointAccess};
 use skyport_sync::snapshot::MAX_REPORT_ENTRIES;
-use skyport_sync::{Report, UnknownMac};
+use skyport_sync::{EdgeStatus, Report, UnknownMac};
 
 use crate::cloud::{CALL_TIMEOUT, CloudClient, problem_detail};
 use crate::metrics::Metrics;
@@ -86,21 +86,44 @@ impl Entry {
     }
 }
 
-/// Sends one report if anything is pending.
+/// The agent's state as the cloud shows it (`skyport edge status`).
+pub async fn status(replica: &Replica, metrics: &Metrics) -> EdgeStatus {
+    let applied = replica.applied().await.ok().flatten();
+    EdgeStatus {
+        generation: applied
+            .as_ref()
+            .map(|a| a.generation.clone())
+            .unwrap_or_default(),
+        applied_at: applied.map(|a| a.applied_at).unwrap_or(0),
+        last_sync_ok: metrics.last_sync_ok.load(Ordering::Relaxed),
+        outbox_depth: metrics.outbox_depth.load(Ordering::Relaxed),
+        cache_bytes: metrics.cache_bytes.load(Ordering::Relaxed),
+        reports_pending: metrics.reports_pending.load(Ordering::Relaxed),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..EdgeStatus::default()
+    }
+}
+
+/// Sends one report if anything is pending, or if `with_status` (the agent's state, which it
+/// sends about once a minute so the cloud can tell a quiet site from a dead one).
 pub async fn report_once(
     cloud: &CloudClient,
     replica: &Replica,
     site: &str,
     metrics: &Arc<Metrics>,
+    with_status: bool,
 ) -> Result<Sent, String> {
     let (mut rep, watermark, total) = pending(replica).await?;
     metrics
         .reports_pending
         .store(total as u64, Ordering::Relaxed);
-    if rep.endpoint_history.is_empty() && rep.unknown_macs.is_empty() {
+    if rep.endpoint_history.is_empty() && rep.unknown_macs.is_empty() && !with_status {
         return Ok(Sent::default());
     }
     rep.site = site.to_string();
+    if with_status {
+        rep.status = Some(status(replica, metrics).await);
+    }
     let url = cloud.url("/edge/v1/reports");
     let resp = cloud
         .send(&url, |h| h.post(&url).json(&rep).timeout(CALL_TIMEOUT))

@@ -326,6 +326,7 @@ fn every_subcommand_against_the_local_server() {
     );
 
     assert_eq!(cli.json(&["edge", "candidates"]), serde_json::json!([]));
+    assert_eq!(cli.json(&["edge", "status"]), serde_json::json!([]));
     assert!(cli.ok(&["completions", "bash"]).contains("skyport"));
 
     // Deletes.

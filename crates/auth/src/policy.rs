@@ -106,7 +106,7 @@ pub fn access(method: &Method, route: &str) -> Access {
             // A site's boot data includes cloud-init user data: only agents and writers copy it.
             ("/snapshot", true) => Access::Need(Need::Discovery),
             ("/reports", false) if *method == Method::POST => Access::Need(Need::Discovery),
-            ("/candidates", true) => Access::Need(Need::Read),
+            ("/candidates" | "/sites", true) => Access::Need(Need::Read),
             _ => Access::Need(Need::Admin),
         };
     }

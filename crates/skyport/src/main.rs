@@ -99,6 +99,8 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum EdgeCmd {
+    /// Each site's edge agent as it last reported: snapshot served, last sync, outbox, cache.
+    Status,
     /// MACs that asked an edge agent for a boot script and are not in the inventory.
     Candidates,
 }
@@ -135,6 +137,23 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bootscript(a) => cli::boot::bootscript(g, a).await,
         Command::Image(c) => cli::images::image(g, c).await,
         Command::CloudInit(c) => cli::cloudinit::cloud_init(g, c).await,
+        Command::Edge(EdgeCmd::Status) => {
+            let v = g.client()?.get_json("/edge/v1/sites", &[]).await?;
+            cli::print(
+                g.output,
+                &v,
+                &[
+                    ("SITE", "site"),
+                    ("REPORTED", "reported_at"),
+                    ("LAST SYNC", "last_sync_ok"),
+                    ("GENERATION", "generation"),
+                    ("OUTBOX", "outbox_depth"),
+                    ("CACHE BYTES", "cache_bytes"),
+                    ("PENDING", "reports_pending"),
+                    ("VERSION", "version"),
+                ],
+            )
+        }
         Command::Edge(EdgeCmd::Candidates) => {
             let v = g.client()?.get_json("/edge/v1/candidates", &[]).await?;
             cli::print(

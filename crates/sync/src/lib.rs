@@ -18,7 +18,7 @@ pub mod snapshot;
 
 pub use generation::{Generational, generation};
 pub use routes::router;
-pub use snapshot::{FORMAT, Report, Snapshot, SyncRecord, UnknownMac};
+pub use snapshot::{EdgeStatus, FORMAT, Report, Snapshot, SyncRecord, UnknownMac};
 
 use skyport_store::Table;
 
@@ -39,6 +39,8 @@ pub const SYNCED: &[Table] = &[
 
 /// Nodes that asked an edge agent for a boot script but are not in the inventory.
 pub const CANDIDATES: Table = Table("EnrollmentCandidates");
+/// Each site's last reported [`EdgeStatus`].
+pub const SITES: Table = Table("EdgeSites");
 
 /// The synced table called `name`, if it is one.
 pub fn synced_table(name: &str) -> Option<Table> {

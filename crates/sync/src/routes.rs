@@ -14,8 +14,8 @@ use skyport_http::{ApiError, ApiJson, json};
 use skyport_model::{Mac, Xname};
 use skyport_store::{Record, Store, Write};
 
-use crate::snapshot::{MAX_REPORT_ENTRIES, Report, Snapshot, SyncRecord, UnknownMac};
-use crate::{CANDIDATES, FORMAT, SYNCED, generation};
+use crate::snapshot::{EdgeStatus, MAX_REPORT_ENTRIES, Report, Snapshot, SyncRecord, UnknownMac};
+use crate::{CANDIDATES, FORMAT, SITES, SYNCED, generation};
 
 pub const BASE: &str = "/edge/v1";
 
@@ -28,6 +28,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
         .route(&format!("{BASE}/snapshot"), get(snapshot))
         .route(&format!("{BASE}/reports"), post(report))
         .route(&format!("{BASE}/candidates"), get(candidates))
+        .route(&format!("{BASE}/sites"), get(sites))
         .with_state(store)
 }
 
@@ -226,6 +227,24 @@ async fn report(State(store): State<Arc<dyn Store>>, ApiJson(rep): ApiJson<Repor
             record: Record::new(id, to_body(m)?),
         });
     }
+    if let Some(st) = &rep.status {
+        if site.is_empty() {
+            return Err(ApiError::bad_request(
+                "a status needs the site it belongs to",
+            ));
+        }
+        let st = EdgeStatus {
+            reported_at: now(),
+            site: site.to_string(),
+            generation: st.generation.chars().take(100).collect(),
+            version: st.version.chars().take(40).collect(),
+            ..st.clone()
+        };
+        ops.push(Write::Upsert {
+            table: SITES,
+            record: Record::new(site, to_body(&st)?),
+        });
+    }
     let (h, m) = (history.len(), macs.len());
     // Upserts of independent facts: written in chunks the backends take in one batch.
     for chunk in ops.chunks(25) {
@@ -245,6 +264,17 @@ async fn report(State(store): State<Arc<dyn Store>>, ApiJson(rep): ApiJson<Repor
 
 fn to_body<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn sites(State(store): State<Arc<dyn Store>>) -> Res {
+    let mut out = Vec::new();
+    for r in store.list_all(SITES, None).await? {
+        let s: EdgeStatus = serde_json::from_str(&r.body).map_err(|e| {
+            ApiError::Internal(format!("stored site status {} is unreadable: {e}", r.id))
+        })?;
+        out.push(s);
+    }
+    Ok(json(StatusCode::OK, &out))
 }
 
 async fn candidates(State(store): State<Arc<dyn Store>>) -> Res {

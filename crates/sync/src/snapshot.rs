@@ -143,12 +143,47 @@ pub struct UnknownMac {
     pub site: String,
 }
 
+/// How an edge agent is doing, as it last said (`GET /edge/v1/sites`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EdgeStatus {
+    /// The snapshot generation it serves ("" before its first snapshot).
+    #[serde(default)]
+    pub generation: String,
+    /// Unix time that snapshot was applied at the edge (0: none).
+    #[serde(default)]
+    pub applied_at: i64,
+    /// Unix time of its last successful poll.
+    #[serde(default)]
+    pub last_sync_ok: i64,
+    /// Discovery results waiting in its outbox.
+    #[serde(default)]
+    pub outbox_depth: u64,
+    /// Bytes of verified images in its cache.
+    #[serde(default)]
+    pub cache_bytes: u64,
+    /// Entries it has not reported yet (beyond this report).
+    #[serde(default)]
+    pub reports_pending: u64,
+    /// The agent's version.
+    #[serde(default)]
+    pub version: String,
+    /// Unix time the cloud stored this status (set by the cloud).
+    #[serde(default)]
+    pub reported_at: i64,
+    /// The site (set by the cloud from the report).
+    #[serde(default)]
+    pub site: String,
+}
+
 /// `POST /edge/v1/reports` body.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Report {
     /// The reporting site (free text, for admins: `GET /edge/v1/candidates` shows it).
     #[serde(default)]
     pub site: String,
+    /// The agent's own state, shown by `GET /edge/v1/sites`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<EdgeStatus>,
     #[serde(default)]
     pub endpoint_history: Vec<skyport_boot::EndpointAccess>,
     #[serde(default)]
