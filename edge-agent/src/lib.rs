@@ -19,6 +19,7 @@ pub mod replica;
 pub mod report;
 pub mod secrets;
 pub mod serve;
+pub mod site;
 pub mod sitemap;
 pub mod sync;
 pub mod targets;

@@ -9,19 +9,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use skyport_edge::cache::ImageCache;
 use skyport_edge::cloud::CloudClient;
 use skyport_edge::config::{EdgeArgs, EdgeConfig};
 use skyport_edge::discover::{self, CredentialSource, DiscoverOptions, Found, Status};
 use skyport_edge::metrics::Metrics;
 use skyport_edge::outbox::Outbox;
 use skyport_edge::push::{self, Pusher};
-use skyport_edge::replica::Replica;
-use skyport_edge::report;
 use skyport_edge::secrets::{self, SecretStore};
-use skyport_edge::serve::Site;
+use skyport_edge::site;
 use skyport_edge::sitemap::SiteMap;
-use skyport_edge::sync::{Polled, Syncer};
 use skyport_edge::targets;
 use skyport_edge::token::TokenSource;
 use skyport_redfish::{CrawlOptions, Credentials, Limits, PinStore, TlsPolicy};
@@ -430,7 +426,23 @@ async fn daemon(cfg: EdgeConfig) -> anyhow::Result<ExitCode> {
     let serve_loop = async {
         match cfg.listen {
             None => std::future::pending::<anyhow::Result<()>>().await,
-            Some(listen) => serve_site(&cfg, listen, cloud.clone(), metrics.clone()).await,
+            Some(listen) => {
+                let node_url = cfg
+                    .node_url
+                    .clone()
+                    .context("serving nodes needs node_url (SKYPORT_EDGE_NODE_URL)")?;
+                let opts = site::SiteOptions {
+                    data: cfg.data.clone(),
+                    listen,
+                    node_url,
+                    sync_interval: cfg.sync_interval,
+                    cache_max_bytes: cfg.cache_max_bytes,
+                    site: cfg.site.clone(),
+                };
+                site::serve(opts, cloud.clone(), metrics.clone(), None)
+                    .await
+                    .context("serving nodes")
+            }
         }
     };
     let shutdown = async {
@@ -451,139 +463,6 @@ async fn daemon(cfg: EdgeConfig) -> anyhow::Result<ExitCode> {
         "edge agent stopped; queued results stay on disk"
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// How often an agent tells the cloud how it is doing, even when it has nothing else to report.
-const STATUS_EVERY: Duration = Duration::from_secs(60);
-
-/// Serves the site's nodes from the replica and the image cache, keeping both fresh from the
-/// cloud when it is reachable.
-async fn serve_site(
-    cfg: &EdgeConfig,
-    listen: std::net::SocketAddr,
-    cloud: Option<CloudClient>,
-    metrics: Arc<Metrics>,
-) -> anyhow::Result<()> {
-    let node_url = cfg
-        .node_url
-        .clone()
-        .context("serving nodes needs node_url (SKYPORT_EDGE_NODE_URL)")?;
-    std::fs::create_dir_all(&cfg.data)
-        .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
-    let replica = Arc::new(Replica::open(&cfg.data)?);
-    match replica.applied().await? {
-        Some(a) => {
-            metrics
-                .snapshot_applied_at
-                .store(a.applied_at, std::sync::atomic::Ordering::Relaxed);
-            tracing::info!(generation = %a.generation, records = a.records,
-                "serving the stored snapshot until the cloud answers");
-        }
-        None => tracing::warn!(
-            "no snapshot stored yet: nodes get the retry script until the cloud answers"
-        ),
-    }
-    let cache = ImageCache::open(
-        &cfg.data.join("images"),
-        cfg.cache_max_bytes,
-        cloud.clone(),
-        metrics.clone(),
-    )
-    .await?;
-    let site = Site::new(replica.clone(), cache, metrics.clone(), &node_url, 30);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
-    tracing::info!(listen = %listener.local_addr()?, node_url = %node_url, "serving nodes");
-    let app = site
-        .router()
-        .layer(tower_http::trace::TraceLayer::new_for_http());
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    );
-    let fetch = Arc::new(tokio::sync::Notify::new());
-    let prefetch_loop = {
-        let site = site.clone();
-        let fetch = fetch.clone();
-        async move {
-            loop {
-                match site.rebuild_index().await {
-                    Ok(n) => tracing::info!(scripts = n, "boot scripts pre-rendered"),
-                    Err(e) => tracing::error!(error = %e, "pre-rendering boot scripts failed"),
-                }
-                match site.prefetch().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(missing = n, "referenced images not cached yet"),
-                    Err(e) => tracing::error!(error = %e, "prefetch failed"),
-                }
-                let _ = tokio::time::timeout(Duration::from_secs(60), fetch.notified()).await;
-            }
-        }
-    };
-    let sync_loop = async {
-        let Some(cloud) = cloud.clone() else {
-            tracing::warn!("no cloud URL: serving the stored snapshot only");
-            return std::future::pending::<()>().await;
-        };
-        let syncer = Syncer::new(cloud.clone(), replica.clone(), metrics.clone());
-        let mut failing = false;
-        let mut last_status: Option<std::time::Instant> = None;
-        loop {
-            match syncer.poll().await {
-                Ok(Polled::Applied(a)) => {
-                    tracing::info!(generation = %a.generation, records = a.records, "snapshot applied");
-                    site.invalidate_index();
-                    fetch.notify_one();
-                    failing = false;
-                }
-                Ok(Polled::Unchanged) => {
-                    if failing {
-                        tracing::info!("cloud reachable again; snapshot unchanged");
-                    }
-                    failing = false;
-                }
-                Err(e) => {
-                    // Logged once per outage, not every interval.
-                    if !failing {
-                        tracing::error!(error = %e, "sync failed; serving the last good snapshot");
-                    }
-                    failing = true;
-                }
-            }
-            if let Err(e) = site.flush_accesses().await {
-                tracing::warn!(error = %e, "could not store endpoint history");
-            }
-            if !failing {
-                let with_status =
-                    last_status.is_none_or(|t: std::time::Instant| t.elapsed() >= STATUS_EVERY);
-                match report::report_once(&cloud, &replica, &cfg.site, &metrics, with_status).await
-                {
-                    Ok(s) if with_status || s != report::Sent::default() => {
-                        if with_status {
-                            last_status = Some(std::time::Instant::now());
-                        }
-                        if s != report::Sent::default() {
-                            tracing::info!(
-                                endpoint_history = s.endpoint_history,
-                                unknown_macs = s.unknown_macs,
-                                "report sent"
-                            );
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "report not sent; kept for the next try"),
-                }
-            }
-            tokio::time::sleep(cfg.sync_interval).await;
-        }
-    };
-    tokio::select! {
-        r = server => r.context("serving nodes")?,
-        _ = prefetch_loop => {}
-        _ = sync_loop => {}
-    }
-    Ok(())
 }
 
 async fn outbox_cmd(cfg: &EdgeConfig, cmd: &OutboxCmd) -> anyhow::Result<ExitCode> {

@@ -89,7 +89,7 @@ fn readme_walkthrough_works_as_written() {
 #[test]
 fn readme_commands_are_the_documented_ones() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    assert!(readme.contains("```sh\ncargo run -p skyport -- serve\n```"));
+    assert!(readme.contains("```sh\ncargo run -p skyport -- up --demo\n```"));
     assert!(readme.contains("```sh\nscripts/test\n```"));
     let ci = std::fs::read_to_string(repo_root().join(".ci/run")).unwrap();
     assert!(

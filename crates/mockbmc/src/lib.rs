@@ -6,6 +6,7 @@
 //! Bind addresses are the caller's choice; all of 127.0.0.0/8 is loopback on Linux, so a
 //! thousand BMCs can share one port on 127.0.1.0/22.
 
+pub mod synthetic;
 pub mod tree;
 
 use std::collections::{HashMap, HashSet};

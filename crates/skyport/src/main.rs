@@ -6,6 +6,7 @@
 mod cli;
 mod config;
 mod serve;
+mod up;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use cli::{CliError, Global};
@@ -34,6 +35,13 @@ enum Command {
     ///   skyport serve --data /var/lib/skyport --listen 127.0.0.1:27779
     ///   SKYPORT_LOG_FORMAT=json skyport serve --config /etc/skyport/server.toml
     Serve(config::ServeArgs),
+    /// Everything on this machine: the APIs on the embedded store, an edge agent serving nodes
+    /// from them, and an admin token saved in the CLI profile.
+    ///
+    /// Examples:
+    ///   skyport up --demo        # plus mock BMCs, discovered into the inventory
+    ///   skyport up --data /var/lib/skyport --listen 127.0.0.1:27779 --edge-listen 10.0.0.1:8080
+    Up(up::UpArgs),
     /// Mint a bearer token from the local server's signing key (created if missing).
     ///
     /// Examples:
@@ -128,6 +136,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let cfg = config::ServeConfig::resolve(args).map_err(CliError::Local)?;
             serve::run(cfg).await.map_err(CliError::Local)
         }
+        Command::Up(a) => up::run(g, a).await.map_err(CliError::Local),
         Command::Login(a) => cli::login::login(g, a).await,
         Command::Component(c) => cli::inventory::component(g, c).await,
         Command::Iface(c) => cli::inventory::iface(g, c).await,

@@ -1,0 +1,234 @@
+//! `skyport up`: everything on one machine, with no AWS and no other service: the APIs on the
+//! embedded store, an edge agent serving nodes from them, tokens minted and saved in the CLI
+//! profile; with `--demo`, a few mock BMCs (Redfish trees generated here) discovered into the
+//! inventory and given boot parameters, so a newcomer sees inventory and a boot script at once.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use skyport_edge::cloud::CloudClient;
+use skyport_edge::discover::{self, CredentialSource, DiscoverOptions, Status};
+use skyport_edge::token::TokenSource;
+
+use crate::cli::{Global, profile};
+use crate::config::{ServeArgs, ServeConfig};
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Data directory (the server's store and key, the agent's copy and cache).
+    #[arg(long, env = "SKYPORT_DATA", default_value = crate::config::DEFAULT_DATA)]
+    pub data: PathBuf,
+    /// Where the APIs listen.
+    #[arg(long, default_value = crate::config::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Where the edge agent serves nodes (boot scripts, images, cloud-init).
+    #[arg(long, default_value = "127.0.0.1:27780")]
+    pub edge_listen: SocketAddr,
+    /// Also start mock BMCs, discover them and give their nodes boot parameters.
+    #[arg(long)]
+    pub demo: bool,
+    /// How many mock BMCs (one node each) with --demo.
+    #[arg(long, default_value_t = 4)]
+    pub demo_bmcs: u32,
+}
+
+const DEMO_PASSWORD: &str = "skyport-demo";
+
+async fn wait_listening(addr: SocketAddr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("nothing listens on {addr}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+pub async fn run(g: &Global, a: &UpArgs) -> anyhow::Result<()> {
+    if a.demo && !(1..=64).contains(&a.demo_bmcs) {
+        bail!("--demo-bmcs must be between 1 and 64");
+    }
+    let cfg = ServeConfig::resolve(&ServeArgs {
+        listen: Some(a.listen),
+        data: Some(a.data.clone()),
+        ..ServeArgs::default()
+    })?;
+    let api = format!("http://{}", a.listen);
+    let mut server = tokio::spawn(crate::serve::run(cfg));
+    tokio::select! {
+        r = wait_listening(a.listen) => r?,
+        r = &mut server => {
+            r.context("server task")??;
+            bail!("the server stopped at start-up");
+        }
+    }
+
+    // Tokens: an admin token in the CLI profile, an edge token for the agent.
+    let issuer = skyport_auth::LocalIssuer::load_or_create(&a.data)?;
+    let who = std::env::var("USER").unwrap_or_else(|_| "admin".into());
+    let admin = issuer.mint(&who, &["admin".to_string()], Duration::from_secs(86_400))?;
+    let edge_token = issuer.mint(
+        "edge-local",
+        &["edge".to_string()],
+        Duration::from_secs(30 * 86_400),
+    )?;
+    let profile_name = g.profile.clone().unwrap_or_else(|| "local".into());
+    let cli_config = profile::save(g, &profile_name, &api, &admin)?;
+
+    // The edge agent, serving nodes from what it syncs.
+    let cloud = CloudClient::new(&api, TokenSource::fixed(edge_token))?;
+    let metrics = Arc::new(skyport_edge::metrics::Metrics::default());
+    let node_url = format!("http://{}", a.edge_listen);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let edge = tokio::spawn(skyport_edge::site::serve(
+        skyport_edge::site::SiteOptions {
+            data: a.data.join("edge"),
+            listen: a.edge_listen,
+            node_url: node_url.clone(),
+            sync_interval: Duration::from_secs(2),
+            cache_max_bytes: 10 << 30,
+            site: "local".into(),
+        },
+        Some(cloud.clone()),
+        metrics,
+        Some(tx),
+    ));
+    rx.await
+        .context("the edge agent did not start (see the log above)")?;
+
+    let _fleet = if a.demo {
+        Some(demo(a, &cloud, &admin).await?)
+    } else {
+        None
+    };
+
+    println!();
+    println!("Skyport is up (embedded store in {}).", a.data.display());
+    println!("  APIs:        {api}  (/hsm/v2, /boot/v1, /cloud-init, /images/v1, /edge/v1)");
+    println!("  Edge agent:  {node_url}  (nodes: {node_url}/boot/v1/bootscript?mac=${{net0/mac}})");
+    println!(
+        "  CLI profile: {profile_name:?} with an admin token, in {}",
+        cli_config.display()
+    );
+    println!();
+    println!("Next:");
+    println!("  skyport component list");
+    if a.demo {
+        let (_, mac) = skyport_mockbmc::synthetic::macs(0);
+        println!("  skyport redfish-endpoint list");
+        println!("  skyport bootscript --mac {mac}");
+        println!(
+            "  curl {node_url}/boot/v1/bootscript?mac={mac}    # the same script, from the edge"
+        );
+    }
+    println!("  skyport image upload ./vmlinuz --name vmlinuz --version 1 --kind kernel");
+    println!(
+        "Ctrl-C stops everything; the data stays in {}.",
+        a.data.display()
+    );
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // The server stops by itself on Ctrl-C and SIGTERM; whichever is seen first ends `up`.
+    tokio::select! {
+        r = server => r.context("server task")??,
+        r = edge => r.context("edge task")??,
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// Mock BMCs on 127.0.1.x, discovered and pushed as the edge agent does it, then boot
+/// parameters for their nodes.
+async fn demo(
+    a: &UpArgs,
+    cloud: &CloudClient,
+    admin: &str,
+) -> anyhow::Result<skyport_mockbmc::Fleet> {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.1.1:0")
+            .context("binding a loopback port for the mock BMCs")?;
+        l.local_addr()?.port()
+    };
+    let mut site = String::new();
+    let mut specs = Vec::new();
+    for i in 0..a.demo_bmcs {
+        let ip = Ipv4Addr::new(127, 0, 1, 1 + i as u8);
+        let tree = Arc::new(skyport_mockbmc::synthetic::tree(IpAddr::V4(ip), i));
+        specs.push(skyport_mockbmc::BmcSpec::new(
+            SocketAddr::new(IpAddr::V4(ip), port),
+            tree,
+        ));
+        site.push_str(&format!("{ip}: x9000c0s{i}b0\n"));
+    }
+    let fleet = skyport_mockbmc::Fleet::start(
+        specs,
+        &skyport_mockbmc::FleetOptions {
+            username: "admin".into(),
+            password: DEMO_PASSWORD.into(),
+            tls: None,
+        },
+    )
+    .await?;
+    let opts = DiscoverOptions {
+        scheme: "http".into(),
+        concurrency: 8,
+        scan_concurrency: 16,
+        limits: skyport_redfish::Limits::default(),
+        bmc_deadline: Duration::from_secs(30),
+        crawl: skyport_redfish::CrawlOptions::default(),
+        auth: skyport_redfish::AuthMode::Basic,
+        tls: skyport_redfish::TlsPolicy::Insecure,
+        credentials: CredentialSource {
+            store: None,
+            default: Some(skyport_redfish::Credentials {
+                username: "admin".into(),
+                password: DEMO_PASSWORD.into(),
+            }),
+        },
+        site_map: Some(skyport_edge::sitemap::SiteMap::parse(
+            &site,
+            std::path::Path::new("demo-site.yaml"),
+        )?),
+    };
+    let last = Ipv4Addr::new(127, 0, 1, a.demo_bmcs as u8);
+    let targets =
+        skyport_edge::targets::expand(&[format!("127.0.1.1-{}", last.octets()[3])], &[port])?;
+    let outbox = skyport_edge::outbox::Outbox::new(Arc::new(
+        skyport_store_sqlite::SqliteStore::open(a.data.join("edge").join("edge.sqlite"))?,
+    ));
+    let found = discover::run(targets, Arc::new(opts), Some(outbox.clone()), |_| {}).await;
+    let ok = found
+        .iter()
+        .filter(|f| f.row.status == Status::Discovered)
+        .count();
+    let pusher = skyport_edge::push::Pusher::from_cloud(cloud.clone());
+    let rep = skyport_edge::push::drain(&outbox, &pusher, 4, Duration::from_secs(30)).await?;
+    println!(
+        "demo: {} mock BMCs, {ok} discovered and queued, {} pushed to the inventory",
+        a.demo_bmcs, rep.pushed
+    );
+    // Boot parameters for the discovered nodes (the kernel is a placeholder URL: upload a real
+    // one with `skyport image upload` and point the nodes at `image:<id>`).
+    let client =
+        skyport_client::Client::new(&format!("http://{}", a.listen), Some(admin.to_string()))?;
+    let hosts: Vec<String> = (0..a.demo_bmcs)
+        .map(|i| format!("x9000c0s{i}b0n0"))
+        .collect();
+    client
+        .send(
+            reqwest::Method::PUT,
+            "/boot/v1/bootparameters",
+            Some(&serde_json::json!({"hosts": hosts,
+                "kernel": "https://images.example.invalid/demo/vmlinuz",
+                "initrd": "https://images.example.invalid/demo/initrd.img",
+                "params": "console=ttyS0,115200 ip=dhcp"})),
+        )
+        .await?;
+    Ok(fleet)
+}

@@ -1,0 +1,130 @@
+//! `skyport up --demo` on a clean data directory: the APIs, an edge agent and mock BMCs come up,
+//! the BMCs are discovered into the inventory, the CLI profile holds a working token, and a node
+//! gets its boot script from the API and from the edge agent; SIGTERM stops it all.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use skyport_e2e::skyport_bin;
+use skyport_testkit::free_port;
+
+#[test]
+fn up_demo_brings_up_a_working_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, edge) = (free_port().unwrap(), free_port().unwrap());
+    let conf = dir.path().join("cli.toml");
+    let mut up = Command::new(skyport_bin().unwrap())
+        .arg("--cli-config")
+        .arg(&conf)
+        .args(["up", "--demo", "--demo-bmcs", "3", "--data"])
+        .arg(dir.path().join("data"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{api}"),
+            "--edge-listen",
+            &format!("127.0.0.1:{edge}"),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = up.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut printed = String::new();
+    while !printed.contains("Ctrl-C stops everything") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                printed.push_str(&l);
+                printed.push('\n');
+            }
+            Err(_) => panic!("skyport up did not come up; it printed:\n{printed}"),
+        }
+    }
+    assert!(
+        printed.contains("3 mock BMCs, 3 discovered and queued, 3 pushed"),
+        "{printed}"
+    );
+
+    let cli = |args: &[&str]| {
+        let o = Command::new(skyport_bin().unwrap())
+            .arg("--cli-config")
+            .arg(&conf)
+            .args(args)
+            .env_remove("SKYPORT_URL")
+            .env_remove("SKYPORT_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let nodes: serde_json::Value =
+        serde_json::from_str(&cli(&["component", "list", "--type", "Node", "-o", "json"])).unwrap();
+    assert_eq!(nodes.as_array().unwrap().len(), 3, "{nodes}");
+    let eps: serde_json::Value =
+        serde_json::from_str(&cli(&["redfish-endpoint", "list", "-o", "json"])).unwrap();
+    assert_eq!(eps.as_array().unwrap().len(), 3, "{eps}");
+    let mac = "02:5b:00:00:00:01";
+    let script = cli(&["bootscript", "--mac", mac]);
+    assert!(
+        script.contains("xname=x9000c0s0b0n0") && script.contains("console=ttyS0"),
+        "{script}"
+    );
+
+    // The edge agent serves the same node once it has synced (every 2 s).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = Command::new("curl")
+            .args([
+                "-fsS",
+                &format!("http://127.0.0.1:{edge}/boot/v1/bootscript?mac={mac}"),
+            ])
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&o.stdout);
+        if s.contains("xname=x9000c0s0b0n0") {
+            assert!(
+                s.contains(&format!("http://127.0.0.1:{edge}/boot/v1/bootscript?mac=")),
+                "{s}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edge never served the node: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = up.try_wait().unwrap() {
+            assert!(st.success(), "{st}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "skyport up did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
