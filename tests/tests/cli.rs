@@ -440,3 +440,127 @@ fn an_interrupted_upload_is_started_over_and_never_left_half_registered() {
         );
     }
 }
+
+/// A stand-in for the stack's Cognito domain: its token endpoint checks the PKCE verifier
+/// against the challenge the CLI sent, and answers with a token the local server accepts.
+struct FakeIdp {
+    challenge: std::sync::Mutex<String>,
+    token: String,
+}
+
+async fn fake_token(
+    axum::extract::State(idp): axum::extract::State<std::sync::Arc<FakeIdp>>,
+    body: String,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use base64::Engine;
+    use sha2::Digest;
+    let f: std::collections::HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+    let want = idp.challenge.lock().unwrap().clone();
+    let got = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    if f.get("grant_type").map(String::as_str) != Some("authorization_code")
+        || f.get("code").map(String::as_str) != Some("the-code")
+        || f.get("client_id").map(String::as_str) != Some("admin-client")
+        || got != want
+    {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    }
+    axum::Json(
+        serde_json::json!({"access_token": idp.token, "token_type": "Bearer", "expires_in": 3600}),
+    )
+    .into_response()
+}
+
+#[test]
+fn login_through_an_authorization_server_with_pkce() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server")).unwrap();
+    let idp = std::sync::Arc::new(FakeIdp {
+        challenge: std::sync::Mutex::new(String::new()),
+        token: server.token("admin").unwrap(),
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let idp_addr = rt.block_on(async {
+        let app = axum::Router::new()
+            .route("/oauth2/token", axum::routing::post(fake_token))
+            .with_state(idp.clone());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        a
+    });
+    let conf = dir.path().join("cli.toml");
+    let login = |state_override: Option<&str>| {
+        let cb = skyport_testkit::free_port().unwrap();
+        let mut child = Command::new(skyport_bin().unwrap())
+            .arg("--cli-config")
+            .arg(&conf)
+            .args([
+                "--profile",
+                "cloud",
+                "--url",
+                &format!("http://{}", server.addr),
+                "login",
+            ])
+            .args([
+                "--auth-url",
+                &format!("http://{idp_addr}"),
+                "--client-id",
+                "admin-client",
+            ])
+            .args(["--redirect-uri", &format!("http://127.0.0.1:{cb}/callback")])
+            .env_remove("SKYPORT_URL")
+            .env_remove("SKYPORT_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut url = String::new();
+        while !url.contains("/oauth2/authorize?") {
+            url.clear();
+            assert!(
+                err.read_line(&mut url).unwrap() > 0,
+                "no authorize URL printed"
+            );
+        }
+        let url = url.trim();
+        let q: std::collections::HashMap<String, String> =
+            form_urlencoded::parse(url.split_once('?').unwrap().1.as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["client_id"], "admin-client");
+        *idp.challenge.lock().unwrap() = q["code_challenge"].clone();
+        // The browser, sent back by the authorization server.
+        let state = state_override.unwrap_or(&q["state"]).to_string();
+        let redirect = format!("{}?code=the-code&state={state}", q["redirect_uri"]);
+        let page = rt.block_on(async { reqwest::get(&redirect).await.unwrap().status() });
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+        (status, page, rest)
+    };
+    // A redirect that is not this sign-in's (a forged state) is refused; nothing is saved.
+    let (status, page, rest) = login(Some("forged"));
+    assert_eq!((status.code(), page.as_u16()), (Some(1), 400), "{rest}");
+    assert!(!conf.exists() || !std::fs::read_to_string(&conf).unwrap().contains("cloud"));
+    let (status, page, rest) = login(None);
+    assert!(status.success(), "{rest}");
+    assert_eq!(page.as_u16(), 200);
+    let cli = Cli {
+        config: conf.clone(),
+        url: format!("http://{}", server.addr),
+    };
+    cli.ok(&["--profile", "cloud", "component", "list"]);
+}
