@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 mod bootstorm;
+mod coldstart;
 mod discovery;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,11 @@ enum Cmd {
         /// Also count DynamoDB calls against DynamoDB Local.
         #[arg(long)]
         dynamodb: bool,
+    },
+    /// Cold start of the Lambda binaries against a hello-world (build them first, see --help).
+    Coldstart {
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
     },
     /// Boot storm at the edge: wrk against the edge agent and against nginx serving the same
     /// scripts and image as static files.
@@ -613,6 +619,12 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
+        Cmd::Coldstart { runs } => {
+            if runs == 0 {
+                bail!("--runs must be at least 1");
+            }
+            coldstart::run(runs).await?;
+        }
         Cmd::Bootstorm {
             nodes,
             connections,
