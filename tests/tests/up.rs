@@ -78,6 +78,22 @@ fn up_demo_brings_up_a_working_cluster() {
     let eps: serde_json::Value =
         serde_json::from_str(&cli(&["redfish-endpoint", "list", "-o", "json"])).unwrap();
     assert_eq!(eps.as_array().unwrap().len(), 3, "{eps}");
+    let ep: serde_json::Value = serde_json::from_str(&cli(&[
+        "redfish-endpoint",
+        "get",
+        "x9000c0s2b0",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(ep["IPAddress"], "127.0.1.3", "{ep}");
+    let nic: serde_json::Value =
+        serde_json::from_str(&cli(&["iface", "get", "02:5b:00:00:01:01", "-o", "json"])).unwrap();
+    assert_eq!(nic["ComponentID"], "x9000c0s1b0n0", "{nic}");
+    cli(&["redfish-endpoint", "delete", "x9000c0s2b0"]);
+    let eps: serde_json::Value =
+        serde_json::from_str(&cli(&["redfish-endpoint", "list", "-o", "json"])).unwrap();
+    assert_eq!(eps.as_array().unwrap().len(), 2, "{eps}");
     let mac = "02:5b:00:00:00:01";
     let script = cli(&["bootscript", "--mac", mac]);
     assert!(
