@@ -35,7 +35,10 @@ struct Cache {
 /// A verifier: keys plus the issuer and audiences this API accepts.
 pub struct Jwks {
     source: KeySource,
-    http: reqwest::Client,
+    /// Built on the first download, and only for URL sources: loading the system trust store
+    /// is a measurable share of a Lambda's cold start, and a function whose first requests need
+    /// no keys (health checks, node routes) should not pay for it.
+    http: std::sync::OnceLock<reqwest::Client>,
     issuer: String,
     audiences: Vec<String>,
     cache: RwLock<Cache>,
@@ -117,10 +120,7 @@ impl Jwks {
         };
         Self {
             source,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+            http: std::sync::OnceLock::new(),
             issuer: issuer.into(),
             audiences,
             cache: RwLock::new(Cache {
@@ -145,8 +145,13 @@ impl Jwks {
                     .map_err(|e| AuthError::Keys(format!("{}: {e}", p.display())))
             }
             KeySource::Url(u) => {
-                let resp = self
-                    .http
+                let http = self.http.get_or_init(|| {
+                    reqwest::Client::builder()
+                        .timeout(Duration::from_secs(5))
+                        .build()
+                        .unwrap_or_default()
+                });
+                let resp = http
                     .get(u)
                     .send()
                     .await
