@@ -48,7 +48,14 @@ pub struct Site {
     pub metadata: MetadataService,
     index: Arc<RwLock<Arc<BootIndex>>>,
     accesses: Arc<Mutex<HashMap<String, i64>>>,
+    /// How many unknown MACs are kept (counted once, then kept up to date).
+    unknown_kept: Arc<tokio::sync::OnceCell<std::sync::atomic::AtomicUsize>>,
+    unknown_limit: usize,
 }
+
+/// Most unknown MACs kept for reporting: a device on the LAN that makes up MACs must not fill
+/// the agent's disk. Beyond it, new ones are counted and logged but not kept.
+pub const MAX_UNKNOWN_MACS: usize = 10_000;
 
 /// Every known node's answer to `bootscript?mac=<its MAC>` (the request its DHCP boot file
 /// makes), rendered by the boot service once per snapshot. A boot storm is then a hash lookup
@@ -116,6 +123,8 @@ impl Site {
         Site {
             index: Arc::new(RwLock::new(Arc::new(BootIndex::default()))),
             accesses: Arc::new(Mutex::new(HashMap::new())),
+            unknown_kept: Arc::new(tokio::sync::OnceCell::new()),
+            unknown_limit: MAX_UNKNOWN_MACS,
             boot: BootService::new(store.clone(), settings).with_images(images.clone()),
             metadata: MetadataService::new(store, format!("{node_url}/cloud-init")),
             images,
@@ -175,6 +184,12 @@ impl Site {
             }
         }
         Ok(missing)
+    }
+
+    /// Keeps at most `n` unknown MACs for reporting (default [`MAX_UNKNOWN_MACS`]).
+    pub fn with_unknown_limit(mut self, n: usize) -> Self {
+        self.unknown_limit = n;
+        self
     }
 
     /// Drops the pre-rendered scripts (a new snapshot was applied); requests take the boot
@@ -369,7 +384,33 @@ async fn note_if_unknown(site: &Site, mac: Mac, ip: Option<String>) {
         Ok(Some(r)) => serde_json::from_str::<skyport_sync::UnknownMac>(&r.body)
             .map(|u| u.first_seen)
             .unwrap_or(now),
-        _ => now,
+        Ok(None) => {
+            let kept = site
+                .unknown_kept
+                .get_or_try_init(|| async {
+                    store
+                        .list_all(UNKNOWN_MACS, None)
+                        .await
+                        .map(|r| std::sync::atomic::AtomicUsize::new(r.len()))
+                })
+                .await;
+            match kept {
+                Ok(k) if k.load(std::sync::atomic::Ordering::Relaxed) >= site.unknown_limit => {
+                    tracing::warn!(mac = %mac, limit = site.unknown_limit,
+                        "unknown MAC not kept: too many unknown MACs already");
+                    return;
+                }
+                Ok(k) => {
+                    k.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::warn!(mac = %mac, error = %e, "could not count unknown MACs");
+                    return;
+                }
+            }
+            now
+        }
+        Err(_) => now,
     };
     let entry = skyport_sync::UnknownMac {
         mac: mac.to_string(),

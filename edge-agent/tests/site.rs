@@ -513,6 +513,31 @@ async fn unknown_nodes_wait_and_are_reported_and_the_edge_is_read_only() {
     .await
     .unwrap();
     assert_eq!((sent.endpoint_history, sent.unknown_macs), (1, 1));
+    // A LAN full of made-up MACs cannot fill the agent's disk: past the limit they get the
+    // retry script but are not kept.
+    let capped = edge.site.clone().with_unknown_limit(2);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let capped_url = format!("http://{}", l.local_addr().unwrap());
+    let app = capped
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let capped_server = tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    for m in [
+        "52:54:00:00:0a:01",
+        "52:54:00:00:0a:02",
+        "52:54:00:00:0a:03",
+    ] {
+        let (st, body) = text(h.get(format!("{capped_url}/boot/v1/bootscript?mac={m}"))).await;
+        assert!(st == 200 && body.contains("sleep"), "{body}");
+    }
+    let kept = Replica::open(edge._dir.path())
+        .unwrap()
+        .store()
+        .list_all(skyport_edge::replica::UNKNOWN_MACS, None)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    capped_server.abort();
     let c = ok(h.get(format!("{}/edge/v1/candidates", cloud.url()))).await;
     assert_eq!(c[0]["mac"], "52:54:00:99:88:77");
     assert_eq!(c[0]["site"], "lab-a");
