@@ -9,7 +9,6 @@
 //! used, above the size cap) never removes an image a current boot parameter references.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,21 +74,10 @@ fn is_digest(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// SHA-256 and size of a file, read in blocking code.
+/// SHA-256 (hex) and size of a file, read in blocking code.
 fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((skyport_images::hex(&h.finalize()), n))
+    let (n, sha) = skyport_images::sha256_file(path)?;
+    Ok((skyport_images::hex(&sha), n))
 }
 
 fn mtime(m: &std::fs::Metadata) -> Option<SystemTime> {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use skyport_http::ApiError;
 use tokio::io::AsyncWriteExt;
 
@@ -289,24 +289,11 @@ impl Blobs for FsBlobs {
         let path = self.path(key)?;
         let result =
             tokio::task::spawn_blocking(move || -> std::io::Result<Option<(u64, [u8; 32])>> {
-                let mut f = match std::fs::File::open(&path) {
-                    Ok(f) => f,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(e),
-                };
-                use std::io::Read;
-                let mut h = Sha256::new();
-                let mut buf = vec![0u8; 1 << 20];
-                let mut n: u64 = 0;
-                loop {
-                    let k = f.read(&mut buf)?;
-                    if k == 0 {
-                        break;
-                    }
-                    h.update(&buf[..k]);
-                    n += k as u64;
+                match crate::sha256_file(&path) {
+                    Ok(d) => Ok(Some(d)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
                 }
-                Ok(Some((n, h.finalize().into())))
             })
             .await
             .map_err(|e| BlobError::Io {

@@ -405,6 +405,25 @@ impl ImageService {
     }
 }
 
+/// Size and SHA-256 of a file, read in 1 MiB blocks (blocking: call from `spawn_blocking`).
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(u64, [u8; 32])> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, h.finalize().into()))
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
