@@ -96,6 +96,7 @@ impl Cloud {
             skyport_ipxe::Settings::default(),
             blobs,
             format!("{}/cloud-init", self.url()),
+            Arc::new(skyport_sync::LocalCredentials::new(None)),
             None,
         )
         .layer(axum::middleware::from_fn_with_state(

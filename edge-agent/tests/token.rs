@@ -79,6 +79,7 @@ async fn client_credentials_are_exchanged_once_and_verified_by_the_server() {
         skyport_ipxe::Settings::default(),
         blobs,
         "http://127.0.0.1:1/cloud-init".into(),
+        Arc::new(skyport_sync::LocalCredentials::new(None)),
         Some(Arc::new(jwks)),
     );
     let tokens = Arc::new(TokenServer {

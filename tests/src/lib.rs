@@ -100,6 +100,43 @@ impl Server {
         token(&self.data, scope)
     }
 
+    /// An edge token for `site`, as a site admin gets one: the site is registered through the
+    /// API (`skyport site add`), and a token is minted for its client (the local issuer's
+    /// shortcut for the client-credentials exchange the agent would do).
+    pub fn edge_token(&self, site: &str) -> anyhow::Result<String> {
+        let admin = self.token("admin")?;
+        let out = Command::new(skyport_bin()?)
+            .args(["site", "add", site, "-o", "json", "--url"])
+            .arg(format!("http://{}", self.addr))
+            .env("SKYPORT_TOKEN", &admin)
+            .env("SKYPORT_CLI_CONFIG", self.data.join("no-cli-config.toml"))
+            .output()
+            .context("running skyport site add")?;
+        if !out.status.success() {
+            bail!(
+                "skyport site add failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("skyport site add printed no JSON")?;
+        let id = v["client_id"]
+            .as_str()
+            .context("skyport site add printed no client_id")?;
+        let out = Command::new(skyport_bin()?)
+            .args(["token", "--scope", "edge", "--client-id", id, "--data"])
+            .arg(&self.data)
+            .output()
+            .context("running skyport token")?;
+        if !out.status.success() {
+            bail!(
+                "skyport token failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
     pub fn base(&self) -> String {
         format!("http://{}/hsm/v2", self.addr)
     }

@@ -160,7 +160,7 @@ fn every_mockup_is_discovered_pushed_and_derived_into_the_inventory() {
     let server = Server::start(&dir.path().join("cloud")).unwrap();
     std::fs::write(dir.path().join("site.yaml"), site).unwrap();
 
-    let tok = server.token("edge").unwrap();
+    let tok = server.edge_token("lab").unwrap();
     h.token = server.token("read").unwrap();
     let out = edge(
         &dir.path().join("edge"),
@@ -363,8 +363,11 @@ fn killing_the_inventory_server_mid_push_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("site.yaml"), site).unwrap();
     let cloud_addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
-    // Tokens come from the cloud's local issuer before it ever runs (the key is in its data).
-    let tok = skyport_e2e::token(&dir.path().join("cloud"), "edge").unwrap();
+    // The site is registered (and its token minted) in a first run of the cloud; the test
+    // proper starts with the cloud down.
+    let first = Server::start_at(cloud_addr, &dir.path().join("cloud")).unwrap();
+    let tok = first.edge_token("lab").unwrap();
+    first.stop().unwrap();
     h.token = skyport_e2e::token(&dir.path().join("cloud"), "read").unwrap();
     let cloud_url = format!("http://{cloud_addr}");
     let edge_data = dir.path().join("edge");
@@ -430,7 +433,7 @@ fn kill_9_of_the_agent_mid_push_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("site.yaml"), site).unwrap();
     let server = Server::start(&dir.path().join("cloud")).unwrap();
-    let tok = server.token("edge").unwrap();
+    let tok = server.edge_token("lab").unwrap();
     h.token = server.token("read").unwrap();
     let cloud_url = format!("http://{}", server.addr);
     let edge_data = dir.path().join("edge");
@@ -518,7 +521,7 @@ fn daemon_mode_discovers_on_a_schedule_pushes_and_stops_on_sigterm() {
         .arg(dir.path().join("edge"))
         .arg("daemon")
         .env("SKYPORT_EDGE_BMC_PASSWORD", "bmc-pass")
-        .env("SKYPORT_EDGE_TOKEN", server.token("edge").unwrap())
+        .env("SKYPORT_EDGE_TOKEN", server.edge_token("lab").unwrap())
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

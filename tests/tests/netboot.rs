@@ -296,7 +296,13 @@ async fn vms_network_boot_from_the_edge_with_the_cloud_up_and_gone() {
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
     let edge_url = format!("http://{listen}");
     let edge_data = dir.path().join("edge");
-    let edge_token = cloud.token("edge").unwrap();
+    let edge_token = cloud.edge_token("lab").unwrap();
+    // The nodes are the lab site's (an admin's assignment): its agent's snapshot carries them.
+    api.send(
+        api.h
+            .put(format!("{}/edge/v1/sites/lab/xnames/x1000c0s0b0", api.root)),
+    )
+    .await;
     let edge = Edge::start(&edge_data, listen, &api.root, &edge_token);
     wait_ready(&api.h, &edge_url, &[&k, &i]).await;
 

@@ -41,6 +41,7 @@ pub struct Jwks {
     http: std::sync::OnceLock<reqwest::Client>,
     issuer: String,
     audiences: Vec<String>,
+    sites: Option<std::sync::Arc<dyn crate::SiteResolver>>,
     cache: RwLock<Cache>,
     refreshing: Mutex<()>,
     /// Downloads made (for tests of the rate limit).
@@ -123,6 +124,7 @@ impl Jwks {
             http: std::sync::OnceLock::new(),
             issuer: issuer.into(),
             audiences,
+            sites: None,
             cache: RwLock::new(Cache {
                 keys,
                 refreshed: None,
@@ -237,9 +239,6 @@ impl Jwks {
             .iter()
             .chain(c.client_id.iter())
             .any(|a| self.audiences.iter().any(|x| x == a));
-        if !audience_ok {
-            return Err(AuthError::WrongAudience);
-        }
         let scopes = c
             .scope
             .iter()
@@ -248,10 +247,44 @@ impl Jwks {
             .filter_map(|s| s.strip_prefix(SCOPE_PREFIX))
             .map(str::to_string)
             .collect();
-        Ok(Principal {
+        let mut p = Principal {
             sub: c.sub,
             client_id: c.client_id,
             scopes,
-        })
+            site: None,
+        };
+        if !p.is_edge_only() {
+            return if audience_ok {
+                Ok(p)
+            } else {
+                Err(AuthError::WrongAudience)
+            };
+        }
+        // An edge agent's token: its client must be a registered site's, whatever the
+        // audience list says (site clients are created after deployment).
+        let (Some(sites), Some(client)) = (&self.sites, p.client_id.clone()) else {
+            return if audience_ok && self.sites.is_none() {
+                Ok(p)
+            } else if audience_ok {
+                Err(AuthError::NoSite(p.sub.clone()))
+            } else {
+                Err(AuthError::WrongAudience)
+            };
+        };
+        match sites.site_of(&client).await {
+            Ok(Some(site)) => {
+                p.site = Some(site);
+                Ok(p)
+            }
+            Ok(None) if audience_ok => Err(AuthError::NoSite(client)),
+            Ok(None) => Err(AuthError::WrongAudience),
+            Err(e) => Err(AuthError::SiteLookup(e)),
+        }
+    }
+
+    /// Makes edge tokens site-scoped: each one's client ID must map to a registered site.
+    pub fn with_sites(mut self, sites: std::sync::Arc<dyn crate::SiteResolver>) -> Self {
+        self.sites = Some(sites);
+        self
     }
 }

@@ -19,6 +19,9 @@ use crate::{AuthError, Jwks, Principal};
 pub type AuthLayer = Option<Arc<Jwks>>;
 
 fn reject(e: &AuthError) -> Response {
+    if let AuthError::SiteLookup(_) = e {
+        return ApiError::Unavailable(e.to_string()).into_response();
+    }
     if e.forbidden() {
         return ApiError::Forbidden(e.to_string()).into_response();
     }

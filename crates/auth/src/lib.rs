@@ -9,7 +9,12 @@
 //! | `skyport/read` | every protected `GET` |
 //! | `skyport/write` | read, plus creating, changing and deleting records |
 //! | `skyport/admin` | everything, including `dumpstate` and cloud-init administration |
-//! | `skyport/edge` | read, plus pushing discovery results (`RedfishEndpoints`) — an edge agent |
+//! | `skyport/edge` | an edge agent: its own site's snapshot and reports, pushing discovery results (`RedfishEndpoints`) for its site, image downloads |
+//!
+//! An edge token belongs to one site: its client ID is looked up in the site registry on every
+//! request (so revocation takes effect at once), and the site goes into the [`Principal`].
+//! Cognito app clients created by site registration are not in the configured audience list;
+//! an edge-only token whose client is a registered site's is accepted as this API's.
 //!
 //! Node-facing routes stay anonymous because a booting node has no token: boot scripts,
 //! cloud-init data for the asking node, signed blob URLs, and health checks.
@@ -53,12 +58,16 @@ pub enum AuthError {
     Scope { need: String, granted: String },
     #[error("signing keys unavailable: {0}")]
     Keys(String),
+    #[error("edge client {0:?} belongs to no registered site (revoked, or never issued)")]
+    NoSite(String),
+    #[error("looking up the site of an edge client: {0}")]
+    SiteLookup(String),
 }
 
 impl AuthError {
     /// 403 for a valid token without the scope; 401 for everything about the token itself.
     pub fn forbidden(&self) -> bool {
-        matches!(self, AuthError::Scope { .. })
+        matches!(self, AuthError::Scope { .. } | AuthError::NoSite(_))
     }
 }
 
@@ -69,10 +78,27 @@ pub struct Principal {
     pub client_id: Option<String>,
     /// Scopes without the `skyport/` prefix (`read`, `write`, `admin`, `edge`).
     pub scopes: BTreeSet<String>,
+    /// The site an edge agent's token belongs to (resolved from its client ID by the
+    /// [`SiteResolver`]); `None` for people and services that see every site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 impl Principal {
     pub fn has(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
     }
+
+    /// An edge agent's token: `edge` without `write` or `admin`. Such a token speaks for one
+    /// site only, and is refused unless its client belongs to a registered site.
+    pub fn is_edge_only(&self) -> bool {
+        self.has("edge") && !self.has("write") && !self.has("admin")
+    }
+}
+
+/// Maps an edge client ID to the site it was issued for. Implemented over the store by the
+/// site registry (`skyport-sync`); a revoked or unknown client maps to `None`.
+#[async_trait::async_trait]
+pub trait SiteResolver: Send + Sync {
+    async fn site_of(&self, client_id: &str) -> Result<Option<String>, String>;
 }

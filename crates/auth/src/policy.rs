@@ -20,6 +20,8 @@ pub enum Need {
     Admin,
     /// Pushing discovery results: `write` or `edge`.
     Discovery,
+    /// Reading what an edge agent also needs (image content): `read` or `edge`.
+    ReadOrEdge,
 }
 
 impl Need {
@@ -29,6 +31,7 @@ impl Need {
             Need::Write => "skyport/write",
             Need::Admin => "skyport/admin",
             Need::Discovery => "skyport/write or skyport/edge",
+            Need::ReadOrEdge => "skyport/read or skyport/edge",
         }
     }
 
@@ -37,10 +40,12 @@ impl Need {
             return true;
         }
         match self {
-            Need::Read => p.has("read") || p.has("write") || p.has("edge"),
+            // An edge token reads through its site's snapshot, never the whole inventory.
+            Need::Read => p.has("read") || p.has("write"),
             Need::Write => p.has("write"),
             Need::Admin => false,
             Need::Discovery => p.has("write") || p.has("edge"),
+            Need::ReadOrEdge => p.has("read") || p.has("write") || p.has("edge"),
         }
     }
 }
@@ -57,6 +62,10 @@ fn by_method(method: &Method) -> Access {
 /// is closed, not open.
 pub fn access(method: &Method, route: &str) -> Access {
     let read_only = method == Method::GET || method == Method::HEAD;
+    if route == "/oauth2/token" && *method == Method::POST {
+        // The local server's client-credentials endpoint: the credentials are the request.
+        return Access::Public;
+    }
     if let Some(r) = route.strip_prefix("/hsm/v2") {
         if r.starts_with("/service/") && read_only {
             return Access::Public;
@@ -106,7 +115,10 @@ pub fn access(method: &Method, route: &str) -> Access {
             // A site's boot data includes cloud-init user data: only agents and writers copy it.
             ("/snapshot", true) => Access::Need(Need::Discovery),
             ("/reports", false) if *method == Method::POST => Access::Need(Need::Discovery),
-            ("/candidates" | "/sites", true) => Access::Need(Need::Read),
+            ("/candidates" | "/sites" | "/sites/{site}", true) => Access::Need(Need::Read),
+            // Explicit assignment of xnames to a site.
+            ("/sites/{site}/xnames/{xname}", false) => Access::Need(Need::Write),
+            // Registering sites and handling their credentials.
             _ => Access::Need(Need::Admin),
         };
     }
@@ -114,6 +126,10 @@ pub fn access(method: &Method, route: &str) -> Access {
         if r == "/blobs/{key}" {
             // Each URL carries its own short-lived signature, checked by the handler.
             return Access::Public;
+        }
+        if r == "/images/{id}/content" && read_only {
+            // Images are one catalog shared by every site; edge agents cache them.
+            return Access::Need(Need::ReadOrEdge);
         }
         return by_method(method);
     }

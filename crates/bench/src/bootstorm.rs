@@ -271,6 +271,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         skyport_ipxe::Settings::default(),
         blobs,
         format!("{cloud}/cloud-init"),
+        Arc::new(skyport_sync::LocalCredentials::new(None)),
         None,
     );
     let cloud_task = tokio::spawn(async move { axum::serve(listener, api).await });

@@ -16,6 +16,7 @@ pub mod groups;
 pub mod records;
 pub mod redfish;
 pub mod routes;
+pub mod sites;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -464,12 +464,23 @@ impl Inventory {
         prev: Option<Record>,
         raw: &RedfishEndpointIn,
         force: bool,
+        site: Option<&str>,
     ) -> Result<Vec<Write>, Fail> {
         let mut ops = vec![Write::Put {
             table: REDFISH_ENDPOINTS,
             record: records::redfish_endpoint(ep)?,
             prev,
         }];
+        if let Some(site) = site {
+            // An edge agent's push claims the BMC (and the nodes under it) for its site, in the
+            // same batch, and may not touch another site's.
+            let x = Xname::parse(&ep.id)
+                .map_err(|e| Fail::Api(ApiError::bad_request(format!("{}: {e}", ep.id))))?;
+            ops.extend(
+                crate::sites::claim_ops(self.store.as_ref(), site, &x, crate::sites::unix_now())
+                    .await?,
+            );
+        }
         let d = derive(ep, raw);
         let ids: Vec<String> = d.components.iter().map(|c| c.id.clone()).collect();
         let existing: BTreeMap<String, Record> = self
@@ -526,6 +537,13 @@ impl Inventory {
             let mut ei = ei.clone();
             if let Some(r) = prev {
                 let old: EthernetInterface = records::decode(ETHERNET_INTERFACES, r)?;
+                if let Some(site) = site
+                    && !old.component_id.is_empty()
+                    && old.component_id != ei.component_id
+                {
+                    // Not even a forced update moves another site's NIC.
+                    crate::sites::check_owned(self.store.as_ref(), site, &old.component_id).await?;
+                }
                 if !force && !old.component_id.is_empty() && old.component_id != ei.component_id {
                     return Err(Fail::Api(ApiError::conflict(format!(
                         "{DUP_MAC} ({} is {}'s)",
@@ -554,6 +572,7 @@ impl Inventory {
     pub async fn post_endpoints(
         &self,
         raws: &[RedfishEndpointIn],
+        site: Option<&str>,
     ) -> Result<Vec<String>, ApiError> {
         let mut eps = Vec::with_capacity(raws.len());
         let mut seen = HashSet::new();
@@ -584,7 +603,7 @@ impl Inventory {
                         ep.id
                     ))));
                 }
-                ops.extend(self.endpoint_ops(ep, None, raw, false).await?);
+                ops.extend(self.endpoint_ops(ep, None, raw, false, site).await?);
             }
             dedupe_ops(&mut ops);
             self.store.write(ops).await.map_err(|e| match e {
@@ -608,6 +627,7 @@ impl Inventory {
         &self,
         url_id: &str,
         raw: &RedfishEndpointIn,
+        site: Option<&str>,
     ) -> Result<(RedfishEndpoint, bool), ApiError> {
         let x =
             Xname::parse(url_id).map_err(|_| ApiError::bad_request("xname in URL is not valid"))?;
@@ -616,7 +636,7 @@ impl Inventory {
         let attempt = async || {
             let prev = self.store.get(REDFISH_ENDPOINTS, &ep.id).await?;
             let created = prev.is_none();
-            let mut ops = self.endpoint_ops(&ep, prev, raw, true).await?;
+            let mut ops = self.endpoint_ops(&ep, prev, raw, true, site).await?;
             dedupe_ops(&mut ops);
             self.store.write(ops).await.map_err(endpoint_conflict)?;
             Ok::<bool, Fail>(created)

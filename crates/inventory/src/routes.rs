@@ -7,12 +7,13 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use skyport_auth::Principal;
 use skyport_http::{
     ApiError, ApiJson, QueryParams, check_json_content_type, created, json, parse_json,
 };
@@ -390,7 +391,17 @@ async fn list_endpoints(State(inv): State<Inventory>, q: QueryParams) -> Res {
     ))
 }
 
-async fn post_endpoints(State(inv): State<Inventory>, h: HeaderMap, body: Bytes) -> Res {
+/// The site an edge agent's token speaks for (people's tokens and auth-off labs have none).
+fn site_of(p: &Option<Extension<Principal>>) -> Option<&str> {
+    p.as_ref().and_then(|Extension(p)| p.site.as_deref())
+}
+
+async fn post_endpoints(
+    State(inv): State<Inventory>,
+    principal: Option<Extension<Principal>>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Res {
     check_json_content_type(&h)?;
     let v: Value = parse_json(&body)?;
     let Some(obj) = v.as_object() else {
@@ -415,7 +426,7 @@ async fn post_endpoints(State(inv): State<Inventory>, h: HeaderMap, body: Bytes)
     if raws.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let uris = inv.post_endpoints(&raws).await?;
+    let uris = inv.post_endpoints(&raws, site_of(&principal)).await?;
     Ok(created(uris, &at("/Inventory/RedfishEndpoints")))
 }
 
@@ -426,10 +437,11 @@ async fn get_endpoint(State(inv): State<Inventory>, Path(id): Path<String>) -> R
 async fn put_endpoint(
     State(inv): State<Inventory>,
     Path(id): Path<String>,
+    principal: Option<Extension<Principal>>,
     ApiJson(raw): ApiJson<RedfishEndpointIn>,
 ) -> Res {
     // SMD answers 200 either way (with `null` on create, a bug); Skyport returns the endpoint.
-    let (ep, _created) = inv.put_endpoint(&id, &raw).await?;
+    let (ep, _created) = inv.put_endpoint(&id, &raw, site_of(&principal)).await?;
     Ok(json(StatusCode::OK, &ep))
 }
 

@@ -15,6 +15,7 @@ pub fn api(
     settings: skyport_ipxe::Settings,
     blobs: Arc<skyport_images::FsBlobs>,
     cloud_init_url: String,
+    creds: Arc<dyn skyport_sync::Credentials>,
     auth: skyport_auth::AuthLayer,
 ) -> Router {
     let images = skyport_images::ImageService::new(store.clone(), blobs.clone());
@@ -26,6 +27,6 @@ pub fn api(
         .merge(skyport_metadata::router(
             skyport_metadata::MetadataService::new(store.clone(), cloud_init_url),
         ))
-        .merge(skyport_sync::router(store));
+        .merge(skyport_sync::router(store, creds));
     skyport_auth::auth_layer(routes, auth)
 }

@@ -47,7 +47,7 @@ enum Command {
     /// Examples:
     ///   export TOKEN=$(skyport token --scope admin)
     ///   skyport token --scope read --ttl 600 --sub dashboard
-    ///   skyport token --scope edge --ttl 2592000 --sub site-a > /etc/skyport/edge-token
+    ///   skyport token --scope edge --client-id <a site's client ID> > /etc/skyport/edge-token
     Token {
         /// Data directory of the local server (its key is in <data>/auth/).
         #[arg(long, env = "SKYPORT_DATA", default_value = config::DEFAULT_DATA)]
@@ -61,6 +61,10 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
+        /// An edge token's client (a site's client ID from `skyport site add`): edge tokens
+        /// are refused unless their client belongs to a registered site.
+        #[arg(long)]
+        client_id: Option<String>,
     },
     /// Save a token for a profile (minted with the local server's key, or read from stdin).
     ///
@@ -98,6 +102,9 @@ enum Command {
     /// What edge agents report.
     #[command(subcommand)]
     Edge(EdgeCmd),
+    /// Sites (clusters): registration, edge credentials (rotate, revoke), owned xnames.
+    #[command(subcommand)]
+    Site(cli::sites::SiteCmd),
     /// Print shell completions.
     ///
     /// Example:
@@ -113,12 +120,22 @@ enum EdgeCmd {
     Candidates,
 }
 
-fn token(data: &std::path::Path, scope: &[String], sub: &str, ttl: u64) -> anyhow::Result<()> {
+fn token(
+    data: &std::path::Path,
+    scope: &[String],
+    sub: &str,
+    ttl: u64,
+    client_id: Option<&str>,
+) -> anyhow::Result<()> {
     if ttl == 0 || ttl > 366 * 86_400 {
         anyhow::bail!("--ttl must be between 1 second and a year");
     }
     let issuer = skyport_auth::LocalIssuer::load_or_create(data)?;
-    let t = issuer.mint(sub, scope, std::time::Duration::from_secs(ttl))?;
+    let ttl = std::time::Duration::from_secs(ttl);
+    let t = match client_id {
+        Some(id) => issuer.mint_for_client(id, scope, ttl)?,
+        None => issuer.mint(sub, scope, ttl)?,
+    };
     println!("{t}");
     Ok(())
 }
@@ -131,7 +148,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             scope,
             sub,
             ttl,
-        } => token(data, scope, sub, *ttl).map_err(CliError::Local),
+            client_id,
+        } => token(data, scope, sub, *ttl, client_id.as_deref()).map_err(CliError::Local),
         Command::Serve(args) => {
             let cfg = config::ServeConfig::resolve(args).map_err(CliError::Local)?;
             serve::run(cfg).await.map_err(CliError::Local)
@@ -146,11 +164,21 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bootscript(a) => cli::boot::bootscript(g, a).await,
         Command::Image(c) => cli::images::image(g, c).await,
         Command::CloudInit(c) => cli::cloudinit::cloud_init(g, c).await,
+        Command::Site(c) => cli::sites::site(g, c).await,
         Command::Edge(EdgeCmd::Status) => {
             let v = g.client()?.get_json("/edge/v1/sites", &[]).await?;
+            // Each site's agent status; sites whose agent never reported are left out.
+            let statuses: Vec<serde_json::Value> = v
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.get("status").filter(|x| !x.is_null()).cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
             cli::print(
                 g.output,
-                &v,
+                &serde_json::Value::Array(statuses),
                 &[
                     ("SITE", "site"),
                     ("REPORTED", "reported_at"),

@@ -32,6 +32,8 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         skyport_images::FsBlobs::open(&cfg.data, &cfg.public_url)
             .with_context(|| format!("opening image storage in {}", cfg.data.display()))?,
     );
+    let sites = Arc::new(skyport_sync::StoreSites(store.clone()));
+    let mut local_issuer = None;
     let (auth, jwks_doc) = match &cfg.auth {
         AuthConfig::Off => {
             tracing::warn!(
@@ -47,7 +49,9 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
                 skyport_auth::KeySource::Static(set),
                 skyport_auth::local::LOCAL_ISSUER,
                 vec![skyport_auth::local::LOCAL_AUDIENCE.to_string()],
-            );
+            )
+            .with_sites(sites);
+            local_issuer = Some(Arc::new(issuer));
             (Some(Arc::new(jwks)), Some(doc))
         }
         AuthConfig::Jwks {
@@ -60,11 +64,27 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             } else {
                 skyport_auth::KeySource::File(source.into())
             };
-            let jwks = skyport_auth::Jwks::new(src, issuer.clone(), vec![audience.clone()]);
+            let jwks = skyport_auth::Jwks::new(src, issuer.clone(), vec![audience.clone()])
+                .with_sites(sites);
             (Some(Arc::new(jwks)), None)
         }
     };
-    let mut routes = skyport::api(store, settings, blobs, cfg.cloud_init_url.clone(), auth);
+    // Site clients get tokens from this server's own endpoint (local issuer only).
+    let token_url = local_issuer
+        .as_ref()
+        .map(|_| format!("{}/oauth2/token", cfg.public_url.trim_end_matches('/')));
+    let creds = Arc::new(skyport_sync::LocalCredentials::new(token_url));
+    let mut routes = skyport::api(
+        store.clone(),
+        settings,
+        blobs,
+        cfg.cloud_init_url.clone(),
+        creds,
+        auth,
+    );
+    if let Some(issuer) = local_issuer {
+        routes = routes.merge(skyport_sync::token::router(store, issuer));
+    }
     if let Some(doc) = jwks_doc {
         // The local issuer's public keys, for edge agents and tools that verify its tokens.
         routes = routes.route(

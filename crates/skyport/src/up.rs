@@ -68,20 +68,17 @@ pub async fn run(g: &Global, a: &UpArgs) -> anyhow::Result<()> {
         }
     }
 
-    // Tokens: an admin token in the CLI profile, an edge token for the agent.
+    // An admin token in the CLI profile; the agent gets the "local" site's client credentials
+    // and exchanges them at the server's token endpoint, as a remote site's agent would.
     let issuer = skyport_auth::LocalIssuer::load_or_create(&a.data)?;
     let who = std::env::var("USER").unwrap_or_else(|_| "admin".into());
     let admin = issuer.mint(&who, &["admin".to_string()], Duration::from_secs(86_400))?;
-    let edge_token = issuer.mint(
-        "edge-local",
-        &["edge".to_string()],
-        Duration::from_secs(30 * 86_400),
-    )?;
     let profile_name = g.profile.clone().unwrap_or_else(|| "local".into());
     let cli_config = profile::save(g, &profile_name, &api, &admin)?;
+    let creds = local_site(&api, &admin).await?;
 
     // The edge agent, serving nodes from what it syncs.
-    let cloud = CloudClient::new(&api, TokenSource::fixed(edge_token))?;
+    let cloud = CloudClient::new(&api, TokenSource::client_credentials(creds))?;
     let metrics = Arc::new(skyport_edge::metrics::Metrics::default());
     let node_url = format!("http://{}", a.edge_listen);
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -141,6 +138,41 @@ pub async fn run(g: &Global, a: &UpArgs) -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+/// Registers the site "local" (or, when a previous run did, issues it fresh credentials: the
+/// secret is only ever shown once) and returns what its agent needs.
+async fn local_site(
+    api: &str,
+    admin: &str,
+) -> anyhow::Result<skyport_edge::token::ClientCredentials> {
+    use reqwest::Method;
+    let c = skyport_client::Client::new(api, Some(admin.to_string()))?;
+    let body = serde_json::json!({"name": "local", "description": "this machine (skyport up)"});
+    let v = match c.send(Method::POST, "/edge/v1/sites", Some(&body)).await {
+        Ok(v) => v,
+        Err(skyport_client::ClientError::Http { status: 409, .. }) => {
+            c.send(
+                Method::POST,
+                "/edge/v1/sites/local/rotate",
+                Some(&serde_json::json!({})),
+            )
+            .await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .map(str::to_string)
+            .with_context(|| format!("registering the local site: the answer has no {k}"))
+    };
+    Ok(skyport_edge::token::ClientCredentials {
+        token_url: field("token_url")?,
+        client_id: field("client_id")?,
+        client_secret: field("client_secret")?,
+        scope: "skyport/edge".into(),
+    })
 }
 
 /// Mock BMCs on 127.0.1.x, discovered and pushed as the edge agent does it, then boot

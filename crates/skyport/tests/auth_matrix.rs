@@ -3,6 +3,8 @@
 //! anonymous routes answer the same whatever the token; protected routes answer 401 (problem
 //! JSON, `WWW-Authenticate: Bearer`) for a missing, malformed, expired, forged, wrong-issuer or
 //! wrong-audience token, 403 for a valid token without the scope, and neither for one with it.
+//! Edge tokens count only when their client is a registered site's: a revoked or unknown
+//! client's token is refused (403) on every protected route.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,8 +25,10 @@ enum Req {
     Read,
     Write,
     Admin,
-    /// Discovery pushes: write or edge.
+    /// Discovery pushes, and an agent's snapshot and reports: write or edge.
     Disc,
+    /// Image content, which agents cache: read or edge.
+    ReadEdge,
 }
 use Req::*;
 
@@ -209,7 +213,7 @@ const ROUTES: &[(&str, &str, Req)] = &[
     (
         "GET",
         "/images/v1/images/demo-1-x86_64-kernel/content",
-        Read,
+        ReadEdge,
     ),
     (
         "GET",
@@ -221,6 +225,18 @@ const ROUTES: &[(&str, &str, Req)] = &[
         "/images/v1/blobs/demo-1-x86_64-kernel?op=put&expires=1&sig=x",
         Public,
     ),
+    // edge sync and sites ("other" is not registered: allowed calls answer 404)
+    ("GET", "/edge/v1/snapshot", Disc),
+    ("POST", "/edge/v1/reports", Disc),
+    ("GET", "/edge/v1/candidates", Read),
+    ("GET", "/edge/v1/sites", Read),
+    ("POST", "/edge/v1/sites", Admin),
+    ("GET", "/edge/v1/sites/other", Read),
+    ("DELETE", "/edge/v1/sites/other", Admin),
+    ("POST", "/edge/v1/sites/other/rotate", Admin),
+    ("POST", "/edge/v1/sites/other/revoke", Admin),
+    ("PUT", "/edge/v1/sites/other/xnames/x1c0", Write),
+    ("DELETE", "/edge/v1/sites/other/xnames/x1c0", Write),
 ];
 
 fn now() -> u64 {
@@ -274,12 +290,22 @@ async fn every_route_times_every_token() {
         KeySource::Static(issuer.jwks().clone()),
         LOCAL_ISSUER,
         vec![LOCAL_AUDIENCE.into()],
+    )
+    .with_sites(Arc::new(skyport_sync::StoreSites(store.clone())));
+    // A registered site's edge client, and one whose site revoked it.
+    let registry = skyport_sync::Registry::new(
+        store.clone(),
+        Arc::new(skyport_sync::LocalCredentials::new(None)),
     );
+    let east = registry.register("east", "").await.unwrap();
+    let west = registry.register("west", "").await.unwrap();
+    registry.revoke("west", None).await.unwrap();
     let app = skyport::api(
         store,
         skyport_ipxe::Settings::default(),
         blobs,
         "http://127.0.0.1:1/cloud-init".into(),
+        Arc::new(skyport_sync::LocalCredentials::new(None)),
         Some(Arc::new(jwks)),
     );
 
@@ -321,19 +347,28 @@ async fn every_route_times_every_token() {
         ),
         ("unknown key", Some(other.sign_claims(&claims).unwrap())),
     ];
+    let edge_of = |client: &str| {
+        issuer
+            .mint_for_client(client, &["edge".to_string()], Duration::from_secs(300))
+            .unwrap()
+    };
     let scoped: Vec<(&str, String)> = vec![
         ("no scope", mint(&[])),
         ("read", mint(&["read"])),
         ("write", mint(&["write"])),
-        ("edge", mint(&["edge"])),
+        ("edge", edge_of(&east.client_id)),
+        ("edge, revoked client", edge_of(&west.client_id)),
+        ("edge, no site's client", edge_of("skyport-unknown")),
+        ("edge, no client at all", mint(&["edge"])),
         ("admin", mint(&["admin"])),
     ];
     let allowed = |req: Req, scope: &str| match req {
         Public => true,
-        Read => matches!(scope, "read" | "write" | "edge" | "admin"),
+        Read => matches!(scope, "read" | "write" | "admin"),
         Write => matches!(scope, "write" | "admin"),
         Admin => scope == "admin",
         Disc => matches!(scope, "write" | "edge" | "admin"),
+        ReadEdge => matches!(scope, "read" | "write" | "edge" | "admin"),
     };
 
     let mut checked = 0;
@@ -365,6 +400,10 @@ async fn every_route_times_every_token() {
                     s != 401 && s != 403,
                     "{method} {path} with {scope}: {s} {body}"
                 );
+            } else if scope.starts_with("edge,") {
+                // Refused before any route is considered: the client speaks for no site.
+                assert_eq!(s, 403, "{method} {path} with {scope}: {body}");
+                assert!(body.contains("belongs to no registered site"), "{body}");
             } else {
                 assert_eq!(s, 403, "{method} {path} with {scope}: {body}");
                 assert!(body.contains("this route needs"), "{body}");
@@ -372,5 +411,5 @@ async fn every_route_times_every_token() {
             checked += 1;
         }
     }
-    assert_eq!(checked, ROUTES.len() * 12);
+    assert_eq!(checked, ROUTES.len() * 15);
 }

@@ -73,7 +73,11 @@ impl Store for Generational {
     }
 
     async fn write(&self, mut ops: Vec<Write>) -> Result<()> {
-        if ops.iter().any(|op| crate::SYNCED.contains(&op.table())) {
+        // Assignments decide which site's snapshot a record is in, so they count as changes.
+        if ops.iter().any(|op| {
+            crate::SYNCED.contains(&op.table())
+                || op.table() == skyport_inventory::sites::SITE_XNAMES
+        }) {
             ops.push(Write::Upsert {
                 table: META,
                 record: Record::new(GENERATION_ID, fresh()),

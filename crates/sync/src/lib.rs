@@ -11,13 +11,21 @@
 //! The agent sends back what only it sees (`POST /edge/v1/reports`): endpoint history of the
 //! nodes it served, and MACs that asked for a boot script but are not in the inventory
 //! (enrollment candidates, listed by `GET /edge/v1/candidates`).
+//!
+//! Sites ([`sites`]): each registered site has its own edge credentials (rotated and revoked
+//! under `/edge/v1/sites`), owns xname subtrees, and its agent's token sees only that site's
+//! share of the snapshot ([`filter`]) and writes only that site's records.
 
+pub mod filter;
 pub mod generation;
 pub mod routes;
+pub mod sites;
 pub mod snapshot;
+pub mod token;
 
 pub use generation::{Generational, generation};
 pub use routes::router;
+pub use sites::{Credentials, LocalCredentials, NewClient, Registry, StoreSites};
 pub use snapshot::{EdgeStatus, FORMAT, Report, Snapshot, SyncRecord, UnknownMac};
 
 use skyport_store::Table;

@@ -5,10 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use skyport_auth::Principal;
+use skyport_inventory::sites::Ownership;
+
+use crate::sites::{Credentials, Registry};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use skyport_boot::{ENDPOINT_HISTORY, EndpointAccess};
 use skyport_http::{ApiError, ApiJson, json};
 use skyport_model::{Mac, Xname};
@@ -21,15 +26,37 @@ pub const BASE: &str = "/edge/v1";
 
 type Res = Result<Response, ApiError>;
 
+#[derive(Clone)]
+struct Edge {
+    store: Arc<dyn Store>,
+    registry: Registry,
+}
+
 /// `/edge/v1` over `store` (the same store the APIs write, wrapped in
-/// [`crate::Generational`]).
-pub fn router(store: Arc<dyn Store>) -> Router {
+/// [`crate::Generational`]), with sites' credentials from `creds`.
+pub fn router(store: Arc<dyn Store>, creds: Arc<dyn Credentials>) -> Router {
+    let registry = Registry::new(store.clone(), creds);
     Router::new()
         .route(&format!("{BASE}/snapshot"), get(snapshot))
         .route(&format!("{BASE}/reports"), post(report))
         .route(&format!("{BASE}/candidates"), get(candidates))
-        .route(&format!("{BASE}/sites"), get(sites))
-        .with_state(store)
+        .route(&format!("{BASE}/sites"), get(sites).post(register))
+        .route(
+            &format!("{BASE}/sites/{{site}}"),
+            get(site).delete(delete_site),
+        )
+        .route(&format!("{BASE}/sites/{{site}}/rotate"), post(rotate))
+        .route(&format!("{BASE}/sites/{{site}}/revoke"), post(revoke))
+        .route(
+            &format!("{BASE}/sites/{{site}}/xnames/{{xname}}"),
+            put(assign).delete(unassign),
+        )
+        .with_state(Edge { store, registry })
+}
+
+/// The site an edge token speaks for; `None` for people's tokens and with auth off.
+fn token_site(p: &Option<Extension<Principal>>) -> Option<String> {
+    p.as_ref().and_then(|Extension(p)| p.site.clone())
 }
 
 fn etag(generation: &str) -> Result<HeaderValue, ApiError> {
@@ -47,11 +74,37 @@ fn matches(h: &HeaderMap, tag: &HeaderValue) -> bool {
     })
 }
 
-async fn snapshot(State(store): State<Arc<dyn Store>>, h: HeaderMap) -> Res {
+#[derive(serde::Deserialize)]
+struct SnapshotQuery {
+    site: Option<String>,
+}
+
+async fn snapshot(
+    State(Edge { store, .. }): State<Edge>,
+    principal: Option<Extension<Principal>>,
+    q: Query<SnapshotQuery>,
+    h: HeaderMap,
+) -> Res {
+    // An edge token gets its own site's records and nothing else; others may ask for one site.
+    let site = match (token_site(&principal), q.0.site) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(ApiError::Forbidden(format!(
+                "this token is site {own:?}'s, not {asked:?}'s"
+            )));
+        }
+        (Some(own), _) => Some(own),
+        (None, asked) => asked,
+    };
+    if let Some(s) = &site {
+        crate::sites::check_name(s)?;
+    }
     // The generation is read before the tables: a change racing this read can at worst be in
     // the snapshot under the older tag, and then the next poll fetches it again.
     let g = generation(store.as_ref()).await?;
-    let tag = etag(&g)?;
+    let tag = match &site {
+        Some(s) => etag(&format!("{g}.{s}"))?,
+        None => etag(&g)?,
+    };
     if matches(&h, &tag) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
         r.headers_mut().insert(header::ETAG, tag);
@@ -64,6 +117,10 @@ async fn snapshot(State(store): State<Arc<dyn Store>>, h: HeaderMap) -> Res {
             t.name().to_string(),
             recs.into_iter().map(SyncRecord::from_record).collect(),
         );
+    }
+    if let Some(s) = &site {
+        let owners = Ownership::load(store.as_ref()).await?;
+        crate::filter::for_site(&mut tables, s, &owners);
     }
     let snap = Snapshot {
         format: FORMAT,
@@ -129,7 +186,21 @@ fn check_epoch(what: &str, t: i64) -> Result<(), ApiError> {
     }
 }
 
-async fn report(State(store): State<Arc<dyn Store>>, ApiJson(rep): ApiJson<Report>) -> Res {
+async fn report(
+    State(Edge { store, .. }): State<Edge>,
+    principal: Option<Extension<Principal>>,
+    ApiJson(mut rep): ApiJson<Report>,
+) -> Res {
+    let own = token_site(&principal);
+    if let Some(own) = &own {
+        if !rep.site.trim().is_empty() && rep.site.trim() != own {
+            return Err(ApiError::Forbidden(format!(
+                "this token is site {own:?}'s; it cannot report for {:?}",
+                rep.site.trim()
+            )));
+        }
+        rep.site = own.clone();
+    }
     let n = rep.endpoint_history.len() + rep.unknown_macs.len();
     if n > MAX_REPORT_ENTRIES {
         return Err(ApiError::bad_request(format!(
@@ -188,6 +259,21 @@ async fn report(State(store): State<Arc<dyn Store>>, ApiJson(rep): ApiJson<Repor
                 site: site.to_string(),
             },
         );
+    }
+    // A site reports only its own nodes' history. Another site's node can appear when an
+    // xname was reassigned after the agent's last snapshot: skipped (and counted), so the
+    // agent's report is still taken and its watermark moves on.
+    let mut skipped = 0usize;
+    if let Some(own) = &own {
+        let owners = Ownership::load(store.as_ref()).await?;
+        history.retain(|_, e| {
+            let mine = owners.site_of(&e.name) == Some(own.as_str());
+            if !mine {
+                skipped += 1;
+                tracing::warn!(site = %own, xname = %e.name, "endpoint history of another site's node skipped");
+            }
+            mine
+        });
     }
     // A report may arrive long after a newer fetch was recorded in the cloud: keep the newest.
     let ids: Vec<String> = history.keys().cloned().collect();
@@ -258,7 +344,7 @@ async fn report(State(store): State<Arc<dyn Store>>, ApiJson(rep): ApiJson<Repor
     );
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({"endpoint_history": h, "unknown_macs": m}),
+        &serde_json::json!({"endpoint_history": h, "unknown_macs": m, "skipped": skipped}),
     ))
 }
 
@@ -266,24 +352,109 @@ fn to_body<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-async fn sites(State(store): State<Arc<dyn Store>>) -> Res {
-    let mut out = Vec::new();
-    for r in store.list_all(SITES, None).await? {
-        let s: EdgeStatus = serde_json::from_str(&r.body).map_err(|e| {
-            ApiError::Internal(format!("stored site status {} is unreadable: {e}", r.id))
-        })?;
-        out.push(s);
-    }
-    Ok(json(StatusCode::OK, &out))
+async fn sites(State(e): State<Edge>) -> Res {
+    Ok(json(StatusCode::OK, &e.registry.list().await?))
 }
 
-async fn candidates(State(store): State<Arc<dyn Store>>) -> Res {
+async fn site(State(e): State<Edge>, Path(name): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &e.registry.get(&name).await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSite {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn register(State(e): State<Edge>, ApiJson(n): ApiJson<NewSite>) -> Res {
+    let c = e.registry.register(&n.name, &n.description).await?;
+    let mut r = json(
+        StatusCode::CREATED,
+        &serde_json::json!({"site": n.name, "client_id": c.client_id,
+            "client_secret": c.client_secret, "token_url": c.token_url}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("{BASE}/sites/{}", n.name)) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    #[serde(default)]
+    keep_previous: bool,
+}
+
+/// An optional JSON body: empty means the defaults.
+fn optional_body<T: Default + serde::de::DeserializeOwned>(b: &Bytes) -> Result<T, ApiError> {
+    if b.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        skyport_http::parse_json(b)
+    }
+}
+
+async fn rotate(State(e): State<Edge>, Path(name): Path<String>, body: Bytes) -> Res {
+    let keep = optional_body::<RotateBody>(&body)?.keep_previous;
+    let (c, revoked) = e.registry.rotate(&name, keep).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"site": name, "client_id": c.client_id,
+            "client_secret": c.client_secret, "token_url": c.token_url, "revoked": revoked}),
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    client_id: Option<String>,
+}
+
+async fn revoke(State(e): State<Edge>, Path(name): Path<String>, body: Bytes) -> Res {
+    let id = optional_body::<RevokeBody>(&body)?.client_id;
+    let revoked = e.registry.revoke(&name, id.as_deref()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"site": name, "revoked": revoked}),
+    ))
+}
+
+async fn delete_site(State(e): State<Edge>, Path(name): Path<String>) -> Res {
+    let n = e.registry.delete(&name).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"message": format!("deleted site {name} ({n} assignments removed)")}),
+    ))
+}
+
+async fn assign(State(e): State<Edge>, Path((name, xname)): Path<(String, String)>) -> Res {
+    Ok(json(
+        StatusCode::OK,
+        &e.registry.assign(&name, &xname).await?,
+    ))
+}
+
+async fn unassign(State(e): State<Edge>, Path((name, xname)): Path<(String, String)>) -> Res {
+    e.registry.unassign(&name, &xname).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn candidates(
+    State(Edge { store, .. }): State<Edge>,
+    principal: Option<Extension<Principal>>,
+) -> Res {
+    let own = token_site(&principal);
     let mut out = Vec::new();
     for r in store.list_all(CANDIDATES, None).await? {
         let m: UnknownMac = serde_json::from_str(&r.body).map_err(|e| {
             ApiError::Internal(format!("stored candidate {} is unreadable: {e}", r.id))
         })?;
-        out.push(m);
+        if own.as_ref().is_none_or(|o| *o == m.site) {
+            out.push(m);
+        }
     }
     Ok(json(StatusCode::OK, &out))
 }
@@ -325,7 +496,7 @@ mod tests {
         let raw: Arc<dyn Store> =
             Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
         let store: Arc<dyn Store> = Arc::new(crate::Generational::new(raw));
-        let app = router(store.clone());
+        let app = router(store.clone(), Arc::new(crate::LocalCredentials::new(None)));
         let (s, h, body) = call(&app, get("/edge/v1/snapshot", None)).await;
         assert_eq!(s, StatusCode::OK);
         let snap: Snapshot = serde_json::from_str(&body).unwrap();
@@ -367,7 +538,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
-        let app = router(store.clone());
+        let app = router(store.clone(), Arc::new(crate::LocalCredentials::new(None)));
         let t = now() - 100;
         let good = format!(
             r#"{{"site":"lab","endpoint_history":[{{"name":"x1000c0s0b0n0","endpoint":"bootscript","last_epoch":{t}}}],

@@ -24,11 +24,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         }
         Err(_) => None,
     };
-    lambda_http::run(skyport_fn_boot::app(
-        store,
-        settings,
-        images,
-        cfg.auth_layer(),
-    ))
-    .await
+    let auth = cfg.auth_layer(&store);
+    lambda_http::run(skyport_fn_boot::app(store, settings, images, auth)).await
 }

@@ -30,8 +30,11 @@ pub struct AuthSettings {
 
 impl CommonConfig {
     /// The verifier every request of this execution environment shares (keys fetched lazily,
-    /// then cached).
-    pub fn auth_layer(&self) -> skyport_auth::AuthLayer {
+    /// then cached); edge tokens are mapped to their site through the registry in `store`.
+    pub fn auth_layer(
+        &self,
+        store: &std::sync::Arc<dyn skyport_store::Store>,
+    ) -> skyport_auth::AuthLayer {
         self.auth.as_ref().map(|a| {
             // A file (`file:///…` or a path) serves local development against the local issuer.
             let source = match a.jwks_url.strip_prefix("file://") {
@@ -41,11 +44,10 @@ impl CommonConfig {
                 }
                 None => skyport_auth::KeySource::Url(a.jwks_url.clone()),
             };
-            std::sync::Arc::new(skyport_auth::Jwks::new(
-                source,
-                a.issuer.clone(),
-                a.audiences.clone(),
-            ))
+            std::sync::Arc::new(
+                skyport_auth::Jwks::new(source, a.issuer.clone(), a.audiences.clone())
+                    .with_sites(std::sync::Arc::new(skyport_sync::StoreSites(store.clone()))),
+            )
         })
     }
 }

@@ -10,10 +10,37 @@ use skyport_store::Store;
 /// as every Skyport app is.
 pub fn app(
     store: Arc<dyn Store>,
+    creds: Arc<dyn skyport_sync::Credentials>,
     auth: skyport_auth::AuthLayer,
 ) -> tower_http::normalize_path::NormalizePath<axum::Router> {
     skyport_http::app(skyport_auth::auth_layer(
-        skyport_inventory::router(Inventory::new(store.clone())).merge(skyport_sync::router(store)),
+        skyport_inventory::router(Inventory::new(store.clone()))
+            .merge(skyport_sync::router(store, creds)),
         auth,
     ))
 }
+
+/// Where site registration gets edge credentials: Cognito app clients of the stack's user pool
+/// (`SKYPORT_USER_POOL_ID`, set by the template), or nowhere (registration answers 503).
+pub fn credentials_from_lookup(
+    get: &dyn Fn(&str) -> Option<String>,
+    aws: &aws_config::SdkConfig,
+) -> Result<Arc<dyn skyport_sync::Credentials>, String> {
+    match get("SKYPORT_USER_POOL_ID").filter(|s| !s.trim().is_empty()) {
+        Some(pool) => {
+            let token_url = get("SKYPORT_TOKEN_URL").filter(|s| !s.trim().is_empty());
+            let mut b = aws_sdk_cognitoidentityprovider::config::Builder::from(aws);
+            if let Some(url) = get("SKYPORT_COGNITO_ENDPOINT_URL") {
+                b = b.endpoint_url(url);
+            }
+            Ok(Arc::new(cognito::CognitoCredentials::new(
+                aws_sdk_cognitoidentityprovider::Client::from_conf(b.build()),
+                pool.trim().to_string(),
+                token_url,
+            )))
+        }
+        None => Ok(Arc::new(cognito::Unconfigured)),
+    }
+}
+
+pub mod cognito;

@@ -6,6 +6,8 @@ use skyport_lambda::{CommonConfig, env, init};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
-    let store = init(&cfg, "inventory").await?.store;
-    lambda_http::run(skyport_fn_inventory::app(store, cfg.auth_layer())).await
+    let ctx = init(&cfg, "inventory").await?;
+    let creds = skyport_fn_inventory::credentials_from_lookup(&env, &ctx.aws)?;
+    let auth = cfg.auth_layer(&ctx.store);
+    lambda_http::run(skyport_fn_inventory::app(ctx.store, creds, auth)).await
 }

@@ -32,7 +32,11 @@ async fn api_gateway_v2_events_reach_the_router() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
-    let app = skyport_fn_inventory::app(store, None);
+    let app = skyport_fn_inventory::app(
+        store,
+        Arc::new(skyport_fn_inventory::cognito::Unconfigured),
+        None,
+    );
     let (status, _) = invoke(&app, "post-components.json").await;
     assert_eq!(status, 204);
     let (status, body) = invoke(&app, "get-components.json").await;
@@ -59,7 +63,11 @@ async fn the_function_enforces_tokens_and_scopes() {
         skyport_auth::local::LOCAL_ISSUER,
         vec![skyport_auth::local::LOCAL_AUDIENCE.into()],
     );
-    let app = skyport_fn_inventory::app(store, Some(Arc::new(jwks)));
+    let app = skyport_fn_inventory::app(
+        store,
+        Arc::new(skyport_fn_inventory::cognito::Unconfigured),
+        Some(Arc::new(jwks)),
+    );
     let with_token = |event: &str, scope: &str| {
         let path = format!("{}/tests/events/{event}", env!("CARGO_MANIFEST_DIR"));
         let mut v: serde_json::Value =

@@ -8,5 +8,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cfg = CommonConfig::from_lookup(&env)?;
     let base = skyport_fn_metadata::base_url_from_lookup(&env)?;
     let store = init(&cfg, "metadata").await?.store;
-    lambda_http::run(skyport_fn_metadata::app(store, base, cfg.auth_layer())).await
+    let auth = cfg.auth_layer(&store);
+    lambda_http::run(skyport_fn_metadata::app(store, base, auth)).await
 }

@@ -16,6 +16,7 @@ pub mod images;
 pub mod inventory;
 pub mod login;
 pub mod profile;
+pub mod sites;
 
 use std::io::Write as _;
 

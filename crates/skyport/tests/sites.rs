@@ -1,0 +1,505 @@
+//! One cloud, two sites: each site's edge agent gets its credentials from site registration,
+//! its tokens from the local token endpoint, and then sees and changes only its own site. The
+//! leak check is textual: nothing naming the other site's nodes, MACs or groups appears
+//! anywhere in a site's snapshot. Rotation and revocation take effect on the next request.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use base64::Engine;
+use http::Request;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use skyport_auth::local::{LOCAL_AUDIENCE, LOCAL_ISSUER};
+use skyport_auth::{Jwks, KeySource, LocalIssuer};
+use tower::ServiceExt;
+
+struct Cloud {
+    app: axum::Router,
+    admin: String,
+    _dir: tempfile::TempDir,
+}
+
+struct Resp {
+    status: u16,
+    body: Value,
+    text: String,
+}
+
+impl Cloud {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let raw: Arc<dyn skyport_store::Store> =
+            Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
+        let store: Arc<dyn skyport_store::Store> = Arc::new(skyport_sync::Generational::new(raw));
+        let blobs =
+            Arc::new(skyport_images::FsBlobs::open(dir.path(), "http://127.0.0.1:1").unwrap());
+        let issuer = Arc::new(LocalIssuer::load_or_create(dir.path()).unwrap());
+        let jwks = Jwks::new(
+            KeySource::Static(issuer.jwks().clone()),
+            LOCAL_ISSUER,
+            vec![LOCAL_AUDIENCE.into()],
+        )
+        .with_sites(Arc::new(skyport_sync::StoreSites(store.clone())));
+        let creds = Arc::new(skyport_sync::LocalCredentials::new(Some(
+            "http://127.0.0.1:1/oauth2/token".into(),
+        )));
+        let app = skyport::api(
+            store.clone(),
+            skyport_ipxe::Settings::default(),
+            blobs,
+            "http://127.0.0.1:1/cloud-init".into(),
+            creds,
+            Some(Arc::new(jwks)),
+        )
+        .merge(skyport_sync::token::router(store, issuer.clone()));
+        let admin = issuer
+            .mint(
+                "admin",
+                &["admin".to_string()],
+                std::time::Duration::from_secs(600),
+            )
+            .unwrap();
+        Cloud {
+            app,
+            admin,
+            _dir: dir,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        if !token.is_empty() {
+            b = b.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(v) => {
+                b = b.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let r = self
+            .app
+            .clone()
+            .oneshot(b.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Resp {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        self.call(method, path, &self.admin.clone(), body).await
+    }
+
+    /// Client credentials → token, as the agent (and Cognito's endpoint) does it.
+    async fn token(&self, id: &str, secret: &str, form: &str) -> Resp {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        let r = self
+            .app
+            .clone()
+            .oneshot(
+                Request::post("/oauth2/token")
+                    .header("authorization", format!("Basic {basic}"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(form.to_string()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Resp {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+}
+
+const GRANT: &str = "grant_type=client_credentials&scope=skyport%2Fedge";
+
+/// What an agent pushes for one BMC with one node and one NIC.
+fn discovered(bmc: &str, ip: &str, mac: &str) -> Value {
+    json!({
+        "ID": bmc, "FQDN": ip, "User": "root", "Password": "x", "MACAddr": format!("{mac}:01"),
+        "Systems": [{"uri": format!("https://{ip}/redfish/v1/Systems/1"), "uuid": format!("uuid-{bmc}"),
+                     "ethernet_interfaces": [{"mac": format!("{mac}:10"), "name": "NIC 1"}],
+                     "power": {"state": "On"}}]
+    })
+}
+
+#[tokio::test]
+async fn one_cloud_many_sites_no_leaks() {
+    let c = Cloud::new();
+
+    // Registration: credentials shown once, names validated, no duplicates.
+    let east = c
+        .admin(
+            "POST",
+            "/edge/v1/sites",
+            Some(json!({"name": "east", "description": "building 3"})),
+        )
+        .await;
+    assert_eq!(east.status, 201, "{}", east.text);
+    assert_eq!(east.body["token_url"], "http://127.0.0.1:1/oauth2/token");
+    let west = c
+        .admin("POST", "/edge/v1/sites", Some(json!({"name": "west"})))
+        .await;
+    assert_eq!(west.status, 201, "{}", west.text);
+    for (body, status) in [
+        (json!({"name": "east"}), 409),
+        (json!({"name": "East Wing"}), 400),
+        (json!({"name": ""}), 400),
+        (json!({"name": "ok", "colour": "blue"}), 400),
+    ] {
+        let r = c.admin("POST", "/edge/v1/sites", Some(body.clone())).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text);
+        assert!(r.text.contains("\"detail\""), "{}", r.text);
+    }
+    let id = |r: &Resp, k: &str| r.body[k].as_str().unwrap().to_string();
+
+    // Tokens from the token endpoint, and its refusals (OAuth 2 error shapes).
+    let t = c
+        .token(&id(&east, "client_id"), &id(&east, "client_secret"), GRANT)
+        .await;
+    assert_eq!(t.status, 200, "{}", t.text);
+    let east_token = id(&t, "access_token");
+    let t = c
+        .token(&id(&west, "client_id"), &id(&west, "client_secret"), GRANT)
+        .await;
+    let west_token = id(&t, "access_token");
+    for (secret, form, status, error) in [
+        ("wrong", GRANT, 401, "invalid_client"),
+        ("", "grant_type=password", 400, "unsupported_grant_type"),
+        (
+            "",
+            "grant_type=client_credentials&scope=skyport%2Fadmin",
+            400,
+            "invalid_scope",
+        ),
+        ("", "scope=skyport%2Fedge", 400, "invalid_request"),
+    ] {
+        let secret = if secret.is_empty() {
+            id(&east, "client_secret")
+        } else {
+            secret.to_string()
+        };
+        let r = c.token(&id(&east, "client_id"), &secret, form).await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (status, Some(error)),
+            "{form}"
+        );
+    }
+
+    // East owns cabinet x1000c0 by assignment; discovery claims what it pushes elsewhere.
+    let r = c
+        .admin("PUT", "/edge/v1/sites/east/xnames/x1000c0", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = c
+        .admin("PUT", "/edge/v1/sites/west/xnames/x2000c0", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let push = |token: String, bmc: &'static str, ip: &'static str, mac: &'static str| {
+        let c = &c;
+        async move {
+            c.call(
+                "PUT",
+                &format!("/hsm/v2/Inventory/RedfishEndpoints/{bmc}"),
+                &token,
+                Some(discovered(bmc, ip, mac)),
+            )
+            .await
+        }
+    };
+    let r = push(
+        east_token.clone(),
+        "x1000c0s0b0",
+        "10.1.0.1",
+        "02:e0:00:00:00",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = push(
+        east_token.clone(),
+        "x3000c0s0b0",
+        "10.3.0.1",
+        "02:e3:00:00:00",
+    )
+    .await;
+    assert_eq!(
+        r.status, 200,
+        "unassigned: claimed by discovery: {}",
+        r.text
+    );
+    let r = push(
+        west_token.clone(),
+        "x2000c0s0b0",
+        "10.2.0.1",
+        "02:a0:00:00:00",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Across the line: refused, and nothing of it written.
+    for (token, bmc, ip, mac) in [
+        (&east_token, "x2000c0s1b0", "10.2.0.9", "02:e9:00:00:00"),
+        (&west_token, "x3000c0s0b0", "10.3.0.1", "02:a9:00:00:00"),
+        (&west_token, "x1000c0s5b0", "10.1.0.5", "02:a5:00:00:00"),
+    ] {
+        let r = push(token.clone(), bmc, ip, mac).await;
+        assert_eq!(r.status, 403, "{bmc}: {}", r.text);
+        assert!(r.text.contains("belongs to site"), "{}", r.text);
+    }
+    let r = c
+        .admin(
+            "GET",
+            "/hsm/v2/Inventory/RedfishEndpoints/x2000c0s1b0",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    // West cannot take east's NIC by claiming it under its own BMC (even as a forced update).
+    let r = push(
+        west_token.clone(),
+        "x2000c0s2b0",
+        "10.2.0.2",
+        "02:e0:00:00:00",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    // An admin-created node of each site, boot parameters by host, MAC and NID, groups across
+    // both sites, cloud-init for a group.
+    for (x, nid) in [("x1000c0s7b0n0", 17), ("x2000c0s7b0n0", 27)] {
+        let r = c
+            .admin(
+                "POST",
+                "/hsm/v2/State/Components",
+                Some(json!({"Components": [{"ID": x, "State": "On", "NID": nid, "Role": "Compute"}]})),
+            )
+            .await;
+        assert!(r.status < 300, "{}", r.text);
+    }
+    for (body, ok) in [
+        (
+            json!({"hosts": ["x1000c0s0b0n0", "x2000c0s0b0n0"], "kernel": "http://k/vmlinuz"}),
+            200,
+        ),
+        (
+            json!({"macs": ["02:e0:00:00:00:10", "02:a0:00:00:00:10"], "kernel": "http://k/by-mac"}),
+            200,
+        ),
+        (json!({"nids": [17, 27], "kernel": "http://k/by-nid"}), 200),
+    ] {
+        let r = c.admin("POST", "/boot/v1/bootparameters", Some(body)).await;
+        assert!(r.status < 300 && ok == 200, "{}", r.text);
+    }
+    let r = c
+        .admin(
+            "POST",
+            "/hsm/v2/groups",
+            Some(
+                json!({"label": "compute", "members": {"ids": ["x1000c0s0b0n0", "x2000c0s0b0n0"]}}),
+            ),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+    let r = c
+        .admin(
+            "POST",
+            "/hsm/v2/groups",
+            Some(json!({"label": "westonly", "members": {"ids": ["x2000c0s7b0n0"]}})),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+
+    // Each site's snapshot is its own share; nothing of the other's is in it.
+    let snap = |token: String| {
+        let c = &c;
+        async move { c.call("GET", "/edge/v1/snapshot", &token, None).await }
+    };
+    let e = snap(east_token.clone()).await;
+    assert_eq!(e.status, 200, "{}", e.text);
+    let ids = |r: &Resp, t: &str| -> Vec<String> {
+        r.body["tables"][t]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(&e, "Components"),
+        ["x1000c0s0b0n0", "x1000c0s7b0n0", "x3000c0s0b0n0"]
+    );
+    assert_eq!(
+        ids(&e, "BootParams"),
+        ["host:x1000c0s0b0n0", "mac:02:e0:00:00:00:10", "nid:17"]
+    );
+    assert_eq!(ids(&e, "Groups"), ["compute"]);
+    for leak in ["x2000", "02:a0", "02a0", "westonly", "nid:27"] {
+        assert!(
+            !e.text.contains(leak),
+            "east's snapshot names {leak}: {}",
+            e.text
+        );
+    }
+    let w = snap(west_token.clone()).await;
+    assert_eq!(ids(&w, "Components"), ["x2000c0s0b0n0", "x2000c0s7b0n0"]);
+    assert_eq!(ids(&w, "Groups"), ["compute", "westonly"]);
+    for leak in ["x1000", "x3000", "02:e0", "02e0", "nid:17"] {
+        assert!(
+            !w.text.contains(leak),
+            "west's snapshot names {leak}: {}",
+            w.text
+        );
+    }
+    // An admin may ask for any one site; an edge token only for its own.
+    let r = c
+        .call("GET", "/edge/v1/snapshot?site=west", &east_token, None)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = c.admin("GET", "/edge/v1/snapshot?site=west", None).await;
+    assert_eq!(ids(&r, "Components"), ids(&w, "Components"));
+
+    // An edge token reads nothing outside its snapshot, and reports only for its own site.
+    let r = c
+        .call("GET", "/hsm/v2/State/Components", &east_token, None)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let r = c
+        .call(
+            "POST",
+            "/edge/v1/reports",
+            &east_token,
+            Some(json!({"site": "west"})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = c
+        .call(
+            "POST",
+            "/edge/v1/reports",
+            &east_token,
+            Some(json!({"endpoint_history": [
+                {"name": "x1000c0s0b0n0", "endpoint": "bootscript", "last_epoch": now},
+                {"name": "x2000c0s0b0n0", "endpoint": "bootscript", "last_epoch": now}],
+                "status": {"generation": "g", "version": "t"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["endpoint_history"].as_u64(),
+            r.body["skipped"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    // The registry shows both sites, east's discovery claim and its agent's status.
+    let r = c.admin("GET", "/edge/v1/sites/east", None).await;
+    let claims: Vec<(String, String)> = r.body["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["xname"].as_str().unwrap().into(),
+                a["source"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        claims,
+        [
+            // x1000c0s0b0 needed no claim: it is under east's cabinet already.
+            ("x1000c0".to_string(), "admin".to_string()),
+            ("x3000c0s0b0".to_string(), "discovery".to_string())
+        ]
+    );
+    assert_eq!(r.body["status"]["site"], "east");
+    let r = c.admin("GET", "/edge/v1/sites", None).await;
+    let names: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["east", "west"]);
+    assert!(!r.text.contains("secret"), "{}", r.text);
+
+    // Rotation: the old secret and the old (unexpired) token stop working at once.
+    let rot = c.admin("POST", "/edge/v1/sites/east/rotate", None).await;
+    assert_eq!(rot.status, 200, "{}", rot.text);
+    assert_eq!(rot.body["revoked"], json!([id(&east, "client_id")]));
+    let r = c
+        .token(&id(&east, "client_id"), &id(&east, "client_secret"), GRANT)
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = snap(east_token.clone()).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let t = c
+        .token(&id(&rot, "client_id"), &id(&rot, "client_secret"), GRANT)
+        .await;
+    let new_token = id(&t, "access_token");
+    assert_eq!(snap(new_token.clone()).await.status, 200);
+    // A hand-over keeps both until the old one is revoked by ID.
+    let rot2 = c
+        .admin(
+            "POST",
+            "/edge/v1/sites/east/rotate",
+            Some(json!({"keep_previous": true})),
+        )
+        .await;
+    assert_eq!(rot2.body["revoked"], json!([]));
+    assert_eq!(snap(new_token.clone()).await.status, 200);
+    let r = c
+        .admin(
+            "POST",
+            "/edge/v1/sites/east/revoke",
+            Some(json!({"client_id": id(&rot, "client_id")})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(snap(new_token).await.status, 403);
+
+    // Reassigning a subtree moves its nodes to the other site's snapshot on the next poll.
+    let r = c
+        .admin("PUT", "/edge/v1/sites/west/xnames/x3000c0s0b0", None)
+        .await;
+    assert_eq!(r.status, 200);
+    let w2 = snap(west_token.clone()).await;
+    assert!(ids(&w2, "Components").contains(&"x3000c0s0b0n0".to_string()));
+    let r = c
+        .admin("DELETE", "/edge/v1/sites/east/xnames/x3000c0s0b0", None)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    // Deleting a site removes its credentials and assignments, not the inventory.
+    let r = c.admin("DELETE", "/edge/v1/sites/west", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(snap(west_token).await.status, 403);
+    let r = c
+        .admin("GET", "/hsm/v2/State/Components/x2000c0s0b0n0", None)
+        .await;
+    assert_eq!(r.status, 200);
+    let r = c.admin("GET", "/edge/v1/sites/west", None).await;
+    assert_eq!(r.status, 404);
+}

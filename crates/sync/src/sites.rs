@@ -1,0 +1,605 @@
+//! The site registry: one record per registered site (cluster), the machine credentials of its
+//! edge agent, and the resolver that tells the auth layer which site an edge token speaks for.
+//!
+//! Credentials come from a [`Credentials`] backend: Cognito app clients in AWS (client
+//! credentials, scope `skyport/edge`), or clients of the local server's own token endpoint
+//! ([`LocalCredentials`], `POST /oauth2/token`). Either way the store is the source of truth:
+//! a client ID is valid for a site exactly while a [`SITE_CLIENTS`] record maps it there, so a
+//! revoked client is refused on its next request even if its last token has not expired.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use skyport_http::ApiError;
+use skyport_inventory::sites::{Assignment, SITE_KEY, SITE_XNAMES};
+use skyport_store::{IndexKey, Record, Store, Table, Write};
+
+use crate::snapshot::EdgeStatus;
+
+/// One record per registered site, keyed by name.
+pub const SITE_RECORDS: Table = Table("Sites");
+/// One record per live edge client, keyed by client ID.
+pub const SITE_CLIENTS: Table = Table("SiteClients");
+
+/// A registered site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Site {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// Its live clients (several only during a rotation that kept the previous one).
+    #[serde(default)]
+    pub clients: Vec<ClientInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    pub client_id: String,
+    pub created: i64,
+    /// `local` or `cognito`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ClientRecord {
+    client_id: String,
+    site: String,
+    created: i64,
+    kind: String,
+    /// Local clients only: SHA-256 of the secret (the secret itself is shown once, at creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_sha256: Option<String>,
+}
+
+/// Credentials just issued; the secret is never stored in clear nor shown again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewClient {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Where the agent exchanges them for tokens (OAuth 2 client credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    #[serde(skip)]
+    kind: String,
+}
+
+impl NewClient {
+    pub fn new(client_id: String, client_secret: String, token_url: Option<String>) -> Self {
+        Self {
+            client_id,
+            client_secret,
+            token_url,
+            kind: String::new(),
+        }
+    }
+}
+
+/// Where edge clients are created and deleted.
+#[async_trait::async_trait]
+pub trait Credentials: Send + Sync {
+    /// `local` or `cognito`.
+    fn kind(&self) -> &'static str;
+    /// Creates a client for `site` (client credentials grant, scope `skyport/edge`).
+    async fn create(&self, site: &str) -> Result<NewClient, String>;
+    /// Deletes a client; deleting one that is already gone is not an error.
+    async fn delete(&self, client_id: &str) -> Result<(), String>;
+}
+
+/// Clients of the local server's token endpoint: random IDs and secrets, nothing to call.
+pub struct LocalCredentials {
+    token_url: Option<String>,
+}
+
+impl LocalCredentials {
+    /// `token_url`: the server's public `…/oauth2/token`, handed to new clients.
+    pub fn new(token_url: Option<String>) -> Self {
+        Self { token_url }
+    }
+}
+
+fn random_b64(bytes: usize) -> Result<String, String> {
+    use base64::Engine;
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+}
+
+fn random_hex(bytes: usize) -> Result<String, String> {
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+#[async_trait::async_trait]
+impl Credentials for LocalCredentials {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn create(&self, _site: &str) -> Result<NewClient, String> {
+        Ok(NewClient::new(
+            format!("skyport-{}", random_hex(10)?),
+            random_b64(32)?,
+            self.token_url.clone(),
+        ))
+    }
+
+    async fn delete(&self, _client_id: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+pub fn now() -> i64 {
+    skyport_inventory::sites::unix_now()
+}
+
+/// Site names: what an admin types and what shows in xname listings and logs.
+pub fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "site name {name:?}: use 1-63 lowercase letters, digits and inner hyphens"
+        )))
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(r: &Record, what: &str) -> Result<T, ApiError> {
+    serde_json::from_str(&r.body)
+        .map_err(|e| ApiError::Internal(format!("stored {what} {} is unreadable: {e}", r.id)))
+}
+
+/// A site as `GET /edge/v1/sites` shows it: its record (if registered), its credentials (IDs
+/// only), how many xname subtrees it owns, and what its agent last reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteView {
+    pub name: String,
+    /// False for a site that only ever reported (an agent of a lab with authentication off).
+    pub registered: bool,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub clients: Vec<ClientInfo>,
+    /// Number of xname subtrees assigned to it.
+    #[serde(default)]
+    pub assigned: usize,
+    /// The assignments themselves (`GET /edge/v1/sites/{site}` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignments: Option<Vec<Assignment>>,
+    #[serde(default)]
+    pub status: Option<EdgeStatus>,
+}
+
+/// The registry over a store and a credentials backend.
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+    creds: Arc<dyn Credentials>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>, creds: Arc<dyn Credentials>) -> Self {
+        Self { store, creds }
+    }
+
+    async fn site(&self, name: &str) -> Result<(Record, Site), ApiError> {
+        check_name(name)?;
+        let r = self
+            .store
+            .get(SITE_RECORDS, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no such site: {name}")))?;
+        let s = decode(&r, "site")?;
+        Ok((r, s))
+    }
+
+    async fn issue(&self, site: &str) -> Result<NewClient, ApiError> {
+        let mut c = self.creds.create(site).await.map_err(|e| {
+            ApiError::Unavailable(format!("creating credentials for site {site}: {e}"))
+        })?;
+        c.kind = self.creds.kind().to_string();
+        Ok(c)
+    }
+
+    /// Undoes credentials created for a batch that was not written.
+    async fn discard(&self, c: &NewClient) {
+        if let Err(e) = self.creds.delete(&c.client_id).await {
+            tracing::error!(client_id = %c.client_id, error = %e,
+                "an edge client created for a failed registration could not be deleted; delete it by hand");
+        }
+    }
+
+    fn client_ops(
+        &self,
+        site: &str,
+        c: &NewClient,
+        at: i64,
+    ) -> Result<(ClientInfo, Write), ApiError> {
+        let info = ClientInfo {
+            client_id: c.client_id.clone(),
+            created: at,
+            kind: c.kind.clone(),
+        };
+        let rec = ClientRecord {
+            client_id: c.client_id.clone(),
+            site: site.to_string(),
+            created: at,
+            kind: c.kind.clone(),
+            secret_sha256: (c.kind == "local").then(|| sha256_hex(&c.client_secret)),
+        };
+        Ok((
+            info,
+            Write::Put {
+                table: SITE_CLIENTS,
+                record: Record::new(&c.client_id, encode(&rec)?),
+                prev: None,
+            },
+        ))
+    }
+
+    /// Registers `name` and issues its first credentials.
+    pub async fn register(&self, name: &str, description: &str) -> Result<NewClient, ApiError> {
+        check_name(name)?;
+        if description.len() > 500 || description.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "description: at most 500 printable characters",
+            ));
+        }
+        if self.store.get(SITE_RECORDS, name).await?.is_some() {
+            return Err(ApiError::conflict(format!(
+                "site {name} is already registered"
+            )));
+        }
+        let c = self.issue(name).await?;
+        let at = now();
+        let write = async {
+            let (info, client_op) = self.client_ops(name, &c, at)?;
+            let site = Site {
+                name: name.to_string(),
+                description: description.to_string(),
+                created: at,
+                clients: vec![info],
+            };
+            self.store
+                .write(vec![
+                    Write::Put {
+                        table: SITE_RECORDS,
+                        record: Record::new(name, encode(&site)?),
+                        prev: None,
+                    },
+                    client_op,
+                ])
+                .await
+                .map_err(|e| match e {
+                    skyport_store::StoreError::Conflict { .. } => {
+                        ApiError::conflict(format!("site {name} is already registered"))
+                    }
+                    other => other.into(),
+                })
+        };
+        if let Err(e) = write.await {
+            self.discard(&c).await;
+            return Err(e);
+        }
+        tracing::info!(site = name, client_id = %c.client_id, "site registered");
+        Ok(c)
+    }
+
+    /// Issues new credentials; the previous ones stop working unless `keep_previous` (for a
+    /// hand-over: configure the agent, then revoke the old client).
+    pub async fn rotate(
+        &self,
+        name: &str,
+        keep_previous: bool,
+    ) -> Result<(NewClient, Vec<String>), ApiError> {
+        let (prev, mut site) = self.site(name).await?;
+        let c = self.issue(name).await?;
+        let at = now();
+        let revoked: Vec<ClientInfo> = if keep_previous {
+            Vec::new()
+        } else {
+            std::mem::take(&mut site.clients)
+        };
+        let write = async {
+            let (info, client_op) = self.client_ops(name, &c, at)?;
+            site.clients.push(info);
+            let mut ops = vec![
+                Write::Put {
+                    table: SITE_RECORDS,
+                    record: Record::new(name, encode(&site)?),
+                    prev: Some(prev),
+                },
+                client_op,
+            ];
+            ops.extend(self.delete_client_ops(&revoked).await?);
+            self.store.write(ops).await.map_err(ApiError::from)
+        };
+        if let Err(e) = write.await {
+            self.discard(&c).await;
+            return Err(e);
+        }
+        let ids = self.delete_upstream(&revoked).await;
+        tracing::info!(site = name, client_id = %c.client_id, revoked = ids.len(), "site credentials rotated");
+        Ok((c, ids))
+    }
+
+    async fn delete_client_ops(&self, clients: &[ClientInfo]) -> Result<Vec<Write>, ApiError> {
+        let ids: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
+        Ok(self
+            .store
+            .get_many(SITE_CLIENTS, &ids)
+            .await?
+            .into_iter()
+            .map(|prev| Write::Delete {
+                table: SITE_CLIENTS,
+                prev,
+            })
+            .collect())
+    }
+
+    /// Deletes revoked clients upstream (Cognito). They are already refused, since the store no
+    /// longer maps them to a site; a failure here only leaves an unusable client behind.
+    async fn delete_upstream(&self, clients: &[ClientInfo]) -> Vec<String> {
+        let mut ids = Vec::new();
+        for c in clients {
+            if let Err(e) = self.creds.delete(&c.client_id).await {
+                tracing::warn!(client_id = %c.client_id, error = %e,
+                    "revoked client could not be deleted upstream (it is refused regardless)");
+            }
+            ids.push(c.client_id.clone());
+        }
+        ids
+    }
+
+    /// Revokes one client of the site, or all of them.
+    pub async fn revoke(
+        &self,
+        name: &str,
+        client_id: Option<&str>,
+    ) -> Result<Vec<String>, ApiError> {
+        let (prev, mut site) = self.site(name).await?;
+        let revoked: Vec<ClientInfo> = match client_id {
+            Some(id) => {
+                let Some(i) = site.clients.iter().position(|c| c.client_id == id) else {
+                    return Err(ApiError::not_found(format!(
+                        "site {name} has no client {id}"
+                    )));
+                };
+                vec![site.clients.remove(i)]
+            }
+            None => std::mem::take(&mut site.clients),
+        };
+        let mut ops = vec![Write::Put {
+            table: SITE_RECORDS,
+            record: Record::new(name, encode(&site)?),
+            prev: Some(prev),
+        }];
+        ops.extend(self.delete_client_ops(&revoked).await?);
+        self.store.write(ops).await?;
+        let ids = self.delete_upstream(&revoked).await;
+        tracing::info!(site = name, revoked = ids.len(), "site credentials revoked");
+        Ok(ids)
+    }
+
+    /// Deletes a site: its credentials, its assignments and its last status. The inventory
+    /// records themselves stay (they become unassigned).
+    pub async fn delete(&self, name: &str) -> Result<usize, ApiError> {
+        let (prev, site) = self.site(name).await?;
+        let by = IndexKey::new(SITE_KEY, name);
+        let assigned = self.store.list_all(SITE_XNAMES, Some(&by)).await?;
+        let n = assigned.len();
+        // Assignments first, in batches; the site record goes last, so a failure half-way
+        // leaves a site that can be deleted again.
+        for chunk in assigned.chunks(25) {
+            self.store
+                .write(
+                    chunk
+                        .iter()
+                        .cloned()
+                        .map(|prev| Write::Delete {
+                            table: SITE_XNAMES,
+                            prev,
+                        })
+                        .collect(),
+                )
+                .await?;
+        }
+        let mut ops = vec![Write::Delete {
+            table: SITE_RECORDS,
+            prev,
+        }];
+        ops.extend(self.delete_client_ops(&site.clients).await?);
+        if let Some(st) = self.store.get(crate::SITES, name).await? {
+            ops.push(Write::Delete {
+                table: crate::SITES,
+                prev: st,
+            });
+        }
+        self.store.write(ops).await?;
+        self.delete_upstream(&site.clients).await;
+        tracing::info!(site = name, unassigned = n, "site deleted");
+        Ok(n)
+    }
+
+    /// Every site: registered ones and any that only reported a status.
+    pub async fn list(&self) -> Result<Vec<SiteView>, ApiError> {
+        let mut views: BTreeMap<String, SiteView> = BTreeMap::new();
+        for r in self.store.list_all(SITE_RECORDS, None).await? {
+            let s: Site = decode(&r, "site")?;
+            views.insert(s.name.clone(), view(s));
+        }
+        for r in self.store.list_all(crate::SITES, None).await? {
+            let st: EdgeStatus = decode(&r, "site status")?;
+            views
+                .entry(r.id.clone())
+                .or_insert_with(|| SiteView {
+                    name: r.id.clone(),
+                    registered: false,
+                    description: String::new(),
+                    created: 0,
+                    clients: Vec::new(),
+                    assigned: 0,
+                    assignments: None,
+                    status: None,
+                })
+                .status = Some(st);
+        }
+        for r in self.store.list_all(SITE_XNAMES, None).await? {
+            let a = Assignment::decode(&r)?;
+            if let Some(v) = views.get_mut(&a.site) {
+                v.assigned += 1;
+            }
+        }
+        Ok(views.into_values().collect())
+    }
+
+    pub async fn get(&self, name: &str) -> Result<SiteView, ApiError> {
+        let (_, s) = self.site(name).await?;
+        let mut v = view(s);
+        let by = IndexKey::new(SITE_KEY, name);
+        let mut list = Vec::new();
+        for r in self.store.list_all(SITE_XNAMES, Some(&by)).await? {
+            list.push(Assignment::decode(&r)?);
+        }
+        v.assigned = list.len();
+        v.assignments = Some(list);
+        if let Some(r) = self.store.get(crate::SITES, name).await? {
+            v.status = Some(decode(&r, "site status")?);
+        }
+        Ok(v)
+    }
+
+    /// Assigns the subtree under `xname` to `site` (replacing another site's claim on exactly
+    /// that xname; more specific assignments below it keep their site).
+    pub async fn assign(&self, name: &str, xname: &str) -> Result<Assignment, ApiError> {
+        self.site(name).await?;
+        let x = skyport_model::Xname::parse(xname)
+            .map_err(|e| ApiError::bad_request(format!("{xname}: {e}")))?;
+        let a = Assignment {
+            xname: x.to_string(),
+            site: name.to_string(),
+            source: "admin".into(),
+            assigned_at: now(),
+        };
+        for _ in 0..5 {
+            let prev = self.store.get(SITE_XNAMES, &a.xname).await?;
+            let op = Write::Put {
+                table: SITE_XNAMES,
+                record: a.record()?,
+                prev,
+            };
+            match self.store.write(vec![op]).await {
+                Ok(()) => {
+                    tracing::info!(site = name, xname = %a.xname, "xname subtree assigned");
+                    return Ok(a);
+                }
+                Err(skyport_store::StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::conflict(format!(
+            "{} is being reassigned concurrently; try again",
+            a.xname
+        )))
+    }
+
+    /// Removes `site`'s assignment of exactly `xname`.
+    pub async fn unassign(&self, name: &str, xname: &str) -> Result<(), ApiError> {
+        self.site(name).await?;
+        let x = skyport_model::Xname::parse(xname)
+            .map_err(|e| ApiError::bad_request(format!("{xname}: {e}")))?;
+        let id = x.to_string();
+        let Some(prev) = self.store.get(SITE_XNAMES, &id).await? else {
+            return Err(ApiError::not_found(format!("{id} is not assigned")));
+        };
+        let a = Assignment::decode(&prev)?;
+        if a.site != name {
+            return Err(ApiError::not_found(format!(
+                "{id} is assigned to site {}, not {name}",
+                a.site
+            )));
+        }
+        self.store
+            .write(vec![Write::Delete {
+                table: SITE_XNAMES,
+                prev,
+            }])
+            .await?;
+        Ok(())
+    }
+}
+
+fn view(s: Site) -> SiteView {
+    SiteView {
+        name: s.name,
+        registered: true,
+        description: s.description,
+        created: s.created,
+        clients: s.clients,
+        assigned: 0,
+        assignments: None,
+        status: None,
+    }
+}
+
+/// The auth layer's view of the registry: client ID → site, read on every edge request.
+pub struct StoreSites(pub Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl skyport_auth::SiteResolver for StoreSites {
+    async fn site_of(&self, client_id: &str) -> Result<Option<String>, String> {
+        if client_id.is_empty() || client_id.len() > 128 {
+            return Ok(None);
+        }
+        match self.0.get(SITE_CLIENTS, client_id).await {
+            Ok(Some(r)) => serde_json::from_str::<ClientRecord>(&r.body)
+                .map(|c| Some(c.site))
+                .map_err(|e| format!("stored client {client_id} is unreadable: {e}")),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Checks local client credentials; the site they belong to, or `None`.
+pub async fn check_local_secret(
+    store: &dyn Store,
+    client_id: &str,
+    secret: &str,
+) -> Result<Option<String>, ApiError> {
+    if client_id.is_empty() || client_id.len() > 128 {
+        return Ok(None);
+    }
+    let Some(r) = store.get(SITE_CLIENTS, client_id).await? else {
+        return Ok(None);
+    };
+    let c: ClientRecord = decode(&r, "client")?;
+    let ok = c
+        .secret_sha256
+        .is_some_and(|h| h.as_bytes() == sha256_hex(secret).as_bytes());
+    Ok(ok.then_some(c.site))
+}
