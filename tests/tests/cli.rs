@@ -327,6 +327,34 @@ fn every_subcommand_against_the_local_server() {
 
     assert_eq!(cli.json(&["edge", "candidates"]), serde_json::json!([]));
     assert_eq!(cli.json(&["edge", "status"]), serde_json::json!([]));
+
+    // Sites: the secret is printed once, never listed; rotation revokes the old client.
+    let added = cli.json(&["site", "add", "east", "--description", "building 3"]);
+    let secret = added["client_secret"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 40, "{added}");
+    assert!(
+        added["token_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/oauth2/token")
+    );
+    assert!(cli.fails(&["site", "add", "east"], 3).contains("409"));
+    assert!(cli.fails(&["site", "add", "East Wing"], 3).contains("400"));
+    let assigned = cli.json(&["site", "assign", "east", "x1000c0", "x1001c0"]);
+    assert_eq!(assigned[1]["xname"], "x1001c0");
+    let list = cli.json(&["site", "list"]);
+    assert_eq!(
+        (&list[0]["name"], &list[0]["assigned"]),
+        (&serde_json::json!("east"), &serde_json::json!(2))
+    );
+    assert!(!cli.ok(&["site", "list", "-o", "json"]).contains(&secret));
+    let rot = cli.json(&["site", "rotate", "east"]);
+    assert_eq!(rot["revoked"], serde_json::json!([added["client_id"]]));
+    cli.ok(&["site", "unassign", "east", "x1001c0"]);
+    assert_eq!(cli.json(&["site", "show", "east"])["assigned"], 1);
+    assert!(cli.fails(&["site", "show", "west"], 3).contains("404"));
+    cli.ok(&["site", "delete", "east"]);
+    assert_eq!(cli.json(&["site", "list"]), serde_json::json!([]));
     assert!(cli.ok(&["completions", "bash"]).contains("skyport"));
 
     // Deletes.
