@@ -353,7 +353,13 @@ fn every_subcommand_against_the_local_server() {
     cli.ok(&["site", "unassign", "east", "x1001c0"]);
     assert_eq!(cli.json(&["site", "show", "east"])["assigned"], 1);
     assert!(cli.fails(&["site", "show", "west"], 3).contains("404"));
+    let env = cli.ok(&["site", "add", "west", "--env"]);
+    assert!(
+        env.contains("export SKYPORT_EDGE_CLIENT_SECRET='") && env.contains("/oauth2/token'"),
+        "{env}"
+    );
     cli.ok(&["site", "delete", "east"]);
+    cli.ok(&["site", "delete", "west"]);
     assert_eq!(cli.json(&["site", "list"]), serde_json::json!([]));
     assert!(cli.ok(&["completions", "bash"]).contains("skyport"));
 

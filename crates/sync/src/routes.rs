@@ -191,13 +191,13 @@ async fn report(
     principal: Option<Extension<Principal>>,
     ApiJson(mut rep): ApiJson<Report>,
 ) -> Res {
+    // The token's site is the report's, whatever the agent's own `site` setting says (it
+    // defaults to "default", and a mismatch must not make every report bounce forever).
     let own = token_site(&principal);
     if let Some(own) = &own {
         if !rep.site.trim().is_empty() && rep.site.trim() != own {
-            return Err(ApiError::Forbidden(format!(
-                "this token is site {own:?}'s; it cannot report for {:?}",
-                rep.site.trim()
-            )));
+            tracing::warn!(site = %own, claimed = %rep.site.trim(),
+                "report names another site than its token's; filed under the token's");
         }
         rep.site = own.clone();
     }

@@ -12,12 +12,17 @@ use super::{CliResult, Global, print};
 pub enum SiteCmd {
     /// Register a site and issue its edge agent's client credentials (shown once).
     ///
-    /// Example:
+    /// Examples:
     ///   skyport site add east --description "Building 3, rows A-F"
+    ///   eval "$(skyport site add lab --env)"    # then skyport-edge finds them in its environment
     Add {
         name: String,
         #[arg(long, default_value = "")]
         description: String,
+        /// Print `export SKYPORT_EDGE_TOKEN_URL=... SKYPORT_EDGE_CLIENT_ID=...
+        /// SKYPORT_EDGE_CLIENT_SECRET=...` lines for the agent instead of a table.
+        #[arg(long)]
+        env: bool,
     },
     /// Every site: credentials, assigned subtrees, what its agent last reported.
     List,
@@ -32,6 +37,9 @@ pub enum SiteCmd {
         name: String,
         #[arg(long)]
         keep_previous: bool,
+        /// Print the new credentials as `export` lines for the agent.
+        #[arg(long)]
+        env: bool,
     },
     /// Revoke one client of a site (--client-id), or all of them.
     Revoke {
@@ -65,6 +73,29 @@ const CREDENTIAL_COLUMNS: &[(&str, &str)] = &[
     ("TOKEN URL", "token_url"),
 ];
 
+/// The agent's environment for these credentials, single-quoted for a POSIX shell.
+fn env_lines(v: &Value) -> String {
+    let q = |k: &str| {
+        let s = v.get(k).and_then(Value::as_str).unwrap_or_default();
+        format!("'{}'", s.replace('\'', r"'\''"))
+    };
+    format!(
+        "export SKYPORT_EDGE_TOKEN_URL={}\nexport SKYPORT_EDGE_CLIENT_ID={}\nexport SKYPORT_EDGE_CLIENT_SECRET={}\n",
+        q("token_url"),
+        q("client_id"),
+        q("client_secret")
+    )
+}
+
+fn print_credentials(g: &Global, v: &Value, env: bool) -> CliResult {
+    if env {
+        print!("{}", env_lines(v));
+        Ok(())
+    } else {
+        print(g.output, v, CREDENTIAL_COLUMNS)
+    }
+}
+
 fn path(name: &str, rest: &str) -> String {
     format!("/edge/v1/sites/{}{rest}", segment(name))
 }
@@ -72,7 +103,11 @@ fn path(name: &str, rest: &str) -> String {
 pub async fn site(g: &Global, c: &SiteCmd) -> CliResult {
     let client = g.client()?;
     match c {
-        SiteCmd::Add { name, description } => {
+        SiteCmd::Add {
+            name,
+            description,
+            env,
+        } => {
             let v = client
                 .send(
                     Method::POST,
@@ -80,7 +115,7 @@ pub async fn site(g: &Global, c: &SiteCmd) -> CliResult {
                     Some(&json!({"name": name, "description": description})),
                 )
                 .await?;
-            print(g.output, &v, CREDENTIAL_COLUMNS)?;
+            print_credentials(g, &v, *env)?;
             eprintln!(
                 "The secret is not stored in clear and will not be shown again: put client_id, \
                  client_secret and token_url in the site's skyport-edge configuration."
@@ -110,6 +145,7 @@ pub async fn site(g: &Global, c: &SiteCmd) -> CliResult {
         SiteCmd::Rotate {
             name,
             keep_previous,
+            env,
         } => {
             let v = client
                 .send(
@@ -118,7 +154,7 @@ pub async fn site(g: &Global, c: &SiteCmd) -> CliResult {
                     Some(&json!({"keep_previous": keep_previous})),
                 )
                 .await?;
-            print(g.output, &v, CREDENTIAL_COLUMNS)
+            print_credentials(g, &v, *env)
         }
         SiteCmd::Revoke { name, client_id } => {
             let body = match client_id {
@@ -153,5 +189,22 @@ pub async fn site(g: &Global, c: &SiteCmd) -> CliResult {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lines_survive_a_shell() {
+        let v = json!({"token_url": "http://h/oauth2/token", "client_id": "skyport-1",
+                       "client_secret": "a'b"});
+        assert_eq!(
+            env_lines(&v),
+            "export SKYPORT_EDGE_TOKEN_URL='http://h/oauth2/token'\n\
+             export SKYPORT_EDGE_CLIENT_ID='skyport-1'\n\
+             export SKYPORT_EDGE_CLIENT_SECRET='a'\\''b'\n"
+        );
     }
 }
