@@ -168,6 +168,14 @@ async fn one(bin: &Path, env: &[(&str, String)], ev: &str) -> anyhow::Result<Run
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // Which trust store the SDK's HTTPS client loads at init (rustls-native-certs): this
+    // machine's default is a bundle plus a directory of 292 files; Lambda's AL2023 image has a
+    // bundle. `SSL_CERT_FILE` given to the bench is passed on, to measure either.
+    for k in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
     if let Ok(mut g) = seen.lock() {
         g.start = Some(Instant::now());
     }
