@@ -29,10 +29,7 @@ struct Resp {
 }
 
 impl Cloud {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let raw: Arc<dyn skyport_store::Store> =
-            Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
+    fn new(dir: tempfile::TempDir, raw: Arc<dyn skyport_store::Store>) -> Self {
         let store: Arc<dyn skyport_store::Store> = Arc::new(skyport_sync::Generational::new(raw));
         let blobs =
             Arc::new(skyport_images::FsBlobs::open(dir.path(), "http://127.0.0.1:1").unwrap());
@@ -140,9 +137,22 @@ fn discovered(bmc: &str, ip: &str, mac: &str) -> Value {
 }
 
 #[tokio::test]
-async fn one_cloud_many_sites_no_leaks() {
-    let c = Cloud::new();
+async fn one_cloud_many_sites_no_leaks_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
+    one_cloud_many_sites_no_leaks(Cloud::new(dir, raw)).await;
+}
 
+#[tokio::test]
+async fn one_cloud_many_sites_no_leaks_dynamodb() {
+    let ddb = skyport_testkit::DynamoLocal::start().expect("DynamoDB Local");
+    let client = skyport_testkit::dynamo_client(&ddb.endpoint(), None).await;
+    let store = skyport_store_dynamo::DynamoStore::new(client, "skyport-sites");
+    store.ensure_table().await.unwrap();
+    one_cloud_many_sites_no_leaks(Cloud::new(tempfile::tempdir().unwrap(), Arc::new(store))).await;
+}
+
+async fn one_cloud_many_sites_no_leaks(c: Cloud) {
     // Registration: credentials shown once, names validated, no duplicates.
     let east = c
         .admin(
