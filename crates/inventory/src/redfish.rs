@@ -466,23 +466,24 @@ impl Inventory {
         force: bool,
         site: Option<&str>,
     ) -> Result<Vec<Write>, Fail> {
+        let exists = prev.is_some();
         let mut ops = vec![Write::Put {
             table: REDFISH_ENDPOINTS,
             record: records::redfish_endpoint(ep)?,
             prev,
         }];
+        let d = derive(ep, raw);
+        let ids: Vec<String> = d.components.iter().map(|c| c.id.clone()).collect();
         if let Some(site) = site {
             // An edge agent's push claims the BMC (and the nodes under it) for its site, in the
             // same batch, and may not touch another site's.
             let x = Xname::parse(&ep.id)
                 .map_err(|e| Fail::Api(ApiError::bad_request(format!("{}: {e}", ep.id))))?;
+            let now = crate::sites::unix_now();
             ops.extend(
-                crate::sites::claim_ops(self.store.as_ref(), site, &x, crate::sites::unix_now())
-                    .await?,
+                crate::sites::claim_ops(self.store.as_ref(), site, &x, &ids, exists, now).await?,
             );
         }
-        let d = derive(ep, raw);
-        let ids: Vec<String> = d.components.iter().map(|c| c.id.clone()).collect();
         let existing: BTreeMap<String, Record> = self
             .store
             .get_many(COMPONENTS, &ids)

@@ -105,25 +105,45 @@ impl Ownership {
     }
 }
 
-/// The writes that make `site`'s claim on `x` part of a discovery batch: nothing new if the
-/// site already owns it (but a check, so a concurrent reassignment fails the batch), a new
-/// assignment if nobody does, and 403 if another site does.
+/// The writes that make `site`'s claim on BMC `x` (and the `nodes` discovered under it) part of
+/// a discovery batch:
+/// - the BMC: a check if the site owns it already (so a concurrent reassignment fails the
+///   batch), a new assignment if nobody owns it and it is new to the inventory, and 403 if
+///   another site owns it, or if it exists unowned (inventory from before sites, or written by
+///   an admin: an admin assigns it, a site's agent cannot just take it);
+/// - each node: 403 if a more specific assignment gives it to another site, a check if one
+///   gives it to this site.
 pub async fn claim_ops(
     store: &dyn Store,
     site: &str,
     x: &Xname,
+    nodes: &[String],
+    exists: bool,
     now: i64,
 ) -> Result<Vec<Write>, ApiError> {
+    let mut ops = Vec::new();
+    let mut checked = std::collections::BTreeSet::new();
     match owner(store, x).await? {
-        Some((prev, a)) if a.site == site => Ok(vec![Write::Check {
-            table: SITE_XNAMES,
-            prev,
-        }]),
-        Some((_, a)) => Err(ApiError::Forbidden(format!(
-            "{x} belongs to site {:?} (assigned at {} by {}); this token is site {site:?}'s",
-            a.site, a.xname, a.source
-        ))),
-        None => Ok(vec![Write::Put {
+        Some((prev, a)) if a.site == site => {
+            checked.insert(prev.id.clone());
+            ops.push(Write::Check {
+                table: SITE_XNAMES,
+                prev,
+            });
+        }
+        Some((_, a)) => {
+            return Err(ApiError::Forbidden(format!(
+                "{x} belongs to site {:?} (assigned at {} by {}); this token is site {site:?}'s",
+                a.site, a.xname, a.source
+            )));
+        }
+        None if exists => {
+            return Err(ApiError::Forbidden(format!(
+                "{x} is in the inventory but assigned to no site; an admin assigns it \
+                 (skyport site assign {site} {x}) before this site's agent may update it"
+            )));
+        }
+        None => ops.push(Write::Put {
             table: SITE_XNAMES,
             record: Assignment {
                 xname: x.to_string(),
@@ -133,8 +153,27 @@ pub async fn claim_ops(
             }
             .record()?,
             prev: None,
-        }]),
+        }),
     }
+    for n in nodes {
+        let Ok(nx) = Xname::parse(n) else {
+            continue;
+        };
+        match owner(store, &nx).await? {
+            Some((_, a)) if a.site != site => {
+                return Err(ApiError::Forbidden(format!(
+                    "{nx} belongs to site {:?} (assigned at {}); this token is site {site:?}'s",
+                    a.site, a.xname
+                )));
+            }
+            Some((prev, _)) if checked.insert(prev.id.clone()) => ops.push(Write::Check {
+                table: SITE_XNAMES,
+                prev,
+            }),
+            _ => {}
+        }
+    }
+    Ok(ops)
 }
 
 /// Whether `xname` may be changed on behalf of `site`: unassigned or the site's own.

@@ -73,7 +73,13 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let token_url = local_issuer
         .as_ref()
         .map(|_| format!("{}/oauth2/token", cfg.public_url.trim_end_matches('/')));
-    let creds = Arc::new(skyport_sync::LocalCredentials::new(token_url));
+    let creds: Arc<dyn skyport_sync::Credentials> = match token_url {
+        Some(url) => Arc::new(skyport_sync::LocalCredentials::new(Some(url))),
+        None => Arc::new(skyport_sync::sites::NoCredentials(
+            "this server issues no tokens (auth is off, or tokens come from an external \
+             issuer): create the site's client there",
+        )),
+    };
     let mut routes = skyport::api(
         store.clone(),
         settings,

@@ -290,6 +290,86 @@ async fn one_cloud_many_sites_no_leaks(c: Cloud) {
     .await;
     assert_eq!(r.status, 403, "{}", r.text);
 
+    // A node lent to west inside east's cabinet: east's re-discovery of its BMC may not
+    // rewrite it (nor give it NICs).
+    let r = c
+        .admin("PUT", "/edge/v1/sites/west/xnames/x1000c0s0b0n0", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = push(
+        east_token.clone(),
+        "x1000c0s0b0",
+        "10.1.0.1",
+        "02:e0:00:00:00",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(
+        r.text.contains("x1000c0s0b0n0 belongs to site"),
+        "{}",
+        r.text
+    );
+    let r = c
+        .admin("DELETE", "/edge/v1/sites/west/xnames/x1000c0s0b0n0", None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = push(
+        east_token.clone(),
+        "x1000c0s0b0",
+        "10.1.0.1",
+        "02:e0:00:00:00",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // A BMC already in the inventory but assigned to no site (written by an admin, or before
+    // sites existed) is not any agent's to take: an admin assigns it first.
+    let r = c
+        .admin(
+            "PUT",
+            "/hsm/v2/Inventory/RedfishEndpoints/x4000c0s0b0",
+            Some(discovered("x4000c0s0b0", "10.4.0.1", "02:e4:00:00:00")),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = push(
+        east_token.clone(),
+        "x4000c0s0b0",
+        "10.4.0.1",
+        "02:e4:00:00:00",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("assigned to no site"), "{}", r.text);
+    c.admin("PUT", "/edge/v1/sites/east/xnames/x4000c0s0b0", None)
+        .await;
+    let r = push(
+        east_token.clone(),
+        "x4000c0s0b0",
+        "10.4.0.1",
+        "02:e4:00:00:00",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // A NIC and host boot parameters for a node of east's that has no component yet.
+    let r = c
+        .admin(
+            "POST",
+            "/hsm/v2/Inventory/EthernetInterfaces",
+            Some(json!({"MACAddress": "02:e5:00:00:00:10", "ComponentID": "x1000c0s9b0n0"})),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+    let r = c
+        .admin(
+            "POST",
+            "/boot/v1/bootparameters",
+            Some(json!({"hosts": ["x1000c0s9b0n0"], "kernel": "http://k/new"})),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+
     // An admin-created node of each site, boot parameters by host, MAC and NID, groups across
     // both sites, cloud-init for a group.
     for (x, nid) in [("x1000c0s7b0n0", 17), ("x2000c0s7b0n0", 27)] {
@@ -352,11 +432,22 @@ async fn one_cloud_many_sites_no_leaks(c: Cloud) {
     };
     assert_eq!(
         ids(&e, "Components"),
-        ["x1000c0s0b0n0", "x1000c0s7b0n0", "x3000c0s0b0n0"]
+        [
+            "x1000c0s0b0n0",
+            "x1000c0s7b0n0",
+            "x3000c0s0b0n0",
+            "x4000c0s0b0n0"
+        ]
     );
+    assert!(ids(&e, "EthernetInterfaces").contains(&"02e500000010".to_string()));
     assert_eq!(
         ids(&e, "BootParams"),
-        ["host:x1000c0s0b0n0", "mac:02:e0:00:00:00:10", "nid:17"]
+        [
+            "host:x1000c0s0b0n0",
+            "host:x1000c0s9b0n0",
+            "mac:02:e0:00:00:00:10",
+            "nid:17"
+        ]
     );
     assert_eq!(ids(&e, "Groups"), ["compute"]);
     for leak in ["x2000", "02:a0", "02a0", "westonly", "nid:27"] {
@@ -412,6 +503,42 @@ async fn one_cloud_many_sites_no_leaks(c: Cloud) {
         ),
         (Some(1), Some(1))
     );
+    // An unknown MAC east saw stays east's candidate, whatever west reports about it later.
+    let unknown = |t: u64| {
+        json!({"unknown_macs": [{"mac": "02:ff:00:00:00:01", "ip": "10.9.9.9",
+                                 "first_seen": t, "last_seen": t}]})
+    };
+    let r = c
+        .call(
+            "POST",
+            "/edge/v1/reports",
+            &east_token,
+            Some(unknown(now - 10)),
+        )
+        .await;
+    assert_eq!(r.body["unknown_macs"], 1, "{}", r.text);
+    let r = c
+        .call("POST", "/edge/v1/reports", &west_token, Some(unknown(now)))
+        .await;
+    assert_eq!(
+        (r.body["unknown_macs"].as_u64(), r.body["skipped"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let r = c.admin("GET", "/edge/v1/candidates", None).await;
+    assert_eq!(r.body[0]["site"], "east", "{}", r.text);
+    // A query the snapshot does not know is refused as a problem, not ignored.
+    let r = c
+        .call(
+            "GET",
+            "/edge/v1/snapshot?site=east&site=west",
+            &c.admin.clone(),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("\"detail\""), "{}", r.text);
+    let r = c.admin("GET", "/edge/v1/snapshot?sight=east", None).await;
+    assert_eq!(r.status, 400, "{}", r.text);
 
     // The registry shows both sites, east's discovery claim and its agent's status.
     let r = c.admin("GET", "/edge/v1/sites/east", None).await;
@@ -431,7 +558,8 @@ async fn one_cloud_many_sites_no_leaks(c: Cloud) {
         [
             // x1000c0s0b0 needed no claim: it is under east's cabinet already.
             ("x1000c0".to_string(), "admin".to_string()),
-            ("x3000c0s0b0".to_string(), "discovery".to_string())
+            ("x3000c0s0b0".to_string(), "discovery".to_string()),
+            ("x4000c0s0b0".to_string(), "admin".to_string())
         ]
     );
     // Filed under the token's site, whatever the agent called itself.

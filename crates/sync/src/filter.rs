@@ -2,9 +2,10 @@
 //! nothing of any other site's.
 //!
 //! - components: those the site owns (by xname subtree, [`Ownership`]);
-//! - NICs: those of its components (a NIC nobody claimed yet belongs to no site);
+//! - NICs: those whose `ComponentID` is in its subtrees (a NIC naming no component belongs to
+//!   no site, nor do boot parameters by a MAC the inventory does not know);
 //! - groups: those with a member at the site, with the other sites' members removed;
-//! - boot parameters: by host, MAC or NID of its own nodes only;
+//! - boot parameters: by host in its subtrees, by its NICs' MACs, by its components' NIDs;
 //! - images: those its boot parameters reference (`image:<id>`);
 //! - cloud-init: the installation-wide defaults, its groups' data, its nodes' instance data.
 
@@ -43,10 +44,11 @@ pub fn for_site(tables: &mut BTreeMap<String, Vec<SyncRecord>>, site: &str, owne
         .collect();
 
     let nics = table(tables, ETHERNET_INTERFACES);
+    // A NIC counts by the xname it names, whether or not that node has a component yet.
     nics.retain(|r| {
         field(&r.body, "ComponentID")
             .and_then(|v| v.as_str().map(str::to_string))
-            .is_some_and(|c| xnames.contains(&c))
+            .is_some_and(|c| mine(&c))
     });
     let macs: BTreeSet<String> = nics
         .iter()
@@ -61,7 +63,7 @@ pub fn for_site(tables: &mut BTreeMap<String, Vec<SyncRecord>>, site: &str, owne
 
     let params = table(tables, skyport_boot::params::BOOT_PARAMS);
     params.retain(|r| match r.id.split_once(':') {
-        Some(("host", x)) => xnames.contains(x),
+        Some(("host", x)) => mine(x),
         Some(("mac", m)) => Mac::parse(m).is_ok_and(|m| macs.contains(&m.to_string())),
         Some(("nid", n)) => n.parse::<i64>().is_ok_and(|n| nids.contains(&n)),
         _ => false,

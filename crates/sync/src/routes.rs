@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use skyport_auth::Principal;
 use skyport_inventory::sites::Ownership;
 
@@ -74,19 +74,24 @@ fn matches(h: &HeaderMap, tag: &HeaderValue) -> bool {
     })
 }
 
-#[derive(serde::Deserialize)]
-struct SnapshotQuery {
-    site: Option<String>,
-}
-
 async fn snapshot(
     State(Edge { store, .. }): State<Edge>,
     principal: Option<Extension<Principal>>,
-    q: Query<SnapshotQuery>,
+    q: skyport_http::QueryParams,
     h: HeaderMap,
 ) -> Res {
+    let asked = match q.all("site").as_slice() {
+        [] => None,
+        [one] => Some(one.to_string()),
+        _ => return Err(ApiError::bad_request("site: give it once")),
+    };
+    if let Some((k, _)) = q.0.iter().find(|(k, _)| k != "site") {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter {k:?}: the snapshot takes only site"
+        )));
+    }
     // An edge token gets its own site's records and nothing else; others may ask for one site.
-    let site = match (token_site(&principal), q.0.site) {
+    let site = match (token_site(&principal), asked) {
         (Some(own), Some(asked)) if own != asked => {
             return Err(ApiError::Forbidden(format!(
                 "this token is site {own:?}'s, not {asked:?}'s"
@@ -292,6 +297,12 @@ async fn report(
             serde_json::from_str::<UnknownMac>(&r.body),
             macs.get_mut(&r.id),
         ) {
+            if own.is_some() && !old.site.is_empty() && old.site != new.site {
+                // Another site's candidate: a site's agent does not rewrite it.
+                macs.remove(&r.id);
+                skipped += 1;
+                continue;
+            }
             new.first_seen = new.first_seen.min(old.first_seen);
             if old.last_seen > new.last_seen {
                 new.last_seen = old.last_seen;

@@ -133,6 +133,25 @@ impl Credentials for LocalCredentials {
     }
 }
 
+/// No way to issue credentials here (a local server verifying an external issuer's tokens, or
+/// with authentication off): registering or rotating answers 503 with the reason.
+pub struct NoCredentials(pub &'static str);
+
+#[async_trait::async_trait]
+impl Credentials for NoCredentials {
+    fn kind(&self) -> &'static str {
+        "none"
+    }
+
+    async fn create(&self, _site: &str) -> Result<NewClient, String> {
+        Err(self.0.to_string())
+    }
+
+    async fn delete(&self, _client_id: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 fn sha256_hex(s: &str) -> String {
     Sha256::digest(s.as_bytes())
         .iter()
@@ -408,12 +427,43 @@ impl Registry {
     /// Deletes a site: its credentials, its assignments and its last status. The inventory
     /// records themselves stay (they become unassigned).
     pub async fn delete(&self, name: &str) -> Result<usize, ApiError> {
-        let (prev, site) = self.site(name).await?;
+        let (prev, site) = match self.site(name).await {
+            Ok(found) => found,
+            // A deletion interrupted after the site record went: finish it.
+            Err(ApiError::NotFound(m)) => {
+                let n = self.drop_assignments(name).await?;
+                return if n > 0 {
+                    Ok(n)
+                } else {
+                    Err(ApiError::NotFound(m))
+                };
+            }
+            Err(e) => return Err(e),
+        };
+        // Credentials first, with the site record: from then on its agent can claim nothing.
+        let mut ops = vec![Write::Delete {
+            table: SITE_RECORDS,
+            prev,
+        }];
+        ops.extend(self.delete_client_ops(&site.clients).await?);
+        if let Some(st) = self.store.get(crate::SITES, name).await? {
+            ops.push(Write::Delete {
+                table: crate::SITES,
+                prev: st,
+            });
+        }
+        self.store.write(ops).await?;
+        self.delete_upstream(&site.clients).await;
+        let n = self.drop_assignments(name).await?;
+        tracing::info!(site = name, unassigned = n, "site deleted");
+        Ok(n)
+    }
+
+    /// Removes every assignment to `name`, in batches (idempotent: a failure half-way is
+    /// finished by deleting the site again, or by `unassign`).
+    async fn drop_assignments(&self, name: &str) -> Result<usize, ApiError> {
         let by = IndexKey::new(SITE_KEY, name);
         let assigned = self.store.list_all(SITE_XNAMES, Some(&by)).await?;
-        let n = assigned.len();
-        // Assignments first, in batches; the site record goes last, so a failure half-way
-        // leaves a site that can be deleted again.
         for chunk in assigned.chunks(25) {
             self.store
                 .write(
@@ -428,21 +478,7 @@ impl Registry {
                 )
                 .await?;
         }
-        let mut ops = vec![Write::Delete {
-            table: SITE_RECORDS,
-            prev,
-        }];
-        ops.extend(self.delete_client_ops(&site.clients).await?);
-        if let Some(st) = self.store.get(crate::SITES, name).await? {
-            ops.push(Write::Delete {
-                table: crate::SITES,
-                prev: st,
-            });
-        }
-        self.store.write(ops).await?;
-        self.delete_upstream(&site.clients).await;
-        tracing::info!(site = name, unassigned = n, "site deleted");
-        Ok(n)
+        Ok(assigned.len())
     }
 
     /// Every site: registered ones and any that only reported a status.
@@ -527,9 +563,10 @@ impl Registry {
         )))
     }
 
-    /// Removes `site`'s assignment of exactly `xname`.
+    /// Removes `site`'s assignment of exactly `xname` (also for a site already deleted, so a
+    /// leftover can always be cleared).
     pub async fn unassign(&self, name: &str, xname: &str) -> Result<(), ApiError> {
-        self.site(name).await?;
+        check_name(name)?;
         let x = skyport_model::Xname::parse(xname)
             .map_err(|e| ApiError::bad_request(format!("{xname}: {e}")))?;
         let id = x.to_string();
