@@ -300,6 +300,8 @@ async fn every_route_times_every_token() {
     let east = registry.register("east", "").await.unwrap();
     let west = registry.register("west", "").await.unwrap();
     registry.revoke("west", None).await.unwrap();
+    // The routes' xnames are east's, so an allowed edge push is not refused for ownership.
+    registry.assign("east", "x1c0").await.unwrap();
     let app = skyport::api(
         store,
         skyport_ipxe::Settings::default(),
