@@ -543,7 +543,15 @@ impl Inventory {
                     && old.component_id != ei.component_id
                 {
                     // Not even a forced update moves another site's NIC.
-                    crate::sites::check_owned(self.store.as_ref(), site, &old.component_id).await?;
+                    if let Some(prev) =
+                        crate::sites::check_owned(self.store.as_ref(), site, &old.component_id)
+                            .await?
+                    {
+                        ops.push(Write::Check {
+                            table: crate::sites::SITE_XNAMES,
+                            prev,
+                        });
+                    }
                 }
                 if !force && !old.component_id.is_empty() && old.component_id != ei.component_id {
                     return Err(Fail::Api(ApiError::conflict(format!(

@@ -176,17 +176,23 @@ pub async fn claim_ops(
     Ok(ops)
 }
 
-/// Whether `xname` may be changed on behalf of `site`: unassigned or the site's own.
-pub async fn check_owned(store: &dyn Store, site: &str, xname: &str) -> Result<(), ApiError> {
+/// Whether `xname` may be changed on behalf of `site`: unassigned, or the site's own (then the
+/// deciding assignment is returned, for a check in the caller's batch).
+pub async fn check_owned(
+    store: &dyn Store,
+    site: &str,
+    xname: &str,
+) -> Result<Option<Record>, ApiError> {
     let Ok(x) = Xname::parse(xname) else {
-        return Ok(());
+        return Ok(None);
     };
     match owner(store, &x).await? {
         Some((_, a)) if a.site != site => Err(ApiError::Forbidden(format!(
             "{x} belongs to site {:?}; this token is site {site:?}'s",
             a.site
         ))),
-        _ => Ok(()),
+        Some((prev, _)) => Ok(Some(prev)),
+        None => Ok(None),
     }
 }
 
