@@ -43,21 +43,45 @@ pub struct Server {
     data: PathBuf,
 }
 
-/// A token from the local issuer of the server whose data directory is `data`
-/// (`skyport token`), with `scope` (`read`, `write`, `admin`, `edge`, comma-separated).
-pub fn token(data: &Path, scope: &str) -> anyhow::Result<String> {
+/// Runs `skyport` with `args` (and extra environment), returning its trimmed stdout, or an
+/// error with its stderr.
+fn skyport_output(
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> anyhow::Result<String> {
+    let what = args
+        .iter()
+        .take(2)
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
     let out = Command::new(skyport_bin()?)
-        .args(["token", "--scope", scope, "--data"])
-        .arg(data)
+        .args(args)
+        .envs(env.iter().copied())
         .output()
-        .context("running skyport token")?;
+        .with_context(|| format!("running skyport {what}"))?;
     if !out.status.success() {
         bail!(
-            "skyport token failed: {}",
+            "skyport {what} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A token from the local issuer of the server whose data directory is `data`
+/// (`skyport token`), with `scope` (`read`, `write`, `admin`, `edge`, comma-separated).
+pub fn token(data: &Path, scope: &str) -> anyhow::Result<String> {
+    skyport_output(
+        &[
+            "token".as_ref(),
+            "--scope".as_ref(),
+            scope.as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+        ],
+        &[],
+    )
 }
 
 impl Server {
@@ -105,36 +129,32 @@ impl Server {
     /// shortcut for the client-credentials exchange the agent would do).
     pub fn edge_token(&self, site: &str) -> anyhow::Result<String> {
         let admin = self.token("admin")?;
-        let out = Command::new(skyport_bin()?)
-            .args(["site", "add", site, "-o", "json", "--url"])
-            .arg(format!("http://{}", self.addr))
-            .env("SKYPORT_TOKEN", &admin)
-            .env("SKYPORT_CLI_CONFIG", self.data.join("no-cli-config.toml"))
-            .output()
-            .context("running skyport site add")?;
-        if !out.status.success() {
-            bail!(
-                "skyport site add failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let url = format!("http://{}", self.addr);
+        let no_profile = self.data.join("no-cli-config.toml");
+        let added = skyport_output(
+            &["site", "add", site, "-o", "json", "--url", &url].map(std::ffi::OsStr::new),
+            &[
+                ("SKYPORT_TOKEN", admin.as_ref()),
+                ("SKYPORT_CLI_CONFIG", no_profile.as_os_str()),
+            ],
+        )?;
         let v: serde_json::Value =
-            serde_json::from_slice(&out.stdout).context("skyport site add printed no JSON")?;
+            serde_json::from_str(&added).context("skyport site add printed no JSON")?;
         let id = v["client_id"]
             .as_str()
             .context("skyport site add printed no client_id")?;
-        let out = Command::new(skyport_bin()?)
-            .args(["token", "--scope", "edge", "--client-id", id, "--data"])
-            .arg(&self.data)
-            .output()
-            .context("running skyport token")?;
-        if !out.status.success() {
-            bail!(
-                "skyport token failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        skyport_output(
+            &[
+                "token".as_ref(),
+                "--scope".as_ref(),
+                "edge".as_ref(),
+                "--client-id".as_ref(),
+                id.as_ref(),
+                "--data".as_ref(),
+                self.data.as_os_str(),
+            ],
+            &[],
+        )
     }
 
     pub fn base(&self) -> String {

@@ -71,9 +71,10 @@ pub fn for_site(tables: &mut BTreeMap<String, Vec<SyncRecord>>, site: &str, owne
     let images: BTreeSet<String> = params
         .iter()
         .flat_map(|r| {
+            let body = serde_json::from_str::<Value>(&r.body).unwrap_or(Value::Null);
             ["kernel", "initrd"]
                 .into_iter()
-                .filter_map(|f| field(&r.body, f))
+                .filter_map(|f| body.get(f).cloned())
                 .filter_map(|v| {
                     v.as_str()
                         .and_then(|s| s.strip_prefix("image:"))

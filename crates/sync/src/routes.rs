@@ -10,7 +10,7 @@ use axum::extract::{Extension, Path, State};
 use skyport_auth::Principal;
 use skyport_inventory::sites::Ownership;
 
-use crate::sites::{Credentials, Registry};
+use crate::sites::{Credentials, Registry, encode, now};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -173,13 +173,6 @@ fn gzip(body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .map_err(|e| ApiError::Internal(format!("compressing the snapshot: {e}")))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Epochs an agent may report: not before 2000, not more than a day ahead of our clock.
 fn check_epoch(what: &str, t: i64) -> Result<(), ApiError> {
     if (946_684_800..=now() + 86_400).contains(&t) {
@@ -315,13 +308,13 @@ async fn report(
     for (id, e) in &history {
         ops.push(Write::Upsert {
             table: ENDPOINT_HISTORY,
-            record: Record::new(id, to_body(e)?),
+            record: Record::new(id, encode(e)?),
         });
     }
     for (id, m) in &macs {
         ops.push(Write::Upsert {
             table: CANDIDATES,
-            record: Record::new(id, to_body(m)?),
+            record: Record::new(id, encode(m)?),
         });
     }
     if let Some(st) = &rep.status {
@@ -339,7 +332,7 @@ async fn report(
         };
         ops.push(Write::Upsert {
             table: SITES,
-            record: Record::new(site, to_body(&st)?),
+            record: Record::new(site, encode(&st)?),
         });
     }
     let (h, m) = (history.len(), macs.len());
@@ -357,10 +350,6 @@ async fn report(
         StatusCode::OK,
         &serde_json::json!({"endpoint_history": h, "unknown_macs": m, "skipped": skipped}),
     ))
-}
-
-fn to_body<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
-    serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 async fn sites(State(e): State<Edge>) -> Res {

@@ -181,7 +181,7 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<String, ApiError> {
+pub(crate) fn encode<T: Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()))
 }
 

@@ -91,22 +91,3 @@ impl Credentials for CognitoCredentials {
         }
     }
 }
-
-/// No user pool configured (local development through `cargo lambda watch`): sites can be
-/// listed and assigned, but registering one or rotating its credentials answers 503.
-pub struct Unconfigured;
-
-#[async_trait::async_trait]
-impl Credentials for Unconfigured {
-    fn kind(&self) -> &'static str {
-        "none"
-    }
-
-    async fn create(&self, _site: &str) -> Result<NewClient, String> {
-        Err("no user pool is configured (SKYPORT_USER_POOL_ID) to create edge clients in".into())
-    }
-
-    async fn delete(&self, _client_id: &str) -> Result<(), String> {
-        Ok(())
-    }
-}

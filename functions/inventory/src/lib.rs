@@ -21,7 +21,8 @@ pub fn app(
 }
 
 /// Where site registration gets edge credentials: Cognito app clients of the stack's user pool
-/// (`SKYPORT_USER_POOL_ID`, set by the template), or nowhere (registration answers 503).
+/// (`SKYPORT_USER_POOL_ID`, set by the template), or nowhere (local development through
+/// `cargo lambda watch`: sites can be listed and assigned, but registering answers 503).
 pub fn credentials_from_lookup(
     get: &dyn Fn(&str) -> Option<String>,
     aws: &aws_config::SdkConfig,
@@ -39,7 +40,9 @@ pub fn credentials_from_lookup(
                 token_url,
             )))
         }
-        None => Ok(Arc::new(cognito::Unconfigured)),
+        None => Ok(Arc::new(skyport_sync::sites::NoCredentials(
+            "no user pool is configured (SKYPORT_USER_POOL_ID) to create edge clients in",
+        ))),
     }
 }
 

@@ -34,7 +34,7 @@ async fn api_gateway_v2_events_reach_the_router() {
         Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
     let app = skyport_fn_inventory::app(
         store,
-        Arc::new(skyport_fn_inventory::cognito::Unconfigured),
+        Arc::new(skyport_sync::sites::NoCredentials("none in this test")),
         None,
     );
     let (status, _) = invoke(&app, "post-components.json").await;
@@ -65,7 +65,7 @@ async fn the_function_enforces_tokens_and_scopes() {
     );
     let app = skyport_fn_inventory::app(
         store,
-        Arc::new(skyport_fn_inventory::cognito::Unconfigured),
+        Arc::new(skyport_sync::sites::NoCredentials("none in this test")),
         Some(Arc::new(jwks)),
     );
     let with_token = |event: &str, scope: &str| {
