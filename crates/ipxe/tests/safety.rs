@@ -1,5 +1,7 @@
-//! Property tests: no value that passes the write-time check, placed anywhere in a boot script,
-//! changes the script's commands; and no reason text can add a command to an error script.
+//! Property tests against iPXE's own parser ([`skyport_ipxe::shell`], a model of iPXE's
+//! `script.c`/`exec.c`): no value that passes the write-time check, placed anywhere in a boot
+//! script, changes the script's commands, their arguments or its labels; and no reason text can
+//! add a command to an error script.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
@@ -27,6 +29,18 @@ fn nasty() -> impl Strategy<Value = String> {
             Just("xname=".to_string()),
             Just("\u{0}".to_string()),
             Just("\u{85}".to_string()),
+            Just(";".to_string()),
+            Just(" ; ".to_string()),
+            Just(" #".to_string()),
+            Just("#".to_string()),
+            Just("\\".to_string()),
+            Just("--name=evil".to_string()),
+            Just("-n".to_string()),
+            Just("\u{b}".to_string()),
+            Just("\u{c}".to_string()),
+            Just("\u{a0}".to_string()),
+            Just("http://".to_string()),
+            Just("image:".to_string()),
             "[a-z0-9=:/.,;-]{1,8}",
             "\\PC{1,4}",
         ],
@@ -35,26 +49,60 @@ fn nasty() -> impl Strategy<Value = String> {
     .prop_map(|parts| parts.concat())
 }
 
-fn commands(script: &str) -> Vec<String> {
-    // What iPXE would execute: one command per line, split further at `||` and `&&`.
-    script
-        .lines()
-        .filter(|l| !l.is_empty())
-        .flat_map(|l| {
-            l.split("||")
-                .flat_map(|p| p.split("&&"))
-                .map(|c| c.trim().split(' ').next().unwrap_or("").to_string())
-                .collect::<Vec<_>>()
+/// What iPXE executes, line by line: (label, [(argv, how the next command is reached)]).
+type Parsed = Vec<(Option<String>, Vec<(Vec<String>, Option<shell::Then>)>)>;
+
+fn parsed(script: &str) -> Parsed {
+    shell::parse(script)
+        .into_iter()
+        .map(|l| {
+            let cmds = l.commands.into_iter().map(|c| (c.argv, c.then)).collect();
+            (l.label, cmds)
         })
         .collect()
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The script a known node must get, as iPXE reads it, built without the renderer.
+fn expected(kernel: &str, initrd: Option<&str>, params: &str, chain: &str) -> Parsed {
+    let or = Some(shell::Then::OnFailure);
+    let retry = || (vec!["goto".to_string(), "boot_retry".to_string()], None);
+    let mut kernel_argv: Vec<String> = ["kernel", "--name", "kernel", kernel]
+        .map(String::from)
+        .to_vec();
+    kernel_argv.extend(words(params));
+    let mut p = vec![(None, vec![]), (None, vec![(kernel_argv, or), retry()])];
+    if let Some(i) = initrd {
+        let argv = ["initrd", "--name", "initrd", i].map(String::from).to_vec();
+        p.push((None, vec![(argv, or), retry()]));
+    }
+    p.push((None, vec![(vec!["boot".to_string()], or), retry()]));
+    p.push((Some("boot_retry".to_string()), vec![]));
+    p.push((
+        None,
+        vec![(vec!["sleep".to_string(), "30".to_string()], None)],
+    ));
+    p.push((
+        None,
+        vec![(vec!["chain".to_string(), chain.to_string()], None)],
+    ));
+    p.push((None, vec![]));
+    p.push((None, vec![]));
+    p
 }
 
 proptest! {
     #[test]
     fn accepted_values_never_add_commands(
-        kernel in prop_oneof![nasty(), "https?://[a-z0-9./:-]{1,24}"],
-        initrd in prop_oneof![nasty(), "https?://[a-z0-9./:-]{1,24}"],
-        params in prop_oneof![nasty(), "[a-z0-9=:/.,;_-]{0,12}( [a-zA-Z0-9=:/.,;_-]{1,10}){0,4}"],
+        kernel in prop_oneof![nasty(), "(https?://|tftp://|/|-)[a-z0-9./:;#-]{1,24}"],
+        initrd in prop_oneof![nasty(), "(https?://|tftp://|/|-)[a-z0-9./:;#-]{1,24}"],
+        params in prop_oneof![nasty(), "[a-z0-9=:/.,;#_-]{0,12}( [a-zA-Z0-9=:/.,;#|&_-]{1,10}){0,4}"],
         xname in "[a-z0-9]{0,12}",
         with_initrd in any::<bool>(),
     ) {
@@ -70,13 +118,13 @@ proptest! {
             prop_assert!(r.is_err() || check_value(Slot::Params, &build_params(&boot, &id, &Settings::default())).is_ok());
         }
         if let Ok(script) = r {
-            let mut want = vec!["#!ipxe", "kernel", "goto"];
-            if initrd.is_some() { want.extend(["initrd", "goto"]); }
-            want.extend(["boot", "goto", ":boot_retry", "sleep", "chain"]);
-            prop_assert_eq!(commands(&script), want);
+            let params = build_params(&boot, &id, &Settings::default());
+            let chain = "https://api-gw-service-nmn.local/apis/bss/boot/v1/bootscript?nid=7&retry=1";
+            let want = expected(&boot.kernel, initrd.as_deref(), &params, chain);
+            prop_assert_eq!(parsed(&script), want);
+            // The URL is an argument, not an option: iPXE's getopt stops at the first word.
+            prop_assert!(!boot.kernel.starts_with('-'));
             prop_assert!(!script.contains("$\u{7b}"), "setting expansion in script");
-            // BSS ends the script with one extra newline: an empty last line.
-            prop_assert_eq!(script.lines().count(), if initrd.is_some() { 8 } else { 7 });
             prop_assert!(script.ends_with("\n\n"));
         }
     }
@@ -84,7 +132,15 @@ proptest! {
     #[test]
     fn error_reasons_never_add_commands(reason in nasty()) {
         let s = error_script(&reason, Some(&ChainKey::Nid(3)), 0, &Settings::default());
-        prop_assert_eq!(commands(&s), vec!["#!ipxe", "echo", "echo", "sleep", "chain"]);
+        let names: Vec<(Option<String>, Vec<String>)> = shell::parse(&s)
+            .into_iter()
+            .map(|l| (l.label, l.commands.iter().map(|c| c.argv[0].clone()).collect()))
+            .collect();
+        let line = |c: &[&str]| (None, c.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        prop_assert_eq!(names, vec![
+            line(&[]), line(&["echo"]), line(&["echo"]), line(&["sleep"]), line(&["chain"]), line(&[]), line(&[]),
+        ]);
+        prop_assert!(shell::parse(&s).iter().all(|l| l.commands.iter().all(|c| c.then.is_none())));
         prop_assert!(!s.contains("$\u{7b}"), "setting expansion in script");
     }
 }
