@@ -1,19 +1,26 @@
 //! One discovery run: scan every target (TCP connect, then an unauthenticated
 //! `GET /redfish/v1/`), crawl each BMC found, name it from the site map, and queue its SMD
 //! payload in the outbox. Targets run `concurrency` at a time; each BMC is bounded by its
-//! timeouts and an overall deadline, so a hung or hostile BMC costs at most that and never
-//! holds up the others.
+//! timeouts, an overall deadline and a memory budget, so a hung or hostile BMC costs at most that
+//! and never holds up the others.
+//!
+//! Memory: every BMC's budget (`Limits::max_retained`) counts against the pass's
+//! (`Limits::max_pass_retained`) for as long as the BMC's crawl or its result is held, so the
+//! pass as a whole is bounded too. A BMC that passes either budget fails with a reason naming it;
+//! a result that would take the results held past half the pass's budget is still queued, but
+//! its inventory and payload are left out of the report, so crawls keep the other half.
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
 use serde::Serialize;
 use skyport_redfish::payload::{EndpointPayload, Identity, build};
 use skyport_redfish::{
-    AuthMode, BmcClient, BmcInventory, CrawlOptions, Credentials, FetchError, Limits, TlsPolicy,
-    crawl,
+    AuthMode, BmcClient, BmcInventory, CrawlOptions, Credentials, FetchError, Limits, MemoryBudget,
+    Scope, TlsPolicy, crawl,
 };
 
 use crate::outbox::Outbox;
@@ -90,6 +97,10 @@ pub struct Found {
     pub inventory: Option<BmcInventory>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<EndpointPayload>,
+    /// The BMC's memory account, holding the inventory's and payload's bytes against the pass's
+    /// budget for as long as this result is kept.
+    #[serde(skip)]
+    held: Option<Arc<MemoryBudget>>,
 }
 
 fn row(t: &Target, scheme: &str, status: Status, started: Instant) -> Row {
@@ -139,11 +150,12 @@ fn verdict(
         },
         inventory: None,
         payload: None,
+        held: None,
     }
 }
 
 /// The scan: TCP connect, then an unauthenticated `GET /redfish/v1/` that must be a service root.
-async fn probe(t: Target, o: &DiscoverOptions) -> Result<Probed, Found> {
+async fn probe(t: Target, o: &DiscoverOptions, pass: &Arc<MemoryBudget>) -> Result<Probed, Found> {
     let started = Instant::now();
     let mk = |status, reason: String| verdict(&t, o, started, status, reason);
     // TCP first: a closed port or an empty address answers fast or within the connect timeout.
@@ -164,7 +176,7 @@ async fn probe(t: Target, o: &DiscoverOptions) -> Result<Probed, Found> {
     let creds = o.credentials.for_target(&t);
     let user = creds.as_ref().map(|c| c.username.clone());
     let client = match BmcClient::new(&t.url(&o.scheme), &o.tls, creds, o.auth, o.limits.clone()) {
-        Ok(c) => c,
+        Ok(c) => c.within_pass(pass),
         Err(e) => return Err(mk(Status::Failed, e.to_string())),
     };
     let root = match tokio::time::timeout(o.bmc_deadline, client.service_root()).await {
@@ -193,6 +205,46 @@ async fn probe(t: Target, o: &DiscoverOptions) -> Result<Probed, Found> {
         started,
         user,
     })
+}
+
+/// What the results of one pass hold against its memory budget.
+struct Results {
+    pass: Arc<MemoryBudget>,
+    held: AtomicUsize,
+}
+
+impl Results {
+    /// Keeps `f`'s inventory and payload if the results held stay within half the pass's budget;
+    /// otherwise drops them (and their charge) and says so in the row.
+    fn keep(&self, mut f: Found) -> Found {
+        let Some(held) = f.held.as_ref() else {
+            return f;
+        };
+        let bytes = held.used();
+        let half = self.pass.limit() / 2;
+        let fits = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+                h.checked_add(bytes).filter(|n| *n <= half)
+            })
+            .is_ok();
+        if !fits {
+            f.inventory = None;
+            f.payload = None;
+            f.held = None;
+            f.row.warnings.push(format!(
+                "result left out of this report: the results held reached half of the pass's \
+                 memory budget of {} bytes{}",
+                self.pass.limit(),
+                if f.row.status == Status::Discovered {
+                    "; it was queued"
+                } else {
+                    ""
+                }
+            ));
+        }
+        f
+    }
 }
 
 /// The crawl of a probed BMC, naming it and queueing its payload.
@@ -254,6 +306,7 @@ async fn crawl_one(p: Probed, o: &DiscoverOptions, outbox: Option<&Outbox>) -> F
             row: r,
             inventory: Some(inv),
             payload: None,
+            held: Some(client.memory().clone()),
         };
     };
     r.xname = Some(xname.to_string());
@@ -263,6 +316,13 @@ async fn crawl_one(p: Probed, o: &DiscoverOptions, outbox: Option<&Outbox>) -> F
         (_, 443) => t.host.clone(),
         (_, p) => format!("{}:{p}", t.host),
     };
+    // The payload copies what the inventory holds, which is about what the crawl kept.
+    let kept = client.memory().used();
+    if let Err(e) = client.memory().try_charge(kept) {
+        let mut f = mk(Status::Failed, format!("{e} (building its payload)"));
+        f.row.requests = inv.requests;
+        return f;
+    }
     let payload = build(
         &inv,
         &Identity {
@@ -284,6 +344,7 @@ async fn crawl_one(p: Probed, o: &DiscoverOptions, outbox: Option<&Outbox>) -> F
         row: r,
         inventory: Some(inv),
         payload: Some(payload),
+        held: Some(client.memory().clone()),
     }
 }
 
@@ -300,14 +361,20 @@ pub async fn run(
     // hung BMC starts its timeout early and overlaps the crawls. The channel bounds how far it
     // runs ahead (each waiting result holds a client and a service root).
     let ahead = opts.scan_concurrency.max(1) * 4;
+    let results = Arc::new(Results {
+        pass: MemoryBudget::new(Scope::Pass, opts.limits.max_pass_retained),
+        held: AtomicUsize::new(0),
+    });
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Probed, Found>>(ahead);
     let prober = {
         let opts = opts.clone();
+        let pass = results.pass.clone();
         tokio::spawn(async move {
             let mut probes = stream::iter(targets)
                 .map(|t| {
                     let opts = opts.clone();
-                    async move { probe(t, &opts).await }
+                    let pass = pass.clone();
+                    async move { probe(t, &opts, &pass).await }
                 })
                 .buffer_unordered(opts.scan_concurrency.max(1));
             while let Some(p) = probes.next().await {
@@ -322,9 +389,10 @@ pub async fn run(
         .map(|p| {
             let opts = opts.clone();
             let outbox = outbox.clone();
+            let results = results.clone();
             async move {
                 match p {
-                    Ok(p) => crawl_one(p, &opts, outbox.as_ref()).await,
+                    Ok(p) => results.keep(crawl_one(p, &opts, outbox.as_ref()).await),
                     Err(done) => done,
                 }
             }
@@ -343,4 +411,54 @@ pub async fn run(
             .then_with(|| a.row.target.cmp(&b.row.target))
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn discovered(pass: &Arc<MemoryBudget>, bytes: usize) -> Found {
+        let bmc = pass.child(Scope::Bmc, usize::MAX);
+        bmc.try_charge(bytes).unwrap_or_else(|e| panic!("{e}"));
+        let t = Target {
+            host: "10.0.0.1".into(),
+            port: 443,
+        };
+        Found {
+            row: row(&t, "https", Status::Discovered, Instant::now()),
+            inventory: Some(BmcInventory::default()),
+            payload: None,
+            held: Some(bmc),
+        }
+    }
+
+    #[test]
+    fn results_past_half_the_pass_budget_are_left_out_of_the_report_and_release_their_bytes() {
+        let results = Results {
+            pass: MemoryBudget::new(Scope::Pass, 1000),
+            held: AtomicUsize::new(0),
+        };
+        let a = results.keep(discovered(&results.pass, 300));
+        assert!(a.inventory.is_some() && a.row.warnings.is_empty());
+        let b = results.keep(discovered(&results.pass, 300));
+        assert!(b.inventory.is_none() && b.held.is_none());
+        assert!(
+            b.row.warnings[0].contains("half of the pass's memory budget of 1000 bytes"),
+            "{:?}",
+            b.row.warnings
+        );
+        assert_eq!(
+            b.row.status,
+            Status::Discovered,
+            "still queued, only not held"
+        );
+        assert_eq!(
+            results.pass.used(),
+            300,
+            "the left-out result returned its bytes"
+        );
+        let c = results.keep(discovered(&results.pass, 200));
+        assert!(c.inventory.is_some());
+        assert_eq!(results.pass.used(), 500);
+    }
 }

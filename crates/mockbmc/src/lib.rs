@@ -1,7 +1,9 @@
 //! A fleet of mock BMCs. Each serves a Redfish mockup tree over HTTPS (one self-signed
 //! certificate per fleet unless told otherwise) or HTTP, requires Basic auth or a session token
 //! beyond the service root, and can be told to misbehave: added latency, 500s, hangs, malformed
-//! JSON, a session cap, `Members@odata.nextLink` paging, or any canned answer for a path.
+//! JSON, a session cap, `Members@odata.nextLink` paging, any canned answer for a path, or
+//! hostile answers: a collection of many huge members ([`HugeMembers`]) and a session login
+//! whose body never ends.
 //!
 //! Bind addresses are the caller's choice; all of 127.0.0.0/8 is loopback on Linux, so a
 //! thousand BMCs can share one port on 127.0.1.0/22.
@@ -12,8 +14,10 @@ pub mod tree;
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine;
@@ -53,6 +57,133 @@ pub struct Faults {
     pub page_size: Option<usize>,
     /// Answers for exact paths (with query), served instead of the tree.
     pub canned: HashMap<String, Canned>,
+    /// A collection (and its members) served instead of the tree's.
+    pub huge_members: Option<HugeMembers>,
+    /// A session login answers 201 with a token, no `Location`, and a chunked body that never
+    /// ends (emulates the hostile BMC of issue 12: 4.8 GB read in one 10 s timeout).
+    pub endless_login: bool,
+}
+
+/// A hostile collection, emulating the BMC of issue 12 that exhausted the agent: `collection`
+/// lists `count` members (`{collection}/0`, …), and every member answers the same `body`, built
+/// once and shared, so the mock itself stays small however many members are read.
+#[derive(Clone, Debug)]
+pub struct HugeMembers {
+    pub collection: String,
+    pub count: usize,
+    pub body: Bytes,
+}
+
+impl HugeMembers {
+    /// Members of about `size` bytes of small numbers, in a field no crawler reads (`Oem`), as
+    /// the BMC in the issue sent (its parsed tree is ~30 times the text).
+    pub fn numbers(collection: &str, count: usize, size: usize) -> Self {
+        Self::filled(
+            collection,
+            count,
+            size,
+            r#"{"Id":"filler","Oem":{"Filler":["#,
+            "7,",
+            "7]}}",
+        )
+    }
+
+    /// Members of about `size` bytes of short strings in a field the crawl must keep (a system's
+    /// allowed reset types), so only a memory budget can stop them.
+    pub fn strings(collection: &str, count: usize, size: usize) -> Self {
+        Self::filled(
+            collection,
+            count,
+            size,
+            r##"{"Id":"filler","Actions":{"#ComputerSystem.Reset":{"ResetType@Redfish.AllowableValues":["##,
+            r#""On","#,
+            r#""On"]}}}"#,
+        )
+    }
+
+    fn filled(
+        collection: &str,
+        count: usize,
+        size: usize,
+        head: &str,
+        item: &str,
+        tail: &str,
+    ) -> Self {
+        let n = size.saturating_sub(head.len() + tail.len()) / item.len();
+        let mut body = String::with_capacity(head.len() + n * item.len() + tail.len());
+        body.push_str(head);
+        for _ in 0..n {
+            body.push_str(item);
+        }
+        body.push_str(tail);
+        Self {
+            collection: collection.trim_end_matches('/').to_string(),
+            count,
+            body: Bytes::from(body),
+        }
+    }
+
+    fn listing(&self) -> String {
+        let members: Vec<Value> = (0..self.count)
+            .map(|i| json!({"@odata.id": format!("{}/{i}", self.collection)}))
+            .collect();
+        json!({
+            "@odata.id": self.collection,
+            "Members@odata.count": self.count,
+            "Members": members,
+        })
+        .to_string()
+    }
+
+    /// Whether `path` is one of the members.
+    fn member(&self, path: &str) -> bool {
+        path.strip_prefix(&self.collection)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|i| i.parse::<usize>().ok())
+            .is_some_and(|i| i < self.count)
+    }
+}
+
+/// A response body: a whole one, or one that never ends.
+pub enum MockBody {
+    Full(Full<Bytes>),
+    /// `head`, then `chunk` forever (sent chunked: there is no length).
+    Endless {
+        head: Option<Bytes>,
+        chunk: Bytes,
+    },
+}
+
+impl hyper::body::Body for MockBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            MockBody::Full(f) => Pin::new(f).poll_frame(cx),
+            MockBody::Endless { head, chunk } => {
+                let data = head.take().unwrap_or_else(|| chunk.clone());
+                Poll::Ready(Some(Ok(hyper::body::Frame::data(data))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            MockBody::Full(f) => f.is_end_stream(),
+            MockBody::Endless { .. } => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            MockBody::Full(f) => f.size_hint(),
+            MockBody::Endless { .. } => hyper::body::SizeHint::default(),
+        }
+    }
 }
 
 /// One BMC of the fleet.
@@ -267,16 +398,24 @@ fn respond(
     status: StatusCode,
     headers: &[(&str, String)],
     body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
+) -> Response<MockBody> {
+    respond_with(status, headers, MockBody::Full(Full::new(body.into())))
+}
+
+fn respond_with(
+    status: StatusCode,
+    headers: &[(&str, String)],
+    body: MockBody,
+) -> Response<MockBody> {
     let mut b = Response::builder().status(status);
     for (k, v) in headers {
         b = b.header(*k, v.as_str());
     }
-    b.body(Full::new(body.into()))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+    b.body(body)
+        .unwrap_or_else(|_| Response::new(MockBody::Full(Full::new(Bytes::new()))))
 }
 
-fn error(status: StatusCode, msg: &str) -> Response<Full<Bytes>> {
+fn error(status: StatusCode, msg: &str) -> Response<MockBody> {
     let body = json!({"error": {"code": "Base.1.8.GeneralError", "message": msg}});
     respond(
         status,
@@ -351,7 +490,7 @@ fn skip_param(query: Option<&str>) -> usize {
         .unwrap_or(0)
 }
 
-async fn handle(bmc: &Bmc, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(bmc: &Bmc, req: Request<Incoming>) -> Response<MockBody> {
     let n = bmc.stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let f = &bmc.spec.faults;
     if f.hang {
@@ -421,6 +560,15 @@ async fn handle(bmc: &Bmc, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET {
         return error(StatusCode::METHOD_NOT_ALLOWED, "read-only mock");
     }
+    if let Some(h) = &f.huge_members {
+        let json = [("content-type", "application/json".to_string())];
+        if path == h.collection {
+            return respond(StatusCode::OK, &json, h.listing());
+        }
+        if h.member(&path) {
+            return respond(StatusCode::OK, &json, h.body.clone());
+        }
+    }
     let Some(doc) = bmc.spec.tree.get(&path) else {
         return error(StatusCode::NOT_FOUND, "resource not found");
     };
@@ -452,7 +600,7 @@ async fn handle(bmc: &Bmc, req: Request<Incoming>) -> Response<Full<Bytes>> {
     )
 }
 
-async fn login(bmc: &Bmc, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn login(bmc: &Bmc, req: Request<Incoming>) -> Response<MockBody> {
     let basic = bmc.basic_ok(&req);
     let Ok(body) = req.into_body().collect().await else {
         return error(StatusCode::BAD_REQUEST, "unreadable body");
@@ -480,6 +628,21 @@ async fn login(bmc: &Bmc, req: Request<Incoming>) -> Response<Full<Bytes>> {
     drop(s);
     bmc.stats.sessions_created.fetch_add(1, Ordering::Relaxed);
     let loc = format!("/redfish/v1/SessionService/Sessions/{id}");
+    if bmc.spec.faults.endless_login {
+        // Valid JSON as far as it goes: an object whose array never closes.
+        let head = format!(r#"{{"@odata.id":"{loc}","Oem":{{"Filler":["#);
+        return respond_with(
+            StatusCode::CREATED,
+            &[
+                ("x-auth-token", token),
+                ("content-type", "application/json".into()),
+            ],
+            MockBody::Endless {
+                head: Some(Bytes::from(head)),
+                chunk: Bytes::from("7,".repeat(8 << 10)),
+            },
+        );
+    }
     respond(
         StatusCode::CREATED,
         &[

@@ -1,15 +1,19 @@
 //! HTTP to one BMC, bounded in every direction: connect and request timeouts, a body cap, a
-//! request budget, redirects only to the same host, links only within `/redfish/v1`. Basic auth
-//! by default; a Redfish session when asked, always deleted afterwards (BMCs cap sessions).
+//! request budget, a memory budget (bodies being read and the fields kept from them, see
+//! [`crate::budget`] and [`crate::fields`]), redirects only to the same host, links only within
+//! `/redfish/v1`. Basic auth by default; a Redfish session when asked, always deleted afterwards
+//! (BMCs cap sessions).
 
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url, header};
 use serde_json::Value;
 
+use crate::budget::{Exhausted, Held, MemoryBudget, Scope};
+use crate::fields::{self, ParseError, Shape};
 use crate::tls::{PIN_MISMATCH, TlsPolicy};
 
 /// Credentials for one BMC. `Debug` never shows the password.
@@ -52,6 +56,14 @@ pub struct Limits {
     pub max_members: usize,
     /// Most `Members@odata.nextLink` pages followed per collection.
     pub max_pages: usize,
+    /// Most bytes one BMC's crawl may hold at once: the bodies being read (up to 3 at a time of
+    /// `max_body` each) plus the fields kept from every document read, and, in a discovery pass,
+    /// the copy its payload takes. More fails the BMC with a reason naming this budget.
+    pub max_retained: usize,
+    /// Most bytes a discovery pass (`skyport-edge`) holds for all its BMCs together: the crawls
+    /// in flight and the results kept for its report. Crawls that would pass it fail with a
+    /// reason naming it; results beyond half of it are queued but not kept in the report.
+    pub max_pass_retained: usize,
 }
 
 impl Default for Limits {
@@ -63,6 +75,8 @@ impl Default for Limits {
             max_requests: 2_000,
             max_members: 1_024,
             max_pages: 64,
+            max_retained: 32 << 20,
+            max_pass_retained: 1 << 30,
         }
     }
 }
@@ -92,6 +106,8 @@ pub enum FetchError {
     Redirect { url: String, reason: String },
     #[error("request budget of {limit} exhausted (at {url})")]
     Budget { url: String, limit: usize },
+    #[error("{exhausted} (at {url})")]
+    Memory { url: String, exhausted: Exhausted },
     #[error("{url}: {reason}")]
     Other { url: String, reason: String },
 }
@@ -138,6 +154,7 @@ pub struct BmcClient {
     session: Mutex<Option<Session>>,
     limits: Limits,
     requests: AtomicUsize,
+    memory: Arc<MemoryBudget>,
 }
 
 impl BmcClient {
@@ -190,9 +207,22 @@ impl BmcClient {
             creds,
             mode,
             session: Mutex::new(None),
+            memory: MemoryBudget::new(Scope::Bmc, limits.max_retained),
             limits,
             requests: AtomicUsize::new(0),
         })
+    }
+
+    /// Makes this BMC's memory budget count against a discovery pass's too. Call it before any
+    /// request (charges made before are not moved).
+    pub fn within_pass(mut self, pass: &Arc<MemoryBudget>) -> Self {
+        self.memory = pass.child(Scope::Bmc, self.limits.max_retained);
+        self
+    }
+
+    /// This BMC's memory account: what it holds now, its peak, its limit.
+    pub fn memory(&self) -> &Arc<MemoryBudget> {
+        &self.memory
     }
 
     /// `host:port` of this BMC, the key for pins and credentials.
@@ -258,7 +288,8 @@ impl BmcClient {
         Ok(())
     }
 
-    /// The unauthenticated probe: `GET /redfish/v1/` must answer 200 with a JSON object.
+    /// The unauthenticated probe: `GET /redfish/v1/` must answer 200 with a JSON object. Only the
+    /// fields the crawl reads are kept ([`fields::ROOT`]).
     pub async fn service_root(&self) -> Result<Value, FetchError> {
         let url = self.url("/redfish/v1/");
         self.count(&url)?;
@@ -269,11 +300,12 @@ impl BmcClient {
             .send()
             .await
             .map_err(|e| classify(&url, &e))?;
-        self.json(&url, resp).await
+        self.json(&url, resp, &fields::ROOT).await
     }
 
-    /// Authenticated GET of a path already resolved by [`BmcClient::resolve`].
-    pub async fn get(&self, path: &str) -> Result<Value, FetchError> {
+    /// Authenticated GET of a path already resolved by [`BmcClient::resolve`], keeping the fields
+    /// `shape` lists (see [`crate::fields`]).
+    pub async fn get(&self, path: &str, shape: &'static Shape) -> Result<Value, FetchError> {
         let url = self.url(path);
         self.count(&url)?;
         let mut req = self
@@ -282,7 +314,7 @@ impl BmcClient {
             .header(header::ACCEPT, "application/json");
         req = self.authorize(req);
         let resp = req.send().await.map_err(|e| classify(&url, &e))?;
-        self.json(&url, resp).await
+        self.json(&url, resp, shape).await
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -299,49 +331,86 @@ impl BmcClient {
         }
     }
 
-    async fn json(&self, url: &str, mut resp: reqwest::Response) -> Result<Value, FetchError> {
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(FetchError::Auth {
+    async fn json(
+        &self,
+        url: &str,
+        resp: reqwest::Response,
+        shape: &'static Shape,
+    ) -> Result<Value, FetchError> {
+        check_status(url, &resp)?;
+        let (body, held) = self.body(url, resp).await?;
+        let v = self.document(url, &body, shape)?;
+        drop((body, held));
+        match v {
+            Some(v) if v.is_object() => Ok(v),
+            _ => Err(FetchError::Json {
                 url: url.to_string(),
-                status: status.as_u16(),
-            });
+                reason: "expected a JSON object".into(),
+            }),
         }
-        if !status.is_success() {
-            return Err(FetchError::Status {
-                url: url.to_string(),
-                status: status.as_u16(),
-            });
-        }
+    }
+
+    /// Reads a body up to `max_body`, charging this BMC's memory budget for the buffer (before it
+    /// grows) for as long as the returned [`Held`] lives.
+    async fn body(
+        &self,
+        url: &str,
+        mut resp: reqwest::Response,
+    ) -> Result<(Vec<u8>, Held<'_>), FetchError> {
         let limit = self.limits.max_body;
+        let too_large = || FetchError::TooLarge {
+            url: url.to_string(),
+            limit,
+        };
+        let memory = |exhausted| FetchError::Memory {
+            url: url.to_string(),
+            exhausted,
+        };
         if resp.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(FetchError::TooLarge {
-                url: url.to_string(),
-                limit,
-            });
+            return Err(too_large());
         }
+        let mut held = Held::new(&self.memory);
         let mut body = Vec::new();
+        if let Some(n) = resp.content_length() {
+            // Checked against `limit` above, so it fits in usize.
+            let n = n as usize;
+            held.grow(n).map_err(memory)?;
+            body.reserve_exact(n);
+        }
         while let Some(chunk) = resp.chunk().await.map_err(|e| classify(url, &e))? {
-            if body.len() + chunk.len() > limit {
-                return Err(FetchError::TooLarge {
-                    url: url.to_string(),
-                    limit,
-                });
+            let need = body.len() + chunk.len();
+            if need > limit {
+                return Err(too_large());
+            }
+            if need > body.capacity() {
+                let target = need.max(body.capacity() * 2).min(limit);
+                held.grow(target - body.capacity()).map_err(memory)?;
+                body.reserve_exact(target - body.len());
             }
             body.extend_from_slice(&chunk);
         }
-        // serde_json stops at 128 levels of nesting, which bounds hostile documents.
-        let v: Value = serde_json::from_slice(&body).map_err(|e| FetchError::Json {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
-        if !v.is_object() {
-            return Err(FetchError::Json {
+        Ok((body, held))
+    }
+
+    /// Parses a body keeping `shape`'s fields; `None` when it is not of the shape's kind.
+    fn document(
+        &self,
+        url: &str,
+        body: &[u8],
+        shape: &'static Shape,
+    ) -> Result<Option<Value>, FetchError> {
+        // Only the shape's fields are built, so nesting is bounded by the shape; the rest is
+        // skipped by the tokenizer without recursion.
+        fields::parse(body, shape, &self.memory).map_err(|e| match e {
+            ParseError::Memory(exhausted) => FetchError::Memory {
                 url: url.to_string(),
-                reason: "expected a JSON object".into(),
-            });
-        }
-        Ok(v)
+                exhausted,
+            },
+            ParseError::Json(e) => FetchError::Json {
+                url: url.to_string(),
+                reason: e.to_string(),
+            },
+        })
     }
 
     /// Opens a Redfish session when the mode asks for one. Some BMCs (CSM RIE) want Basic auth on
@@ -367,19 +436,7 @@ impl BmcClient {
             .send()
             .await
             .map_err(|e| classify(&url, &e))?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(FetchError::Auth {
-                url,
-                status: status.as_u16(),
-            });
-        }
-        if !status.is_success() {
-            return Err(FetchError::Status {
-                url,
-                status: status.as_u16(),
-            });
-        }
+        check_status(&url, &resp)?;
         let token = resp
             .headers()
             .get("X-Auth-Token")
@@ -394,14 +451,19 @@ impl BmcClient {
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        // Without a Location (CSM RIE sends none) the session's own URI is in the body.
+        // Without a Location (CSM RIE sends none) the session's own URI is in the body, read
+        // under the same cap and budget as every other body. A body that is not JSON only costs
+        // the logout (a warning); one that is too large, or never ends, fails the login.
         let location = match location {
             Some(l) => Some(l),
-            None => resp
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|b| crate::res::odata_id(&b)),
+            None => {
+                let (body, _held) = self.body(&url, resp).await?;
+                match self.document(&url, &body, &fields::SESSION) {
+                    Ok(v) => v.as_ref().and_then(crate::res::odata_id),
+                    Err(e @ FetchError::Memory { .. }) => return Err(e),
+                    Err(_) => None,
+                }
+            }
         };
         *self.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(Session { token, location });
         Ok(())
@@ -442,6 +504,23 @@ impl BmcClient {
             })
         }
     }
+}
+
+fn check_status(url: &str, resp: &reqwest::Response) -> Result<(), FetchError> {
+    let status = resp.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return Err(FetchError::Auth {
+            url: url.to_string(),
+            status: status.as_u16(),
+        });
+    }
+    if !status.is_success() {
+        return Err(FetchError::Status {
+            url: url.to_string(),
+            status: status.as_u16(),
+        });
+    }
+    Ok(())
 }
 
 fn host_port(u: &Url) -> String {

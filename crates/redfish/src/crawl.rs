@@ -3,7 +3,11 @@
 //! (+Links, power controls), always following `@odata.id` and `Members@odata.nextLink`.
 //!
 //! A dead link or a garbage document costs that one resource (a warning); a BMC that stops
-//! answering, refuses the credentials or changes its certificate ends the crawl with that reason.
+//! answering, refuses the credentials, changes its certificate or passes its memory budget ends
+//! the crawl with that reason. Each document is parsed into only the fields read from it
+//! ([`crate::fields`]); what is kept is charged to the client's memory budget for the whole
+//! crawl, since the inventory holds it, so a collection of huge members fails on the budget
+//! rather than growing the agent.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -13,6 +17,7 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::client::{BmcClient, FetchError};
+use crate::fields::{self, Shape};
 use crate::model::{
     BmcInventory, Chassis, Manager, NetworkAdapter, NetworkInterface, Nic, ServiceRoot, System,
 };
@@ -47,10 +52,15 @@ pub enum CrawlError {
     Empty(String),
 }
 
+/// Warnings kept per crawl; a BMC with thousands of broken links gets a count for the rest.
+const MAX_WARNINGS: usize = 200;
+
 struct Walk<'a> {
     c: &'a BmcClient,
     opts: &'a CrawlOptions,
     warnings: Mutex<Vec<String>>,
+    /// Warnings beyond [`MAX_WARNINGS`], counted only.
+    dropped_warnings: std::sync::atomic::AtomicUsize,
     /// System NICs that are the host side of a host interface (`HostEthernetInterfaces`).
     host_side: Mutex<HashSet<String>>,
 }
@@ -58,14 +68,34 @@ struct Walk<'a> {
 impl Walk<'_> {
     fn warn(&self, msg: String) {
         tracing::debug!(bmc = %self.c.key(), warning = %msg, "resource skipped");
-        self.warnings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(msg);
+        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        if w.len() < MAX_WARNINGS {
+            w.push(msg);
+        } else {
+            self.dropped_warnings
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
-    /// GETs a link. A resource-level failure is a warning and `None`; a BMC-level one is `Err`.
-    async fn fetch(&self, link: &str) -> Result<Option<(String, Value)>, FetchError> {
+    fn take_warnings(self) -> Vec<String> {
+        let mut w = self
+            .warnings
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        let dropped = self.dropped_warnings.into_inner();
+        if dropped > 0 {
+            w.push(format!("{dropped} more warnings not shown"));
+        }
+        w
+    }
+
+    /// GETs a link, keeping `shape`'s fields. A resource-level failure is a warning and `None`; a
+    /// BMC-level one is `Err`.
+    async fn fetch(
+        &self,
+        link: &str,
+        shape: &'static Shape,
+    ) -> Result<Option<(String, Value)>, FetchError> {
         let path = match self.c.resolve(link) {
             Ok(p) => p,
             Err(e) => {
@@ -73,7 +103,7 @@ impl Walk<'_> {
                 return Ok(None);
             }
         };
-        match self.c.get(&path).await {
+        match self.c.get(&path, shape).await {
             Ok(v) => Ok(Some((path, v))),
             Err(e) if e.is_resource_level() => {
                 self.warn(e.to_string());
@@ -83,15 +113,19 @@ impl Walk<'_> {
         }
     }
 
-    /// GETs several links, a few at a time, keeping their order.
-    async fn fetch_all(&self, links: Vec<String>) -> Result<Vec<(String, Value)>, FetchError> {
-        let results: Vec<_> = stream::iter(links)
-            .map(|l| async move { self.fetch(&l).await })
-            .buffered(self.opts.parallel.max(1))
-            .collect()
-            .await;
+    /// GETs several links, a few at a time, keeping their order. The first BMC-level failure
+    /// (a timeout, the memory budget) ends it: the requests still in flight are dropped and the
+    /// rest never made.
+    async fn fetch_all(
+        &self,
+        links: Vec<String>,
+        shape: &'static Shape,
+    ) -> Result<Vec<(String, Value)>, FetchError> {
+        let mut results = stream::iter(links)
+            .map(|l| async move { self.fetch(&l, shape).await })
+            .buffered(self.opts.parallel.max(1));
         let mut out = Vec::new();
-        for r in results {
+        while let Some(r) = results.next().await {
             if let Some(x) = r? {
                 out.push(x);
             }
@@ -123,7 +157,7 @@ impl Walk<'_> {
                 ));
                 break;
             }
-            let Some((_, page)) = self.fetch(&link).await? else {
+            let Some((_, page)) = self.fetch(&link, &fields::COLLECTION).await? else {
                 break;
             };
             for m in links(page.get("Members")) {
@@ -156,7 +190,7 @@ impl Walk<'_> {
         };
         let members = self.members(&coll).await?;
         Ok(self
-            .fetch_all(members)
+            .fetch_all(members, &fields::NIC)
             .await?
             .into_iter()
             .map(|(path, v)| nic(path, &v))
@@ -174,7 +208,7 @@ impl Walk<'_> {
         let Some(info) = a.get("@Redfish.ActionInfo").and_then(Value::as_str) else {
             return Ok(Vec::new());
         };
-        let Some((_, info)) = self.fetch(info).await? else {
+        let Some((_, info)) = self.fetch(info, &fields::ACTION_INFO).await? else {
             return Ok(Vec::new());
         };
         let params = match info.get("Parameters") {
@@ -194,7 +228,7 @@ impl Walk<'_> {
         // and never identify the BMC.
         if let Some(coll) = link_at(&v, "HostInterfaces") {
             let members = self.members(&coll).await?;
-            for (_, hi) in self.fetch_all(members).await? {
+            for (_, hi) in self.fetch_all(members, &fields::HOST_INTERFACE).await? {
                 if let Some(target) = link_at(&hi, "ManagerEthernetInterface")
                     && let Ok(target) = self.c.resolve(&target)
                 {
@@ -239,16 +273,19 @@ impl Walk<'_> {
             && let Some(coll) = link_at(&v, "NetworkInterfaces")
         {
             let members = self.members(&coll).await?;
-            for (p, ni) in self.fetch_all(members).await? {
+            for (p, ni) in self.fetch_all(members, &fields::NETWORK_INTERFACE).await? {
                 let adapter = match ni.get("Links").and_then(|l| link_at(l, "NetworkAdapter")) {
-                    Some(a) => self.fetch(&a).await?.map(|(ap, a)| NetworkAdapter {
-                        path: ap,
-                        manufacturer: str_at(&a, "Manufacturer"),
-                        name: str_at(&a, "Name"),
-                        model: str_at(&a, "Model"),
-                        serial: str_at(&a, "SerialNumber"),
-                        description: str_at(&a, "Description"),
-                    }),
+                    Some(a) => self
+                        .fetch(&a, &fields::NETWORK_ADAPTER)
+                        .await?
+                        .map(|(ap, a)| NetworkAdapter {
+                            path: ap,
+                            manufacturer: str_at(&a, "Manufacturer"),
+                            name: str_at(&a, "Name"),
+                            model: str_at(&a, "Model"),
+                            serial: str_at(&a, "SerialNumber"),
+                            description: str_at(&a, "Description"),
+                        }),
                     None => None,
                 };
                 network_interfaces.push(NetworkInterface {
@@ -364,6 +401,7 @@ pub async fn crawl(
         c,
         opts,
         warnings: Mutex::new(Vec::new()),
+        dropped_warnings: std::sync::atomic::AtomicUsize::new(0),
         host_side: Mutex::new(HashSet::new()),
     };
     let sessions = root
@@ -382,7 +420,7 @@ pub async fn crawl(
     }
     let mut inv = result?;
     if inv.managers.is_empty() && inv.systems.is_empty() && inv.chassis.is_empty() {
-        let warnings = w.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
+        let warnings = w.take_warnings();
         return Err(CrawlError::Empty(
             warnings
                 .into_iter()
@@ -408,7 +446,7 @@ pub async fn crawl(
             None => "BMC reached by name; BMC MAC unknown".into(),
         });
     }
-    inv.warnings = w.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
+    inv.warnings = w.take_warnings();
     inv.url = c.base().as_str().trim_end_matches('/').to_string();
     inv.requests = c.requests();
     Ok(inv)
@@ -418,19 +456,19 @@ async fn walk(w: &Walk<'_>, root: &Value) -> Result<BmcInventory, CrawlError> {
     let mut inv = BmcInventory::default();
     if let Some(coll) = link_at(root, "Managers") {
         let members = w.members(&coll).await?;
-        for (path, v) in w.fetch_all(members).await? {
+        for (path, v) in w.fetch_all(members, &fields::MANAGER).await? {
             inv.managers.push(w.manager(path, v).await?);
         }
     }
     if let Some(coll) = link_at(root, "Systems") {
         let members = w.members(&coll).await?;
-        for (path, v) in w.fetch_all(members).await? {
+        for (path, v) in w.fetch_all(members, &fields::SYSTEM).await? {
             inv.systems.push(w.system(path, v).await?);
         }
     }
     if let Some(coll) = link_at(root, "Chassis") {
         let members = w.members(&coll).await?;
-        for (path, v) in w.fetch_all(members).await? {
+        for (path, v) in w.fetch_all(members, &fields::CHASSIS).await? {
             inv.chassis.push(chassis(path, &v, w.c));
         }
     }
@@ -448,7 +486,7 @@ async fn walk(w: &Walk<'_>, root: &Value) -> Result<BmcInventory, CrawlError> {
             }
         }
     }
-    for (path, v) in w.fetch_all(extra).await? {
+    for (path, v) in w.fetch_all(extra, &fields::SYSTEM).await? {
         let mut sys = w.system(path, v).await?;
         sys.found_via = vec!["Chassis".into()];
         inv.systems.push(sys);
@@ -478,7 +516,7 @@ async fn walk(w: &Walk<'_>, root: &Value) -> Result<BmcInventory, CrawlError> {
             .find(|c| c.path == ch)
             .and_then(|c| c.power.clone());
         let Some(power) = power else { continue };
-        if let Some((_, p)) = w.fetch(&power).await? {
+        if let Some((_, p)) = w.fetch(&power, &fields::POWER).await? {
             let ids = match p.get("PowerControl") {
                 Some(Value::Array(a)) => a.iter().filter_map(crate::res::odata_id).collect(),
                 _ => Vec::new(),

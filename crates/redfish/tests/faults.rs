@@ -1,6 +1,7 @@
 //! Hostile and broken BMCs, served by the mock fleet over HTTPS: each bad document costs one
-//! resource (with a reason), a bad BMC costs one BMC, nothing panics or hangs. Plus property
-//! tests that the lenient parsers accept any JSON at all.
+//! resource (with a reason), a bad BMC costs one BMC, nothing panics or hangs, and no BMC can
+//! make the crawler hold more memory than its budget. Plus property tests that the lenient parsers
+//! accept any JSON at all, and read the same from a document pruned to the fields they use.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,12 +13,16 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use skyport_mockbmc::{
-    BmcSpec, Canned, Faults, Fleet, FleetOptions, Tree, self_signed, shared_mockups, site_ca,
+    BmcSpec, Canned, Faults, Fleet, FleetOptions, HugeMembers, Tree, self_signed, shared_mockups,
+    site_ca,
 };
-use skyport_redfish::crawl::{CrawlError, nic, parse_system};
+use skyport_redfish::crawl::{CrawlError, chassis, nic, parse_system};
+use skyport_redfish::res::{link_at, links, str_at};
 use skyport_redfish::{
-    AuthMode, BmcClient, CrawlOptions, Credentials, FetchError, Limits, PinStore, TlsPolicy, crawl,
+    AuthMode, BmcClient, BmcInventory, CrawlOptions, Credentials, Exhausted, FetchError, Limits,
+    MemoryBudget, PinStore, Scope, TlsPolicy, crawl,
 };
+use skyport_redfish::{fields, vendor};
 
 fn creds() -> Credentials {
     Credentials {
@@ -190,7 +195,8 @@ async fn hostile_documents_cost_one_resource_each_with_a_reason() {
     );
     let w = inv.warnings.join("\n");
     for needle in [
-        "Systems/deep: not valid JSON: recursion limit exceeded",
+        // Nesting is only followed as deep as the fields read; the rest is skipped flat.
+        "Systems/deep: not valid JSON: expected a JSON object",
         "Systems/huge: body larger than",
         "member https://evil.example/redfish/v1/Systems/x leaves the BMC",
         "member http://10.9.9.9/redfish/v1/x leaves the BMC",
@@ -226,10 +232,10 @@ async fn redirects_are_bounded_and_stay_on_the_bmc() {
     ]);
     let f = fleet(vec![spec]).await;
     let c = client(f.bmcs[0].addr, AuthMode::Basic, Limits::default());
-    let e = c.get("/redfish/v1/a").await.unwrap_err();
+    let e = c.get("/redfish/v1/a", &fields::ROOT).await.unwrap_err();
     assert!(matches!(e, FetchError::Redirect { .. }), "{e}");
     assert!(e.to_string().contains("more than 3 redirects"), "{e}");
-    let e = c.get("/redfish/v1/out").await.unwrap_err();
+    let e = c.get("/redfish/v1/out", &fields::ROOT).await.unwrap_err();
     assert!(e.to_string().contains("redirect to another host"), "{e}");
     assert!(
         f.bmcs[0]
@@ -549,4 +555,345 @@ async fn a_site_ca_bundle_verifies_bmc_certificates() {
     std::fs::write(&empty, "not a certificate\n").unwrap();
     assert!(TlsPolicy::ca_bundle(&empty).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A service root linking only `Systems`, for the hostile collections below.
+fn systems_root() -> Arc<Tree> {
+    tree(vec![(
+        "/redfish/v1",
+        json!({"RedfishVersion": "1.6.0", "Systems": {"@odata.id": "/redfish/v1/Systems"}}),
+    )])
+}
+
+/// Emulates the BMC of issue 12 (a `Systems` collection of 1,024 members of nearly the body cap
+/// each), scaled down with the limits, its bulk moved into a field the crawl must keep: pruning
+/// cannot help, only the budget stops it, and it stops it at the first member.
+#[tokio::test]
+async fn a_collection_of_huge_members_fails_on_the_bmc_memory_budget() {
+    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), systems_root());
+    spec.faults.huge_members = Some(HugeMembers::strings("/redfish/v1/Systems", 1024, 256 << 10));
+    let f = fleet(vec![spec]).await;
+    let limits = Limits {
+        max_body: 512 << 10,
+        max_retained: 4 << 20,
+        ..Limits::default()
+    };
+    let c = client(f.bmcs[0].addr, AuthMode::Basic, limits);
+    let e = crawl(&c, None, None, &CrawlOptions::default())
+        .await
+        .unwrap_err();
+    match &e {
+        CrawlError::Fetch(FetchError::Memory { exhausted, url }) => {
+            assert_eq!(
+                *exhausted,
+                Exhausted {
+                    scope: Scope::Bmc,
+                    limit: 4 << 20
+                }
+            );
+            assert!(url.contains("/redfish/v1/Systems/"), "{url}");
+        }
+        other => panic!("expected the memory budget, got {other}"),
+    }
+    assert!(
+        e.to_string()
+            .contains("memory budget of 4194304 bytes per BMC exhausted"),
+        "{e}"
+    );
+    // The crawler's own account never passed the budget, and the crawl stopped at the first
+    // members instead of reading all 1,024.
+    assert!(c.memory().peak() <= 4 << 20, "{}", c.memory().peak());
+    assert!(c.requests() < 16, "{} requests", c.requests());
+    // Dropping the client returns everything it held.
+    let pass = MemoryBudget::new(Scope::Pass, 64 << 20);
+    let c = client(f.bmcs[0].addr, AuthMode::Basic, Limits::default()).within_pass(&pass);
+    c.service_root().await.unwrap();
+    assert!(pass.used() > 0);
+    drop(c);
+    assert_eq!(pass.used(), 0);
+}
+
+/// The issue-12 documents as sent (small numbers in a field nobody reads): their text is read,
+/// but never built into a tree, so 64 members of 256 KiB (16 MiB of text, ~500 MB as
+/// `serde_json::Value`s) cost a crawl less than 2 MiB at any moment.
+#[tokio::test]
+async fn number_filled_members_are_skipped_not_built() {
+    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), systems_root());
+    spec.faults.huge_members = Some(HugeMembers::numbers("/redfish/v1/Systems", 64, 256 << 10));
+    let f = fleet(vec![spec]).await;
+    let limits = Limits {
+        max_body: 512 << 10,
+        max_retained: 4 << 20,
+        ..Limits::default()
+    };
+    let c = client(f.bmcs[0].addr, AuthMode::Basic, limits);
+    let inv = crawl(&c, None, None, &CrawlOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(inv.systems.len(), 64);
+    assert_eq!(inv.systems[0].id.as_deref(), Some("filler"));
+    assert!(c.memory().peak() < 2 << 20, "{}", c.memory().peak());
+}
+
+/// Emulates the hostile login of issue 12: the session POST answers 201 with a token, no
+/// `Location`, and a chunked body that never ends (4.8 GB were read in one 10 s timeout). With a
+/// 64 KiB body cap the login must fail with `TooLarge` long before the timeout.
+#[tokio::test]
+async fn a_session_login_with_an_endless_body_stops_at_the_body_cap() {
+    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), systems_root());
+    spec.faults.endless_login = true;
+    let f = fleet(vec![spec]).await;
+    let limits = Limits {
+        max_body: 64 << 10,
+        request_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let c = client(f.bmcs[0].addr, AuthMode::Session, limits.clone());
+    let e = c.login(None).await.unwrap_err();
+    assert!(
+        matches!(e, FetchError::TooLarge { limit, .. } if limit == 64 << 10),
+        "{e}"
+    );
+    assert!(c.memory().peak() <= 64 << 10, "{}", c.memory().peak());
+    // A crawl in session mode fails the BMC with that reason.
+    let c = client(f.bmcs[0].addr, AuthMode::Session, limits);
+    let e = crawl(&c, None, None, &CrawlOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("body larger than 65536 bytes"),
+        "{e}"
+    );
+}
+
+/// The memory bound measured from outside the crawler's own accounting: the crawl of issue 12's
+/// number-filled members runs in a child process (this test binary again) whose address space
+/// is limited with `ulimit -v`. Holding the members as `Value`s, as the crawler used to, needs
+/// ~1.5 GB and aborts the child ("memory allocation … failed").
+#[test]
+fn number_filled_members_fit_in_a_limited_address_space() {
+    let exe = std::env::current_exe().unwrap();
+    let limit_kib = CHILD_ADDRESS_SPACE >> 10;
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {limit_kib} && exec \"$0\" \"$@\""))
+        .arg(&exe)
+        .args([
+            "--exact",
+            "child_crawls_number_filled_members",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        // Fewer malloc arenas: each one reserves 64 MiB of address space.
+        .env("MALLOC_ARENA_MAX", "2")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+}
+
+/// The address space the child may use: its baseline (code, threads, arenas) plus room for the
+/// crawl's bodies, far below what the members would take as trees.
+const CHILD_ADDRESS_SPACE: usize = 1 << 30;
+
+#[tokio::test]
+#[ignore = "run by number_filled_members_fit_in_a_limited_address_space, in a limited child"]
+async fn child_crawls_number_filled_members() {
+    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), systems_root());
+    spec.faults.huge_members = Some(HugeMembers::numbers("/redfish/v1/Systems", 48, 1 << 20));
+    // Plain HTTP: the point is the parsing, and TLS would only cost time.
+    let f = Fleet::start(
+        vec![spec],
+        &FleetOptions {
+            username: "admin".into(),
+            password: "pw".into(),
+            tls: None,
+        },
+    )
+    .await
+    .unwrap();
+    let c = BmcClient::new(
+        &format!("http://{}", f.bmcs[0].addr),
+        &TlsPolicy::Insecure,
+        Some(creds()),
+        AuthMode::Basic,
+        Limits::default(),
+    )
+    .unwrap();
+    let inv = crawl(&c, None, None, &CrawlOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(inv.systems.len(), 48);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for l in status.lines().filter(|l| l.starts_with("Vm")) {
+        println!("{l}");
+    }
+    println!("crawler peak account: {} bytes", c.memory().peak());
+}
+
+/// Top-level Redfish-like objects with the keys the crawl reads, at any depth and of any kind.
+fn redfish_doc() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|f| json!(f)),
+        prop_oneof![
+            Just("N/A".to_string()),
+            Just("/redfish/v1/Systems/1".to_string()),
+            Just("aa-bb-cc-dd-ee-ff".to_string()),
+            Just("10.1.2.3".to_string()),
+            Just("ResetType".to_string()),
+            Just("HPE".to_string()),
+            "\\PC{0,12}"
+        ]
+        .prop_map(Value::String),
+    ];
+    let keys = prop_oneof![
+        Just("Id".to_string()),
+        Just("Name".to_string()),
+        Just("UUID".to_string()),
+        Just("Vendor".to_string()),
+        Just("Model".to_string()),
+        Just("SerialNumber".to_string()),
+        Just("PowerState".to_string()),
+        Just("MACAddress".to_string()),
+        Just("PermanentMACAddress".to_string()),
+        Just("InterfaceEnabled".to_string()),
+        Just("IPv4Addresses".to_string()),
+        Just("IPv4StaticAddresses".to_string()),
+        Just("Address".to_string()),
+        Just("ProcessorSummary".to_string()),
+        Just("Count".to_string()),
+        Just("MemorySummary".to_string()),
+        Just("TotalSystemMemoryGiB".to_string()),
+        Just("SerialConsole".to_string()),
+        Just("Links".to_string()),
+        Just("ManagedBy".to_string()),
+        Just("Chassis".to_string()),
+        Just("ComputerSystems".to_string()),
+        Just("Members".to_string()),
+        Just("Members@odata.nextLink".to_string()),
+        Just("Power".to_string()),
+        Just("Systems".to_string()),
+        Just("RedfishVersion".to_string()),
+        Just("Oem".to_string()),
+        Just("Hpe".to_string()),
+        Just("OpenBmc".to_string()),
+        Just("@odata.id".to_string()),
+        Just("Actions".to_string()),
+        Just("#ComputerSystem.Reset".to_string()),
+        Just("ResetType@Redfish.AllowableValues".to_string()),
+        Just("Status".to_string()),
+        Just("State".to_string()),
+        "[A-Za-z@.#]{1,12}"
+    ];
+    let value = leaf.prop_recursive(4, 48, 6, {
+        let keys = keys.clone();
+        move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(keys.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        }
+    });
+    prop::collection::btree_map(keys, value, 0..12)
+        .prop_map(|m| Value::Object(m.into_iter().collect()))
+}
+
+fn pruned(body: &[u8], shape: &'static fields::Shape) -> Value {
+    let unlimited = MemoryBudget::new(Scope::Bmc, usize::MAX);
+    fields::parse(body, shape, &unlimited).unwrap().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    /// Whatever a body holds, the readers make the same of the fields kept for them as of the
+    /// whole document parsed from the same body, so pruning can only save memory, never change
+    /// an inventory.
+    #[test]
+    fn pruning_changes_nothing_the_readers_see(doc in redfish_doc()) {
+        let body = serde_json::to_vec(&doc).unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let pruned = |shape| pruned(&body, shape);
+        let resolve = |s: &str| Some(s.to_string());
+        let p = "/redfish/v1/x".to_string();
+        prop_assert_eq!(
+            parse_system(p.clone(), &pruned(&fields::SYSTEM), &resolve),
+            parse_system(p.clone(), &v, &resolve)
+        );
+        prop_assert_eq!(nic(p.clone(), &pruned(&fields::NIC)), nic(p.clone(), &v));
+        let c = BmcClient::new(
+            "https://127.0.0.1:1",
+            &TlsPolicy::Insecure,
+            None,
+            AuthMode::Basic,
+            Limits::default(),
+        )
+        .unwrap();
+        prop_assert_eq!(
+            chassis(p.clone(), &pruned(&fields::CHASSIS), &c),
+            chassis(p, &v, &c)
+        );
+        let page = pruned(&fields::COLLECTION);
+        prop_assert_eq!(links(page.get("Members")), links(v.get("Members")));
+        prop_assert_eq!(
+            page.get("Members@odata.nextLink").and_then(Value::as_str),
+            v.get("Members@odata.nextLink").and_then(Value::as_str)
+        );
+        let root = pruned(&fields::ROOT);
+        for key in ["RedfishVersion", "Systems"] {
+            prop_assert_eq!(root.get(key).is_some(), v.get(key).is_some());
+        }
+        for key in ["RedfishVersion", "UUID", "Vendor", "Product"] {
+            prop_assert_eq!(str_at(&root, key), str_at(&v, key));
+        }
+        for key in ["Systems", "Managers", "Chassis", "SessionService"] {
+            prop_assert_eq!(link_at(&root, key), link_at(&v, key));
+        }
+        let inv = BmcInventory::default();
+        prop_assert_eq!(
+            vendor::detect(&root, &inv).name(),
+            vendor::detect(&v, &inv).name()
+        );
+    }
+}
+
+/// Warnings are bounded too: a collection listing 500 members on other hosts gives 200
+/// warnings and a count, not 500 strings.
+#[tokio::test]
+async fn warnings_are_capped_with_a_count_of_the_rest() {
+    let mut listed: Vec<String> = (0..500)
+        .map(|i| format!("https://203.0.113.{}/redfish/v1/Systems/{i}", i % 250))
+        .collect();
+    listed.push("/redfish/v1/Systems/1".into());
+    let listed: Vec<&str> = listed.iter().map(String::as_str).collect();
+    let t = tree(vec![
+        (
+            "/redfish/v1",
+            json!({"Systems": {"@odata.id": "/redfish/v1/Systems"}}),
+        ),
+        ("/redfish/v1/Systems", members(&listed)),
+        ("/redfish/v1/Systems/1", json!({"Id": "1"})),
+    ]);
+    let f = fleet(vec![BmcSpec::new("127.0.0.1:0".parse().unwrap(), t)]).await;
+    let inv = crawl(
+        &client(f.bmcs[0].addr, AuthMode::Basic, Limits::default()),
+        None,
+        None,
+        &CrawlOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(inv.systems.len(), 1);
+    assert_eq!(inv.warnings.len(), 201, "{:?}", inv.warnings.last());
+    // 500 foreign members plus "BMC reached by name", past the first 200.
+    assert_eq!(inv.warnings[200], "301 more warnings not shown");
 }
