@@ -124,6 +124,9 @@ pub struct EdgeArgs {
     /// Most disk the image cache may use, in GiB [default: 50].
     #[arg(long, env = "SKYPORT_EDGE_CACHE_MAX_GB", global = true)]
     pub cache_max_gb: Option<f64>,
+    /// Seconds between two verifications of every cached image against its SHA-256 [default: 86400].
+    #[arg(long, env = "SKYPORT_EDGE_CACHE_VERIFY_INTERVAL", global = true)]
+    pub cache_verify_interval: Option<f64>,
     /// This site's name in reports to the cloud [default: default].
     #[arg(long, env = "SKYPORT_EDGE_SITE", global = true)]
     pub site: Option<String>,
@@ -158,6 +161,7 @@ struct EdgeFile {
     node_url: Option<String>,
     sync_interval: Option<f64>,
     cache_max_gb: Option<f64>,
+    cache_verify_interval: Option<f64>,
     site: Option<String>,
 }
 
@@ -191,6 +195,7 @@ pub struct EdgeConfig {
     pub node_url: Option<String>,
     pub sync_interval: Duration,
     pub cache_max_bytes: u64,
+    pub cache_verify_interval: Duration,
     pub site: String,
 }
 
@@ -318,6 +323,14 @@ impl EdgeConfig {
         if !cache_gb.is_finite() || cache_gb <= 0.0 || cache_gb > 1_000_000.0 {
             bail!("cache_max_gb must be a positive number of GiB, got {cache_gb}");
         }
+        let verify = a
+            .cache_verify_interval
+            .or(f.cache_verify_interval)
+            .unwrap_or(crate::cache::VERIFY_INTERVAL.as_secs_f64());
+        // Up to 30 days; at least a second, since each pass reads the whole cache.
+        if !verify.is_finite() || !(1.0..=2_592_000.0).contains(&verify) {
+            bail!("cache_verify_interval must be between 1 and 2592000 seconds, got {verify}");
+        }
         let site = a
             .site
             .clone()
@@ -334,6 +347,7 @@ impl EdgeConfig {
                 a.sync_interval.or(f.sync_interval).unwrap_or(10.0),
             )?,
             cache_max_bytes: (cache_gb * 1024.0 * 1024.0 * 1024.0) as u64,
+            cache_verify_interval: Duration::from_secs_f64(verify),
             site,
             secrets_file: a
                 .secrets_file
@@ -390,6 +404,7 @@ mod tests {
     fn defaults_then_file_then_flags() {
         let c = EdgeConfig::resolve(&EdgeArgs::default()).unwrap();
         assert_eq!(c.ports, vec![443]);
+        assert_eq!(c.cache_verify_interval, Duration::from_secs(86_400));
         assert_eq!(c.scheme, "https");
         assert_eq!(c.concurrency, 64);
         assert_eq!(
@@ -400,7 +415,7 @@ mod tests {
         let p = dir.path().join("edge.toml");
         std::fs::write(
             &p,
-            "subnets = [\"10.0.0.0/24\"]\nports = [8443]\nconcurrency = 8\nauth = \"session\"\n",
+            "subnets = [\"10.0.0.0/24\"]\nports = [8443]\nconcurrency = 8\nauth = \"session\"\ncache_verify_interval = 3600\n",
         )
         .unwrap();
         let mut a = EdgeArgs {
@@ -412,6 +427,7 @@ mod tests {
             (c.ports.clone(), c.concurrency, c.auth),
             (vec![8443], 8, AuthMode::Session)
         );
+        assert_eq!(c.cache_verify_interval, Duration::from_secs(3600));
         a.concurrency = Some(2);
         a.ports = vec![443, 8443];
         let c = EdgeConfig::resolve(&a).unwrap();
@@ -479,6 +495,14 @@ mod tests {
             },
             EdgeArgs {
                 sync_interval: Some(0.0),
+                ..Default::default()
+            },
+            EdgeArgs {
+                cache_verify_interval: Some(0.5),
+                ..Default::default()
+            },
+            EdgeArgs {
+                cache_verify_interval: Some(f64::NAN),
                 ..Default::default()
             },
         ] {

@@ -5,13 +5,14 @@
 //! agent's settings.
 //!
 //! Serving the site's nodes: [`sync`] keeps a [`replica`] of the cloud's boot data fresh,
-//! [`cache`] holds the images it references, [`serve`] answers boot scripts, images and
+//! [`cache`] holds the images it references ([`imageserve`] sends their bytes), [`serve`] answers boot scripts, images and
 //! cloud-init from both (cloud up or not), and [`report`] sends back what only the edge sees.
 
 pub mod cache;
 pub mod cloud;
 pub mod config;
 pub mod discover;
+pub mod imageserve;
 pub mod metrics;
 pub mod outbox;
 pub mod push;

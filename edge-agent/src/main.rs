@@ -437,6 +437,7 @@ async fn daemon(cfg: EdgeConfig) -> anyhow::Result<ExitCode> {
                     node_url,
                     sync_interval: cfg.sync_interval,
                     cache_max_bytes: cfg.cache_max_bytes,
+                    cache_verify_interval: cfg.cache_verify_interval,
                     site: cfg.site.clone(),
                 };
                 site::serve(opts, cloud.clone(), metrics.clone(), None)

@@ -17,6 +17,14 @@ pub struct Metrics {
     pub cache_corrupt_dropped: AtomicU64,
     pub cache_evictions: AtomicU64,
     pub cache_bytes: AtomicU64,
+    /// Images whose last download failed for lack of disk space (a gauge).
+    pub cache_disk_full: AtomicU64,
+    pub cache_disk_full_failures: AtomicU64,
+    pub cache_downloads_deferred: AtomicU64,
+    pub cache_verified: AtomicU64,
+    /// Unix time the last scheduled verification of the whole cache finished.
+    pub cache_last_verified_at: AtomicI64,
+    pub image_reads_aborted: AtomicU64,
     pub sync_ok: AtomicU64,
     pub sync_unchanged: AtomicU64,
     pub sync_failed: AtomicU64,
@@ -107,6 +115,44 @@ impl Metrics {
             "Bytes of verified images on disk.",
             "gauge",
             g(&self.cache_bytes),
+        );
+        counter(
+            "cache_disk_full",
+            "Images waiting for disk space: their last download found no room for them (0: none).",
+            "gauge",
+            g(&self.cache_disk_full),
+        );
+        counter(
+            "cache_disk_full_total",
+            "Image downloads that failed because the cache's disk had no room for them.",
+            "counter",
+            g(&self.cache_disk_full_failures),
+        );
+        counter(
+            "cache_downloads_deferred_total",
+            "Prefetches skipped because the image is backing off after a failed download.",
+            "counter",
+            g(&self.cache_downloads_deferred),
+        );
+        counter(
+            "cache_verified_files_total",
+            "Cached files hashed again by the scheduled verification.",
+            "counter",
+            g(&self.cache_verified),
+        );
+        counter(
+            "cache_last_verified_timestamp_seconds",
+            "Unix time the last scheduled verification of the cache finished (0: none yet).",
+            "gauge",
+            self.cache_last_verified_at
+                .load(Ordering::Relaxed)
+                .to_string(),
+        );
+        counter(
+            "image_reads_aborted_total",
+            "Image responses cut short because a chunk failed its check (the file is dropped).",
+            "counter",
+            g(&self.image_reads_aborted),
         );
         counter(
             "sync_applied_total",

@@ -4,7 +4,8 @@
 //!
 //! - `GET /boot/v1/bootscript`: the cloud boot service's own code (same renderer, same text)
 //!   over the replica, with chain and image URLs pointing at this agent;
-//! - `GET /edge/v1/images/{id}`: a registered image's verified bytes (Range supported);
+//! - `GET /edge/v1/images/{id}`: a registered image's verified bytes (Range supported; see
+//!   [`crate::imageserve`]);
 //! - `GET /cloud-init/{meta-data,user-data,vendor-data,<group>.yaml}`: the node named by its
 //!   LAN source address (forwarding headers from the LAN are discarded, so a node cannot ask
 //!   as another);
@@ -18,7 +19,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -31,9 +31,8 @@ use skyport_images::{BlobError, Blobs, Image, ImageService, ImageState};
 use skyport_metadata::MetadataService;
 use skyport_model::Mac;
 use skyport_store::{Record, Write};
-use tower::ServiceExt;
 
-use crate::cache::{CacheError, ImageCache};
+use crate::cache::ImageCache;
 use crate::metrics::{Metrics, inc};
 use crate::replica::{Replica, UNKNOWN_MACS};
 
@@ -167,8 +166,8 @@ impl Site {
         Ok(out)
     }
 
-    /// Pins the referenced images and downloads the missing ones; returns how many are still
-    /// missing.
+    /// Pins the referenced images and downloads the missing ones, except those still backing
+    /// off after a failed download; returns how many are still missing.
     pub async fn prefetch(&self) -> Result<usize, ApiError> {
         let images = self.referenced_images().await?;
         self.cache
@@ -178,9 +177,19 @@ impl Site {
             if self.cache.contains(&i.sha256) {
                 continue;
             }
-            if let Err(e) = self.cache.get(i).await {
-                tracing::warn!(image = %i.id, error = %e, "prefetch failed; will retry");
-                missing += 1;
+            missing += 1;
+            if let Some(wait) = self.cache.retry_in(i) {
+                inc(&self.metrics.cache_downloads_deferred);
+                tracing::debug!(image = %i.id, retry_in_s = wait.as_secs(), "prefetch backing off");
+                continue;
+            }
+            match self.cache.get(i).await {
+                Ok(_) => missing -= 1,
+                Err(e) => {
+                    let wait = self.cache.retry_in(i).unwrap_or_default();
+                    tracing::warn!(image = %i.id, error = %e, retry_in_s = wait.as_secs(),
+                        "prefetch failed; backing off");
+                }
             }
         }
         Ok(missing)
@@ -434,17 +443,30 @@ async fn note_if_unknown(site: &Site, mac: Mac, ip: Option<String>) {
     }
 }
 
+/// Ready once a snapshot is served. The image cache's troubles (images waiting for disk space
+/// or backing off after failed downloads) are reported in `image_cache` without making the
+/// agent unready: boot scripts and cached images are still served.
 async fn readyz(State(site): State<Site>) -> Response {
     match site.replica.applied().await {
-        Ok(Some(a)) => skyport_http::json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "status": "ready",
-                "generation": a.generation,
-                "applied_at": a.applied_at,
-                "records": a.records,
-            }),
-        ),
+        Ok(Some(a)) => {
+            let waiting = site.cache.waiting();
+            let m = &site.metrics;
+            skyport_http::json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "status": "ready",
+                    "generation": a.generation,
+                    "applied_at": a.applied_at,
+                    "records": a.records,
+                    "image_cache": {
+                        "bytes": m.cache_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                        "disk_full": waiting.iter().any(|w| w.disk_full),
+                        "failing": waiting,
+                        "last_verified_at": m.cache_last_verified_at.load(std::sync::atomic::Ordering::Relaxed),
+                    },
+                }),
+            )
+        }
         Ok(None) => ApiError::Unavailable(
             "no snapshot yet: the agent has not reached the cloud since it was installed".into(),
         )
@@ -471,7 +493,12 @@ fn valid_id(id: &str) -> bool {
         && !id.starts_with('.')
 }
 
-async fn image(State(site): State<Site>, Path(id): Path<String>, req: Request) -> Response {
+async fn image(
+    State(site): State<Site>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: axum::http::HeaderMap,
+) -> Response {
     inc(&site.metrics.image_requests);
     if !valid_id(&id) {
         return ApiError::bad_request(format!("{id:?} is not an image id")).into_response();
@@ -484,35 +511,5 @@ async fn image(State(site): State<Site>, Path(id): Path<String>, req: Request) -
         return ApiError::not_found(format!("image {id} has not been uploaded and verified yet"))
             .into_response();
     }
-    let path = match site.cache.get(&img).await {
-        Ok(p) => p,
-        Err(e @ (CacheError::Offline(_) | CacheError::Download { .. })) => {
-            let mut r = ApiError::Unavailable(e.to_string()).into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
-            return r;
-        }
-        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
-    };
-    // Large reads: fewer syscalls and wakeups per byte than the 64 KiB default.
-    match tower_http::services::ServeFile::new(path)
-        .with_buf_chunk_size(1 << 20)
-        .oneshot(req)
-        .await
-    {
-        Ok(r) => {
-            if let Some(n) = r
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                site.metrics
-                    .image_bytes_served
-                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-            }
-            r.map(Body::new)
-        }
-        Err(e) => ApiError::Internal(format!("serving image {id}: {e}")).into_response(),
-    }
+    crate::imageserve::respond(&site.cache, &site.metrics, &img, &method, &headers).await
 }

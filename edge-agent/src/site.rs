@@ -1,6 +1,7 @@
 //! Serving a site's nodes, wired end to end: the replica and image cache on disk, the
 //! node-facing listener, and the loops that keep them fresh (poll the cloud, pre-render boot
-//! scripts and prefetch images after each snapshot, store batched endpoint history, report).
+//! scripts and prefetch images after each snapshot, store batched endpoint history, report,
+//! verify the cached images on a schedule).
 //! `skyport-edge daemon --listen` and `skyport up` both run this.
 
 use std::path::PathBuf;
@@ -23,6 +24,9 @@ pub struct SiteOptions {
     pub node_url: String,
     pub sync_interval: Duration,
     pub cache_max_bytes: u64,
+    /// Time between two scheduled verifications of every cached image
+    /// ([`crate::cache::VERIFY_INTERVAL`] by default).
+    pub cache_verify_interval: Duration,
     /// This site's name in reports.
     pub site: String,
 }
@@ -98,11 +102,21 @@ pub async fn serve(
     let app = site
         .router()
         .layer(tower_http::trace::TraceLayer::new_for_http());
-    let server = axum::serve(
+    // Node-facing: the LAN may hold idle, slow or hostile clients, so the listener caps
+    // connections and times out idle ones (the peer address reaches routes as ConnectInfo).
+    // Never cancelled here: serving ends when this future is dropped with the agent.
+    let server = skyport_http::server::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app,
+        skyport_http::server::Limits::default(),
+        tokio_util::sync::CancellationToken::new(),
     );
     let fetch = Arc::new(tokio::sync::Notify::new());
+    // A file the scheduled verification drops is fetched again by the prefetch right away.
+    let verify_loop = site
+        .cache
+        .clone()
+        .verify_every(cfg.cache_verify_interval, fetch.clone());
     let prefetch_loop = {
         let site = site.clone();
         let fetch = fetch.clone();
@@ -181,6 +195,7 @@ pub async fn serve(
     tokio::select! {
         r = server => r.map_err(|e| SiteError::Io { what: "serving nodes".into(), source: e })?,
         _ = prefetch_loop => {}
+        _ = verify_loop => {}
         _ = sync_loop => {}
     }
     Ok(())

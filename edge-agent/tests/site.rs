@@ -1,16 +1,19 @@
 //! The edge agent serving a site from its synced copy: a real local cloud (the `skyport serve`
 //! router on SQLite and filesystem images) behind a switch that makes it fail, answer garbage,
-//! or go away; the agent's syncer, image cache and node listener on real sockets.
+//! or go away; the agent's syncer, image cache and node listener on real sockets. The disk-full
+//! test puts the image cache on a small tmpfs of its own (mounted as root; skipped otherwise).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+use std::path::Path;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use skyport_edge::cache::ImageCache;
+use skyport_edge::cache::{CacheOptions, ImageCache};
 use skyport_edge::cloud::CloudClient;
 use skyport_edge::metrics::Metrics;
 use skyport_edge::replica::Replica;
@@ -29,12 +32,33 @@ const TRUNCATED: u8 = 4;
 struct Faults {
     mode: AtomicU8,
     blob_gets: AtomicUsize,
+    /// When each image's bytes were asked for (`GET /images/v1/blobs/<id>`), in order.
+    blob_log: Mutex<Vec<(String, Instant)>>,
+}
+
+impl Faults {
+    /// When the cloud was asked for image `id`'s bytes.
+    fn gets_of(&self, id: &str) -> Vec<Instant> {
+        self.blob_log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k == id)
+            .map(|(_, t)| *t)
+            .collect()
+    }
 }
 
 async fn faulty(State(f): State<Arc<Faults>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    if path.starts_with("/images/v1/blobs/") && req.method() == axum::http::Method::GET {
+    if let Some(key) = path.strip_prefix("/images/v1/blobs/")
+        && req.method() == axum::http::Method::GET
+    {
         f.blob_gets.fetch_add(1, Ordering::SeqCst);
+        f.blob_log
+            .lock()
+            .unwrap()
+            .push((key.to_string(), Instant::now()));
     }
     let snapshot = path == "/edge/v1/snapshot";
     match f.mode.load(Ordering::SeqCst) {
@@ -74,6 +98,7 @@ impl Cloud {
             faults: Arc::new(Faults {
                 mode: AtomicU8::new(NORMAL),
                 blob_gets: AtomicUsize::new(0),
+                blob_log: Mutex::new(Vec::new()),
             }),
             task: None,
         };
@@ -194,25 +219,37 @@ struct Edge {
 }
 
 async fn edge_at(dir: tempfile::TempDir, cloud: &Cloud, cache_max: u64) -> Edge {
+    let images = dir.path().join("images");
+    edge_with(dir, &images, cloud, CacheOptions::new(cache_max)).await
+}
+
+/// An agent whose image cache is in `images` (anywhere, e.g. on a file system of its own).
+async fn edge_with(
+    dir: tempfile::TempDir,
+    images: &Path,
+    cloud: &Cloud,
+    opts: CacheOptions,
+) -> Edge {
     let client = CloudClient::new(&cloud.url(), TokenSource::none()).unwrap();
     let metrics = Arc::new(Metrics::default());
     let replica = Arc::new(Replica::open(dir.path()).unwrap());
-    let cache = ImageCache::open(
-        &dir.path().join("images"),
-        cache_max,
-        Some(client.clone()),
-        metrics.clone(),
-    )
-    .await
-    .unwrap();
+    let cache = ImageCache::open_with(images, opts, Some(client.clone()), metrics.clone())
+        .await
+        .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let site = Site::new(replica.clone(), cache, metrics.clone(), &url, 30);
-    let app = site
-        .router()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // The listener the agent runs (site::serve), with its connection limits.
+    let app = site.router();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
+        skyport_http::server::serve(
+            listener,
+            app,
+            skyport_http::server::Limits::default(),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
     });
     Edge {
         _dir: dir,
@@ -502,6 +539,21 @@ async fn unknown_nodes_wait_and_are_reported_and_the_edge_is_read_only() {
     script(&h, &edge, MAC).await;
     let (s, body) = text(h.get(format!("{}/boot/v1/bootscript?mac=zz%ZZ&retry=x", edge.url))).await;
     assert_eq!(s, 400, "{body}");
+    // Found by hostile testing: a path that is not UTF-8 answered text/plain and an oversized
+    // head 431 with no body. Every refusal is problem JSON.
+    let many = (0..150).fold(h.get(format!("{}/healthz", edge.url)), |r, i| {
+        r.header(format!("x-h{i}"), "v")
+    });
+    for (req, want) in [
+        (h.get(format!("{}/edge/v1/images/%FF%FE", edge.url)), 400),
+        (many, 431),
+    ] {
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), want);
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+        let p: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(p["status"], want);
+    }
 
     let client = CloudClient::new(&cloud.url(), TokenSource::none()).unwrap();
     let sent = skyport_edge::report::report_once(
@@ -587,4 +639,354 @@ async fn unknown_nodes_wait_and_are_reported_and_the_edge_is_read_only() {
     .await;
     assert_eq!(s, 200, "{md}");
     assert!(md.contains(XNAME), "{md}");
+}
+
+/// A file system of its own for the image cache: a tmpfs of a few bytes, mounted for the test
+/// (root only), so "disk full" is the kernel's own ENOSPC rather than an emulation. Unmounted
+/// (lazily, since the agent may still hold files open) when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+impl SmallDisk {
+    /// `None` (with the reason printed) only when not running as root; CI runs as root.
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(SmallDisk { dir }),
+            other if is_root() => panic!("mounting a tmpfs failed as root: {other:?}"),
+            other => {
+                eprintln!(
+                    "SKIPPED: mounting a small tmpfs for the disk-full test needs root ({other:?})"
+                );
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn resize(&self, bytes: u64) {
+        let st = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}")])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+async fn metric(h: &reqwest::Client, edge: &Edge, name: &str) -> String {
+    let (_, m) = text(h.get(format!("{}/metrics", edge.url))).await;
+    m.lines()
+        .find_map(|l| l.strip_prefix(&format!("skyport_edge_{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {m}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_503_without_paths_backs_off_and_says_so() {
+    let Some(disk) = SmallDisk::mount(1 << 20) else {
+        return;
+    };
+    let cloud = Cloud::start().await;
+    let h = reqwest::Client::new();
+    // Twice the file system's size; the initrd fits.
+    let kernel: Vec<u8> = (0..2u32 << 20).map(|i| (i % 249) as u8).collect();
+    let (k, _) = seed(&h, &cloud.url(), &kernel, b"initrd").await;
+    let opts = CacheOptions {
+        max_bytes: u64::MAX,
+        retry_base: Duration::from_millis(100),
+        retry_max: Duration::from_millis(800),
+    };
+    let edge = edge_with(tempfile::tempdir().unwrap(), disk.path(), &cloud, opts).await;
+    edge.syncer.poll().await.unwrap();
+    let url = format!("{}/edge/v1/images/{k}", edge.url);
+
+    assert_eq!(edge.site.prefetch().await.unwrap(), 1);
+    assert_eq!(cloud.faults.gets_of(&k).len(), 1);
+    // The space is reserved before the body is read: nothing is left behind, nothing written.
+    assert_eq!(
+        std::fs::read_dir(disk.path().join("tmp")).unwrap().count(),
+        0
+    );
+
+    // A node asking gets 503 with Retry-After, and the problem names no file or directory.
+    let r = h.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("disk space"), "{body}");
+    assert!(!detail.contains('/'), "a path leaked: {body}");
+
+    // /metrics and /readyz say what is wrong (and the agent stays ready: it still serves).
+    assert_eq!(metric(&h, &edge, "cache_disk_full").await, "1");
+    assert!(
+        metric(&h, &edge, "cache_disk_full_total")
+            .await
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    let (s, ready) = text(h.get(format!("{}/readyz", edge.url))).await;
+    assert_eq!(s, 200, "{ready}");
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let cache = &ready["image_cache"];
+    assert_eq!(cache["disk_full"], true, "{ready}");
+    assert_eq!(cache["failing"][0]["id"], k.as_str(), "{ready}");
+    assert_eq!(cache["failing"][0]["disk_full"], true, "{ready}");
+    assert!(
+        !ready
+            .to_string()
+            .contains(&disk.path().display().to_string())
+    );
+
+    // Sync rounds (prefetch after each) and nodes asking in between: without a backoff every
+    // round would download again. The cloud's own log shows each retry waited at least its
+    // backoff (100, 200, 400, then 800 ms), so the attempts are few.
+    let t0 = Instant::now();
+    let mut rounds = 0;
+    while rounds < 20 || t0.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(edge.site.prefetch().await.unwrap(), 1);
+        let r = h.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 503);
+        rounds += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let gets = cloud.faults.gets_of(&k);
+    assert!(
+        (3..=8).contains(&gets.len()),
+        "{} downloads in {rounds} rounds",
+        gets.len()
+    );
+    for (n, w) in gets.windows(2).enumerate() {
+        let backoff = Duration::from_millis(100 << n.min(3));
+        assert!(
+            w[1] - w[0] >= backoff,
+            "retry {n} came {:?} after the failure, before its {backoff:?} backoff",
+            w[1] - w[0]
+        );
+    }
+    assert!(
+        metric(&h, &edge, "cache_downloads_deferred_total")
+            .await
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        std::fs::read_dir(disk.path().join("tmp")).unwrap().count(),
+        0
+    );
+
+    // Room made: the next prefetch fetches it (free space ends the wait early), nodes get it,
+    // and the condition clears.
+    disk.resize(8 << 20);
+    assert_eq!(edge.site.prefetch().await.unwrap(), 0);
+    let r = h.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &kernel[..]);
+    assert_eq!(metric(&h, &edge, "cache_disk_full").await, "0");
+    let (_, ready) = text(h.get(format!("{}/readyz", edge.url))).await;
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(ready["image_cache"]["disk_full"], false, "{ready}");
+    assert_eq!(
+        ready["image_cache"]["failing"],
+        serde_json::json!([]),
+        "{ready}"
+    );
+}
+
+const MIB: usize = 1 << 20;
+
+/// Silent media corruption: one byte of a cached file changed in place, with the file's
+/// modification time put back, so size and mtime say nothing changed.
+fn flip(path: &Path, at: usize) {
+    use std::os::unix::fs::FileExt;
+    let before = std::fs::metadata(path).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, at as u64).unwrap();
+    f.write_all_at(&[b[0] ^ 0x10], at as u64).unwrap();
+    f.set_modified(before.modified().unwrap()).unwrap();
+    drop(f);
+    let after = std::fs::metadata(path).unwrap();
+    assert_eq!(
+        (after.len(), after.modified().unwrap()),
+        (before.len(), before.modified().unwrap())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_is_never_served_in_full_or_in_ranges() {
+    let mut cloud = Cloud::start().await;
+    let h = reqwest::Client::new();
+    // Four checked chunks of 1 MiB, the last one short.
+    let kernel: Vec<u8> = (0..3 * MIB + 1234).map(|i| (i * 7 % 251) as u8).collect();
+    let (k, _) = seed(&h, &cloud.url(), &kernel, b"initrd").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cached = dir.path().join("images/sha256").join(sha(&kernel));
+    let edge = edge_at(dir, &cloud, u64::MAX).await;
+    edge.syncer.poll().await.unwrap();
+    assert_eq!(edge.site.prefetch().await.unwrap(), 0);
+    assert_eq!(cloud.faults.gets_of(&k).len(), 1);
+    let url = format!("{}/edge/v1/images/{k}", edge.url);
+
+    // Corrupt past the first chunk: the answer starts, then stops before the bad chunk; the
+    // response never completes and not one byte of that chunk is sent.
+    flip(&cached, 2 * MIB + MIB / 2);
+    let mut r = h.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut got = Vec::new();
+    let complete = loop {
+        match r.chunk().await {
+            Ok(Some(c)) => got.extend_from_slice(&c),
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(!complete, "a response with a corrupt chunk ran to the end");
+    assert!(got.len() <= 2 * MIB, "{} bytes sent", got.len());
+    assert_eq!(&got[..], &kernel[..got.len()]);
+    assert_eq!(edge.metrics.cache_corrupt_dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(edge.metrics.image_reads_aborted.load(Ordering::SeqCst), 1);
+    assert!(!cached.exists(), "the corrupt file must be dropped");
+    // The next request fetches it again and gets every byte right.
+    let r = h.get(&url).send().await.unwrap();
+    assert_eq!(
+        r.headers()["etag"],
+        format!("\"{}\"", sha(&kernel)).as_str()
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &kernel[..]);
+    assert_eq!(cloud.faults.gets_of(&k).len(), 2);
+
+    // Corrupt inside the range asked for: found before answering, fetched again, and the node
+    // gets the right bytes in the same request.
+    flip(&cached, 100);
+    let r = h
+        .get(&url)
+        .header("Range", "bytes=50-149")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 50-149/{}", kernel.len()).as_str()
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &kernel[50..150]);
+    assert_eq!(cloud.faults.gets_of(&k).len(), 3);
+    assert_eq!(edge.metrics.cache_corrupt_dropped.load(Ordering::SeqCst), 2);
+
+    // Range rules: several ranges or a malformed one get the whole image; a suffix longer than
+    // the image is all of it.
+    for v in ["bytes=0-1,5-6", "bytes=9-3", "bytes=x"] {
+        let r = h.get(&url).header("Range", v).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{v}");
+        assert_eq!(r.bytes().await.unwrap().len(), kernel.len(), "{v}");
+    }
+    let r = h
+        .get(&url)
+        .header("Range", format!("bytes=-{}", kernel.len() * 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &kernel[..]);
+
+    // Corrupt with the cloud gone: no good copy to be had, so 503, never the bad bytes.
+    flip(&cached, 3 * MIB + 10);
+    cloud.down().await;
+    let r = h
+        .get(&url)
+        .header("Range", format!("bytes={}-", 3 * MIB))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let r = h.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(!cached.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_verification_finds_corruption_without_a_restart() {
+    let cloud = Cloud::start().await;
+    let h = reqwest::Client::new();
+    let kernel: Vec<u8> = (0..MIB + MIB / 2).map(|i| (i * 13 % 241) as u8).collect();
+    let (k, _) = seed(&h, &cloud.url(), &kernel, b"initrd").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cached = dir.path().join("images/sha256").join(sha(&kernel));
+    let edge = edge_at(dir, &cloud, u64::MAX).await;
+    edge.syncer.poll().await.unwrap();
+    assert_eq!(edge.site.prefetch().await.unwrap(), 0);
+
+    let dropped = Arc::new(tokio::sync::Notify::new());
+    let verifier = tokio::spawn(
+        edge.site
+            .cache
+            .clone()
+            .verify_every(Duration::from_millis(100), dropped.clone()),
+    );
+    flip(&cached, MIB + 7);
+    // Generous: the pass runs every 100 ms; this only bounds a hang.
+    tokio::time::timeout(Duration::from_secs(60), dropped.notified())
+        .await
+        .expect("the scheduled verification did not drop the corrupt file");
+    verifier.abort();
+    assert!(!cached.exists());
+    assert_eq!(edge.metrics.cache_corrupt_dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        edge.metrics.image_requests.load(Ordering::SeqCst),
+        0,
+        "found without a read"
+    );
+    assert!(
+        metric(&h, &edge, "cache_verified_files_total")
+            .await
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert_ne!(
+        metric(&h, &edge, "cache_last_verified_timestamp_seconds").await,
+        "0"
+    );
+    // The daemon wakes the prefetch on that signal; it fetches a good copy.
+    assert_eq!(edge.site.prefetch().await.unwrap(), 0);
+    assert_eq!(cloud.faults.gets_of(&k).len(), 2);
+    assert_eq!(std::fs::read(&cached).unwrap(), kernel);
 }

@@ -89,6 +89,7 @@ pub async fn run(g: &Global, a: &UpArgs) -> anyhow::Result<()> {
             node_url: node_url.clone(),
             sync_interval: Duration::from_secs(2),
             cache_max_bytes: 10 << 30,
+            cache_verify_interval: skyport_edge::cache::VERIFY_INTERVAL,
             site: "local".into(),
         },
         Some(cloud.clone()),
