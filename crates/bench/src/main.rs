@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 mod bootstorm;
+mod bootwrite;
 mod coldstart;
 mod discovery;
 
@@ -86,6 +87,22 @@ enum Cmd {
         /// Mockup tree under ../shared/redfish-mockups.
         #[arg(long, default_value = "dmtf-public-rackmount1")]
         mockup: String,
+    },
+    /// Boot scripts of known nodes on the local server, idle and while the largest accepted
+    /// bulk component POST is being written.
+    BootDuringWrite {
+        /// Nodes to seed (four per BMC), all with boot parameters.
+        #[arg(long, default_value_t = 1_000)]
+        nodes: usize,
+        /// Bootscript requests timed on the idle server.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Bootscript requests per second, issued open-loop (on time, whatever the answers do).
+        #[arg(long, default_value_t = 400)]
+        rate: u32,
+        /// Write endpoint history before each answer, as before the background writer.
+        #[arg(long)]
+        inline: bool,
     },
     /// Boot API: bootscript latency/throughput on SQLite, DynamoDB calls per bootscript.
     Boot {
@@ -683,6 +700,27 @@ async fn main() -> anyhow::Result<()> {
             if with_ddb {
                 boot_dynamodb().await?;
             }
+        }
+        Cmd::BootDuringWrite {
+            nodes,
+            requests,
+            rate,
+            inline,
+        } => {
+            if nodes < 4 || requests == 0 || rate == 0 {
+                bail!("--nodes must be at least 4; --requests and --rate positive");
+            }
+            println!(
+                "skyport-bench boot-during-write: {nodes} nodes, {rate} bootscripts/s, {} CPUs",
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            );
+            bootwrite::run(bootwrite::Params {
+                nodes,
+                requests,
+                rate,
+                inline,
+            })
+            .await?;
         }
         Cmd::Inventory {
             nodes,

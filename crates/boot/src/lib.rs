@@ -5,8 +5,11 @@
 //! the node's xname, NID and enabled state), then through the boot parameters (by MAC, then by
 //! xname, then by NID), and rendered by `skyport-ipxe`. A node that cannot boot yet gets BSS's
 //! "unknown" script (sleep, then ask again); a storage failure gets a script that prints the
-//! reason and retries: a booting node never sees an HTTP error page.
+//! reason and retries: a booting node never sees an HTTP error page. A node's fetch is recorded
+//! in the endpoint history through a [`history::History`], which the local server makes a
+//! background writer so that no fetch waits for the store's writer.
 
+pub mod history;
 pub mod params;
 pub mod routes;
 
@@ -33,6 +36,7 @@ pub struct BootService {
     settings: Arc<Settings>,
     /// Resolves `image:<id>` kernel/initrd references to short-lived download URLs.
     images: Option<skyport_images::ImageService>,
+    history: history::History,
 }
 
 /// How a boot script was asked for.
@@ -91,10 +95,17 @@ impl BootService {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
         BootService {
             inv: Inventory::new(store.clone()),
+            history: history::History::inline(store.clone()),
             store,
             settings: Arc::new(settings),
             images: None,
         }
+    }
+
+    /// Records fetches through `history` instead of writing each one before answering.
+    pub fn with_history(mut self, history: history::History) -> Self {
+        self.history = history;
+        self
     }
 
     /// Lets boot parameters reference registered images (`image:<id>`).
@@ -361,8 +372,8 @@ impl BootService {
     // ---- boot scripts ---------------------------------------------------------------------
 
     /// Resolves and renders the boot script for a request, and records the node's fetch in the
-    /// endpoint history. Never fails: problems become a retry script. `Err` only for a request
-    /// that names no node at all (400, as BSS).
+    /// endpoint history (through this service's [`history::History`]). Never fails: problems
+    /// become a retry script. `Err` only for a request that names no node at all (400, as BSS).
     pub async fn bootscript(&self, req: &ScriptRequest) -> Result<ScriptOutcome, ApiError> {
         let outcome = self.render(req).await?;
         if let ScriptOutcome::Known { xname: Some(x), .. } = &outcome {
@@ -576,10 +587,10 @@ impl BootService {
         })
     }
 
-    /// Records that `name` fetched `endpoint` now; best effort (a failure is logged, the node
-    /// still gets its script).
+    /// Records that `name` fetched `endpoint` now; best effort (a failure is logged or counted,
+    /// the node still gets its script).
     pub async fn record_access(&self, name: &str, endpoint: &str) {
-        record_access(self.store.as_ref(), name, endpoint).await;
+        self.history.record(name, endpoint).await;
     }
 
     pub async fn endpoint_history(

@@ -457,6 +457,25 @@ fn endpoint_conflict(e: StoreError) -> Fail {
 }
 
 impl Inventory {
+    /// A failed endpoint batch as the caller may see it. A site's token whose endpoint
+    /// collided with another site's record (its FQDN, BMC MAC, a node's NID) is refused
+    /// without learning which record or whose ([`crate::sites::refuse`]).
+    async fn endpoint_refusal(&self, e: StoreError, site: Option<&str>) -> Fail {
+        if let (Some(site), StoreError::Duplicate { key, owner }) = (site, &e) {
+            match crate::sites::held_by_other_site(self.store.as_ref(), site, owner).await {
+                Ok(true) => {
+                    return Fail::Api(crate::sites::refuse(
+                        site,
+                        &format!("{} {} is held by {owner}", key.name, key.value),
+                    ));
+                }
+                Ok(false) => {}
+                Err(err) => return Fail::Api(err),
+            }
+        }
+        endpoint_conflict(e)
+    }
+
     /// The batch that stores `ep` with everything `raw` derives, merged into what exists.
     async fn endpoint_ops(
         &self,
@@ -607,6 +626,16 @@ impl Inventory {
             let mut ops = Vec::new();
             for (ep, raw) in eps.iter().zip(raws) {
                 if self.store.get(REDFISH_ENDPOINTS, &ep.id).await?.is_some() {
+                    if let Some(site) = site {
+                        // Only the site's own BMC is said to exist; another site's is refused
+                        // as one the token may not create.
+                        let x = Xname::parse(&ep.id).map_err(|e| {
+                            Fail::Api(ApiError::bad_request(format!("{}: {e}", ep.id)))
+                        })?;
+                        let now = crate::sites::unix_now();
+                        crate::sites::claim_ops(self.store.as_ref(), site, &x, &[], true, now)
+                            .await?;
+                    }
                     return Err(Fail::Api(ApiError::conflict(format!(
                         "{DUP_ENDPOINT} ({} exists)",
                         ep.id
@@ -615,13 +644,16 @@ impl Inventory {
                 ops.extend(self.endpoint_ops(ep, None, raw, false, site).await?);
             }
             dedupe_ops(&mut ops);
-            self.store.write(ops).await.map_err(|e| match e {
+            match self.store.write(ops).await {
+                Ok(()) => Ok(()),
                 // A create that lost the race to another create of the same ID.
-                StoreError::Conflict { ref table, .. } if table == REDFISH_ENDPOINTS.name() => {
-                    Fail::Api(ApiError::conflict(DUP_ENDPOINT))
+                Err(StoreError::Conflict { ref table, .. })
+                    if table == REDFISH_ENDPOINTS.name() =>
+                {
+                    Err(Fail::Api(ApiError::conflict(DUP_ENDPOINT)))
                 }
-                other => endpoint_conflict(other),
-            })
+                Err(other) => Err(self.endpoint_refusal(other, site).await),
+            }
         };
         retrying!(attempt())?;
         Ok(eps
@@ -647,7 +679,9 @@ impl Inventory {
             let created = prev.is_none();
             let mut ops = self.endpoint_ops(&ep, prev, raw, true, site).await?;
             dedupe_ops(&mut ops);
-            self.store.write(ops).await.map_err(endpoint_conflict)?;
+            if let Err(e) = self.store.write(ops).await {
+                return Err(self.endpoint_refusal(e, site).await);
+            }
             Ok::<bool, Fail>(created)
         };
         let created = retrying!(attempt())?;

@@ -63,6 +63,37 @@ pub fn ancestry(x: &Xname) -> Vec<String> {
     out
 }
 
+/// All a site's token is told when a change would touch another site's records: not which
+/// record, whose, or what about it collided (the log has that, for admins). The token's view of
+/// the inventory is its own site's share, and another site's data must not show through
+/// refusals either.
+pub const REFUSED: &str = "this change is not permitted for this site's token";
+
+/// The refusal [`REFUSED`] for `site`'s token; `why` (which names the other site's records) is
+/// logged, not answered.
+pub fn refuse(site: &str, why: &str) -> ApiError {
+    tracing::warn!(
+        site,
+        reason = why,
+        "refused a site's change that touches another site's records"
+    );
+    ApiError::Forbidden(REFUSED.into())
+}
+
+/// Whether `holder`, a record named as a store's duplicate-key error names it (`Table/id`),
+/// is an xname assigned to a site other than `site`.
+pub async fn held_by_other_site(
+    store: &dyn Store,
+    site: &str,
+    holder: &str,
+) -> Result<bool, ApiError> {
+    let id = holder.split_once('/').map_or(holder, |(_, id)| id);
+    let Ok(x) = Xname::parse(id) else {
+        return Ok(false);
+    };
+    Ok(owner(store, &x).await?.is_some_and(|(_, a)| a.site != site))
+}
+
 /// The assignment that decides `x`'s site (the most specific one), if any.
 pub async fn owner(store: &dyn Store, x: &Xname) -> Result<Option<(Record, Assignment)>, ApiError> {
     let chain = ancestry(x);
@@ -108,11 +139,12 @@ impl Ownership {
 /// The writes that make `site`'s claim on BMC `x` (and the `nodes` discovered under it) part of
 /// a discovery batch:
 /// - the BMC: a check if the site owns it already (so a concurrent reassignment fails the
-///   batch), a new assignment if nobody owns it and it is new to the inventory, and 403 if
-///   another site owns it, or if it exists unowned (inventory from before sites, or written by
-///   an admin: an admin assigns it, a site's agent cannot just take it);
-/// - each node: 403 if a more specific assignment gives it to another site, a check if one
-///   gives it to this site.
+///   batch), a new assignment if nobody owns it and it is new to the inventory, 403 ([`refuse`],
+///   no details) if another site owns it, and 403 saying why if it exists unowned (inventory
+///   from before sites, or written by an admin: an admin assigns it, a site's agent cannot just
+///   take it);
+/// - each node: 403 ([`refuse`]) if a more specific assignment gives it to another site, a
+///   check if one gives it to this site.
 pub async fn claim_ops(
     store: &dyn Store,
     site: &str,
@@ -132,10 +164,13 @@ pub async fn claim_ops(
             });
         }
         Some((_, a)) => {
-            return Err(ApiError::Forbidden(format!(
-                "{x} belongs to site {:?} (assigned at {} by {}); this token is site {site:?}'s",
-                a.site, a.xname, a.source
-            )));
+            return Err(refuse(
+                site,
+                &format!(
+                    "{x} belongs to site {:?} (assigned at {} by {})",
+                    a.site, a.xname, a.source
+                ),
+            ));
         }
         None if exists => {
             return Err(ApiError::Forbidden(format!(
@@ -161,10 +196,13 @@ pub async fn claim_ops(
         };
         match owner(store, &nx).await? {
             Some((_, a)) if a.site != site => {
-                return Err(ApiError::Forbidden(format!(
-                    "{nx} belongs to site {:?} (assigned at {}); this token is site {site:?}'s",
-                    a.site, a.xname
-                )));
+                return Err(refuse(
+                    site,
+                    &format!(
+                        "{nx} belongs to site {:?} (assigned at {})",
+                        a.site, a.xname
+                    ),
+                ));
             }
             Some((prev, _)) if checked.insert(prev.id.clone()) => ops.push(Write::Check {
                 table: SITE_XNAMES,
@@ -177,7 +215,8 @@ pub async fn claim_ops(
 }
 
 /// Whether `xname` may be changed on behalf of `site`: unassigned, or the site's own (then the
-/// deciding assignment is returned, for a check in the caller's batch).
+/// deciding assignment is returned, for a check in the caller's batch); another site's is
+/// refused without details ([`refuse`]).
 pub async fn check_owned(
     store: &dyn Store,
     site: &str,
@@ -187,10 +226,9 @@ pub async fn check_owned(
         return Ok(None);
     };
     match owner(store, &x).await? {
-        Some((_, a)) if a.site != site => Err(ApiError::Forbidden(format!(
-            "{x} belongs to site {:?}; this token is site {site:?}'s",
-            a.site
-        ))),
+        Some((_, a)) if a.site != site => {
+            Err(refuse(site, &format!("{x} belongs to site {:?}", a.site)))
+        }
         Some((prev, _)) => Ok(Some(prev)),
         None => Ok(None),
     }

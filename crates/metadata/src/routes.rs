@@ -213,7 +213,7 @@ async fn user_data(State(svc): State<MetadataService>, req: Request) -> Response
     if let Ok(ip) = ip
         && let Ok(n) = svc.node_by_ip(&ip).await
     {
-        skyport_boot::record_access(svc.store().as_ref(), &n.component.id, "user-data").await;
+        svc.history().record(&n.component.id, "user-data").await;
     }
     text("#cloud-config\n", "text/plain; charset=utf-8")
 }

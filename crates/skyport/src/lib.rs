@@ -1,15 +1,20 @@
 //! The wiring of the local all-in-one server, as a library so the tests build exactly what
 //! `skyport serve` mounts: the four API routers and edge sync over one store, behind the auth
-//! policy.
+//! policy, and the server's background work (the endpoint-history writer).
 
 use std::sync::Arc;
 
 use axum::Router;
+use skyport_boot::history::{History, HistoryConfig};
 use skyport_inventory::Inventory;
 use skyport_store::Store;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// Every API router over `store`, with the auth policy on every route (`auth = None` is off).
 /// `store` should be wrapped in [`skyport_sync::Generational`] so edge agents see changes.
+/// Endpoint history is written inline, before each answer; `skyport serve` uses
+/// [`api_with_history`] with a background writer instead.
 pub fn api(
     store: Arc<dyn Store>,
     settings: skyport_ipxe::Settings,
@@ -18,15 +23,44 @@ pub fn api(
     creds: Arc<dyn skyport_sync::Credentials>,
     auth: skyport_auth::AuthLayer,
 ) -> Router {
+    let history = History::inline(store.clone());
+    api_with_history(store, settings, blobs, cloud_init_url, creds, auth, history)
+}
+
+/// [`api`], with the boot and cloud-init services recording nodes' fetches through `history`
+/// (see [`history`] for the local server's).
+pub fn api_with_history(
+    store: Arc<dyn Store>,
+    settings: skyport_ipxe::Settings,
+    blobs: Arc<skyport_images::FsBlobs>,
+    cloud_init_url: String,
+    creds: Arc<dyn skyport_sync::Credentials>,
+    auth: skyport_auth::AuthLayer,
+    history: History,
+) -> Router {
     let images = skyport_images::ImageService::new(store.clone(), blobs.clone());
     let routes = skyport_inventory::router(Inventory::new(store.clone()))
         .merge(skyport_boot::router(
-            skyport_boot::BootService::new(store.clone(), settings).with_images(images.clone()),
+            skyport_boot::BootService::new(store.clone(), settings)
+                .with_images(images.clone())
+                .with_history(history.clone()),
         ))
         .merge(skyport_images::router(images, Some(blobs)))
         .merge(skyport_metadata::router(
-            skyport_metadata::MetadataService::new(store.clone(), cloud_init_url),
+            skyport_metadata::MetadataService::new(store.clone(), cloud_init_url)
+                .with_history(history),
         ))
         .merge(skyport_sync::router(store, creds));
     skyport_auth::auth_layer(routes, auth)
+}
+
+/// The local server's endpoint history: queued, and written by a task in `tasks` that writes
+/// what is still queued once `cancel` is cancelled. Booting nodes then never wait for the
+/// embedded store's single writer (a bulk POST can hold it for seconds).
+pub fn history(
+    store: Arc<dyn Store>,
+    tasks: &mut JoinSet<()>,
+    cancel: CancellationToken,
+) -> History {
+    History::spawn(store, HistoryConfig::default(), tasks, cancel)
 }

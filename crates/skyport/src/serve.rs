@@ -80,13 +80,19 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
              issuer): create the site's client there",
         )),
     };
-    let mut routes = skyport::api(
+    // Background work, supervised: cancelled after the listener has drained, then awaited, so
+    // what it has queued (endpoint history) is written before the process exits.
+    let mut background = tokio::task::JoinSet::new();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let history = skyport::history(store.clone(), &mut background, cancel.clone());
+    let mut routes = skyport::api_with_history(
         store.clone(),
         settings,
         blobs,
         cfg.cloud_init_url.clone(),
         creds,
         auth,
+        history.clone(),
     );
     if let Some(issuer) = local_issuer {
         routes = routes.merge(skyport_sync::token::router(store, issuer));
@@ -116,18 +122,59 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         skyport_images::routes::BASE,
         db.display()
     );
-    // Connect info gives the metadata service the node's address when no proxy set
-    // X-Forwarded-For.
-    let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-        std::net::SocketAddr,
-    >(app);
-    axum::serve(listener, make)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving")?;
-    tracing::info!("skyport stopped");
-    Ok(())
+    // The server hands routes the peer address (ConnectInfo), which the metadata service uses
+    // when no proxy set X-Forwarded-For; it caps connections and times out idle ones.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = skyport_http::server::serve(
+        listener,
+        app,
+        skyport_http::server::Limits::default(),
+        stop.clone(),
+    );
+    tokio::pin!(server);
+    let signal = shutdown();
+    tokio::pin!(signal);
+    let served = loop {
+        tokio::select! {
+            r = &mut server => break r.context("serving"),
+            () = &mut signal, if !stop.is_cancelled() => stop.cancel(),
+            Some(r) = background.join_next() => {
+                // Background tasks end only when cancelled. One that ends early is a bug; the
+                // server keeps serving (history is best effort, its loss is counted as drops).
+                tracing::error!(outcome = ?r.err(), "a background task stopped while serving");
+            }
+        }
+    };
+    cancel.cancel();
+    stop_background(background).await;
+    let h = history.stats();
+    tracing::info!(
+        history_written = h.written,
+        history_dropped = h.dropped,
+        history_failed = h.failed,
+        "skyport stopped"
+    );
+    served
 }
+
+/// Waits for the background tasks to finish their shutdown work; a task still busy after
+/// [`BACKGROUND_GRACE`] (a store that does not answer) is abandoned with a warning.
+async fn stop_background(mut tasks: tokio::task::JoinSet<()>) {
+    let drain = async {
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "a background task failed");
+            }
+        }
+    };
+    if tokio::time::timeout(BACKGROUND_GRACE, drain).await.is_err() {
+        tracing::warn!(
+            "background tasks still busy after {BACKGROUND_GRACE:?}; stopping without them"
+        );
+    }
+}
+
+const BACKGROUND_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();

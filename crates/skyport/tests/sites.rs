@@ -126,6 +126,21 @@ impl Cloud {
 
 const GRANT: &str = "grant_type=client_credentials&scope=skyport%2Fedge";
 
+/// A refusal that tells a site's token nothing about the records it ran into: 403, a problem
+/// whose detail is the one text every such refusal has, and none of `secrets` anywhere.
+fn refused_blind(r: &Resp, secrets: &[&str]) {
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(
+        r.body["detail"],
+        skyport_inventory::sites::REFUSED,
+        "{}",
+        r.text
+    );
+    for s in secrets {
+        assert!(!r.text.contains(s), "the refusal names {s}: {}", r.text);
+    }
+}
+
 /// What an agent pushes for one BMC with one node and one NIC.
 fn discovered(bmc: &str, ip: &str, mac: &str) -> Value {
     json!({
@@ -269,9 +284,108 @@ async fn one_cloud_many_sites_no_leaks(c: Cloud) {
         (&west_token, "x1000c0s5b0", "10.1.0.5", "02:a5:00:00:00"),
     ] {
         let r = push(token.clone(), bmc, ip, mac).await;
-        assert_eq!(r.status, 403, "{bmc}: {}", r.text);
-        assert!(r.text.contains("belongs to site"), "{}", r.text);
+        refused_blind(&r, &["east", "west", "x1000c0", "x2000c0", "x3000c0s0b0"]);
     }
+    // A site's token learns nothing of another site's records from a refusal: not that its
+    // BMC exists, nor who holds an FQDN or a MAC. Each is 403 with the same text as any
+    // refusal, and nothing is written.
+    let post = |token: String, body: Value| {
+        let c = &c;
+        async move {
+            c.call(
+                "POST",
+                "/hsm/v2/Inventory/RedfishEndpoints",
+                &token,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let west_bmc = ["x2000c0s0b0", "10.2.0.1", "02:a0:00:00:00:01", "west"];
+    // West's BMC, replaced (PUT) or created again (POST, 409 "exists" before).
+    let r = push(
+        east_token.clone(),
+        "x2000c0s0b0",
+        "10.9.0.1",
+        "02:e9:00:00:01",
+    )
+    .await;
+    refused_blind(&r, &west_bmc);
+    let r = post(
+        east_token.clone(),
+        discovered("x2000c0s0b0", "10.9.0.1", "02:e9:00:00:01"),
+    )
+    .await;
+    refused_blind(&r, &west_bmc);
+    // A new BMC of east's with west's FQDN (409 "fqdn 10.2.0.1 belongs to x2000c0s0b0"
+    // before), by POST and by PUT; and with west's BMC MAC.
+    let r = post(
+        east_token.clone(),
+        discovered("x1000c0s3b0", "10.2.0.1", "02:e3:00:00:03"),
+    )
+    .await;
+    refused_blind(&r, &west_bmc);
+    let r = push(
+        east_token.clone(),
+        "x1000c0s3b0",
+        "10.2.0.1",
+        "02:e3:00:00:03",
+    )
+    .await;
+    refused_blind(&r, &west_bmc);
+    // West's BMC MAC on a BMC of east's (its nodes' NICs new), and west's node NIC under it.
+    let mut bmc_mac = discovered("x1000c0s3b0", "10.1.0.3", "02:e3:00:00:04");
+    bmc_mac["MACAddr"] = json!("02:a0:00:00:00:01");
+    let r = c
+        .call(
+            "PUT",
+            "/hsm/v2/Inventory/RedfishEndpoints/x1000c0s3b0",
+            &east_token,
+            Some(bmc_mac),
+        )
+        .await;
+    refused_blind(&r, &west_bmc);
+    let r = push(
+        east_token.clone(),
+        "x1000c0s3b0",
+        "10.1.0.3",
+        "02:a0:00:00:00",
+    )
+    .await;
+    refused_blind(&r, &west_bmc);
+    for bmc in ["x1000c0s3b0", "x2000c0s1b0"] {
+        let r = c
+            .admin(
+                "GET",
+                &format!("/hsm/v2/Inventory/RedfishEndpoints/{bmc}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 404, "{bmc}: {}", r.text);
+    }
+    let r = c
+        .admin(
+            "GET",
+            "/hsm/v2/Inventory/RedfishEndpoints/x2000c0s0b0",
+            None,
+        )
+        .await;
+    assert_eq!(r.body["FQDN"], "10.2.0.1", "{}", r.text);
+    // The site's own records still explain a conflict.
+    let r = post(
+        east_token.clone(),
+        discovered("x1000c0s0b0", "10.1.0.1", "02:e0:00:00:00"),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("x1000c0s0b0 exists"), "{}", r.text);
+    let r = post(
+        east_token.clone(),
+        discovered("x1000c0s3b0", "10.1.0.1", "02:e3:00:00:03"),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("belongs to x1000c0s0b0"), "{}", r.text);
     let r = c
         .admin(
             "GET",
@@ -303,12 +417,7 @@ async fn one_cloud_many_sites_no_leaks(c: Cloud) {
         "02:e0:00:00:00",
     )
     .await;
-    assert_eq!(r.status, 403, "{}", r.text);
-    assert!(
-        r.text.contains("x1000c0s0b0n0 belongs to site"),
-        "{}",
-        r.text
-    );
+    refused_blind(&r, &["x1000c0s0b0n0", "west"]);
     let r = c
         .admin("DELETE", "/edge/v1/sites/west/xnames/x1000c0s0b0n0", None)
         .await;

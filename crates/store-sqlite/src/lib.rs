@@ -16,6 +16,11 @@ use skyport_store::{
 };
 
 const READERS: usize = 4;
+/// Ids looked up per reader call in `get_many`: a bulk request's read of 100,000 ids then takes
+/// a connection for a few milliseconds at a time instead of for the whole read, so a boot
+/// script's lookup never queues behind it. (Each lookup is its own implicit read transaction
+/// either way, so splitting changes nothing that callers see.)
+const READ_CHUNK: usize = 512;
 const SCHEMA_VERSION: i64 = 1;
 
 /// Why the database file could not be opened; names the path.
@@ -186,9 +191,15 @@ impl SqliteStore {
         let readers = self.readers.clone();
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % READERS;
         tokio::task::spawn_blocking(move || {
-            let conn = readers[i]
-                .lock()
-                .map_err(|_| StoreError::unavailable("reader connection poisoned"))?;
+            // A free connection if there is one, so a long read on one does not hold up the
+            // reads dealt to it after it; only when all are busy, wait for this call's turn.
+            let free = (0..READERS).find_map(|k| readers[(i + k) % READERS].try_lock().ok());
+            let conn = match free {
+                Some(c) => c,
+                None => readers[i]
+                    .lock()
+                    .map_err(|_| StoreError::unavailable("reader connection poisoned"))?,
+            };
             f(&conn)
         })
         .await
@@ -389,25 +400,32 @@ impl Store for SqliteStore {
         let mut ids = ids.to_vec();
         ids.sort();
         ids.dedup();
-        self.read(move |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT id, version, body, lookups, uniques FROM records WHERE tbl = ?1 AND id = ?2",
-                )
-                .map_err(db)?;
-            let mut out = Vec::new();
-            for id in &ids {
-                if let Some(r) = stmt
-                    .query_row(params![table.name(), id], row)
-                    .optional()
-                    .map_err(db)?
-                {
-                    out.push(to_record(table.name(), r)?);
-                }
-            }
-            Ok(out)
-        })
-        .await
+        let mut out = Vec::new();
+        for chunk in ids.chunks(READ_CHUNK) {
+            let chunk = chunk.to_vec();
+            let found = self
+                .read(move |c| {
+                    let mut stmt = c
+                        .prepare_cached(
+                            "SELECT id, version, body, lookups, uniques FROM records WHERE tbl = ?1 AND id = ?2",
+                        )
+                        .map_err(db)?;
+                    let mut out = Vec::new();
+                    for id in &chunk {
+                        if let Some(r) = stmt
+                            .query_row(params![table.name(), id], row)
+                            .optional()
+                            .map_err(db)?
+                        {
+                            out.push(to_record(table.name(), r)?);
+                        }
+                    }
+                    Ok(out)
+                })
+                .await?;
+            out.extend(found);
+        }
+        Ok(out)
     }
 
     async fn list(&self, table: Table, by: Option<&IndexKey>, page: PageRequest) -> Result<Page> {

@@ -24,7 +24,7 @@ pub mod snapshot;
 pub mod token;
 
 pub use generation::{Generational, generation};
-pub use routes::router;
+pub use routes::{Limits, router, router_with};
 pub use sites::{Credentials, LocalCredentials, NewClient, Registry, StoreSites};
 pub use snapshot::{EdgeStatus, FORMAT, Report, Snapshot, SyncRecord, UnknownMac};
 

@@ -30,11 +30,37 @@ type Res = Result<Response, ApiError>;
 struct Edge {
     store: Arc<dyn Store>,
     registry: Registry,
+    limits: Limits,
+}
+
+/// Most enrollment candidates kept per site, as many as an agent keeps unknown MACs
+/// (`skyport_edge::serve::MAX_UNKNOWN_MACS`): reports must not grow the cloud's table without
+/// bound either.
+pub const MAX_CANDIDATES_PER_SITE: usize = 10_000;
+
+/// Bounds of the edge routes (the defaults in production; tests set them low).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Enrollment candidates kept per site; new MACs beyond it are dropped and counted.
+    pub candidates_per_site: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            candidates_per_site: MAX_CANDIDATES_PER_SITE,
+        }
+    }
 }
 
 /// `/edge/v1` over `store` (the same store the APIs write, wrapped in
 /// [`crate::Generational`]), with sites' credentials from `creds`.
 pub fn router(store: Arc<dyn Store>, creds: Arc<dyn Credentials>) -> Router {
+    router_with(store, creds, Limits::default())
+}
+
+/// [`router`] with other [`Limits`].
+pub fn router_with(store: Arc<dyn Store>, creds: Arc<dyn Credentials>, limits: Limits) -> Router {
     let registry = Registry::new(store.clone(), creds);
     Router::new()
         .route(&format!("{BASE}/snapshot"), get(snapshot))
@@ -51,7 +77,11 @@ pub fn router(store: Arc<dyn Store>, creds: Arc<dyn Credentials>) -> Router {
             &format!("{BASE}/sites/{{site}}/xnames/{{xname}}"),
             put(assign).delete(unassign),
         )
-        .with_state(Edge { store, registry })
+        .with_state(Edge {
+            store,
+            registry,
+            limits,
+        })
 }
 
 /// The site an edge token speaks for; `None` for people's tokens and with auth off.
@@ -185,7 +215,7 @@ fn check_epoch(what: &str, t: i64) -> Result<(), ApiError> {
 }
 
 async fn report(
-    State(Edge { store, .. }): State<Edge>,
+    State(Edge { store, limits, .. }): State<Edge>,
     principal: Option<Extension<Principal>>,
     ApiJson(mut rep): ApiJson<Report>,
 ) -> Res {
@@ -285,7 +315,9 @@ async fn report(
         }
     }
     let ids: Vec<String> = macs.keys().cloned().collect();
+    let mut known = std::collections::HashSet::new();
     for r in store.get_many(CANDIDATES, &ids).await? {
+        known.insert(r.id.clone());
         if let (Ok(old), Some(new)) = (
             serde_json::from_str::<UnknownMac>(&r.body),
             macs.get_mut(&r.id),
@@ -304,6 +336,7 @@ async fn report(
             }
         }
     }
+    let dropped = cap_candidates(store.as_ref(), site, &mut macs, &known, limits).await?;
     let mut ops = Vec::new();
     for (id, e) in &history {
         ops.push(Write::Upsert {
@@ -344,12 +377,63 @@ async fn report(
         site,
         endpoint_history = h,
         unknown_macs = m,
+        dropped,
         "edge report stored"
     );
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({"endpoint_history": h, "unknown_macs": m, "skipped": skipped}),
+        &serde_json::json!({"endpoint_history": h, "unknown_macs": m, "skipped": skipped,
+                            "dropped": dropped}),
     ))
+}
+
+/// Keeps a site's enrollment candidates within [`Limits::candidates_per_site`], as the agent
+/// keeps its unknown MACs: candidates the site has already are always updated; new ones are
+/// taken in the order they were first seen (then by MAC) while there is room, and the rest are
+/// removed from `macs`, logged and counted (the returned number). The rest of the report is
+/// taken as usual. Counting reads every candidate (the table has no per-site index); it runs
+/// only for reports that bring new MACs.
+async fn cap_candidates(
+    store: &dyn Store,
+    site: &str,
+    macs: &mut BTreeMap<String, UnknownMac>,
+    known: &std::collections::HashSet<String>,
+    limits: Limits,
+) -> Result<usize, ApiError> {
+    let mut new: Vec<(i64, String)> = macs
+        .iter()
+        .filter(|(id, _)| !known.contains(*id))
+        .map(|(id, m)| (m.first_seen, id.clone()))
+        .collect();
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let mut kept = 0usize;
+    for r in store.list_all(CANDIDATES, None).await? {
+        let m: UnknownMac = serde_json::from_str(&r.body).map_err(|e| {
+            ApiError::Internal(format!("stored candidate {} is unreadable: {e}", r.id))
+        })?;
+        if m.site == site {
+            kept += 1;
+        }
+    }
+    let room = limits.candidates_per_site.saturating_sub(kept);
+    if new.len() <= room {
+        return Ok(0);
+    }
+    new.sort();
+    let over = new.split_off(room);
+    for (_, id) in &over {
+        macs.remove(id);
+    }
+    tracing::warn!(
+        site,
+        dropped = over.len(),
+        kept,
+        limit = limits.candidates_per_site,
+        "unknown MACs not kept as enrollment candidates: the site has too many already"
+    );
+    Ok(over.len())
 }
 
 async fn sites(State(e): State<Edge>) -> Res {
@@ -531,6 +615,89 @@ mod tests {
         assert_ne!(h3.get(header::ETAG).unwrap().to_str().unwrap(), tag);
         let snap: Snapshot = serde_json::from_str(&body).unwrap();
         assert_eq!(snap.tables["BootParams"][0].id, "x");
+    }
+
+    /// Emulates what the hostile test did (reports of thousands of new unknown MACs, one after
+    /// another), scaled down with a low cap.
+    #[tokio::test]
+    async fn candidates_are_capped_per_site_first_seen_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
+        let app = router_with(
+            store.clone(),
+            Arc::new(crate::LocalCredentials::new(None)),
+            Limits {
+                candidates_per_site: 5,
+            },
+        );
+        let t = now() - 1000;
+        let report = |site: &str, macs: &[(u8, i64)]| {
+            let macs: Vec<serde_json::Value> = macs
+                .iter()
+                .map(|(m, first)| {
+                    serde_json::json!({"mac": format!("52:54:00:00:00:{m:02x}"),
+                                       "first_seen": t + first, "last_seen": t + 500})
+                })
+                .collect();
+            post(&serde_json::json!({"site": site, "unknown_macs": macs}).to_string())
+        };
+        let listed = |body: &str, site: &str| -> Vec<String> {
+            let c: Vec<UnknownMac> = serde_json::from_str(body).unwrap();
+            c.into_iter()
+                .filter(|m| m.site == site)
+                .map(|m| m.mac)
+                .collect()
+        };
+        let (s, _, body) = call(&app, report("lab", &[(1, 1), (2, 2), (3, 3)])).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        // Two places left: the report is taken, its two earliest-seen new MACs kept, the
+        // others dropped and counted, and MAC 1 (already a candidate) updated regardless.
+        let (s, _, body) = call(
+            &app,
+            report("lab", &[(9, 9), (4, 4), (1, 0), (8, 8), (5, 5)]),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (v["unknown_macs"].as_u64(), v["dropped"].as_u64()),
+            (Some(3), Some(2)),
+            "{body}"
+        );
+        let (_, _, body) = call(&app, get("/edge/v1/candidates", None)).await;
+        assert_eq!(
+            listed(&body, "lab"),
+            [
+                "52:54:00:00:00:01",
+                "52:54:00:00:00:02",
+                "52:54:00:00:00:03",
+                "52:54:00:00:00:04",
+                "52:54:00:00:00:05"
+            ]
+        );
+        let c: Vec<UnknownMac> = serde_json::from_str(&body).unwrap();
+        assert_eq!(c[0].first_seen, t, "a kept candidate is still updated");
+        // Full: known MACs are still updated, new ones dropped, and the report is not refused.
+        let (s, _, body) = call(&app, report("lab", &[(2, 2), (6, 6)])).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (v["unknown_macs"].as_u64(), v["dropped"].as_u64()),
+            (Some(1), Some(1)),
+            "{body}"
+        );
+        // The cap is per site.
+        let (_, _, body) = call(&app, report("annex", &[(6, 6), (7, 7)])).await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (v["unknown_macs"].as_u64(), v["dropped"].as_u64()),
+            (Some(2), Some(0)),
+            "{body}"
+        );
+        let (_, _, body) = call(&app, get("/edge/v1/candidates", None)).await;
+        assert_eq!(listed(&body, "lab").len(), 5);
+        assert_eq!(listed(&body, "annex").len(), 2);
     }
 
     #[tokio::test]

@@ -47,6 +47,13 @@ pub fn settings_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Sett
 
 /// The service Lambda runs: the boot Router (resolving image references when `images` is
 /// given), finished as every Skyport app is.
+///
+/// Endpoint history is written inline, before the boot script is answered (the service's
+/// default, `skyport_boot::history::History::inline`), not by a background writer as in
+/// `skyport serve`: Lambda freezes the execution environment once the response is sent, so
+/// queued accesses would wait frozen and be lost with the environment, and nothing here needs
+/// the queue, since the single `UpdateItem` of one history item waits for no other writer (the
+/// stall behind bulk writes is the embedded store's single writer).
 pub fn app(
     store: Arc<dyn Store>,
     settings: Settings,
