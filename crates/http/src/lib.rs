@@ -1,7 +1,10 @@
 //! HTTP plumbing shared by every Skyport API router: the one error type ([`ApiError`]) and its
 //! RFC 7807 rendering in SMD's exact shape, a JSON body extractor that checks the content type,
 //! caps the size and names the offending field, a repeatable case-insensitive query parser (SMD
-//! reads filters through Go's `r.Form`), and the trailing-slash tolerance SMD gets from chi.
+//! reads filters through Go's `r.Form`), and the trailing-slash tolerance SMD gets from chi;
+//! and ([`server`]) the HTTP/1 server every listener runs, with its connection limits.
+
+pub mod server;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -274,6 +277,43 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     }
 }
 
+/// Error responses that did not come from [`ApiError`] as problem JSON, so every failure a
+/// client sees has one shape: axum's extractor rejections (a path that is not UTF-8, a bad
+/// query) answer `text/plain`, tower-http's file server answers 416 with an empty body. Their
+/// text becomes the `detail`; headers such as `Content-Range`, `Allow` or `Retry-After` stay.
+pub async fn problem_for_bare_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let mime = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !(mime.is_empty() || mime == "text/plain") {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    // Rejection texts are one sentence; anything longer is not worth echoing.
+    let detail = match axum::body::to_bytes(body, 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let problem = problem(status, detail);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    Response::from_parts(parts, problem.into_body())
+}
+
 /// 404 for unknown paths, as problem JSON.
 pub async fn not_found_fallback(
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
@@ -289,12 +329,14 @@ pub async fn method_not_allowed_fallback(
     ApiError::MethodNotAllowed(format!("method {method} is not allowed on {}", uri.path()))
 }
 
-/// Finishes an app from one or more services' routers: problem-JSON 404 and 405 fallbacks, the
-/// request body cap, and trailing-slash tolerance (`/path/` is `/path`, as with SMD's chi).
+/// Finishes an app from one or more services' routers: problem-JSON 404 and 405 fallbacks,
+/// problem JSON for every other error ([`problem_for_bare_errors`]), the request body cap, and
+/// trailing-slash tolerance (`/path/` is `/path`, as with SMD's chi).
 pub fn app(routes: Router) -> NormalizePath<Router> {
     let router = routes
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .fallback(not_found_fallback)
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }

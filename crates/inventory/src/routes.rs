@@ -174,7 +174,9 @@ fn deleted(n: usize) -> Response {
     }
 }
 
-/// `If-Match: "7"` → Some(7); absent or `*` → None; anything else can never match.
+/// `If-Match: "7"` → Some(7); absent or `*` → None. RFC 9110 §13.1.1 compares strongly, so a
+/// weak tag (`W/"7"`) never matches; of a list, the one strong tag counts. Anything else can
+/// never match: 412.
 fn if_match(h: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(v) = h.get(header::IF_MATCH) else {
         return Ok(None);
@@ -183,13 +185,28 @@ fn if_match(h: &HeaderMap) -> Result<Option<u64>, ApiError> {
     if s == "*" {
         return Ok(None);
     }
-    s.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map(Some)
-        .map_err(|_| {
-            ApiError::PreconditionFailed(format!("If-Match {s:?} is not an ETag this API issued"))
-        })
+    let fail = |why: &str| ApiError::PreconditionFailed(format!("If-Match {s:?} {why}"));
+    let mut strong = s
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.starts_with("W/"))
+        .map(|t| {
+            t.strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(t)
+        });
+    match (strong.next(), strong.next()) {
+        (None, _) => Err(fail(
+            "has only weak entity tags, which never match (RFC 9110 strong comparison)",
+        )),
+        (Some(t), None) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| fail("is not an ETag this API issued")),
+        (Some(_), Some(_)) => Err(fail(
+            "names more than one entity tag; give the one you read",
+        )),
+    }
 }
 
 // ---- service --------------------------------------------------------------------------------

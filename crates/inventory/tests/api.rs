@@ -409,6 +409,36 @@ async fn components(api: &Api) {
         .await
         .expect(412);
     assert!(r.detail().contains("If-Match"));
+    // RFC 9110 §13.1.1: If-Match compares strongly, so the weak form of the current tag never
+    // matches (hostile testing found `W/"402"` accepted); a list's one strong tag counts.
+    let r = api
+        .get("/hsm/v2/State/Components/x1000c0s3b0n0", "")
+        .await
+        .expect(200);
+    let etag = r.headers["etag"].to_str().unwrap().to_string();
+    for (tag, status) in [
+        (format!("W/{etag}"), 412),
+        (format!("W/\"0\", W/{etag}"), 412),
+        (format!("{etag}, {etag}"), 412),
+        (format!("W/\"0\", {etag}"), 204),
+    ] {
+        let body = serde_json::to_vec(&json!({"State": "Ready"})).unwrap();
+        let r = api
+            .raw(
+                "PATCH",
+                "/hsm/v2/State/Components/x1000c0s3b0n0",
+                &[("content-type", "application/json"), ("if-match", &tag)],
+                body,
+            )
+            .await
+            .expect(status);
+        if status == 412 {
+            assert_eq!(
+                r.headers["content-type"], "application/problem+json",
+                "{tag}"
+            );
+        }
+    }
 
     // DELETE one.
     let r = api

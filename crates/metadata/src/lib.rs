@@ -199,6 +199,8 @@ pub struct MetadataService {
     inv: Inventory,
     /// Used when cluster defaults name no `base-url`.
     default_base_url: Arc<String>,
+    /// Where nodes' user-data fetches are recorded (BSS's endpoint history).
+    history: skyport_boot::history::History,
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<String, ApiError> {
@@ -226,9 +228,20 @@ impl MetadataService {
     pub fn new(store: Arc<dyn Store>, default_base_url: impl Into<String>) -> Self {
         MetadataService {
             inv: Inventory::new(store.clone()),
+            history: skyport_boot::history::History::inline(store.clone()),
             store,
             default_base_url: Arc::new(default_base_url.into()),
         }
+    }
+
+    /// Records user-data fetches through `history` instead of writing each one before answering.
+    pub fn with_history(mut self, history: skyport_boot::history::History) -> Self {
+        self.history = history;
+        self
+    }
+
+    pub fn history(&self) -> &skyport_boot::history::History {
+        &self.history
     }
 
     // ---- admin ----------------------------------------------------------------------------
@@ -241,12 +254,10 @@ impl MetadataService {
     }
 
     pub async fn set_defaults(&self, d: &ClusterDefaults) -> Result<(), ApiError> {
-        let http = d.base_url.starts_with("http://") || d.base_url.starts_with("https://");
-        if !d.base_url.is_empty() && !http {
-            return Err(ApiError::Unprocessable(format!(
-                "base-url {:?} must be an http(s) URL",
-                d.base_url
-            )));
+        if !d.base_url.is_empty() {
+            check_base_url(&d.base_url).map_err(|why| {
+                ApiError::Unprocessable(format!("base-url {:?} {why}", d.base_url))
+            })?;
         }
         if d.nid_length > 12 {
             return Err(ApiError::Unprocessable(format!(
@@ -374,6 +385,14 @@ impl MetadataService {
 
     /// `PUT /admin/instance-info/{id}`: per-node overrides (the node must be in the inventory).
     pub async fn put_instance_info(&self, id: &str, info: &InstanceInfo) -> Result<(), ApiError> {
+        if !info.cloud_init_base_url.is_empty() {
+            check_base_url(&info.cloud_init_base_url).map_err(|why| {
+                ApiError::Unprocessable(format!(
+                    "cloud-init-base-url {:?} {why}",
+                    info.cloud_init_base_url
+                ))
+            })?;
+        }
         let (c, _) = self.inv.get_component(id).await?;
         let info = InstanceInfo {
             id: c.id.clone(),
@@ -424,10 +443,25 @@ impl MetadataService {
         })
     }
 
+    /// The base URL a node's vendor-data includes from. A stored value that fails the write-time
+    /// check (written some other way) is passed over with a warning rather than placed in every
+    /// node's `#include`.
     fn base_url(&self, d: &ClusterDefaults, info: &InstanceInfo) -> String {
-        let u = if !info.cloud_init_base_url.is_empty() {
+        let usable = |u: &str, what: &str| {
+            if u.is_empty() {
+                return false;
+            }
+            match check_base_url(u) {
+                Ok(()) => true,
+                Err(why) => {
+                    tracing::warn!(url = u, "stored {what} {why}; not used");
+                    false
+                }
+            }
+        };
+        let u = if usable(&info.cloud_init_base_url, "cloud-init-base-url") {
             &info.cloud_init_base_url
-        } else if !d.base_url.is_empty() {
+        } else if usable(&d.base_url, "base-url") {
             &d.base_url
         } else {
             self.default_base_url.as_str()
@@ -575,6 +609,38 @@ pub fn hostname(d: &ClusterDefaults, nid: Option<i64>) -> String {
     format!("{prefix}{:0width$}", nid.unwrap_or(0))
 }
 
+/// Longest base URL accepted (browsers and proxies commonly stop at 2 KiB).
+const MAX_URL: usize = 2048;
+
+/// A base URL placed on its own line of every node's vendor-data (`#include`): an absolute
+/// http(s) URL with a host, one line, no whitespace and nothing a URL would have to escape.
+/// The error says why, to follow the field's name.
+fn check_base_url(u: &str) -> Result<(), &'static str> {
+    let rest = ["http://", "https://"]
+        .iter()
+        .find_map(|p| {
+            u.get(..p.len())
+                .filter(|h| h.eq_ignore_ascii_case(p))
+                .map(|_| &u[p.len()..])
+        })
+        .ok_or("must be an http(s) URL")?;
+    if u.len() > MAX_URL {
+        return Err("is longer than 2048 bytes");
+    }
+    if !u.bytes().all(|b| b.is_ascii_graphic())
+        || u.contains(['"', '<', '>', '\\', '^', '`', '{', '|', '}'])
+    {
+        return Err(
+            "must be one line of URL characters (no whitespace, control characters or quotes)",
+        );
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') || host.starts_with('@') {
+        return Err("has no host");
+    }
+    Ok(())
+}
+
 /// meta-data as YAML that YAML 1.1 readers (cloud-init uses PyYAML) read back unchanged:
 /// a string is written plain only when it cannot be mistaken for anything else (`yes`, `on`,
 /// `1.0`, `~` and anything with YAML syntax in it are double-quoted, in JSON's escaping, which
@@ -618,12 +684,34 @@ fn yaml_scalar(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) if yaml_plain_ok(s) => s.clone(),
-        Value::String(s) => serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()),
+        Value::String(s) => yaml_quoted(s),
         Value::Array(a) if a.is_empty() => "[]".into(),
         Value::Object(o) if o.is_empty() => "{}".into(),
         // Non-empty collections are never scalars; callers handle them.
         other => serde_json::to_string(other).unwrap_or_default(),
     }
+}
+
+/// A YAML double-quoted scalar that every conformant 1.1 or 1.2 reader reads back unchanged:
+/// only printable ASCII is written as itself; everything else is escaped (`\xXX`, `\uXXXX`,
+/// `\UXXXXXXXX`). That covers what YAML forbids raw (C0 and C1 controls, U+007F, U+FFFE,
+/// U+FFFF: PyYAML refuses the document) and what it would fold in a quoted scalar (U+0085,
+/// U+2028 and U+2029 are line breaks in YAML 1.1).
+fn yaml_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02X}", c as u32)),
+            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push_str(&format!("\\U{:08X}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn is_block(v: &Value) -> bool {
