@@ -52,7 +52,7 @@ fn readme_walkthrough_works_as_written() {
         "state 'Sleeping' is invalid",
         "kernel --name kernel http://10.100.0.1/images/vmlinuz initrd=initrd console=ttyS0,115200 ip=dhcp xname=x1000c0s1b0n0 nid=",
         "BOOTIF=01-02-00-00-bb-00-01 ds=nocloud-net;s=",
-        "params contains `||` or `&&`",
+        "params has a word that iPXE reads as the end of the command",
         "instance-id: x1000c0s1b0n0\nlocal-hostname: nid",
         "local_ipv4: \"10.100.1.11\"",
         r#""detail":"no such xname.","status":404"#,
