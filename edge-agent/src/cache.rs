@@ -265,22 +265,9 @@ impl ChunkSums {
 
 /// SHA-256 (hex), size and chunk checksums of a file, read once, in blocking code.
 fn hash_file(path: &Path) -> std::io::Result<(String, u64, Arc<[u64]>)> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
     let mut sums = ChunkSums::new();
-    let mut buf = vec![0u8; CHUNK as usize];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        sums.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((skyport_images::hex(&h.finalize()), n, sums.finish()))
+    let (n, digest) = skyport_images::sha256_file_with(path, |b| sums.update(b))?;
+    Ok((skyport_images::hex(&digest), n, sums.finish()))
 }
 
 fn mtime(m: &std::fs::Metadata) -> Option<SystemTime> {

@@ -407,6 +407,15 @@ impl ImageService {
 
 /// Size and SHA-256 of a file, read in 1 MiB blocks (blocking: call from `spawn_blocking`).
 pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(u64, [u8; 32])> {
+    sha256_file_with(path, |_| {})
+}
+
+/// [`sha256_file`], handing every block read to `each` too (the edge cache computes its chunk
+/// sums in the same pass).
+pub fn sha256_file_with(
+    path: &std::path::Path,
+    mut each: impl FnMut(&[u8]),
+) -> std::io::Result<(u64, [u8; 32])> {
     use sha2::Digest;
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
@@ -419,6 +428,7 @@ pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(u64, [u8; 32])> {
             break;
         }
         h.update(&buf[..k]);
+        each(&buf[..k]);
         n += k as u64;
     }
     Ok((n, h.finalize().into()))

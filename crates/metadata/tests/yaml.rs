@@ -132,19 +132,24 @@ fn any_string_round_trips_through_pyyaml() {
     }
 }
 
-#[tokio::test]
-async fn a_nodes_meta_data_parses_whatever_the_admin_wrote() {
-    let dir = tempfile::tempdir().unwrap();
+/// The inventory and cloud-init routers over one SQLite store in `dir`.
+fn api(dir: &tempfile::TempDir) -> Api {
     let store: Arc<dyn Store> =
         Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("m.db")).unwrap());
     let routes =
         skyport_inventory::router(Inventory::new(store.clone())).merge(skyport_metadata::router(
             MetadataService::new(store, "http://10.0.2.2:27779/cloud-init"),
         ));
-    let api = Api::new(
+    Api::new(
         skyport_http::app(routes),
         Spec::openchami("OpenCHAMI-cloud-init_docs_swagger.yaml").unwrap(),
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_nodes_meta_data_parses_whatever_the_admin_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(&dir);
     api.call(
         "POST",
         "/hsm/v2/State/Components",
@@ -213,16 +218,7 @@ async fn a_nodes_meta_data_parses_whatever_the_admin_wrote() {
 #[tokio::test]
 async fn base_urls_are_one_line_urls() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("m.db")).unwrap());
-    let routes =
-        skyport_inventory::router(Inventory::new(store.clone())).merge(skyport_metadata::router(
-            MetadataService::new(store, "http://10.0.2.2:27779/cloud-init"),
-        ));
-    let api = Api::new(
-        skyport_http::app(routes),
-        Spec::openchami("OpenCHAMI-cloud-init_docs_swagger.yaml").unwrap(),
-    );
+    let api = api(&dir);
     api.call(
         "POST",
         "/hsm/v2/State/Components",
