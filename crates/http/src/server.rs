@@ -182,7 +182,10 @@ async fn serve_connection<S>(
 
 /// 414 or 431 as problem JSON for heads over Skyport's limits (hyper's are higher).
 fn check_head<B>(req: &Request<B>) -> Option<Response> {
-    let uri = req.uri().to_string().len();
+    // The request target as sent (origin form, or authority + path in absolute form), measured
+    // without formatting the URI on every request.
+    let uri = req.uri().authority().map_or(0, |a| a.as_str().len())
+        + req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri > MAX_URI_BYTES {
         return Some(crate::problem(
             StatusCode::URI_TOO_LONG,
