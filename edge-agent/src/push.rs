@@ -64,14 +64,17 @@ impl Pusher {
         if status.is_success() {
             return Ok(());
         }
-        let msg = format!(
-            "{url}: HTTP {}: {}",
-            status.as_u16(),
-            problem_detail(resp).await
-        );
-        // 401/403 are a credential problem on our side that an operator fixes without touching
-        // the payload; 408/429 and 5xx are the cloud's. All of them are retried.
-        if status.is_client_error() && !matches!(status.as_u16(), 401 | 403 | 408 | 429) {
+        let detail = problem_detail(resp).await;
+        // The inventory's one answer when the result touches another site's records (its BMC,
+        // FQDN, MACs): nothing a new credential would change, so the entry is parked like any
+        // other refusal of its content.
+        let other_site = status.as_u16() == 403 && detail == skyport_inventory::sites::REFUSED;
+        let msg = format!("{url}: HTTP {}: {detail}", status.as_u16());
+        // Other 401/403 are a credential problem on our side that an operator fixes without
+        // touching the payload; 408/429 and 5xx are the cloud's. All of them are retried.
+        if other_site
+            || (status.is_client_error() && !matches!(status.as_u16(), 401 | 403 | 408 | 429))
+        {
             Err(PushError::Rejected(msg))
         } else {
             Err(PushError::Retry(msg))

@@ -142,3 +142,46 @@ async fn client_credentials_are_exchanged_once_and_verified_by_the_server() {
     assert_eq!(tokens.calls.load(Ordering::Relaxed) - calls_before, 1);
     server.abort();
 }
+
+/// The inventory's blind 403 for a result that touches another site's records is a refusal of
+/// the content (parked with the reason), not a credential problem (retried): a clash with
+/// another site's FQDN must not be retried forever. Any other 403 is still retried.
+#[tokio::test]
+async fn another_sites_refusal_is_parked_and_other_403s_are_retried() {
+    let app = axum::Router::new().route(
+        "/hsm/v2/Inventory/RedfishEndpoints/{id}",
+        axum::routing::put(
+            |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                let detail = if id == "x3000c0s0b0" {
+                    skyport_inventory::sites::REFUSED.to_string()
+                } else {
+                    "insufficient scope".to_string()
+                };
+                skyport_http::ApiError::Forbidden(detail)
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::new(Arc::new(
+        skyport_store_sqlite::SqliteStore::open(dir.path().join("edge.sqlite")).unwrap(),
+    ));
+    outbox
+        .enqueue(payload("x3000c0s0b0", "bmc.west.example"))
+        .await
+        .unwrap();
+    outbox
+        .enqueue(payload("x3000c0s1b0", "127.0.9.2"))
+        .await
+        .unwrap();
+    let pusher = Pusher::new(&format!("http://{addr}"), TokenSource::none()).unwrap();
+    let rep = push::flush_once(&outbox, &pusher, 2).await.unwrap();
+    assert_eq!(
+        (rep.pushed, rep.rejected, rep.retrying),
+        (0, 1, 1),
+        "{rep:?}"
+    );
+    server.abort();
+}
