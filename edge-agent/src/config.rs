@@ -171,7 +171,7 @@ pub struct EdgeConfig {
     pub cloud_url: Option<String>,
     pub token: Option<String>,
     /// Client credentials, when the agent gets its own tokens.
-    pub client: Option<crate::token::ClientCredentials>,
+    pub client: Option<skyport_client::ClientCredentials>,
     pub subnets: Vec<String>,
     pub ports: Vec<u16>,
     pub scheme: String,
@@ -250,7 +250,7 @@ impl EdgeConfig {
                 if token.is_some() {
                     bail!("both a token and client credentials are configured; choose one");
                 }
-                Some(crate::token::ClientCredentials {
+                Some(skyport_client::ClientCredentials {
                     token_url: url,
                     client_id: id,
                     client_secret: secret,
@@ -326,7 +326,7 @@ impl EdgeConfig {
         let verify = a
             .cache_verify_interval
             .or(f.cache_verify_interval)
-            .unwrap_or(crate::cache::VERIFY_INTERVAL.as_secs_f64());
+            .unwrap_or(crate::node::cache::VERIFY_INTERVAL.as_secs_f64());
         // Up to 30 days; at least a second, since each pass reads the whole cache.
         if !verify.is_finite() || !(1.0..=2_592_000.0).contains(&verify) {
             bail!("cache_verify_interval must be between 1 and 2592000 seconds, got {verify}");

@@ -1,27 +1,34 @@
-//! The Skyport site agent. Discovery: scan targets ([`targets`]), crawl BMCs with the
-//! `skyport-redfish` client, name them from the site map ([`sitemap`]) with credentials from
-//! the encrypted store ([`secrets`]), and queue each result in the durable [`outbox`] before
-//! [`push`]ing it to the cloud inventory. [`discover`] runs one pass; [`config`] resolves the
-//! agent's settings.
+//! The Skyport site agent, as a library behind one facade: [`Agent`] over an [`EdgeConfig`]
+//! ([`config`] resolves it: defaults, file, `SKYPORT_EDGE_*`, flags). `skyport-edge` and
+//! `skyport up` only wire it; everything below is private.
 //!
-//! Serving the site's nodes: [`sync`] keeps a [`replica`] of the cloud's boot data fresh,
-//! [`cache`] holds the images it references ([`imageserve`] sends their bytes), [`serve`] answers boot scripts, images and
-//! cloud-init from both (cloud up or not), and [`report`] sends back what only the edge sees.
+//! Inside, modules are grouped by job:
+//! - `discovery/`: scan targets, crawl BMCs with the `skyport-redfish` client, name them from
+//!   the site map with credentials from the encrypted store, and queue each result in the
+//!   durable outbox;
+//! - `cloud/`: the one client for the cloud APIs and its token, pushing the outbox, polling the
+//!   site's snapshot and reporting what only the edge sees;
+//! - `node/`: serving the site's nodes (boot scripts, images, cloud-init) from the synced
+//!   replica and the verified image cache, cloud up or not;
+//! - `agent` and `supervise`: the facade, and the supervisor that runs every background job as
+//!   a task restarted with backoff and stopped in order.
 
-pub mod cache;
-pub mod cloud;
+mod agent;
+mod cloud;
 pub mod config;
-pub mod discover;
-pub mod imageserve;
-pub mod metrics;
-pub mod outbox;
-pub mod push;
-pub mod replica;
-pub mod report;
-pub mod secrets;
-pub mod serve;
-pub mod site;
-pub mod sitemap;
-pub mod sync;
-pub mod targets;
-pub mod token;
+mod discovery;
+mod metrics;
+mod node;
+mod supervise;
+
+#[cfg(feature = "internals")]
+pub mod internals;
+
+#[cfg(test)]
+mod tests;
+
+pub use agent::{Agent, AgentError, AgentState, Discovery, Flushed, QueuedResult, summary};
+pub use config::{EdgeArgs, EdgeConfig};
+pub use discovery::secrets::{SecretStore, SecretsError, generate_key};
+pub use discovery::{Found, Row, Status};
+pub use skyport_client::ClientCredentials;

@@ -57,6 +57,30 @@ impl Cli {
     }
 }
 
+/// A `skyport serve` with its data in `dir`/server, and the CLI configured at `dir`/`config`
+/// to talk to it; the server's data directory too (where `login --data` finds the token).
+fn serve(dir: &Path, config: &str) -> (Server, Cli, PathBuf) {
+    let data = dir.join("server");
+    let server = Server::start(&data).unwrap();
+    let cli = Cli {
+        config: dir.join(config),
+        url: format!("http://{}", server.addr),
+    };
+    (server, cli, data)
+}
+
+/// The words of a command line without quoting (none of its arguments holds a space).
+fn args(line: &str) -> Vec<&str> {
+    line.split(' ').collect()
+}
+
+/// The arguments uploading file `path` as version 6.1 of image `name` of `kind`.
+fn upload<'a>(path: &'a str, name: &'a str, kind: &'a str) -> Vec<&'a str> {
+    let mut a = vec!["image", "upload", path, "--name", name];
+    a.extend(["--version", "6.1", "--kind", kind]);
+    a
+}
+
 fn file(dir: &Path, name: &str, text: &[u8]) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -66,12 +90,7 @@ fn file(dir: &Path, name: &str, text: &[u8]) -> String {
 #[test]
 fn every_subcommand_against_the_local_server() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("server");
-    let server = Server::start(&data).unwrap();
-    let cli = Cli {
-        config: dir.path().join("cli/cli.toml"),
-        url: format!("http://{}", server.addr),
-    };
+    let (_server, cli, data) = serve(dir.path(), "cli/cli.toml");
 
     // No token yet: the server refuses (exit 3) and says why.
     let err = cli.fails(&["component", "list"], 3);
@@ -81,28 +100,12 @@ fn every_subcommand_against_the_local_server() {
     assert!(conf.contains("[profiles.local]"), "{conf}");
 
     // Components.
-    let c = cli.json(&[
-        "component",
-        "add",
-        "x1000c0s0b0n0",
-        "--role",
-        "Compute",
-        "--nid",
-        "1",
-    ]);
+    let c = cli.json(&args("component add x1000c0s0b0n0 --role Compute --nid 1"));
     assert_eq!(
         (c["ID"].as_str(), c["NID"].as_i64()),
         (Some("x1000c0s0b0n0"), Some(1))
     );
-    cli.ok(&[
-        "component",
-        "add",
-        "x1000c0s0b0n1",
-        "--nid",
-        "2",
-        "--role",
-        "Service",
-    ]);
+    cli.ok(&args("component add x1000c0s0b0n1 --nid 2 --role Service"));
     let list = cli.json(&["component", "list", "--type", "Node"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
     let table = cli.ok(&["component", "list", "--role", "Compute"]);
@@ -119,31 +122,14 @@ fn every_subcommand_against_the_local_server() {
     assert!(err.contains("node7"), "{err}");
 
     // Interfaces, groups, Redfish endpoints.
-    let i = cli.json(&[
-        "iface",
-        "add",
-        "52-54-00-00-00-01",
-        "--component",
-        "x1000c0s0b0n0",
-        "--ip",
-        "10.1.0.1",
-    ]);
+    let i = cli.json(&args(
+        "iface add 52-54-00-00-00-01 --component x1000c0s0b0n0 --ip 10.1.0.1",
+    ));
     assert_eq!(i["MACAddress"], "52:54:00:00:00:01");
-    cli.ok(&[
-        "iface",
-        "add",
-        "52:54:00:00:00:02",
-        "--component",
-        "x1000c0s0b0n1",
-    ]);
-    let y = cli.ok(&[
-        "iface",
-        "list",
-        "--component",
-        "x1000c0s0b0n0",
-        "-o",
-        "yaml",
-    ]);
+    cli.ok(&args(
+        "iface add 52:54:00:00:00:02 --component x1000c0s0b0n1",
+    ));
+    let y = cli.ok(&args("iface list --component x1000c0s0b0n0 -o yaml"));
     let y: serde_json::Value = serde_norway::from_str(&y).unwrap();
     assert_eq!(y[0]["IPAddresses"][0]["IPAddress"], "10.1.0.1");
     cli.fails(&["iface", "add", "52:54:00:00:00:03", "--ip", "ten"], 1);
@@ -167,60 +153,17 @@ fn every_subcommand_against_the_local_server() {
     // Images: uploaded, recognised when uploaded again.
     let kernel: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     let kpath = file(dir.path(), "vmlinuz", &kernel);
-    let k = cli.json(&[
-        "image",
-        "upload",
-        &kpath,
-        "--name",
-        "vmlinuz",
-        "--version",
-        "6.1",
-        "--kind",
-        "kernel",
-    ]);
+    let k = cli.json(&upload(&kpath, "vmlinuz", "kernel"));
     assert_eq!(k["state"], "ready");
-    let again = cli.run(&[
-        "image",
-        "upload",
-        &kpath,
-        "--name",
-        "vmlinuz",
-        "--version",
-        "6.1",
-        "--kind",
-        "kernel",
-    ]);
+    let again = cli.run(&upload(&kpath, "vmlinuz", "kernel"));
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already uploaded"));
     // Same id, other bytes: refused before anything is sent again.
     let other = file(dir.path(), "other", b"other bytes");
-    let err = cli.fails(
-        &[
-            "image",
-            "upload",
-            &other,
-            "--name",
-            "vmlinuz",
-            "--version",
-            "6.1",
-            "--kind",
-            "kernel",
-        ],
-        1,
-    );
+    let err = cli.fails(&upload(&other, "vmlinuz", "kernel"), 1);
     assert!(err.contains("other bytes"), "{err}");
     let ipath = file(dir.path(), "initrd", b"initrd bytes");
-    cli.ok(&[
-        "image",
-        "upload",
-        &ipath,
-        "--name",
-        "initrd",
-        "--version",
-        "6.1",
-        "--kind",
-        "initrd",
-    ]);
+    cli.ok(&upload(&ipath, "initrd", "initrd"));
     assert_eq!(cli.json(&["image", "list"]).as_array().unwrap().len(), 2);
 
     // Boot parameters from flags and from an `ochami bss boot params` file; validated first.
@@ -244,14 +187,9 @@ fn every_subcommand_against_the_local_server() {
     cli.ok(&["bootparams", "add", "-f", &f]);
     let got = cli.json(&["bootparams", "get", "--host", "x1000c0s0b0n1"]);
     assert_eq!(got[0]["kernel"], "https://example.com/vmlinuz");
-    cli.ok(&[
-        "bootparams",
-        "update",
-        "--host",
-        "x1000c0s0b0n1",
-        "--params",
-        "console=ttyS1",
-    ]);
+    cli.ok(&args(
+        "bootparams update --host x1000c0s0b0n1 --params console=ttyS1",
+    ));
     assert_eq!(
         cli.json(&["bootparams", "get", "--host", "x1000c0s0b0n1"])[0]["params"],
         "console=ttyS1"
@@ -266,17 +204,7 @@ fn every_subcommand_against_the_local_server() {
         err.contains("bad.yaml") && err.contains("line 2") && err.contains("kernal"),
         "{err}"
     );
-    let err = cli.fails(
-        &[
-            "bootparams",
-            "add",
-            "--host",
-            "x1000c0s0b0",
-            "--kernel",
-            "k",
-        ],
-        1,
-    );
+    let err = cli.fails(&args("bootparams add --host x1000c0s0b0 --kernel k"), 1);
     assert!(err.contains("not a Node"), "{err}");
     let err = cli.fails(
         &[
@@ -385,12 +313,7 @@ fn every_subcommand_against_the_local_server() {
 #[test]
 fn an_interrupted_upload_is_started_over_and_never_left_half_registered() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("server");
-    let server = Server::start(&data).unwrap();
-    let cli = Cli {
-        config: dir.path().join("cli.toml"),
-        url: format!("http://{}", server.addr),
-    };
+    let (server, cli, data) = serve(dir.path(), "cli.toml");
     cli.ok(&["login", "--data", data.to_str().unwrap()]);
     let bytes = vec![7u8; 2_000_000];
     let path = file(dir.path(), "rootfs", &bytes);

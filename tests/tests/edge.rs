@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -93,6 +95,13 @@ fn edge(data: &Path, token: &str, args: &[&str]) -> Command {
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null());
     c
+}
+
+/// The string `key` of each element of the JSON array `list`, in order.
+fn column<'a>(list: &'a Value, key: &'a str) -> impl Iterator<Item = String> + 'a {
+    let list = list.as_array().unwrap();
+    list.iter()
+        .map(move |e| e[key].as_str().unwrap().to_string())
 }
 
 fn text(o: &Output) -> String {
@@ -202,13 +211,8 @@ fn every_mockup_is_discovered_pushed_and_derived_into_the_inventory() {
 
     let base = format!("http://{}/hsm/v2", server.addr);
     let eps = h.get(&format!("{base}/Inventory/RedfishEndpoints"));
-    let ids: BTreeSet<&str> = eps["RedfishEndpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["ID"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, TREES.iter().map(|t| t.2).collect());
+    let ids: BTreeSet<String> = column(&eps["RedfishEndpoints"], "ID").collect();
+    assert_eq!(ids, TREES.iter().map(|t| t.2.to_string()).collect());
     for e in eps["RedfishEndpoints"].as_array().unwrap() {
         assert_eq!(e["User"], "admin");
         assert!(!e.to_string().contains("bmc-pass"), "password leaked: {e}");
@@ -219,20 +223,9 @@ fn every_mockup_is_discovered_pushed_and_derived_into_the_inventory() {
     }
 
     let comps = h.get(&format!("{base}/State/Components"));
-    let comps: BTreeMap<String, (String, String)> = comps["Components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["ID"].as_str().unwrap().to_string(),
-                (
-                    c["Type"].as_str().unwrap().to_string(),
-                    c["State"].as_str().unwrap().to_string(),
-                ),
-            )
-        })
-        .collect();
+    let comps = &comps["Components"];
+    let states = column(comps, "Type").zip(column(comps, "State"));
+    let comps: BTreeMap<String, (String, String)> = column(comps, "ID").zip(states).collect();
     let want: BTreeMap<String, (String, String)> = [
         ("x3000c0s10b0", "NodeBMC", "Ready"),
         ("x3000c0s10b0n0", "Node", "On"),
@@ -250,17 +243,8 @@ fn every_mockup_is_discovered_pushed_and_derived_into_the_inventory() {
     assert_eq!(comps, want);
 
     let ces = h.get(&format!("{base}/Inventory/ComponentEndpoints"));
-    let ces: BTreeMap<String, String> = ces["ComponentEndpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["ID"].as_str().unwrap().to_string(),
-                c["RedfishType"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let ces = &ces["ComponentEndpoints"];
+    let ces: BTreeMap<String, String> = column(ces, "ID").zip(column(ces, "RedfishType")).collect();
     let want_ces: BTreeMap<String, String> = want
         .iter()
         .map(|(id, (t, _))| {
@@ -283,16 +267,8 @@ fn every_mockup_is_discovered_pushed_and_derived_into_the_inventory() {
     );
 
     let eis = h.get(&format!("{base}/Inventory/EthernetInterfaces"));
-    let eis: BTreeSet<(String, String)> = eis
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["ComponentID"].as_str().unwrap().to_string(),
-                e["MACAddress"].as_str().unwrap().to_string(),
-            )
-        })
+    let eis: BTreeSet<(String, String)> = column(&eis, "ComponentID")
+        .zip(column(&eis, "MACAddress"))
         .collect();
     assert_eq!(eis, expected_interfaces());
     for b in &fleet.bmcs {
@@ -322,16 +298,21 @@ fn dmtf_fleet(h: &Harness, n: u32, port: u16, latency: Duration) -> (Fleet, Stri
     (h.fleet(specs), site)
 }
 
+/// [`dmtf_fleet`] without latency on a free port, a directory holding its site map as
+/// `site.yaml`, and the port.
+fn dmtf_site(h: &Harness, n: u32) -> (Fleet, tempfile::TempDir, u16) {
+    let port = free_port().unwrap();
+    let (fleet, site) = dmtf_fleet(h, n, port, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.yaml"), site).unwrap();
+    (fleet, dir, port)
+}
+
 fn assert_exactly_once(h: &Harness, server: &SocketAddr, n: usize) {
     let base = format!("http://{server}/hsm/v2");
     let eps = h.get(&format!("{base}/Inventory/RedfishEndpoints"));
-    let ids: Vec<&str> = eps["RedfishEndpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["ID"].as_str().unwrap())
-        .collect();
-    let unique: BTreeSet<&str> = ids.iter().copied().collect();
+    let ids: Vec<String> = column(&eps["RedfishEndpoints"], "ID").collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!((ids.len(), unique.len()), (n, n));
     let comps = h.get(&format!("{base}/State/Components"));
     assert_eq!(comps["Components"].as_array().unwrap().len(), 2 * n);
@@ -358,10 +339,7 @@ fn wait_for_first_push(h: &Harness, server: &SocketAddr) -> usize {
 fn killing_the_inventory_server_mid_push_loses_and_duplicates_nothing() {
     const N: u32 = 150;
     let mut h = Harness::new();
-    let port = free_port().unwrap();
-    let (_fleet, site) = dmtf_fleet(&h, N, port, Duration::ZERO);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("site.yaml"), site).unwrap();
+    let (_fleet, dir, port) = dmtf_site(&h, N);
     let cloud_addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
     // The site is registered (and its token minted) in a first run of the cloud; the test
     // proper starts with the cloud down.
@@ -428,10 +406,7 @@ fn killing_the_inventory_server_mid_push_loses_and_duplicates_nothing() {
 fn kill_9_of_the_agent_mid_push_loses_and_duplicates_nothing() {
     const N: u32 = 150;
     let mut h = Harness::new();
-    let port = free_port().unwrap();
-    let (_fleet, site) = dmtf_fleet(&h, N, port, Duration::ZERO);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("site.yaml"), site).unwrap();
+    let (_fleet, dir, port) = dmtf_site(&h, N);
     let server = Server::start(&dir.path().join("cloud")).unwrap();
     let tok = server.edge_token("lab").unwrap();
     h.token = server.token("read").unwrap();
@@ -472,14 +447,9 @@ fn kill_9_of_the_agent_mid_push_loses_and_duplicates_nothing() {
         "http://{}/hsm/v2/Inventory/RedfishEndpoints",
         server.addr
     ));
-    let ids: BTreeSet<&str> = eps["RedfishEndpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["ID"].as_str().unwrap())
-        .collect();
+    let ids: BTreeSet<String> = column(&eps["RedfishEndpoints"], "ID").collect();
     for q in &queued {
-        assert!(ids.contains(q.as_str()), "{q} was queued but never pushed");
+        assert!(ids.contains(q), "{q} was queued but never pushed");
     }
     assert!(ids.len() >= after, "an acknowledged result disappeared");
     // The next run (what the daemon does on its schedule) completes the site, exactly once.
@@ -497,10 +467,7 @@ fn kill_9_of_the_agent_mid_push_loses_and_duplicates_nothing() {
 #[test]
 fn daemon_mode_discovers_on_a_schedule_pushes_and_stops_on_sigterm() {
     let mut h = Harness::new();
-    let port = free_port().unwrap();
-    let (_fleet, site) = dmtf_fleet(&h, 5, port, Duration::ZERO);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("site.yaml"), site).unwrap();
+    let (_fleet, dir, port) = dmtf_site(&h, 5);
     let server = Server::start(&dir.path().join("cloud")).unwrap();
     h.token = server.token("read").unwrap();
     let conf = dir.path().join("edge.toml");
@@ -514,38 +481,23 @@ fn daemon_mode_discovers_on_a_schedule_pushes_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut daemon = Command::new(edge_bin().unwrap())
-        .arg("--config")
+    let mut cmd = Command::new(edge_bin().unwrap());
+    cmd.arg("--config")
         .arg(&conf)
         .arg("--data")
         .arg(dir.path().join("edge"))
         .arg("daemon")
         .env("SKYPORT_EDGE_BMC_PASSWORD", "bmc-pass")
         .env("SKYPORT_EDGE_TOKEN", server.edge_token("lab").unwrap())
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env("RUST_LOG", "info");
+    let mut daemon = common::spawn(&mut cmd, Stdio::null(), Stdio::piped());
     let deadline = Instant::now() + Duration::from_secs(60);
     while h.endpoint_count(&server.addr) != Some(5) {
         assert!(Instant::now() < deadline, "the daemon pushed nothing");
         std::thread::sleep(Duration::from_millis(100));
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = daemon.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the daemon ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let stuck = "the daemon ignored SIGTERM";
+    let status = common::terminate(&mut daemon, Duration::from_secs(20), stuck);
     assert!(status.success(), "{status}");
     let mut logs = String::new();
     std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut logs).unwrap();

@@ -141,6 +141,12 @@ fn cargo_lambda_watch_serves_every_function_with_auth_on() {
         ),
         ("SKYPORT_IMAGE_BUCKET", garage.bucket.clone()),
     ];
+    // cargo-lambda (and the zig it builds with) first on the PATH.
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut cmd = Command::new("cargo");
     cmd.args([
         "lambda",
@@ -151,14 +157,7 @@ fn cargo_lambda_watch_serves_every_function_with_auth_on() {
         &port.to_string(),
     ])
     .current_dir(repo_root())
-    .env(
-        "PATH",
-        format!(
-            "{}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
-    )
+    .env("PATH", &path)
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::null());
@@ -182,50 +181,33 @@ fn cargo_lambda_watch_serves_every_function_with_auth_on() {
     }
 
     let auth = |scope: &str| format!("Authorization: Bearer {}", token(scope));
+    // A GET of `path` under the function URLs with one extra header line.
+    let get = |path: &str, header: &str| curl(&[&format!("{base}{path}"), "-H", header]);
+    // A JSON POST of `body` to `path`, with `scope`'s token if any.
+    let post = |path: &str, scope: Option<&str>, body: &str| {
+        let url = format!("{base}{path}");
+        let mut args = vec!["-X", "POST", &url, "-H", "content-type: application/json"];
+        let auth = scope.map(&auth);
+        if let Some(a) = &auth {
+            args.extend(["-H", a]);
+        }
+        args.extend(["-d", body]);
+        curl(&args)
+    };
     // Inventory: anonymous write refused, authorised write and read work.
     let body = r#"{"Components":[{"ID":"x1000c0s0b0n0","State":"Ready","NID":1}]}"#;
-    let (s, b) = curl(&[
-        "-X",
-        "POST",
-        &format!("{base}/inventory/hsm/v2/State/Components"),
-        "-H",
-        "content-type: application/json",
-        "-d",
-        body,
-    ]);
+    let (s, b) = post("/inventory/hsm/v2/State/Components", None, body);
     assert_eq!(s, 401, "{b}");
-    let (s, b) = curl(&[
-        "-X",
-        "POST",
-        &format!("{base}/inventory/hsm/v2/State/Components"),
-        "-H",
-        "content-type: application/json",
-        "-H",
-        &auth("write"),
-        "-d",
-        body,
-    ]);
+    let (s, b) = post("/inventory/hsm/v2/State/Components", Some("write"), body);
     assert_eq!(s, 204, "{b}");
-    let (s, b) = curl(&[
-        &format!("{base}/inventory/hsm/v2/State/Components/x1000c0s0b0n0"),
-        "-H",
-        &auth("read"),
-    ]);
+    let node = "/inventory/hsm/v2/State/Components/x1000c0s0b0n0";
+    let (s, b) = get(node, &auth("read"));
     assert_eq!(s, 200, "{b}");
     assert!(b.contains("\"NID\":1"), "{b}");
 
     // Boot: the node's script is anonymous and knows the node from DynamoDB.
-    let (s, b) = curl(&[
-        "-X",
-        "POST",
-        &format!("{base}/boot/boot/v1/bootparameters"),
-        "-H",
-        "content-type: application/json",
-        "-H",
-        &auth("write"),
-        "-d",
-        r#"{"hosts":["x1000c0s0b0n0"],"kernel":"http://10.0.0.1/vmlinuz","params":"console=ttyS0"}"#,
-    ]);
+    let params = r#"{"hosts":["x1000c0s0b0n0"],"kernel":"http://10.0.0.1/vmlinuz","params":"console=ttyS0"}"#;
+    let (s, b) = post("/boot/boot/v1/bootparameters", Some("write"), params);
     assert!(s == 200 || s == 201, "{s} {b}");
     let (s, b) = curl(&[&format!(
         "{base}/boot/boot/v1/bootscript?name=x1000c0s0b0n0"
@@ -239,43 +221,22 @@ fn cargo_lambda_watch_serves_every_function_with_auth_on() {
     );
 
     // cloud-init: admin routes need admin; a node's own data is anonymous (unknown IP: 422).
-    let (s, b) = curl(&[
-        &format!("{base}/metadata/cloud-init/admin/cluster-defaults"),
-        "-H",
-        &auth("read"),
-    ]);
+    let defaults = "/metadata/cloud-init/admin/cluster-defaults";
+    let (s, b) = get(defaults, &auth("read"));
     assert_eq!(s, 403, "{b}");
-    let (s, b) = curl(&[
-        &format!("{base}/metadata/cloud-init/admin/cluster-defaults"),
-        "-H",
-        &auth("admin"),
-    ]);
+    let (s, b) = get(defaults, &auth("admin"));
     assert_eq!(s, 200, "{b}");
-    let (s, b) = curl(&[
-        &format!("{base}/metadata/cloud-init/meta-data"),
-        "-H",
+    let (s, b) = get(
+        "/metadata/cloud-init/meta-data",
         "X-Forwarded-For: 10.9.9.9",
-    ]);
+    );
     assert_eq!(s, 422, "{b}");
 
     // Images: registering one returns a presigned Garage URL.
-    let (s, b) = curl(&[
-        &format!("{base}/images/images/v1/images"),
-        "-H",
-        &auth("read"),
-    ]);
+    let (s, b) = get("/images/images/v1/images", &auth("read"));
     assert_eq!(s, 200, "{b}");
-    let (s, b) = curl(&[
-        "-X",
-        "POST",
-        &format!("{base}/images/images/v1/images"),
-        "-H",
-        "content-type: application/json",
-        "-H",
-        &auth("write"),
-        "-d",
-        r#"{"name":"demo","version":"1","arch":"x86_64","kind":"kernel","size":4,"sha256":"88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589"}"#,
-    ]);
+    let image = r#"{"name":"demo","version":"1","arch":"x86_64","kind":"kernel","size":4,"sha256":"88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589"}"#;
+    let (s, b) = post("/images/images/v1/images", Some("write"), image);
     assert_eq!(s, 201, "{b}");
     assert!(b.contains(&garage.endpoint), "{b}");
 
@@ -299,14 +260,7 @@ fn cargo_lambda_watch_serves_every_function_with_auth_on() {
         .arg(&event)
         .arg("inventory")
         .current_dir(repo_root())
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
+        .env("PATH", &path)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

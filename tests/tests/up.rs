@@ -3,6 +3,8 @@
 //! gets its boot script from the API and from the edge agent; SIGTERM stops it all.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,8 +17,8 @@ fn up_demo_brings_up_a_working_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let (api, edge) = (free_port().unwrap(), free_port().unwrap());
     let conf = dir.path().join("cli.toml");
-    let mut up = Command::new(skyport_bin().unwrap())
-        .arg("--cli-config")
+    let mut cmd = Command::new(skyport_bin().unwrap());
+    cmd.arg("--cli-config")
         .arg(&conf)
         .args(["up", "--demo", "--demo-bmcs", "3", "--data"])
         .arg(dir.path().join("data"))
@@ -26,12 +28,8 @@ fn up_demo_brings_up_a_working_cluster() {
             "--edge-listen",
             &format!("127.0.0.1:{edge}"),
         ])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+        .env("RUST_LOG", "warn");
+    let mut up = common::spawn(&mut cmd, Stdio::piped(), Stdio::inherit());
     let stdout = up.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -126,21 +124,7 @@ fn up_demo_brings_up_a_working_cluster() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(up.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(st) = up.try_wait().unwrap() {
-            assert!(st.success(), "{st}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "skyport up did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let stuck = "skyport up did not stop on SIGTERM";
+    let st = common::terminate(&mut up, Duration::from_secs(20), stuck);
+    assert!(st.success(), "{st}");
 }

@@ -278,7 +278,7 @@ impl Jwks {
             }
             Ok(None) if audience_ok => Err(AuthError::NoSite(client)),
             Ok(None) => Err(AuthError::WrongAudience),
-            Err(e) => Err(AuthError::SiteLookup(e)),
+            Err(e) => Err(AuthError::SiteLookup(e.to_string())),
         }
     }
 

@@ -1,5 +1,5 @@
-//! The axum layer that enforces [`crate::policy::access`] on every matched route: anonymous
-//! routes pass, others need a valid bearer token with the route's scope. Failures are RFC 7807
+//! The axum layer that enforces the mounted services' access declarations
+//! (`skyport_http::access`) on every matched route: anonymous routes pass, others need a valid bearer token with the route's scope. Failures are RFC 7807
 //! problems: 401 (with `WWW-Authenticate: Bearer`) for a missing or bad token, 403 for a valid
 //! token without the scope. The verified [`Principal`] is put in the request's extensions.
 
@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 use skyport_http::ApiError;
 
-use crate::policy::{Access, access};
 use crate::{AuthError, Jwks, Principal};
+use skyport_http::access::{Access, Declared, decide};
 
 /// `None` means authentication is off (a lab, explicitly).
 pub type AuthLayer = Option<Arc<Jwks>>;
@@ -39,16 +39,22 @@ fn reject(e: &AuthError) -> Response {
     r
 }
 
-async fn enforce(State(jwks): State<AuthLayer>, mut req: Request, next: Next) -> Response {
+#[derive(Clone)]
+struct Enforce {
+    services: Arc<[Declared]>,
+    jwks: AuthLayer,
+}
+
+async fn enforce(State(e): State<Enforce>, mut req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_default();
-    let Access::Need(need) = access(req.method(), &route) else {
+    let Access::Need(need) = decide(&e.services, req.method(), &route) else {
         return next.run(req).await;
     };
-    let Some(jwks) = jwks else {
+    let Some(jwks) = e.jwks else {
         return next.run(req).await;
     };
     let token = req
@@ -71,7 +77,7 @@ async fn enforce(State(jwks): State<AuthLayer>, mut req: Request, next: Next) ->
             return reject(&e);
         }
     };
-    if !need.satisfied_by(&principal) {
+    if !need.satisfied_by(|s| principal.has(s)) {
         let granted = if principal.scopes.is_empty() {
             "no skyport scope".to_string()
         } else {
@@ -92,7 +98,12 @@ async fn enforce(State(jwks): State<AuthLayer>, mut req: Request, next: Next) ->
     next.run(req).await
 }
 
-/// Applies the policy to every route of `router` (call after all routes are merged).
-pub fn auth_layer(router: Router, jwks: AuthLayer) -> Router {
-    router.route_layer(axum::middleware::from_fn_with_state(jwks, enforce))
+/// Applies the access `services` declare to every route of `router` (call after all routes
+/// are merged; a route no service declares needs `admin`).
+pub fn auth_layer(router: Router, services: &[Declared], jwks: AuthLayer) -> Router {
+    let state = Enforce {
+        services: services.into(),
+        jwks,
+    };
+    router.route_layer(axum::middleware::from_fn_with_state(state, enforce))
 }

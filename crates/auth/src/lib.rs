@@ -19,19 +19,20 @@
 //! Node-facing routes stay anonymous because a booting node has no token: boot scripts,
 //! cloud-init data for the asking node, signed blob URLs, and health checks.
 
+pub mod config;
 pub mod jwks;
 pub mod layer;
 pub mod local;
-pub mod policy;
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+pub use config::{AuthConfig, AuthConfigError, AuthMode, AuthSettings, JwksConfig};
 pub use jwks::{Jwks, KeySource};
 pub use layer::{AuthLayer, auth_layer};
 pub use local::LocalIssuer;
-pub use policy::{Access, Need};
+pub use skyport_http::access::{Access, Declared, Need};
 
 /// The resource-server prefix of every scope.
 pub const SCOPE_PREFIX: &str = "skyport/";
@@ -97,8 +98,30 @@ impl Principal {
 }
 
 /// Maps an edge client ID to the site it was issued for. Implemented over the store by the
-/// site registry (`skyport-sync`); a revoked or unknown client maps to `None`.
+/// site registry (`skyport-sites`); a revoked or unknown client maps to `None`.
 #[async_trait::async_trait]
 pub trait SiteResolver: Send + Sync {
-    async fn site_of(&self, client_id: &str) -> Result<Option<String>, String>;
+    async fn site_of(&self, client_id: &str) -> Result<Option<String>, SiteLookupError>;
+}
+
+/// The site registry could not answer (unreachable, or a record unreadable): the request is
+/// answered 503, since the token may well be valid.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct SiteLookupError {
+    /// What was being read (`reading edge client <id>`).
+    pub context: String,
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl SiteLookupError {
+    pub fn new(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        SiteLookupError {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }

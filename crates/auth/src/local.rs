@@ -3,7 +3,7 @@
 //! verifies exactly the same JWTs as the cloud, just from a different issuer.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
@@ -20,12 +20,26 @@ pub const SCOPES: &[&str] = &["read", "write", "admin", "edge"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
-    #[error("signing key {path}: {reason}")]
-    Key { path: PathBuf, reason: String },
+    #[error("signing key {path}: {source}")]
+    Key { path: PathBuf, source: KeyError },
     #[error("unknown scope {0:?}: expected read, write, admin or edge")]
     Scope(String),
     #[error("signing a token: {0}")]
     Sign(String),
+}
+
+/// What is wrong with the signing key file.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Not a PKCS#8 key that the crypto library can read (or none could be generated).
+    #[error(transparent)]
+    Pkcs8(#[from] rcgen::Error),
+    #[error("not a P-256 key")]
+    NotP256,
+    #[error(transparent)]
+    Jwk(#[from] serde_json::Error),
 }
 
 pub struct LocalIssuer {
@@ -39,9 +53,9 @@ struct Claims<'a> {
     iss: &'a str,
     sub: &'a str,
     aud: &'a str,
-    iat: u64,
-    nbf: u64,
-    exp: u64,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
     scope: String,
     token_use: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,38 +75,37 @@ impl LocalIssuer {
     /// Loads the key in `dir`, creating it on first use.
     pub fn load_or_create(dir: &Path) -> Result<Self, LocalError> {
         let path = Self::key_path(dir);
-        let err = |reason: String| LocalError::Key {
+        let err = |source: KeyError| LocalError::Key {
             path: path.clone(),
-            reason,
+            source,
         };
         let der = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let kp = rcgen::KeyPair::generate().map_err(|e| err(e.to_string()))?;
+                let kp = rcgen::KeyPair::generate().map_err(|e| err(e.into()))?;
                 let der = kp.serialize_der();
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
+                    std::fs::create_dir_all(parent).map_err(|e| err(e.into()))?;
                 }
-                write_private(&path, &der).map_err(|e| err(e.to_string()))?;
+                write_private(&path, &der).map_err(|e| err(e.into()))?;
                 der
             }
-            Err(e) => return Err(err(e.to_string())),
+            Err(e) => return Err(err(e.into())),
         };
         Self::from_pkcs8(&der).map_err(err)
     }
 
-    fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
-        let kp = rcgen::KeyPair::try_from(der).map_err(|e| e.to_string())?;
+    fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
+        let kp = rcgen::KeyPair::try_from(der)?;
         let raw = kp.public_key_raw();
         if raw.len() != 65 || raw[0] != 4 {
-            return Err("not a P-256 key".into());
+            return Err(KeyError::NotP256);
         }
         let kid = hex::encode(&Sha256::digest(raw)[..8]);
         let jwks: JwkSet = serde_json::from_value(serde_json::json!({"keys": [{
             "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
             "x": b64(&raw[1..33]), "y": b64(&raw[33..65]),
-        }]}))
-        .map_err(|e| e.to_string())?;
+        }]}))?;
         Ok(Self {
             encoding: EncodingKey::from_ec_der(der),
             kid,
@@ -153,17 +166,14 @@ impl LocalIssuer {
                 return Err(LocalError::Scope(s.clone()));
             }
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = skyport_model::now();
         let claims = Claims {
             iss: LOCAL_ISSUER,
             sub,
             aud: LOCAL_AUDIENCE,
             iat: now,
             nbf: now,
-            exp: now + ttl.as_secs(),
+            exp: now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
             scope: scopes
                 .iter()
                 .map(|s| format!("{SCOPE_PREFIX}{s}"))

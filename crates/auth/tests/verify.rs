@@ -6,18 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::json;
 use skyport_auth::local::{LOCAL_AUDIENCE, LOCAL_ISSUER};
 use skyport_auth::{AuthError, Jwks, KeySource, LocalIssuer};
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use skyport_model::now;
 
 fn verifier(issuer: &LocalIssuer) -> Jwks {
     Jwks::new(

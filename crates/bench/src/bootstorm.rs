@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use serde_json::json;
-use skyport_edge::cache::ImageCache;
-use skyport_edge::cloud::CloudClient;
-use skyport_edge::metrics::Metrics;
-use skyport_edge::replica::Replica;
-use skyport_edge::serve::Site;
-use skyport_edge::sync::Syncer;
-use skyport_edge::token::TokenSource;
+use skyport_edge::internals::CloudClient;
+use skyport_edge::internals::ImageCache;
+use skyport_edge::internals::Metrics;
+use skyport_edge::internals::Replica;
+use skyport_edge::internals::Site;
+use skyport_edge::internals::Syncer;
+use skyport_edge::internals::TokenSource;
 use skyport_store::Store;
 
 pub struct Params {
@@ -271,7 +271,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         skyport_ipxe::Settings::default(),
         blobs,
         format!("{cloud}/cloud-init"),
-        Arc::new(skyport_sync::LocalCredentials::new(None)),
+        Arc::new(skyport_sites::LocalCredentials::new(None)),
         None,
     );
     let cloud_task = tokio::spawn(async move { axum::serve(listener, api).await });

@@ -236,7 +236,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         settings,
         blobs,
         "http://10.0.0.1:27779/cloud-init".into(),
-        Arc::new(skyport_sync::sites::NoCredentials("none in this benchmark")),
+        Arc::new(skyport_sites::NoCredentials("none in this benchmark")),
         None,
         history.clone(),
     );

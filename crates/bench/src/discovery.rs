@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use skyport_edge::discover::{self, CredentialSource, DiscoverOptions, Status};
-use skyport_edge::outbox::Outbox;
-use skyport_edge::push::{self, Pusher};
-use skyport_edge::sitemap::SiteMap;
-use skyport_edge::targets;
+use skyport_edge::Status;
+use skyport_edge::internals::Outbox;
+use skyport_edge::internals::SiteMap;
+use skyport_edge::internals::targets;
+use skyport_edge::internals::{CredentialSource, DiscoverOptions, run_discovery};
+use skyport_edge::internals::{Pusher, push};
 use skyport_inventory::Inventory;
 use skyport_mockbmc::{BmcSpec, Faults, Fleet, FleetOptions, Tree, self_signed, shared_mockups};
 use skyport_redfish::{AuthMode, CrawlOptions, Credentials, Limits, PinStore, TlsPolicy};
@@ -130,7 +131,7 @@ async fn one_run(p: &Params, hang_every: Option<u32>, port: u16) -> anyhow::Resu
     let t = targets::expand(&[format!("{FIRST}-{last}")], &[port])?;
     let pusher = Pusher::new(
         &format!("http://{cloud}"),
-        skyport_edge::token::TokenSource::none(),
+        skyport_edge::internals::TokenSource::none(),
     )?;
 
     let start = Instant::now();
@@ -138,7 +139,7 @@ async fn one_run(p: &Params, hang_every: Option<u32>, port: u16) -> anyhow::Resu
         &outbox,
         &pusher,
         16,
-        discover::run(t, Arc::new(opts), Some(outbox.clone()), |_| {}),
+        run_discovery(t, Arc::new(opts), Some(outbox.clone()), |_| {}),
     )
     .await?;
     let discover_t = start.elapsed();

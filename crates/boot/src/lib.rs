@@ -25,7 +25,7 @@ use skyport_model::{Mac, Xname};
 use skyport_store::{Record, Store, StoreError, Table, Write};
 use skyport_wire::Component;
 
-pub use routes::router;
+pub use routes::{access, router};
 
 pub const ENDPOINT_HISTORY: Table = Table("EndpointHistory");
 

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
+use skyport_http::access::{Access, Need, by_method, is_read};
 use skyport_http::{ApiError, QueryParams, check_json_content_type, parse_json};
 
 use crate::params::BootParams;
@@ -21,6 +22,26 @@ fn at(path: &str) -> String {
 }
 
 /// BSS's routes under `/boot/v1`. Finish the app with [`skyport_http::app`].
+/// Who may call each route of [`router`]: a node's own script and BSS's health routes are
+/// anonymous (a booting node has no token), the state dump is an admin's.
+pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
+    let r = route.strip_prefix("/boot/v1")?;
+    Some(match r {
+        "/bootscript"
+        | "/service/status"
+        | "/service/version"
+        | "/service/hsm"
+        | "/service/storage/status"
+        | "/service/status/all"
+            if is_read(method) =>
+        {
+            Access::Public
+        }
+        "/dumpstate" => Access::Need(Need::Admin),
+        _ => by_method(method),
+    })
+}
+
 pub fn router(svc: BootService) -> Router {
     Router::new()
         .route(

@@ -39,28 +39,27 @@ async fn text(api: &Api, uri: &str) -> String {
     String::from_utf8(r.raw).unwrap()
 }
 
-/// A node in the inventory: component x1000c0s0b0n0 (NID 1) with NIC 52:54:00:12:34:56.
+/// A node in the inventory: component x1000c0s0b0n0 (NID 1) with NIC 52:54:00:12:34:56, and a
+/// disabled x1000c0s0b0n1 (NID 2) with NIC 52:54:00:12:34:57.
 async fn seed_node(api: &Api) {
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "",
-        Some(json!({"Components": [
-        {"ID": "x1000c0s0b0n0", "State": "Ready", "NID": 1},
-        {"ID": "x1000c0s0b0n1", "State": "Ready", "NID": 2, "Enabled": false}]})),
+    skyport_testkit::seed::node(
+        api,
+        json!([{"ID": "x1000c0s0b0n0", "State": "Ready", "NID": 1},
+               {"ID": "x1000c0s0b0n1", "State": "Ready", "NID": 2, "Enabled": false}]),
     )
-    .await
-    .expect(204);
-    api.call("POST", "/hsm/v2/Inventory/EthernetInterfaces", "", Some(json!({"MACAddress": "52:54:00:12:34:56", "ComponentID": "x1000c0s0b0n0", "IPAddresses": [{"IPAddress": "10.0.2.15"}]}))).await.expect(201);
+    .await;
+    let nic = json!({"MACAddress": "52:54:00:12:34:57", "ComponentID": "x1000c0s0b0n1"});
     api.call(
         "POST",
         "/hsm/v2/Inventory/EthernetInterfaces",
         "",
-        Some(json!({"MACAddress": "52:54:00:12:34:57", "ComponentID": "x1000c0s0b0n1"})),
+        Some(nic),
     )
     .await
     .expect(201);
 }
+
+const PARAMS: &str = "/boot/v1/bootparameters";
 
 #[tokio::test]
 async fn boot_parameters_crud() {
@@ -68,25 +67,9 @@ async fn boot_parameters_crud() {
     let api = api(sqlite(&dir));
     let bp = json!({"hosts": ["x1000c0s0b0n0"], "macs": ["52-54-00-AA-BB-CC"], "nids": [7],
                     "kernel": "http://10.0.2.2/k", "initrd": "http://10.0.2.2/i", "params": "console=ttyS0"});
-    let r = api
-        .call(
-            "POST",
-            "/boot/v1/bootparameters",
-            "/boot/v1/bootparameters",
-            Some(bp.clone()),
-        )
-        .await
-        .expect(201);
-    assert!(r.raw.is_empty());
-    let r = api
-        .call(
-            "POST",
-            "/boot/v1/bootparameters",
-            "/boot/v1/bootparameters",
-            Some(bp),
-        )
-        .await
-        .expect(400);
+    let r = api.call("POST", PARAMS, PARAMS, Some(bp.clone())).await;
+    assert!(r.expect(201).raw.is_empty());
+    let r = api.call("POST", PARAMS, PARAMS, Some(bp)).await.expect(400);
     assert!(
         r.detail()
             .starts_with("Bad Request: postgres.Add: No nodes to add (possible duplicate(s))"),
@@ -94,53 +77,40 @@ async fn boot_parameters_crud() {
         r.detail()
     );
 
-    let r = api
-        .get("/boot/v1/bootparameters", "/boot/v1/bootparameters")
-        .await
-        .expect(200);
+    let r = api.get(PARAMS, PARAMS).await.expect(200);
     assert_eq!(r.headers["content-type"], "application/json; charset=UTF-8");
     assert_eq!(r.body.as_array().unwrap().len(), 3);
-    let r = api
-        .get(
-            "/boot/v1/bootparameters?mac=52:54:00:aa:bb:cc",
-            "/boot/v1/bootparameters",
-        )
-        .await
-        .expect(200);
+    let r = api.get("/boot/v1/bootparameters?mac=52:54:00:aa:bb:cc", PARAMS);
     assert_eq!(
-        r.body,
+        r.await.expect(200).body,
         json!([{"macs": ["52:54:00:aa:bb:cc"], "params": "console=ttyS0", "kernel": "http://10.0.2.2/k", "initrd": "http://10.0.2.2/i"}])
     );
-    let r = api
-        .get(
-            "/boot/v1/bootparameters?name=x1000c0s0b0n0,x9c0s0b0n0&nid=7",
-            "/boot/v1/bootparameters",
-        )
-        .await
-        .expect(200);
-    assert_eq!(r.body.as_array().unwrap().len(), 2);
-    api.get(
-        "/boot/v1/bootparameters?name=x9c0s0b0n0",
-        "/boot/v1/bootparameters",
-    )
-    .await
-    .expect(404);
-    api.get(
-        "/boot/v1/bootparameters?nid=seven",
-        "/boot/v1/bootparameters",
-    )
-    .await
-    .expect(400);
+    let r = api.get(
+        "/boot/v1/bootparameters?name=x1000c0s0b0n0,x9c0s0b0n0&nid=7",
+        PARAMS,
+    );
+    assert_eq!(r.await.expect(200).body.as_array().unwrap().len(), 2);
+    api.steps([
+        (
+            "GET",
+            "/boot/v1/bootparameters?name=x9c0s0b0n0",
+            PARAMS,
+            None,
+            404,
+        ),
+        (
+            "GET",
+            "/boot/v1/bootparameters?nid=seven",
+            PARAMS,
+            None,
+            400,
+        ),
+    ])
+    .await;
 
     // PATCH changes only what it names; a node without parameters is 404; an empty PATCH 400.
-    api.call(
-        "PATCH",
-        "/boot/v1/bootparameters",
-        "",
-        Some(json!({"nids": [7], "params": "quiet"})),
-    )
-    .await
-    .expect(200);
+    let quiet = json!({"nids": [7], "params": "quiet"});
+    api.call("PATCH", PARAMS, "", Some(quiet)).await.expect(200);
     let r = api
         .get("/boot/v1/bootparameters?nid=7", "")
         .await
@@ -149,62 +119,36 @@ async fn boot_parameters_crud() {
         (r.body[0]["params"].as_str(), r.body[0]["kernel"].as_str()),
         (Some("quiet"), Some("http://10.0.2.2/k"))
     );
-    let r = api
-        .call(
-            "PATCH",
-            "/boot/v1/bootparameters",
-            "",
-            Some(json!({"nids": [7, 8], "params": "x"})),
-        )
-        .await
-        .expect(404);
-    assert!(r.detail().contains("nid:8"));
-    api.call(
+    let r = api.call(
         "PATCH",
-        "/boot/v1/bootparameters",
+        PARAMS,
         "",
-        Some(json!({"nids": [7]})),
-    )
-    .await
-    .expect(400);
-
+        Some(json!({"nids": [7, 8], "params": "x"})),
+    );
+    assert!(r.await.expect(404).detail().contains("nid:8"));
     // PUT replaces (and creates).
-    api.call(
-        "PUT",
-        "/boot/v1/bootparameters",
-        "/boot/v1/bootparameters",
-        Some(json!({"nids": [7, 8], "kernel": "http://10.0.2.2/k2"})),
-    )
-    .await
-    .expect(200);
+    let k2 = json!({"nids": [7, 8], "kernel": "http://10.0.2.2/k2"});
+    api.steps([
+        ("PATCH", PARAMS, "", Some(json!({"nids": [7]})), 400),
+        ("PUT", PARAMS, PARAMS, Some(k2), 200),
+    ])
+    .await;
     let r = api
         .get("/boot/v1/bootparameters?nid=8", "")
         .await
         .expect(200);
     assert_eq!(r.body[0]["kernel"], "http://10.0.2.2/k2");
-    api.call(
-        "PUT",
-        "/boot/v1/bootparameters",
-        "/boot/v1/bootparameters",
-        Some(json!({"nids": [9]})),
-    )
-    .await
-    .expect(400);
 
     // DELETE by node, then by configuration.
-    api.call(
-        "DELETE",
-        "/boot/v1/bootparameters",
-        "",
-        Some(json!({"nids": [8]})),
-    )
-    .await
-    .expect(200);
-    api.get("/boot/v1/bootparameters?nid=8", "")
-        .await
-        .expect(404);
-    api.call("DELETE", "/boot/v1/bootparameters", "", Some(json!({"kernel": "http://10.0.2.2/k", "initrd": "http://10.0.2.2/i", "params": "console=ttyS0"}))).await.expect(200);
-    let r = api.get("/boot/v1/bootparameters", "").await.expect(200);
+    let first = json!({"kernel": "http://10.0.2.2/k", "initrd": "http://10.0.2.2/i", "params": "console=ttyS0"});
+    api.steps([
+        ("PUT", PARAMS, PARAMS, Some(json!({"nids": [9]})), 400),
+        ("DELETE", PARAMS, "", Some(json!({"nids": [8]})), 200),
+        ("GET", "/boot/v1/bootparameters?nid=8", "", None, 404),
+        ("DELETE", PARAMS, "", Some(first), 200),
+    ])
+    .await;
+    let r = api.get(PARAMS, "").await.expect(200);
     assert_eq!(
         r.body,
         json!([{"nids": [7], "params": "", "kernel": "http://10.0.2.2/k2", "initrd": ""}])
@@ -265,33 +209,30 @@ async fn bad_and_unsafe_input_is_refused_and_nothing_is_written() {
         ),
     ] {
         let r = api
-            .call("POST", "/boot/v1/bootparameters", "", Some(body.clone()))
+            .call("POST", PARAMS, "", Some(body.clone()))
             .await
             .expect(400);
         assert!(r.detail().contains(needle), "{body}: {}", r.detail());
     }
-    let r = api
-        .raw(
-            "POST",
-            "/boot/v1/bootparameters",
-            &[("content-type", "application/json")],
-            b"{\"nids\": [1],".to_vec(),
-        )
-        .await
-        .expect(400);
-    assert!(r.detail().contains("invalid JSON"));
-    api.raw(
-        "POST",
-        "/boot/v1/bootparameters",
-        &[("content-type", "text/plain")],
-        b"{}".to_vec(),
-    )
-    .await
-    .expect(415);
-    api.raw("POST", "/boot/v1/bootparameters", &[], Vec::new())
-        .await
-        .expect(400);
-    let r = api.get("/boot/v1/bootparameters", "").await.expect(200);
+    // Malformed JSON (named), the wrong content type, no body.
+    for (content_type, body, status, needle) in [
+        (
+            Some("application/json"),
+            &b"{\"nids\": [1],"[..],
+            400,
+            "invalid JSON",
+        ),
+        (Some("text/plain"), b"{}", 415, ""),
+        (None, b"", 400, ""),
+    ] {
+        let headers: Vec<_> = content_type
+            .map(|t| ("content-type", t))
+            .into_iter()
+            .collect();
+        let r = api.raw("POST", PARAMS, &headers, body.to_vec()).await;
+        assert!(r.expect(status).detail().contains(needle));
+    }
+    let r = api.get(PARAMS, "").await.expect(200);
     assert_eq!(r.body, json!([]), "nothing was stored");
 }
 
@@ -403,28 +344,21 @@ async fn boot_scripts() {
         .await
         .expect(200);
     assert_eq!(r.body["Params"].as_array().unwrap().len(), 2);
-    let r = api
-        .raw("GET", "/boot/v1/service/status", &[], Vec::new())
-        .await
-        .expect(200);
-    assert_eq!(
-        String::from_utf8(r.raw).unwrap(),
-        "{\"bss-status\":\"running\"}\n"
-    );
-    let r = api
-        .raw("GET", "/boot/v1/service/storage/status", &[], Vec::new())
-        .await
-        .expect(200);
-    assert_eq!(
-        String::from_utf8(r.raw).unwrap(),
-        "{\"bss-storage-backend\":{\"name\":\"sqlite\",\"status\":\"connected\"}}\n"
-    );
-    api.raw("GET", "/boot/v1/service/hsm", &[], Vec::new())
-        .await
-        .expect(200);
-    api.raw("GET", "/boot/v1/service/version", &[], Vec::new())
-        .await
-        .expect(200);
+    for (uri, want) in [
+        ("/boot/v1/service/status", "{\"bss-status\":\"running\"}\n"),
+        (
+            "/boot/v1/service/storage/status",
+            "{\"bss-storage-backend\":{\"name\":\"sqlite\",\"status\":\"connected\"}}\n",
+        ),
+    ] {
+        let r = api.raw("GET", uri, &[], Vec::new()).await.expect(200);
+        assert_eq!(String::from_utf8(r.raw).unwrap(), want);
+    }
+    api.steps([
+        ("GET", "/boot/v1/service/hsm", "", None, 200),
+        ("GET", "/boot/v1/service/version", "", None, 200),
+    ])
+    .await;
 }
 
 /// When storage fails, a booting node still gets a valid script that says why and retries.

@@ -2,15 +2,26 @@
 //! in and out. Every failure names the method and URL tried; an HTTP error carries the server's
 //! RFC 7807 problem (its `detail` is what an administrator needs to read).
 
+pub mod token;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::Value;
 
+pub use token::{ClientCredentials, TokenError, TokenSource};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("{0:?} is not an http:// or https:// URL")]
     BadUrl(String),
+    #[error("building the HTTP client for {base}: {reason}")]
+    Build { base: String, reason: String },
+    #[error("{url}: {reason}")]
+    Transport { url: String, reason: String },
+    #[error(transparent)]
+    Token(#[from] TokenError),
     #[error("{method} {url}: cannot reach the server: {reason}")]
     Unreachable {
         method: Method,
@@ -52,15 +63,17 @@ pub enum Body {
     Text(String),
 }
 
+/// One client for every Skyport API caller: the CLI with an admin's token, the edge agent
+/// with its site's client credentials. Cheap to clone; clones share the token cache.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
-    token: Option<String>,
+    token: Arc<TokenSource>,
 }
 
 /// Walks `source()` so transport errors say what actually failed (refused, DNS, TLS).
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -75,21 +88,53 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 impl Client {
-    pub fn new(base: &str, token: Option<String>) -> Result<Self, ClientError> {
+    /// A client of the API at `base` (`https://…` or `http://127.0.0.1:27779`, no service
+    /// prefix), with `token` (`Some(String)`, `None` or any [`TokenSource`]).
+    pub fn new(base: &str, token: impl Into<TokenSource>) -> Result<Self, ClientError> {
+        Self::with_user_agent(base, token, concat!("skyport/", env!("CARGO_PKG_VERSION")))
+    }
+
+    /// [`Self::new`], naming the caller in `User-Agent` (`skyport-edge/…`). Trusts the
+    /// system's certificate store (honouring `SSL_CERT_FILE`); no total timeout, so an image
+    /// download runs as long as bytes keep coming (calls set their own with
+    /// `RequestBuilder::timeout`).
+    pub fn with_user_agent(
+        base: &str,
+        token: impl Into<TokenSource>,
+        user_agent: &str,
+    ) -> Result<Self, ClientError> {
         let base = base.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::BadUrl(base));
         }
+        let build = |reason: String| ClientError::Build {
+            base: base.clone(),
+            reason,
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        // An empty store only matters for https.
+        for cert in rustls_native_certs::load_native_certs().certs {
+            if roots.add(cert).is_err() {
+                tracing::debug!("skipping an unusable system CA certificate");
+            }
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| build(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(Duration::from_secs(5))
             .read_timeout(Duration::from_secs(60))
-            .user_agent(concat!("skyport-cli/", env!("CARGO_PKG_VERSION")))
+            .user_agent(user_agent)
             .build()
-            .map_err(|e| ClientError::BadUrl(format!("{base}: {}", chain(&e))))?;
+            .map_err(|e| build(chain(&e)))?;
         Ok(Client {
             http,
             base,
-            token: token.filter(|t| !t.trim().is_empty()),
+            token: Arc::new(token.into()),
         })
     }
 
@@ -106,6 +151,33 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
+    /// Sends the request `build` makes (for `url`, which names it in errors) with the bearer
+    /// token; on 401 fetches a new token and sends once more. Any answer is `Ok`: the status
+    /// is the caller's to judge.
+    pub async fn execute(
+        &self,
+        url: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let once = || async {
+            let mut req = build(&self.http);
+            if let Some(t) = self.token.token().await? {
+                req = req.bearer_auth(t);
+            }
+            req.send().await.map_err(|e| ClientError::Transport {
+                url: url.to_string(),
+                reason: chain(&e),
+            })
+        };
+        let resp = once().await?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+            // A token revoked or expired early: fetch a fresh one once before giving up.
+            self.token.invalidate().await;
+            return once().await;
+        }
+        Ok(resp)
+    }
+
     /// Sends a request to `path` (with `query` pairs and an optional JSON body) and returns
     /// the body; any status outside 2xx is an error carrying the server's problem detail.
     pub async fn request(
@@ -116,18 +188,23 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Body, ClientError> {
         let url = self.url(path);
-        let mut req = self.http.request(method.clone(), &url).query(query);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
-            method: method.clone(),
-            url: url.clone(),
-            reason: chain(&e),
-        })?;
+        let resp = self
+            .execute(&url, |h| {
+                let req = h.request(method.clone(), &url).query(query);
+                match body {
+                    Some(b) => req.json(b),
+                    None => req,
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                ClientError::Transport { reason, .. } => ClientError::Unreachable {
+                    method: method.clone(),
+                    url: url.clone(),
+                    reason,
+                },
+                other => other,
+            })?;
         let status = resp.status();
         let ctype = resp
             .headers()
@@ -212,6 +289,15 @@ impl Client {
             Body::Text(t) => Ok(Value::String(t)),
         }
     }
+}
+
+/// The `detail` of an RFC 7807 answer, or the start of whatever else the body was.
+pub async fn problem_detail(resp: reqwest::Response) -> String {
+    let body = resp.text().await.unwrap_or_default();
+    serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(200).collect())
 }
 
 /// Percent-encodes one path segment (an id that may hold `#`, `/` or spaces).

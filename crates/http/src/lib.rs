@@ -4,6 +4,7 @@
 //! reads filters through Go's `r.Form`), and the trailing-slash tolerance SMD gets from chi;
 //! and ([`server`]) the HTTP/1 server every listener runs, with its connection limits.
 
+pub mod access;
 pub mod server;
 
 use axum::Router;
@@ -141,6 +142,11 @@ impl IntoResponse for ApiError {
 }
 
 /// JSON with SMD's trailing newline and `Content-Type: application/json`.
+/// `value` as a stored record's JSON body; failing to encode is a server fault (500).
+pub fn encode<T: Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|e| ApiError::Internal(format!("encoding: {e}")))
+}
+
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(mut bytes) => {
@@ -448,28 +454,83 @@ pub enum LogFormat {
     Json,
 }
 
+/// A log format other than `text` or `json`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("log format {0:?}: expected text or json")]
+pub struct UnknownLogFormat(pub String);
+
 impl std::str::FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownLogFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownLogFormat> {
         match s.to_ascii_lowercase().as_str() {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
-            other => Err(format!("log format {other:?}: expected text or json")),
+            _ => Err(UnknownLogFormat(s.to_string())),
         }
     }
 }
 
-/// Installs the global tracing subscriber (filter from `RUST_LOG`, default `info`).
-/// Returns an error if one is already installed.
-pub fn init_tracing(format: LogFormat) -> Result<(), String> {
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutput {
+    /// Standard output: the servers' habit (`skyport serve`, the Lambdas; Lambda captures both).
+    Stdout,
+    /// Standard error: for a command whose standard output is its answer (the edge agent's
+    /// subcommands print results there).
+    Stderr,
+}
+
+/// A global subscriber was already installed (a test, or an embedding program, got there
+/// first); the first one stays in place.
+#[derive(Debug, thiserror::Error)]
+#[error("logging is already initialised: {0}")]
+pub struct LogInitError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+/// The one log set-up of every Skyport program: `RUST_LOG` filters (in `EnvFilter` syntax),
+/// `default_filter` when it is unset or invalid (`"info"`; the edge agent's
+/// `"warn,skyport_edge=info"`), events without their target, as text or as flattened JSON.
+/// A second call leaves the first subscriber in place and says so in its error, so callers
+/// that may run twice (tests driving `main`) can ignore it.
+pub fn init_tracing(
+    format: LogFormat,
+    default_filter: &str,
+    output: LogOutput,
+) -> Result<(), LogInitError> {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let writer = match output {
+        LogOutput::Stdout => BoxMakeWriter::new(std::io::stdout),
+        LogOutput::Stderr => BoxMakeWriter::new(std::io::stderr),
+    };
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(writer);
     match format {
         LogFormat::Json => b.json().flatten_event(true).try_init(),
         LogFormat::Text => b.try_init(),
     }
-    .map_err(|e| e.to_string())
+    .map_err(LogInitError)
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn log_formats_parse_and_name_the_bad_value() {
+        assert_eq!("JSON".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert_eq!("text".parse::<LogFormat>(), Ok(LogFormat::Text));
+        let e = "xml".parse::<LogFormat>().unwrap_err();
+        assert_eq!(e.to_string(), "log format \"xml\": expected text or json");
+    }
+
+    #[test]
+    fn a_second_init_is_an_error_that_leaves_the_first_in_place() {
+        // Whichever call wins the race with other tests, a later one must fail, not panic.
+        let _first = init_tracing(LogFormat::Text, "warn", LogOutput::Stderr);
+        assert!(init_tracing(LogFormat::Json, "info", LogOutput::Stdout).is_err());
+    }
 }

@@ -70,9 +70,22 @@ async fn until_closed(s: &mut TcpStream, within: Duration) -> (String, Duration)
     (String::from_utf8_lossy(&out).into_owned(), t.elapsed())
 }
 
-async fn request(addr: SocketAddr, raw: &[u8]) -> String {
+/// A connection to `addr` on which `raw` has been sent.
+async fn sent(addr: SocketAddr, raw: &[u8]) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(raw).await.unwrap();
+    s
+}
+
+/// The head of a POST to `/echo` announcing `length` bytes, with the `extra` header lines, and
+/// the first bytes of its body.
+fn echo(length: usize, extra: &str, first: &str) -> Vec<u8> {
+    let head = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n{extra}\r\n");
+    [head.as_bytes(), first.as_bytes()].concat()
+}
+
+async fn request(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut s = sent(addr, raw).await;
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
         .await
@@ -91,10 +104,7 @@ async fn idle_and_slowloris_connections_are_closed() {
     // Idle: connect and say nothing.
     let mut idle = TcpStream::connect(srv.addr).await.unwrap();
     // Slowloris: half a head, then a byte now and then, never finishing it.
-    let mut slow = TcpStream::connect(srv.addr).await.unwrap();
-    slow.write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    let mut slow = sent(srv.addr, b"GET /peer HTTP/1.1\r\nHost: x\r\n").await;
     let drip = async {
         for _ in 0..20 {
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -107,10 +117,7 @@ async fn idle_and_slowloris_connections_are_closed() {
     let (_, _) = until_closed(&mut slow, Duration::from_secs(5)).await;
     let (_, _) = until_closed(&mut idle, Duration::from_secs(5)).await;
     // Keep-alive: one answered request, then silence; the connection is closed too.
-    let mut ka = TcpStream::connect(srv.addr).await.unwrap();
-    ka.write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut ka = sent(srv.addr, b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let (got, _) = until_closed(&mut ka, Duration::from_secs(5)).await;
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     assert!(
@@ -123,22 +130,14 @@ async fn idle_and_slowloris_connections_are_closed() {
 #[tokio::test]
 async fn a_dripped_body_is_cut_off() {
     let srv = Server::start(limits()).await;
-    let mut s = TcpStream::connect(srv.addr).await.unwrap();
-    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-        .await
-        .unwrap();
+    let mut s = sent(srv.addr, &echo(100, "", "abc")).await;
     let (_, took) = until_closed(&mut s, Duration::from_secs(5)).await;
     assert!(
         took >= Duration::from_millis(700),
         "closed before the I/O timeout: {took:?}"
     );
     // A body that keeps coming in time is read whole.
-    let mut s = TcpStream::connect(srv.addr).await.unwrap();
-    s.write_all(
-        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\nabc",
-    )
-    .await
-    .unwrap();
+    let mut s = sent(srv.addr, &echo(6, "Connection: close\r\n", "abc")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.write_all(b"def").await.unwrap();
     let (got, _) = until_closed(&mut s, Duration::from_secs(5)).await;
@@ -164,11 +163,11 @@ async fn connections_over_the_cap_wait_for_a_slot() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The kernel completes the handshake (backlog), but the server does not take the third
     // connection while two are open.
-    let mut third = TcpStream::connect(srv.addr).await.unwrap();
-    third
-        .write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let mut third = sent(
+        srv.addr,
+        b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     let mut buf = [0u8; 64];
     let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buf)).await;
     assert!(
@@ -231,10 +230,7 @@ async fn oversized_heads_and_bad_paths_answer_problem_json() {
 #[tokio::test]
 async fn shutdown_lets_a_request_in_flight_finish() {
     let srv = Server::start(limits()).await;
-    let mut s = TcpStream::connect(srv.addr).await.unwrap();
-    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab")
-        .await
-        .unwrap();
+    let mut s = sent(srv.addr, &echo(4, "", "ab")).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     srv.stop.cancel();
     s.write_all(b"cd").await.unwrap();

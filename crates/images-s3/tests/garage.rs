@@ -12,6 +12,24 @@ use skyport_images_s3::S3Blobs;
 use skyport_store::Store;
 use skyport_testkit::Garage;
 
+/// Version 1 of x86_64 image `name` of `kind`, registered for `bytes`.
+fn image(name: &str, kind: Kind, bytes: &[u8]) -> ImageIn {
+    ImageIn {
+        name: name.into(),
+        version: "1".into(),
+        arch: "x86_64".into(),
+        kind,
+        size: bytes.len() as u64,
+        sha256: skyport_images::hex(&sha2::Sha256::digest(bytes)),
+    }
+}
+
+/// The body of a GET of `url`, whatever its status.
+async fn fetch(http: &reqwest::Client, url: &str) -> Vec<u8> {
+    let r = http.get(url).send().await.unwrap();
+    r.bytes().await.unwrap().to_vec()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presigned_upload_verify_and_download_on_garage() {
     let garage = Garage::start("skyport-images").expect("Garage");
@@ -27,16 +45,8 @@ async fn presigned_upload_verify_and_download_on_garage() {
     let http = reqwest::Client::new();
 
     let bytes = b"kernel bytes on S3 ".repeat(5000);
-    let sha = skyport_images::hex(&sha2::Sha256::digest(&bytes));
     let reg = svc
-        .register(&ImageIn {
-            name: "vmlinuz".into(),
-            version: "1".into(),
-            arch: "x86_64".into(),
-            kind: Kind::Kernel,
-            size: bytes.len() as u64,
-            sha256: sha,
-        })
+        .register(&image("vmlinuz", Kind::Kernel, &bytes))
         .await
         .unwrap();
     let url = reg.upload.url.clone();
@@ -75,7 +85,7 @@ async fn presigned_upload_verify_and_download_on_garage() {
 
     // The download URL serves exactly those bytes.
     let get = svc.download_url("vmlinuz-1-x86_64-kernel").await.unwrap();
-    let got = http.get(&get).send().await.unwrap().bytes().await.unwrap();
+    let got = fetch(&http, &get).await;
     assert_eq!(&got[..], &bytes[..]);
 
     // An s3:// reference (as admins put in BSS boot parameters) becomes a presigned URL too.
@@ -83,14 +93,7 @@ async fn presigned_upload_verify_and_download_on_garage() {
         .resolve("s3://skyport-images/images/vmlinuz-1-x86_64-kernel")
         .await
         .unwrap();
-    let got = http
-        .get(&via_s3)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = fetch(&http, &via_s3).await;
     assert_eq!(&got[..], &bytes[..]);
     assert!(svc.resolve("s3://no bucket/x").await.is_err());
     assert_eq!(
@@ -157,16 +160,8 @@ async fn multipart_upload_on_garage() {
     let part = skyport_images::MIN_PART_SIZE;
     let svc = ImageService::new(store, blobs).with_part_size(part);
     let bytes: Vec<u8> = (0..part as usize + 4096).map(|i| (i % 251) as u8).collect();
-    let sha = skyport_images::hex(&sha2::Sha256::digest(&bytes));
     let reg = svc
-        .register(&ImageIn {
-            name: "rootfs".into(),
-            version: "1".into(),
-            arch: "x86_64".into(),
-            kind: Kind::Rootfs,
-            size: bytes.len() as u64,
-            sha256: sha,
-        })
+        .register(&image("rootfs", Kind::Rootfs, &bytes))
         .await
         .unwrap();
     assert_eq!(reg.upload.method, "multipart");
@@ -196,14 +191,11 @@ async fn multipart_upload_on_garage() {
         serde_json::from_value(serde_json::json!({"parts": done})).unwrap();
     let image = svc.complete("rootfs-1-x86_64-rootfs", &done).await.unwrap();
     assert_eq!(image.state, ImageState::Ready);
-    let got = http
-        .get(svc.download_url("rootfs-1-x86_64-rootfs").await.unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = fetch(
+        &http,
+        &svc.download_url("rootfs-1-x86_64-rootfs").await.unwrap(),
+    )
+    .await;
     assert_eq!(got.len(), bytes.len());
     assert!(got[..] == bytes[..]);
 }

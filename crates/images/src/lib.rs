@@ -18,7 +18,7 @@ use skyport_http::ApiError;
 use skyport_store::{Record, Store, StoreError, Table, Write};
 
 pub use blobs::{BlobError, Blobs, FsBlobs};
-pub use routes::router;
+pub use routes::{access, router};
 
 pub const IMAGES: Table = Table("Images");
 

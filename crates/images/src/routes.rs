@@ -10,6 +10,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use skyport_http::access::{Access, Need, by_method, is_read};
 use skyport_http::{ApiError, ApiJson, QueryParams, json};
 
 use crate::{FsBlobs, ImageIn, ImageService, ImageState};
@@ -30,6 +31,17 @@ fn at(path: &str) -> String {
 
 /// The image API; pass the filesystem backend as `fs` when it is the one in use, to also serve
 /// its signed blob URLs.
+/// Who may call each route of [`router`]: blob URLs carry their own short-lived signature
+/// (checked by the handler); image content is one catalog every site's agent caches.
+pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
+    let r = route.strip_prefix("/images/v1")?;
+    Some(match r {
+        "/blobs/{key}" => Access::Public,
+        "/images/{id}/content" if is_read(method) => Access::Need(Need::ReadOrEdge),
+        _ => by_method(method),
+    })
+}
+
 pub fn router(svc: ImageService, fs: Option<Arc<FsBlobs>>) -> Router {
     let mut r = Router::new()
         .route(&at("/images"), get(list).post(register))

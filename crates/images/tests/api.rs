@@ -9,7 +9,7 @@ use serde_json::json;
 use sha2::Digest;
 use skyport_images::{Blobs, FsBlobs, ImageService};
 use skyport_store::Store;
-use skyport_testkit::app::Api;
+use skyport_testkit::app::{Api, Resp};
 use skyport_testkit::spec::Spec;
 
 struct Env {
@@ -45,6 +45,12 @@ fn local(url: &str) -> String {
     url.trim_start_matches("http://127.0.0.1:27779").to_string()
 }
 
+/// Asks the service to verify the bytes uploaded for image `id`, expecting `status`.
+async fn complete(e: &Env, id: &str, status: u16) -> Resp {
+    let uri = format!("/images/v1/images/{id}/complete");
+    e.api.call("POST", &uri, "", None).await.expect(status)
+}
+
 #[tokio::test]
 async fn register_upload_verify_download() {
     let e = env();
@@ -64,15 +70,7 @@ async fn register_upload_verify_download() {
         .get("/images/v1/images/vmlinuz-6.1.0-x86_64-kernel/content", "")
         .await
         .expect(422);
-    e.api
-        .call(
-            "POST",
-            "/images/v1/images/vmlinuz-6.1.0-x86_64-kernel/complete",
-            "",
-            None,
-        )
-        .await
-        .expect(422);
+    complete(&e, "vmlinuz-6.1.0-x86_64-kernel", 422).await;
 
     // A tampered URL is refused, and so is the signed URL used for the wrong operation.
     let tampered = put.replace("vmlinuz-6.1.0", "vmlinuz-6.1.1");
@@ -109,16 +107,7 @@ async fn register_upload_verify_download() {
         .await
         .expect(200);
     assert_eq!(r.body["bytes"], kernel.len());
-    let r = e
-        .api
-        .call(
-            "POST",
-            "/images/v1/images/vmlinuz-6.1.0-x86_64-kernel/complete",
-            "",
-            None,
-        )
-        .await
-        .expect(200);
+    let r = complete(&e, "vmlinuz-6.1.0-x86_64-kernel", 200).await;
     assert_eq!(r.body["state"], "ready");
     e.api
         .raw("PUT", &put, &[], kernel.clone())
@@ -162,16 +151,7 @@ async fn sha256_mismatch_discards_the_upload() {
     let mut bad = good.clone();
     bad[0] ^= 1;
     e.api.raw("PUT", &put, &[], bad).await.expect(200);
-    let r = e
-        .api
-        .call(
-            "POST",
-            "/images/v1/images/initrd-1-x86_64-initrd/complete",
-            "",
-            None,
-        )
-        .await
-        .expect(422);
+    let r = complete(&e, "initrd-1-x86_64-initrd", 422).await;
     assert!(r.detail().contains("discarded"), "{}", r.detail());
     assert!(
         e.blobs
@@ -189,15 +169,7 @@ async fn sha256_mismatch_discards_the_upload() {
     assert_eq!(r.body["state"], "pending");
     // Uploading the right bytes afterwards works.
     e.api.raw("PUT", &put, &[], good).await.expect(200);
-    e.api
-        .call(
-            "POST",
-            "/images/v1/images/initrd-1-x86_64-initrd/complete",
-            "",
-            None,
-        )
-        .await
-        .expect(200);
+    complete(&e, "initrd-1-x86_64-initrd", 200).await;
 }
 
 #[tokio::test]

@@ -7,8 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use skyport_http::ApiError;
 use skyport_model::{Arch, Class, Flag, NetType, Role, State, SubRole, Xname};
 use skyport_store::{IndexKey, PageRequest, Record, Write};
+pub use skyport_wire::ComponentPatch;
 use skyport_wire::{Component, ComponentIn, Group};
 
+use crate::error::{InventoryError, ValidationError};
 use crate::filters::ComponentFilter;
 use crate::records::{self, COMPONENTS, GROUPS, NID_KEY};
 use crate::{Fail, Inventory, retrying};
@@ -16,62 +18,81 @@ use crate::{Fail, Inventory, retrying};
 /// Largest NID accepted: BSS stores NIDs as int32.
 pub const MAX_NID: i64 = i32::MAX as i64;
 
+/// `v` in `T`'s canonical spelling; missing or blank is `None`.
 fn canon<T: std::str::FromStr + ToString>(
-    v: &Option<String>,
-    what: &str,
-) -> Result<Option<String>, String> {
-    match v.as_deref().map(str::trim) {
+    v: Option<&str>,
+    field: &'static str,
+) -> Result<Option<String>, ValidationError> {
+    match v.map(str::trim) {
         None | Some("") => Ok(None),
         Some(s) => s
             .parse::<T>()
             .map(|t| Some(t.to_string()))
-            .map_err(|_| format!("{what} '{s}' is invalid")),
+            .map_err(|_| ValidationError::invalid(field, s)),
     }
 }
 
-fn check_nid(nid: Option<i64>) -> Result<Option<i64>, String> {
+/// Like [`canon`], for a field that may not be set to nothing.
+fn required<T: std::str::FromStr + ToString>(
+    v: &str,
+    field: &'static str,
+) -> Result<String, ValidationError> {
+    canon::<T>(Some(v), field)?.ok_or_else(|| ValidationError::invalid(field, ""))
+}
+
+/// For a field a patch may clear: a blank value sets it empty.
+fn clearable<T: std::str::FromStr + ToString>(
+    v: Option<&str>,
+    field: &'static str,
+) -> Result<Option<String>, ValidationError> {
+    v.map(|s| canon::<T>(Some(s), field).map(Option::unwrap_or_default))
+        .transpose()
+}
+
+/// A Flag, with SMD's `warn` alias of Warning.
+fn flag(v: Option<&str>) -> Result<Option<String>, ValidationError> {
+    match v.map(str::trim) {
+        Some(f) if f.eq_ignore_ascii_case("warn") => Ok(Some(Flag::Warning.to_string())),
+        _ => canon::<Flag>(v, "flag"),
+    }
+}
+
+fn check_nid(nid: Option<i64>) -> Result<Option<i64>, ValidationError> {
     match nid {
         None | Some(-1) => Ok(None),
         Some(n) if (0..=MAX_NID).contains(&n) => Ok(Some(n)),
-        Some(n) => Err(format!(
-            "NID {n} is out of range (0..={MAX_NID}, or -1 for none)"
-        )),
+        Some(n) => Err(ValidationError::NidOutOfRange(n)),
     }
 }
 
 /// Turns a client component into a stored one: xname normalised, Type derived from it, enums
 /// canonical, Flag defaulting to OK, Enabled to true, and a node's missing NID and Role filled
 /// in as SMD does (Role=Compute, NID from the xname).
-pub fn validate(c: &ComponentIn, url_id: Option<&Xname>) -> Result<Component, String> {
+pub fn validate(c: &ComponentIn, url_id: Option<&Xname>) -> Result<Component, ValidationError> {
     let id = match (c.id.as_deref().map(str::trim), url_id) {
         (None | Some(""), Some(u)) => u.clone(),
-        (None | Some(""), None) => return Err("xname ID '' is invalid".into()),
-        (Some(s), _) => Xname::parse(s).map_err(|_| format!("xname ID '{s}' is invalid"))?,
+        (None | Some(""), None) => return Err(ValidationError::invalid("xname ID", "")),
+        (Some(s), _) => Xname::parse(s).map_err(|_| ValidationError::invalid("xname ID", s))?,
     };
     if let Some(u) = url_id
         && u != &id
     {
-        return Err("ID in URL and POST body do not match".into());
+        return Err(ValidationError::IdMismatch);
     }
-    let state =
-        canon::<State>(&c.state, "state")?.ok_or_else(|| "state '' is invalid".to_string())?;
-    let flag = match c.flag.as_deref().map(str::trim) {
-        Some(f) if f.eq_ignore_ascii_case("warn") => Flag::Warning.to_string(),
-        _ => canon::<Flag>(&c.flag, "flag")?.unwrap_or_else(|| Flag::Ok.to_string()),
-    };
+    let state = required::<State>(c.state.as_deref().unwrap_or(""), "state")?;
     let mut out = Component {
         r#type: id.hms_type().to_string(),
         state,
-        flag,
+        flag: flag(c.flag.as_deref())?.unwrap_or_else(|| Flag::Ok.to_string()),
         enabled: Some(c.enabled.unwrap_or(true)),
         software_status: c.software_status.clone().unwrap_or_default(),
-        role: canon::<Role>(&c.role, "role")?.unwrap_or_default(),
-        sub_role: canon::<SubRole>(&c.sub_role, "subRole")?.unwrap_or_default(),
+        role: canon::<Role>(c.role.as_deref(), "role")?.unwrap_or_default(),
+        sub_role: canon::<SubRole>(c.sub_role.as_deref(), "subRole")?.unwrap_or_default(),
         nid: check_nid(c.nid)?,
         subtype: c.subtype.clone().unwrap_or_default(),
-        net_type: canon::<NetType>(&c.net_type, "netType")?.unwrap_or_default(),
-        arch: canon::<Arch>(&c.arch, "arch")?.unwrap_or_default(),
-        class: canon::<Class>(&c.class, "class")?.unwrap_or_default(),
+        net_type: canon::<NetType>(c.net_type.as_deref(), "netType")?.unwrap_or_default(),
+        arch: canon::<Arch>(c.arch.as_deref(), "arch")?.unwrap_or_default(),
+        class: canon::<Class>(c.class.as_deref(), "class")?.unwrap_or_default(),
         id: id.to_string(),
         ..Default::default()
     };
@@ -95,103 +116,91 @@ pub fn apply_node_defaults(c: &mut Component, id: &Xname) {
     }
 }
 
-/// A partial update of one component (PATCH routes); absent fields are left alone.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct ComponentPatch {
-    #[serde(rename = "State", alias = "state", default)]
-    pub state: Option<String>,
-    #[serde(rename = "Flag", alias = "flag", default)]
-    pub flag: Option<String>,
-    #[serde(rename = "Enabled", alias = "enabled", default)]
-    pub enabled: Option<bool>,
-    #[serde(
-        rename = "SoftwareStatus",
-        alias = "softwareStatus",
-        alias = "softwarestatus",
-        default
-    )]
-    pub software_status: Option<String>,
-    #[serde(rename = "Role", alias = "role", default)]
-    pub role: Option<String>,
-    #[serde(rename = "SubRole", alias = "subRole", alias = "subrole", default)]
-    pub sub_role: Option<String>,
-    #[serde(
-        rename = "NID",
-        alias = "nid",
-        default,
-        deserialize_with = "skyport_wire::de::opt_i64"
-    )]
-    pub nid: Option<i64>,
-    #[serde(rename = "Subtype", alias = "subtype", default)]
-    pub subtype: Option<String>,
-    #[serde(rename = "NetType", alias = "netType", alias = "nettype", default)]
-    pub net_type: Option<String>,
-    #[serde(rename = "Arch", alias = "arch", default)]
-    pub arch: Option<String>,
-    #[serde(rename = "Class", alias = "class", default)]
-    pub class: Option<String>,
-}
+/// A [`ComponentPatch`] whose every given value was checked and is in canonical spelling, so
+/// applying it to any component cannot fail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedPatch(ComponentPatch);
 
-impl ComponentPatch {
-    pub fn is_empty(&self) -> bool {
-        self.state.is_none()
-            && self.flag.is_none()
-            && self.enabled.is_none()
-            && self.software_status.is_none()
-            && self.role.is_none()
-            && self.sub_role.is_none()
-            && self.nid.is_none()
-            && self.subtype.is_none()
-            && self.net_type.is_none()
-            && self.arch.is_none()
-            && self.class.is_none()
+impl CheckedPatch {
+    /// Checks the fields in SMD's order, so the first bad one named is the one SMD names.
+    pub fn new(p: &ComponentPatch) -> Result<Self, ValidationError> {
+        let state = p
+            .state
+            .as_deref()
+            .map(|s| required::<State>(s, "state"))
+            .transpose()?;
+        let flag = p
+            .flag
+            .as_deref()
+            .map(|f| flag(Some(f))?.ok_or_else(|| ValidationError::invalid("flag", "")))
+            .transpose()?;
+        let role = p
+            .role
+            .as_deref()
+            .map(|r| required::<Role>(r, "role"))
+            .transpose()?;
+        // SMD's Role patch replaces SubRole too (clearing it when not given).
+        let sub_role = match (&role, p.sub_role.as_deref()) {
+            (None, None) => None,
+            (_, sr) => Some(canon::<SubRole>(sr, "subRole")?.unwrap_or_default()),
+        };
+        let nid = p.nid.map(|n| check_nid(Some(n)).map(|_| n)).transpose()?;
+        Ok(CheckedPatch(ComponentPatch {
+            state,
+            flag,
+            enabled: p.enabled,
+            software_status: p.software_status.clone(),
+            role,
+            sub_role,
+            nid,
+            subtype: p.subtype.clone(),
+            net_type: clearable::<NetType>(p.net_type.as_deref(), "netType")?,
+            arch: clearable::<Arch>(p.arch.as_deref(), "arch")?,
+            class: clearable::<Class>(p.class.as_deref(), "class")?,
+        }))
     }
 
-    /// Applies the patch to `c`, validating each given field.
-    pub fn apply(&self, c: &mut Component) -> Result<(), String> {
-        if let Some(s) = &self.state {
-            c.state = canon::<State>(&Some(s.clone()), "state")?.ok_or("state '' is invalid")?;
+    /// Sets every field the patch gives; absent fields are left alone.
+    pub fn apply(&self, c: &mut Component) {
+        let p = &self.0;
+        if let Some(s) = &p.state {
+            c.state = s.clone();
             // SMD's StateData semantics: a state change without a flag resets the flag to OK.
-            if self.flag.is_none() {
+            if p.flag.is_none() {
                 c.flag = Flag::Ok.to_string();
             }
         }
-        if let Some(f) = &self.flag {
-            c.flag = if f.trim().eq_ignore_ascii_case("warn") {
-                Flag::Warning.to_string()
-            } else {
-                canon::<Flag>(&Some(f.clone()), "flag")?.ok_or("flag '' is invalid")?
-            };
-        }
-        if let Some(e) = self.enabled {
+        let set = |to: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                to.clone_from(v);
+            }
+        };
+        set(&mut c.flag, &p.flag);
+        if let Some(e) = p.enabled {
             c.enabled = Some(e);
         }
-        if let Some(s) = &self.software_status {
-            c.software_status = s.clone();
+        set(&mut c.software_status, &p.software_status);
+        set(&mut c.role, &p.role);
+        set(&mut c.sub_role, &p.sub_role);
+        if let Some(n) = p.nid {
+            // -1 (checked: the only negative left) clears the NID.
+            c.nid = (n >= 0).then_some(n);
         }
-        if let Some(r) = &self.role {
-            c.role = canon::<Role>(&Some(r.clone()), "role")?.ok_or("role '' is invalid")?;
-            // SMD's Role patch replaces SubRole too (clearing it when not given).
-            c.sub_role = canon::<SubRole>(&self.sub_role, "subRole")?.unwrap_or_default();
-        } else if let Some(sr) = &self.sub_role {
-            c.sub_role = canon::<SubRole>(&Some(sr.clone()), "subRole")?.unwrap_or_default();
-        }
-        if self.nid.is_some() {
-            c.nid = check_nid(self.nid)?;
-        }
-        if let Some(s) = &self.subtype {
-            c.subtype = s.clone();
-        }
-        if let Some(n) = &self.net_type {
-            c.net_type = canon::<NetType>(&Some(n.clone()), "netType")?.unwrap_or_default();
-        }
-        if let Some(a) = &self.arch {
-            c.arch = canon::<Arch>(&Some(a.clone()), "arch")?.unwrap_or_default();
-        }
-        if let Some(cl) = &self.class {
-            c.class = canon::<Class>(&Some(cl.clone()), "class")?.unwrap_or_default();
-        }
-        Ok(())
+        set(&mut c.subtype, &p.subtype);
+        set(&mut c.net_type, &p.net_type);
+        set(&mut c.arch, &p.arch);
+        set(&mut c.class, &p.class);
+    }
+}
+
+/// The If-Match check: `r` is still at the version the client read (`want`), if it gave one.
+fn unchanged_since(r: &Record, want: Option<u64>) -> Result<(), ApiError> {
+    match want {
+        Some(want) if r.version != want => Err(ApiError::PreconditionFailed(format!(
+            "{} is at version {}, not {want} (If-Match); re-read it and retry",
+            r.id, r.version
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -211,12 +220,7 @@ pub(crate) fn nid_conflict(e: skyport_store::StoreError) -> Fail {
 
 impl Inventory {
     pub async fn get_component(&self, id: &str) -> Result<(Component, u64), ApiError> {
-        let x = Xname::parse(id).map_err(|_| ApiError::not_found("no such xname."))?;
-        let r = self
-            .store
-            .get(COMPONENTS, x.as_str())
-            .await?
-            .ok_or_else(|| ApiError::not_found("no such xname."))?;
+        let r = self.by_xname(COMPONENTS, id).await?;
         Ok((records::decode(COMPONENTS, &r)?, r.version))
     }
 
@@ -287,35 +291,26 @@ impl Inventory {
         &self,
         comps: &[ComponentIn],
         force: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), InventoryError> {
         if comps.is_empty() || comps[0].id.as_deref().unwrap_or("").is_empty() {
-            return Err(ApiError::bad_request("Missing Components"));
+            return Err(ApiError::bad_request("Missing Components").into());
         }
         let mut valid: Vec<Component> = Vec::with_capacity(comps.len());
         let mut seen = HashMap::new();
-        for (i, c) in comps.iter().enumerate() {
-            let v = validate(c, None).map_err(|e| {
-                ApiError::bad_request(format!(
-                    "couldn't validate components: Components[{i}]: {e}"
-                ))
-            })?;
+        for (index, c) in comps.iter().enumerate() {
+            let v =
+                validate(c, None).map_err(|source| InventoryError::Components { index, source })?;
             // Duplicate IDs in one request: the first one wins, as in SMD.
-            if seen.insert(v.id.clone(), i).is_none() {
+            if seen.insert(v.id.clone(), index).is_none() {
                 valid.push(v);
             }
         }
-        retrying!(self.try_upsert(&valid, force))
+        Ok(retrying!(self.try_upsert(&valid, force))?)
     }
 
     async fn try_upsert(&self, comps: &[Component], force: bool) -> Result<(), Fail> {
         let ids: Vec<String> = comps.iter().map(|c| c.id.clone()).collect();
-        let existing: BTreeMap<String, Record> = self
-            .store
-            .get_many(COMPONENTS, &ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let existing = records::by_id(self.store.get_many(COMPONENTS, &ids).await?);
         let mut ops = Vec::new();
         for c in comps {
             match existing.get(&c.id) {
@@ -351,27 +346,22 @@ impl Inventory {
         c: &ComponentIn,
         force: bool,
         if_match: Option<u64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), InventoryError> {
         let x = Xname::parse(url_id)
             .map_err(|_| ApiError::bad_request(format!("invalid xname '{url_id}' in URL")))?;
-        let v = validate(c, Some(&x))
-            .map_err(|e| ApiError::bad_request(format!("couldn't validate component: {e}")))?;
-        if let Some(want) = if_match {
-            self.check_version(&x, want).await?;
+        let v = validate(c, Some(&x)).map_err(InventoryError::Component)?;
+        if if_match.is_some() {
+            match self
+                .store
+                .get(COMPONENTS, x.as_str())
+                .await
+                .map_err(ApiError::from)?
+            {
+                Some(r) => unchanged_since(&r, if_match)?,
+                None => return Err(ApiError::not_found("no such xname.").into()),
+            }
         }
-        retrying!(self.try_upsert(std::slice::from_ref(&v), force))
-    }
-
-    async fn check_version(&self, x: &Xname, want: u64) -> Result<(), ApiError> {
-        let cur = self.store.get(COMPONENTS, x.as_str()).await?;
-        match cur {
-            Some(r) if r.version == want => Ok(()),
-            Some(r) => Err(ApiError::PreconditionFailed(format!(
-                "{x} is at version {}, not {want} (If-Match); re-read it and retry",
-                r.version
-            ))),
-            None => Err(ApiError::not_found("no such xname.")),
-        }
+        Ok(retrying!(self.try_upsert(std::slice::from_ref(&v), force))?)
     }
 
     /// Patches components. `if_match` (single component only) makes the write conditional on the
@@ -381,9 +371,9 @@ impl Inventory {
         ids: &[String],
         patch: &ComponentPatch,
         if_match: Option<u64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), InventoryError> {
         if ids.is_empty() {
-            return Err(ApiError::bad_request("Missing IDs"));
+            return Err(ApiError::bad_request("Missing IDs").into());
         }
         let mut xs = Vec::new();
         for id in ids {
@@ -391,40 +381,23 @@ impl Inventory {
                 .map_err(|_| ApiError::bad_request(format!("invalid xname ID '{id}'")))?;
             xs.push(x.to_string());
         }
-        // Validate once up front so a bad value is a 400 even for unknown components.
-        patch
-            .apply(&mut Component::default())
-            .map_err(|e| ApiError::bad_request(format!("couldn't validate patch: {e}")))?;
-        let attempt = async || {
-            let recs = self.existing_components(&xs).await?;
-            let mut ops = Vec::new();
-            for r in recs {
-                if let Some(want) = if_match
-                    && r.version != want
-                {
-                    return Err(Fail::Api(ApiError::PreconditionFailed(format!(
-                        "{} is at version {}, not {want} (If-Match); re-read it and retry",
-                        r.id, r.version
-                    ))));
-                }
-                let mut c: Component = records::decode(COMPONENTS, &r)?;
-                patch.apply(&mut c).map_err(ApiError::bad_request)?;
-                ops.push(Write::Put {
-                    table: COMPONENTS,
-                    record: records::component(&c)?,
-                    prev: Some(r),
-                });
-            }
-            self.store.write(ops).await.map_err(nid_conflict)
+        // Validated once up front, so a bad value is a 400 even for unknown components.
+        let patch = CheckedPatch::new(patch).map_err(InventoryError::Patch)?;
+        let attempt = || {
+            self.rewrite_components(&xs, |r, c| {
+                unchanged_since(r, if_match)?;
+                patch.apply(c);
+                Ok(())
+            })
         };
-        retrying!(attempt())
+        Ok(retrying!(attempt())?)
     }
 
     /// `PATCH /State/Components/BulkNID`: every NID is checked for uniqueness (SMD accepts
     /// duplicates; Skyport answers 409 naming the holder) and unknown IDs are a 404, not ignored.
-    pub async fn bulk_nid(&self, entries: &[skyport_wire::NidPatch]) -> Result<(), ApiError> {
+    pub async fn bulk_nid(&self, entries: &[skyport_wire::NidPatch]) -> Result<(), InventoryError> {
         if entries.is_empty() || entries[0].id.trim().is_empty() {
-            return Err(ApiError::bad_request("Missing Components"));
+            return Err(ApiError::bad_request("Missing Components").into());
         }
         let mut by_id: BTreeMap<String, Option<i64>> = BTreeMap::new();
         for (i, e) in entries.iter().enumerate() {
@@ -435,48 +408,50 @@ impl Inventory {
                 None => {
                     return Err(ApiError::bad_request(format!(
                         "Components[{i}].NID: NID value missing.  Use NID < 0 to unset."
-                    )));
+                    ))
+                    .into());
                 }
                 Some(n) if n < 0 => None,
-                Some(n) => Some(
-                    check_nid(Some(n))
-                        .map_err(ApiError::bad_request)?
-                        .unwrap_or(n),
-                ),
+                Some(n) => check_nid(Some(n))?,
             };
             by_id.entry(x.to_string()).or_insert(nid);
         }
         let ids: Vec<String> = by_id.keys().cloned().collect();
-        let attempt = async || {
-            let recs = self.existing_components(&ids).await?;
-            let mut ops = Vec::new();
-            for r in recs {
-                let mut c: Component = records::decode(COMPONENTS, &r)?;
+        let attempt = || {
+            self.rewrite_components(&ids, |r, c| {
                 c.nid = by_id.get(&r.id).copied().flatten();
-                ops.push(Write::Put {
-                    table: COMPONENTS,
-                    record: records::component(&c)?,
-                    prev: Some(r),
-                });
-            }
-            self.store.write(ops).await.map_err(nid_conflict)
+                Ok(())
+            })
         };
-        retrying!(attempt())
+        Ok(retrying!(attempt())?)
+    }
+
+    /// One attempt at changing the components `ids` (all must exist) with `change`, which sees
+    /// each record as read and its component; written in one batch.
+    async fn rewrite_components(
+        &self,
+        ids: &[String],
+        change: impl Fn(&Record, &mut Component) -> Result<(), ApiError>,
+    ) -> Result<(), Fail> {
+        let mut ops = Vec::new();
+        for r in self.existing_components(ids).await? {
+            let mut c: Component = records::decode(COMPONENTS, &r)?;
+            change(&r, &mut c)?;
+            ops.push(Write::Put {
+                table: COMPONENTS,
+                record: records::component(&c)?,
+                prev: Some(r),
+            });
+        }
+        self.store.write(ops).await.map_err(nid_conflict)
     }
 
     /// The components `ids`, all of which must exist (404 naming the missing ones).
     async fn existing_components(&self, ids: &[String]) -> Result<Vec<Record>, Fail> {
         let recs = self.store.get_many(COMPONENTS, ids).await?;
-        if recs.len() != ids.len() {
-            let found: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
-            let missing: Vec<&str> = ids
-                .iter()
-                .map(String::as_str)
-                .filter(|x| !found.contains(x))
-                .collect();
+        if let Some(m) = records::missing(ids, &recs) {
             return Err(Fail::Api(ApiError::not_found(format!(
-                "no such xname: {}",
-                missing.join(", ")
+                "no such xname: {m}"
             ))));
         }
         Ok(recs)
@@ -489,14 +464,7 @@ impl Inventory {
             let Some(r) = self.store.get(COMPONENTS, x.as_str()).await? else {
                 return Err(Fail::Api(ApiError::not_found("no such xname.")));
             };
-            if let Some(want) = if_match
-                && r.version != want
-            {
-                return Err(Fail::Api(ApiError::PreconditionFailed(format!(
-                    "{x} is at version {}, not {want} (If-Match); re-read it and retry",
-                    r.version
-                ))));
-            }
+            unchanged_since(&r, if_match)?;
             let mut ops = self.leave_groups(&[x.to_string()]).await?;
             ops.push(Write::Delete {
                 table: COMPONENTS,
@@ -591,14 +559,51 @@ mod tests {
     }
 
     #[test]
+    fn a_patch_is_checked_in_smd_order_then_applied_canonically() {
+        let p: ComponentPatch = serde_json::from_str(r#"{"Role":"Boss","State":"bogus"}"#).unwrap();
+        assert_eq!(
+            CheckedPatch::new(&p).unwrap_err().to_string(),
+            "state 'bogus' is invalid"
+        );
+        let p: ComponentPatch =
+            serde_json::from_str(r#"{"state":"ready","role":"compute","NID":-1,"netType":" "}"#)
+                .unwrap();
+        let mut c = Component {
+            flag: "Alert".into(),
+            sub_role: "Worker".into(),
+            nid: Some(5),
+            net_type: "Sling".into(),
+            arch: "X86".into(),
+            ..Default::default()
+        };
+        CheckedPatch::new(&p).unwrap().apply(&mut c);
+        assert_eq!(
+            (
+                c.state.as_str(),
+                c.flag.as_str(),
+                c.role.as_str(),
+                c.sub_role.as_str()
+            ),
+            ("Ready", "OK", "Compute", "")
+        );
+        assert_eq!(
+            (c.nid, c.net_type.as_str(), c.arch.as_str()),
+            (None, "", "X86")
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_field() {
         assert_eq!(
-            validate(&input(r#"{"ID":"x1c0s0b0n0"}"#), None).unwrap_err(),
+            validate(&input(r#"{"ID":"x1c0s0b0n0"}"#), None)
+                .unwrap_err()
+                .to_string(),
             "state '' is invalid"
         );
         assert!(
             validate(&input(r#"{"ID":"bogus","State":"On"}"#), None)
                 .unwrap_err()
+                .to_string()
                 .contains("xname ID 'bogus'")
         );
         assert!(
@@ -607,17 +612,20 @@ mod tests {
                 None
             )
             .unwrap_err()
+            .to_string()
             .contains("role 'Boss'")
         );
         assert!(
             validate(&input(r#"{"ID":"x1c0s0b0n0","State":"On","NID":-5}"#), None)
                 .unwrap_err()
+                .to_string()
                 .contains("NID -5")
         );
         let url = Xname::parse("x1c0s0b0n1").unwrap();
         assert!(
             validate(&input(r#"{"ID":"x1c0s0b0n0","State":"On"}"#), Some(&url))
                 .unwrap_err()
+                .to_string()
                 .contains("do not match")
         );
     }

@@ -383,22 +383,13 @@ impl Inventory {
     pub async fn delete_interfaces(&self, id: Option<&str>) -> Result<usize, ApiError> {
         let key = id.map(iface_id).transpose()?;
         let attempt = async || {
-            let recs: Vec<Record> = match &key {
-                Some(k) => self
-                    .store
-                    .get(ETHERNET_INTERFACES, k)
-                    .await?
-                    .into_iter()
-                    .collect(),
-                None => self.store.list_all(ETHERNET_INTERFACES, None).await?,
-            };
-            if recs.is_empty() {
-                return Err(Fail::Api(ApiError::not_found(if key.is_some() {
-                    "no such component ethernet interface."
-                } else {
-                    "no entries to delete"
-                })));
-            }
+            let recs = self
+                .deletion_targets(
+                    ETHERNET_INTERFACES,
+                    key.as_ref().map(std::slice::from_ref),
+                    "no such component ethernet interface.",
+                )
+                .await?;
             let n = recs.len();
             for chunk in recs.chunks(100) {
                 let ops = chunk

@@ -61,17 +61,9 @@ impl Inventory {
     /// `Check` ops that fail the write unless every member still exists as read.
     async fn member_checks(&self, ids: &[String]) -> Result<Vec<Write>, Fail> {
         let recs = self.store.get_many(COMPONENTS, ids).await?;
-        if recs.len() != ids.len() {
-            let found: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
-            let missing: Vec<&str> = ids
-                .iter()
-                .map(String::as_str)
-                .filter(|i| !found.contains(i))
-                .collect();
-            return Err(Fail::Api(ApiError::bad_request(format!(
-                "linked component does not exist: {}",
-                missing.join(", ")
-            ))));
+        if let Some(m) = records::missing(ids, &recs) {
+            let e = ApiError::bad_request(format!("linked component does not exist: {m}"));
+            return Err(Fail::Api(e));
         }
         Ok(recs
             .into_iter()
@@ -133,6 +125,22 @@ impl Inventory {
             .await?
             .ok_or_else(|| ApiError::not_found(format!("No such group: {l}")))?;
         Ok((records::decode(GROUPS, &r)?, r))
+    }
+
+    /// Writes `g` over `prev`, the record it was read from, in one batch with `checks` (that
+    /// its new members still exist).
+    async fn write_group(
+        &self,
+        g: &Group,
+        prev: Record,
+        mut checks: Vec<Write>,
+    ) -> Result<(), Fail> {
+        checks.push(Write::Put {
+            table: GROUPS,
+            record: records::group(g)?,
+            prev: Some(prev),
+        });
+        self.store.write(checks).await.map_err(group_conflict)
     }
 
     pub async fn get_group(&self, l: &str) -> Result<Group, ApiError> {
@@ -207,14 +215,7 @@ impl Inventory {
             if let Some(t) = &tags {
                 g.tags = t.clone();
             }
-            self.store
-                .write(vec![Write::Put {
-                    table: GROUPS,
-                    record: records::group(&g)?,
-                    prev: Some(r),
-                }])
-                .await
-                .map_err(Fail::from)
+            self.write_group(&g, r, Vec::new()).await
         };
         retrying!(attempt())
     }
@@ -249,13 +250,8 @@ impl Inventory {
                 )));
             }
             g.members.ids.push(x.to_string());
-            let mut ops = self.member_checks(&[x.to_string()]).await?;
-            ops.push(Write::Put {
-                table: GROUPS,
-                record: records::group(&g)?,
-                prev: Some(r),
-            });
-            self.store.write(ops).await.map_err(group_conflict)?;
+            let checks = self.member_checks(&[x.to_string()]).await?;
+            self.write_group(&g, r, checks).await?;
             Ok::<String, Fail>(g.label)
         };
         let label = retrying!(attempt())?;
@@ -273,13 +269,8 @@ impl Inventory {
         let attempt = async || {
             let (mut g, r) = self.group_record(l).await?;
             g.members.ids = ids.clone();
-            let mut ops = self.member_checks(&ids).await?;
-            ops.push(Write::Put {
-                table: GROUPS,
-                record: records::group(&g)?,
-                prev: Some(r),
-            });
-            self.store.write(ops).await.map_err(group_conflict)?;
+            let checks = self.member_checks(&ids).await?;
+            self.write_group(&g, r, checks).await?;
             Ok::<String, Fail>(g.label)
         };
         let label = retrying!(attempt())?;
@@ -298,14 +289,7 @@ impl Inventory {
             if g.members.ids.len() == before {
                 return Err(Fail::Api(ApiError::not_found("group has no such member.")));
             }
-            self.store
-                .write(vec![Write::Put {
-                    table: GROUPS,
-                    record: records::group(&g)?,
-                    prev: Some(r),
-                }])
-                .await
-                .map_err(Fail::from)
+            self.write_group(&g, r, Vec::new()).await
         };
         retrying!(attempt())
     }

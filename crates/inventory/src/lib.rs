@@ -10,21 +10,22 @@
 //! number of times), so concurrent admins and discovery agents never lose each other's updates.
 
 pub mod components;
+pub mod error;
 pub mod ethernet;
 pub mod filters;
 pub mod groups;
 pub mod records;
 pub mod redfish;
 pub mod routes;
-pub mod sites;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use skyport_http::ApiError;
-use skyport_store::{Store, StoreError};
+use skyport_store::{Record, Store, StoreError, Table};
 
-pub use routes::router;
+pub use error::{EndpointError, InventoryError, ValidationError};
+pub use routes::{access, router};
 
 /// The URL prefix every route lives under.
 pub const BASE: &str = "/hsm/v2";
@@ -81,16 +82,10 @@ macro_rules! retrying {
 }
 pub(crate) use retrying;
 
-/// Exponential backoff (1 ms doubling to 64 ms) with full jitter, so concurrent losers of a
+/// Exponential backoff (1 ms doubling to 64 ms) with jitter, so concurrent losers of a
 /// write race spread out instead of colliding again in lockstep.
 pub(crate) fn backoff(n: u32) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    // RandomState is randomly seeded per instance: a dependency-free source of jitter.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    let cap = 1u64 << n.min(6);
-    Duration::from_micros(cap * 1000 / 2 + random % (cap * 1000))
+    skyport_model::Backoff::new(Duration::from_millis(1), Duration::from_millis(64)).jittered(n + 1)
 }
 
 /// RFC 3339 UTC timestamp with microseconds, as Postgres-backed SMD prints `LastUpdate`.
@@ -109,6 +104,35 @@ impl Inventory {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The record of `table` keyed by the xname `id`; a malformed or unknown xname is a 404.
+    pub(crate) async fn by_xname(&self, table: Table, id: &str) -> Result<Record, ApiError> {
+        let no_such = || ApiError::not_found("no such xname.");
+        let x = skyport_model::Xname::parse(id).map_err(|_| no_such())?;
+        self.store.get(table, x.as_str()).await?.ok_or_else(no_such)
+    }
+
+    /// What a DELETE removes: the records `ids`, or every record of `table` when none are named.
+    /// Finding nothing is a 404 saying `no_such` (or that there was nothing to delete).
+    pub(crate) async fn deletion_targets(
+        &self,
+        table: Table,
+        ids: Option<&[String]>,
+        no_such: &str,
+    ) -> Result<Vec<Record>, Fail> {
+        let recs = match ids {
+            Some(ids) => self.store.get_many(table, ids).await?,
+            None => self.store.list_all(table, None).await?,
+        };
+        if recs.is_empty() {
+            return Err(Fail::Api(ApiError::not_found(if ids.is_some() {
+                no_such
+            } else {
+                "no entries to delete"
+            })));
+        }
+        Ok(recs)
     }
 
     /// `service/ready`: the store answers.

@@ -9,6 +9,8 @@
 //! | `EthernetInterfaces` | MAC as bare hex (so one MAC is one record) | `ip`, `componentid`, `type` | |
 //! | `Groups` | label | `member`, `tag` | `excl:<exclusiveGroup>` per member |
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use skyport_http::ApiError;
@@ -26,6 +28,22 @@ pub const NID_KEY: &str = "nid";
 
 fn body<T: Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::Internal(format!("encoding record: {e}")))
+}
+
+/// Records keyed by their id, for merging what exists with what is being written.
+pub(crate) fn by_id(recs: Vec<Record>) -> BTreeMap<String, Record> {
+    recs.into_iter().map(|r| (r.id.clone(), r)).collect()
+}
+
+/// The ids asked for that `found` (what a `get_many` of them returned) lacks, comma-separated
+/// in asked order; `None` when every one was found.
+pub(crate) fn missing(ids: &[String], found: &[Record]) -> Option<String> {
+    let missing: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !found.iter().any(|r| r.id == *id))
+        .collect();
+    (!missing.is_empty()).then(|| missing.join(", "))
 }
 
 pub fn decode<T: DeserializeOwned>(table: Table, r: &Record) -> Result<T, ApiError> {

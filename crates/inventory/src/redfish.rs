@@ -14,7 +14,7 @@
 //!   is kept (with no IP) instead of being refused, and a MAC already owned by another component
 //!   is a 409 naming that component unless the update is forced (PUT).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use serde_json::json;
@@ -23,10 +23,11 @@ use skyport_model::{HmsType, Mac, MacError, Xname};
 use skyport_store::{IndexKey, Record, StoreError, Write};
 use skyport_wire::{
     Component, ComponentEndpoint, DiscoveryInfo, EthernetInterface, IpMapping, RedfishEndpoint,
-    RedfishEndpointIn, RedfishEndpointPatch,
+    RedfishEndpointIn, RedfishEndpointPatch, discovery,
 };
 
 use crate::components::{apply_node_defaults, nid_conflict};
+use crate::error::{EndpointError, InventoryError};
 use crate::records::{
     self, COMPONENT_ENDPOINTS, COMPONENTS, ETHERNET_INTERFACES, REDFISH_ENDPOINTS,
 };
@@ -61,7 +62,7 @@ fn real_mac(s: Option<&str>) -> Option<Mac> {
 pub fn normalize_endpoint(
     raw: &RedfishEndpointIn,
     url_id: Option<&Xname>,
-) -> Result<RedfishEndpoint, String> {
+) -> Result<RedfishEndpoint, EndpointError> {
     let mut domain = raw
         .domain
         .as_deref()
@@ -75,7 +76,7 @@ pub fn normalize_endpoint(
             hostname = ip.to_string();
             host_is_ip = true;
         } else if hostname.contains('.') {
-            return Err("Hostname is not a basename or IP address.".into());
+            return Err(EndpointError::HostnameNotBasename);
         }
     }
     let fqdn_in = raw.fqdn.as_deref().unwrap_or("").trim().to_string();
@@ -105,24 +106,23 @@ pub fn normalize_endpoint(
     }
     let id_raw = raw.id.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let id = match (id_raw, url_id) {
-        (Some(s), _) => {
-            Xname::parse(s).map_err(|_| format!("{s} is not a valid locational xname ID"))?
-        }
+        (Some(s), _) => Xname::parse(s).map_err(|_| EndpointError::NotAnXname(s.into()))?,
         (None, Some(u)) => u.clone(),
-        (None, None) if !hostname.is_empty() && !host_is_ip => Xname::parse(&hostname)
-            .map_err(|_| format!("{hostname} is not a valid locational xname ID"))?,
-        (None, None) => return Err("No xname ID found".into()),
+        (None, None) if !hostname.is_empty() && !host_is_ip => {
+            Xname::parse(&hostname).map_err(|_| EndpointError::NotAnXname(hostname.clone()))?
+        }
+        (None, None) => return Err(EndpointError::NoXname),
     };
     if let Some(u) = url_id
         && u != &id
     {
-        return Err("xname in URL and PUT body do not match".into());
+        return Err(EndpointError::IdMismatch);
     }
     if !id.hms_type().is_redfish_controller() {
-        return Err(format!(
-            "xname ID {id} has wrong type for RF endpoint: {}",
-            id.hms_type()
-        ));
+        return Err(EndpointError::NotAController {
+            id: id.to_string(),
+            hms_type: id.hms_type(),
+        });
     }
     if hostname.is_empty() {
         hostname = id.to_string();
@@ -139,9 +139,10 @@ pub fn normalize_endpoint(
         && parse_ip(&fqdn_in).is_none()
         && socket_fqdn.is_none()
     {
-        return Err(format!(
-            "host/domain conflicts with FQDN: '{fqdn}' != '{fqdn_in}'"
-        ));
+        return Err(EndpointError::FqdnConflict {
+            derived: fqdn,
+            given: fqdn_in,
+        });
     }
     let mut ip_address = String::new();
     if let Some(ip) = raw
@@ -150,12 +151,12 @@ pub fn normalize_endpoint(
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        let parsed =
-            parse_ip(ip).ok_or_else(|| format!("IPAddress is not a valid IP address: '{ip}'"))?;
+        let parsed = parse_ip(ip).ok_or_else(|| EndpointError::BadIpAddress(ip.into()))?;
         if host_is_ip && parsed.to_string() != hostname {
-            return Err(format!(
-                "hostname IP address conflicts with given IP address: '{hostname}' != '{ip}'"
-            ));
+            return Err(EndpointError::IpConflict {
+                hostname,
+                ip: ip.into(),
+            });
         }
         ip_address = parsed.to_string();
     } else if host_is_ip {
@@ -171,7 +172,7 @@ pub fn normalize_endpoint(
         Some(m) => match Mac::parse(m) {
             Ok(mac) => mac.to_string(),
             Err(MacError::Placeholder { .. }) => String::new(),
-            Err(e) => return Err(format!("MACAddr: {e}")),
+            Err(e) => return Err(EndpointError::BadMac(e)),
         },
     };
     let discovered = !raw.systems.is_empty() || !raw.managers.is_empty();
@@ -231,7 +232,7 @@ fn uri_path(u: &str) -> String {
 
 fn interfaces_for(
     component: &Xname,
-    nics: &[skyport_wire::InventoryEthernet],
+    nics: &[discovery::Ethernet],
     now: &str,
     out: &mut Vec<EthernetInterface>,
 ) {
@@ -259,6 +260,43 @@ fn interfaces_for(
                 .unwrap_or_default(),
         });
     }
+}
+
+/// The ComponentEndpoint of `ep` for its Redfish resource of type `redfish_type` (`Manager`,
+/// `ComputerSystem`) at `uri`, which describes the component `x`.
+fn component_endpoint(
+    ep: &RedfishEndpoint,
+    x: &Xname,
+    redfish_type: &str,
+    uri: &str,
+) -> ComponentEndpoint {
+    ComponentEndpoint {
+        id: x.to_string(),
+        r#type: x.hms_type().to_string(),
+        redfish_type: redfish_type.into(),
+        odata_id: uri.into(),
+        redfish_endpoint_id: ep.id.clone(),
+        enabled: true,
+        redfish_endpoint_fqdn: ep.fqdn.clone(),
+        redfish_url: format!("{}{uri}", ep.fqdn),
+        component_endpoint_type: format!("ComponentEndpoint{redfish_type}"),
+        ..Default::default()
+    }
+}
+
+/// The `Actions` block of the resource at `uri` offering `action` (`Manager.Reset`,
+/// `ComputerSystem.Reset`) with the reset types `allowed`.
+fn reset_action(uri: &str, action: &str, allowed: &[String]) -> serde_json::Value {
+    let mut actions = serde_json::Map::new();
+    actions.insert(
+        format!("#{action}"),
+        json!({
+            "ResetType@Redfish.AllowableValues": allowed,
+            "target": format!("{uri}/Actions/{action}"),
+            "@Redfish.ActionInfo": format!("{uri}/ResetActionInfo"),
+        }),
+    );
+    serde_json::Value::Object(actions)
 }
 
 /// SMD's V2 parser, minus its bugs (see the module docs). Pure: no I/O.
@@ -298,29 +336,16 @@ pub fn derive(ep: &RedfishEndpoint, raw: &RedfishEndpointIn) -> Derived {
             .collect();
         d.endpoints.retain(|e| e.id != bmc.as_str());
         d.endpoints.push(ComponentEndpoint {
-            id: bmc.to_string(),
-            r#type: bmc.hms_type().to_string(),
-            redfish_type: "Manager".into(),
             redfish_subtype: m.r#type.clone().unwrap_or_default(),
             uuid: m.uuid.clone().unwrap_or_default(),
-            odata_id: uri.clone(),
-            redfish_endpoint_id: ep.id.clone(),
-            enabled: true,
-            redfish_endpoint_fqdn: ep.fqdn.clone(),
-            redfish_url: format!("{}{uri}", ep.fqdn),
-            component_endpoint_type: "ComponentEndpointManager".into(),
             redfish_manager_info: Some(json!({
                 "Name": m.name.clone().unwrap_or_default(),
-                "Actions": {"#Manager.Reset": {
-                    "ResetType@Redfish.AllowableValues": m.actions,
-                    "target": format!("{uri}/Actions/Manager.Reset"),
-                    "@Redfish.ActionInfo": format!("{uri}/ResetActionInfo"),
-                }},
+                "Actions": reset_action(&uri, "Manager.Reset", &m.actions),
                 "EthernetNICInfo": nics,
                 "CommandShell": {"ServiceEnabled": true, "MaxConcurrentSessions": 65536,
                                  "ConnectTypesSupported": m.command_shell},
             })),
-            ..Default::default()
+            ..component_endpoint(ep, &bmc, "Manager", &uri)
         });
         interfaces_for(&bmc, &m.ethernet_interfaces, &now, &mut d.interfaces);
     }
@@ -402,11 +427,7 @@ pub fn derive(ep: &RedfishEndpoint, raw: &RedfishEndpointIn) -> Derived {
             .collect();
         let mut info = json!({
             "Name": sys.name.clone().unwrap_or_default(),
-            "Actions": {"#ComputerSystem.Reset": {
-                "ResetType@Redfish.AllowableValues": sys.actions,
-                "target": format!("{uri}/Actions/ComputerSystem.Reset"),
-                "@Redfish.ActionInfo": format!("{uri}/ResetActionInfo"),
-            }},
+            "Actions": reset_action(&uri, "ComputerSystem.Reset", &sys.actions),
             "EthernetNICInfo": nics,
         });
         if let Some(obj) = info.as_object_mut() {
@@ -418,19 +439,10 @@ pub fn derive(ep: &RedfishEndpoint, raw: &RedfishEndpointIn) -> Derived {
             }
         }
         d.endpoints.push(ComponentEndpoint {
-            id: node.to_string(),
-            r#type: node.hms_type().to_string(),
-            redfish_type: "ComputerSystem".into(),
             redfish_subtype: sys.system_type.clone().unwrap_or_default(),
             uuid: sys.uuid.clone().unwrap_or_default(),
-            odata_id: uri.clone(),
-            redfish_endpoint_id: ep.id.clone(),
-            enabled: true,
-            redfish_endpoint_fqdn: ep.fqdn.clone(),
-            redfish_url: format!("{}{uri}", ep.fqdn),
-            component_endpoint_type: "ComponentEndpointComputerSystem".into(),
             redfish_system_info: Some(info),
-            ..Default::default()
+            ..component_endpoint(ep, &node, "ComputerSystem", &uri)
         });
         interfaces_for(&node, &sys.ethernet_interfaces, &now, &mut d.interfaces);
     }
@@ -459,12 +471,14 @@ fn endpoint_conflict(e: StoreError) -> Fail {
 impl Inventory {
     /// A failed endpoint batch as the caller may see it. A site's token whose endpoint
     /// collided with another site's record (its FQDN, BMC MAC, a node's NID) is refused
-    /// without learning which record or whose ([`crate::sites::refuse`]).
+    /// without learning which record or whose ([`skyport_sites::ownership::refuse`]).
     async fn endpoint_refusal(&self, e: StoreError, site: Option<&str>) -> Fail {
         if let (Some(site), StoreError::Duplicate { key, owner }) = (site, &e) {
-            match crate::sites::held_by_other_site(self.store.as_ref(), site, owner).await {
+            match skyport_sites::ownership::held_by_other_site(self.store.as_ref(), site, owner)
+                .await
+            {
                 Ok(true) => {
-                    return Fail::Api(crate::sites::refuse(
+                    return Fail::Api(skyport_sites::ownership::refuse(
                         site,
                         &format!("{} {} is held by {owner}", key.name, key.value),
                     ));
@@ -498,18 +512,20 @@ impl Inventory {
             // same batch, and may not touch another site's.
             let x = Xname::parse(&ep.id)
                 .map_err(|e| Fail::Api(ApiError::bad_request(format!("{}: {e}", ep.id))))?;
-            let now = crate::sites::unix_now();
+            let now = skyport_model::now();
             ops.extend(
-                crate::sites::claim_ops(self.store.as_ref(), site, &x, &ids, exists, now).await?,
+                skyport_sites::ownership::claim_ops(
+                    self.store.as_ref(),
+                    site,
+                    &x,
+                    &ids,
+                    exists,
+                    now,
+                )
+                .await?,
             );
         }
-        let existing: BTreeMap<String, Record> = self
-            .store
-            .get_many(COMPONENTS, &ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let existing = records::by_id(self.store.get_many(COMPONENTS, &ids).await?);
         for c in &d.components {
             let (record, prev) = match existing.get(&c.id) {
                 None => (c.clone(), None),
@@ -530,13 +546,7 @@ impl Inventory {
             });
         }
         let ce_ids: Vec<String> = d.endpoints.iter().map(|c| c.id.clone()).collect();
-        let existing_ce: BTreeMap<String, Record> = self
-            .store
-            .get_many(COMPONENT_ENDPOINTS, &ce_ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let existing_ce = records::by_id(self.store.get_many(COMPONENT_ENDPOINTS, &ce_ids).await?);
         for ce in &d.endpoints {
             ops.push(Write::Put {
                 table: COMPONENT_ENDPOINTS,
@@ -545,13 +555,7 @@ impl Inventory {
             });
         }
         let ei_ids: Vec<String> = d.interfaces.iter().map(|e| e.id.clone()).collect();
-        let existing_ei: BTreeMap<String, Record> = self
-            .store
-            .get_many(ETHERNET_INTERFACES, &ei_ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let existing_ei = records::by_id(self.store.get_many(ETHERNET_INTERFACES, &ei_ids).await?);
         for ei in &d.interfaces {
             let prev = existing_ei.get(&ei.id);
             let mut ei = ei.clone();
@@ -562,12 +566,15 @@ impl Inventory {
                     && old.component_id != ei.component_id
                 {
                     // Not even a forced update moves another site's NIC.
-                    if let Some(prev) =
-                        crate::sites::check_owned(self.store.as_ref(), site, &old.component_id)
-                            .await?
+                    if let Some(prev) = skyport_sites::ownership::check_owned(
+                        self.store.as_ref(),
+                        site,
+                        &old.component_id,
+                    )
+                    .await?
                     {
                         ops.push(Write::Check {
-                            table: crate::sites::SITE_XNAMES,
+                            table: skyport_sites::ownership::SITE_XNAMES,
                             prev,
                         });
                     }
@@ -601,24 +608,21 @@ impl Inventory {
         &self,
         raws: &[RedfishEndpointIn],
         site: Option<&str>,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, InventoryError> {
         let mut eps = Vec::with_capacity(raws.len());
         let mut seen = HashSet::new();
-        for (i, raw) in raws.iter().enumerate() {
-            let ep = normalize_endpoint(raw, None).map_err(|e| {
+        for (index, raw) in raws.iter().enumerate() {
+            let ep = normalize_endpoint(raw, None).map_err(|source| {
                 if raws.len() > 1 {
-                    ApiError::bad_request(format!(
-                        "couldn't validate endpoint data at idx {i}: {e}"
-                    ))
+                    InventoryError::Endpoints { index, source }
                 } else {
-                    ApiError::bad_request(format!("couldn't validate endpoint data: {e}"))
+                    InventoryError::Endpoint(source)
                 }
             })?;
             if !seen.insert(ep.id.clone()) {
-                return Err(ApiError::conflict(format!(
-                    "{DUP_ENDPOINT} ({} given twice)",
-                    ep.id
-                )));
+                return Err(
+                    ApiError::conflict(format!("{DUP_ENDPOINT} ({} given twice)", ep.id)).into(),
+                );
             }
             eps.push(ep);
         }
@@ -632,9 +636,16 @@ impl Inventory {
                         let x = Xname::parse(&ep.id).map_err(|e| {
                             Fail::Api(ApiError::bad_request(format!("{}: {e}", ep.id)))
                         })?;
-                        let now = crate::sites::unix_now();
-                        crate::sites::claim_ops(self.store.as_ref(), site, &x, &[], true, now)
-                            .await?;
+                        let now = skyport_model::now();
+                        skyport_sites::ownership::claim_ops(
+                            self.store.as_ref(),
+                            site,
+                            &x,
+                            &[],
+                            true,
+                            now,
+                        )
+                        .await?;
                     }
                     return Err(Fail::Api(ApiError::conflict(format!(
                         "{DUP_ENDPOINT} ({} exists)",
@@ -669,11 +680,10 @@ impl Inventory {
         url_id: &str,
         raw: &RedfishEndpointIn,
         site: Option<&str>,
-    ) -> Result<(RedfishEndpoint, bool), ApiError> {
+    ) -> Result<(RedfishEndpoint, bool), InventoryError> {
         let x =
             Xname::parse(url_id).map_err(|_| ApiError::bad_request("xname in URL is not valid"))?;
-        let ep = normalize_endpoint(raw, Some(&x))
-            .map_err(|e| ApiError::bad_request(format!("couldn't validate endpoint data: {e}")))?;
+        let ep = normalize_endpoint(raw, Some(&x)).map_err(InventoryError::Endpoint)?;
         let attempt = async || {
             let prev = self.store.get(REDFISH_ENDPOINTS, &ep.id).await?;
             let created = prev.is_none();
@@ -693,7 +703,7 @@ impl Inventory {
         &self,
         id: &str,
         patch: &RedfishEndpointPatch,
-    ) -> Result<RedfishEndpoint, ApiError> {
+    ) -> Result<RedfishEndpoint, InventoryError> {
         let x = Xname::parse(id).map_err(|_| ApiError::bad_request("xname in URL is not valid"))?;
         let attempt = async || {
             let Some(r) = self.store.get(REDFISH_ENDPOINTS, x.as_str()).await? else {
@@ -743,9 +753,11 @@ impl Inventory {
                 template_id: pick(&patch.template_id, &cur.template_id),
                 ..Default::default()
             };
-            let mut ep = normalize_endpoint(&raw, Some(&x)).map_err(|e| {
-                ApiError::bad_request(format!("couldn't validate endpoint data: {e}"))
-            })?;
+            // The merge is refused as it stands, not retried: nothing was written.
+            let mut ep = match normalize_endpoint(&raw, Some(&x)) {
+                Ok(ep) => ep,
+                Err(e) => return Ok(Err(e)),
+            };
             ep.discovery_info = cur.discovery_info.clone();
             self.store
                 .write(vec![Write::Put {
@@ -755,19 +767,16 @@ impl Inventory {
                 }])
                 .await
                 .map_err(endpoint_conflict)?;
-            Ok::<RedfishEndpoint, Fail>(ep)
+            Ok::<_, Fail>(Ok(ep))
         };
-        retrying!(attempt())
+        retrying!(attempt())?.map_err(InventoryError::Endpoint)
     }
 
     pub async fn get_endpoint(&self, id: &str) -> Result<RedfishEndpoint, ApiError> {
-        let x = Xname::parse(id).map_err(|_| ApiError::not_found("no such xname."))?;
-        let r = self
-            .store
-            .get(REDFISH_ENDPOINTS, x.as_str())
-            .await?
-            .ok_or_else(|| ApiError::not_found("no such xname."))?;
-        records::decode(REDFISH_ENDPOINTS, &r)
+        records::decode(
+            REDFISH_ENDPOINTS,
+            &self.by_xname(REDFISH_ENDPOINTS, id).await?,
+        )
     }
 
     pub async fn list_endpoints(
@@ -816,17 +825,9 @@ impl Inventory {
     /// Empty/OK (the hardware is no longer known to be there), as in SMD.
     pub async fn delete_endpoints(&self, ids: Option<&[String]>) -> Result<usize, ApiError> {
         let attempt = async || {
-            let eps = match ids {
-                Some(ids) => self.store.get_many(REDFISH_ENDPOINTS, ids).await?,
-                None => self.store.list_all(REDFISH_ENDPOINTS, None).await?,
-            };
-            if eps.is_empty() {
-                return Err(Fail::Api(ApiError::not_found(if ids.is_some() {
-                    "no such xname."
-                } else {
-                    "no entries to delete"
-                })));
-            }
+            let eps = self
+                .deletion_targets(REDFISH_ENDPOINTS, ids, "no such xname.")
+                .await?;
             let mut total = 0;
             for chunk in eps.chunks(50) {
                 let mut ops = Vec::new();
@@ -839,11 +840,7 @@ impl Inventory {
                         prev: ep.clone(),
                     });
                 }
-                ops.extend(self.empty_components(&ces).await?);
-                ops.extend(ces.into_iter().map(|prev| Write::Delete {
-                    table: COMPONENT_ENDPOINTS,
-                    prev,
-                }));
+                ops.extend(self.retire_component_endpoints(ces).await?);
                 total += chunk.len();
                 self.store.write(ops).await?;
             }
@@ -852,8 +849,9 @@ impl Inventory {
         retrying!(attempt())
     }
 
-    /// Sets the components described by `ces` to State=Empty, Flag=OK.
-    async fn empty_components(&self, ces: &[Record]) -> Result<Vec<Write>, Fail> {
+    /// Deletes the ComponentEndpoints `ces` and sets the components they described to
+    /// State=Empty, Flag=OK.
+    async fn retire_component_endpoints(&self, ces: Vec<Record>) -> Result<Vec<Write>, Fail> {
         let ids: Vec<String> = ces.iter().map(|r| r.id.clone()).collect();
         let mut ops = Vec::new();
         for r in self.store.get_many(COMPONENTS, &ids).await? {
@@ -866,6 +864,10 @@ impl Inventory {
                 prev: Some(r),
             });
         }
+        ops.extend(ces.into_iter().map(|prev| Write::Delete {
+            table: COMPONENT_ENDPOINTS,
+            prev,
+        }));
         Ok(ops)
     }
 
@@ -905,47 +907,28 @@ impl Inventory {
     }
 
     pub async fn get_component_endpoint(&self, id: &str) -> Result<ComponentEndpoint, ApiError> {
-        let x = Xname::parse(id).map_err(|_| ApiError::not_found("no such xname."))?;
-        let r = self
-            .store
-            .get(COMPONENT_ENDPOINTS, x.as_str())
-            .await?
-            .ok_or_else(|| ApiError::not_found("no such xname."))?;
-        records::decode(COMPONENT_ENDPOINTS, &r)
+        records::decode(
+            COMPONENT_ENDPOINTS,
+            &self.by_xname(COMPONENT_ENDPOINTS, id).await?,
+        )
     }
 
     pub async fn delete_component_endpoints(&self, id: Option<&str>) -> Result<usize, ApiError> {
         let x = match id {
-            Some(id) => Some(
+            Some(id) => Some(vec![
                 Xname::parse(id)
-                    .map_err(|_| ApiError::bad_request("Argument was not a valid xname ID"))?,
-            ),
+                    .map_err(|_| ApiError::bad_request("Argument was not a valid xname ID"))?
+                    .to_string(),
+            ]),
             None => None,
         };
         let attempt = async || {
-            let ces = match &x {
-                Some(x) => self
-                    .store
-                    .get(COMPONENT_ENDPOINTS, x.as_str())
-                    .await?
-                    .into_iter()
-                    .collect(),
-                None => self.store.list_all(COMPONENT_ENDPOINTS, None).await?,
-            };
-            if ces.is_empty() {
-                return Err(Fail::Api(ApiError::not_found(if x.is_some() {
-                    "no such xname."
-                } else {
-                    "no entries to delete"
-                })));
-            }
+            let ces = self
+                .deletion_targets(COMPONENT_ENDPOINTS, x.as_deref(), "no such xname.")
+                .await?;
             let mut total = 0;
             for chunk in ces.chunks(100) {
-                let mut ops = self.empty_components(chunk).await?;
-                ops.extend(chunk.iter().cloned().map(|prev| Write::Delete {
-                    table: COMPONENT_ENDPOINTS,
-                    prev,
-                }));
+                let ops = self.retire_component_endpoints(chunk.to_vec()).await?;
                 total += chunk.len();
                 self.store.write(ops).await?;
             }
@@ -1056,16 +1039,19 @@ mod tests {
         assert!(
             normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0n0"}"#), None)
                 .unwrap_err()
+                .to_string()
                 .contains("wrong type")
         );
         assert!(
             normalize_endpoint(&raw(r#"{}"#), None)
                 .unwrap_err()
+                .to_string()
                 .contains("No xname")
         );
         assert!(
             normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0","IPAddress":"10.1.1.300"}"#), None)
                 .unwrap_err()
+                .to_string()
                 .contains("not a valid IP")
         );
         assert!(normalize_endpoint(&raw(r#"{"ID":"x1c0s0b0","Hostname":"a.b"}"#), None).is_err());
@@ -1148,8 +1134,27 @@ mod tests {
             sys.redfish_system_info.as_ref().unwrap()["PowerURL"],
             "/redfish/v1/Chassis/Power"
         );
+        assert_eq!(
+            sys.component_endpoint_type,
+            "ComponentEndpointComputerSystem"
+        );
+        assert_eq!(
+            sys.redfish_system_info.as_ref().unwrap()["Actions"]["#ComputerSystem.Reset"]["target"],
+            "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset"
+        );
         let mgr = d.endpoints.iter().find(|e| e.id == "x1000c1s7b0").unwrap();
         assert_eq!(mgr.odata_id, "/redfish/v1/Managers/BMC");
         assert_eq!(mgr.redfish_url, "10.0.0.5/redfish/v1/Managers/BMC");
+        assert_eq!(
+            (
+                mgr.component_endpoint_type.as_str(),
+                mgr.redfish_subtype.as_str()
+            ),
+            ("ComponentEndpointManager", "BMC")
+        );
+        assert_eq!(
+            mgr.redfish_manager_info.as_ref().unwrap()["Actions"]["#Manager.Reset"]["@Redfish.ActionInfo"],
+            "/redfish/v1/Managers/BMC/ResetActionInfo"
+        );
     }
 }

@@ -14,6 +14,7 @@ use axum::routing::{get, patch};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use skyport_auth::Principal;
+use skyport_http::access::{Access, Need, by_method, is_read};
 use skyport_http::{
     ApiError, ApiJson, QueryParams, check_json_content_type, created, json, parse_json,
 };
@@ -26,12 +27,47 @@ use skyport_wire::{
 
 use crate::components::ComponentPatch;
 use crate::filters::ComponentFilter;
-use crate::{BASE, Inventory};
+use crate::{BASE, Inventory, InventoryError};
 
 type Res = Result<Response, ApiError>;
 
+/// The one place the inventory's domain errors become HTTP answers: invalid input is a 400
+/// carrying SMD's text; the rest was already decided as an [`ApiError`].
+impl From<InventoryError> for ApiError {
+    fn from(e: InventoryError) -> Self {
+        match e {
+            InventoryError::Api(e) => e,
+            invalid @ (InventoryError::Components { .. }
+            | InventoryError::Component(_)
+            | InventoryError::Patch(_)
+            | InventoryError::Invalid(_)
+            | InventoryError::Endpoints { .. }
+            | InventoryError::Endpoint(_)) => ApiError::bad_request(invalid.to_string()),
+        }
+    }
+}
+
 /// The whole inventory API, rooted at `/hsm/v2`. Merge it with the other services' routers as
 /// needed, then finish the app with [`skyport_http::app`] (fallbacks, body limit, slashes).
+/// Who may call each route of [`router`]: SMD's service routes are anonymous reads;
+/// discovery pushes (Magellan's POST, its `--force-update` PUT, the edge agent's PUT) take a
+/// writer's or a site agent's token; deleting a whole collection is an admin's.
+pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
+    let r = route.strip_prefix("/hsm/v2")?;
+    if r.starts_with("/service/") && is_read(method) {
+        return Some(Access::Public);
+    }
+    if (r == "/Inventory/RedfishEndpoints" || r == "/Inventory/RedfishEndpoints/{xname}")
+        && (*method == axum::http::Method::POST || *method == axum::http::Method::PUT)
+    {
+        return Some(Access::Need(Need::Discovery));
+    }
+    if *method == axum::http::Method::DELETE && !r.contains('{') {
+        return Some(Access::Need(Need::Admin));
+    }
+    Some(by_method(method))
+}
+
 pub fn router(inv: Inventory) -> Router {
     let comp_fields = |field: &'static str| {
         patch(

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Api, magellan_payload};
+use common::{Api, Resp, magellan_payload};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,36 +33,96 @@ async fn suite(api: &Api) {
     delete_all(api).await;
 }
 
-async fn service(api: &Api) {
-    let r = api
-        .get("/hsm/v2/service/ready", "/service/ready")
+const COMPONENTS: &str = "/hsm/v2/State/Components";
+
+/// The string `key` of each element of the array `list`, in order.
+fn field<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    let list = list.as_array().unwrap();
+    list.iter().map(|e| e[key].as_str().unwrap()).collect()
+}
+
+/// The `ID`s of a component list answer, in order.
+fn ids(r: &Resp) -> Vec<&str> {
+    field(&r.body["Components"], "ID")
+}
+
+/// Asserts that the problem's detail names each of `needles`.
+fn assert_names(r: &Resp, needles: &[&str]) {
+    let detail = r.detail();
+    assert!(needles.iter().all(|n| detail.contains(n)), "{detail}");
+}
+
+/// The length of the array at `pointer` in an answer (`""`: the body itself).
+fn len(r: &Resp, pointer: &str) -> usize {
+    r.body.pointer(pointer).unwrap().as_array().unwrap().len()
+}
+
+/// The fields `keys` of an answer, as a JSON array (`null` where one is missing).
+fn fields<const N: usize>(r: &Resp, keys: [&str; N]) -> Value {
+    Value::Array(keys.iter().map(|k| r.body[k].clone()).collect())
+}
+
+/// POSTs `State: On` components with the xnames in the JSON array `xnames` (no spec check).
+async fn add_on(api: &Api, xnames: &Value) {
+    let xnames = xnames.as_array().unwrap();
+    let comps: Vec<Value> = (xnames.iter())
+        .map(|id| json!({"ID": id, "State": "On"}))
+        .collect();
+    let body = json!({"Components": comps});
+    api.call("POST", COMPONENTS, "", Some(body))
         .await
-        .expect(200);
-    assert_eq!(r.body, json!({"code": 0, "message": "HSM is healthy"}));
+        .expect(204);
+}
+
+/// A component's answer, read without a spec check.
+async fn component(api: &Api, xname: &str) -> Resp {
+    api.get(&format!("/hsm/v2/State/Components/{xname}"), "")
+        .await
+        .expect(200)
+}
+
+/// PATCHes a component's JSON body with `If-Match: tag`, expecting `status`.
+async fn patch_if_match(api: &Api, xname: &str, tag: &str, body: Value, status: u16) -> Resp {
+    api.raw(
+        "PATCH",
+        &format!("/hsm/v2/State/Components/{xname}"),
+        &[("content-type", "application/json"), ("if-match", tag)],
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await
+    .expect(status)
+}
+
+async fn service(api: &Api) {
+    let r = api.get("/hsm/v2/service/ready", "/service/ready").await;
+    assert_eq!(
+        r.expect(200).body,
+        json!({"code": 0, "message": "HSM is healthy"})
+    );
     api.get("/hsm/v2/service/liveness", "/service/liveness")
         .await
         .expect(204);
-    let r = api
-        .get("/hsm/v2/service/values", "/service/values")
-        .await
-        .expect(200);
+    let values = api.get("/hsm/v2/service/values", "/service/values").await;
+    let values = values.expect(200).body;
     assert!(
-        r.body["State"]
+        values["State"]
             .as_array()
             .unwrap()
             .contains(&json!("Ready"))
     );
     assert!(
-        r.body["Type"]
+        values["Type"]
             .as_array()
             .unwrap()
             .contains(&json!("NodeBMC"))
     );
     let r = api
         .get("/hsm/v2/service/values/arch", "/service/values/arch")
-        .await
-        .expect(200);
-    assert_eq!(r.body, json!({"Arch": ["X86", "ARM", "UNKNOWN", "Other"]}));
+        .await;
+    assert_eq!(
+        r.expect(200).body,
+        json!({"Arch": ["X86", "ARM", "UNKNOWN", "Other"]})
+    );
     api.get("/hsm/v2/service/values/bogus", "")
         .await
         .expect(404);
@@ -75,20 +135,13 @@ async fn components(api: &Api) {
         {"ID": "X1000C0S0B0", "State": "ready", "Type": "Node"},
         {"ID": "x1000c0s1b0n0", "State": "Off", "Role": "Service", "SubRole": "Worker"},
     ]});
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "/State/Components",
-        Some(body),
-    )
-    .await
-    .expect(204);
+    api.call("POST", COMPONENTS, "/State/Components", Some(body))
+        .await
+        .expect(204);
 
+    let xname = "/State/Components/{xname}";
     let r = api
-        .get(
-            "/hsm/v2/State/Components/x1000c0s0b0n0",
-            "/State/Components/{xname}",
-        )
+        .get("/hsm/v2/State/Components/x1000c0s0b0n0", xname)
         .await
         .expect(200);
     assert_eq!(
@@ -97,68 +150,29 @@ async fn components(api: &Api) {
                "Role": "Compute", "NID": 1, "Arch": "X86", "ReservationDisabled": false, "Locked": false})
     );
     // Type derived from the xname, whatever the client said; NID filled in as SMD does.
-    let bmc = api
-        .get(
-            "/hsm/v2/State/Components/x1000c0s0b0",
-            "/State/Components/{xname}",
-        )
-        .await
-        .expect(200);
-    assert_eq!(bmc.body["Type"], "NodeBMC");
-    assert!(bmc.body.get("NID").is_none());
-    let n = api
-        .get("/hsm/v2/State/Components/x1000c0s1b0n0", "")
-        .await
-        .expect(200);
+    let bmc = api.get("/hsm/v2/State/Components/x1000c0s0b0", xname).await;
+    let bmc = bmc.expect(200).body;
+    assert_eq!(bmc["Type"], "NodeBMC");
+    assert!(bmc.get("NID").is_none());
+    let n = component(api, "x1000c0s1b0n0").await;
     assert_eq!(n.body["NID"], 1001 * 16384 + 32);
     assert_eq!(n.body["SubRole"], "Worker");
 
     // Filters: case-insensitive names and values, repeatable, ranges, negation.
-    let ids = |r: &common::Resp| -> Vec<String> {
-        r.body["Components"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["ID"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let r = api
-        .get("/hsm/v2/State/Components?TYPE=node", "/State/Components")
-        .await
-        .expect(200);
-    assert_eq!(ids(&r), ["x1000c0s0b0n0", "x1000c0s0b0n1", "x1000c0s1b0n0"]);
-    let r = api
-        .get(
-            "/hsm/v2/State/Components?type=Node&type=NodeBMC&state=ready",
-            "/State/Components",
-        )
-        .await
-        .expect(200);
-    assert_eq!(ids(&r), ["x1000c0s0b0", "x1000c0s0b0n0"]);
-    let r = api
-        .get(
-            "/hsm/v2/State/Components?nid_start=1&nid_end=2",
-            "/State/Components",
-        )
-        .await
-        .expect(200);
-    assert_eq!(ids(&r), ["x1000c0s0b0n0", "x1000c0s0b0n1"]);
-    let r = api
-        .get(
-            "/hsm/v2/State/Components?role=service&subrole=worker",
-            "/State/Components",
-        )
-        .await
-        .expect(200);
-    assert_eq!(ids(&r), ["x1000c0s1b0n0"]);
-    let r = api
-        .get(
-            "/hsm/v2/State/Components?type=Node&state=!off&class=Mountain",
-            "/State/Components",
-        )
-        .await
-        .expect(200);
-    assert_eq!(ids(&r), ["x1000c0s0b0n1"]);
+    for (query, want) in [
+        ("TYPE=node", "x1000c0s0b0n0 x1000c0s0b0n1 x1000c0s1b0n0"),
+        (
+            "type=Node&type=NodeBMC&state=ready",
+            "x1000c0s0b0 x1000c0s0b0n0",
+        ),
+        ("nid_start=1&nid_end=2", "x1000c0s0b0n0 x1000c0s0b0n1"),
+        ("role=service&subrole=worker", "x1000c0s1b0n0"),
+        ("type=Node&state=!off&class=Mountain", "x1000c0s0b0n1"),
+    ] {
+        let uri = format!("{COMPONENTS}?{query}");
+        let r = api.get(&uri, "/State/Components").await.expect(200);
+        assert_eq!(ids(&r).join(" "), want, "{query}");
+    }
     let r = api
         .get(
             "/hsm/v2/State/Components?id=x1000c0s0b0n1&id=x01000c0s0b0n0&nidonly=true",
@@ -170,251 +184,155 @@ async fn components(api: &Api) {
         r.body["Components"][0],
         json!({"ID": "x1000c0s0b0n0", "Type": "Node", "NID": 1, "ReservationDisabled": false, "Locked": false})
     );
-    let r = api
-        .get("/hsm/v2/State/Components?type=Bogus", "/State/Components")
-        .await
-        .expect(400);
+    let r = api.get("/hsm/v2/State/Components?type=Bogus", "/State/Components");
     assert_eq!(
-        r.detail(),
+        r.await.expect(400).detail(),
         "bad query param: Argument was not a valid HMS Type (type=\"Bogus\")"
     );
-    api.get("/hsm/v2/State/Components?nid=one", "/State/Components")
-        .await
-        .expect(400);
 
     // By NID.
-    let r = api
-        .get(
-            "/hsm/v2/State/Components/ByNID/2",
-            "/State/Components/ByNID/{nid}",
-        )
-        .await
-        .expect(200);
-    assert_eq!(r.body["ID"], "x1000c0s0b0n1");
-    let r = api
-        .get(
-            "/hsm/v2/State/Components/ByNID/77",
-            "/State/Components/ByNID/{nid}",
-        )
-        .await
-        .expect(404);
-    assert_eq!(r.detail(), "no such NID.");
-    api.get(
-        "/hsm/v2/State/Components/ByNID/-1",
-        "/State/Components/ByNID/{nid}",
-    )
-    .await
-    .expect(400);
-
+    let by_nid = "/State/Components/ByNID/{nid}";
+    let r = api.get("/hsm/v2/State/Components/ByNID/2", by_nid).await;
+    assert_eq!(r.expect(200).body["ID"], "x1000c0s0b0n1");
+    let r = api.get("/hsm/v2/State/Components/ByNID/77", by_nid).await;
+    assert_eq!(r.expect(404).detail(), "no such NID.");
     // Missing component.
-    let r = api
-        .get(
-            "/hsm/v2/State/Components/x9c0s0b0n0",
-            "/State/Components/{xname}",
-        )
-        .await
-        .expect(404);
-    assert_eq!(r.detail(), "no such xname.");
+    let r = api.get("/hsm/v2/State/Components/x9c0s0b0n0", xname).await;
+    assert_eq!(r.expect(404).detail(), "no such xname.");
+    api.steps([
+        (
+            "GET",
+            "/hsm/v2/State/Components?nid=one",
+            "/State/Components",
+            None,
+            400,
+        ),
+        (
+            "GET",
+            "/hsm/v2/State/Components/ByNID/-1",
+            by_nid,
+            None,
+            400,
+        ),
+    ])
+    .await;
 
     // Existing components are skipped without force; with force only state-ish fields change.
     let again = json!({"Components": [{"ID": "x1000c0s0b0n0", "State": "Off", "Role": "Service", "Arch": "ARM"}]});
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "/State/Components",
-        Some(again.clone()),
-    )
-    .await
-    .expect(204);
-    let r = api
-        .get("/hsm/v2/State/Components/x1000c0s0b0n0", "")
-        .await
-        .expect(200);
-    assert_eq!(r.body["State"], "Ready");
-    let mut forced = again;
+    let mut forced = again.clone();
     forced["force"] = json!(true);
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "/State/Components",
-        Some(forced),
-    )
-    .await
-    .expect(204);
-    let r = api
-        .get("/hsm/v2/State/Components/x1000c0s0b0n0", "")
+    api.call("POST", COMPONENTS, "/State/Components", Some(again))
         .await
-        .expect(200);
+        .expect(204);
+    assert_eq!(component(api, "x1000c0s0b0n0").await.body["State"], "Ready");
+    api.call("POST", COMPONENTS, "/State/Components", Some(forced))
+        .await
+        .expect(204);
+    let r = component(api, "x1000c0s0b0n0").await;
     assert_eq!(
-        (
-            r.body["State"].as_str(),
-            r.body["Role"].as_str(),
-            r.body["Arch"].as_str()
-        ),
-        (Some("Off"), Some("Compute"), Some("ARM"))
+        fields(&r, ["State", "Role", "Arch"]),
+        json!(["Off", "Compute", "ARM"])
     );
 
     // Duplicate NIDs are refused (SMD would store them), naming the holder; nothing written.
     let dup = json!({"Components": [{"ID": "x1000c0s2b0n0", "State": "On", "NID": 2}]});
     // (Skyport-only answer: the spec has no 409 here because SMD never refuses a duplicate.)
     let r = api
-        .call("POST", "/hsm/v2/State/Components", "", Some(dup))
+        .call("POST", COMPONENTS, "", Some(dup))
         .await
         .expect(409);
-    assert!(
-        r.detail().contains("NID 2") && r.detail().contains("x1000c0s0b0n1"),
-        "{}",
-        r.detail()
-    );
+    assert_names(&r, &["NID 2", "x1000c0s0b0n1"]);
     api.get("/hsm/v2/State/Components/x1000c0s2b0n0", "")
         .await
         .expect(404);
 
     // PUT by xname: create; body/URL mismatch rejected.
+    let n0 = "/hsm/v2/State/Components/x1000c0s3b0n0";
     let put = json!({"Component": {"State": "Standby", "Role": "Storage"}, "Force": true});
-    api.call(
-        "PUT",
-        "/hsm/v2/State/Components/x1000c0s3b0n0",
-        "/State/Components/{xname}",
-        Some(put),
-    )
-    .await
-    .expect(204);
-    let r = api
-        .get("/hsm/v2/State/Components/x1000c0s3b0n0", "")
-        .await
-        .expect(200);
-    assert_eq!(r.body["Role"], "Storage");
+    api.call("PUT", n0, xname, Some(put)).await.expect(204);
+    assert_eq!(
+        component(api, "x1000c0s3b0n0").await.body["Role"],
+        "Storage"
+    );
     let bad = json!({"Component": {"ID": "x1000c0s3b0n1", "State": "On"}});
-    let r = api
-        .call(
-            "PUT",
-            "/hsm/v2/State/Components/x1000c0s3b0n0",
-            "/State/Components/{xname}",
-            Some(bad),
-        )
-        .await
-        .expect(400);
+    let r = api.call("PUT", n0, xname, Some(bad)).await.expect(400);
     assert!(r.detail().contains("do not match"));
 
     // PATCH, field routes, BulkNID.
-    api.call(
-        "PATCH",
-        "/hsm/v2/State/Components/x1000c0s3b0n0",
-        "",
-        Some(json!({"State": "Ready", "Enabled": false})),
-    )
-    .await
-    .expect(204);
-    api.call(
-        "PATCH",
-        "/hsm/v2/State/Components/x1000c0s3b0n0/FlagOnly",
-        "/State/Components/{xname}/FlagOnly",
-        Some(json!({"Flag": "warn"})),
-    )
-    .await
-    .expect(204);
-    let r = api
-        .get("/hsm/v2/State/Components/x1000c0s3b0n0", "")
-        .await
-        .expect(200);
-    assert_eq!(
+    api.steps([
         (
-            r.body["State"].as_str(),
-            r.body["Enabled"].as_bool(),
-            r.body["Flag"].as_str()
+            "PATCH",
+            n0,
+            "",
+            Some(json!({"State": "Ready", "Enabled": false})),
+            204,
         ),
-        (Some("Ready"), Some(false), Some("Warning"))
+        (
+            "PATCH",
+            "/hsm/v2/State/Components/x1000c0s3b0n0/FlagOnly",
+            "/State/Components/{xname}/FlagOnly",
+            Some(json!({"Flag": "warn"})),
+            204,
+        ),
+    ])
+    .await;
+    let r = component(api, "x1000c0s3b0n0").await;
+    assert_eq!(
+        fields(&r, ["State", "Enabled", "Flag"]),
+        json!(["Ready", false, "Warning"])
     );
-    api.call(
-        "PATCH",
-        "/hsm/v2/State/Components/x1000c0s3b0n0/Role",
-        "/State/Components/{xname}/Role",
-        Some(json!({"SubRole": "Worker"})),
-    )
-    .await
-    .expect(400);
-    api.call(
-        "PATCH",
-        "/hsm/v2/State/Components/x9c0s0b0n0/StateData",
-        "",
-        Some(json!({"State": "On"})),
-    )
-    .await
-    .expect(404);
-    api.call(
-        "PATCH",
-        "/hsm/v2/State/Components/BulkStateData",
-        "/State/Components/BulkStateData",
-        Some(json!({"ComponentIDs": ["x1000c0s0b0n0", "x1000c0s0b0n1"], "State": "Halt"})),
-    )
-    .await
-    .expect(204);
-    let r = api
-        .get("/hsm/v2/State/Components?state=halt", "")
-        .await
-        .expect(200);
-    assert_eq!(ids(&r).len(), 2);
+    let halt = json!({"ComponentIDs": ["x1000c0s0b0n0", "x1000c0s0b0n1"], "State": "Halt"});
+    api.steps([
+        (
+            "PATCH",
+            "/hsm/v2/State/Components/x1000c0s3b0n0/Role",
+            "/State/Components/{xname}/Role",
+            Some(json!({"SubRole": "Worker"})),
+            400,
+        ),
+        (
+            "PATCH",
+            "/hsm/v2/State/Components/x9c0s0b0n0/StateData",
+            "",
+            Some(json!({"State": "On"})),
+            404,
+        ),
+        (
+            "PATCH",
+            "/hsm/v2/State/Components/BulkStateData",
+            "/State/Components/BulkStateData",
+            Some(halt),
+            204,
+        ),
+    ])
+    .await;
+    let r = api.get("/hsm/v2/State/Components?state=halt", "").await;
+    assert_eq!(ids(&r.expect(200)).len(), 2);
     // Swapping two NIDs in one request works; giving one NID to two components does not.
     let swap = json!({"Components": [{"ID": "x1000c0s0b0n0", "NID": 2}, {"ID": "x1000c0s0b0n1", "NID": 1}]});
-    api.call(
-        "PATCH",
-        "/hsm/v2/State/Components/BulkNID",
-        "/State/Components/BulkNID",
-        Some(swap),
-    )
-    .await
-    .expect(204);
-    let r = api
-        .get("/hsm/v2/State/Components/ByNID/1", "")
+    let bulk_nid = "/hsm/v2/State/Components/BulkNID";
+    api.call("PATCH", bulk_nid, "/State/Components/BulkNID", Some(swap))
         .await
-        .expect(200);
-    assert_eq!(r.body["ID"], "x1000c0s0b0n1");
+        .expect(204);
+    let r = api.get("/hsm/v2/State/Components/ByNID/1", "").await;
+    assert_eq!(r.expect(200).body["ID"], "x1000c0s0b0n1");
     let clash = json!({"Components": [{"ID": "x1000c0s3b0n0", "NID": 1}]});
-    api.call("PATCH", "/hsm/v2/State/Components/BulkNID", "", Some(clash))
-        .await
-        .expect(409);
     let unknown = json!({"Components": [{"ID": "x9c0s9b0n0", "NID": 99}]});
-    api.call(
-        "PATCH",
-        "/hsm/v2/State/Components/BulkNID",
-        "",
-        Some(unknown),
-    )
-    .await
-    .expect(404);
+    api.steps([
+        ("PATCH", bulk_nid, "", Some(clash), 409),
+        ("PATCH", bulk_nid, "", Some(unknown), 404),
+    ])
+    .await;
 
     // ETag / If-Match: a stale writer gets 412 instead of silently overwriting.
-    let r = api
-        .get("/hsm/v2/State/Components/x1000c0s3b0n0", "")
-        .await
-        .expect(200);
+    let r = component(api, "x1000c0s3b0n0").await;
     let etag = r.headers["etag"].to_str().unwrap().to_string();
-    let body = serde_json::to_vec(&json!({"State": "On"})).unwrap();
-    api.raw(
-        "PATCH",
-        "/hsm/v2/State/Components/x1000c0s3b0n0",
-        &[("content-type", "application/json"), ("if-match", &etag)],
-        body.clone(),
-    )
-    .await
-    .expect(204);
-    let r = api
-        .raw(
-            "PATCH",
-            "/hsm/v2/State/Components/x1000c0s3b0n0",
-            &[("content-type", "application/json"), ("if-match", &etag)],
-            body,
-        )
-        .await
-        .expect(412);
+    patch_if_match(api, "x1000c0s3b0n0", &etag, json!({"State": "On"}), 204).await;
+    let r = patch_if_match(api, "x1000c0s3b0n0", &etag, json!({"State": "On"}), 412).await;
     assert!(r.detail().contains("If-Match"));
     // RFC 9110 §13.1.1: If-Match compares strongly, so the weak form of the current tag never
     // matches (hostile testing found `W/"402"` accepted); a list's one strong tag counts.
-    let r = api
-        .get("/hsm/v2/State/Components/x1000c0s3b0n0", "")
-        .await
-        .expect(200);
+    let r = component(api, "x1000c0s3b0n0").await;
     let etag = r.headers["etag"].to_str().unwrap().to_string();
     for (tag, status) in [
         (format!("W/{etag}"), 412),
@@ -422,16 +340,14 @@ async fn components(api: &Api) {
         (format!("{etag}, {etag}"), 412),
         (format!("W/\"0\", {etag}"), 204),
     ] {
-        let body = serde_json::to_vec(&json!({"State": "Ready"})).unwrap();
-        let r = api
-            .raw(
-                "PATCH",
-                "/hsm/v2/State/Components/x1000c0s3b0n0",
-                &[("content-type", "application/json"), ("if-match", &tag)],
-                body,
-            )
-            .await
-            .expect(status);
+        let r = patch_if_match(
+            api,
+            "x1000c0s3b0n0",
+            &tag,
+            json!({"State": "Ready"}),
+            status,
+        )
+        .await;
         if status == 412 {
             assert_eq!(
                 r.headers["content-type"], "application/problem+json",
@@ -441,205 +357,116 @@ async fn components(api: &Api) {
     }
 
     // DELETE one.
-    let r = api
-        .call(
-            "DELETE",
-            "/hsm/v2/State/Components/x1000c0s3b0n0",
-            "/State/Components/{xname}",
-            None,
-        )
-        .await
-        .expect(200);
+    let r = api.call("DELETE", n0, xname, None).await.expect(200);
     assert_eq!(r.body, json!({"code": 0, "message": "deleted 1 entry"}));
-    api.call(
-        "DELETE",
-        "/hsm/v2/State/Components/x1000c0s3b0n0",
-        "/State/Components/{xname}",
-        None,
-    )
-    .await
-    .expect(404);
+    api.call("DELETE", n0, xname, None).await.expect(404);
 }
 
 /// Twenty writers patch different fields of one component at once: every change must survive.
 async fn component_concurrency(api: &Api) {
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "",
-        Some(json!({"Components": [{"ID": "x1001c0s0b0n0", "State": "On"}]})),
-    )
-    .await
-    .expect(204);
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let status = format!("step-{i}");
-        tasks.push(async move {
-            // Half set SoftwareStatus, half flip Flag: all read-modify-write the same record.
-            let body = if i % 2 == 0 {
-                json!({"SoftwareStatus": status})
-            } else {
-                json!({"Flag": if i % 4 == 1 { "Warning" } else { "Alert" }})
-            };
-            api.call(
-                "PATCH",
-                "/hsm/v2/State/Components/x1001c0s0b0n0",
-                "",
-                Some(body),
-            )
-            .await
-            .expect(204);
-        });
-    }
+    add_on(api, &json!(["x1001c0s0b0n0"])).await;
+    let tasks = (0..20).map(|i| async move {
+        // Half set SoftwareStatus, half flip Flag: all read-modify-write the same record.
+        let body = if i % 2 == 0 {
+            json!({"SoftwareStatus": format!("step-{i}")})
+        } else {
+            json!({"Flag": if i % 4 == 1 { "Warning" } else { "Alert" }})
+        };
+        let uri = "/hsm/v2/State/Components/x1001c0s0b0n0";
+        api.call("PATCH", uri, "", Some(body)).await.expect(204);
+    });
     futures::future::join_all(tasks).await;
-    let r = api
-        .get("/hsm/v2/State/Components/x1001c0s0b0n0", "")
-        .await
-        .expect(200);
-    assert!(
-        r.body["SoftwareStatus"]
-            .as_str()
-            .unwrap()
-            .starts_with("step-")
-    );
+    let r = component(api, "x1001c0s0b0n0").await;
+    let status = r.body["SoftwareStatus"].as_str().unwrap();
+    assert!(status.starts_with("step-"), "{status}");
     assert!(["Warning", "Alert"].contains(&r.body["Flag"].as_str().unwrap()));
     // The counter test proper: concurrent role changes on distinct nodes, then verify each.
     let nodes: Vec<String> = (0..10).map(|i| format!("x1001c0s1b0n{i}")).collect();
-    let comps: Vec<Value> = nodes
-        .iter()
-        .map(|n| json!({"ID": n, "State": "On"}))
-        .collect();
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "",
-        Some(json!({"Components": comps})),
-    )
-    .await
-    .expect(204);
+    add_on(api, &json!(nodes)).await;
     let tasks = nodes.iter().map(|n| async move {
-        api.call(
-            "PATCH",
-            &format!("/hsm/v2/State/Components/{n}/Role"),
-            "",
-            Some(json!({"Role": "Application"})),
-        )
-        .await
-        .expect(204);
-        api.call(
-            "PATCH",
-            &format!("/hsm/v2/State/Components/{n}/Enabled"),
-            "",
-            Some(json!({"Enabled": false})),
-        )
-        .await
-        .expect(204);
+        let n = format!("{COMPONENTS}/{n}");
+        let role = json!({"Role": "Application"});
+        api.call("PATCH", &format!("{n}/Role"), "", Some(role))
+            .await
+            .expect(204);
+        let off = json!({"Enabled": false});
+        api.call("PATCH", &format!("{n}/Enabled"), "", Some(off))
+            .await
+            .expect(204);
     });
     futures::future::join_all(tasks).await;
-    let r = api
-        .get(
-            "/hsm/v2/State/Components?role=application&enabled=false",
-            "",
-        )
-        .await
-        .expect(200);
-    assert_eq!(r.body["Components"].as_array().unwrap().len(), 10);
+    let r = api.get(
+        "/hsm/v2/State/Components?role=application&enabled=false",
+        "",
+    );
+    assert_eq!(len(&r.await.expect(200), "/Components"), 10);
 }
 
 async fn bad_input(api: &Api) {
+    let json_type = [("content-type", "application/json")];
     // Malformed JSON: 400 naming the problem (SMD answers 500).
     let r = api
         .raw(
             "POST",
-            "/hsm/v2/State/Components",
-            &[("content-type", "application/json")],
+            COMPONENTS,
+            &json_type,
             b"{\"Components\": [".to_vec(),
         )
         .await
         .expect(400);
-    assert!(r.detail().contains("invalid JSON"), "{}", r.detail());
-    // Wrong field type names the field path.
-    let r = api
-        .call(
-            "POST",
-            "/hsm/v2/State/Components",
-            "",
-            Some(json!({"Components": [{"ID": "x1c0s0b0n0", "State": "On", "Enabled": "yes"}]})),
-        )
-        .await
-        .expect(400);
-    assert!(
-        r.detail().contains("Components[0].Enabled"),
-        "{}",
-        r.detail()
-    );
+    assert_names(&r, &["invalid JSON"]);
+    // Wrong field type names the field path; a bad xname is named.
+    for (body, detail) in [
+        (
+            json!({"Components": [{"ID": "x1c0s0b0n0", "State": "On", "Enabled": "yes"}]}),
+            "Components[0].Enabled",
+        ),
+        (
+            json!({"Components": [{"ID": "x1002q0", "State": "On"}]}),
+            "xname ID 'x1002q0' is invalid",
+        ),
+    ] {
+        let r = api
+            .call("POST", COMPONENTS, "", Some(body))
+            .await
+            .expect(400);
+        assert!(r.detail().contains(detail), "{}", r.detail());
+    }
     // One bad entry rejects the whole request, naming which one.
-    let r = api
-        .call(
-            "POST",
-            "/hsm/v2/State/Components",
-            "/State/Components",
-            Some(json!({"Components": [
+    let r = api.call(
+        "POST",
+        COMPONENTS,
+        "/State/Components",
+        Some(json!({"Components": [
         {"ID": "x1002c0s0b0n0", "State": "On"}, {"ID": "x1002c0s0b0n1", "State": "Sleeping"}]})),
-        )
-        .await
-        .expect(400);
+    );
     assert_eq!(
-        r.detail(),
+        r.await.expect(400).detail(),
         "couldn't validate components: Components[1]: state 'Sleeping' is invalid"
     );
-    api.get("/hsm/v2/State/Components/x1002c0s0b0n0", "")
-        .await
-        .expect(404);
-    let r = api
-        .call(
-            "POST",
-            "/hsm/v2/State/Components",
+    let too_big_nid =
+        json!({"Components": [{"ID": "x1c0s0b0n0", "State": "On", "NID": 3_000_000_000_i64}]});
+    api.steps([
+        (
+            "GET",
+            "/hsm/v2/State/Components/x1002c0s0b0n0",
             "",
-            Some(json!({"Components": [{"ID": "x1002q0", "State": "On"}]})),
-        )
-        .await
-        .expect(400);
-    assert!(r.detail().contains("xname ID 'x1002q0' is invalid"));
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "",
-        Some(json!({"Components": []})),
-    )
-    .await
-    .expect(400);
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "",
-        Some(
-            json!({"Components": [{"ID": "x1c0s0b0n0", "State": "On", "NID": 3_000_000_000_i64}]}),
+            None,
+            404,
         ),
-    )
-    .await
-    .expect(400);
+        ("POST", COMPONENTS, "", Some(json!({"Components": []})), 400),
+        ("POST", COMPONENTS, "", Some(too_big_nid), 400),
+    ])
+    .await;
     // Wrong content type, oversize body, empty body.
-    let r = api
-        .raw(
-            "POST",
-            "/hsm/v2/State/Components",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            b"a=b".to_vec(),
-        )
-        .await
-        .expect(415);
-    assert!(r.detail().contains("application/json"));
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let r = api.raw("POST", COMPONENTS, &form, b"a=b".to_vec()).await;
+    assert!(r.expect(415).detail().contains("application/json"));
     let big = vec![b' '; skyport_http::MAX_BODY_BYTES + 10];
-    api.raw(
-        "POST",
-        "/hsm/v2/State/Components",
-        &[("content-type", "application/json")],
-        big,
-    )
-    .await
-    .expect(413);
-    api.raw("POST", "/hsm/v2/State/Components", &[], Vec::new())
+    api.raw("POST", COMPONENTS, &json_type, big)
+        .await
+        .expect(413);
+    api.raw("POST", COMPONENTS, &[], Vec::new())
         .await
         .expect(400);
     // Unknown path and wrong method: problem JSON too.
@@ -648,29 +475,36 @@ async fn bad_input(api: &Api) {
         .call("PUT", "/hsm/v2/service/ready", "", None)
         .await
         .expect(405);
-    assert!(
-        r.detail().contains("/hsm/v2/service/ready"),
-        "{}",
-        r.detail()
-    );
+    assert_names(&r, &["/hsm/v2/service/ready"]);
     // Trailing slashes are tolerated (cloud-init calls /Inventory/EthernetInterfaces/).
-    api.get("/hsm/v2/Inventory/EthernetInterfaces/", "")
-        .await
-        .expect(200);
-    api.get("/hsm/v2/State/Components/x1000c0s0b0n0/", "")
-        .await
-        .expect(200);
+    api.steps([
+        (
+            "GET",
+            "/hsm/v2/Inventory/EthernetInterfaces/",
+            "",
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/hsm/v2/State/Components/x1000c0s0b0n0/",
+            "",
+            None,
+            200,
+        ),
+    ])
+    .await;
 }
 
 async fn redfish_endpoints(api: &Api) {
+    const EPS: &str = "/hsm/v2/Inventory/RedfishEndpoints";
+    let (eps, ep) = (
+        "/Inventory/RedfishEndpoints",
+        "/Inventory/RedfishEndpoints/{xname}",
+    );
     let payload = magellan_payload("x3000c0s1b0", "172.16.0.101", 1);
     let r = api
-        .call(
-            "POST",
-            "/hsm/v2/Inventory/RedfishEndpoints",
-            "/Inventory/RedfishEndpoints",
-            Some(payload.clone()),
-        )
+        .call("POST", EPS, eps, Some(payload.clone()))
         .await
         .expect(201);
     assert_eq!(
@@ -682,40 +516,37 @@ async fn redfish_endpoints(api: &Api) {
         "/hsm/v2/Inventory/RedfishEndpoints/x3000c0s1b0"
     );
 
-    let r = api
-        .get(
-            "/hsm/v2/Inventory/RedfishEndpoints/x3000c0s1b0",
-            "/Inventory/RedfishEndpoints/{xname}",
-        )
-        .await
-        .expect(200);
-    assert_eq!(r.body["Type"], "NodeBMC");
-    assert_eq!(r.body["FQDN"], "172.16.0.101");
-    assert_eq!(r.body["Hostname"], "172.16.0.101");
-    assert_eq!(r.body["IPAddress"], "172.16.0.101");
-    assert_eq!(r.body["MACAddr"], "02:00:00:00:01:01");
+    let r = api.get(&format!("{EPS}/x3000c0s1b0"), ep).await.expect(200);
+    for (field, want) in [
+        ("Type", "NodeBMC"),
+        ("FQDN", "172.16.0.101"),
+        ("Hostname", "172.16.0.101"),
+        ("IPAddress", "172.16.0.101"),
+        ("MACAddr", "02:00:00:00:01:01"),
+    ] {
+        assert_eq!(r.body[field], want, "{field}");
+    }
     assert_eq!(r.body["DiscoveryInfo"]["LastDiscoveryStatus"], "DiscoverOK");
     assert!(r.body.get("Password").is_none());
 
     // Derived: the BMC, two nodes (the twice-listed system is one), CEs and interfaces.
     let r = api.get("/hsm/v2/State/Components?id=x3000c0s1b0&id=x3000c0s1b0n0&id=x3000c0s1b0n1&id=x3000c0s1b0n2", "").await.expect(200);
-    let comps = r.body["Components"].as_array().unwrap();
-    let got: Vec<(&str, &str, &str)> = comps
+    let got: Vec<String> = r.body["Components"]
+        .as_array()
+        .unwrap()
         .iter()
         .map(|c| {
-            (
-                c["ID"].as_str().unwrap(),
-                c["Type"].as_str().unwrap(),
-                c["State"].as_str().unwrap(),
-            )
+            ["ID", "Type", "State"]
+                .map(|k| c[k].as_str().unwrap())
+                .join(" ")
         })
         .collect();
     assert_eq!(
         got,
         [
-            ("x3000c0s1b0", "NodeBMC", "Ready"),
-            ("x3000c0s1b0n0", "Node", "On"),
-            ("x3000c0s1b0n1", "Node", "On")
+            "x3000c0s1b0 NodeBMC Ready",
+            "x3000c0s1b0n0 Node On",
+            "x3000c0s1b0n1 Node On"
         ]
     );
     let r = api
@@ -736,42 +567,30 @@ async fn redfish_endpoints(api: &Api) {
             [1],
         "ForceOff"
     );
-    api.get(
-        "/hsm/v2/Inventory/ComponentEndpoints/x3000c0s1b0n0",
-        "/Inventory/ComponentEndpoints/{xname}",
-    )
-    .await
-    .expect(200);
+    let ce = "/Inventory/ComponentEndpoints/{xname}";
+    api.get("/hsm/v2/Inventory/ComponentEndpoints/x3000c0s1b0n0", ce)
+        .await
+        .expect(200);
+    let nics = "/Inventory/EthernetInterfaces";
     let r = api
         .get(
             "/hsm/v2/Inventory/EthernetInterfaces?componentid=x3000c0s1b0n0",
-            "/Inventory/EthernetInterfaces",
+            nics,
         )
         .await
         .expect(200);
-    let macs: Vec<&str> = r
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["MACAddress"].as_str().unwrap())
-        .collect();
-    assert_eq!(macs, ["02:00:00:00:01:10", "02:00:00:00:01:11"]);
-    let r = api
-        .get(
-            "/hsm/v2/Inventory/EthernetInterfaces?ipaddress=172.16.0.101",
-            "/Inventory/EthernetInterfaces",
-        )
-        .await
-        .expect(200);
-    assert_eq!(r.body[0]["ComponentID"], "x3000c0s1b0");
+    assert_eq!(
+        field(&r.body, "MACAddress"),
+        ["02:00:00:00:01:10", "02:00:00:00:01:11"]
+    );
+    let r = api.get(
+        "/hsm/v2/Inventory/EthernetInterfaces?ipaddress=172.16.0.101",
+        nics,
+    );
+    assert_eq!(r.await.expect(200).body[0]["ComponentID"], "x3000c0s1b0");
 
     // Passwords appear nowhere.
-    for uri in [
-        "/hsm/v2/Inventory/RedfishEndpoints",
-        "/hsm/v2/Inventory/ComponentEndpoints",
-        "/hsm/v2/State/Components",
-    ] {
+    for uri in [EPS, "/hsm/v2/Inventory/ComponentEndpoints", COMPONENTS] {
         let r = api.get(uri, "").await.expect(200);
         assert!(
             !String::from_utf8_lossy(&r.raw).contains("hunter2"),
@@ -780,419 +599,249 @@ async fn redfish_endpoints(api: &Api) {
     }
 
     // POSTing a stored endpoint again is a clean 409 and changes nothing.
-    let r = api
-        .call(
-            "POST",
-            "/hsm/v2/Inventory/RedfishEndpoints",
-            "/Inventory/RedfishEndpoints",
-            Some(payload.clone()),
-        )
-        .await
-        .expect(409);
-    assert!(r.detail().starts_with(
+    let r = api.call("POST", EPS, eps, Some(payload.clone())).await;
+    assert!(r.expect(409).detail().starts_with(
         "operation would conflict with an existing resource that has the same FQDN or xname ID."
     ));
 
     // Admin data survives re-discovery (PUT, Magellan's --force-update): NID, Role, Flag kept.
+    let admin = json!({"Role": "Service", "NID": 4242, "Flag": "Alert"});
     api.call(
         "PATCH",
         "/hsm/v2/State/Components/x3000c0s1b0n0",
         "",
-        Some(json!({"Role": "Service", "NID": 4242, "Flag": "Alert"})),
+        Some(admin),
     )
     .await
     .expect(204);
     let mut rediscovered = payload.clone();
     rediscovered["Systems"][0]["power"]["state"] = json!("Off");
     let r = api
-        .call(
-            "PUT",
-            "/hsm/v2/Inventory/RedfishEndpoints/x3000c0s1b0",
-            "/Inventory/RedfishEndpoints/{xname}",
-            Some(rediscovered),
-        )
-        .await
-        .expect(200);
-    assert_eq!(r.body["ID"], "x3000c0s1b0");
-    let r = api
-        .get("/hsm/v2/State/Components/x3000c0s1b0n0", "")
-        .await
-        .expect(200);
+        .call("PUT", &format!("{EPS}/x3000c0s1b0"), ep, Some(rediscovered))
+        .await;
+    assert_eq!(r.expect(200).body["ID"], "x3000c0s1b0");
+    let r = component(api, "x3000c0s1b0n0").await;
     assert_eq!(
-        (
-            r.body["State"].as_str(),
-            r.body["Role"].as_str(),
-            r.body["NID"].as_i64(),
-            r.body["Flag"].as_str()
-        ),
-        (Some("Off"), Some("Service"), Some(4242), Some("Alert"))
+        fields(&r, ["State", "Role", "NID", "Flag"]),
+        json!(["Off", "Service", 4242, "Alert"])
     );
 
     // A second BMC claiming a MAC the first one owns is refused, naming the owner.
     let mut thief = magellan_payload("x3000c0s2b0", "172.16.0.102", 2);
     thief["Systems"][0]["ethernet_interfaces"][0]["mac"] = json!("02:00:00:00:01:10");
-    let r = api
-        .call(
-            "POST",
-            "/hsm/v2/Inventory/RedfishEndpoints",
-            "/Inventory/RedfishEndpoints",
-            Some(thief),
-        )
-        .await
-        .expect(409);
-    assert!(r.detail().contains("x3000c0s1b0n0"), "{}", r.detail());
-    api.get("/hsm/v2/Inventory/RedfishEndpoints/x3000c0s2b0", "")
-        .await
-        .expect(404);
-    api.get("/hsm/v2/State/Components/x3000c0s2b0n0", "")
-        .await
-        .expect(404);
+    let r = api.call("POST", EPS, eps, Some(thief)).await.expect(409);
+    assert_names(&r, &["x3000c0s1b0n0"]);
+    api.steps([
+        (
+            "GET",
+            "/hsm/v2/Inventory/RedfishEndpoints/x3000c0s2b0",
+            "",
+            None,
+            404,
+        ),
+        (
+            "GET",
+            "/hsm/v2/State/Components/x3000c0s2b0n0",
+            "",
+            None,
+            404,
+        ),
+    ])
+    .await;
 
     // Array form, filters, PATCH, validation.
     let arr = json!({"RedfishEndpoints": [
         {"ID": "x3000c0s3b0", "FQDN": "x3000c0s3b0.mgmt.example.com", "IPAddress": "10.254.2.10", "User": "root", "Password": "x"},
         {"ID": "x3000c0r1b0", "Hostname": "x3000c0r1b0", "Domain": "mgmt.example.com"}]});
+    let r = api.call("POST", EPS, eps, Some(arr)).await.expect(201);
+    assert_eq!(len(&r, ""), 2);
+    assert_eq!(r.headers["location"], EPS);
     let r = api
-        .call(
-            "POST",
-            "/hsm/v2/Inventory/RedfishEndpoints",
-            "/Inventory/RedfishEndpoints",
-            Some(arr),
-        )
-        .await
-        .expect(201);
-    assert_eq!(r.body.as_array().unwrap().len(), 2);
-    assert_eq!(r.headers["location"], "/hsm/v2/Inventory/RedfishEndpoints");
-    let r = api
-        .get(
-            "/hsm/v2/Inventory/RedfishEndpoints?type=RouterBMC",
-            "/Inventory/RedfishEndpoints",
-        )
+        .get(&format!("{EPS}?type=RouterBMC"), eps)
         .await
         .expect(200);
     assert_eq!(
         r.body["RedfishEndpoints"][0]["FQDN"],
         "x3000c0r1b0.mgmt.example.com"
     );
+    let r = api.get(&format!("{EPS}?ipaddress=10.254.2.10"), "").await;
+    assert_eq!(len(&r.expect(200), "/RedfishEndpoints"), 1);
+    let rack3 = json!({"Enabled": false, "Name": "rack3"});
     let r = api
-        .get(
-            "/hsm/v2/Inventory/RedfishEndpoints?ipaddress=10.254.2.10",
-            "",
-        )
+        .call("PATCH", &format!("{EPS}/x3000c0s3b0"), ep, Some(rack3))
         .await
         .expect(200);
-    assert_eq!(r.body["RedfishEndpoints"].as_array().unwrap().len(), 1);
-    let r = api
-        .call(
-            "PATCH",
-            "/hsm/v2/Inventory/RedfishEndpoints/x3000c0s3b0",
-            "/Inventory/RedfishEndpoints/{xname}",
-            Some(json!({"Enabled": false, "Name": "rack3"})),
-        )
-        .await
-        .expect(200);
-    assert_eq!(
-        (r.body["Enabled"].as_bool(), r.body["Name"].as_str()),
-        (Some(false), Some("rack3"))
-    );
-    api.call(
-        "PATCH",
-        "/hsm/v2/Inventory/RedfishEndpoints/x3000c0s9b0",
-        "/Inventory/RedfishEndpoints/{xname}",
-        Some(json!({"Enabled": false})),
-    )
-    .await
-    .expect(404);
-    let r = api
-        .call(
-            "POST",
-            "/hsm/v2/Inventory/RedfishEndpoints",
-            "/Inventory/RedfishEndpoints",
-            Some(json!({"ID": "x3000c0s4b0n0"})),
-        )
-        .await
-        .expect(400);
-    assert!(r.detail().contains("wrong type for RF endpoint"));
-    let r = api.call("POST", "/hsm/v2/Inventory/RedfishEndpoints", "", Some(json!({"RedfishEndpoints": [{"ID": "x3000c0s5b0"}, {"ID": "x3000c0s6b0", "IPAddress": "300.1.1.1"}]}))).await.expect(400);
-    assert!(r.detail().contains("idx 1"));
-    api.get("/hsm/v2/Inventory/RedfishEndpoints/x3000c0s5b0", "")
+    assert_eq!(fields(&r, ["Enabled", "Name"]), json!([false, "rack3"]));
+    let disable = json!({"Enabled": false});
+    api.call("PATCH", &format!("{EPS}/x3000c0s9b0"), ep, Some(disable))
         .await
         .expect(404);
-    api.call(
-        "POST",
-        "/hsm/v2/Inventory/RedfishEndpoints",
-        "",
-        Some(json!({"ID": "x3000c0s7b0", "FQDN": "172.16.0.101"})),
-    )
-    .await
-    .expect(409);
+    let r = api
+        .call("POST", EPS, eps, Some(json!({"ID": "x3000c0s4b0n0"})))
+        .await;
+    assert!(
+        r.expect(400)
+            .detail()
+            .contains("wrong type for RF endpoint")
+    );
+    let r = api.call("POST", EPS, "", Some(json!({"RedfishEndpoints": [{"ID": "x3000c0s5b0"}, {"ID": "x3000c0s6b0", "IPAddress": "300.1.1.1"}]}))).await.expect(400);
+    assert!(r.detail().contains("idx 1"));
+    let same_fqdn = json!({"ID": "x3000c0s7b0", "FQDN": "172.16.0.101"});
+    api.steps([
+        (
+            "GET",
+            "/hsm/v2/Inventory/RedfishEndpoints/x3000c0s5b0",
+            "",
+            None,
+            404,
+        ),
+        ("POST", EPS, "", Some(same_fqdn), 409),
+    ])
+    .await;
 
     // DELETE cascades ComponentEndpoints and marks the nodes Empty.
-    let r = api
-        .call(
-            "DELETE",
-            "/hsm/v2/Inventory/RedfishEndpoints/x3000c0s1b0",
-            "/Inventory/RedfishEndpoints/{xname}",
-            None,
-        )
-        .await
-        .expect(200);
+    let one = format!("{EPS}/x3000c0s1b0");
+    let r = api.call("DELETE", &one, ep, None).await.expect(200);
     assert_eq!(r.body["message"], "deleted 1 entry");
     api.get("/hsm/v2/Inventory/ComponentEndpoints/x3000c0s1b0n0", "")
         .await
         .expect(404);
-    let r = api
-        .get("/hsm/v2/State/Components/x3000c0s1b0n0", "")
-        .await
-        .expect(200);
-    assert_eq!(r.body["State"], "Empty");
-    api.call(
-        "DELETE",
-        "/hsm/v2/Inventory/RedfishEndpoints/x3000c0s1b0",
-        "/Inventory/RedfishEndpoints/{xname}",
-        None,
-    )
-    .await
-    .expect(404);
+    assert_eq!(component(api, "x3000c0s1b0n0").await.body["State"], "Empty");
+    api.call("DELETE", &one, ep, None).await.expect(404);
 }
 
 async fn ethernet_interfaces(api: &Api) {
+    const NICS: &str = "/hsm/v2/Inventory/EthernetInterfaces";
+    const NIC: &str = "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310";
+    let (nics, nic) = (
+        "/Inventory/EthernetInterfaces",
+        "/Inventory/EthernetInterfaces/{ethInterfaceID}",
+    );
     let body = json!({"Description": "node NIC", "MACAddress": "A4-BF-01-2B-73-10", "ComponentID": "x1000c0s0b0n0",
                       "IPAddresses": [{"IPAddress": "10.252.0.1", "Network": "NMN"}]});
-    let r = api
-        .call(
-            "POST",
-            "/hsm/v2/Inventory/EthernetInterfaces",
-            "/Inventory/EthernetInterfaces",
-            Some(body.clone()),
-        )
-        .await
-        .expect(201);
+    let r = api.call("POST", NICS, nics, Some(body.clone())).await;
     assert_eq!(
-        r.body,
+        r.expect(201).body,
         json!({"URI": "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310"})
     );
-    let r = api
-        .call(
-            "POST",
-            "/hsm/v2/Inventory/EthernetInterfaces",
-            "/Inventory/EthernetInterfaces",
-            Some(body),
-        )
-        .await
-        .expect(409);
+    let r = api.call("POST", NICS, nics, Some(body)).await.expect(409);
     assert!(r.detail().contains("same MAC address"));
     let r = api
-        .get(
-            "/hsm/v2/Inventory/EthernetInterfaces/a4:bf:01:2b:73:10",
-            "/Inventory/EthernetInterfaces/{ethInterfaceID}",
-        )
+        .get(&format!("{NICS}/a4:bf:01:2b:73:10"), nic)
         .await
         .expect(200);
     assert_eq!(r.body["Type"], "Node");
     assert_eq!(r.body["MACAddress"], "a4:bf:01:2b:73:10");
-    let r = api
-        .get(
-            "/hsm/v2/Inventory/EthernetInterfaces?macaddress=a4bf012b7310&type=Node",
-            "/Inventory/EthernetInterfaces",
-        )
+    for query in [
+        "macaddress=a4bf012b7310&type=Node",
+        "network=NMN&newerthan=2000-01-01T00:00:00Z",
+    ] {
+        let r = api.get(&format!("{NICS}?{query}"), nics).await.expect(200);
+        assert_eq!(len(&r, ""), 1, "{query}");
+    }
+    api.get(&format!("{NICS}?olderthan=yesterday"), nics)
         .await
-        .expect(200);
-    assert_eq!(r.body.as_array().unwrap().len(), 1);
-    let r = api
-        .get(
-            "/hsm/v2/Inventory/EthernetInterfaces?network=NMN&newerthan=2000-01-01T00:00:00Z",
-            "/Inventory/EthernetInterfaces",
-        )
-        .await
-        .expect(200);
-    assert_eq!(r.body.as_array().unwrap().len(), 1);
-    api.get(
-        "/hsm/v2/Inventory/EthernetInterfaces?olderthan=yesterday",
-        "/Inventory/EthernetInterfaces",
-    )
-    .await
-    .expect(400);
+        .expect(400);
 
     // IPs: add, duplicate, patch network, delete.
-    let r = api
-        .call(
-            "POST",
-            "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses",
-            "/Inventory/EthernetInterfaces/{ethInterfaceID}/IPAddresses",
-            Some(json!({"IPAddress": "10.254.0.10"})),
-        )
-        .await
-        .expect(201);
+    let (ips, ip) = (
+        "/Inventory/EthernetInterfaces/{ethInterfaceID}/IPAddresses",
+        "/Inventory/EthernetInterfaces/{ethInterfaceID}/IPAddresses/{ipAddress}",
+    );
+    let (ips_uri, ip_uri) = (
+        format!("{NIC}/IPAddresses"),
+        format!("{NIC}/IPAddresses/10.254.0.10"),
+    );
+    let r = api.call(
+        "POST",
+        &ips_uri,
+        ips,
+        Some(json!({"IPAddress": "10.254.0.10"})),
+    );
     assert_eq!(
-        r.body["URI"],
+        r.await.expect(201).body["URI"],
         "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.254.0.10"
     );
     api.call(
         "POST",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses",
-        "/Inventory/EthernetInterfaces/{ethInterfaceID}/IPAddresses",
+        &ips_uri,
+        ips,
         Some(json!({"IPAddress": "10.254.0.10"})),
     )
     .await
     .expect(409);
     let r = api
-        .call(
-            "PATCH",
-            "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.254.0.10",
-            "/Inventory/EthernetInterfaces/{ethInterfaceID}/IPAddresses/{ipAddress}",
-            Some(json!({"Network": "HMN"})),
-        )
-        .await
-        .expect(200);
+        .call("PATCH", &ip_uri, ip, Some(json!({"Network": "HMN"})))
+        .await;
     assert_eq!(
-        r.body,
+        r.expect(200).body,
         json!({"IPAddress": "10.254.0.10", "Network": "HMN"})
     );
-    api.call(
-        "PATCH",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.254.0.10",
-        "",
-        Some(json!({})),
-    )
-    .await
-    .expect(400);
-    let r = api
-        .get(
-            "/hsm/v2/Inventory/EthernetInterfaces?ipaddress=10.254.0.10",
-            "",
-        )
+    api.call("PATCH", &ip_uri, "", Some(json!({})))
         .await
-        .expect(200);
-    assert_eq!(r.body[0]["ID"], "a4bf012b7310");
-    api.call(
-        "DELETE",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.254.0.10",
-        "/Inventory/EthernetInterfaces/{ethInterfaceID}/IPAddresses/{ipAddress}",
-        None,
-    )
-    .await
-    .expect(200);
-    api.call(
-        "DELETE",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.254.0.10",
-        "/Inventory/EthernetInterfaces/{ethInterfaceID}/IPAddresses/{ipAddress}",
-        None,
-    )
-    .await
-    .expect(404);
-    let r = api
-        .get(
-            "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses",
-            "/Inventory/EthernetInterfaces/{ethInterfaceID}/IPAddresses",
-        )
-        .await
-        .expect(200);
+        .expect(400);
+    let r = api.get(&format!("{NICS}?ipaddress=10.254.0.10"), "").await;
+    assert_eq!(r.expect(200).body[0]["ID"], "a4bf012b7310");
+    api.steps([
+        ("DELETE", &*ip_uri, ip, None, 200),
+        ("DELETE", &ip_uri, ip, None, 404),
+    ])
+    .await;
+    let r = api.get(&ips_uri, ips).await.expect(200);
     assert_eq!(
         r.body,
         json!([{"IPAddress": "10.252.0.1", "Network": "NMN"}])
     );
 
     // PATCH: component and IP list; unknown interface is 404 (SMD answers 200 {}).
+    let move_to_bmc = json!({"ComponentID": "x1000c0s0b0", "IPAddresses": []});
     let r = api
-        .call(
-            "PATCH",
-            "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310",
-            "/Inventory/EthernetInterfaces/{ethInterfaceID}",
-            Some(json!({"ComponentID": "x1000c0s0b0", "IPAddresses": []})),
-        )
+        .call("PATCH", NIC, nic, Some(move_to_bmc))
         .await
         .expect(200);
-    assert_eq!(
-        (
-            r.body["Type"].as_str(),
-            r.body["IPAddresses"].as_array().unwrap().len()
-        ),
-        (Some("NodeBMC"), 0)
-    );
-    api.call(
-        "PATCH",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7399",
-        "/Inventory/EthernetInterfaces/{ethInterfaceID}",
-        Some(json!({"Description": "x"})),
-    )
-    .await
-    .expect(404);
-    api.call(
-        "PATCH",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310",
-        "/Inventory/EthernetInterfaces/{ethInterfaceID}",
-        Some(json!({})),
-    )
-    .await
-    .expect(400);
+    assert_eq!(r.body["Type"], "NodeBMC");
+    assert_eq!(len(&r, "/IPAddresses"), 0);
+    let unknown = "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7399";
+    let describe = json!({"Description": "x"});
+    api.steps([
+        ("PATCH", unknown, nic, Some(describe), 404),
+        ("PATCH", NIC, nic, Some(json!({})), 400),
+    ])
+    .await;
 
     // Bad MACs and IPs.
-    for bad in [
+    let bad = [
         json!({"MACAddress": "Not Available"}),
         json!({"MACAddress": "a4:bf:01"}),
         json!({"MACAddress": "a4bf012b7311", "IPAddresses": [{"IPAddress": "10.0.0.999"}]}),
         json!({"MACAddress": "a4bf012b7311", "ComponentID": "nonsense"}),
-    ] {
-        api.call(
-            "POST",
-            "/hsm/v2/Inventory/EthernetInterfaces",
-            "/Inventory/EthernetInterfaces",
-            Some(bad),
-        )
-        .await
-        .expect(400);
-    }
-    api.call(
-        "DELETE",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310",
-        "/Inventory/EthernetInterfaces/{ethInterfaceID}",
-        None,
-    )
-    .await
-    .expect(200);
-    api.call(
-        "DELETE",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310",
-        "/Inventory/EthernetInterfaces/{ethInterfaceID}",
-        None,
-    )
-    .await
-    .expect(404);
+    ];
+    api.steps(bad.map(|b| ("POST", NICS, nics, Some(b), 400)))
+        .await;
+    api.steps([
+        ("DELETE", NIC, nic, None, 200),
+        ("DELETE", NIC, nic, None, 404),
+    ])
+    .await;
 }
 
 async fn groups_and_memberships(api: &Api) {
+    const GROUPS: &str = "/hsm/v2/groups";
+    let (group, members) = ("/groups/{group_label}", "/groups/{group_label}/members");
     // The spec's own example group, with members created first.
     let mut example = api
         .spec
         .example("Group.1.0.0")
         .expect("spec has a Group example");
-    let members: Vec<Value> = example["members"]["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|id| json!({"ID": id, "State": "On"}))
-        .collect();
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "",
-        Some(json!({"Components": members})),
-    )
-    .await
-    .expect(204);
+    add_on(api, &example["members"]["ids"]).await;
     let r = api
-        .call("POST", "/hsm/v2/groups", "/groups", Some(example.clone()))
-        .await
-        .expect(201);
-    assert_eq!(r.body, json!([{"URI": "/hsm/v2/groups/blue"}]));
-    api.call("POST", "/hsm/v2/groups", "/groups", Some(example.clone()))
+        .call("POST", GROUPS, "/groups", Some(example.clone()))
+        .await;
+    assert_eq!(r.expect(201).body, json!([{"URI": "/hsm/v2/groups/blue"}]));
+    api.call("POST", GROUPS, "/groups", Some(example.clone()))
         .await
         .expect(409);
-    let r = api
-        .get("/hsm/v2/groups/blue", "/groups/{group_label}")
-        .await
-        .expect(200);
+    let r = api.get("/hsm/v2/groups/blue", group).await.expect(200);
     assert_eq!(r.body["members"]["ids"], example["members"]["ids"]);
     assert_eq!(r.body["exclusiveGroup"], "optional_excl_group");
 
@@ -1200,125 +849,89 @@ async fn groups_and_memberships(api: &Api) {
     example["label"] = json!("red");
     example["members"]["ids"] = json!(["x1c0s1b0n0"]);
     let r = api
-        .call("POST", "/hsm/v2/groups", "/groups", Some(example))
+        .call("POST", GROUPS, "/groups", Some(example))
         .await
         .expect(409);
-    assert!(
-        r.detail().contains("exclusive group") && r.detail().contains("blue"),
-        "{}",
-        r.detail()
-    );
+    assert_names(&r, &["exclusive group", "blue"]);
     // Members must exist.
-    let r = api
-        .call(
+    let ghosts = json!({"label": "ghosts", "members": {"ids": ["x77c0s0b0n0"]}});
+    let r = api.call("POST", GROUPS, "/groups", Some(ghosts)).await;
+    assert!(
+        r.expect(400)
+            .detail()
+            .contains("linked component does not exist")
+    );
+    let compute = json!({"label": "compute", "tags": ["hpc"], "members": {"ids": ["x1000c0s0b0n0", "x1000c0s0b0n1"]}});
+    api.steps([
+        (
             "POST",
-            "/hsm/v2/groups",
+            GROUPS,
             "/groups",
-            Some(json!({"label": "ghosts", "members": {"ids": ["x77c0s0b0n0"]}})),
-        )
-        .await
-        .expect(400);
-    assert!(r.detail().contains("linked component does not exist"));
-    api.call(
-        "POST",
-        "/hsm/v2/groups",
-        "/groups",
-        Some(json!({"label": "Bad Label"})),
-    )
-    .await
-    .expect(400);
-
-    api.call("POST", "/hsm/v2/groups", "/groups", Some(json!({"label": "compute", "tags": ["hpc"], "members": {"ids": ["x1000c0s0b0n0", "x1000c0s0b0n1"]}}))).await.expect(201);
+            Some(json!({"label": "Bad Label"})),
+            400,
+        ),
+        ("POST", GROUPS, "/groups", Some(compute), 201),
+    ])
+    .await;
     let r = api
         .get("/hsm/v2/groups?tag=hpc", "/groups")
         .await
         .expect(200);
-    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    assert_eq!(len(&r, ""), 1);
+    let r = api.get("/hsm/v2/groups/labels", "/groups/labels").await;
+    assert_eq!(r.expect(200).body, json!(["blue", "compute"]));
+    let (compute, compute_members) = ("/hsm/v2/groups/compute", "/hsm/v2/groups/compute/members");
+    let describe = json!({"description": "all compute"});
+    api.steps([
+        ("PATCH", compute, group, Some(describe), 204),
+        ("PATCH", compute, group, Some(json!({})), 400),
+    ])
+    .await;
+    let member = json!({"id": "x1000c0s1b0n0"});
     let r = api
-        .get("/hsm/v2/groups/labels", "/groups/labels")
-        .await
-        .expect(200);
-    assert_eq!(r.body, json!(["blue", "compute"]));
-    api.call(
-        "PATCH",
-        "/hsm/v2/groups/compute",
-        "/groups/{group_label}",
-        Some(json!({"description": "all compute"})),
-    )
-    .await
-    .expect(204);
-    api.call(
-        "PATCH",
-        "/hsm/v2/groups/compute",
-        "/groups/{group_label}",
-        Some(json!({})),
-    )
-    .await
-    .expect(400);
-    let r = api
-        .call(
-            "POST",
-            "/hsm/v2/groups/compute/members",
-            "/groups/{group_label}/members",
-            Some(json!({"id": "x1000c0s1b0n0"})),
-        )
-        .await
-        .expect(201);
+        .call("POST", compute_members, members, Some(member.clone()))
+        .await;
     assert_eq!(
-        r.body,
+        r.expect(201).body,
         json!([{"URI": "/hsm/v2/groups/compute/members/x1000c0s1b0n0"}])
     );
-    api.call(
-        "POST",
-        "/hsm/v2/groups/compute/members",
-        "/groups/{group_label}/members",
-        Some(json!({"id": "x1000c0s1b0n0"})),
-    )
-    .await
-    .expect(409);
-    api.call(
-        "POST",
-        "/hsm/v2/groups/nosuch/members",
-        "/groups/{group_label}/members",
-        Some(json!({"id": "x1000c0s1b0n0"})),
-    )
-    .await
-    .expect(404);
-    let r = api
-        .get(
-            "/hsm/v2/groups/compute/members",
-            "/groups/{group_label}/members",
-        )
-        .await
-        .expect(200);
-    assert_eq!(r.body["ids"].as_array().unwrap().len(), 3);
+    api.steps([
+        ("POST", compute_members, members, Some(member.clone()), 409),
+        (
+            "POST",
+            "/hsm/v2/groups/nosuch/members",
+            members,
+            Some(member),
+            404,
+        ),
+    ])
+    .await;
+    let r = api.get(compute_members, members).await.expect(200);
+    assert_eq!(len(&r, "/ids"), 3);
 
     // Group filter on components; memberships.
+    let r = api.get(
+        "/hsm/v2/State/Components?group=compute&role=compute",
+        "/State/Components",
+    );
+    assert_eq!(len(&r.await.expect(200), "/Components"), 2);
+    let membership = "/memberships/{xname}";
     let r = api
-        .get(
-            "/hsm/v2/State/Components?group=compute&role=compute",
-            "/State/Components",
-        )
-        .await
-        .expect(200);
-    assert_eq!(r.body["Components"].as_array().unwrap().len(), 2);
-    let r = api
-        .get("/hsm/v2/memberships/x1000c0s0b0n0", "/memberships/{xname}")
-        .await
-        .expect(200);
+        .get("/hsm/v2/memberships/x1000c0s0b0n0", membership)
+        .await;
     assert_eq!(
-        r.body,
+        r.expect(200).body,
         json!({"id": "x1000c0s0b0n0", "groupLabels": ["compute"], "partitionName": ""})
     );
-    api.get("/hsm/v2/memberships/x77c0s0b0n0", "/memberships/{xname}")
+    api.get("/hsm/v2/memberships/x77c0s0b0n0", membership)
         .await
         .expect(404);
     let r = api
         .get("/hsm/v2/memberships?type=Node", "/memberships")
-        .await
-        .expect(200);
+        .await;
     assert!(
-        r.body
+        r.expect(200)
+            .body
             .as_array()
             .unwrap()
             .iter()
@@ -1329,63 +942,36 @@ async fn groups_and_memberships(api: &Api) {
     api.call("DELETE", "/hsm/v2/State/Components/x1000c0s1b0n0", "", None)
         .await
         .expect(200);
-    let r = api
-        .get("/hsm/v2/groups/compute/members", "")
-        .await
-        .expect(200);
+    let r = api.get(compute_members, "").await.expect(200);
     assert_eq!(r.body["ids"], json!(["x1000c0s0b0n0", "x1000c0s0b0n1"]));
-    api.call(
-        "PUT",
-        "/hsm/v2/groups/compute/members",
-        "",
-        Some(json!({"ids": ["x1000c0s0b0n0"]})),
-    )
-    .await
-    .expect(201);
-    api.call(
-        "DELETE",
-        "/hsm/v2/groups/compute/members/x1000c0s0b0n0",
-        "/groups/{group_label}/members/{xname_id}",
-        None,
-    )
-    .await
-    .expect(200);
-    api.call(
-        "DELETE",
-        "/hsm/v2/groups/compute/members/x1000c0s0b0n0",
-        "/groups/{group_label}/members/{xname_id}",
-        None,
-    )
-    .await
-    .expect(404);
-    api.call(
-        "DELETE",
-        "/hsm/v2/groups/compute",
-        "/groups/{group_label}",
-        None,
-    )
-    .await
-    .expect(200);
-    api.get("/hsm/v2/groups/compute", "/groups/{group_label}")
-        .await
-        .expect(404);
+    let n0 = "/hsm/v2/groups/compute/members/x1000c0s0b0n0";
+    let member = "/groups/{group_label}/members/{xname_id}";
+    api.steps([
+        (
+            "PUT",
+            compute_members,
+            "",
+            Some(json!({"ids": ["x1000c0s0b0n0"]})),
+            201,
+        ),
+        ("DELETE", n0, member, None, 200),
+        ("DELETE", n0, member, None, 404),
+        ("DELETE", compute, group, None, 200),
+        ("GET", compute, group, None, 404),
+    ])
+    .await;
 }
 
 /// A 1,000-component bulk POST with one bad entry at the end writes nothing (it spans many
 /// DynamoDB transactions, which must all be undone); without that entry everything lands.
 async fn bulk_is_all_or_nothing(api: &Api) {
     let count = async || {
-        api.get("/hsm/v2/State/Components?type=Node", "")
-            .await
-            .expect(200)
-            .body["Components"]
-            .as_array()
-            .unwrap()
-            .len()
+        let r = api.get(&format!("{COMPONENTS}?type=Node"), "").await;
+        len(&r.expect(200), "/Components")
     };
     let before = count().await;
     let holder = api
-        .get("/hsm/v2/State/Components/ByNID/1", "")
+        .get(&format!("{COMPONENTS}/ByNID/1"), "")
         .await
         .expect(200);
     let mut comps: Vec<Value> = (0..1000)
@@ -1395,7 +981,7 @@ async fn bulk_is_all_or_nothing(api: &Api) {
     let r = api
         .call(
             "POST",
-            "/hsm/v2/State/Components",
+            COMPONENTS,
             "",
             Some(json!({"Components": comps.clone()})),
         )
@@ -1411,71 +997,57 @@ async fn bulk_is_all_or_nothing(api: &Api) {
         before,
         "nothing of the rejected bulk request remains"
     );
-    api.get("/hsm/v2/State/Components/x2000c0s0b0n0", "")
-        .await
-        .expect(404);
     comps.pop();
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "/State/Components",
-        Some(json!({"Components": comps})),
-    )
-    .await
-    .expect(204);
+    api.steps([
+        (
+            "GET",
+            "/hsm/v2/State/Components/x2000c0s0b0n0",
+            "",
+            None,
+            404,
+        ),
+        (
+            "POST",
+            COMPONENTS,
+            "/State/Components",
+            Some(json!({"Components": comps})),
+            204,
+        ),
+    ])
+    .await;
     assert_eq!(count().await, before + 1000);
 }
 
 async fn delete_all(api: &Api) {
     let r = api
-        .call(
-            "DELETE",
-            "/hsm/v2/State/Components",
-            "/State/Components",
-            None,
-        )
-        .await
-        .expect(200);
-    assert!(r.body["message"].as_str().unwrap().starts_with("deleted "));
+        .call("DELETE", COMPONENTS, "/State/Components", None)
+        .await;
+    let message = r.expect(200).body["message"].as_str().unwrap().to_string();
+    assert!(message.starts_with("deleted "), "{message}");
     let r = api
-        .call(
-            "DELETE",
-            "/hsm/v2/State/Components",
-            "/State/Components",
-            None,
-        )
-        .await
-        .expect(404);
-    assert_eq!(r.detail(), "no entries to delete");
-    let r = api
-        .get("/hsm/v2/State/Components", "/State/Components")
-        .await
-        .expect(200);
+        .call("DELETE", COMPONENTS, "/State/Components", None)
+        .await;
+    assert_eq!(r.expect(404).detail(), "no entries to delete");
+    let r = api.get(COMPONENTS, "/State/Components").await.expect(200);
     assert_eq!(r.body, json!({"Components": []}));
-    api.call(
-        "DELETE",
+    let (eps, nics) = (
         "/hsm/v2/Inventory/RedfishEndpoints",
-        "/Inventory/RedfishEndpoints",
-        None,
-    )
-    .await
-    .expect(200);
-    api.call("DELETE", "/hsm/v2/Inventory/ComponentEndpoints", "", None)
-        .await
-        .expect(404);
-    api.call(
-        "DELETE",
         "/hsm/v2/Inventory/EthernetInterfaces",
-        "/Inventory/EthernetInterfaces",
-        None,
-    )
-    .await
-    .expect(200);
+    );
+    api.steps([
+        ("DELETE", eps, "/Inventory/RedfishEndpoints", None, 200),
+        (
+            "DELETE",
+            "/hsm/v2/Inventory/ComponentEndpoints",
+            "",
+            None,
+            404,
+        ),
+        ("DELETE", nics, "/Inventory/EthernetInterfaces", None, 200),
+    ])
+    .await;
     let r = api
-        .get(
-            "/hsm/v2/Inventory/EthernetInterfaces",
-            "/Inventory/EthernetInterfaces",
-        )
+        .get(nics, "/Inventory/EthernetInterfaces")
         .await
         .expect(200);
     assert_eq!(r.body, json!([]));
@@ -1499,21 +1071,17 @@ async fn storage_outage_is_a_retryable_503() {
         r.detail()
     );
     for uri in [
-        "/hsm/v2/State/Components",
+        COMPONENTS,
         "/hsm/v2/State/Components/x1c0s0b0n0",
         "/hsm/v2/Inventory/EthernetInterfaces?ipaddress=10.0.0.1",
     ] {
         let r = api.get(uri, "").await.expect(503);
         assert_eq!(r.headers["retry-after"], "1");
     }
+    let one = json!({"Components": [{"ID": "x1c0s0b0n0", "State": "On"}]});
     let r = api
-        .call(
-            "POST",
-            "/hsm/v2/State/Components",
-            "",
-            Some(json!({"Components": [{"ID": "x1c0s0b0n0", "State": "On"}]})),
-        )
+        .call("POST", COMPONENTS, "", Some(one))
         .await
         .expect(503);
-    assert!(r.detail().contains("storage unavailable"), "{}", r.detail());
+    assert_names(&r, &["storage unavailable"]);
 }

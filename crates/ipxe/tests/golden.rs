@@ -26,19 +26,30 @@ fn mac() -> Mac {
     Mac::parse("52:54:00:12:34:56").unwrap()
 }
 
+fn boot(kernel: &str, initrd: Option<&str>, params: &str) -> Boot {
+    Boot {
+        kernel: kernel.into(),
+        initrd: initrd.map(Into::into),
+        params: params.into(),
+    }
+}
+
+fn identity(xname: &str, nid: Option<i64>, boot_mac: Option<Mac>) -> Identity {
+    Identity {
+        xname: Some(xname.into()),
+        nid,
+        boot_mac,
+    }
+}
+
 #[test]
 fn known_node_by_mac_with_initrd() {
-    let boot = Boot {
-        kernel: "http://10.0.0.1:27779/images/vmlinuz".into(),
-        initrd: Some("http://10.0.0.1:27779/images/initrd.img".into()),
-        params: "console=tty0 console=ttyS0,115200n8 root=live:http://10.0.0.1/root.squashfs"
-            .into(),
-    };
-    let id = Identity {
-        xname: Some("x1000c0s0b0n0".into()),
-        nid: Some(1),
-        boot_mac: Some(mac()),
-    };
+    let boot = boot(
+        "http://10.0.0.1:27779/images/vmlinuz",
+        Some("http://10.0.0.1:27779/images/initrd.img"),
+        "console=tty0 console=ttyS0,115200n8 root=live:http://10.0.0.1/root.squashfs",
+    );
+    let id = identity("x1000c0s0b0n0", Some(1), Some(mac()));
     golden(
         "known-mac-initrd.ipxe",
         &known(&boot, &id, &ChainKey::Mac(mac()), 0, &settings()).unwrap(),
@@ -47,16 +58,8 @@ fn known_node_by_mac_with_initrd() {
 
 #[test]
 fn known_node_by_name_without_initrd_retrying() {
-    let boot = Boot {
-        kernel: "http://10.0.0.1/k".into(),
-        initrd: None,
-        params: "quiet".into(),
-    };
-    let id = Identity {
-        xname: Some("x1000c0s0b0n1".into()),
-        nid: Some(2),
-        boot_mac: None,
-    };
+    let boot = boot("http://10.0.0.1/k", None, "quiet");
+    let id = identity("x1000c0s0b0n1", Some(2), None);
     let s = known(
         &boot,
         &id,
@@ -70,18 +73,10 @@ fn known_node_by_name_without_initrd_retrying() {
 
 #[test]
 fn existing_params_are_not_repeated_and_initrd_token_is_replaced() {
-    let boot = Boot {
-        kernel: "http://10.0.0.1/k".into(),
-        initrd: Some("http://10.0.0.1/i".into()),
-        params:
-            " initrd=other.img xname=custom nid=77 ds=override;s=x BOOTIF=01-aa-bb-cc-dd-ee-ff "
-                .into(),
-    };
-    let id = Identity {
-        xname: Some("x1c0s0b0n0".into()),
-        nid: Some(5),
-        boot_mac: Some(mac()),
-    };
+    let params =
+        " initrd=other.img xname=custom nid=77 ds=override;s=x BOOTIF=01-aa-bb-cc-dd-ee-ff ";
+    let boot = boot("http://10.0.0.1/k", Some("http://10.0.0.1/i"), params);
+    let id = identity("x1c0s0b0n0", Some(5), Some(mac()));
     golden(
         "known-existing-params.ipxe",
         &known(&boot, &id, &ChainKey::Nid(5), 0, &settings()).unwrap(),
@@ -91,16 +86,12 @@ fn existing_params_are_not_repeated_and_initrd_token_is_replaced() {
 #[test]
 fn bss_2024_expectation() {
     // The upstream test expectation quoted in ../shared/reference/openchami-api.md.
-    let boot = Boot {
-        kernel: "https://testkerneluri1.tld".into(),
-        initrd: Some("https://testinitrduri1.tld".into()),
-        params: "console=tty0 console=ttyS0,115200n8".into(),
-    };
-    let id = Identity {
-        xname: Some("x0c0s1b0".into()),
-        nid: None,
-        boot_mac: None,
-    };
+    let boot = boot(
+        "https://testkerneluri1.tld",
+        Some("https://testinitrduri1.tld"),
+        "console=tty0 console=ttyS0,115200n8",
+    );
+    let id = identity("x0c0s1b0", None, None);
     let s = Settings {
         advertise: Some("localhost".into()),
         ..Settings::default()
@@ -137,61 +128,54 @@ fn error_scripts_print_and_retry() {
 
 #[test]
 fn unsafe_values_are_refused() {
-    for (slot, v) in [
-        (Slot::Params, "quiet\nchain http://evil/"),
-        (Slot::Params, "quiet || shell"),
-        (Slot::Params, "quiet && shell"),
-        (Slot::Params, "root=${root-path}"),
-        (Slot::Params, "a\tb"),
-        (Slot::Kernel, "http://x/k extra"),
-        (Slot::Kernel, ""),
-        (Slot::Initrd, ":boot_retry"),
-        (Slot::Kernel, "http://x/k\r"),
+    #[rustfmt::skip]
+    let values = [
+        (Slot::Params, "quiet\nchain http://evil/", false),
+        (Slot::Params, "quiet || shell", false),
+        (Slot::Params, "quiet && shell", false),
+        (Slot::Params, "root=${root-path}", false),
+        (Slot::Params, "a\tb", false),
+        (Slot::Kernel, "http://x/k extra", false),
+        (Slot::Kernel, "", false),
+        (Slot::Initrd, ":boot_retry", false),
+        (Slot::Kernel, "http://x/k\r", false),
         // Found by hostile testing: `;` runs a second command, `#` drops xname=, nid=, BOOTIF=,
         // ds= and the retry.
-        (
-            Slot::Params,
-            "console=ttyS0 ; chain http://10.6.6.6/evil.ipxe #",
-        ),
-        (Slot::Params, "quiet #"),
-        (Slot::Params, "quiet #rest"),
-        (Slot::Params, ";"),
-        (Slot::Params, "a\u{b}b"),
-        (Slot::Params, "a\u{c}b"),
-        (Slot::Params, "quiet caf\u{e0}"),
+        (Slot::Params, "console=ttyS0 ; chain http://10.6.6.6/evil.ipxe #", false),
+        (Slot::Params, "quiet #", false),
+        (Slot::Params, "quiet #rest", false),
+        (Slot::Params, ";", false),
+        (Slot::Params, "a\u{b}b", false),
+        (Slot::Params, "a\u{c}b", false),
+        (Slot::Params, "quiet caf\u{e0}", false),
         // Options of iPXE's `kernel` command and other non-URLs in the URL slots.
-        (Slot::Kernel, "--name=evil"),
-        (Slot::Kernel, "--autofree"),
-        (Slot::Initrd, "-n"),
-        (Slot::Kernel, "vmlinuz"),
-        (Slot::Kernel, "http://"),
-        (Slot::Kernel, "/"),
-        (Slot::Kernel, "#http://x/k"),
-        (Slot::Kernel, "javascript:alert(1)"),
-    ] {
-        assert!(check_value(slot, v).is_err(), "{v:?} accepted for {slot:?}");
+        (Slot::Kernel, "--name=evil", false),
+        (Slot::Kernel, "--autofree", false),
+        (Slot::Initrd, "-n", false),
+        (Slot::Kernel, "vmlinuz", false),
+        (Slot::Kernel, "http://", false),
+        (Slot::Kernel, "/", false),
+        (Slot::Kernel, "#http://x/k", false),
+        (Slot::Kernel, "javascript:alert(1)", false),
+        // Safe: separators inside a word are plain text to iPXE.
+        (Slot::Params, "console=ttyS0,115200n8 ds=nocloud-net;s=http://a/ ip=dhcp", true),
+        (Slot::Params, "a||b c&&d e;f g#h", true),
+        (Slot::Kernel, "http://x/k#frag;x", true),
+        (Slot::Kernel, "HTTPS://x/k", true),
+        (Slot::Kernel, "tftp://10.0.0.1/vmlinuz", true),
+        (Slot::Kernel, "/boot/vmlinuz", true),
+        (Slot::Kernel, "image:demo-1-x86_64-kernel", true),
+        (Slot::Initrd, "s3://boot-images/initrd", true),
+    ];
+    for (slot, v, safe) in values {
+        let verdict = if safe { "refused" } else { "accepted" };
+        assert_eq!(
+            check_value(slot, v).is_ok(),
+            safe,
+            "{v:?} {verdict} for {slot:?}"
+        );
     }
-    for (slot, v) in [
-        (
-            Slot::Params,
-            "console=ttyS0,115200n8 ds=nocloud-net;s=http://a/ ip=dhcp",
-        ),
-        // Separators inside a word are plain text to iPXE.
-        (Slot::Params, "a||b c&&d e;f g#h"),
-        (Slot::Kernel, "http://x/k#frag;x"),
-        (Slot::Kernel, "HTTPS://x/k"),
-        (Slot::Kernel, "tftp://10.0.0.1/vmlinuz"),
-        (Slot::Kernel, "/boot/vmlinuz"),
-        (Slot::Kernel, "image:demo-1-x86_64-kernel"),
-        (Slot::Initrd, "s3://boot-images/initrd"),
-    ] {
-        assert!(check_value(slot, v).is_ok(), "{v:?} refused for {slot:?}");
-    }
-    let boot = Boot {
-        kernel: "http://x/k".into(),
-        initrd: None,
-        params: "a\nchain http://evil".into(),
-    };
+    let boot = boot("http://x/k", None, "a\nchain http://evil");
     assert!(
         known(
             &boot,

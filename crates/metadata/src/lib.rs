@@ -19,7 +19,7 @@ use skyport_inventory::Inventory;
 use skyport_store::{Record, Store, StoreError, Table, Write};
 use skyport_wire::Component;
 
-pub use routes::router;
+pub use routes::{access, router};
 
 pub const DEFAULTS: Table = Table("CloudInitDefaults");
 pub const GROUPS: Table = Table("CloudInitGroups");
@@ -203,9 +203,7 @@ pub struct MetadataService {
     history: skyport_boot::history::History,
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<String, ApiError> {
-    serde_json::to_string(v).map_err(|e| ApiError::Internal(format!("encoding: {e}")))
-}
+use skyport_http::encode;
 
 fn decode<T: serde::de::DeserializeOwned>(table: Table, r: &Record) -> Result<T, ApiError> {
     serde_json::from_str(&r.body)

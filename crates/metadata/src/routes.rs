@@ -7,6 +7,7 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
+use skyport_http::access::{Access, Need, is_read};
 use skyport_http::{ApiError, ApiJson, json};
 
 use crate::{ClusterDefaults, GroupData, InstanceInfo, MetadataService, Node, to_yaml};
@@ -21,6 +22,17 @@ fn at(path: &str) -> String {
 
 /// cloud-init's routes under `/cloud-init`. Finish the app with [`skyport_http::app`]; for node
 /// identification by peer address, serve it with connect info.
+/// Who may call each route of [`router`]: a node reads its own data anonymously (it is
+/// identified by its address); everything else is an admin's.
+pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
+    let r = route.strip_prefix("/cloud-init")?;
+    Some(if r.starts_with("/admin/") || !is_read(method) {
+        Access::Need(Need::Admin)
+    } else {
+        Access::Public
+    })
+}
+
 pub fn router(svc: MetadataService) -> Router {
     Router::new()
         .route(&at("/meta-data"), get(meta_data))

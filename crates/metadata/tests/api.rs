@@ -2,120 +2,65 @@
 //! store): nodes identified by X-Forwarded-For, admin data, group files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
 use base64::Engine as _;
+use common::as_node;
 use serde_json::json;
-use skyport_inventory::Inventory;
-use skyport_metadata::MetadataService;
-use skyport_store::Store;
-use skyport_testkit::app::Api;
-use skyport_testkit::spec::Spec;
-
-fn api(store: Arc<dyn Store>) -> Api {
-    let routes =
-        skyport_inventory::router(Inventory::new(store.clone())).merge(skyport_metadata::router(
-            MetadataService::new(store, "http://10.0.2.2:27779/cloud-init"),
-        ));
-    Api::new(
-        skyport_http::app(routes),
-        Spec::openchami("OpenCHAMI-cloud-init_docs_swagger.yaml").unwrap(),
-    )
-}
-
-async fn as_node(api: &Api, ip: &str, uri: &str) -> skyport_testkit::app::Resp {
-    api.raw(
-        "GET",
-        uri,
-        &[("x-forwarded-for", &format!("{ip}, 10.9.9.9"))],
-        Vec::new(),
-    )
-    .await
-}
 
 #[tokio::test]
 async fn cloud_init_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("m.db")).unwrap());
+    let store = common::sqlite(&dir);
     let store_for_history = store.clone();
-    let api = api(store);
-    api.call("POST", "/hsm/v2/State/Components", "", Some(json!({"Components": [
-        {"ID": "x1000c0s0b0n0", "State": "Ready", "NID": 7, "Role": "Compute", "SubRole": "Worker"}]}))).await.expect(204);
-    api.call("POST", "/hsm/v2/Inventory/EthernetInterfaces", "", Some(json!({"MACAddress": "52:54:00:12:34:56", "ComponentID": "x1000c0s0b0n0", "IPAddresses": [{"IPAddress": "10.0.2.15"}]}))).await.expect(201);
-    api.call(
-        "POST",
-        "/hsm/v2/groups",
-        "",
-        Some(json!({"label": "compute", "members": {"ids": ["x1000c0s0b0n0"]}})),
+    let api = common::api(store);
+    common::seed_node(
+        &api,
+        json!({"ID": "x1000c0s0b0n0", "State": "Ready", "NID": 7, "Role": "Compute", "SubRole": "Worker"}),
     )
-    .await
-    .expect(201);
+    .await;
 
     // Admin: defaults, a group with a base64 cloud-config and meta-data, instance overrides.
     let d = json!({"cluster-name": "demo", "short-name": "nid", "nid-length": 3, "public-keys": ["ssh-ed25519 AAAA admin@head"],
                    "cloud_provider": "openchami", "region": "lab"});
-    api.call(
-        "POST",
+    let (defaults, groups) = (
         "/cloud-init/admin/cluster-defaults",
-        "/admin/cluster-defaults",
-        Some(d),
-    )
-    .await
-    .expect(201);
-    let r = api
-        .get(
-            "/cloud-init/admin/cluster-defaults",
-            "/admin/cluster-defaults",
-        )
+        "/cloud-init/admin/groups",
+    );
+    api.call("POST", defaults, "/admin/cluster-defaults", Some(d))
         .await
-        .expect(200);
-    assert_eq!(r.body["cluster-name"], "demo");
+        .expect(201);
+    let r = api.get(defaults, "/admin/cluster-defaults").await;
+    assert_eq!(r.expect(200).body["cluster-name"], "demo");
     let cfg = "#cloud-config\nruncmd:\n  - echo hello\n";
     let g = json!({"name": "compute", "description": "The compute group", "meta-data": {"slurm": "yes"},
                    "file": {"content": base64::engine::general_purpose::STANDARD.encode(cfg), "encoding": "base64"}});
     let r = api
-        .call(
-            "POST",
-            "/cloud-init/admin/groups",
-            "/admin/groups",
-            Some(g.clone()),
-        )
-        .await
-        .expect(201);
-    assert_eq!(r.headers["location"], "/groups/compute");
-    api.call("POST", "/cloud-init/admin/groups", "/admin/groups", Some(g))
-        .await
-        .expect(409);
+        .call("POST", groups, "/admin/groups", Some(g.clone()))
+        .await;
+    assert_eq!(r.expect(201).headers["location"], "/groups/compute");
     let bad = json!({"name": "x", "file": {"content": "not base64!", "encoding": "base64"}});
-    api.call(
-        "POST",
-        "/cloud-init/admin/groups",
-        "/admin/groups",
-        Some(bad),
-    )
-    .await
-    .expect(422);
-    api.call(
-        "POST",
-        "/cloud-init/admin/groups",
-        "/admin/groups",
-        Some(json!({"name": "Bad Name"})),
-    )
-    .await
-    .expect(422);
-    api.call(
-        "PUT",
-        "/cloud-init/admin/groups/empty",
-        "",
-        Some(json!({"description": "no file"})),
-    )
-    .await
-    .expect(200);
-    let r = api
-        .get("/cloud-init/admin/groups", "/admin/groups")
-        .await
-        .expect(200);
+    let no_file = json!({"description": "no file"});
+    api.steps([
+        ("POST", groups, "/admin/groups", Some(g), 409),
+        ("POST", groups, "/admin/groups", Some(bad), 422),
+        (
+            "POST",
+            groups,
+            "/admin/groups",
+            Some(json!({"name": "Bad Name"})),
+            422,
+        ),
+        (
+            "PUT",
+            "/cloud-init/admin/groups/empty",
+            "",
+            Some(no_file),
+            200,
+        ),
+    ])
+    .await;
+    let r = api.get(groups, "/admin/groups").await.expect(200);
     assert_eq!(r.body["compute"]["meta-data"]["slurm"], "yes");
 
     // Node routes, by source IP.
@@ -181,53 +126,44 @@ async fn cloud_init_end_to_end() {
     .expect(400);
 
     // Instance overrides and impersonation (an admin previewing a node's view).
-    api.call(
-        "PUT",
-        "/cloud-init/admin/instance-info/x1000c0s0b0n0",
-        "/admin/instance-info/{id}",
-        Some(json!({"local-hostname": "compute-7"})),
-    )
-    .await
-    .expect(201);
-    api.call(
-        "PUT",
-        "/cloud-init/admin/instance-info/x9c0s0b0n0",
-        "",
-        Some(json!({"local-hostname": "x"})),
-    )
-    .await
-    .expect(404);
-    let r = api
-        .raw(
-            "GET",
-            "/cloud-init/admin/impersonation/x1000c0s0b0n0/meta-data",
-            &[],
-            Vec::new(),
-        )
-        .await
-        .expect(200);
-    let yaml = String::from_utf8(r.raw).unwrap();
+    let (hostname, unknown) = (
+        json!({"local-hostname": "compute-7"}),
+        json!({"local-hostname": "x"}),
+    );
+    api.steps([
+        (
+            "PUT",
+            "/cloud-init/admin/instance-info/x1000c0s0b0n0",
+            "/admin/instance-info/{id}",
+            Some(hostname),
+            201,
+        ),
+        (
+            "PUT",
+            "/cloud-init/admin/instance-info/x9c0s0b0n0",
+            "",
+            Some(unknown),
+            404,
+        ),
+    ])
+    .await;
+    let as_admin = async |file: &str| {
+        let uri = format!("/cloud-init/admin/impersonation/x1000c0s0b0n0/{file}");
+        let r = api.raw("GET", &uri, &[], Vec::new()).await.expect(200);
+        String::from_utf8(r.raw).unwrap()
+    };
+    let yaml = as_admin("meta-data").await;
     assert!(
         yaml.contains("local-hostname: compute-7") && yaml.contains("local_ipv4: \"10.0.2.15\""),
         "{yaml}"
     );
-    let r = api
-        .raw(
-            "GET",
-            "/cloud-init/admin/impersonation/x1000c0s0b0n0/compute.yaml",
-            &[],
-            Vec::new(),
-        )
-        .await
-        .expect(200);
-    assert_eq!(String::from_utf8(r.raw).unwrap(), cfg);
+    assert_eq!(as_admin("compute.yaml").await, cfg);
 
-    api.call("DELETE", "/cloud-init/admin/groups/compute", "", None)
-        .await
-        .expect(200);
-    api.call("DELETE", "/cloud-init/admin/groups/compute", "", None)
-        .await
-        .expect(404);
+    api.steps([
+        ("DELETE", "/cloud-init/admin/groups/compute", "", None, 200),
+        ("DELETE", "/cloud-init/admin/groups/compute", "", None, 404),
+    ])
+    .await;
     // The node is still a member in the inventory; with no cloud-init data the file is empty config.
     let r = as_node(&api, "10.0.2.15", "/cloud-init/compute.yaml")
         .await

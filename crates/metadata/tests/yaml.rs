@@ -7,18 +7,15 @@
 //! only check of what a node's cloud-init reads.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Write as _;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
-use skyport_inventory::Inventory;
-use skyport_metadata::MetadataService;
-use skyport_store::Store;
 use skyport_testkit::app::Api;
-use skyport_testkit::spec::Spec;
 
 fn python() -> String {
     let candidates = std::env::var("SKYPORT_INFRA_VENV")
@@ -132,72 +129,53 @@ fn any_string_round_trips_through_pyyaml() {
     }
 }
 
-/// The inventory and cloud-init routers over one SQLite store in `dir`.
-fn api(dir: &tempfile::TempDir) -> Api {
-    let store: Arc<dyn Store> =
-        Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("m.db")).unwrap());
-    let routes =
-        skyport_inventory::router(Inventory::new(store.clone())).merge(skyport_metadata::router(
-            MetadataService::new(store, "http://10.0.2.2:27779/cloud-init"),
-        ));
-    Api::new(
-        skyport_http::app(routes),
-        Spec::openchami("OpenCHAMI-cloud-init_docs_swagger.yaml").unwrap(),
-    )
+/// The inventory and cloud-init routers over one SQLite store in `dir`, with the node
+/// x1000c0s0b0n0 (NID 7, `role` if any) at 10.0.2.15 in the group `compute`.
+async fn api_with_node(dir: &tempfile::TempDir, role: Option<&str>) -> Api {
+    let api = common::api(common::sqlite(dir));
+    let mut node = json!({"ID": "x1000c0s0b0n0", "State": "Ready", "NID": 7});
+    if let Some(role) = role {
+        node["Role"] = json!(role);
+    }
+    common::seed_node(&api, node).await;
+    api
 }
 
 #[tokio::test]
 async fn a_nodes_meta_data_parses_whatever_the_admin_wrote() {
     let dir = tempfile::tempdir().unwrap();
-    let api = api(&dir);
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "",
-        Some(json!({"Components": [
-        {"ID": "x1000c0s0b0n0", "State": "Ready", "NID": 7, "Role": "Compute"}]})),
-    )
-    .await
-    .expect(204);
-    api.call("POST", "/hsm/v2/Inventory/EthernetInterfaces", "", Some(json!({"MACAddress": "52:54:00:12:34:56", "ComponentID": "x1000c0s0b0n0", "IPAddresses": [{"IPAddress": "10.0.2.15"}]}))).await.expect(201);
-    api.call(
-        "POST",
-        "/hsm/v2/groups",
-        "",
-        Some(json!({"label": "compute", "members": {"ids": ["x1000c0s0b0n0"]}})),
-    )
-    .await
-    .expect(201);
+    let api = api_with_node(&dir, Some("Compute")).await;
     let d = json!({"cluster-name": "demo\u{7f}", "region": "lab\u{85}", "availability-zone": "z\u{fffe}",
                    "public-keys": ["ssh-ed25519 AAAA \u{9f}admin"]});
-    api.call(
-        "POST",
-        "/cloud-init/admin/cluster-defaults",
-        "/admin/cluster-defaults",
-        Some(d),
-    )
-    .await
-    .expect(201);
     let g = json!({"name": "compute", "description": "d\u{ffff}", "meta-data": {"k\u{80}": "v\u{2028}"}});
-    api.call("POST", "/cloud-init/admin/groups", "/admin/groups", Some(g))
-        .await
-        .expect(201);
     let info = json!({"local-hostname": "node\u{7f}07", "hostname": "h\u{85}"});
-    api.call(
-        "PUT",
-        "/cloud-init/admin/instance-info/x1000c0s0b0n0",
-        "/admin/instance-info/{id}",
-        Some(info),
-    )
-    .await
-    .expect(201);
+    api.steps([
+        (
+            "POST",
+            "/cloud-init/admin/cluster-defaults",
+            "/admin/cluster-defaults",
+            Some(d),
+            201,
+        ),
+        (
+            "POST",
+            "/cloud-init/admin/groups",
+            "/admin/groups",
+            Some(g),
+            201,
+        ),
+        (
+            "PUT",
+            "/cloud-init/admin/instance-info/x1000c0s0b0n0",
+            "/admin/instance-info/{id}",
+            Some(info),
+            201,
+        ),
+    ])
+    .await;
+    let node = [("x-forwarded-for", "10.0.2.15")];
     let r = api
-        .raw(
-            "GET",
-            "/cloud-init/meta-data",
-            &[("x-forwarded-for", "10.0.2.15")],
-            Vec::new(),
-        )
+        .raw("GET", "/cloud-init/meta-data", &node, Vec::new())
         .await
         .expect(200);
     let yaml = String::from_utf8(r.raw).unwrap();
@@ -218,16 +196,7 @@ async fn a_nodes_meta_data_parses_whatever_the_admin_wrote() {
 #[tokio::test]
 async fn base_urls_are_one_line_urls() {
     let dir = tempfile::tempdir().unwrap();
-    let api = api(&dir);
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "",
-        Some(json!({"Components": [
-        {"ID": "x1000c0s0b0n0", "State": "Ready", "NID": 7}]})),
-    )
-    .await
-    .expect(204);
+    let api = api_with_node(&dir, None).await;
     // Found by hostile testing: a line break here gave every node's vendor-data `#include`
     // an attacker's line.
     for bad in [
@@ -240,30 +209,24 @@ async fn base_urls_are_one_line_urls() {
         "http://a/\"x",
     ] {
         // 422, as Skyport has always answered an invalid base-url (upstream documents 400).
-        let r = api
-            .call(
-                "POST",
-                "/cloud-init/admin/cluster-defaults",
-                "",
-                Some(json!({"base-url": bad})),
-            )
-            .await
-            .expect(422);
-        assert_eq!(r.body["status"], 422, "{bad:?}");
-        api.call(
-            "PUT",
-            "/cloud-init/admin/instance-info/x1000c0s0b0n0",
+        let defaults = json!({"base-url": bad});
+        let r = api.call(
+            "POST",
+            "/cloud-init/admin/cluster-defaults",
             "",
-            Some(json!({"cloud-init-base-url": bad})),
-        )
-        .await
-        .expect(422);
+            Some(defaults),
+        );
+        assert_eq!(r.await.expect(422).body["status"], 422, "{bad:?}");
+        let info = json!({"cloud-init-base-url": bad});
+        let uri = "/cloud-init/admin/instance-info/x1000c0s0b0n0";
+        api.call("PUT", uri, "", Some(info)).await.expect(422);
     }
+    let good = json!({"base-url": "HTTPS://ci.example:8443/cloud-init/?a=b%20c"});
     api.call(
         "POST",
         "/cloud-init/admin/cluster-defaults",
         "/admin/cluster-defaults",
-        Some(json!({"base-url": "HTTPS://ci.example:8443/cloud-init/?a=b%20c"})),
+        Some(good),
     )
     .await
     .expect(201);

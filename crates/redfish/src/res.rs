@@ -1,11 +1,15 @@
 //! Lenient reading of Redfish JSON. BMCs send numbers as strings, `"N/A"` as numbers, padded
 //! strings, placeholder serials and MACs, and objects where arrays belong; every accessor here
-//! returns `None` (or empty) for anything it cannot read rather than failing the resource.
+//! returns `None` (or empty) for anything it cannot read rather than failing the resource. The
+//! scalar rules (a number where text belongs, a boolean spelled as text) are
+//! [`skyport_wire::de`]'s, shared with the inventory's reading of discovery payloads; what is
+//! Redfish's own (placeholders, `@odata.id` links, usable addresses) is here.
 
 use std::net::Ipv4Addr;
 
 use serde_json::Value;
 use skyport_model::Mac;
+use skyport_wire::de;
 
 /// Strings that BMCs use to mean "no value".
 const PLACEHOLDERS: &[&str] = &[
@@ -35,13 +39,11 @@ pub fn clean(s: &str) -> Option<String> {
     Some(t.to_string())
 }
 
-/// `obj[key]` as a clean string; numbers and booleans are rendered as text.
+/// `obj[key]` as a clean string; numbers and booleans are rendered as text ([`de::text`]).
 pub fn str_at(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
         Value::String(s) => clean(s),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+        other => de::text(other),
     }
 }
 
@@ -68,13 +70,11 @@ pub fn num_path(v: &Value, path: &[&str]) -> Option<f64> {
     }
 }
 
-/// A boolean, accepting `"true"`/`"false"` strings.
+/// A boolean, accepting `"true"`/`"false"` strings, padded or not ([`de::boolean`]).
 pub fn bool_at(v: &Value, key: &str) -> Option<bool> {
     match v.get(key)? {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
+        Value::String(s) => de::boolean(&Value::String(s.trim().to_string())),
+        other => de::boolean(other),
     }
 }
 

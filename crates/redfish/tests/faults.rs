@@ -31,28 +31,53 @@ fn creds() -> Credentials {
     }
 }
 
+/// The mock fleet serving `specs` over HTTPS with a self-signed certificate.
 async fn fleet(specs: Vec<BmcSpec>) -> Fleet {
-    Fleet::start(
-        specs,
-        &FleetOptions {
-            username: "admin".into(),
-            password: "pw".into(),
-            tls: Some(self_signed().unwrap().config),
-        },
-    )
-    .await
-    .unwrap()
+    fleet_with(specs, Some(self_signed().unwrap().config)).await
+}
+
+/// The mock fleet serving `specs` with `tls` (plain HTTP without), user admin, password pw.
+async fn fleet_with(specs: Vec<BmcSpec>, tls: Option<Arc<rustls::ServerConfig>>) -> Fleet {
+    let password = "pw".into();
+    let options = FleetOptions {
+        username: "admin".into(),
+        password,
+        tls,
+    };
+    Fleet::start(specs, &options).await.unwrap()
+}
+
+/// One BMC of the fleet serving `tree`, on a port of the fleet's choosing.
+fn bmc(tree: Arc<Tree>) -> BmcSpec {
+    BmcSpec::new("127.0.0.1:0".parse().unwrap(), tree)
+}
+
+/// The DMTF public rack-mount mockup.
+fn dmtf() -> Arc<Tree> {
+    Arc::new(Tree::load(&shared_mockups().join("dmtf-public-rackmount1")).unwrap())
 }
 
 fn client(addr: SocketAddr, mode: AuthMode, limits: Limits) -> BmcClient {
-    BmcClient::new(
+    client_at(
         &format!("https://{addr}"),
         &TlsPolicy::Insecure,
-        Some(creds()),
         mode,
         limits,
     )
-    .unwrap()
+}
+
+fn client_at(url: &str, tls: &TlsPolicy, mode: AuthMode, limits: Limits) -> BmcClient {
+    BmcClient::new(url, tls, Some(creds()), mode, limits).unwrap()
+}
+
+/// A crawl with `c` and the default options.
+async fn crawl_with(c: &BmcClient) -> Result<BmcInventory, CrawlError> {
+    crawl(c, None, None, &CrawlOptions::default()).await
+}
+
+/// A crawl of the BMC at `addr` with basic authentication and the default limits.
+async fn crawl_basic(addr: SocketAddr) -> Result<BmcInventory, CrawlError> {
+    crawl_with(&client(addr, AuthMode::Basic, Limits::default())).await
 }
 
 fn tree(resources: Vec<(&str, Value)>) -> Arc<Tree> {
@@ -74,6 +99,17 @@ fn canned(status: u16, headers: &[(&str, &str)], body: String) -> Canned {
             .collect(),
         body,
     }
+}
+
+/// Asserts that one of the crawl's warnings contains `needle`.
+fn assert_warned(inv: &BmcInventory, needle: &str) {
+    let warned = inv.warnings.iter().any(|w| w.contains(needle));
+    assert!(warned, "no {needle:?} in {:?}", inv.warnings);
+}
+
+/// An empty answer with `status` sending the client to `location`.
+fn redirect(status: u16, location: &str) -> Canned {
+    canned(status, &[("location", location)], String::new())
 }
 
 fn members(paths: &[&str]) -> Value {
@@ -130,7 +166,7 @@ async fn hostile_documents_cost_one_resource_each_with_a_reason() {
     ]);
     let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
     let huge = format!("{{\"Id\":\"{}\"}}", "x".repeat(5 << 20));
-    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), t);
+    let mut spec = bmc(t);
     spec.faults = Faults {
         canned: HashMap::from([
             (
@@ -143,37 +179,22 @@ async fn hostile_documents_cost_one_resource_each_with_a_reason() {
             ),
             (
                 "/redfish/v1/Systems/loop".to_string(),
-                canned(
-                    302,
-                    &[("location", "/redfish/v1/Systems/loop2")],
-                    String::new(),
-                ),
+                redirect(302, "/redfish/v1/Systems/loop2"),
             ),
             (
                 "/redfish/v1/Systems/loop2".to_string(),
-                canned(
-                    302,
-                    &[("location", "/redfish/v1/Systems/loop")],
-                    String::new(),
-                ),
+                redirect(302, "/redfish/v1/Systems/loop"),
             ),
             (
                 "/redfish/v1/Systems/away".to_string(),
-                canned(
-                    301,
-                    &[("location", "https://198.51.100.7/redfish/v1/")],
-                    String::new(),
-                ),
+                redirect(301, "https://198.51.100.7/redfish/v1/"),
             ),
         ]),
         ..Faults::default()
     };
     let f = fleet(vec![spec]).await;
-    let c = client(f.bmcs[0].addr, AuthMode::Basic, Limits::default());
     let started = Instant::now();
-    let inv = crawl(&c, None, None, &CrawlOptions::default())
-        .await
-        .unwrap();
+    let inv = crawl_basic(f.bmcs[0].addr).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     let paths: Vec<&str> = inv.systems.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(
@@ -211,23 +232,13 @@ async fn hostile_documents_cost_one_resource_each_with_a_reason() {
 #[tokio::test]
 async fn redirects_are_bounded_and_stay_on_the_bmc() {
     let t = tree(vec![("/redfish/v1", json!({"RedfishVersion": "1.0.0"}))]);
-    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), t);
+    let mut spec = bmc(t);
     spec.faults.canned = HashMap::from([
-        (
-            "/redfish/v1/a".to_string(),
-            canned(302, &[("location", "/redfish/v1/b")], String::new()),
-        ),
-        (
-            "/redfish/v1/b".to_string(),
-            canned(302, &[("location", "/redfish/v1/a")], String::new()),
-        ),
+        ("/redfish/v1/a".to_string(), redirect(302, "/redfish/v1/b")),
+        ("/redfish/v1/b".to_string(), redirect(302, "/redfish/v1/a")),
         (
             "/redfish/v1/out".to_string(),
-            canned(
-                302,
-                &[("location", "https://198.51.100.7/redfish/v1/")],
-                String::new(),
-            ),
+            redirect(302, "https://198.51.100.7/redfish/v1/"),
         ),
     ]);
     let f = fleet(vec![spec]).await;
@@ -248,28 +259,14 @@ async fn redirects_are_bounded_and_stay_on_the_bmc() {
 
 #[tokio::test]
 async fn paging_is_followed_and_a_looping_next_link_is_cut() {
-    let dmtf = Arc::new(Tree::load(&shared_mockups().join("dmtf-public-rackmount1")).unwrap());
-    let mut plain = BmcSpec::new("127.0.0.1:0".parse().unwrap(), dmtf.clone());
+    let dmtf = dmtf();
+    let mut plain = bmc(dmtf.clone());
     plain.rewrite_ip = Some("192.168.0.10".into());
     let mut paged = plain.clone();
     paged.faults.page_size = Some(1);
     let f = fleet(vec![plain, paged]).await;
-    let mut a = crawl(
-        &client(f.bmcs[0].addr, AuthMode::Basic, Limits::default()),
-        None,
-        None,
-        &CrawlOptions::default(),
-    )
-    .await
-    .unwrap();
-    let mut b = crawl(
-        &client(f.bmcs[1].addr, AuthMode::Basic, Limits::default()),
-        None,
-        None,
-        &CrawlOptions::default(),
-    )
-    .await
-    .unwrap();
+    let mut a = crawl_basic(f.bmcs[0].addr).await.unwrap();
+    let mut b = crawl_basic(f.bmcs[1].addr).await.unwrap();
     assert!(b.requests > a.requests, "pages cost requests");
     assert_eq!(b.systems[0].ethernet_interfaces.len(), 4);
     for inv in [&mut a, &mut b] {
@@ -290,46 +287,26 @@ async fn paging_is_followed_and_a_looping_next_link_is_cut() {
         ),
         ("/redfish/v1/Systems/1", json!({"Id": "1"})),
     ]);
-    let f = fleet(vec![BmcSpec::new("127.0.0.1:0".parse().unwrap(), t)]).await;
-    let inv = crawl(
-        &client(f.bmcs[0].addr, AuthMode::Basic, Limits::default()),
-        None,
-        None,
-        &CrawlOptions::default(),
-    )
-    .await
-    .unwrap();
+    let f = fleet(vec![bmc(t)]).await;
+    let inv = crawl_basic(f.bmcs[0].addr).await.unwrap();
     assert_eq!(inv.systems.len(), 1);
-    assert!(
-        inv.warnings.iter().any(|w| w.contains("nextLink loops")),
-        "{:?}",
-        inv.warnings
-    );
+    assert_warned(&inv, "nextLink loops");
 }
 
 #[tokio::test]
 async fn a_hanging_bmc_costs_its_timeout_and_bad_credentials_fail_cleanly() {
-    let dmtf = Arc::new(Tree::load(&shared_mockups().join("dmtf-public-rackmount1")).unwrap());
-    let mut hang = BmcSpec::new("127.0.0.1:0".parse().unwrap(), dmtf.clone());
+    let dmtf = dmtf();
+    let mut hang = bmc(dmtf.clone());
     hang.faults.hang = true;
-    let f = fleet(vec![
-        hang,
-        BmcSpec::new("127.0.0.1:0".parse().unwrap(), dmtf),
-    ])
-    .await;
+    let f = fleet(vec![hang, bmc(dmtf)]).await;
     let limits = Limits {
         request_timeout: Duration::from_millis(400),
         ..Limits::default()
     };
     let started = Instant::now();
-    let e = crawl(
-        &client(f.bmcs[0].addr, AuthMode::Basic, limits),
-        None,
-        None,
-        &CrawlOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let e = crawl_with(&client(f.bmcs[0].addr, AuthMode::Basic, limits))
+        .await
+        .unwrap_err();
     assert!(
         matches!(e, CrawlError::Fetch(FetchError::Timeout { .. })),
         "{e}"
@@ -351,9 +328,7 @@ async fn a_hanging_bmc_costs_its_timeout_and_bad_credentials_fail_cleanly() {
         Limits::default(),
     )
     .unwrap();
-    let e = crawl(&wrong, None, None, &CrawlOptions::default())
-        .await
-        .unwrap_err();
+    let e = crawl_with(&wrong).await.unwrap_err();
     assert!(
         e.to_string().contains("authentication refused (HTTP 401)"),
         "{e}"
@@ -363,24 +338,20 @@ async fn a_hanging_bmc_costs_its_timeout_and_bad_credentials_fail_cleanly() {
 
 #[tokio::test]
 async fn session_caps_are_respected_because_sessions_are_always_deleted() {
-    let dmtf = Arc::new(Tree::load(&shared_mockups().join("dmtf-public-rackmount1")).unwrap());
-    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), dmtf);
+    let dmtf = dmtf();
+    let mut spec = bmc(dmtf);
     spec.faults.session_cap = 1;
     let f = fleet(vec![spec]).await;
     for _ in 0..3 {
         let c = client(f.bmcs[0].addr, AuthMode::Session, Limits::default());
-        crawl(&c, None, None, &CrawlOptions::default())
-            .await
-            .unwrap();
+        crawl_with(&c).await.unwrap();
         assert_eq!(f.bmcs[0].active_sessions(), 0);
     }
     // A BMC whose sessions are all taken refuses with 503, and the crawl says so.
     let hog = client(f.bmcs[0].addr, AuthMode::Session, Limits::default());
     hog.login(None).await.unwrap();
     let c = client(f.bmcs[0].addr, AuthMode::Session, Limits::default());
-    let e = crawl(&c, None, None, &CrawlOptions::default())
-        .await
-        .unwrap_err();
+    let e = crawl_with(&c).await.unwrap_err();
     assert!(e.to_string().contains("HTTP 503"), "{e}");
     hog.logout().await.unwrap();
     assert_eq!(f.bmcs[0].active_sessions(), 0);
@@ -388,53 +359,34 @@ async fn session_caps_are_respected_because_sessions_are_always_deleted() {
 
 #[tokio::test]
 async fn garbage_everywhere_and_injected_errors() {
-    let dmtf = Arc::new(Tree::load(&shared_mockups().join("dmtf-public-rackmount1")).unwrap());
-    let mut garbage = BmcSpec::new("127.0.0.1:0".parse().unwrap(), dmtf.clone());
+    let dmtf = dmtf();
+    let mut garbage = bmc(dmtf.clone());
     garbage.faults.malformed = true;
-    let mut flaky = BmcSpec::new("127.0.0.1:0".parse().unwrap(), dmtf);
+    let mut flaky = bmc(dmtf);
     flaky.faults.error_every = 4;
     let f = fleet(vec![garbage, flaky]).await;
-    let e = crawl(
-        &client(f.bmcs[0].addr, AuthMode::Basic, Limits::default()),
-        None,
-        None,
-        &CrawlOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let e = crawl_basic(f.bmcs[0].addr).await.unwrap_err();
     assert!(e.to_string().starts_with("no usable inventory"), "{e}");
     assert!(e.to_string().contains("not valid JSON"), "{e}");
-    let inv = crawl(
-        &client(f.bmcs[1].addr, AuthMode::Basic, Limits::default()),
-        None,
-        None,
-        &CrawlOptions::default(),
-    )
-    .await
-    .unwrap();
-    assert!(
-        inv.warnings.iter().any(|w| w.contains("HTTP 500")),
-        "{:?}",
-        inv.warnings
-    );
+    let inv = crawl_basic(f.bmcs[1].addr).await.unwrap();
+    assert_warned(&inv, "HTTP 500");
 }
 
 #[tokio::test]
 async fn a_changed_certificate_is_refused_after_the_first_pin() {
-    let dmtf = Arc::new(Tree::load(&shared_mockups().join("dmtf-public-rackmount1")).unwrap());
+    let dmtf = dmtf();
     let pins = Arc::new(PinStore::memory());
-    let spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), dmtf.clone());
+    let spec = bmc(dmtf.clone());
     let first = fleet(vec![spec]).await;
     let addr = first.bmcs[0].addr;
     let tofu = |pins: &Arc<PinStore>| {
-        BmcClient::new(
+        let tofu = TlsPolicy::Tofu(pins.clone());
+        client_at(
             &format!("https://{addr}"),
-            &TlsPolicy::Tofu(pins.clone()),
-            Some(creds()),
+            &tofu,
             AuthMode::Basic,
             Limits::default(),
         )
-        .unwrap()
     };
     tofu(&pins).service_root().await.unwrap();
     let pinned = pins.get(&addr.to_string()).unwrap();
@@ -452,46 +404,66 @@ async fn a_changed_certificate_is_refused_after_the_first_pin() {
     drop(second);
 }
 
-fn any_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
+/// One of `names`, or (as often as any one of them) a string matching `pattern`.
+fn one_of(names: &[&'static str], pattern: &'static str) -> BoxedStrategy<String> {
+    let named = prop::sample::select(names.to_vec()).prop_map(String::from);
+    prop_oneof![names.len() as u32 => named, 1 => pattern].boxed()
+}
+
+/// Null, a boolean, an integer, a float, or one of `strings`.
+fn leaf(strings: BoxedStrategy<String>) -> BoxedStrategy<Value> {
+    prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
         any::<f64>().prop_map(|f| json!(f)),
+        strings.prop_map(Value::String),
+    ]
+    .boxed()
+}
+
+/// `leaf` values nested `depth` deep in arrays of fewer than `items` elements and objects of
+/// fewer than `fields` of `keys` (about `size` nodes in all).
+fn nested(
+    leaf: BoxedStrategy<Value>,
+    keys: BoxedStrategy<String>,
+    (depth, size, items, fields): (u32, u32, usize, usize),
+) -> impl Strategy<Value = Value> {
+    leaf.prop_recursive(depth, size, fields as u32, move |inner| {
         prop_oneof![
-            Just("N/A".to_string()),
-            Just("Not Available".to_string()),
-            Just("aa-bb-cc-dd-ee-ff".to_string()),
-            Just("0.0.0.0".to_string()),
-            "\\PC{0,24}"
-        ]
-        .prop_map(Value::String),
-    ];
-    let keys = prop_oneof![
-        Just("Id".to_string()),
-        Just("UUID".to_string()),
-        Just("MACAddress".to_string()),
-        Just("IPv4Addresses".to_string()),
-        Just("Address".to_string()),
-        Just("ProcessorSummary".to_string()),
-        Just("Count".to_string()),
-        Just("MemorySummary".to_string()),
-        Just("TotalSystemMemoryGiB".to_string()),
-        Just("Links".to_string()),
-        Just("Chassis".to_string()),
-        Just("@odata.id".to_string()),
-        Just("Actions".to_string()),
-        Just("Status".to_string()),
-        Just("State".to_string()),
-        "[A-Za-z@.#]{1,12}"
-    ];
-    leaf.prop_recursive(5, 64, 8, move |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(keys.clone(), inner, 0..8)
+            prop::collection::vec(inner.clone(), 0..items).prop_map(Value::Array),
+            prop::collection::btree_map(keys.clone(), inner, 0..fields)
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+fn any_json() -> impl Strategy<Value = Value> {
+    let strings = one_of(
+        &["N/A", "Not Available", "aa-bb-cc-dd-ee-ff", "0.0.0.0"],
+        "\\PC{0,24}",
+    );
+    let keys = one_of(
+        &[
+            "Id",
+            "UUID",
+            "MACAddress",
+            "IPv4Addresses",
+            "Address",
+            "ProcessorSummary",
+            "Count",
+            "MemorySummary",
+            "TotalSystemMemoryGiB",
+            "Links",
+            "Chassis",
+            "@odata.id",
+            "Actions",
+            "Status",
+            "State",
+        ],
+        "[A-Za-z@.#]{1,12}",
+    );
+    nested(leaf(strings), keys, (5, 64, 6, 8))
 }
 
 proptest! {
@@ -517,18 +489,9 @@ proptest! {
 
 #[tokio::test]
 async fn a_site_ca_bundle_verifies_bmc_certificates() {
-    let dmtf = Arc::new(Tree::load(&shared_mockups().join("dmtf-public-rackmount1")).unwrap());
+    let dmtf = dmtf();
     let ca = site_ca(&[]).unwrap();
-    let f = Fleet::start(
-        vec![BmcSpec::new("127.0.0.1:0".parse().unwrap(), dmtf)],
-        &FleetOptions {
-            username: "admin".into(),
-            password: "pw".into(),
-            tls: Some(ca.config),
-        },
-    )
-    .await
-    .unwrap();
+    let f = fleet_with(vec![bmc(dmtf)], Some(ca.config)).await;
     let dir = std::env::temp_dir().join(format!("skyport-ca-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("site-ca.pem");
@@ -536,18 +499,11 @@ async fn a_site_ca_bundle_verifies_bmc_certificates() {
     let other = dir.join("other-ca.pem");
     std::fs::write(&other, site_ca(&[]).unwrap().ca_pem).unwrap();
     let with = |bundle: &std::path::Path| {
-        BmcClient::new(
-            &format!("https://{}", f.bmcs[0].addr),
-            &TlsPolicy::ca_bundle(bundle).unwrap(),
-            Some(creds()),
-            AuthMode::Basic,
-            Limits::default(),
-        )
-        .unwrap()
+        let url = format!("https://{}", f.bmcs[0].addr);
+        let tls = TlsPolicy::ca_bundle(bundle).unwrap();
+        client_at(&url, &tls, AuthMode::Basic, Limits::default())
     };
-    let inv = crawl(&with(&good), None, None, &CrawlOptions::default())
-        .await
-        .unwrap();
+    let inv = crawl_with(&with(&good)).await.unwrap();
     assert_eq!(inv.systems.len(), 1);
     let e = with(&other).service_root().await.unwrap_err();
     assert!(matches!(e, FetchError::Tls { .. }), "{e}");
@@ -565,13 +521,11 @@ fn systems_root() -> Arc<Tree> {
     )])
 }
 
-/// Emulates the BMC of issue 12 (a `Systems` collection of 1,024 members of nearly the body cap
-/// each), scaled down with the limits, its bulk moved into a field the crawl must keep: pruning
-/// cannot help, only the budget stops it, and it stops it at the first member.
-#[tokio::test]
-async fn a_collection_of_huge_members_fails_on_the_bmc_memory_budget() {
-    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), systems_root());
-    spec.faults.huge_members = Some(HugeMembers::strings("/redfish/v1/Systems", 1024, 256 << 10));
+/// A BMC whose `Systems` collection is `members`, and a basic-auth client of it allowed
+/// bodies of 512 KiB and 4 MiB held at once.
+async fn huge_members_bmc(members: HugeMembers) -> (Fleet, BmcClient) {
+    let mut spec = bmc(systems_root());
+    spec.faults.huge_members = Some(members);
     let f = fleet(vec![spec]).await;
     let limits = Limits {
         max_body: 512 << 10,
@@ -579,9 +533,17 @@ async fn a_collection_of_huge_members_fails_on_the_bmc_memory_budget() {
         ..Limits::default()
     };
     let c = client(f.bmcs[0].addr, AuthMode::Basic, limits);
-    let e = crawl(&c, None, None, &CrawlOptions::default())
-        .await
-        .unwrap_err();
+    (f, c)
+}
+
+/// Emulates the BMC of issue 12 (a `Systems` collection of 1,024 members of nearly the body cap
+/// each), scaled down with the limits, its bulk moved into a field the crawl must keep: pruning
+/// cannot help, only the budget stops it, and it stops it at the first member.
+#[tokio::test]
+async fn a_collection_of_huge_members_fails_on_the_bmc_memory_budget() {
+    let members = HugeMembers::strings("/redfish/v1/Systems", 1024, 256 << 10);
+    let (f, c) = huge_members_bmc(members).await;
+    let e = crawl_with(&c).await.unwrap_err();
     match &e {
         CrawlError::Fetch(FetchError::Memory { exhausted, url }) => {
             assert_eq!(
@@ -618,18 +580,9 @@ async fn a_collection_of_huge_members_fails_on_the_bmc_memory_budget() {
 /// `serde_json::Value`s) cost a crawl less than 2 MiB at any moment.
 #[tokio::test]
 async fn number_filled_members_are_skipped_not_built() {
-    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), systems_root());
-    spec.faults.huge_members = Some(HugeMembers::numbers("/redfish/v1/Systems", 64, 256 << 10));
-    let f = fleet(vec![spec]).await;
-    let limits = Limits {
-        max_body: 512 << 10,
-        max_retained: 4 << 20,
-        ..Limits::default()
-    };
-    let c = client(f.bmcs[0].addr, AuthMode::Basic, limits);
-    let inv = crawl(&c, None, None, &CrawlOptions::default())
-        .await
-        .unwrap();
+    let members = HugeMembers::numbers("/redfish/v1/Systems", 64, 256 << 10);
+    let (_fleet, c) = huge_members_bmc(members).await;
+    let inv = crawl_with(&c).await.unwrap();
     assert_eq!(inv.systems.len(), 64);
     assert_eq!(inv.systems[0].id.as_deref(), Some("filler"));
     assert!(c.memory().peak() < 2 << 20, "{}", c.memory().peak());
@@ -640,7 +593,7 @@ async fn number_filled_members_are_skipped_not_built() {
 /// 64 KiB body cap the login must fail with `TooLarge` long before the timeout.
 #[tokio::test]
 async fn a_session_login_with_an_endless_body_stops_at_the_body_cap() {
-    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), systems_root());
+    let mut spec = bmc(systems_root());
     spec.faults.endless_login = true;
     let f = fleet(vec![spec]).await;
     let limits = Limits {
@@ -657,9 +610,7 @@ async fn a_session_login_with_an_endless_body_stops_at_the_body_cap() {
     assert!(c.memory().peak() <= 64 << 10, "{}", c.memory().peak());
     // A crawl in session mode fails the BMC with that reason.
     let c = client(f.bmcs[0].addr, AuthMode::Session, limits);
-    let e = crawl(&c, None, None, &CrawlOptions::default())
-        .await
-        .unwrap_err();
+    let e = crawl_with(&c).await.unwrap_err();
     assert!(
         e.to_string().contains("body larger than 65536 bytes"),
         "{e}"
@@ -705,30 +656,18 @@ const CHILD_ADDRESS_SPACE: usize = 1 << 30;
 #[tokio::test]
 #[ignore = "run by number_filled_members_fit_in_a_limited_address_space, in a limited child"]
 async fn child_crawls_number_filled_members() {
-    let mut spec = BmcSpec::new("127.0.0.1:0".parse().unwrap(), systems_root());
+    let mut spec = bmc(systems_root());
     spec.faults.huge_members = Some(HugeMembers::numbers("/redfish/v1/Systems", 48, 1 << 20));
     // Plain HTTP: the point is the parsing, and TLS would only cost time.
-    let f = Fleet::start(
-        vec![spec],
-        &FleetOptions {
-            username: "admin".into(),
-            password: "pw".into(),
-            tls: None,
-        },
-    )
-    .await
-    .unwrap();
-    let c = BmcClient::new(
-        &format!("http://{}", f.bmcs[0].addr),
+    let f = fleet_with(vec![spec], None).await;
+    let url = format!("http://{}", f.bmcs[0].addr);
+    let c = client_at(
+        &url,
         &TlsPolicy::Insecure,
-        Some(creds()),
         AuthMode::Basic,
         Limits::default(),
-    )
-    .unwrap();
-    let inv = crawl(&c, None, None, &CrawlOptions::default())
-        .await
-        .unwrap();
+    );
+    let inv = crawl_with(&c).await.unwrap();
     assert_eq!(inv.systems.len(), 48);
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     for l in status.lines().filter(|l| l.starts_with("Vm")) {
@@ -739,71 +678,59 @@ async fn child_crawls_number_filled_members() {
 
 /// Top-level Redfish-like objects with the keys the crawl reads, at any depth and of any kind.
 fn redfish_doc() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|f| json!(f)),
-        prop_oneof![
-            Just("N/A".to_string()),
-            Just("/redfish/v1/Systems/1".to_string()),
-            Just("aa-bb-cc-dd-ee-ff".to_string()),
-            Just("10.1.2.3".to_string()),
-            Just("ResetType".to_string()),
-            Just("HPE".to_string()),
-            "\\PC{0,12}"
-        ]
-        .prop_map(Value::String),
-    ];
-    let keys = prop_oneof![
-        Just("Id".to_string()),
-        Just("Name".to_string()),
-        Just("UUID".to_string()),
-        Just("Vendor".to_string()),
-        Just("Model".to_string()),
-        Just("SerialNumber".to_string()),
-        Just("PowerState".to_string()),
-        Just("MACAddress".to_string()),
-        Just("PermanentMACAddress".to_string()),
-        Just("InterfaceEnabled".to_string()),
-        Just("IPv4Addresses".to_string()),
-        Just("IPv4StaticAddresses".to_string()),
-        Just("Address".to_string()),
-        Just("ProcessorSummary".to_string()),
-        Just("Count".to_string()),
-        Just("MemorySummary".to_string()),
-        Just("TotalSystemMemoryGiB".to_string()),
-        Just("SerialConsole".to_string()),
-        Just("Links".to_string()),
-        Just("ManagedBy".to_string()),
-        Just("Chassis".to_string()),
-        Just("ComputerSystems".to_string()),
-        Just("Members".to_string()),
-        Just("Members@odata.nextLink".to_string()),
-        Just("Power".to_string()),
-        Just("Systems".to_string()),
-        Just("RedfishVersion".to_string()),
-        Just("Oem".to_string()),
-        Just("Hpe".to_string()),
-        Just("OpenBmc".to_string()),
-        Just("@odata.id".to_string()),
-        Just("Actions".to_string()),
-        Just("#ComputerSystem.Reset".to_string()),
-        Just("ResetType@Redfish.AllowableValues".to_string()),
-        Just("Status".to_string()),
-        Just("State".to_string()),
-        "[A-Za-z@.#]{1,12}"
-    ];
-    let value = leaf.prop_recursive(4, 48, 6, {
-        let keys = keys.clone();
-        move |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::btree_map(keys.clone(), inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        }
-    });
+    let strings = one_of(
+        &[
+            "N/A",
+            "/redfish/v1/Systems/1",
+            "aa-bb-cc-dd-ee-ff",
+            "10.1.2.3",
+            "ResetType",
+            "HPE",
+        ],
+        "\\PC{0,12}",
+    );
+    let keys = one_of(
+        &[
+            "Id",
+            "Name",
+            "UUID",
+            "Vendor",
+            "Model",
+            "SerialNumber",
+            "PowerState",
+            "MACAddress",
+            "PermanentMACAddress",
+            "InterfaceEnabled",
+            "IPv4Addresses",
+            "IPv4StaticAddresses",
+            "Address",
+            "ProcessorSummary",
+            "Count",
+            "MemorySummary",
+            "TotalSystemMemoryGiB",
+            "SerialConsole",
+            "Links",
+            "ManagedBy",
+            "Chassis",
+            "ComputerSystems",
+            "Members",
+            "Members@odata.nextLink",
+            "Power",
+            "Systems",
+            "RedfishVersion",
+            "Oem",
+            "Hpe",
+            "OpenBmc",
+            "@odata.id",
+            "Actions",
+            "#ComputerSystem.Reset",
+            "ResetType@Redfish.AllowableValues",
+            "Status",
+            "State",
+        ],
+        "[A-Za-z@.#]{1,12}",
+    );
+    let value = nested(leaf(strings), keys.clone(), (4, 48, 5, 6));
     prop::collection::btree_map(keys, value, 0..12)
         .prop_map(|m| Value::Object(m.into_iter().collect()))
 }
@@ -883,15 +810,8 @@ async fn warnings_are_capped_with_a_count_of_the_rest() {
         ("/redfish/v1/Systems", members(&listed)),
         ("/redfish/v1/Systems/1", json!({"Id": "1"})),
     ]);
-    let f = fleet(vec![BmcSpec::new("127.0.0.1:0".parse().unwrap(), t)]).await;
-    let inv = crawl(
-        &client(f.bmcs[0].addr, AuthMode::Basic, Limits::default()),
-        None,
-        None,
-        &CrawlOptions::default(),
-    )
-    .await
-    .unwrap();
+    let f = fleet(vec![bmc(t)]).await;
+    let inv = crawl_basic(f.bmcs[0].addr).await.unwrap();
     assert_eq!(inv.systems.len(), 1);
     assert_eq!(inv.warnings.len(), 201, "{:?}", inv.warnings.last());
     // 500 foreign members plus "BMC reached by name", past the first 200.

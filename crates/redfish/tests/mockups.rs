@@ -126,54 +126,31 @@ fn check(name: &str, exp: &Value, inv: &BmcInventory, from: Option<&str>, served
         "{name}"
     );
 
-    let em = exp["Managers"].as_array().unwrap();
-    assert_eq!(inv.managers.len(), em.len(), "{name}: managers");
-    for e in em {
-        let path = e["path"].as_str().unwrap();
-        let m = inv
-            .managers
-            .iter()
-            .find(|m| m.path == path)
-            .unwrap_or_else(|| panic!("{name}: manager {path} missing"));
-        assert_eq!(m.manager_type, s(&e["ManagerType"]), "{name} {path}");
-        assert_eq!(m.model, s(&e["Model"]), "{name} {path}");
-        assert_eq!(
-            m.firmware_version,
-            s(&e["FirmwareVersion"]),
-            "{name} {path}"
-        );
-        assert_eq!(m.uuid, s(&e["UUID"]), "{name} {path}");
-        assert_eq!(
-            actual_nics(&m.ethernet_interfaces),
-            expected_nics(&e["EthernetInterfaces"], from, served),
-            "{name} {path} NICs"
-        );
+    let nics = |got: &[Nic], e: &Value, ctx: &str| {
+        let want = expected_nics(&e["EthernetInterfaces"], from, served);
+        assert_eq!(actual_nics(got), want, "{ctx} NICs");
+    };
+    let managers = matched(name, "managers", &exp["Managers"], &inv.managers, |m| {
+        &m.path
+    });
+    for (e, m, ctx) in managers {
+        let got = json!({"ManagerType": m.manager_type, "Model": m.model,
+                         "FirmwareVersion": m.firmware_version, "UUID": m.uuid});
+        assert_eq!(got, expected(e, &got), "{ctx}");
+        nics(&m.ethernet_interfaces, e, &ctx);
     }
 
-    let es = exp["Systems"].as_array().unwrap();
-    assert_eq!(inv.systems.len(), es.len(), "{name}: systems");
-    for e in es {
-        let path = e["path"].as_str().unwrap();
-        let x = inv
-            .systems
-            .iter()
-            .find(|x| x.path == path)
-            .unwrap_or_else(|| panic!("{name}: system {path} missing"));
-        let ctx = format!("{name} {path}");
-        assert_eq!(x.id, s(&e["Id"]), "{ctx}");
-        assert_eq!(x.uuid, s(&e["UUID"]), "{ctx}");
-        assert_eq!(x.manufacturer, s(&e["Manufacturer"]), "{ctx}");
-        assert_eq!(x.model, s(&e["Model"]), "{ctx}");
-        assert_eq!(x.serial, s(&e["SerialNumber"]), "{ctx}");
-        assert_eq!(x.system_type, s(&e["SystemType"]), "{ctx}");
-        assert_eq!(x.power_state, s(&e["PowerState"]), "{ctx}");
-        assert_eq!(x.bios_version, s(&e["BiosVersion"]), "{ctx}");
+    for (e, x, ctx) in matched(name, "systems", &exp["Systems"], &inv.systems, |x| &x.path) {
+        let got = json!({"Id": x.id, "UUID": x.uuid, "Manufacturer": x.manufacturer, "Model": x.model,
+                         "SerialNumber": x.serial, "SystemType": x.system_type,
+                         "PowerState": x.power_state, "BiosVersion": x.bios_version,
+                         "ProcessorSummary.Model": x.processor_model});
+        assert_eq!(got, expected(e, &got), "{ctx}");
         assert_eq!(
             x.processor_count,
             e["ProcessorSummary.Count"].as_u64(),
             "{ctx}"
         );
-        assert_eq!(x.processor_model, s(&e["ProcessorSummary.Model"]), "{ctx}");
         assert_eq!(
             x.memory_gib,
             e["MemorySummary.TotalSystemMemoryGiB"].as_f64(),
@@ -185,33 +162,43 @@ fn check(name: &str, exp: &Value, inv: &BmcInventory, from: Option<&str>, served
         }
         assert_eq!(x.managed_by, strs(&e["ManagedBy"]), "{ctx}");
         assert_eq!(x.chassis, strs(&e["Chassis"]), "{ctx}");
-        assert_eq!(
-            actual_nics(&x.ethernet_interfaces),
-            expected_nics(&e["EthernetInterfaces"], from, served),
-            "{ctx} NICs"
-        );
+        nics(&x.ethernet_interfaces, e, &ctx);
     }
 
-    let ec = exp["Chassis"].as_array().unwrap();
-    assert_eq!(inv.chassis.len(), ec.len(), "{name}: chassis");
-    for e in ec {
-        let path = e["path"].as_str().unwrap();
-        let c = inv
-            .chassis
-            .iter()
-            .find(|c| c.path == path)
-            .unwrap_or_else(|| panic!("{name}: chassis {path} missing"));
-        assert_eq!(c.chassis_type, s(&e["ChassisType"]), "{name} {path}");
-        assert_eq!(c.manufacturer, s(&e["Manufacturer"]), "{name} {path}");
-        assert_eq!(c.model, s(&e["Model"]), "{name} {path}");
-        assert_eq!(c.serial, s(&e["SerialNumber"]), "{name} {path}");
-        assert_eq!(c.power_state, s(&e["PowerState"]), "{name} {path}");
-        assert_eq!(
-            c.computer_systems,
-            strs(&e["ComputerSystems"]),
-            "{name} {path}"
-        );
+    for (e, c, ctx) in matched(name, "chassis", &exp["Chassis"], &inv.chassis, |c| &c.path) {
+        let got = json!({"ChassisType": c.chassis_type, "Manufacturer": c.manufacturer, "Model": c.model,
+                         "SerialNumber": c.serial, "PowerState": c.power_state});
+        assert_eq!(got, expected(e, &got), "{ctx}");
+        assert_eq!(c.computer_systems, strs(&e["ComputerSystems"]), "{ctx}");
     }
+}
+
+/// The string fields of the expected document `e` that `got` holds (under the same names), each
+/// read as [`s`] reads it.
+fn expected(e: &Value, got: &Value) -> Value {
+    let keys = got.as_object().unwrap().keys();
+    Value::Object(keys.map(|k| (k.clone(), json!(s(&e[k])))).collect())
+}
+
+/// Pairs each resource of the expected list `want` with the crawled one at the same path
+/// (`path` of it), after checking that `name`'s crawl found as many `kind` as expected; the
+/// third of each pair is the context for assertion messages.
+fn matched<'a, T>(
+    name: &str,
+    kind: &str,
+    want: &'a Value,
+    got: &'a [T],
+    path: impl Fn(&T) -> &str,
+) -> Vec<(&'a Value, &'a T, String)> {
+    let want = want.as_array().unwrap();
+    assert_eq!(got.len(), want.len(), "{name}: {kind}");
+    let pair = |e: &'a Value| {
+        let at = e["path"].as_str().unwrap();
+        let found = got.iter().find(|g| path(g) == at);
+        let found = found.unwrap_or_else(|| panic!("{name}: {kind} {at} missing"));
+        (e, found, format!("{name} {at}"))
+    };
+    want.iter().map(pair).collect()
 }
 
 async fn crawl_all(mode: AuthMode) {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
+use skyport_auth::{AuthConfig, AuthMode, AuthSettings};
 use skyport_http::LogFormat;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:27779";
@@ -41,30 +42,20 @@ pub struct ServeArgs {
     /// [default: local].
     #[arg(long, env = "SKYPORT_AUTH")]
     pub auth: Option<String>,
-    /// With --auth jwks: JWKS URL or file.
-    #[arg(long, env = "SKYPORT_AUTH_JWKS")]
+    /// With --auth jwks: the issuer's JWKS, a URL or file [default: <issuer>/.well-known/jwks.json].
+    #[arg(long, env = "SKYPORT_AUTH_JWKS_URL")]
+    pub auth_jwks_url: Option<String>,
+    /// The former name of --auth-jwks-url (and SKYPORT_AUTH_JWKS of SKYPORT_AUTH_JWKS_URL),
+    /// still read when the new one is not given.
+    #[arg(long, env = "SKYPORT_AUTH_JWKS", hide = true)]
     pub auth_jwks: Option<String>,
     /// With --auth jwks: the token issuer (`iss`) to accept.
     #[arg(long, env = "SKYPORT_AUTH_ISSUER")]
     pub auth_issuer: Option<String>,
-    /// With --auth jwks: the audience (`aud`, or Cognito's `client_id`) to accept.
+    /// With --auth jwks: the audiences (`aud`, or Cognito's `client_id`) to accept,
+    /// comma-separated.
     #[arg(long, env = "SKYPORT_AUTH_AUDIENCE")]
     pub auth_audience: Option<String>,
-}
-
-/// How requests are authenticated.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AuthConfig {
-    /// Tokens signed by the key in `<data>/auth/` (`skyport token`).
-    Local,
-    /// Tokens from an external issuer (Cognito, TokenSmith, …).
-    Jwks {
-        source: String,
-        issuer: String,
-        audience: String,
-    },
-    /// No authentication: only when asked for.
-    Off,
 }
 
 /// The file form; unknown keys are an error so a typo cannot silently fall back to a default.
@@ -78,7 +69,8 @@ struct ServeFile {
     cloud_init_url: Option<String>,
     boot_retry_delay: Option<u32>,
     auth: Option<String>,
-    auth_jwks: Option<String>,
+    #[serde(alias = "auth_jwks")]
+    auth_jwks_url: Option<String>,
     auth_issuer: Option<String>,
     auth_audience: Option<String>,
 }
@@ -132,27 +124,21 @@ impl ServeConfig {
         if boot_retry_delay == 0 || boot_retry_delay > 3600 {
             anyhow::bail!("boot_retry_delay {boot_retry_delay} must be between 1 and 3600 seconds");
         }
-        let auth = match args.auth.clone().or(file.auth).as_deref() {
-            None | Some("local") => AuthConfig::Local,
-            Some("off") => AuthConfig::Off,
-            Some("jwks") => {
-                let need = |what: &str, v: Option<String>| {
-                    v.ok_or_else(|| anyhow::anyhow!("auth = \"jwks\" needs {what}"))
-                };
-                AuthConfig::Jwks {
-                    source: need(
-                        "auth_jwks (a URL or file)",
-                        args.auth_jwks.clone().or(file.auth_jwks),
-                    )?,
-                    issuer: need("auth_issuer", args.auth_issuer.clone().or(file.auth_issuer))?,
-                    audience: need(
-                        "auth_audience",
-                        args.auth_audience.clone().or(file.auth_audience),
-                    )?,
-                }
-            }
-            Some(other) => anyhow::bail!("auth {other:?}: expected local, jwks or off"),
+        // The same settings, names and rules as the Lambda functions' (skyport-auth).
+        let flags = AuthSettings {
+            mode: args.auth.clone(),
+            issuer: args.auth_issuer.clone(),
+            audience: args.auth_audience.clone(),
+            jwks_url: args.auth_jwks_url.clone().or(args.auth_jwks.clone()),
         };
+        let auth = flags
+            .or(AuthSettings {
+                mode: file.auth,
+                issuer: file.auth_issuer,
+                audience: file.auth_audience,
+                jwks_url: file.auth_jwks_url,
+            })
+            .resolve(AuthMode::Local)?;
         Ok(ServeConfig {
             auth,
             listen,
@@ -207,6 +193,59 @@ mod tests {
                 .port(),
             27779
         );
+    }
+
+    #[test]
+    fn auth_settings_take_the_former_spellings_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("skyport-cfg-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("auth.toml");
+        // A file written for the former names: `auth_jwks`, and the Lambdas' `jwt`.
+        std::fs::write(
+            &f,
+            "auth = \"jwt\"\nauth_jwks = \"/etc/skyport/jwks.json\"\n\
+             auth_issuer = \"https://issuer.example/\"\nauth_audience = \"a,b\"\n",
+        )
+        .unwrap();
+        let args = |audience: Option<&str>| ServeArgs {
+            config: Some(f.clone()),
+            auth_audience: audience.map(str::to_string),
+            ..Default::default()
+        };
+        let AuthConfig::Jwks(j) = ServeConfig::resolve(&args(None)).unwrap().auth else {
+            panic!("jwt is jwks");
+        };
+        assert_eq!(j.jwks_url, "/etc/skyport/jwks.json");
+        assert_eq!(j.issuer, "https://issuer.example/");
+        assert_eq!(j.audiences, ["a", "b"]);
+        let AuthConfig::Jwks(j) = ServeConfig::resolve(&args(Some("c"))).unwrap().auth else {
+            panic!("jwt is jwks");
+        };
+        assert_eq!(j.audiences, ["c"]);
+        // The new flag over the former one.
+        let c = ServeConfig::resolve(&ServeArgs {
+            auth: Some("jwks".into()),
+            auth_issuer: Some("https://issuer.example".into()),
+            auth_audience: Some("a".into()),
+            auth_jwks: Some("/old.json".into()),
+            auth_jwks_url: Some("https://issuer.example/keys".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let AuthConfig::Jwks(j) = c.auth else {
+            panic!("jwks");
+        };
+        assert_eq!(j.jwks_url, "https://issuer.example/keys");
+        assert_eq!(
+            ServeConfig::resolve(&ServeArgs::default()).unwrap().auth,
+            AuthConfig::Local
+        );
+        let e = ServeConfig::resolve(&ServeArgs {
+            auth: Some("jwks".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("SKYPORT_AUTH_ISSUER"), "{e:#}");
     }
 
     #[test]

@@ -11,6 +11,16 @@ use skyport_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+/// The access declarations of every service [`api`] mounts.
+pub const SERVICES: &[skyport_http::access::Declared] = &[
+    skyport_inventory::access,
+    skyport_boot::access,
+    skyport_images::access,
+    skyport_metadata::access,
+    skyport_sites::access,
+    skyport_sync::access,
+];
+
 /// Every API router over `store`, with the auth policy on every route (`auth = None` is off).
 /// `store` should be wrapped in [`skyport_sync::Generational`] so edge agents see changes.
 /// Endpoint history is written inline, before each answer; `skyport serve` uses
@@ -20,7 +30,7 @@ pub fn api(
     settings: skyport_ipxe::Settings,
     blobs: Arc<skyport_images::FsBlobs>,
     cloud_init_url: String,
-    creds: Arc<dyn skyport_sync::Credentials>,
+    creds: Arc<dyn skyport_sites::Credentials>,
     auth: skyport_auth::AuthLayer,
 ) -> Router {
     let history = History::inline(store.clone());
@@ -34,7 +44,7 @@ pub fn api_with_history(
     settings: skyport_ipxe::Settings,
     blobs: Arc<skyport_images::FsBlobs>,
     cloud_init_url: String,
-    creds: Arc<dyn skyport_sync::Credentials>,
+    creds: Arc<dyn skyport_sites::Credentials>,
     auth: skyport_auth::AuthLayer,
     history: History,
 ) -> Router {
@@ -50,8 +60,9 @@ pub fn api_with_history(
             skyport_metadata::MetadataService::new(store.clone(), cloud_init_url)
                 .with_history(history),
         ))
-        .merge(skyport_sync::router(store, creds));
-    skyport_auth::auth_layer(routes, auth)
+        .merge(skyport_sites::router(store.clone(), creds))
+        .merge(skyport_sync::router(store));
+    skyport_auth::auth_layer(routes, SERVICES, auth)
 }
 
 /// The local server's endpoint history: queued, and written by a task in `tasks` that writes

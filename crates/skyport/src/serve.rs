@@ -8,12 +8,16 @@ use skyport_store::Store;
 use skyport_store_sqlite::SqliteStore;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{AuthConfig, ServeConfig};
+use skyport_auth::AuthConfig;
+
+use crate::config::ServeConfig;
 
 pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     // A second subscriber (tests embedding this) is not an error worth stopping for.
-    if let Err(e) = skyport_http::init_tracing(cfg.log_format) {
-        eprintln!("skyport: logging already initialised: {e}");
+    if let Err(e) =
+        skyport_http::init_tracing(cfg.log_format, "info", skyport_http::LogOutput::Stdout)
+    {
+        eprintln!("skyport: {e}");
     }
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
@@ -32,7 +36,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         skyport_images::FsBlobs::open(&cfg.data, &cfg.public_url)
             .with_context(|| format!("opening image storage in {}", cfg.data.display()))?,
     );
-    let sites = Arc::new(skyport_sync::StoreSites(store.clone()));
+    let sites = Arc::new(skyport_sites::StoreSites(store.clone()));
     let mut local_issuer = None;
     let (auth, jwks_doc) = match &cfg.auth {
         AuthConfig::Off => {
@@ -54,28 +58,15 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             local_issuer = Some(Arc::new(issuer));
             (Some(Arc::new(jwks)), Some(doc))
         }
-        AuthConfig::Jwks {
-            source,
-            issuer,
-            audience,
-        } => {
-            let src = if source.starts_with("http://") || source.starts_with("https://") {
-                skyport_auth::KeySource::Url(source.clone())
-            } else {
-                skyport_auth::KeySource::File(source.into())
-            };
-            let jwks = skyport_auth::Jwks::new(src, issuer.clone(), vec![audience.clone()])
-                .with_sites(sites);
-            (Some(Arc::new(jwks)), None)
-        }
+        AuthConfig::Jwks(j) => (Some(Arc::new(j.verifier().with_sites(sites))), None),
     };
     // Site clients get tokens from this server's own endpoint (local issuer only).
     let token_url = local_issuer
         .as_ref()
         .map(|_| format!("{}/oauth2/token", cfg.public_url.trim_end_matches('/')));
-    let creds: Arc<dyn skyport_sync::Credentials> = match token_url {
-        Some(url) => Arc::new(skyport_sync::LocalCredentials::new(Some(url))),
-        None => Arc::new(skyport_sync::sites::NoCredentials(
+    let creds: Arc<dyn skyport_sites::Credentials> = match token_url {
+        Some(url) => Arc::new(skyport_sites::LocalCredentials::new(Some(url))),
+        None => Arc::new(skyport_sites::NoCredentials(
             "this server issues no tokens (auth is off, or tokens come from an external \
              issuer): create the site's client there",
         )),
@@ -95,7 +86,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         history.clone(),
     );
     if let Some(issuer) = local_issuer {
-        routes = routes.merge(skyport_sync::token::router(store, issuer));
+        routes = routes.merge(skyport_sites::token::router(store, issuer));
     }
     if let Some(doc) = jwks_doc {
         // The local issuer's public keys, for edge agents and tools that verify its tokens.

@@ -3,16 +3,14 @@
 //! profile; with `--demo`, a few mock BMCs (Redfish trees generated here) discovered into the
 //! inventory and given boot parameters, so a newcomer sees inventory and a boot script at once.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use skyport_edge::cloud::CloudClient;
-use skyport_edge::discover::{self, CredentialSource, DiscoverOptions, Status};
-use skyport_edge::token::TokenSource;
+use skyport_edge::{Agent, EdgeArgs, EdgeConfig, Status};
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Global, profile};
 use crate::config::{ServeArgs, ServeConfig};
@@ -77,33 +75,58 @@ pub async fn run(g: &Global, a: &UpArgs) -> anyhow::Result<()> {
     let cli_config = profile::save(g, &profile_name, &api, &admin)?;
     let creds = local_site(&api, &admin).await?;
 
-    // The edge agent, serving nodes from what it syncs.
-    let cloud = CloudClient::new(&api, TokenSource::client_credentials(creds))?;
-    let metrics = Arc::new(skyport_edge::metrics::Metrics::default());
-    let node_url = format!("http://{}", a.edge_listen);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let edge = tokio::spawn(skyport_edge::site::serve(
-        skyport_edge::site::SiteOptions {
-            data: a.data.join("edge"),
-            listen: a.edge_listen,
-            node_url: node_url.clone(),
-            sync_interval: Duration::from_secs(2),
-            cache_max_bytes: 10 << 30,
-            cache_verify_interval: skyport_edge::cache::VERIFY_INTERVAL,
-            site: "local".into(),
-        },
-        Some(cloud.clone()),
-        metrics,
-        Some(tx),
-    ));
-    rx.await
-        .context("the edge agent did not start (see the log above)")?;
-
-    let _fleet = if a.demo {
-        Some(demo(a, &cloud, &admin).await?)
+    // The demo's BMCs first: the agent's configuration names their port.
+    let fleet = if a.demo {
+        Some(demo_fleet(a).await?)
     } else {
         None
     };
+
+    // The edge agent, serving nodes from what it syncs, through the same facade and
+    // configuration path as `skyport-edge daemon`.
+    let node_url = format!("http://{}", a.edge_listen);
+    let edge_data = a.data.join("edge");
+    let mut args = EdgeArgs {
+        data: Some(edge_data.clone()),
+        cloud_url: Some(api.clone()),
+        token_url: Some(creds.token_url),
+        client_id: Some(creds.client_id),
+        client_secret: Some(creds.client_secret),
+        listen: Some(a.edge_listen.to_string()),
+        node_url: Some(node_url.clone()),
+        sync_interval: Some(2.0),
+        cache_max_gb: Some(10.0),
+        site: Some("local".into()),
+        ..EdgeArgs::default()
+    };
+    if let Some((_, port, site_map)) = &fleet {
+        args.ports = vec![*port];
+        args.scheme = Some("http".into());
+        args.insecure = true;
+        args.bmc_user = Some("admin".into());
+        args.bmc_password = Some(DEMO_PASSWORD.into());
+        args.site_map = Some(site_map.clone());
+    }
+    let agent = Agent::new(EdgeConfig::resolve(&args)?)?;
+    let cancel = CancellationToken::new();
+    let mut edge = tokio::spawn({
+        let (agent, cancel) = (agent.clone(), cancel.clone());
+        async move { agent.run(cancel).await }
+    });
+    let mut state = agent.watch();
+    tokio::select! {
+        r = state.wait_for(|s| s.node_addr.is_some()) => {
+            r.context("the edge agent stopped at start-up (see the log above)")?;
+        }
+        r = &mut edge => {
+            r.context("edge task")??;
+            bail!("the edge agent stopped at start-up");
+        }
+    }
+
+    if fleet.is_some() {
+        demo(a, &agent, &admin).await?;
+    }
 
     println!();
     println!("Skyport is up (embedded store in {}).", a.data.display());
@@ -117,7 +140,7 @@ pub async fn run(g: &Global, a: &UpArgs) -> anyhow::Result<()> {
     println!("Next:");
     println!("  skyport component list");
     if a.demo {
-        let (_, mac) = skyport_mockbmc::synthetic::macs(0);
+        let mac = demo_mac();
         println!("  skyport redfish-endpoint list");
         println!("  skyport bootscript --mac {mac}");
         println!(
@@ -134,19 +157,22 @@ pub async fn run(g: &Global, a: &UpArgs) -> anyhow::Result<()> {
     // The server stops by itself on Ctrl-C and SIGTERM; whichever is seen first ends `up`.
     tokio::select! {
         r = server => r.context("server task")??,
-        r = edge => r.context("edge task")??,
+        r = &mut edge => r.context("edge task")??,
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    // The agent stores what nodes fetched and stops its listener in order.
+    cancel.cancel();
+    if !edge.is_finished() {
+        edge.await.context("edge task")??;
+    }
+    drop(fleet);
     Ok(())
 }
 
 /// Registers the site "local" (or, when a previous run did, issues it fresh credentials: the
 /// secret is only ever shown once) and returns what its agent needs.
-async fn local_site(
-    api: &str,
-    admin: &str,
-) -> anyhow::Result<skyport_edge::token::ClientCredentials> {
+async fn local_site(api: &str, admin: &str) -> anyhow::Result<skyport_edge::ClientCredentials> {
     use reqwest::Method;
     let c = skyport_client::Client::new(api, Some(admin.to_string()))?;
     let body = serde_json::json!({"name": "local", "description": "this machine (skyport up)"});
@@ -168,7 +194,7 @@ async fn local_site(
             .map(str::to_string)
             .with_context(|| format!("registering the local site: the answer has no {k}"))
     };
-    Ok(skyport_edge::token::ClientCredentials {
+    Ok(skyport_edge::ClientCredentials {
         token_url: field("token_url")?,
         client_id: field("client_id")?,
         client_secret: field("client_secret")?,
@@ -176,13 +202,22 @@ async fn local_site(
     })
 }
 
-/// Mock BMCs on 127.0.1.x, discovered and pushed as the edge agent does it, then boot
-/// parameters for their nodes.
-async fn demo(
-    a: &UpArgs,
-    cloud: &CloudClient,
-    admin: &str,
-) -> anyhow::Result<skyport_mockbmc::Fleet> {
+#[cfg(not(feature = "demo"))]
+async fn demo_fleet(_: &UpArgs) -> anyhow::Result<((), u16, PathBuf)> {
+    bail!("this skyport was built without the `demo` feature (mock BMCs)")
+}
+
+#[cfg(not(feature = "demo"))]
+fn demo_mac() -> String {
+    String::new()
+}
+
+/// Mock BMCs on 127.0.1.x (one port for all) and the site map naming them, written to the
+/// agent's data directory.
+#[cfg(feature = "demo")]
+async fn demo_fleet(a: &UpArgs) -> anyhow::Result<(skyport_mockbmc::Fleet, u16, PathBuf)> {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
     let port = {
         let l = std::net::TcpListener::bind("127.0.1.1:0")
             .context("binding a loopback port for the mock BMCs")?;
@@ -208,43 +243,36 @@ async fn demo(
         },
     )
     .await?;
-    let opts = DiscoverOptions {
-        scheme: "http".into(),
-        concurrency: 8,
-        scan_concurrency: 16,
-        limits: skyport_redfish::Limits::default(),
-        bmc_deadline: Duration::from_secs(30),
-        crawl: skyport_redfish::CrawlOptions::default(),
-        auth: skyport_redfish::AuthMode::Basic,
-        tls: skyport_redfish::TlsPolicy::Insecure,
-        credentials: CredentialSource {
-            store: None,
-            default: Some(skyport_redfish::Credentials {
-                username: "admin".into(),
-                password: DEMO_PASSWORD.into(),
-            }),
-        },
-        site_map: Some(skyport_edge::sitemap::SiteMap::parse(
-            &site,
-            std::path::Path::new("demo-site.yaml"),
-        )?),
-    };
-    let last = Ipv4Addr::new(127, 0, 1, a.demo_bmcs as u8);
-    let targets =
-        skyport_edge::targets::expand(&[format!("127.0.1.1-{}", last.octets()[3])], &[port])?;
-    let outbox = skyport_edge::outbox::Outbox::new(Arc::new(
-        skyport_store_sqlite::SqliteStore::open(a.data.join("edge").join("edge.sqlite"))?,
-    ));
-    let found = discover::run(targets, Arc::new(opts), Some(outbox.clone()), |_| {}).await;
-    let ok = found
+    let dir = a.data.join("edge");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let map = dir.join("demo-site.yaml");
+    std::fs::write(&map, site).with_context(|| format!("writing {}", map.display()))?;
+    Ok((fleet, port, map))
+}
+
+/// The first demo node's MAC, for the hints printed at the end.
+#[cfg(feature = "demo")]
+fn demo_mac() -> String {
+    skyport_mockbmc::synthetic::macs(0).1
+}
+
+/// Discovers the mock BMCs and pushes them as the edge agent does it, then gives their nodes
+/// boot parameters.
+async fn demo(a: &UpArgs, agent: &Agent, admin: &str) -> anyhow::Result<()> {
+    let last = a.demo_bmcs;
+    let run = agent
+        .discover(&[format!("127.0.1.1-{last}")], true, &|_| {})
+        .await?;
+    let ok = run
+        .found
         .iter()
         .filter(|f| f.row.status == Status::Discovered)
         .count();
-    let pusher = skyport_edge::push::Pusher::from_cloud(cloud.clone());
-    let rep = skyport_edge::push::drain(&outbox, &pusher, 4, Duration::from_secs(30)).await?;
+    let rep = agent.flush(Duration::from_secs(30)).await?;
     println!(
         "demo: {} mock BMCs, {ok} discovered and queued, {} pushed to the inventory",
-        a.demo_bmcs, rep.pushed
+        a.demo_bmcs,
+        run.pushed + rep.pushed
     );
     // Boot parameters for the discovered nodes (the kernel is a placeholder URL: upload a real
     // one with `skyport image upload` and point the nodes at `image:<id>`).
@@ -263,5 +291,5 @@ async fn demo(
                 "params": "console=ttyS0,115200 ip=dhcp"})),
         )
         .await?;
-    Ok(fleet)
+    Ok(())
 }

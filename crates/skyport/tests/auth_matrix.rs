@@ -32,210 +32,119 @@ enum Req {
 }
 use Req::*;
 
+#[rustfmt::skip]
 const ROUTES: &[(&str, &str, Req)] = &[
     // SMD
-    ("GET", "/hsm/v2/service/ready", Public),
-    ("GET", "/hsm/v2/service/liveness", Public),
-    ("GET", "/hsm/v2/service/values", Public),
-    ("GET", "/hsm/v2/service/values/arch", Public),
-    ("GET", "/hsm/v2/State/Components", Read),
-    ("POST", "/hsm/v2/State/Components", Write),
+    ("GET",    "/hsm/v2/service/ready", Public),
+    ("GET",    "/hsm/v2/service/liveness", Public),
+    ("GET",    "/hsm/v2/service/values", Public),
+    ("GET",    "/hsm/v2/service/values/arch", Public),
+    ("GET",    "/hsm/v2/State/Components", Read),
+    ("POST",   "/hsm/v2/State/Components", Write),
     ("DELETE", "/hsm/v2/State/Components", Admin),
-    ("GET", "/hsm/v2/State/Components/ByNID/1", Read),
-    ("PATCH", "/hsm/v2/State/Components/BulkNID", Write),
-    ("PATCH", "/hsm/v2/State/Components/BulkStateData", Write),
-    ("PATCH", "/hsm/v2/State/Components/BulkFlagOnly", Write),
-    ("PATCH", "/hsm/v2/State/Components/BulkEnabled", Write),
-    (
-        "PATCH",
-        "/hsm/v2/State/Components/BulkSoftwareStatus",
-        Write,
-    ),
-    ("PATCH", "/hsm/v2/State/Components/BulkRole", Write),
-    ("GET", "/hsm/v2/State/Components/x1c0s0b0n0", Read),
-    ("PUT", "/hsm/v2/State/Components/x1c0s0b0n0", Write),
-    ("PATCH", "/hsm/v2/State/Components/x1c0s0b0n0", Write),
+    ("GET",    "/hsm/v2/State/Components/ByNID/1", Read),
+    ("PATCH",  "/hsm/v2/State/Components/BulkNID", Write),
+    ("PATCH",  "/hsm/v2/State/Components/BulkStateData", Write),
+    ("PATCH",  "/hsm/v2/State/Components/BulkFlagOnly", Write),
+    ("PATCH",  "/hsm/v2/State/Components/BulkEnabled", Write),
+    ("PATCH",  "/hsm/v2/State/Components/BulkSoftwareStatus", Write),
+    ("PATCH",  "/hsm/v2/State/Components/BulkRole", Write),
+    ("GET",    "/hsm/v2/State/Components/x1c0s0b0n0", Read),
+    ("PUT",    "/hsm/v2/State/Components/x1c0s0b0n0", Write),
+    ("PATCH",  "/hsm/v2/State/Components/x1c0s0b0n0", Write),
     ("DELETE", "/hsm/v2/State/Components/x1c0s0b0n0", Write),
-    (
-        "PATCH",
-        "/hsm/v2/State/Components/x1c0s0b0n0/StateData",
-        Write,
-    ),
-    (
-        "PATCH",
-        "/hsm/v2/State/Components/x1c0s0b0n0/FlagOnly",
-        Write,
-    ),
-    (
-        "PATCH",
-        "/hsm/v2/State/Components/x1c0s0b0n0/Enabled",
-        Write,
-    ),
-    (
-        "PATCH",
-        "/hsm/v2/State/Components/x1c0s0b0n0/SoftwareStatus",
-        Write,
-    ),
-    ("PATCH", "/hsm/v2/State/Components/x1c0s0b0n0/Role", Write),
-    ("PATCH", "/hsm/v2/State/Components/x1c0s0b0n0/NID", Write),
-    ("GET", "/hsm/v2/Inventory/RedfishEndpoints", Read),
-    ("POST", "/hsm/v2/Inventory/RedfishEndpoints", Disc),
+    ("PATCH",  "/hsm/v2/State/Components/x1c0s0b0n0/StateData", Write),
+    ("PATCH",  "/hsm/v2/State/Components/x1c0s0b0n0/FlagOnly", Write),
+    ("PATCH",  "/hsm/v2/State/Components/x1c0s0b0n0/Enabled", Write),
+    ("PATCH",  "/hsm/v2/State/Components/x1c0s0b0n0/SoftwareStatus", Write),
+    ("PATCH",  "/hsm/v2/State/Components/x1c0s0b0n0/Role", Write),
+    ("PATCH",  "/hsm/v2/State/Components/x1c0s0b0n0/NID", Write),
+    ("GET",    "/hsm/v2/Inventory/RedfishEndpoints", Read),
+    ("POST",   "/hsm/v2/Inventory/RedfishEndpoints", Disc),
     ("DELETE", "/hsm/v2/Inventory/RedfishEndpoints", Admin),
-    ("GET", "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0", Read),
-    ("PUT", "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0", Disc),
-    (
-        "PATCH",
-        "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0",
-        Write,
-    ),
-    (
-        "DELETE",
-        "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0",
-        Write,
-    ),
-    ("GET", "/hsm/v2/Inventory/ComponentEndpoints", Read),
+    ("GET",    "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0", Read),
+    ("PUT",    "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0", Disc),
+    ("PATCH",  "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0", Write),
+    ("DELETE", "/hsm/v2/Inventory/RedfishEndpoints/x1c0s0b0", Write),
+    ("GET",    "/hsm/v2/Inventory/ComponentEndpoints", Read),
     ("DELETE", "/hsm/v2/Inventory/ComponentEndpoints", Admin),
-    ("GET", "/hsm/v2/Inventory/ComponentEndpoints/x1c0s0b0", Read),
-    (
-        "DELETE",
-        "/hsm/v2/Inventory/ComponentEndpoints/x1c0s0b0",
-        Write,
-    ),
-    ("GET", "/hsm/v2/Inventory/EthernetInterfaces", Read),
-    ("POST", "/hsm/v2/Inventory/EthernetInterfaces", Write),
+    ("GET",    "/hsm/v2/Inventory/ComponentEndpoints/x1c0s0b0", Read),
+    ("DELETE", "/hsm/v2/Inventory/ComponentEndpoints/x1c0s0b0", Write),
+    ("GET",    "/hsm/v2/Inventory/EthernetInterfaces", Read),
+    ("POST",   "/hsm/v2/Inventory/EthernetInterfaces", Write),
     ("DELETE", "/hsm/v2/Inventory/EthernetInterfaces", Admin),
-    (
-        "GET",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310",
-        Read,
-    ),
-    (
-        "PATCH",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310",
-        Write,
-    ),
-    (
-        "DELETE",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310",
-        Write,
-    ),
-    (
-        "GET",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses",
-        Read,
-    ),
-    (
-        "POST",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses",
-        Write,
-    ),
-    (
-        "PATCH",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.0.0.1",
-        Write,
-    ),
-    (
-        "DELETE",
-        "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.0.0.1",
-        Write,
-    ),
-    ("GET", "/hsm/v2/groups", Read),
-    ("POST", "/hsm/v2/groups", Write),
-    ("GET", "/hsm/v2/groups/labels", Read),
-    ("GET", "/hsm/v2/groups/compute", Read),
-    ("PATCH", "/hsm/v2/groups/compute", Write),
+    ("GET",    "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310", Read),
+    ("PATCH",  "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310", Write),
+    ("DELETE", "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310", Write),
+    ("GET",    "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses", Read),
+    ("POST",   "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses", Write),
+    ("PATCH",  "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.0.0.1", Write),
+    ("DELETE", "/hsm/v2/Inventory/EthernetInterfaces/a4bf012b7310/IPAddresses/10.0.0.1", Write),
+    ("GET",    "/hsm/v2/groups", Read),
+    ("POST",   "/hsm/v2/groups", Write),
+    ("GET",    "/hsm/v2/groups/labels", Read),
+    ("GET",    "/hsm/v2/groups/compute", Read),
+    ("PATCH",  "/hsm/v2/groups/compute", Write),
     ("DELETE", "/hsm/v2/groups/compute", Write),
-    ("GET", "/hsm/v2/groups/compute/members", Read),
-    ("POST", "/hsm/v2/groups/compute/members", Write),
-    ("PUT", "/hsm/v2/groups/compute/members", Write),
+    ("GET",    "/hsm/v2/groups/compute/members", Read),
+    ("POST",   "/hsm/v2/groups/compute/members", Write),
+    ("PUT",    "/hsm/v2/groups/compute/members", Write),
     ("DELETE", "/hsm/v2/groups/compute/members/x1c0s0b0n0", Write),
-    ("GET", "/hsm/v2/memberships", Read),
-    ("GET", "/hsm/v2/memberships/x1c0s0b0n0", Read),
+    ("GET",    "/hsm/v2/memberships", Read),
+    ("GET",    "/hsm/v2/memberships/x1c0s0b0n0", Read),
     // BSS
-    ("GET", "/boot/v1/bootparameters", Read),
-    ("POST", "/boot/v1/bootparameters", Write),
-    ("PUT", "/boot/v1/bootparameters", Write),
-    ("PATCH", "/boot/v1/bootparameters", Write),
+    ("GET",    "/boot/v1/bootparameters", Read),
+    ("POST",   "/boot/v1/bootparameters", Write),
+    ("PUT",    "/boot/v1/bootparameters", Write),
+    ("PATCH",  "/boot/v1/bootparameters", Write),
     ("DELETE", "/boot/v1/bootparameters", Write),
-    ("GET", "/boot/v1/bootscript?mac=02:00:00:00:00:01", Public),
-    ("GET", "/boot/v1/hosts", Read),
-    ("POST", "/boot/v1/hosts", Write),
-    ("GET", "/boot/v1/dumpstate", Admin),
-    ("GET", "/boot/v1/endpoint-history", Read),
-    ("GET", "/boot/v1/service/status", Public),
-    ("GET", "/boot/v1/service/version", Public),
-    ("GET", "/boot/v1/service/hsm", Public),
-    ("GET", "/boot/v1/service/storage/status", Public),
-    ("GET", "/boot/v1/service/status/all", Public),
+    ("GET",    "/boot/v1/bootscript?mac=02:00:00:00:00:01", Public),
+    ("GET",    "/boot/v1/hosts", Read),
+    ("POST",   "/boot/v1/hosts", Write),
+    ("GET",    "/boot/v1/dumpstate", Admin),
+    ("GET",    "/boot/v1/endpoint-history", Read),
+    ("GET",    "/boot/v1/service/status", Public),
+    ("GET",    "/boot/v1/service/version", Public),
+    ("GET",    "/boot/v1/service/hsm", Public),
+    ("GET",    "/boot/v1/service/storage/status", Public),
+    ("GET",    "/boot/v1/service/status/all", Public),
     // cloud-init
-    ("GET", "/cloud-init/meta-data", Public),
-    ("GET", "/cloud-init/user-data", Public),
-    ("GET", "/cloud-init/vendor-data", Public),
-    ("GET", "/cloud-init/compute.yaml", Public),
-    ("GET", "/cloud-init/admin/cluster-defaults", Admin),
-    ("POST", "/cloud-init/admin/cluster-defaults", Admin),
-    ("GET", "/cloud-init/admin/groups", Admin),
-    ("POST", "/cloud-init/admin/groups", Admin),
-    ("GET", "/cloud-init/admin/groups/compute", Admin),
-    ("PUT", "/cloud-init/admin/groups/compute", Admin),
+    ("GET",    "/cloud-init/meta-data", Public),
+    ("GET",    "/cloud-init/user-data", Public),
+    ("GET",    "/cloud-init/vendor-data", Public),
+    ("GET",    "/cloud-init/compute.yaml", Public),
+    ("GET",    "/cloud-init/admin/cluster-defaults", Admin),
+    ("POST",   "/cloud-init/admin/cluster-defaults", Admin),
+    ("GET",    "/cloud-init/admin/groups", Admin),
+    ("POST",   "/cloud-init/admin/groups", Admin),
+    ("GET",    "/cloud-init/admin/groups/compute", Admin),
+    ("PUT",    "/cloud-init/admin/groups/compute", Admin),
     ("DELETE", "/cloud-init/admin/groups/compute", Admin),
-    ("PUT", "/cloud-init/admin/instance-info/x1c0s0b0n0", Admin),
-    (
-        "GET",
-        "/cloud-init/admin/impersonation/x1c0s0b0n0/meta-data",
-        Admin,
-    ),
-    (
-        "GET",
-        "/cloud-init/admin/impersonation/x1c0s0b0n0/user-data",
-        Admin,
-    ),
-    (
-        "GET",
-        "/cloud-init/admin/impersonation/x1c0s0b0n0/vendor-data",
-        Admin,
-    ),
-    (
-        "GET",
-        "/cloud-init/admin/impersonation/x1c0s0b0n0/compute.yaml",
-        Admin,
-    ),
+    ("PUT",    "/cloud-init/admin/instance-info/x1c0s0b0n0", Admin),
+    ("GET",    "/cloud-init/admin/impersonation/x1c0s0b0n0/meta-data", Admin),
+    ("GET",    "/cloud-init/admin/impersonation/x1c0s0b0n0/user-data", Admin),
+    ("GET",    "/cloud-init/admin/impersonation/x1c0s0b0n0/vendor-data", Admin),
+    ("GET",    "/cloud-init/admin/impersonation/x1c0s0b0n0/compute.yaml", Admin),
     // images
-    ("GET", "/images/v1/images", Read),
-    ("POST", "/images/v1/images", Write),
-    ("GET", "/images/v1/images/demo-1-x86_64-kernel", Read),
+    ("GET",    "/images/v1/images", Read),
+    ("POST",   "/images/v1/images", Write),
+    ("GET",    "/images/v1/images/demo-1-x86_64-kernel", Read),
     ("DELETE", "/images/v1/images/demo-1-x86_64-kernel", Write),
-    (
-        "POST",
-        "/images/v1/images/demo-1-x86_64-kernel/complete",
-        Write,
-    ),
-    (
-        "GET",
-        "/images/v1/images/demo-1-x86_64-kernel/content",
-        ReadEdge,
-    ),
-    (
-        "GET",
-        "/images/v1/blobs/demo-1-x86_64-kernel?op=get&expires=1&sig=x",
-        Public,
-    ),
-    (
-        "PUT",
-        "/images/v1/blobs/demo-1-x86_64-kernel?op=put&expires=1&sig=x",
-        Public,
-    ),
+    ("POST",   "/images/v1/images/demo-1-x86_64-kernel/complete", Write),
+    ("GET",    "/images/v1/images/demo-1-x86_64-kernel/content", ReadEdge),
+    ("GET",    "/images/v1/blobs/demo-1-x86_64-kernel?op=get&expires=1&sig=x", Public),
+    ("PUT",    "/images/v1/blobs/demo-1-x86_64-kernel?op=put&expires=1&sig=x", Public),
     // edge sync and sites ("other" is not registered: allowed calls answer 404)
-    ("GET", "/edge/v1/snapshot", Disc),
-    ("POST", "/edge/v1/reports", Disc),
-    ("GET", "/edge/v1/candidates", Read),
-    ("GET", "/edge/v1/sites", Read),
-    ("POST", "/edge/v1/sites", Admin),
-    ("GET", "/edge/v1/sites/other", Read),
+    ("GET",    "/edge/v1/snapshot", Disc),
+    ("POST",   "/edge/v1/reports", Disc),
+    ("GET",    "/edge/v1/candidates", Read),
+    ("GET",    "/edge/v1/sites", Read),
+    ("POST",   "/edge/v1/sites", Admin),
+    ("GET",    "/edge/v1/sites/other", Read),
     ("DELETE", "/edge/v1/sites/other", Admin),
-    ("POST", "/edge/v1/sites/other/rotate", Admin),
-    ("POST", "/edge/v1/sites/other/revoke", Admin),
-    ("PUT", "/edge/v1/sites/other/xnames/x1c0", Write),
+    ("POST",   "/edge/v1/sites/other/rotate", Admin),
+    ("POST",   "/edge/v1/sites/other/revoke", Admin),
+    ("PUT",    "/edge/v1/sites/other/xnames/x1c0", Write),
     ("DELETE", "/edge/v1/sites/other/xnames/x1c0", Write),
 ];
 
@@ -291,23 +200,25 @@ async fn every_route_times_every_token() {
         LOCAL_ISSUER,
         vec![LOCAL_AUDIENCE.into()],
     )
-    .with_sites(Arc::new(skyport_sync::StoreSites(store.clone())));
+    .with_sites(Arc::new(skyport_sites::StoreSites(store.clone())));
     // A registered site's edge client, and one whose site revoked it.
-    let registry = skyport_sync::Registry::new(
+    let registry = skyport_sites::Registry::new(
         store.clone(),
-        Arc::new(skyport_sync::LocalCredentials::new(None)),
+        Arc::new(skyport_sites::LocalCredentials::new(None)),
     );
     let east = registry.register("east", "").await.unwrap();
     let west = registry.register("west", "").await.unwrap();
     registry.revoke("west", None).await.unwrap();
     // The routes' xnames are east's, so an allowed edge push is not refused for ownership.
     registry.assign("east", "x1c0").await.unwrap();
+    // Nothing here serves cloud-init: its advertised URL is never called.
+    let cloud_init = "http://127.0.0.1:1/cloud-init".to_string();
     let app = skyport::api(
         store,
         skyport_ipxe::Settings::default(),
         blobs,
-        "http://127.0.0.1:1/cloud-init".into(),
-        Arc::new(skyport_sync::LocalCredentials::new(None)),
+        cloud_init,
+        Arc::new(skyport_sites::LocalCredentials::new(None)),
         Some(Arc::new(jwks)),
     );
 
@@ -322,12 +233,11 @@ async fn every_route_times_every_token() {
     };
     let claims = json!({"iss": LOCAL_ISSUER, "sub": "x", "aud": LOCAL_AUDIENCE,
                         "exp": now() + 300, "scope": "skyport/admin"});
+    // The claims above with `patch`'s keys replaced, signed by the server's own key.
     let signed = |patch: serde_json::Value| {
-        let mut c = claims.clone();
-        for (k, v) in patch.as_object().unwrap() {
-            c[k] = v.clone();
-        }
-        issuer.sign_claims(&c).unwrap()
+        let mut c = claims.as_object().unwrap().clone();
+        c.extend(patch.as_object().unwrap().clone());
+        issuer.sign_claims(&serde_json::Value::Object(c)).unwrap()
     };
     let other_dir = tempfile::tempdir().unwrap();
     let other = LocalIssuer::load_or_create(other_dir.path()).unwrap();
@@ -414,4 +324,116 @@ async fn every_route_times_every_token() {
         }
     }
     assert_eq!(checked, ROUTES.len() * 15);
+}
+
+/// One API Gateway route of `infra/template.yaml`: method (`ANY` too), path pattern, and
+/// whether it skips the gateway's JWT authorizer.
+struct GatewayRoute {
+    method: String,
+    path: String,
+    anonymous: bool,
+}
+
+fn gateway_routes() -> Vec<GatewayRoute> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../infra/template.yaml"
+    ))
+    .unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let mut out = Vec::new();
+    for (_, res) in doc["Resources"].as_mapping().unwrap() {
+        let Some(events) = res["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, ev) in events {
+            if ev["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let p = &ev["Properties"];
+            out.push(GatewayRoute {
+                method: p["Method"].as_str().unwrap().to_uppercase(),
+                path: p["Path"].as_str().unwrap().to_string(),
+                anonymous: p["Auth"]["Authorizer"].as_str() == Some("NONE"),
+            });
+        }
+    }
+    assert!(out.len() > 10, "no API routes found in the template");
+    out
+}
+
+/// How specifically `pattern` matches `path` (API Gateway picks the most specific route:
+/// literal segments over `{param}` over a greedy `{proxy+}`, a named method over `ANY`), or
+/// `None` if it does not.
+fn specificity(
+    pattern: &str,
+    method: &str,
+    route_method: &str,
+    path: &str,
+) -> Option<(usize, bool, bool)> {
+    if route_method != "ANY" && route_method != method {
+        return None;
+    }
+    let pat: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let named = route_method != "ANY";
+    let mut literal = 0;
+    for (i, p) in pat.iter().enumerate() {
+        if p.ends_with("+}") {
+            return (seg.len() > i).then_some((literal, false, named));
+        }
+        let s = seg.get(i)?;
+        if !p.starts_with('{') {
+            if p != s {
+                return None;
+            }
+            literal += 1;
+        }
+    }
+    (pat.len() == seg.len()).then_some((literal, true, named))
+}
+
+/// The services' access declarations and the deployed gateway agree: every route a service
+/// declares anonymous (what a booting node asks for) skips the gateway's authorizer, or nodes
+/// could not boot from the cloud; and every route that skips it is one a node or an edge agent
+/// (whose tokens the function verifies itself) calls.
+#[test]
+fn the_gateway_lets_through_exactly_the_routes_nodes_and_agents_call() {
+    let gateway = gateway_routes();
+    let mut anonymous_used = vec![false; gateway.len()];
+    for (method, path, req) in ROUTES {
+        let path = path.split('?').next().unwrap();
+        let chosen = gateway
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| specificity(&g.path, method, &g.method, path).map(|s| (s, i)))
+            .max();
+        // Only the local server has these: its token endpoint (Cognito's is the cloud's) and
+        // its signed blob URLs (the cloud hands out S3's presigned URLs instead).
+        if path == "/oauth2/token" || path.starts_with("/images/v1/blobs/") {
+            continue;
+        }
+        let Some((_, i)) = chosen else {
+            panic!("{method} {path} is not routed by the gateway");
+        };
+        let g = &gateway[i];
+        if *req == Public {
+            assert!(
+                g.anonymous,
+                "{method} {path} is anonymous in its service but behind the gateway's authorizer ({} {})",
+                g.method, g.path
+            );
+        }
+        if g.anonymous && matches!(req, Public | Disc | ReadEdge) {
+            anonymous_used[i] = true;
+        }
+    }
+    for (g, used) in gateway.iter().zip(anonymous_used) {
+        assert!(
+            !g.anonymous || used,
+            "{} {} skips the gateway's authorizer but no node or agent route needs it",
+            g.method,
+            g.path
+        );
+    }
 }

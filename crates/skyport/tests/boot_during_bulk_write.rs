@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use skyport_store::{IndexKey, Page, PageRequest, Record, Result, Store, Table, Write};
+use skyport_testkit::serve::{Served, largest_bulk_body};
 use tokio::sync::watch;
 
 /// Batches at least this large are "the bulk write" (a known node's history write is one op).
@@ -98,31 +99,6 @@ fn mac(i: usize) -> String {
     format!("02:00:00:00:{:02x}:01", i)
 }
 
-/// The largest bulk POST the API accepts: components (no NIDs, like the hostile test's) up to
-/// the body limit.
-fn largest_bulk_body() -> (Vec<u8>, usize) {
-    let limit = skyport_http::MAX_BODY_BYTES;
-    let mut body = b"{\"Components\":[".to_vec();
-    let mut n = 0usize;
-    loop {
-        let (cab, rest) = (3000 + n / 2048, n % 2048);
-        let entry = format!(
-            "{}{{\"ID\":\"x{cab}c{}s{}b0n{}\",\"State\":\"Ready\",\"Role\":\"Compute\"}}",
-            if n == 0 { "" } else { "," },
-            rest / 256,
-            (rest / 4) % 64,
-            rest % 4
-        );
-        if body.len() + entry.len() + 2 > limit {
-            break;
-        }
-        body.extend_from_slice(entry.as_bytes());
-        n += 1;
-    }
-    body.extend_from_slice(b"]}");
-    (body, n)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn boot_scripts_are_answered_during_the_largest_bulk_write() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,25 +120,12 @@ async fn boot_scripts_are_answered_during_the_largest_bulk_write() {
         skyport_ipxe::Settings::default(),
         blobs,
         "http://127.0.0.1:1/cloud-init".into(),
-        Arc::new(skyport_sync::sites::NoCredentials("none in this test")),
+        Arc::new(skyport_sites::NoCredentials("none in this test")),
         None,
         history.clone(),
     );
-    let app = skyport_http::app(routes);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-        std::net::SocketAddr,
-    >(app);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, make)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    let base = format!("http://{addr}");
+    let server = Served::start(skyport_http::app(routes)).await.unwrap();
+    let base = format!("http://{}", server.addr);
     let client = reqwest::Client::new();
 
     // Known nodes: component, NIC, boot parameters.
@@ -194,23 +157,18 @@ async fn boot_scripts_are_answered_during_the_largest_bulk_write() {
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 
-    let (body, count) = largest_bulk_body();
-    let post = {
-        let client = client.clone();
-        let url = format!("{base}/hsm/v2/State/Components");
-        tokio::spawn(async move {
-            let t = Instant::now();
-            let r = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.text().await.unwrap(), t.elapsed())
-        })
-    };
+    // Components (no NIDs, like the hostile test's) up to the body limit.
+    let (body, count) = largest_bulk_body(skyport_http::MAX_BODY_BYTES, 3000);
+    let request = client
+        .post(format!("{base}/hsm/v2/State/Components"))
+        .header("content-type", "application/json")
+        .body(body);
+    let post = tokio::spawn(async move {
+        let t = Instant::now();
+        let r = request.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap(), t.elapsed())
+    });
     tokio::time::timeout(Duration::from_secs(300), bulk.wait_for(|b| *b))
         .await
         .expect("the bulk POST never reached the store")
@@ -280,16 +238,9 @@ async fn boot_scripts_are_answered_during_the_largest_bulk_write() {
     // Every node's fetch is in the endpoint history soon after.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let h: Vec<Value> = client
-            .get(format!(
-                "{base}/boot/v1/endpoint-history?endpoint=bootscript"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = format!("{base}/boot/v1/endpoint-history?endpoint=bootscript");
+        let r = client.get(url).send().await.unwrap();
+        let h: Vec<Value> = r.json().await.unwrap();
         let seen = (0..NODES)
             .filter(|i| h.iter().any(|e| e["name"] == node(*i).as_str()))
             .count();
@@ -306,8 +257,7 @@ async fn boot_scripts_are_answered_during_the_largest_bulk_write() {
     assert_eq!((s.dropped, s.failed), (0, 0), "{s:?}");
 
     // Orderly stop: the listener first, then the background writer, which ends on its own.
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await.unwrap();
     cancel.cancel();
     while let Some(r) = background.join_next().await {
         r.unwrap();

@@ -39,8 +39,8 @@ impl Cloud {
             LOCAL_ISSUER,
             vec![LOCAL_AUDIENCE.into()],
         )
-        .with_sites(Arc::new(skyport_sync::StoreSites(store.clone())));
-        let creds = Arc::new(skyport_sync::LocalCredentials::new(Some(
+        .with_sites(Arc::new(skyport_sites::StoreSites(store.clone())));
+        let creds = Arc::new(skyport_sites::LocalCredentials::new(Some(
             "http://127.0.0.1:1/oauth2/token".into(),
         )));
         let app = skyport::api(
@@ -51,7 +51,7 @@ impl Cloud {
             creds,
             Some(Arc::new(jwks)),
         )
-        .merge(skyport_sync::token::router(store, issuer.clone()));
+        .merge(skyport_sites::token::router(store, issuer.clone()));
         let admin = issuer
             .mint(
                 "admin",
@@ -78,12 +78,11 @@ impl Cloud {
             }
             None => Body::empty(),
         };
-        let r = self
-            .app
-            .clone()
-            .oneshot(b.body(body).unwrap())
-            .await
-            .unwrap();
+        self.send(b.body(body).unwrap()).await
+    }
+
+    async fn send(&self, req: Request<Body>) -> Resp {
+        let r = self.app.clone().oneshot(req).await.unwrap();
         let status = r.status().as_u16();
         let bytes = r.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -101,26 +100,37 @@ impl Cloud {
     /// Client credentials → token, as the agent (and Cognito's endpoint) does it.
     async fn token(&self, id: &str, secret: &str, form: &str) -> Resp {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-        let r = self
-            .app
-            .clone()
-            .oneshot(
-                Request::post("/oauth2/token")
-                    .header("authorization", format!("Basic {basic}"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(Body::from(form.to_string()))
-                    .unwrap(),
-            )
-            .await
+        let req = Request::post("/oauth2/token")
+            .header("authorization", format!("Basic {basic}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_string()))
             .unwrap();
-        let status = r.status().as_u16();
-        let bytes = r.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Resp {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        }
+        self.send(req).await
+    }
+
+    /// A discovery push as an agent makes it: `PUT` to the BMC's own path, or `POST`.
+    async fn discover(&self, method: &str, token: &str, body: Value) -> Resp {
+        let path = match method {
+            "PUT" => format!(
+                "/hsm/v2/Inventory/RedfishEndpoints/{}",
+                body["ID"].as_str().unwrap()
+            ),
+            _ => "/hsm/v2/Inventory/RedfishEndpoints".to_string(),
+        };
+        self.call(method, &path, token, Some(body)).await
+    }
+
+    /// [`discovered`], PUT to the BMC's path.
+    async fn push(&self, token: &str, bmc: &str, ip: &str, mac: &str) -> Resp {
+        self.discover("PUT", token, discovered(bmc, ip, mac)).await
+    }
+}
+
+impl Resp {
+    /// Asserts the status, showing the body if it is another.
+    fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status, status, "{}", self.text);
+        self
     }
 }
 
@@ -130,15 +140,16 @@ const GRANT: &str = "grant_type=client_credentials&scope=skyport%2Fedge";
 /// whose detail is the one text every such refusal has, and none of `secrets` anywhere.
 fn refused_blind(r: &Resp, secrets: &[&str]) {
     assert_eq!(r.status, 403, "{}", r.text);
-    assert_eq!(
-        r.body["detail"],
-        skyport_inventory::sites::REFUSED,
-        "{}",
-        r.text
-    );
+    assert_eq!(r.body["detail"], skyport_sites::REFUSED, "{}", r.text);
     for s in secrets {
         assert!(!r.text.contains(s), "the refusal names {s}: {}", r.text);
     }
+}
+
+/// The string `key` of each element of the array `list`, in order.
+fn strs<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    let list = list.as_array().unwrap();
+    list.iter().map(|e| e[key].as_str().unwrap()).collect()
 }
 
 /// What an agent pushes for one BMC with one node and one NIC.
@@ -229,300 +240,168 @@ async fn one_cloud_many_sites_no_leaks(c: Cloud) {
     }
 
     // East owns cabinet x1000c0 by assignment; discovery claims what it pushes elsewhere.
-    let r = c
-        .admin("PUT", "/edge/v1/sites/east/xnames/x1000c0", None)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = c
-        .admin("PUT", "/edge/v1/sites/west/xnames/x2000c0", None)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let push = |token: String, bmc: &'static str, ip: &'static str, mac: &'static str| {
-        let c = &c;
-        async move {
-            c.call(
-                "PUT",
-                &format!("/hsm/v2/Inventory/RedfishEndpoints/{bmc}"),
-                &token,
-                Some(discovered(bmc, ip, mac)),
-            )
-            .await
-        }
-    };
-    let r = push(
-        east_token.clone(),
-        "x1000c0s0b0",
-        "10.1.0.1",
-        "02:e0:00:00:00",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = push(
-        east_token.clone(),
-        "x3000c0s0b0",
-        "10.3.0.1",
-        "02:e3:00:00:00",
-    )
-    .await;
-    assert_eq!(
-        r.status, 200,
-        "unassigned: claimed by discovery: {}",
-        r.text
-    );
-    let r = push(
-        west_token.clone(),
-        "x2000c0s0b0",
-        "10.2.0.1",
-        "02:a0:00:00:00",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    for path in [
+        "/edge/v1/sites/east/xnames/x1000c0",
+        "/edge/v1/sites/west/xnames/x2000c0",
+    ] {
+        c.admin("PUT", path, None).await.expect(200);
+    }
+    for (token, bmc, ip, mac) in [
+        (&east_token, "x1000c0s0b0", "10.1.0.1", "02:e0:00:00:00"),
+        // Unassigned: claimed by discovery.
+        (&east_token, "x3000c0s0b0", "10.3.0.1", "02:e3:00:00:00"),
+        (&west_token, "x2000c0s0b0", "10.2.0.1", "02:a0:00:00:00"),
+    ] {
+        c.push(token, bmc, ip, mac).await.expect(200);
+    }
     // Across the line: refused, and nothing of it written.
     for (token, bmc, ip, mac) in [
         (&east_token, "x2000c0s1b0", "10.2.0.9", "02:e9:00:00:00"),
         (&west_token, "x3000c0s0b0", "10.3.0.1", "02:a9:00:00:00"),
         (&west_token, "x1000c0s5b0", "10.1.0.5", "02:a5:00:00:00"),
     ] {
-        let r = push(token.clone(), bmc, ip, mac).await;
+        let r = c.push(token, bmc, ip, mac).await;
         refused_blind(&r, &["east", "west", "x1000c0", "x2000c0", "x3000c0s0b0"]);
     }
     // A site's token learns nothing of another site's records from a refusal: not that its
     // BMC exists, nor who holds an FQDN or a MAC. Each is 403 with the same text as any
     // refusal, and nothing is written.
-    let post = |token: String, body: Value| {
-        let c = &c;
-        async move {
-            c.call(
-                "POST",
-                "/hsm/v2/Inventory/RedfishEndpoints",
-                &token,
-                Some(body),
-            )
-            .await
-        }
-    };
     let west_bmc = ["x2000c0s0b0", "10.2.0.1", "02:a0:00:00:00:01", "west"];
-    // West's BMC, replaced (PUT) or created again (POST, 409 "exists" before).
-    let r = push(
-        east_token.clone(),
-        "x2000c0s0b0",
-        "10.9.0.1",
-        "02:e9:00:00:01",
-    )
-    .await;
-    refused_blind(&r, &west_bmc);
-    let r = post(
-        east_token.clone(),
-        discovered("x2000c0s0b0", "10.9.0.1", "02:e9:00:00:01"),
-    )
-    .await;
-    refused_blind(&r, &west_bmc);
-    // A new BMC of east's with west's FQDN (409 "fqdn 10.2.0.1 belongs to x2000c0s0b0"
-    // before), by POST and by PUT; and with west's BMC MAC.
-    let r = post(
-        east_token.clone(),
-        discovered("x1000c0s3b0", "10.2.0.1", "02:e3:00:00:03"),
-    )
-    .await;
-    refused_blind(&r, &west_bmc);
-    let r = push(
-        east_token.clone(),
-        "x1000c0s3b0",
-        "10.2.0.1",
-        "02:e3:00:00:03",
-    )
-    .await;
-    refused_blind(&r, &west_bmc);
-    // West's BMC MAC on a BMC of east's (its nodes' NICs new), and west's node NIC under it.
     let mut bmc_mac = discovered("x1000c0s3b0", "10.1.0.3", "02:e3:00:00:04");
     bmc_mac["MACAddr"] = json!("02:a0:00:00:00:01");
-    let r = c
-        .call(
+    for (method, body) in [
+        // West's BMC, replaced (PUT) or created again (POST, 409 "exists" before).
+        (
             "PUT",
-            "/hsm/v2/Inventory/RedfishEndpoints/x1000c0s3b0",
-            &east_token,
-            Some(bmc_mac),
-        )
-        .await;
-    refused_blind(&r, &west_bmc);
-    let r = push(
-        east_token.clone(),
-        "x1000c0s3b0",
-        "10.1.0.3",
-        "02:a0:00:00:00",
-    )
-    .await;
-    refused_blind(&r, &west_bmc);
+            discovered("x2000c0s0b0", "10.9.0.1", "02:e9:00:00:01"),
+        ),
+        (
+            "POST",
+            discovered("x2000c0s0b0", "10.9.0.1", "02:e9:00:00:01"),
+        ),
+        // A new BMC of east's with west's FQDN (409 "fqdn 10.2.0.1 belongs to x2000c0s0b0"
+        // before), by POST and by PUT; and with west's BMC MAC.
+        (
+            "POST",
+            discovered("x1000c0s3b0", "10.2.0.1", "02:e3:00:00:03"),
+        ),
+        (
+            "PUT",
+            discovered("x1000c0s3b0", "10.2.0.1", "02:e3:00:00:03"),
+        ),
+        // West's BMC MAC on a BMC of east's (its nodes' NICs new), and west's node NIC under it.
+        ("PUT", bmc_mac),
+        (
+            "PUT",
+            discovered("x1000c0s3b0", "10.1.0.3", "02:a0:00:00:00"),
+        ),
+    ] {
+        let r = c.discover(method, &east_token, body).await;
+        refused_blind(&r, &west_bmc);
+    }
     for bmc in ["x1000c0s3b0", "x2000c0s1b0"] {
-        let r = c
-            .admin(
-                "GET",
-                &format!("/hsm/v2/Inventory/RedfishEndpoints/{bmc}"),
-                None,
-            )
-            .await;
+        let path = format!("/hsm/v2/Inventory/RedfishEndpoints/{bmc}");
+        let r = c.admin("GET", &path, None).await;
         assert_eq!(r.status, 404, "{bmc}: {}", r.text);
     }
-    let r = c
-        .admin(
-            "GET",
-            "/hsm/v2/Inventory/RedfishEndpoints/x2000c0s0b0",
-            None,
-        )
-        .await;
+    let path = "/hsm/v2/Inventory/RedfishEndpoints/x2000c0s0b0";
+    let r = c.admin("GET", path, None).await;
     assert_eq!(r.body["FQDN"], "10.2.0.1", "{}", r.text);
     // The site's own records still explain a conflict.
-    let r = post(
-        east_token.clone(),
-        discovered("x1000c0s0b0", "10.1.0.1", "02:e0:00:00:00"),
-    )
-    .await;
-    assert_eq!(r.status, 409, "{}", r.text);
-    assert!(r.text.contains("x1000c0s0b0 exists"), "{}", r.text);
-    let r = post(
-        east_token.clone(),
-        discovered("x1000c0s3b0", "10.1.0.1", "02:e3:00:00:03"),
-    )
-    .await;
-    assert_eq!(r.status, 409, "{}", r.text);
-    assert!(r.text.contains("belongs to x1000c0s0b0"), "{}", r.text);
-    let r = c
-        .admin(
-            "GET",
-            "/hsm/v2/Inventory/RedfishEndpoints/x2000c0s1b0",
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 404);
+    for (body, conflict) in [
+        (
+            discovered("x1000c0s0b0", "10.1.0.1", "02:e0:00:00:00"),
+            "x1000c0s0b0 exists",
+        ),
+        (
+            discovered("x1000c0s3b0", "10.1.0.1", "02:e3:00:00:03"),
+            "belongs to x1000c0s0b0",
+        ),
+    ] {
+        let r = c.discover("POST", &east_token, body).await.expect(409);
+        assert!(r.text.contains(conflict), "{}", r.text);
+    }
+    let gone = "/hsm/v2/Inventory/RedfishEndpoints/x2000c0s1b0";
+    c.admin("GET", gone, None).await.expect(404);
     // West cannot take east's NIC by claiming it under its own BMC (even as a forced update).
-    let r = push(
-        west_token.clone(),
-        "x2000c0s2b0",
-        "10.2.0.2",
-        "02:e0:00:00:00",
-    )
-    .await;
-    assert_eq!(r.status, 403, "{}", r.text);
+    c.push(&west_token, "x2000c0s2b0", "10.2.0.2", "02:e0:00:00:00")
+        .await
+        .expect(403);
 
     // A node lent to west inside east's cabinet: east's re-discovery of its BMC may not
     // rewrite it (nor give it NICs).
+    let lent = "/edge/v1/sites/west/xnames/x1000c0s0b0n0";
+    c.admin("PUT", lent, None).await.expect(200);
     let r = c
-        .admin("PUT", "/edge/v1/sites/west/xnames/x1000c0s0b0n0", None)
+        .push(&east_token, "x1000c0s0b0", "10.1.0.1", "02:e0:00:00:00")
         .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = push(
-        east_token.clone(),
-        "x1000c0s0b0",
-        "10.1.0.1",
-        "02:e0:00:00:00",
-    )
-    .await;
     refused_blind(&r, &["x1000c0s0b0n0", "west"]);
-    let r = c
-        .admin("DELETE", "/edge/v1/sites/west/xnames/x1000c0s0b0n0", None)
-        .await;
-    assert_eq!(r.status, 204, "{}", r.text);
-    let r = push(
-        east_token.clone(),
-        "x1000c0s0b0",
-        "10.1.0.1",
-        "02:e0:00:00:00",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    c.admin("DELETE", lent, None).await.expect(204);
+    c.push(&east_token, "x1000c0s0b0", "10.1.0.1", "02:e0:00:00:00")
+        .await
+        .expect(200);
 
     // A BMC already in the inventory but assigned to no site (written by an admin, or before
     // sites existed) is not any agent's to take: an admin assigns it first.
-    let r = c
-        .admin(
-            "PUT",
-            "/hsm/v2/Inventory/RedfishEndpoints/x4000c0s0b0",
-            Some(discovered("x4000c0s0b0", "10.4.0.1", "02:e4:00:00:00")),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = push(
-        east_token.clone(),
-        "x4000c0s0b0",
-        "10.4.0.1",
-        "02:e4:00:00:00",
+    let x4000 = discovered("x4000c0s0b0", "10.4.0.1", "02:e4:00:00:00");
+    c.admin(
+        "PUT",
+        "/hsm/v2/Inventory/RedfishEndpoints/x4000c0s0b0",
+        Some(x4000),
     )
-    .await;
-    assert_eq!(r.status, 403, "{}", r.text);
+    .await
+    .expect(200);
+    let r = c
+        .push(&east_token, "x4000c0s0b0", "10.4.0.1", "02:e4:00:00:00")
+        .await
+        .expect(403);
     assert!(r.text.contains("assigned to no site"), "{}", r.text);
     c.admin("PUT", "/edge/v1/sites/east/xnames/x4000c0s0b0", None)
         .await;
-    let r = push(
-        east_token.clone(),
-        "x4000c0s0b0",
-        "10.4.0.1",
-        "02:e4:00:00:00",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    c.push(&east_token, "x4000c0s0b0", "10.4.0.1", "02:e4:00:00:00")
+        .await
+        .expect(200);
 
-    // A NIC and host boot parameters for a node of east's that has no component yet.
-    let r = c
-        .admin(
-            "POST",
+    let (params, groups) = ("/boot/v1/bootparameters", "/hsm/v2/groups");
+    let node = |x: &str, nid: u32| json!({"Components": [{"ID": x, "State": "On", "NID": nid, "Role": "Compute"}]});
+    for (path, body) in [
+        // A NIC and host boot parameters for a node of east's that has no component yet.
+        (
             "/hsm/v2/Inventory/EthernetInterfaces",
-            Some(json!({"MACAddress": "02:e5:00:00:00:10", "ComponentID": "x1000c0s9b0n0"})),
-        )
-        .await;
-    assert!(r.status < 300, "{}", r.text);
-    let r = c
-        .admin(
-            "POST",
-            "/boot/v1/bootparameters",
-            Some(json!({"hosts": ["x1000c0s9b0n0"], "kernel": "http://k/new"})),
-        )
-        .await;
-    assert!(r.status < 300, "{}", r.text);
-
-    // An admin-created node of each site, boot parameters by host, MAC and NID, groups across
-    // both sites, cloud-init for a group.
-    for (x, nid) in [("x1000c0s7b0n0", 17), ("x2000c0s7b0n0", 27)] {
-        let r = c
-            .admin(
-                "POST",
-                "/hsm/v2/State/Components",
-                Some(json!({"Components": [{"ID": x, "State": "On", "NID": nid, "Role": "Compute"}]})),
-            )
-            .await;
-        assert!(r.status < 300, "{}", r.text);
-    }
-    for (body, ok) in [
+            json!({"MACAddress": "02:e5:00:00:00:10", "ComponentID": "x1000c0s9b0n0"}),
+        ),
         (
+            params,
+            json!({"hosts": ["x1000c0s9b0n0"], "kernel": "http://k/new"}),
+        ),
+        // An admin-created node of each site, boot parameters by host, MAC and NID, groups
+        // across both sites.
+        ("/hsm/v2/State/Components", node("x1000c0s7b0n0", 17)),
+        ("/hsm/v2/State/Components", node("x2000c0s7b0n0", 27)),
+        (
+            params,
             json!({"hosts": ["x1000c0s0b0n0", "x2000c0s0b0n0"], "kernel": "http://k/vmlinuz"}),
-            200,
         ),
         (
+            params,
             json!({"macs": ["02:e0:00:00:00:10", "02:a0:00:00:00:10"], "kernel": "http://k/by-mac"}),
-            200,
         ),
-        (json!({"nids": [17, 27], "kernel": "http://k/by-nid"}), 200),
+        (
+            params,
+            json!({"nids": [17, 27], "kernel": "http://k/by-nid"}),
+        ),
+        (
+            groups,
+            json!({"label": "compute", "members": {"ids": ["x1000c0s0b0n0", "x2000c0s0b0n0"]}}),
+        ),
+        (
+            groups,
+            json!({"label": "westonly", "members": {"ids": ["x2000c0s7b0n0"]}}),
+        ),
     ] {
-        let r = c.admin("POST", "/boot/v1/bootparameters", Some(body)).await;
-        assert!(r.status < 300 && ok == 200, "{}", r.text);
+        let r = c.admin("POST", path, Some(body)).await;
+        assert!(r.status < 300, "{path}: {}", r.text);
     }
-    let r = c
-        .admin(
-            "POST",
-            "/hsm/v2/groups",
-            Some(
-                json!({"label": "compute", "members": {"ids": ["x1000c0s0b0n0", "x2000c0s0b0n0"]}}),
-            ),
-        )
-        .await;
-    assert!(r.status < 300, "{}", r.text);
-    let r = c
-        .admin(
-            "POST",
-            "/hsm/v2/groups",
-            Some(json!({"label": "westonly", "members": {"ids": ["x2000c0s7b0n0"]}})),
-        )
-        .await;
-    assert!(r.status < 300, "{}", r.text);
 
     // Each site's snapshot is its own share; nothing of the other's is in it.
     let snap = |token: String| {
@@ -532,12 +411,8 @@ async fn one_cloud_many_sites_no_leaks(c: Cloud) {
     let e = snap(east_token.clone()).await;
     assert_eq!(e.status, 200, "{}", e.text);
     let ids = |r: &Resp, t: &str| -> Vec<String> {
-        r.body["tables"][t]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x["id"].as_str().unwrap().to_string())
-            .collect()
+        let ids = strs(&r.body["tables"][t], "id");
+        ids.into_iter().map(String::from).collect()
     };
     assert_eq!(
         ids(&e, "Components"),
@@ -651,38 +526,18 @@ async fn one_cloud_many_sites_no_leaks(c: Cloud) {
 
     // The registry shows both sites, east's discovery claim and its agent's status.
     let r = c.admin("GET", "/edge/v1/sites/east", None).await;
-    let claims: Vec<(String, String)> = r.body["assignments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["xname"].as_str().unwrap().into(),
-                a["source"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    // x1000c0s0b0 needed no claim: it is under east's cabinet already.
+    let claims = &r.body["assignments"];
     assert_eq!(
-        claims,
-        [
-            // x1000c0s0b0 needed no claim: it is under east's cabinet already.
-            ("x1000c0".to_string(), "admin".to_string()),
-            ("x3000c0s0b0".to_string(), "discovery".to_string()),
-            ("x4000c0s0b0".to_string(), "admin".to_string())
-        ]
+        strs(claims, "xname"),
+        ["x1000c0", "x3000c0s0b0", "x4000c0s0b0"]
     );
+    assert_eq!(strs(claims, "source"), ["admin", "discovery", "admin"]);
     // Filed under the token's site, whatever the agent called itself.
     assert_eq!(r.body["status"]["site"], "east");
     assert!(c.admin("GET", "/edge/v1/sites/west", None).await.body["status"].is_null());
     let r = c.admin("GET", "/edge/v1/sites", None).await;
-    let names: Vec<&str> = r
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["east", "west"]);
+    assert_eq!(strs(&r.body, "name"), ["east", "west"]);
     assert!(!r.text.contains("secret"), "{}", r.text);
 
     // Rotation: the old secret and the old (unexpired) token stop working at once.
@@ -721,25 +576,22 @@ async fn one_cloud_many_sites_no_leaks(c: Cloud) {
     assert_eq!(snap(new_token).await.status, 403);
 
     // Reassigning a subtree moves its nodes to the other site's snapshot on the next poll.
-    let r = c
-        .admin("PUT", "/edge/v1/sites/west/xnames/x3000c0s0b0", None)
-        .await;
-    assert_eq!(r.status, 200);
+    let subtree = "/edge/v1/sites/west/xnames/x3000c0s0b0";
+    c.admin("PUT", subtree, None).await.expect(200);
     let w2 = snap(west_token.clone()).await;
     assert!(ids(&w2, "Components").contains(&"x3000c0s0b0n0".to_string()));
-    let r = c
-        .admin("DELETE", "/edge/v1/sites/east/xnames/x3000c0s0b0", None)
-        .await;
-    assert_eq!(r.status, 404, "{}", r.text);
+    let east_subtree = "/edge/v1/sites/east/xnames/x3000c0s0b0";
+    c.admin("DELETE", east_subtree, None).await.expect(404);
 
     // Deleting a site removes its credentials and assignments, not the inventory.
-    let r = c.admin("DELETE", "/edge/v1/sites/west", None).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    c.admin("DELETE", "/edge/v1/sites/west", None)
+        .await
+        .expect(200);
     assert_eq!(snap(west_token).await.status, 403);
-    let r = c
-        .admin("GET", "/hsm/v2/State/Components/x2000c0s0b0n0", None)
-        .await;
-    assert_eq!(r.status, 200);
-    let r = c.admin("GET", "/edge/v1/sites/west", None).await;
-    assert_eq!(r.status, 404);
+    for (path, status) in [
+        ("/hsm/v2/State/Components/x2000c0s0b0n0", 200),
+        ("/edge/v1/sites/west", 404),
+    ] {
+        c.admin("GET", path, None).await.expect(status);
+    }
 }

@@ -12,8 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use skyport_inventory::sites::Ownership;
 use skyport_model::Mac;
+use skyport_sites::Ownership;
 
 use crate::snapshot::SyncRecord;
 

@@ -76,7 +76,7 @@ impl Store for Generational {
         // Assignments decide which site's snapshot a record is in, so they count as changes.
         if ops.iter().any(|op| {
             crate::SYNCED.contains(&op.table())
-                || op.table() == skyport_inventory::sites::SITE_XNAMES
+                || op.table() == skyport_sites::ownership::SITE_XNAMES
         }) {
             ops.push(Write::Upsert {
                 table: META,

@@ -12,21 +12,19 @@
 //! nodes it served, and MACs that asked for a boot script but are not in the inventory
 //! (enrollment candidates, listed by `GET /edge/v1/candidates`).
 //!
-//! Sites ([`sites`]): each registered site has its own edge credentials (rotated and revoked
-//! under `/edge/v1/sites`), owns xname subtrees, and its agent's token sees only that site's
-//! share of the snapshot ([`filter`]) and writes only that site's records.
+//! Sites are `skyport-sites`'s (registry, credentials, ownership, status): a site's agent's
+//! token sees only that site's share of the snapshot ([`filter`]) and writes only that site's
+//! records.
 
 pub mod filter;
 pub mod generation;
 pub mod routes;
-pub mod sites;
 pub mod snapshot;
-pub mod token;
 
 pub use generation::{Generational, generation};
-pub use routes::{Limits, router, router_with};
-pub use sites::{Credentials, LocalCredentials, NewClient, Registry, StoreSites};
-pub use snapshot::{EdgeStatus, FORMAT, Report, Snapshot, SyncRecord, UnknownMac};
+pub use routes::{Limits, access, router, router_with};
+pub use skyport_sites::EdgeStatus;
+pub use snapshot::{FORMAT, Report, Snapshot, SyncRecord, UnknownMac};
 
 use skyport_store::Table;
 
@@ -47,8 +45,6 @@ pub const SYNCED: &[Table] = &[
 
 /// Nodes that asked an edge agent for a boot script but are not in the inventory.
 pub const CANDIDATES: Table = Table("EnrollmentCandidates");
-/// Each site's last reported [`EdgeStatus`].
-pub const SITES: Table = Table("EdgeSites");
 
 /// The synced table called `name`, if it is one.
 pub fn synced_table(name: &str) -> Option<Table> {

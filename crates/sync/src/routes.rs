@@ -5,31 +5,31 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use skyport_auth::Principal;
-use skyport_inventory::sites::Ownership;
+use skyport_sites::Ownership;
 
-use crate::sites::{Credentials, Registry, encode, now};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use skyport_boot::{ENDPOINT_HISTORY, EndpointAccess};
+use skyport_http::access::{Access, Need, is_read};
+use skyport_http::encode;
 use skyport_http::{ApiError, ApiJson, json};
 use skyport_model::{Mac, Xname};
+use skyport_sites::registry::now;
 use skyport_store::{Record, Store, Write};
 
-use crate::snapshot::{EdgeStatus, MAX_REPORT_ENTRIES, Report, Snapshot, SyncRecord, UnknownMac};
-use crate::{CANDIDATES, FORMAT, SITES, SYNCED, generation};
+use crate::snapshot::{MAX_REPORT_ENTRIES, Report, Snapshot, SyncRecord, UnknownMac};
+use crate::{CANDIDATES, FORMAT, SYNCED, generation};
 
-pub const BASE: &str = "/edge/v1";
+pub use skyport_sites::routes::BASE;
 
 type Res = Result<Response, ApiError>;
 
 #[derive(Clone)]
 struct Edge {
     store: Arc<dyn Store>,
-    registry: Registry,
     limits: Limits,
 }
 
@@ -54,34 +54,32 @@ impl Default for Limits {
 }
 
 /// `/edge/v1` over `store` (the same store the APIs write, wrapped in
-/// [`crate::Generational`]), with sites' credentials from `creds`.
-pub fn router(store: Arc<dyn Store>, creds: Arc<dyn Credentials>) -> Router {
-    router_with(store, creds, Limits::default())
+/// [`crate::Generational`]). The sites' own routes are `skyport_sites::router`.
+/// Who may call each route of [`router`]: a site's boot data includes cloud-init user data, so
+/// only agents and writers copy it or report; candidates are readable.
+pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
+    let r = route.strip_prefix(BASE)?;
+    let read = is_read(method);
+    Some(match r {
+        "/snapshot" if read => Access::Need(Need::Discovery),
+        "/reports" if *method == axum::http::Method::POST => Access::Need(Need::Discovery),
+        "/candidates" if read => Access::Need(Need::Read),
+        "/snapshot" | "/reports" | "/candidates" => Access::Need(Need::Admin),
+        _ => return None,
+    })
+}
+
+pub fn router(store: Arc<dyn Store>) -> Router {
+    router_with(store, Limits::default())
 }
 
 /// [`router`] with other [`Limits`].
-pub fn router_with(store: Arc<dyn Store>, creds: Arc<dyn Credentials>, limits: Limits) -> Router {
-    let registry = Registry::new(store.clone(), creds);
+pub fn router_with(store: Arc<dyn Store>, limits: Limits) -> Router {
     Router::new()
         .route(&format!("{BASE}/snapshot"), get(snapshot))
         .route(&format!("{BASE}/reports"), post(report))
         .route(&format!("{BASE}/candidates"), get(candidates))
-        .route(&format!("{BASE}/sites"), get(sites).post(register))
-        .route(
-            &format!("{BASE}/sites/{{site}}"),
-            get(site).delete(delete_site),
-        )
-        .route(&format!("{BASE}/sites/{{site}}/rotate"), post(rotate))
-        .route(&format!("{BASE}/sites/{{site}}/revoke"), post(revoke))
-        .route(
-            &format!("{BASE}/sites/{{site}}/xnames/{{xname}}"),
-            put(assign).delete(unassign),
-        )
-        .with_state(Edge {
-            store,
-            registry,
-            limits,
-        })
+        .with_state(Edge { store, limits })
 }
 
 /// The site an edge token speaks for; `None` for people's tokens and with auth off.
@@ -131,7 +129,7 @@ async fn snapshot(
         (None, asked) => asked,
     };
     if let Some(s) = &site {
-        crate::sites::check_name(s)?;
+        skyport_sites::registry::check_name(s)?;
     }
     // The generation is read before the tables: a change racing this read can at worst be in
     // the snapshot under the older tag, and then the next poll fetches it again.
@@ -350,28 +348,18 @@ async fn report(
             record: Record::new(id, encode(m)?),
         });
     }
-    if let Some(st) = &rep.status {
-        if site.is_empty() {
-            return Err(ApiError::bad_request(
-                "a status needs the site it belongs to",
-            ));
-        }
-        let st = EdgeStatus {
-            reported_at: now(),
-            site: site.to_string(),
-            generation: st.generation.chars().take(100).collect(),
-            version: st.version.chars().take(40).collect(),
-            ..st.clone()
-        };
-        ops.push(Write::Upsert {
-            table: SITES,
-            record: Record::new(site, encode(&st)?),
-        });
+    if rep.status.is_some() && site.is_empty() {
+        return Err(ApiError::bad_request(
+            "a status needs the site it belongs to",
+        ));
     }
     let (h, m) = (history.len(), macs.len());
     // Upserts of independent facts: written in chunks the backends take in one batch.
     for chunk in ops.chunks(25) {
         store.write(chunk.to_vec()).await?;
+    }
+    if let Some(st) = &rep.status {
+        skyport_sites::record_status(store.as_ref(), site, st, now()).await?;
     }
     tracing::info!(
         site,
@@ -436,96 +424,6 @@ async fn cap_candidates(
     Ok(over.len())
 }
 
-async fn sites(State(e): State<Edge>) -> Res {
-    Ok(json(StatusCode::OK, &e.registry.list().await?))
-}
-
-async fn site(State(e): State<Edge>, Path(name): Path<String>) -> Res {
-    Ok(json(StatusCode::OK, &e.registry.get(&name).await?))
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewSite {
-    name: String,
-    #[serde(default)]
-    description: String,
-}
-
-async fn register(State(e): State<Edge>, ApiJson(n): ApiJson<NewSite>) -> Res {
-    let c = e.registry.register(&n.name, &n.description).await?;
-    let mut r = json(
-        StatusCode::CREATED,
-        &serde_json::json!({"site": n.name, "client_id": c.client_id,
-            "client_secret": c.client_secret, "token_url": c.token_url}),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("{BASE}/sites/{}", n.name)) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(r)
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RotateBody {
-    #[serde(default)]
-    keep_previous: bool,
-}
-
-/// An optional JSON body: empty means the defaults.
-fn optional_body<T: Default + serde::de::DeserializeOwned>(b: &Bytes) -> Result<T, ApiError> {
-    if b.iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        skyport_http::parse_json(b)
-    }
-}
-
-async fn rotate(State(e): State<Edge>, Path(name): Path<String>, body: Bytes) -> Res {
-    let keep = optional_body::<RotateBody>(&body)?.keep_previous;
-    let (c, revoked) = e.registry.rotate(&name, keep).await?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({"site": name, "client_id": c.client_id,
-            "client_secret": c.client_secret, "token_url": c.token_url, "revoked": revoked}),
-    ))
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RevokeBody {
-    client_id: Option<String>,
-}
-
-async fn revoke(State(e): State<Edge>, Path(name): Path<String>, body: Bytes) -> Res {
-    let id = optional_body::<RevokeBody>(&body)?.client_id;
-    let revoked = e.registry.revoke(&name, id.as_deref()).await?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({"site": name, "revoked": revoked}),
-    ))
-}
-
-async fn delete_site(State(e): State<Edge>, Path(name): Path<String>) -> Res {
-    let n = e.registry.delete(&name).await?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({"message": format!("deleted site {name} ({n} assignments removed)")}),
-    ))
-}
-
-async fn assign(State(e): State<Edge>, Path((name, xname)): Path<(String, String)>) -> Res {
-    Ok(json(
-        StatusCode::OK,
-        &e.registry.assign(&name, &xname).await?,
-    ))
-}
-
-async fn unassign(State(e): State<Edge>, Path((name, xname)): Path<(String, String)>) -> Res {
-    e.registry.unassign(&name, &xname).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
 async fn candidates(
     State(Edge { store, .. }): State<Edge>,
     principal: Option<Extension<Principal>>,
@@ -580,7 +478,7 @@ mod tests {
         let raw: Arc<dyn Store> =
             Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
         let store: Arc<dyn Store> = Arc::new(crate::Generational::new(raw));
-        let app = router(store.clone(), Arc::new(crate::LocalCredentials::new(None)));
+        let app = router(store.clone());
         let (s, h, body) = call(&app, get("/edge/v1/snapshot", None)).await;
         assert_eq!(s, StatusCode::OK);
         let snap: Snapshot = serde_json::from_str(&body).unwrap();
@@ -626,7 +524,6 @@ mod tests {
             Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
         let app = router_with(
             store.clone(),
-            Arc::new(crate::LocalCredentials::new(None)),
             Limits {
                 candidates_per_site: 5,
             },
@@ -705,7 +602,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
-        let app = router(store.clone(), Arc::new(crate::LocalCredentials::new(None)));
+        let app = router(store.clone());
         let t = now() - 100;
         let good = format!(
             r#"{{"site":"lab","endpoint_history":[{{"name":"x1000c0s0b0n0","endpoint":"bootscript","last_epoch":{t}}}],

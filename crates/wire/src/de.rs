@@ -1,73 +1,103 @@
-//! Lenient deserialisers for what BMCs and older clients send: numbers where strings belong,
-//! numeric strings where numbers belong, `null` where arrays belong. Anything that cannot be
-//! read as the intended type is an error naming what was expected, never a panic.
+//! Lenient reading of what BMCs and older clients send: numbers where strings belong, numeric
+//! strings where numbers belong, `null` where arrays belong. The scalar rules ([`text`],
+//! [`boolean`]) are the project's one definition of "a number where text belongs" and "a
+//! boolean spelled as a string"; the serde deserialisers here and the crawler's reading of
+//! Redfish resources (`skyport_redfish::res`) both apply them. Anything that cannot be read as
+//! the intended type is an error naming what was expected (or, where a field says so, missing),
+//! never a panic.
+
+use std::str::FromStr;
 
 use serde::de::{Deserialize, DeserializeOwned, Deserializer, Error};
 use serde_json::Value;
 
-/// A string, or a number/bool rendered as one; `null` and missing are `None`.
-pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Null => None,
-        Value::String(s) => Some(s),
+/// A scalar as text: a string as it is, a number or a boolean as JSON writes it; `None` for
+/// `null`, arrays and objects.
+pub fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
-        other => {
-            return Err(D::Error::custom(format!(
-                "expected a string, got {}",
-                kind(&other)
-            )));
-        }
-    })
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// `true`/`false`, or a string spelling one in any case (not trimmed: callers that see padded
+/// strings trim first).
+pub fn boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// A string, or a number/bool rendered as one ([`text`]); `null` and missing are `None`.
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        v => text(&v)
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("expected a string, got {}", kind(&v)))),
+    }
+}
+
+/// Text as [`opt_string`] reads it, parsed as `T` (a count, a size). Text that does not parse is
+/// missing, because BMCs put `"N/A"` where a number belongs.
+pub fn opt_parsed<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Option<T>, D::Error> {
+    Ok(opt_string(d)?.and_then(|s| s.trim().parse().ok()))
+}
+
+/// Whatever reads as `T`, and `T`'s default for anything else: only for fields that are carried
+/// but never read, where refusing the whole document over one odd value would lose the rest.
+pub fn or_default<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(serde_json::from_value(Value::deserialize(d)?).unwrap_or_default())
 }
 
 /// An integer, or a string holding one (Go's `json.Number`); `null`, `""` and missing are `None`.
 pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    match Value::deserialize(d)? {
-        Value::Null => Ok(None),
-        Value::Number(n) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| D::Error::custom(format!("expected an integer, got {n}"))),
-        Value::String(s) if s.trim().is_empty() => Ok(None),
-        Value::String(s) => s
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| D::Error::custom(format!("expected an integer, got {s:?}"))),
-        other => Err(D::Error::custom(format!(
-            "expected an integer, got {}",
-            kind(&other)
-        ))),
-    }
+    opt_number(
+        Value::deserialize(d)?,
+        "an integer",
+        serde_json::Number::as_i64,
+    )
 }
 
-/// A number, or a string holding one.
+/// A number, or a string holding one; `null`, `""` and missing are `None`.
 pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    match Value::deserialize(d)? {
+    opt_number(
+        Value::deserialize(d)?,
+        "a number",
+        serde_json::Number::as_f64,
+    )
+}
+
+/// A JSON number `number` can represent, or a (trimmed) string that parses as one.
+fn opt_number<T: FromStr, E: Error>(
+    v: Value,
+    what: &str,
+    number: impl Fn(&serde_json::Number) -> Option<T>,
+) -> Result<Option<T>, E> {
+    let fail = |got: String| E::custom(format!("expected {what}, got {got}"));
+    match v {
         Value::Null => Ok(None),
-        Value::Number(n) => Ok(n.as_f64()),
+        Value::Number(n) => number(&n).map(Some).ok_or_else(|| fail(n.to_string())),
         Value::String(s) if s.trim().is_empty() => Ok(None),
         Value::String(s) => s
             .trim()
-            .parse::<f64>()
+            .parse::<T>()
             .map(Some)
-            .map_err(|_| D::Error::custom(format!("expected a number, got {s:?}"))),
-        other => Err(D::Error::custom(format!(
-            "expected a number, got {}",
-            kind(&other)
-        ))),
+            .map_err(|_| fail(format!("{s:?}"))),
+        other => Err(fail(kind(&other).to_string())),
     }
 }
 
-/// A bool, or `"true"`/`"false"` in any case; anything else is missing.
+/// A bool, or `"true"`/`"false"` in any case ([`boolean`]); anything else is missing.
 pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Bool(b) => Some(b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    })
+    Ok(boolean(&Value::deserialize(d)?))
 }
 
 /// An array; `null` or missing is empty.

@@ -6,10 +6,12 @@
 //! service validates and normalises before it builds them. Input types (`*In`, `*Patch`) are
 //! lenient where upstream is lenient (NIDs as numbers or numeric strings, unknown keys ignored) and
 //! carry raw strings so the service can reject bad values with an error naming the field.
-//! Magellan's discovery payload (`SchemaVersion: 1`) is parsed tolerantly: every field optional,
-//! strings or numbers accepted, because BMCs report anything.
+//! Magellan's discovery payload (`SchemaVersion: 1`) is [`discovery`], one set of types that the
+//! crawler writes and the inventory reads tolerantly (every field optional, strings or numbers
+//! accepted, because BMCs report anything).
 
 pub mod de;
+pub mod discovery;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -90,41 +92,59 @@ pub struct ComponentArray {
     pub components: Vec<Component>,
 }
 
-/// A component as a client sends it; every value is checked by the service.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-pub struct ComponentIn {
-    #[serde(rename = "ID", alias = "id", default)]
-    pub id: Option<String>,
-    /// Ignored: the type is always derived from the xname.
-    #[serde(rename = "Type", alias = "type", default)]
-    pub r#type: Option<String>,
+/// Declares [`ComponentIn`] and [`ComponentPatch`] from one list of the fields a client may set,
+/// so both bodies accept the same keys and aliases.
+macro_rules! component_inputs {
+    ($($(#[$attr:meta])* $field:ident: $ty:ty,)*) => {
+        /// A component as a client sends it; every value is checked by the service.
+        #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+        pub struct ComponentIn {
+            #[serde(rename = "ID", alias = "id", default)]
+            pub id: Option<String>,
+            /// Ignored: the type is always derived from the xname.
+            #[serde(rename = "Type", alias = "type", default)]
+            pub r#type: Option<String>,
+            $($(#[$attr])* pub $field: $ty,)*
+        }
+
+        /// A partial update of one component (the PATCH routes); absent fields are left alone.
+        #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+        pub struct ComponentPatch {
+            $($(#[$attr])* pub $field: $ty,)*
+        }
+
+        impl ComponentPatch {
+            /// Whether no field is given.
+            pub fn is_empty(&self) -> bool {
+                true $(&& self.$field.is_none())*
+            }
+        }
+    };
+}
+
+component_inputs! {
     #[serde(rename = "State", alias = "state", default)]
-    pub state: Option<String>,
+    state: Option<String>,
     #[serde(rename = "Flag", alias = "flag", default)]
-    pub flag: Option<String>,
+    flag: Option<String>,
     #[serde(rename = "Enabled", alias = "enabled", default)]
-    pub enabled: Option<bool>,
-    #[serde(rename = "SoftwareStatus", alias = "softwareStatus", default)]
-    pub software_status: Option<String>,
+    enabled: Option<bool>,
+    #[serde(rename = "SoftwareStatus", alias = "softwareStatus", alias = "softwarestatus", default)]
+    software_status: Option<String>,
     #[serde(rename = "Role", alias = "role", default)]
-    pub role: Option<String>,
+    role: Option<String>,
     #[serde(rename = "SubRole", alias = "subRole", alias = "subrole", default)]
-    pub sub_role: Option<String>,
-    #[serde(
-        rename = "NID",
-        alias = "nid",
-        default,
-        deserialize_with = "de::opt_i64"
-    )]
-    pub nid: Option<i64>,
+    sub_role: Option<String>,
+    #[serde(rename = "NID", alias = "nid", default, deserialize_with = "de::opt_i64")]
+    nid: Option<i64>,
     #[serde(rename = "Subtype", alias = "subtype", default)]
-    pub subtype: Option<String>,
+    subtype: Option<String>,
     #[serde(rename = "NetType", alias = "netType", alias = "nettype", default)]
-    pub net_type: Option<String>,
+    net_type: Option<String>,
     #[serde(rename = "Arch", alias = "arch", default)]
-    pub arch: Option<String>,
+    arch: Option<String>,
     #[serde(rename = "Class", alias = "class", default)]
-    pub class: Option<String>,
+    class: Option<String>,
 }
 
 /// POST /State/Components body.
@@ -238,8 +258,9 @@ pub struct RedfishEndpointArray {
     pub redfish_endpoints: Vec<RedfishEndpoint>,
 }
 
-/// A Redfish endpoint as a client (admin, `ochami`, Magellan) sends it. With `SchemaVersion >= 1`
-/// it also carries Magellan's crawl of the BMC (`Systems`, `Managers`).
+/// A Redfish endpoint as a client (admin, `ochami`, Magellan, the edge agent) sends it. With
+/// `SchemaVersion >= 1` it also carries the crawl of the BMC ([`discovery`]'s `Systems` and
+/// `Managers`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 pub struct RedfishEndpointIn {
     #[serde(
@@ -283,9 +304,9 @@ pub struct RedfishEndpointIn {
     #[serde(rename = "SchemaVersion", default, deserialize_with = "de::opt_f64")]
     pub schema_version: Option<f64>,
     #[serde(rename = "Systems", default, deserialize_with = "de::vec_or_null")]
-    pub systems: Vec<InventorySystem>,
+    pub systems: Vec<discovery::System>,
     #[serde(rename = "Managers", default, deserialize_with = "de::vec_or_null")]
-    pub managers: Vec<InventoryManager>,
+    pub managers: Vec<discovery::Manager>,
 }
 
 /// PATCH /Inventory/RedfishEndpoints/{xname}: every field optional.
@@ -319,99 +340,6 @@ pub struct RedfishEndpointPatch {
     pub rediscover_on_update: Option<bool>,
     #[serde(rename = "TemplateID", default)]
     pub template_id: Option<String>,
-}
-
-/// An Ethernet interface in Magellan's crawl (`pkg/schemas/inventory.go`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-pub struct InventoryEthernet {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub uri: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub mac: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub ip: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub description: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_bool")]
-    pub enabled: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-pub struct InventoryPower {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub state: Option<String>,
-    #[serde(default, deserialize_with = "de::vec_string")]
-    pub power_control_ids: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-pub struct InventoryLinks {
-    #[serde(default, deserialize_with = "de::vec_string")]
-    pub chassis: Vec<String>,
-    #[serde(default, deserialize_with = "de::vec_string")]
-    pub managers: Vec<String>,
-}
-
-/// A ComputerSystem in Magellan's crawl.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-pub struct InventorySystem {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub uri: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub uuid: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub manufacturer: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub system_type: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub model: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub serial: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub bios_version: Option<String>,
-    #[serde(default, deserialize_with = "de::vec_or_null")]
-    pub ethernet_interfaces: Vec<InventoryEthernet>,
-    #[serde(default)]
-    pub power: Option<InventoryPower>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub processor_count: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub processor_type: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub memory_total: Option<String>,
-    #[serde(default, deserialize_with = "de::vec_string")]
-    pub actions: Vec<String>,
-    #[serde(default)]
-    pub links: Option<InventoryLinks>,
-}
-
-/// A Manager (BMC) in Magellan's crawl.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-pub struct InventoryManager {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub uri: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub uuid: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub description: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub model: Option<String>,
-    #[serde(rename = "type", default, deserialize_with = "de::opt_string")]
-    pub r#type: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub firmware_version: Option<String>,
-    #[serde(default, deserialize_with = "de::vec_or_null")]
-    pub ethernet_interfaces: Vec<InventoryEthernet>,
-    #[serde(default, deserialize_with = "de::vec_string")]
-    pub actions: Vec<String>,
-    #[serde(default, deserialize_with = "de::vec_string")]
-    pub command_shell: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -652,6 +580,55 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&c).unwrap_or_default(),
             r#"{"ID":"x1c0s0b0n0","Type":"Node","State":"Ready","Flag":"OK","Enabled":true,"Role":"Compute","NID":1,"ReservationDisabled":false,"Locked":false}"#
+        );
+    }
+
+    #[test]
+    fn component_bodies_take_the_same_keys_and_aliases() {
+        // The PATCH body once took `softwarestatus` and the POST/PUT body did not; both take
+        // every spelling now.
+        for key in ["SoftwareStatus", "softwareStatus", "softwarestatus"] {
+            let body = format!(r#"{{"{key}":"AdminStatus"}}"#);
+            let full: ComponentIn = serde_json::from_str(&body).unwrap_or_default();
+            let patch: ComponentPatch = serde_json::from_str(&body).unwrap_or_default();
+            assert_eq!(
+                full.software_status.as_deref(),
+                Some("AdminStatus"),
+                "{key}"
+            );
+            assert_eq!(patch.software_status, full.software_status, "{key}");
+        }
+        let lower = r#"{"state":"On","flag":"OK","enabled":false,"role":"Compute","subrole":"Worker",
+            "nid":"7","subtype":"River","nettype":"Sling","arch":"X86","class":"River"}"#;
+        let full: ComponentIn = serde_json::from_str(lower).unwrap_or_default();
+        let patch: ComponentPatch = serde_json::from_str(lower).unwrap_or_default();
+        assert_eq!(full.nid, Some(7));
+        assert!(!patch.is_empty() && ComponentPatch::default().is_empty());
+        assert_eq!(
+            (
+                patch.state,
+                patch.flag,
+                patch.enabled,
+                patch.role,
+                patch.sub_role
+            ),
+            (
+                full.state,
+                full.flag,
+                full.enabled,
+                full.role,
+                full.sub_role
+            )
+        );
+        assert_eq!(
+            (
+                patch.nid,
+                patch.subtype,
+                patch.net_type,
+                patch.arch,
+                patch.class
+            ),
+            (full.nid, full.subtype, full.net_type, full.arch, full.class)
         );
     }
 

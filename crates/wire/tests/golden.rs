@@ -23,6 +23,9 @@ fn golden<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(name: &
     );
 }
 
+/// The BMC of the golden component and endpoint files.
+const BMC: &str = "x1000c1s7b0";
+
 #[test]
 fn component_node() {
     golden(
@@ -52,7 +55,7 @@ fn component_bmc_omits_empty_fields() {
     golden(
         "component-bmc.json",
         &Component {
-            id: "x1000c1s7b0".into(),
+            id: BMC.into(),
             r#type: "NodeBMC".into(),
             state: "Ready".into(),
             flag: "OK".into(),
@@ -65,7 +68,7 @@ fn component_bmc_omits_empty_fields() {
 #[test]
 fn redfish_endpoint_has_no_password() {
     let ep = RedfishEndpoint {
-        id: "x1000c1s7b0".into(),
+        id: BMC.into(),
         r#type: "NodeBMC".into(),
         hostname: "172.16.0.101".into(),
         fqdn: "172.16.0.101".into(),

@@ -17,23 +17,26 @@ fn arb_json() -> impl Strategy<Value = Value> {
         "\\PC{0,12}".prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
-        let keys = prop_oneof![
-            Just("ID".to_string()),
-            Just("FQDN".to_string()),
-            Just("Systems".to_string()),
-            Just("Managers".to_string()),
-            Just("SchemaVersion".to_string()),
-            Just("mac".to_string()),
-            Just("ip".to_string()),
-            Just("uuid".to_string()),
-            Just("ethernet_interfaces".to_string()),
-            Just("power".to_string()),
-            Just("links".to_string()),
-            Just("NID".to_string()),
-            Just("Components".to_string()),
-            Just("State".to_string()),
-            "\\PC{0,6}",
+        // One of the names the input types read, or (as often as any one of them) another.
+        let names = vec![
+            "ID",
+            "FQDN",
+            "Systems",
+            "Managers",
+            "SchemaVersion",
+            "mac",
+            "ip",
+            "uuid",
+            "ethernet_interfaces",
+            "power",
+            "links",
+            "NID",
+            "Components",
+            "State",
         ];
+        let weight = names.len() as u32;
+        let named = prop::sample::select(names).prop_map(String::from);
+        let keys = prop_oneof![weight => named, 1 => "\\PC{0,6}"];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
             prop::collection::btree_map(keys, inner, 0..6)

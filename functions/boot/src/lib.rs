@@ -5,36 +5,50 @@ use std::sync::Arc;
 
 use skyport_boot::BootService;
 use skyport_ipxe::{Settings, Slot, check_value};
+use skyport_lambda::ConfigError;
 use skyport_store::Store;
 
 /// Boot-script settings from the environment:
 /// `SKYPORT_PUBLIC_URL` (required: the base URL nodes chain back to),
 /// `SKYPORT_CLOUD_INIT_URL` (default `<public>/cloud-init`),
 /// `SKYPORT_BOOT_RETRY_DELAY` (seconds, default 30).
-pub fn settings_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
-    let url = |name: &str, v: String| -> Result<String, String> {
+pub fn settings_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    let url = |name: &'static str, v: String| -> Result<String, ConfigError> {
         let v = v.trim().trim_end_matches('/').to_string();
         if !(v.starts_with("http://") || v.starts_with("https://")) {
-            return Err(format!("{name}={v:?}: must start with http:// or https://"));
+            return Err(ConfigError::invalid(
+                name,
+                v,
+                "must start with http:// or https://",
+            ));
         }
-        check_value(Slot::Kernel, &v).map_err(|e| format!("{name}={v:?}: {e}"))?;
+        if let Err(e) = check_value(Slot::Kernel, &v) {
+            return Err(ConfigError::invalid(name, v, e));
+        }
         Ok(v)
     };
     let public = url(
         "SKYPORT_PUBLIC_URL",
-        get("SKYPORT_PUBLIC_URL")
-            .ok_or("SKYPORT_PUBLIC_URL is required: the URL nodes use to reach this API")?,
+        get("SKYPORT_PUBLIC_URL").ok_or(ConfigError::Missing {
+            var: "SKYPORT_PUBLIC_URL",
+            why: "the URL nodes use to reach this API",
+        })?,
     )?;
     let cloud_init = match get("SKYPORT_CLOUD_INIT_URL") {
         Some(v) => url("SKYPORT_CLOUD_INIT_URL", v)?,
         None => format!("{public}/cloud-init"),
     };
     let retry_delay = match get("SKYPORT_BOOT_RETRY_DELAY") {
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|d| (1..=3600).contains(d))
-            .ok_or_else(|| format!("SKYPORT_BOOT_RETRY_DELAY={v:?}: expected 1..3600 seconds"))?,
+        Some(v) => match v.parse::<u32>().ok().filter(|d| (1..=3600).contains(d)) {
+            Some(d) => d,
+            None => {
+                return Err(ConfigError::invalid(
+                    "SKYPORT_BOOT_RETRY_DELAY",
+                    v,
+                    "expected 1..3600 seconds",
+                ));
+            }
+        },
         None => 30,
     };
     Ok(Settings {
@@ -64,5 +78,9 @@ pub fn app(
     if let Some(i) = images {
         svc = svc.with_images(i);
     }
-    skyport_http::app(skyport_auth::auth_layer(skyport_boot::router(svc), auth))
+    skyport_http::app(skyport_auth::auth_layer(
+        skyport_boot::router(svc),
+        &[skyport_boot::access],
+        auth,
+    ))
 }

@@ -1,8 +1,48 @@
 //! What every Skyport Lambda function shares: the environment configuration common to all of
 //! them, logging, and the DynamoDB store (SDK client built once per execution environment).
 
-use skyport_http::LogFormat;
+use skyport_auth::{AuthConfig, AuthMode, AuthSettings, JwksConfig};
+use skyport_http::{LogFormat, LogOutput};
 use skyport_store_dynamo::DynamoStore;
+
+/// A setting the functions cannot start with; names the variable, and the value when one was
+/// given.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is required: {why}")]
+    Missing {
+        var: &'static str,
+        why: &'static str,
+    },
+    #[error("{var}={value:?}: {source}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(transparent)]
+    Auth(#[from] skyport_auth::AuthConfigError),
+}
+
+impl ConfigError {
+    /// `var` is set to `value`, which is refused for `reason` (a message or an error).
+    pub fn invalid(
+        var: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        ConfigError::Invalid {
+            var,
+            value: value.into(),
+            source: reason.into(),
+        }
+    }
+}
+
+/// The SDK clients' TLS settings could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS settings: {0}")]
+pub struct TlsError(#[source] aws_smithy_http_client::HttpClientError);
 
 /// Settings every function reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,8 +53,9 @@ pub struct CommonConfig {
     pub log_format: LogFormat,
     /// `SKYPORT_CREATE_TABLE`: create the table at start-up (DynamoDB Local only).
     pub create_table: bool,
-    /// Token verification; `None` only when `SKYPORT_AUTH=off` was asked for.
-    pub auth: Option<AuthSettings>,
+    /// Token verification (`SKYPORT_AUTH*`, as for `skyport serve`); `None` only when
+    /// `SKYPORT_AUTH=off` was asked for.
+    pub auth: Option<JwksConfig>,
     /// `SKYPORT_TLS_ROOTS`: which CAs the AWS SDK clients trust.
     pub tls_roots: TlsRoots,
 }
@@ -37,7 +78,7 @@ pub const AMAZON_TRUST_SERVICES_PEM: &str = include_str!("amazon-trust-services.
 
 impl TlsRoots {
     /// The SDK's HTTPS client trusting these roots.
-    pub fn http_client(self) -> Result<aws_sdk_dynamodb::config::SharedHttpClient, String> {
+    pub fn http_client(self) -> Result<aws_sdk_dynamodb::config::SharedHttpClient, TlsError> {
         use aws_smithy_http_client::tls;
         let store = match self {
             TlsRoots::Amazon => tls::TrustStore::empty()
@@ -48,7 +89,7 @@ impl TlsRoots {
         let ctx = tls::TlsContext::builder()
             .with_trust_store(store)
             .build()
-            .map_err(|e| format!("TLS settings: {e}"))?;
+            .map_err(TlsError)?;
         Ok(aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(
                 tls::rustls_provider::CryptoMode::AwsLc,
@@ -56,17 +97,6 @@ impl TlsRoots {
             .tls_context(ctx)
             .build_https())
     }
-}
-
-/// Who may sign tokens for this API.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthSettings {
-    /// `SKYPORT_AUTH_ISSUER`: the `iss` to accept (Cognito: `https://cognito-idp.<region>.amazonaws.com/<pool>`).
-    pub issuer: String,
-    /// `SKYPORT_AUTH_AUDIENCE`: comma-separated `aud`/`client_id` values to accept.
-    pub audiences: Vec<String>,
-    /// `SKYPORT_AUTH_JWKS_URL`: default `<issuer>/.well-known/jwks.json`.
-    pub jwks_url: String,
 }
 
 impl CommonConfig {
@@ -77,74 +107,56 @@ impl CommonConfig {
         store: &std::sync::Arc<dyn skyport_store::Store>,
     ) -> skyport_auth::AuthLayer {
         self.auth.as_ref().map(|a| {
-            // A file (`file:///…` or a path) serves local development against the local issuer.
-            let source = match a.jwks_url.strip_prefix("file://") {
-                Some(path) => skyport_auth::KeySource::File(path.into()),
-                None if a.jwks_url.starts_with('/') => {
-                    skyport_auth::KeySource::File(a.jwks_url.clone().into())
-                }
-                None => skyport_auth::KeySource::Url(a.jwks_url.clone()),
-            };
-            std::sync::Arc::new(
-                skyport_auth::Jwks::new(source, a.issuer.clone(), a.audiences.clone())
-                    .with_sites(std::sync::Arc::new(skyport_sync::StoreSites(store.clone()))),
-            )
+            std::sync::Arc::new(a.verifier().with_sites(std::sync::Arc::new(
+                skyport_sites::StoreSites(store.clone()),
+            )))
         })
     }
 }
 
 impl CommonConfig {
     /// Resolves from `get(name)`; an invalid value is an error naming the variable.
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let log_format = match get("SKYPORT_LOG_FORMAT") {
-            Some(v) => v.parse().map_err(|e| format!("SKYPORT_LOG_FORMAT: {e}"))?,
+            Some(v) => v
+                .parse()
+                .map_err(|e| ConfigError::invalid("SKYPORT_LOG_FORMAT", v, e))?,
             None => LogFormat::Json,
         };
         let create_table = match get("SKYPORT_CREATE_TABLE").as_deref() {
             Some("1" | "true") => true,
             Some("0" | "false") | None => false,
             Some(other) => {
-                return Err(format!(
-                    "SKYPORT_CREATE_TABLE={other:?}: expected true or false"
+                return Err(ConfigError::invalid(
+                    "SKYPORT_CREATE_TABLE",
+                    other,
+                    "expected true or false",
                 ));
             }
         };
         let table = get("SKYPORT_TABLE").unwrap_or_else(|| "skyport".to_string());
         if table.is_empty() {
-            return Err("SKYPORT_TABLE is empty".into());
+            return Err(ConfigError::invalid("SKYPORT_TABLE", table, "is empty"));
         }
-        let auth = match get("SKYPORT_AUTH").as_deref() {
-            Some("off") => None,
-            None | Some("jwt") => {
-                let issuer = get("SKYPORT_AUTH_ISSUER")
-                    .filter(|s| !s.trim().is_empty())
-                    .ok_or("SKYPORT_AUTH_ISSUER is not set (or set SKYPORT_AUTH=off for a lab)")?;
-                let issuer = issuer.trim().trim_end_matches('/').to_string();
-                let audiences: Vec<String> = get("SKYPORT_AUTH_AUDIENCE")
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|a| a.trim().to_string())
-                    .filter(|a| !a.is_empty())
-                    .collect();
-                if audiences.is_empty() {
-                    return Err("SKYPORT_AUTH_AUDIENCE is not set".into());
-                }
-                let jwks_url = get("SKYPORT_AUTH_JWKS_URL")
-                    .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
-                Some(AuthSettings {
-                    issuer,
-                    audiences,
-                    jwks_url,
-                })
+        let auth = match AuthSettings::from_lookup(get).resolve(AuthMode::Jwks)? {
+            AuthConfig::Jwks(j) => Some(j),
+            AuthConfig::Off => None,
+            AuthConfig::Local => {
+                return Err(ConfigError::invalid(
+                    skyport_auth::config::ENV_MODE,
+                    "local",
+                    "a function has no local issuer: expected jwks or off",
+                ));
             }
-            Some(other) => return Err(format!("SKYPORT_AUTH={other:?}: expected jwt or off")),
         };
         let tls_roots = match get("SKYPORT_TLS_ROOTS").as_deref() {
             None | Some("amazon") => TlsRoots::Amazon,
             Some("system") => TlsRoots::System,
             Some(other) => {
-                return Err(format!(
-                    "SKYPORT_TLS_ROOTS={other:?}: expected amazon or system"
+                return Err(ConfigError::invalid(
+                    "SKYPORT_TLS_ROOTS",
+                    other,
+                    "expected amazon or system",
                 ));
             }
         };
@@ -176,7 +188,7 @@ pub async fn init(
     cfg: &CommonConfig,
     function: &str,
 ) -> Result<Init, Box<dyn std::error::Error + Send + Sync>> {
-    skyport_http::init_tracing(cfg.log_format)?;
+    skyport_http::init_tracing(cfg.log_format, "info", LogOutput::Stdout)?;
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(cfg.tls_roots.http_client()?)
         .load()
@@ -208,7 +220,9 @@ mod tests {
 
     #[test]
     fn auth_is_required_unless_switched_off() {
-        let e = CommonConfig::from_lookup(&|_| None).unwrap_err();
+        let e = CommonConfig::from_lookup(&|_| None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("SKYPORT_AUTH_ISSUER"), "{e}");
         let c = CommonConfig::from_lookup(&with_auth).unwrap();
         let a = c.auth.unwrap();
@@ -222,6 +236,34 @@ mod tests {
         assert!(
             CommonConfig::from_lookup(&|k| (k == "SKYPORT_AUTH").then(|| "maybe".into())).is_err()
         );
+    }
+
+    /// [`with_auth`], plus `name=value`.
+    fn with_auth_and(name: &'static str, value: &'static str) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            (k == name)
+                .then(|| value.to_string())
+                .or_else(|| with_auth(k))
+        }
+    }
+
+    #[test]
+    fn the_auth_settings_are_the_local_servers() {
+        // The names `skyport serve` reads are read here too, with the same mode names.
+        let c = CommonConfig::from_lookup(&|k| match k {
+            "SKYPORT_AUTH" => Some("jwks".into()),
+            "SKYPORT_AUTH_JWKS" => Some("/etc/skyport/jwks.json".into()),
+            _ => with_auth(k),
+        })
+        .unwrap();
+        assert_eq!(c.auth.unwrap().jwks_url, "/etc/skyport/jwks.json");
+        let jwt = CommonConfig::from_lookup(&with_auth_and("SKYPORT_AUTH", "jwt"));
+        assert!(jwt.unwrap().auth.is_some());
+        // A function has no signing key of its own.
+        let e = CommonConfig::from_lookup(&with_auth_and("SKYPORT_AUTH", "local"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SKYPORT_AUTH=\"local\""), "{e}");
     }
 
     #[test]
@@ -259,14 +301,16 @@ mod tests {
                 .then(|| "maybe".into())
                 .or_else(|| with_auth(k))
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("SKYPORT_CREATE_TABLE"));
         let e = CommonConfig::from_lookup(&|k| {
             (k == "SKYPORT_LOG_FORMAT")
                 .then(|| "xml".into())
                 .or_else(|| with_auth(k))
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("SKYPORT_LOG_FORMAT"));
         assert!(
             CommonConfig::from_lookup(&|k| (k == "SKYPORT_TABLE")

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use skyport_images::ImageService;
 use skyport_images_s3::S3Blobs;
+use skyport_lambda::ConfigError;
 use skyport_store::Store;
 
 /// `SKYPORT_IMAGE_BUCKET` (required) and `SKYPORT_IMAGE_PREFIX` (default `images/`).
@@ -23,21 +24,28 @@ pub fn s3_client(
 
 pub fn bucket_from_lookup(
     get: &dyn Fn(&str) -> Option<String>,
-) -> Result<(String, String), String> {
-    let bucket = get("SKYPORT_IMAGE_BUCKET").ok_or("SKYPORT_IMAGE_BUCKET is required")?;
+) -> Result<(String, String), ConfigError> {
+    let bucket = get("SKYPORT_IMAGE_BUCKET").ok_or(ConfigError::Missing {
+        var: "SKYPORT_IMAGE_BUCKET",
+        why: "the S3 bucket holding image bytes",
+    })?;
     let valid = (3..=63).contains(&bucket.len())
         && bucket
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-".contains(c));
     if !valid {
-        return Err(format!(
-            "SKYPORT_IMAGE_BUCKET={bucket:?} is not an S3 bucket name"
+        return Err(ConfigError::invalid(
+            "SKYPORT_IMAGE_BUCKET",
+            bucket,
+            "not an S3 bucket name",
         ));
     }
     let prefix = get("SKYPORT_IMAGE_PREFIX").unwrap_or_else(|| "images/".to_string());
     if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "SKYPORT_IMAGE_PREFIX={prefix:?} contains whitespace"
+        return Err(ConfigError::invalid(
+            "SKYPORT_IMAGE_PREFIX",
+            prefix,
+            "contains whitespace",
         ));
     }
     Ok((bucket, prefix))
@@ -59,6 +67,7 @@ pub fn app(
 ) -> tower_http::normalize_path::NormalizePath<axum::Router> {
     skyport_http::app(skyport_auth::auth_layer(
         skyport_images::router(images, None),
+        &[skyport_images::access],
         auth,
     ))
 }

@@ -7,7 +7,7 @@ use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::types::{
     OAuthFlowType, TimeUnitsType, TokenValidityUnitsType,
 };
-use skyport_sync::{Credentials, NewClient};
+use skyport_sites::{Credentials, CredentialsError, NewClient};
 
 pub struct CognitoCredentials {
     client: Client,
@@ -31,7 +31,7 @@ impl Credentials for CognitoCredentials {
         "cognito"
     }
 
-    async fn create(&self, site: &str) -> Result<NewClient, String> {
+    async fn create(&self, site: &str) -> Result<NewClient, CredentialsError> {
         let out = self
             .client
             .create_user_pool_client()
@@ -51,24 +51,24 @@ impl Credentials for CognitoCredentials {
             .send()
             .await
             .map_err(|e| {
-                format!(
+                CredentialsError::new(format!(
                     "Cognito CreateUserPoolClient in {}: {}",
                     self.pool,
                     aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&e)
-                )
+                ))
             })?;
+        let missing =
+            |what: &str| CredentialsError::new(format!("Cognito answered without {what}"));
         let c = out
             .user_pool_client
-            .ok_or("Cognito answered without the new client")?;
-        let id = c.client_id.ok_or("Cognito answered without a client ID")?;
-        let secret = c
-            .client_secret
-            .ok_or("Cognito answered without a client secret")?;
+            .ok_or_else(|| missing("the new client"))?;
+        let id = c.client_id.ok_or_else(|| missing("a client ID"))?;
+        let secret = c.client_secret.ok_or_else(|| missing("a client secret"))?;
         tracing::info!(site, client_id = %id, "Cognito app client created");
         Ok(NewClient::new(id, secret, self.token_url.clone()))
     }
 
-    async fn delete(&self, client_id: &str) -> Result<(), String> {
+    async fn delete(&self, client_id: &str) -> Result<(), CredentialsError> {
         match self
             .client
             .delete_user_pool_client()
@@ -84,10 +84,10 @@ impl Credentials for CognitoCredentials {
             {
                 Ok(())
             }
-            Err(e) => Err(format!(
+            Err(e) => Err(CredentialsError::new(format!(
                 "Cognito DeleteUserPoolClient {client_id}: {}",
                 aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&e)
-            )),
+            ))),
         }
     }
 }

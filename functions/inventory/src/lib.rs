@@ -10,12 +10,18 @@ use skyport_store::Store;
 /// as every Skyport app is.
 pub fn app(
     store: Arc<dyn Store>,
-    creds: Arc<dyn skyport_sync::Credentials>,
+    creds: Arc<dyn skyport_sites::Credentials>,
     auth: skyport_auth::AuthLayer,
 ) -> tower_http::normalize_path::NormalizePath<axum::Router> {
     skyport_http::app(skyport_auth::auth_layer(
         skyport_inventory::router(Inventory::new(store.clone()))
-            .merge(skyport_sync::router(store, creds)),
+            .merge(skyport_sites::router(store.clone(), creds))
+            .merge(skyport_sync::router(store)),
+        &[
+            skyport_inventory::access,
+            skyport_sites::access,
+            skyport_sync::access,
+        ],
         auth,
     ))
 }
@@ -26,7 +32,7 @@ pub fn app(
 pub fn credentials_from_lookup(
     get: &dyn Fn(&str) -> Option<String>,
     aws: &aws_config::SdkConfig,
-) -> Result<Arc<dyn skyport_sync::Credentials>, String> {
+) -> Result<Arc<dyn skyport_sites::Credentials>, skyport_lambda::ConfigError> {
     match get("SKYPORT_USER_POOL_ID").filter(|s| !s.trim().is_empty()) {
         Some(pool) => {
             let token_url = get("SKYPORT_TOKEN_URL").filter(|s| !s.trim().is_empty());
@@ -40,7 +46,7 @@ pub fn credentials_from_lookup(
                 token_url,
             )))
         }
-        None => Ok(Arc::new(skyport_sync::sites::NoCredentials(
+        None => Ok(Arc::new(skyport_sites::NoCredentials(
             "no user pool is configured (SKYPORT_USER_POOL_ID) to create edge clients in",
         ))),
     }

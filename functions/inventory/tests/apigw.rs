@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use http_body_util::BodyExt;
 use lambda_http::request::LambdaRequest;
 use skyport_store::Store;
 use tower::ServiceExt;
@@ -18,13 +17,8 @@ async fn invoke(
     let text = std::fs::read_to_string(&path).unwrap();
     let lreq: LambdaRequest = serde_json::from_str(&text).unwrap();
     let req: lambda_http::Request = lreq.into();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
+    let r = skyport_testkit::app::send(app, req.map(axum::body::Body::new)).await;
+    (r.status.as_u16(), r.body)
 }
 
 #[tokio::test]
@@ -34,19 +28,15 @@ async fn api_gateway_v2_events_reach_the_router() {
         Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
     let app = skyport_fn_inventory::app(
         store,
-        Arc::new(skyport_sync::sites::NoCredentials("none in this test")),
+        Arc::new(skyport_sites::NoCredentials("none in this test")),
         None,
     );
     let (status, _) = invoke(&app, "post-components.json").await;
     assert_eq!(status, 204);
     let (status, body) = invoke(&app, "get-components.json").await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = body["Components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["ID"].as_str().unwrap())
-        .collect();
+    let comps = body["Components"].as_array().unwrap();
+    let ids: Vec<&str> = comps.iter().map(|c| c["ID"].as_str().unwrap()).collect();
     assert_eq!(ids, ["x1c0s0b0", "x1c0s0b0n0"]);
 }
 
@@ -65,7 +55,7 @@ async fn the_function_enforces_tokens_and_scopes() {
     );
     let app = skyport_fn_inventory::app(
         store,
-        Arc::new(skyport_sync::sites::NoCredentials("none in this test")),
+        Arc::new(skyport_sites::NoCredentials("none in this test")),
         Some(Arc::new(jwks)),
     );
     let with_token = |event: &str, scope: &str| {

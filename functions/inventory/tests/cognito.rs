@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cognitoidentityprovider::types::{OAuthFlowType, ResourceServerScopeType};
-use http_body_util::BodyExt;
+use serde_json::json;
 use skyport_store::Store;
-use tower::ServiceExt;
 
 struct Moto {
     child: Child,
@@ -89,13 +88,8 @@ async fn call(
         .header("content-type", "application/json")
         .body(axum::body::Body::from(body.to_string()))
         .unwrap();
-    let r = app.clone().oneshot(req).await.unwrap();
-    let status = r.status().as_u16();
-    let bytes = r.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
+    let r = skyport_testkit::app::send(app, req).await;
+    (r.status.as_u16(), r.body)
 }
 
 #[tokio::test]
@@ -144,13 +138,8 @@ async fn sites_get_their_own_cognito_clients_and_lose_them_on_revocation() {
     let creds = skyport_fn_inventory::credentials_from_lookup(&env(pool.clone()), &aws).unwrap();
     let app = skyport_fn_inventory::app(store.clone(), creds, None);
 
-    let (s, east) = call(
-        &app,
-        "POST",
-        "/edge/v1/sites",
-        serde_json::json!({"name": "east"}),
-    )
-    .await;
+    let east = json!({"name": "east"});
+    let (s, east) = call(&app, "POST", "/edge/v1/sites", east).await;
     assert_eq!(s, 201, "{east}");
     assert_eq!(east["token_url"], "https://auth.example/oauth2/token");
     let id = east["client_id"].as_str().unwrap().to_string();
@@ -168,17 +157,11 @@ async fn sites_get_their_own_cognito_clients_and_lose_them_on_revocation() {
     assert_eq!(c.allowed_o_auth_flows(), [OAuthFlowType::ClientCredentials]);
     assert_eq!(c.allowed_o_auth_scopes(), ["skyport/edge"]);
     assert_eq!(c.allowed_o_auth_flows_user_pool_client, Some(true));
-    let (_, site) = call(&app, "GET", "/edge/v1/sites/east", serde_json::json!(null)).await;
+    let (_, site) = call(&app, "GET", "/edge/v1/sites/east", json!(null)).await;
     assert_eq!(site["clients"][0]["kind"], "cognito");
 
     // Rotation deletes the old app client upstream; revocation deletes the new one.
-    let (s, rot) = call(
-        &app,
-        "POST",
-        "/edge/v1/sites/east/rotate",
-        serde_json::json!({}),
-    )
-    .await;
+    let (s, rot) = call(&app, "POST", "/edge/v1/sites/east/rotate", json!({})).await;
     assert_eq!(s, 200, "{rot}");
     let gone = |client: String| {
         let idp = idp.clone();
@@ -204,13 +187,7 @@ async fn sites_get_their_own_cognito_clients_and_lose_them_on_revocation() {
     );
     let new_id = rot["client_id"].as_str().unwrap().to_string();
     assert!(!gone(new_id.clone()).await);
-    let (s, _) = call(
-        &app,
-        "POST",
-        "/edge/v1/sites/east/revoke",
-        serde_json::json!({}),
-    )
-    .await;
+    let (s, _) = call(&app, "POST", "/edge/v1/sites/east/revoke", json!({})).await;
     assert_eq!(s, 200);
     assert!(gone(new_id).await, "the revoked client still exists");
 
@@ -219,13 +196,8 @@ async fn sites_get_their_own_cognito_clients_and_lose_them_on_revocation() {
         skyport_fn_inventory::credentials_from_lookup(&env("us-east-1_doesnotexist".into()), &aws)
             .unwrap();
     let app = skyport_fn_inventory::app(store, bad, None);
-    let (s, p) = call(
-        &app,
-        "POST",
-        "/edge/v1/sites",
-        serde_json::json!({"name": "west"}),
-    )
-    .await;
+    let west = json!({"name": "west"});
+    let (s, p) = call(&app, "POST", "/edge/v1/sites", west).await;
     assert_eq!(s, 503, "{p}");
     assert!(
         p["detail"]
@@ -234,6 +206,6 @@ async fn sites_get_their_own_cognito_clients_and_lose_them_on_revocation() {
             .contains("CreateUserPoolClient"),
         "{p}"
     );
-    let (s, _) = call(&app, "GET", "/edge/v1/sites/west", serde_json::json!(null)).await;
+    let (s, _) = call(&app, "GET", "/edge/v1/sites/west", json!(null)).await;
     assert_eq!(s, 404);
 }

@@ -3,18 +3,23 @@
 
 use std::sync::Arc;
 
+use skyport_lambda::ConfigError;
 use skyport_metadata::MetadataService;
 use skyport_store::Store;
 
 /// `SKYPORT_CLOUD_INIT_URL`: the base URL written into vendor-data and meta-data when cluster
 /// defaults name none (required).
-pub fn base_url_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let v = get("SKYPORT_CLOUD_INIT_URL")
-        .ok_or("SKYPORT_CLOUD_INIT_URL is required: the URL nodes use to reach cloud-init")?;
+pub fn base_url_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let v = get("SKYPORT_CLOUD_INIT_URL").ok_or(ConfigError::Missing {
+        var: "SKYPORT_CLOUD_INIT_URL",
+        why: "the URL nodes use to reach cloud-init",
+    })?;
     let v = v.trim().trim_end_matches('/').to_string();
     if !(v.starts_with("http://") || v.starts_with("https://")) || v.contains(char::is_whitespace) {
-        return Err(format!(
-            "SKYPORT_CLOUD_INIT_URL={v:?}: expected an http(s) URL"
+        return Err(ConfigError::invalid(
+            "SKYPORT_CLOUD_INIT_URL",
+            v,
+            "expected an http(s) URL",
         ));
     }
     Ok(v)
@@ -28,6 +33,7 @@ pub fn app(
 ) -> tower_http::normalize_path::NormalizePath<axum::Router> {
     skyport_http::app(skyport_auth::auth_layer(
         skyport_metadata::router(MetadataService::new(store, base_url)),
+        &[skyport_metadata::access],
         auth,
     ))
 }

@@ -6,22 +6,15 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use lambda_http::request::LambdaRequest;
-use skyport_store::Store;
 use tower::ServiceExt;
 
 #[tokio::test]
 async fn meta_data_event_identifies_the_node_by_forwarded_ip() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap());
-    let app = skyport_fn_metadata::app(store, "https://ci.example.org/cloud-init".into(), None);
-    let text = std::fs::read_to_string(format!(
-        "{}/tests/events/get-meta-data.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    let lreq: LambdaRequest = serde_json::from_str(&text).unwrap();
-    let resp = app.oneshot(lambda_http::Request::from(lreq)).await.unwrap();
+    let store = skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let base_url = "https://ci.example.org/cloud-init".to_string();
+    let app = skyport_fn_metadata::app(Arc::new(store), base_url, None);
+    let resp = app.oneshot(event("get-meta-data.json")).await.unwrap();
     // No node has 192.0.2.10: upstream's 422.
     assert_eq!(resp.status(), 422);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -38,4 +31,12 @@ fn base_url_is_required_and_validated() {
         base_url_from_lookup(&|_| Some("https://a/ci/".into())).unwrap(),
         "https://a/ci"
     );
+}
+
+/// The API Gateway event `name` (tests/events), converted as `lambda_http::run` converts it.
+fn event(name: &str) -> lambda_http::Request {
+    let path = format!("{}/tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let lreq: LambdaRequest =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    lambda_http::Request::from(lreq)
 }

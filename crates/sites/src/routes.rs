@@ -1,0 +1,145 @@
+//! The site registry's routes under `/edge/v1/sites`: register, list, show, rotate and revoke
+//! credentials, delete, and assign or unassign xname subtrees (admin scope; see
+//! [`access`]).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use skyport_http::access::{Access, Need, is_read};
+use skyport_http::{ApiError, ApiJson, json};
+use skyport_store::Store;
+
+use crate::credentials::Credentials;
+use crate::registry::Registry;
+
+/// Where the edge routes live (the registry's and `skyport-sync`'s).
+pub const BASE: &str = "/edge/v1";
+
+type Res = Result<Response, ApiError>;
+
+/// Who may call each route of [`router`] and of the local token endpoint: anyone may present
+/// client credentials for a token; sites are readable, xname assignment is a writer's, and
+/// registering sites and handling their credentials is an admin's.
+pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
+    if route == "/oauth2/token" && *method == axum::http::Method::POST {
+        return Some(Access::Public);
+    }
+    let r = route.strip_prefix(BASE)?;
+    if !r.starts_with("/sites") {
+        return None;
+    }
+    Some(match (r, is_read(method)) {
+        ("/sites" | "/sites/{site}", true) => Access::Need(Need::Read),
+        ("/sites/{site}/xnames/{xname}", false) => Access::Need(Need::Write),
+        _ => Access::Need(Need::Admin),
+    })
+}
+
+/// `/edge/v1/sites` over the registry in `store`, with credentials from `creds`.
+pub fn router(store: Arc<dyn Store>, creds: Arc<dyn Credentials>) -> Router {
+    Router::new()
+        .route(&format!("{BASE}/sites"), get(sites).post(register))
+        .route(
+            &format!("{BASE}/sites/{{site}}"),
+            get(site).delete(delete_site),
+        )
+        .route(&format!("{BASE}/sites/{{site}}/rotate"), post(rotate))
+        .route(&format!("{BASE}/sites/{{site}}/revoke"), post(revoke))
+        .route(
+            &format!("{BASE}/sites/{{site}}/xnames/{{xname}}"),
+            put(assign).delete(unassign),
+        )
+        .with_state(Registry::new(store, creds))
+}
+
+async fn sites(State(e): State<Registry>) -> Res {
+    Ok(json(StatusCode::OK, &e.list().await?))
+}
+
+async fn site(State(e): State<Registry>, Path(name): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &e.get(&name).await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSite {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn register(State(e): State<Registry>, ApiJson(n): ApiJson<NewSite>) -> Res {
+    let c = e.register(&n.name, &n.description).await?;
+    let mut r = json(
+        StatusCode::CREATED,
+        &serde_json::json!({"site": n.name, "client_id": c.client_id,
+            "client_secret": c.client_secret, "token_url": c.token_url}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("{BASE}/sites/{}", n.name)) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    #[serde(default)]
+    keep_previous: bool,
+}
+
+/// An optional JSON body: empty means the defaults.
+fn optional_body<T: Default + serde::de::DeserializeOwned>(b: &Bytes) -> Result<T, ApiError> {
+    if b.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        skyport_http::parse_json(b)
+    }
+}
+
+async fn rotate(State(e): State<Registry>, Path(name): Path<String>, body: Bytes) -> Res {
+    let keep = optional_body::<RotateBody>(&body)?.keep_previous;
+    let (c, revoked) = e.rotate(&name, keep).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"site": name, "client_id": c.client_id,
+            "client_secret": c.client_secret, "token_url": c.token_url, "revoked": revoked}),
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    client_id: Option<String>,
+}
+
+async fn revoke(State(e): State<Registry>, Path(name): Path<String>, body: Bytes) -> Res {
+    let id = optional_body::<RevokeBody>(&body)?.client_id;
+    let revoked = e.revoke(&name, id.as_deref()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"site": name, "revoked": revoked}),
+    ))
+}
+
+async fn delete_site(State(e): State<Registry>, Path(name): Path<String>) -> Res {
+    let n = e.delete(&name).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"message": format!("deleted site {name} ({n} assignments removed)")}),
+    ))
+}
+
+async fn assign(State(e): State<Registry>, Path((name, xname)): Path<(String, String)>) -> Res {
+    Ok(json(StatusCode::OK, &e.assign(&name, &xname).await?))
+}
+
+async fn unassign(State(e): State<Registry>, Path((name, xname)): Path<(String, String)>) -> Res {
+    e.unassign(&name, &xname).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
