@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use skyport_store::{IndexKey, Page, PageRequest, Record, Store, Table, Write};
 
-use crate::{Stats, TARGET_BOOTSCRIPT_P99_MS, node_mac, stats};
+use skyport_testkit::serve::{Served, largest_bulk_body};
+
+use crate::{Stats, TARGET_BOOTSCRIPT_P99_MS, check_script, node_mac, sqlite_store, stats};
 
 pub struct Params {
     pub nodes: usize,
@@ -106,30 +108,6 @@ impl Store for Observed {
     }
 }
 
-/// Components (new xnames, no NIDs) up to the API's body limit.
-fn largest_bulk_body() -> (Vec<u8>, usize) {
-    let limit = skyport_http::MAX_BODY_BYTES;
-    let mut body = b"{\"Components\":[".to_vec();
-    let mut n = 0usize;
-    loop {
-        let (cab, rest) = (7000 + n / 2048, n % 2048);
-        let entry = format!(
-            "{}{{\"ID\":\"x{cab}c{}s{}b0n{}\",\"State\":\"Ready\",\"Role\":\"Compute\"}}",
-            if n == 0 { "" } else { "," },
-            rest / 256,
-            (rest / 4) % 64,
-            rest % 4
-        );
-        if body.len() + entry.len() + 2 > limit {
-            break;
-        }
-        body.extend_from_slice(entry.as_bytes());
-        n += 1;
-    }
-    body.extend_from_slice(b"]}");
-    (body, n)
-}
-
 struct Sample {
     due: Instant,
     /// From the moment the request was due to the end of the answer.
@@ -163,9 +141,7 @@ async fn open_loop(
         tasks.spawn(async move {
             let body = client.get(url).send().await?.text().await?;
             let took = due.elapsed();
-            if !body.starts_with("#!ipxe\nkernel --name kernel") {
-                bail!("unexpected script: {body}");
-            }
+            check_script(&body)?;
             Ok::<_, anyhow::Error>(Sample {
                 due: due.into_std(),
                 took,
@@ -203,9 +179,7 @@ fn line(name: &str, samples: &[Duration], wall: Duration, idle_p99: Option<f64>,
 
 pub async fn run(p: Params) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let raw: Arc<dyn Store> = Arc::new(skyport_store_sqlite::SqliteStore::open(
-        dir.path().join("skyport.db"),
-    )?);
+    let raw = sqlite_store(dir.path(), "skyport.db")?;
     let bulk = Arc::new(AtomicBool::new(false));
     let marks = Arc::new(std::sync::Mutex::new(Vec::new()));
     let observed: Arc<dyn Store> = Arc::new(Observed {
@@ -240,37 +214,12 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         None,
         history.clone(),
     );
-    let app = skyport_http::app(routes);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-        std::net::SocketAddr,
-    >(app);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, make)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    let base = format!("http://{addr}");
+    let server = Served::start(skyport_http::app(routes)).await?;
+    let base = format!("http://{}", server.addr);
     let client = reqwest::Client::new();
 
     let t = Instant::now();
-    crate::seed_http(&client, &format!("{base}/hsm/v2"), p.nodes).await?;
-    let r = client
-        .put(format!("{base}/boot/v1/bootparameters"))
-        .json(&crate::boot_params_body(p.nodes))
-        .send()
-        .await?;
-    if r.status() != 200 {
-        bail!(
-            "setting boot parameters: {} {}",
-            r.status(),
-            r.text().await.unwrap_or_default()
-        );
-    }
+    crate::seed_boot(&client, &base, p.nodes).await?;
     println!(
         "seeded {} nodes with boot parameters in {:.1} s; endpoint history {}",
         p.nodes,
@@ -288,7 +237,8 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
     let idle_p99 = stats(idle.clone(), idle_wall).p99;
 
     // During the largest bulk POST.
-    let (body, count) = largest_bulk_body();
+    // New xnames from cabinet 7000 on, clear of the seeded nodes.
+    let (body, count) = largest_bulk_body(skyport_http::MAX_BODY_BYTES, 7000);
     let size = body.len();
     let done = Arc::new(AtomicBool::new(false));
     let post_start = Instant::now();
@@ -384,8 +334,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         );
     }
 
-    let _ = stop.send(());
-    server.await??;
+    server.stop().await?;
     cancel.cancel();
     while let Some(r) = background.join_next().await {
         r.context("history writer")?;

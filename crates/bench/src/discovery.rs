@@ -17,7 +17,7 @@ use skyport_edge::internals::{Pusher, push};
 use skyport_inventory::Inventory;
 use skyport_mockbmc::{BmcSpec, Faults, Fleet, FleetOptions, Tree, self_signed, shared_mockups};
 use skyport_redfish::{AuthMode, CrawlOptions, Credentials, Limits, PinStore, TlsPolicy};
-use skyport_store::Store;
+use skyport_testkit::serve::Served;
 
 pub struct Params {
     pub bmcs: u32,
@@ -85,14 +85,10 @@ async fn one_run(p: &Params, hang_every: Option<u32>, port: u16) -> anyhow::Resu
     .await?;
 
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> = Arc::new(skyport_store_sqlite::SqliteStore::open(
-        dir.path().join("cloud.db"),
-    )?);
+    let store = crate::sqlite_store(dir.path(), "cloud.db")?;
     let app = skyport_http::app(skyport_inventory::router(Inventory::new(store)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let cloud = listener.local_addr()?;
-    let server =
-        tokio::spawn(async move { axum::serve(listener, tower::make::Shared::new(app)).await });
+    let server = Served::start(app).await?;
+    let cloud = server.addr;
 
     let outbox = Outbox::new(Arc::new(skyport_store_sqlite::SqliteStore::open(
         dir.path().join("edge.sqlite"),
@@ -152,7 +148,7 @@ async fn one_run(p: &Params, hang_every: Option<u32>, port: u16) -> anyhow::Resu
             .await?
             .json()
             .await?;
-    server.abort();
+    server.stop().await?;
     drop(fleet);
     Ok(Run {
         wall,

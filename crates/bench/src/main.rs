@@ -22,6 +22,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use skyport_inventory::Inventory;
 use skyport_store::Store;
+use skyport_testkit::serve::Served;
 use tower::ServiceExt;
 
 #[derive(Parser)]
@@ -154,48 +155,89 @@ fn boot_app(store: Arc<dyn Store>) -> tower_http::normalize_path::NormalizePath<
 
 async fn boot_local(nodes: usize, requests: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> = Arc::new(skyport_store_sqlite::SqliteStore::open(
-        dir.path().join("bench.db"),
-    )?);
-    let app = boot_app(store);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let server =
-        tokio::spawn(async move { axum::serve(listener, tower::make::Shared::new(app)).await });
+    let server = Served::start(boot_app(sqlite_store(dir.path(), "bench.db")?)).await?;
+    let base = format!("http://{}", server.addr);
     let client = reqwest::Client::new();
     let t = Instant::now();
-    seed_http(&client, &format!("http://{addr}/hsm/v2"), nodes).await?;
-    let r = client
-        .put(format!("http://{addr}/boot/v1/bootparameters"))
-        .json(&boot_params_body(nodes))
-        .send()
-        .await?;
-    if r.status() != 200 {
-        bail!(
-            "setting boot parameters: {} {}",
-            r.status(),
-            r.text().await.unwrap_or_default()
-        );
-    }
+    seed_boot(&client, &base, nodes).await?;
     println!(
         "seeded {nodes} nodes with boot parameters in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let wall = Instant::now();
-    let lat: Vec<Duration> = futures::stream::iter(0..requests)
+    let lat = timed_four_at_a_time(requests, |i| {
+        let client = client.clone();
+        let n = i % nodes;
+        let url = format!("{base}/boot/v1/bootscript?mac={}", node_mac(n / 4, n % 4));
+        async move { check_script(&client.get(url).send().await?.text().await?) }
+    })
+    .await?;
+    report(
+        "GET /boot/v1/bootscript?mac= (c=4)",
+        &stats(lat, wall.elapsed()),
+        TARGET_BOOTSCRIPT_P99_MS,
+        "req",
+    );
+    server.stop().await?;
+    Ok(())
+}
+
+/// An embedded SQLite store in `dir`, as the local server opens it.
+fn sqlite_store(dir: &std::path::Path, file: &str) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(Arc::new(skyport_store_sqlite::SqliteStore::open(
+        dir.join(file),
+    )?))
+}
+
+/// `nodes` nodes seeded as discovery would, all with the same boot parameters, on the server at
+/// `base`.
+async fn seed_boot(client: &reqwest::Client, base: &str, nodes: usize) -> anyhow::Result<()> {
+    seed_http(client, &format!("{base}/hsm/v2"), nodes).await?;
+    let r = client
+        .put(format!("{base}/boot/v1/bootparameters"))
+        .json(&boot_params_body(nodes))
+        .send()
+        .await?;
+    expect_status(r, 200, "setting boot parameters").await?;
+    Ok(())
+}
+
+/// `r` when its status is `want`; otherwise an error naming `what`, with the status and body.
+async fn expect_status(
+    r: reqwest::Response,
+    want: u16,
+    what: &str,
+) -> anyhow::Result<reqwest::Response> {
+    if r.status() != want {
+        bail!(
+            "{what}: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
+    }
+    Ok(r)
+}
+
+/// A boot script of a known node: its parameters rendered, not the fallback.
+fn check_script(body: &str) -> anyhow::Result<()> {
+    if !body.starts_with("#!ipxe\nkernel --name kernel") {
+        bail!("unexpected script: {body}");
+    }
+    Ok(())
+}
+
+/// The latency of each of `request(0..n)`, four in flight at a time (four clients).
+async fn timed_four_at_a_time<F, Fut>(n: usize, request: F) -> anyhow::Result<Vec<Duration>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    futures::stream::iter(0..n)
         .map(|i| {
-            let client = client.clone();
-            let n = i % nodes;
-            let url = format!(
-                "http://{addr}/boot/v1/bootscript?mac={}",
-                node_mac(n / 4, n % 4)
-            );
+            let request = request(i);
             async move {
                 let t = Instant::now();
-                let body = client.get(url).send().await?.text().await?;
-                if !body.starts_with("#!ipxe\nkernel --name kernel") {
-                    bail!("unexpected script: {body}");
-                }
+                request.await?;
                 Ok(t.elapsed())
             }
         })
@@ -203,15 +245,7 @@ async fn boot_local(nodes: usize, requests: usize) -> anyhow::Result<()> {
         .collect::<Vec<anyhow::Result<Duration>>>()
         .await
         .into_iter()
-        .collect::<anyhow::Result<_>>()?;
-    report(
-        "GET /boot/v1/bootscript?mac= (c=4)",
-        &stats(lat, wall.elapsed()),
-        TARGET_BOOTSCRIPT_P99_MS,
-        "req",
-    );
-    server.abort();
-    Ok(())
+        .collect()
 }
 
 async fn dynamo_store() -> anyhow::Result<(
@@ -373,13 +407,7 @@ async fn seed_http(client: &reqwest::Client, base: &str, nodes: usize) -> anyhow
                 .json(&payload(i))
                 .send()
                 .await?;
-            if r.status() != 201 {
-                bail!(
-                    "seeding BMC {i}: {} {}",
-                    r.status(),
-                    r.text().await.unwrap_or_default()
-                );
-            }
+            expect_status(r, 201, &format!("seeding BMC {i}")).await?;
             Ok(())
         })
         .buffer_unordered(8)
@@ -396,13 +424,7 @@ async fn seed_http(client: &reqwest::Client, base: &str, nodes: usize) -> anyhow
             .json(&json!({"label": format!("rack{g}"), "members": {"ids": ids}}))
             .send()
             .await?;
-        if r.status() != 201 {
-            bail!(
-                "seeding group: {} {}",
-                r.status(),
-                r.text().await.unwrap_or_default()
-            );
-        }
+        expect_status(r, 201, "seeding group").await?;
     }
     Ok(())
 }
@@ -416,15 +438,10 @@ fn bulk_body(round: usize) -> Value {
 
 async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> = Arc::new(skyport_store_sqlite::SqliteStore::open(
-        dir.path().join("bench.db"),
-    )?);
+    let store = sqlite_store(dir.path(), "bench.db")?;
     let app = skyport_http::app(skyport_inventory::router(Inventory::new(store)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let server =
-        tokio::spawn(async move { axum::serve(listener, tower::make::Shared::new(app)).await });
-    let base = format!("http://{addr}/hsm/v2");
+    let server = Served::start(app).await?;
+    let base = format!("http://{}/hsm/v2", server.addr);
     let client = reqwest::Client::new();
 
     let t = Instant::now();
@@ -461,25 +478,19 @@ async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
 
     // One component, 4 concurrent clients.
     let wall = Instant::now();
-    let lat: Vec<Duration> = futures::stream::iter(0..gets)
-        .map(|i| {
-            let client = client.clone();
-            let url = format!("{base}/State/Components/{}n{}", bmc(i % (nodes / 4)), i % 4);
-            async move {
-                let t = Instant::now();
-                let r = client.get(url).send().await?;
-                if r.status() != 200 {
-                    bail!("GET one: {}", r.status());
-                }
-                r.bytes().await?;
-                Ok(t.elapsed())
+    let lat = timed_four_at_a_time(gets, |i| {
+        let client = client.clone();
+        let url = format!("{base}/State/Components/{}n{}", bmc(i % (nodes / 4)), i % 4);
+        async move {
+            let r = client.get(url).send().await?;
+            if r.status() != 200 {
+                bail!("GET one: {}", r.status());
             }
-        })
-        .buffer_unordered(4)
-        .collect::<Vec<anyhow::Result<Duration>>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+            r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await?;
     report(
         "GET State/Components/{xname} (c=4)",
         &stats(lat, wall.elapsed()),
@@ -498,13 +509,7 @@ async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
             .json(&body)
             .send()
             .await?;
-        if r.status() != 204 {
-            bail!(
-                "bulk POST: {} {}",
-                r.status(),
-                r.text().await.unwrap_or_default()
-            );
-        }
+        expect_status(r, 204, "bulk POST").await?;
         lat.push(t.elapsed());
     }
     let s = stats(lat, wall.elapsed());
@@ -519,7 +524,7 @@ async fn local(nodes: usize, gets: usize) -> anyhow::Result<()> {
         "  bulk POST component throughput",
         s.throughput * 1000.0
     );
-    server.abort();
+    server.stop().await?;
     Ok(())
 }
 

@@ -85,10 +85,51 @@ pub struct EndpointAccess {
 }
 
 fn now_epoch() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    skyport_model::now()
+}
+
+impl EndpointAccess {
+    /// Its record id: `<xname>#<endpoint>`.
+    pub fn id(&self) -> String {
+        format!("{}#{}", self.name, self.endpoint)
+    }
+
+    /// The write that stores it (an upsert: the newest fetch wins).
+    pub fn upsert(&self) -> Result<Write, ApiError> {
+        let body = serde_json::to_string(self).map_err(|e| {
+            ApiError::Internal(format!("encoding endpoint history {}: {e}", self.id()))
+        })?;
+        Ok(Write::Upsert {
+            table: ENDPOINT_HISTORY,
+            record: Record::new(self.id(), body),
+        })
+    }
+}
+
+/// The stored endpoint history entries among `ids` (`<xname>#<endpoint>`); unreadable ones
+/// are skipped (a newer report replaces them).
+pub async fn stored_history(
+    store: &dyn Store,
+    ids: &[String],
+) -> Result<Vec<EndpointAccess>, skyport_store::StoreError> {
+    Ok(store
+        .get_many(ENDPOINT_HISTORY, ids)
+        .await?
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.body).ok())
+        .collect())
+}
+
+/// Every stored endpoint history entry (unreadable ones skipped).
+pub async fn all_history(
+    store: &dyn Store,
+) -> Result<Vec<EndpointAccess>, skyport_store::StoreError> {
+    Ok(store
+        .list_all(ENDPOINT_HISTORY, None)
+        .await?
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.body).ok())
+        .collect())
 }
 
 impl BootService {
@@ -431,7 +472,7 @@ impl BootService {
         &self,
         key: &ChainKey,
     ) -> Result<(Option<Component>, Option<BootConfig>), ApiError> {
-        use skyport_inventory::records::{COMPONENTS, ETHERNET_INTERFACES, decode};
+        use skyport_inventory::reads::{Read, component_key, decode_read, interface_key};
         let mut params: BTreeMap<String, BootConfig> = BTreeMap::new();
         let mut comp: Option<Component> = None;
         // Sorts fetched records into parameters and component; returns an interface's component.
@@ -445,25 +486,28 @@ impl BootService {
                 if t == BOOT_PARAMS {
                     let (_, c) = params::decode(&r)?;
                     params.insert(r.id.clone(), c);
-                } else if t == COMPONENTS {
-                    *comp = Some(decode(COMPONENTS, &r)?);
-                } else if t == ETHERNET_INTERFACES {
-                    let ei: skyport_wire::EthernetInterface = decode(ETHERNET_INTERFACES, &r)?;
-                    component_of_iface = Some(ei.component_id).filter(|c| !c.is_empty());
+                    continue;
+                }
+                match decode_read(t, &r)? {
+                    Some(Read::Component(c)) => *comp = Some(*c),
+                    Some(Read::InterfaceOf(x)) => {
+                        component_of_iface = Some(x).filter(|c| !c.is_empty());
+                    }
+                    None => {}
                 }
             }
             Ok(component_of_iface)
         }
         let host_batch = |x: &str| {
             vec![
-                (COMPONENTS, x.to_string()),
+                component_key(x),
                 (BOOT_PARAMS, NodeKey::Host(x.to_string()).record_id()),
             ]
         };
         match key {
             ChainKey::Mac(m) => {
                 let first = vec![
-                    (ETHERNET_INTERFACES, m.id()),
+                    interface_key(m),
                     (BOOT_PARAMS, NodeKey::Mac(*m).record_id()),
                 ];
                 if let Some(x) = absorb(self.store.get_keys(&first).await?, &mut params, &mut comp)?

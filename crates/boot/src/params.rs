@@ -13,6 +13,62 @@ use skyport_store::{Record, StoreError, Table, Write};
 
 pub const BOOT_PARAMS: Table = Table("BootParams");
 
+/// The boot service's table a site's edge agent copies.
+pub const SYNCED: [Table; 1] = [BOOT_PARAMS];
+
+/// Keeps a site's share of the boot parameters in `tables` (edge sync): by a host it owns
+/// (`mine`), by its NICs' MACs, by its nodes' NIDs (from the inventory's share). Returns the
+/// images they reference (`image:<id>`).
+pub fn keep_share(
+    tables: &mut std::collections::BTreeMap<Table, Vec<Record>>,
+    inventory: &skyport_inventory::reads::Share,
+    mine: impl Fn(&str) -> bool,
+) -> std::collections::BTreeSet<String> {
+    let params = tables.entry(BOOT_PARAMS).or_default();
+    params.retain(|r| match r.id.split_once(':') {
+        Some(("host", x)) => mine(x),
+        Some(("mac", m)) => {
+            skyport_model::Mac::parse(m).is_ok_and(|m| inventory.macs.contains(&m.to_string()))
+        }
+        Some(("nid", n)) => n.parse::<i64>().is_ok_and(|n| inventory.nids.contains(&n)),
+        _ => false,
+    });
+    params.iter().flat_map(|r| image_refs(&r.body)).collect()
+}
+
+/// The image ids a stored boot configuration references (`image:<id>` kernel or initrd);
+/// nothing for an unreadable one.
+pub fn image_refs(body: &str) -> Vec<String> {
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    ["kernel", "initrd"]
+        .into_iter()
+        .filter_map(|f| {
+            body.get(f)?
+                .as_str()?
+                .strip_prefix("image:")
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// Every image id the stored boot parameters reference.
+pub async fn referenced_images(
+    store: &dyn skyport_store::Store,
+) -> Result<std::collections::BTreeSet<String>, ApiError> {
+    let mut ids = std::collections::BTreeSet::new();
+    for r in store.list_all(BOOT_PARAMS, None).await? {
+        let (_, c) = decode(&r)?;
+        for v in [&c.kernel, &c.initrd] {
+            if let Some(id) = v.strip_prefix("image:") {
+                ids.insert(id.to_string());
+            }
+        }
+    }
+    Ok(ids)
+}
+
 /// BSS's `BootParams` (`pkg/bssTypes/types.go`), as request and response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct BootParams {

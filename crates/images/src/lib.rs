@@ -22,6 +22,21 @@ pub use routes::{access, router};
 
 pub const IMAGES: Table = Table("Images");
 
+/// The image registry's table a site's edge agent copies.
+pub const SYNCED: [Table; 1] = [IMAGES];
+
+/// Keeps a site's share of the registry in `tables` (edge sync): the images its boot
+/// parameters reference.
+pub fn keep_share(
+    tables: &mut std::collections::BTreeMap<Table, Vec<skyport_store::Record>>,
+    referenced: &std::collections::BTreeSet<String>,
+) {
+    tables
+        .entry(IMAGES)
+        .or_default()
+        .retain(|r| referenced.contains(&r.id));
+}
+
 /// How long an upload URL stays valid.
 pub const UPLOAD_TTL: Duration = Duration::from_secs(3600);
 /// How long a download URL handed to a booting node stays valid.

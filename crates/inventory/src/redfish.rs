@@ -566,17 +566,14 @@ impl Inventory {
                     && old.component_id != ei.component_id
                 {
                     // Not even a forced update moves another site's NIC.
-                    if let Some(prev) = skyport_sites::ownership::check_owned(
+                    if let Some(check) = skyport_sites::ownership::check_owned(
                         self.store.as_ref(),
                         site,
                         &old.component_id,
                     )
                     .await?
                     {
-                        ops.push(Write::Check {
-                            table: skyport_sites::ownership::SITE_XNAMES,
-                            prev,
-                        });
+                        ops.push(check);
                     }
                 }
                 if !force && !old.component_id.is_empty() && old.component_id != ei.component_id {

@@ -25,6 +25,26 @@ pub const DEFAULTS: Table = Table("CloudInitDefaults");
 pub const GROUPS: Table = Table("CloudInitGroups");
 pub const INSTANCES: Table = Table("CloudInitInstances");
 
+/// The cloud-init tables a site's edge agent copies.
+pub const SYNCED: [Table; 3] = [DEFAULTS, GROUPS, INSTANCES];
+
+/// Keeps a site's share of the cloud-init data in `tables` (edge sync): the installation-wide
+/// defaults (every site gets them), its groups' data, its nodes' instance data.
+pub fn keep_share(
+    tables: &mut std::collections::BTreeMap<Table, Vec<skyport_store::Record>>,
+    groups: &std::collections::BTreeSet<String>,
+    xnames: &std::collections::BTreeSet<String>,
+) {
+    tables
+        .entry(GROUPS)
+        .or_default()
+        .retain(|r| groups.contains(&r.id));
+    tables
+        .entry(INSTANCES)
+        .or_default()
+        .retain(|r| xnames.contains(&r.id));
+}
+
 /// `POST /admin/cluster-defaults` body (`cistore.ClusterDefaults`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ClusterDefaults {
@@ -263,14 +283,31 @@ impl MetadataService {
                 d.nid_length
             )));
         }
-        let record = Record::new("defaults", encode(d)?);
+        self.upsert(DEFAULTS, "defaults", d).await
+    }
+
+    /// Creates or replaces one stored record with `value`.
+    async fn upsert(
+        &self,
+        table: Table,
+        id: impl Into<String>,
+        value: &impl Serialize,
+    ) -> Result<(), ApiError> {
+        let record = Record::new(id, encode(value)?);
         self.store
-            .write(vec![Write::Upsert {
-                table: DEFAULTS,
-                record,
-            }])
+            .write(vec![Write::Upsert { table, record }])
             .await?;
         Ok(())
+    }
+
+    /// The stored group `name` (normalised), or 404: an invalid name names no group.
+    async fn group_record(&self, name: &str) -> Result<Record, ApiError> {
+        let missing = |name: &str| ApiError::not_found(format!("no such group: {name}"));
+        let name = group_name(name).map_err(|_| missing(name))?;
+        self.store
+            .get(GROUPS, &name)
+            .await?
+            .ok_or_else(|| missing(&name))
     }
 
     fn check_group(g: &GroupData) -> Result<(), ApiError> {
@@ -334,25 +371,11 @@ impl MetadataService {
             name: name.clone(),
             ..g.clone()
         };
-        let record = Record::new(name, encode(&g)?);
-        self.store
-            .write(vec![Write::Upsert {
-                table: GROUPS,
-                record,
-            }])
-            .await?;
-        Ok(())
+        self.upsert(GROUPS, name, &g).await
     }
 
     pub async fn get_group(&self, name: &str) -> Result<GroupData, ApiError> {
-        let name =
-            group_name(name).map_err(|_| ApiError::not_found(format!("no such group: {name}")))?;
-        let r = self
-            .store
-            .get(GROUPS, &name)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no such group: {name}")))?;
-        decode(GROUPS, &r)
+        decode(GROUPS, &self.group_record(name).await?)
     }
 
     pub async fn list_groups(&self) -> Result<BTreeMap<String, GroupData>, ApiError> {
@@ -365,13 +388,7 @@ impl MetadataService {
     }
 
     pub async fn delete_group(&self, name: &str) -> Result<(), ApiError> {
-        let name =
-            group_name(name).map_err(|_| ApiError::not_found(format!("no such group: {name}")))?;
-        let r = self
-            .store
-            .get(GROUPS, &name)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no such group: {name}")))?;
+        let r = self.group_record(name).await?;
         self.store
             .write(vec![Write::Delete {
                 table: GROUPS,
@@ -396,14 +413,7 @@ impl MetadataService {
             id: c.id.clone(),
             ..info.clone()
         };
-        let record = Record::new(c.id, encode(&info)?);
-        self.store
-            .write(vec![Write::Upsert {
-                table: INSTANCES,
-                record,
-            }])
-            .await?;
-        Ok(())
+        self.upsert(INSTANCES, c.id, &info).await
     }
 
     // ---- nodes ----------------------------------------------------------------------------

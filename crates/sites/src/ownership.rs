@@ -15,6 +15,11 @@ use skyport_store::{Record, Store, Table, Write};
 
 /// One record per assigned xname subtree.
 pub const SITE_XNAMES: Table = Table("SiteXnames");
+/// Whether writes to `table` change which site owns what (edge sync counts them as changes).
+pub fn is_ownership(table: Table) -> bool {
+    table == SITE_XNAMES
+}
+
 /// The lookup key listing a site's assignments.
 pub const SITE_KEY: &str = "site";
 
@@ -207,14 +212,14 @@ pub async fn claim_ops(
     Ok(ops)
 }
 
-/// Whether `xname` may be changed on behalf of `site`: unassigned, or the site's own (then the
-/// deciding assignment is returned, for a check in the caller's batch); another site's is
-/// refused without details ([`refuse`]).
+/// Whether `xname` may be changed on behalf of `site`: unassigned, or the site's own (then a
+/// check of the deciding assignment is returned, for the caller's batch, so a concurrent
+/// reassignment fails it); another site's is refused without details ([`refuse`]).
 pub async fn check_owned(
     store: &dyn Store,
     site: &str,
     xname: &str,
-) -> Result<Option<Record>, ApiError> {
+) -> Result<Option<Write>, ApiError> {
     let Ok(x) = Xname::parse(xname) else {
         return Ok(None);
     };
@@ -222,7 +227,10 @@ pub async fn check_owned(
         Some((_, a)) if a.site != site => {
             Err(refuse(site, &format!("{x} belongs to site {:?}", a.site)))
         }
-        Some((prev, _)) => Ok(Some(prev)),
+        Some((prev, _)) => Ok(Some(Write::Check {
+            table: SITE_XNAMES,
+            prev,
+        })),
         None => Ok(None),
     }
 }

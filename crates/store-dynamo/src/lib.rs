@@ -39,6 +39,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
@@ -240,6 +242,60 @@ fn build_error(e: impl std::fmt::Display) -> StoreError {
 
 fn sdk_error<E: std::fmt::Debug>(what: &str, e: &SdkError<E>) -> StoreError {
     StoreError::Unavailable(format!("DynamoDB {what}: {e:?}"))
+}
+
+/// A request builder for one conditional item (`Put`, `Delete`, `ConditionCheck`, in a
+/// transaction or alone) on `table`, addressed by `$set` (the item or its key), asking for the
+/// old item when the condition fails. The SDK's builders share no trait, so the calls they
+/// have in common are written once here.
+macro_rules! conditional {
+    ($builder:expr, $table:expr, $set:ident($arg:expr), $cond:expr) => {{
+        let (expr, vals) = condition_parts($cond);
+        $builder
+            .table_name($table)
+            .$set(Some($arg.clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .set_condition_expression(expr)
+            .set_expression_attribute_values(vals)
+    }};
+}
+
+/// One conditional single-item call, sent: `Some(old item)` when its condition failed (`$failed`
+/// is that operation's own error variant for it), and the call's result.
+macro_rules! send_conditional {
+    ($self:ident.$op:ident().$set:ident($arg:expr), $cond:expr, $what:literal, $failed:path) => {{
+        let r = conditional!($self.client.$op(), &$self.table, $set($arg), $cond)
+            .send()
+            .await;
+        conditional_outcome($what, r, |e| match e {
+            $failed(c) => Some(c.item().cloned()),
+            _ => None,
+        })
+    }};
+}
+
+/// A condition as the SDK's optional setters take it: no values map where the condition has
+/// no values (DynamoDB rejects an empty `ExpressionAttributeValues`).
+fn condition_parts(cond: Option<&Cond>) -> (Option<String>, Option<Item>) {
+    match cond.map(Cond::expression) {
+        Some((expr, vals)) => (Some(expr), (!vals.is_empty()).then_some(vals)),
+        None => (None, None),
+    }
+}
+
+/// What a conditional single-item write came to: `Some(old item)` when its condition failed
+/// (`failed` reads that from the operation's own error type), and the call's result.
+fn conditional_outcome<O, E: std::fmt::Debug>(
+    what: &str,
+    r: std::result::Result<O, SdkError<E>>,
+    failed: impl FnOnce(&E) -> Option<Option<Item>>,
+) -> (Option<Option<Item>>, Result<()>) {
+    let old = r
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_service_error())
+        .and_then(failed);
+    (old, r.map(|_| ()).map_err(|e| sdk_error(what, &e)))
 }
 
 impl DynamoStore {
@@ -490,12 +546,7 @@ impl DynamoStore {
                     origin,
                 });
                 // Every current lookup item is rewritten: each carries a copy of the record.
-                let mut seen = Vec::new();
-                for k in &record.lookups {
-                    if seen.contains(&k) {
-                        continue;
-                    }
-                    seen.push(k);
+                for k in distinct_lookups(record) {
                     out.push(Tagged {
                         op: ItemOp::Put(record_attrs(lookup_pk(table, k), record, version), None),
                         origin: Origin::Lookup,
@@ -514,12 +565,7 @@ impl DynamoStore {
                     op: ItemOp::Delete(key(rec_pk(table), &prev.id), Some(cond)),
                     origin,
                 });
-                let mut seen = Vec::new();
-                for k in &prev.lookups {
-                    if seen.contains(&k) {
-                        continue;
-                    }
-                    seen.push(k);
+                for k in distinct_lookups(prev) {
                     out.push(Tagged {
                         op: ItemOp::Delete(key(lookup_pk(table, k), &prev.id), None),
                         origin: Origin::Lookup,
@@ -539,7 +585,6 @@ impl DynamoStore {
     }
 
     fn to_transact(&self, t: &Tagged) -> Result<TransactWriteItem> {
-        let ret = ReturnValuesOnConditionCheckFailure::AllOld;
         let b = TransactWriteItem::builder();
         Ok(match &t.op {
             ItemOp::Upsert(k, body) => {
@@ -554,43 +599,15 @@ impl DynamoStore {
                 b.update(u).build()
             }
             ItemOp::Put(item, cond) => {
-                let mut p = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item.clone()))
-                    .return_values_on_condition_check_failure(ret);
-                if let Some(c) = cond {
-                    let (expr, vals) = c.expression();
-                    p = p.condition_expression(expr);
-                    if !vals.is_empty() {
-                        p = p.set_expression_attribute_values(Some(vals));
-                    }
-                }
+                let p = conditional!(Put::builder(), &self.table, set_item(item), cond.as_ref());
                 b.put(p.build().map_err(build_error)?).build()
             }
             ItemOp::Delete(k, cond) => {
-                let mut d = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(k.clone()))
-                    .return_values_on_condition_check_failure(ret);
-                if let Some(c) = cond {
-                    let (expr, vals) = c.expression();
-                    d = d.condition_expression(expr);
-                    if !vals.is_empty() {
-                        d = d.set_expression_attribute_values(Some(vals));
-                    }
-                }
+                let d = conditional!(Delete::builder(), &self.table, set_key(k), cond.as_ref());
                 b.delete(d.build().map_err(build_error)?).build()
             }
             ItemOp::Check(k, c) => {
-                let (expr, vals) = c.expression();
-                let mut cc = ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(k.clone()))
-                    .condition_expression(expr)
-                    .return_values_on_condition_check_failure(ret);
-                if !vals.is_empty() {
-                    cc = cc.set_expression_attribute_values(Some(vals));
-                }
+                let cc = conditional!(ConditionCheck::builder(), &self.table, set_key(k), Some(c));
                 b.condition_check(cc.build().map_err(build_error)?).build()
             }
         })
@@ -675,7 +692,6 @@ impl DynamoStore {
     }
 
     async fn apply_single(&self, t: &Tagged) -> Result<()> {
-        let ret = ReturnValuesOnConditionCheckFailure::AllOld;
         let (cond, result) = match &t.op {
             ItemOp::Upsert(k, body) => {
                 bump(&self.calls.update_item);
@@ -694,59 +710,20 @@ impl DynamoStore {
             }
             ItemOp::Put(item, cond) => {
                 bump(&self.calls.put_item);
-                let mut req = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(item.clone()))
-                    .return_values_on_condition_check_failure(ret);
-                if let Some(c) = cond {
-                    let (expr, vals) = c.expression();
-                    req = req.condition_expression(expr);
-                    if !vals.is_empty() {
-                        req = req.set_expression_attribute_values(Some(vals));
-                    }
-                }
-                let r = req.send().await;
-                let failed = match &r {
-                    Err(e) => e.as_service_error().and_then(|se| match se {
-                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
-                            Some(c.item().cloned())
-                        }
-                        _ => None,
-                    }),
-                    Ok(_) => None,
-                };
-                (failed, r.map(|_| ()).map_err(|e| sdk_error("PutItem", &e)))
+                send_conditional!(
+                    self.put_item().set_item(item),
+                    cond.as_ref(),
+                    "PutItem",
+                    PutItemError::ConditionalCheckFailedException
+                )
             }
             ItemOp::Delete(k, cond) => {
                 bump(&self.calls.delete_item);
-                let mut req = self
-                    .client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(k.clone()))
-                    .return_values_on_condition_check_failure(ret);
-                if let Some(c) = cond {
-                    let (expr, vals) = c.expression();
-                    req = req.condition_expression(expr);
-                    if !vals.is_empty() {
-                        req = req.set_expression_attribute_values(Some(vals));
-                    }
-                }
-                let r = req.send().await;
-                let failed = match &r {
-                    Err(e) => e.as_service_error().and_then(|se| match se {
-                        aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c) => {
-                            Some(c.item().cloned())
-                        }
-                        _ => None,
-                    }),
-                    Ok(_) => None,
-                };
-                (
-                    failed,
-                    r.map(|_| ()).map_err(|e| sdk_error("DeleteItem", &e)),
+                send_conditional!(
+                    self.delete_item().set_key(k),
+                    cond.as_ref(),
+                    "DeleteItem",
+                    DeleteItemError::ConditionalCheckFailedException
                 )
             }
             ItemOp::Check(k, c) => {
@@ -777,6 +754,17 @@ impl DynamoStore {
             None => result,
         }
     }
+}
+
+/// The lookup keys of `r`, each once and in order (one transaction may not write an item twice).
+fn distinct_lookups(r: &Record) -> Vec<&IndexKey> {
+    let mut seen = Vec::new();
+    for k in &r.lookups {
+        if !seen.contains(&k) {
+            seen.push(k);
+        }
+    }
+    seen
 }
 
 /// `SET body, empty key lists; ADD 1 to the version` (creating the item at version 1).

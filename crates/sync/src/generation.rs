@@ -76,7 +76,7 @@ impl Store for Generational {
         // Assignments decide which site's snapshot a record is in, so they count as changes.
         if ops.iter().any(|op| {
             crate::SYNCED.contains(&op.table())
-                || op.table() == skyport_sites::ownership::SITE_XNAMES
+                || skyport_sites::ownership::is_ownership(op.table())
         }) {
             ops.push(Write::Upsert {
                 table: META,

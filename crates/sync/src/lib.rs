@@ -33,15 +33,19 @@ use skyport_store::Table;
 /// cloud-init data. Not discovery data (Redfish endpoints) and not endpoint history, which the
 /// edge produces rather than consumes.
 pub const SYNCED: &[Table] = &[
-    skyport_inventory::records::COMPONENTS,
-    skyport_inventory::records::ETHERNET_INTERFACES,
-    skyport_inventory::records::GROUPS,
-    skyport_boot::params::BOOT_PARAMS,
-    skyport_images::IMAGES,
-    skyport_metadata::DEFAULTS,
-    skyport_metadata::GROUPS,
-    skyport_metadata::INSTANCES,
+    INVENTORY[0],
+    INVENTORY[1],
+    INVENTORY[2],
+    BOOT[0],
+    IMAGES[0],
+    METADATA[0],
+    METADATA[1],
+    METADATA[2],
 ];
+const INVENTORY: [Table; 3] = skyport_inventory::reads::SYNCED;
+const BOOT: [Table; 1] = skyport_boot::params::SYNCED;
+const IMAGES: [Table; 1] = skyport_images::SYNCED;
+const METADATA: [Table; 3] = skyport_metadata::SYNCED;
 
 /// Nodes that asked an edge agent for a boot script but are not in the inventory.
 pub const CANDIDATES: Table = Table("EnrollmentCandidates");

@@ -12,7 +12,7 @@ use skyport_sites::Ownership;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use skyport_boot::{ENDPOINT_HISTORY, EndpointAccess};
+use skyport_boot::EndpointAccess;
 use skyport_http::access::{Access, Need, is_read};
 use skyport_http::encode;
 use skyport_http::{ApiError, ApiJson, json};
@@ -143,18 +143,21 @@ async fn snapshot(
         r.headers_mut().insert(header::ETAG, tag);
         return Ok(r);
     }
-    let mut tables = BTreeMap::new();
+    let mut records = BTreeMap::new();
     for t in SYNCED {
-        let recs = store.list_all(*t, None).await?;
-        tables.insert(
-            t.name().to_string(),
-            recs.into_iter().map(SyncRecord::from_record).collect(),
-        );
+        records.insert(*t, store.list_all(*t, None).await?);
     }
     if let Some(s) = &site {
         let owners = Ownership::load(store.as_ref()).await?;
-        crate::filter::for_site(&mut tables, s, &owners);
+        crate::filter::for_site(&mut records, s, &owners);
     }
+    let tables = records
+        .into_iter()
+        .map(|(t, recs)| {
+            let recs: Vec<SyncRecord> = recs.into_iter().map(SyncRecord::from_record).collect();
+            (t.name().to_string(), recs)
+        })
+        .collect();
     let snap = Snapshot {
         format: FORMAT,
         generation: g,
@@ -251,13 +254,12 @@ async fn report(
             )));
         }
         check_epoch("endpoint_history.last_epoch", e.last_epoch)?;
-        let name = x.to_string();
-        let id = format!("{name}#{}", e.endpoint);
         let entry = EndpointAccess {
-            name,
+            name: x.to_string(),
             endpoint: e.endpoint.clone(),
             last_epoch: e.last_epoch,
         };
+        let id = entry.id();
         if history.get(&id).is_none_or(|o| o.last_epoch < e.last_epoch) {
             history.insert(id, entry);
         }
@@ -303,13 +305,12 @@ async fn report(
     }
     // A report may arrive long after a newer fetch was recorded in the cloud: keep the newest.
     let ids: Vec<String> = history.keys().cloned().collect();
-    for r in store.get_many(ENDPOINT_HISTORY, &ids).await? {
-        if let Ok(old) = serde_json::from_str::<EndpointAccess>(&r.body)
-            && history
-                .get(&r.id)
-                .is_some_and(|n| n.last_epoch <= old.last_epoch)
+    for old in skyport_boot::stored_history(store.as_ref(), &ids).await? {
+        if history
+            .get(&old.id())
+            .is_some_and(|n| n.last_epoch <= old.last_epoch)
         {
-            history.remove(&r.id);
+            history.remove(&old.id());
         }
     }
     let ids: Vec<String> = macs.keys().cloned().collect();
@@ -336,11 +337,8 @@ async fn report(
     }
     let dropped = cap_candidates(store.as_ref(), site, &mut macs, &known, limits).await?;
     let mut ops = Vec::new();
-    for (id, e) in &history {
-        ops.push(Write::Upsert {
-            table: ENDPOINT_HISTORY,
-            record: Record::new(id, encode(e)?),
-        });
+    for e in history.values() {
+        ops.push(e.upsert()?);
     }
     for (id, m) in &macs {
         ops.push(Write::Upsert {
@@ -621,7 +619,7 @@ mod tests {
         let old = good.replace(&t.to_string(), &(t - 50).to_string());
         call(&app, post(&old)).await;
         let r = store
-            .get(ENDPOINT_HISTORY, "x1000c0s0b0n0#bootscript")
+            .get(skyport_boot::ENDPOINT_HISTORY, "x1000c0s0b0n0#bootscript")
             .await
             .unwrap()
             .unwrap();

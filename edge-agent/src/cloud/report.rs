@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use skyport_boot::{ENDPOINT_HISTORY, EndpointAccess};
+use skyport_boot::EndpointAccess;
 use skyport_sync::snapshot::MAX_REPORT_ENTRIES;
 use skyport_sync::{EdgeStatus, Report, UnknownMac};
 
@@ -31,13 +31,11 @@ async fn pending(replica: &Replica) -> Result<(Report, i64, usize), String> {
         .map_err(|e| e.to_string())?;
     let now = skyport_model::now();
     let store = replica.store();
-    let history_recs = store
-        .list_all(ENDPOINT_HISTORY, None)
+    let history_all = skyport_boot::all_history(store.as_ref())
         .await
         .map_err(|e| e.to_string())?;
-    let history = history_recs
-        .iter()
-        .filter_map(|r| serde_json::from_str::<EndpointAccess>(&r.body).ok())
+    let history = history_all
+        .into_iter()
         .filter(|e| e.last_epoch >= since)
         .map(Entry::History);
     let mac_recs = store

@@ -14,7 +14,7 @@
 //! Nothing here writes to the cloud's data: every admin route of the mounted services is
 //! refused, since the replica is a copy.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -136,20 +136,7 @@ impl Site {
     /// The images current boot parameters reference (`image:<id>`, registered and verified in
     /// the cloud).
     pub async fn referenced_images(&self) -> Result<Vec<Image>, ApiError> {
-        let mut ids = HashSet::new();
-        for r in self
-            .replica
-            .store()
-            .list_all(skyport_boot::params::BOOT_PARAMS, None)
-            .await?
-        {
-            let (_, c) = skyport_boot::params::decode(&r)?;
-            for v in [&c.kernel, &c.initrd] {
-                if let Some(id) = v.strip_prefix("image:") {
-                    ids.insert(id.to_string());
-                }
-            }
-        }
+        let ids = skyport_boot::params::referenced_images(self.replica.store().as_ref()).await?;
         let mut out = Vec::new();
         for id in ids {
             match self.images.get(&id).await {
@@ -218,18 +205,7 @@ impl Site {
         let Some(applied) = self.replica.applied().await.map_err(unavailable)? else {
             return Ok(0);
         };
-        let ifaces = self
-            .replica
-            .store()
-            .list_all(skyport_inventory::records::ETHERNET_INTERFACES, None)
-            .await?;
-        let macs: Vec<Mac> = ifaces
-            .iter()
-            .filter_map(|r| {
-                let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
-                Mac::parse(v.get("MACAddress")?.as_str()?).ok()
-            })
-            .collect();
+        let macs = skyport_inventory::reads::interface_macs(self.replica.store().as_ref()).await?;
         let rendered: Vec<Option<(Mac, String, String)>> = futures::stream::iter(macs)
             .map(|mac| {
                 let boot = self.boot.clone();
@@ -288,12 +264,7 @@ impl Site {
                 endpoint: "bootscript".into(),
                 last_epoch: *last_epoch,
             };
-            let body =
-                serde_json::to_string(&entry).map_err(|e| ApiError::Internal(e.to_string()))?;
-            ops.push(Write::Upsert {
-                table: skyport_boot::ENDPOINT_HISTORY,
-                record: Record::new(format!("{name}#bootscript"), body),
-            });
+            ops.push(entry.upsert()?);
         }
         let n = ops.len();
         for chunk in ops.chunks(500) {
@@ -388,12 +359,9 @@ async fn node_only(State(site): State<Site>, mut req: Request, next: Next) -> Re
 /// A MAC the inventory does not know is kept for the next report (enrollment candidates).
 async fn note_if_unknown(site: &Site, mac: Mac, ip: Option<String>) {
     let store = site.replica.store();
-    match store
-        .get(skyport_inventory::records::ETHERNET_INTERFACES, &mac.id())
-        .await
-    {
-        Ok(Some(_)) => return,
-        Ok(None) => {}
+    match skyport_inventory::reads::knows_mac(store.as_ref(), &mac).await {
+        Ok(true) => return,
+        Ok(false) => {}
         Err(e) => {
             tracing::warn!(mac = %mac, error = %e, "could not look up a MAC");
             return;

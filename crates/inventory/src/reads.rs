@@ -1,0 +1,147 @@
+//! Typed reads of the inventory for the other services, edge sync and the edge agent: they
+//! resolve nodes through these and never name the inventory's tables, keys or JSON fields.
+//! Reads that ride in another service's own batch (`skyport_boot`'s one-round-trip lookups)
+//! take their keys from here and hand the records back to [`decode_read`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use skyport_http::ApiError;
+use skyport_model::Mac;
+use skyport_store::{Record, Store, Table};
+use skyport_wire::{Component, EthernetInterface};
+
+use crate::records::{COMPONENTS, ETHERNET_INTERFACES, GROUPS, decode};
+
+/// The inventory's tables a site's edge agent copies.
+pub const SYNCED: [Table; 3] = [COMPONENTS, ETHERNET_INTERFACES, GROUPS];
+
+/// The key of the interface with `mac`, for a batch read.
+pub fn interface_key(mac: &Mac) -> (Table, String) {
+    (ETHERNET_INTERFACES, mac.id())
+}
+
+/// The key of the component `xname`, for a batch read.
+pub fn component_key(xname: &str) -> (Table, String) {
+    (COMPONENTS, xname.to_string())
+}
+
+/// An inventory record read in another service's batch.
+pub enum Read {
+    Component(Box<Component>),
+    /// An interface, by the component it names (empty: none).
+    InterfaceOf(String),
+}
+
+/// Decodes a record of such a batch; `None` if it is not the inventory's.
+pub fn decode_read(table: Table, r: &Record) -> Result<Option<Read>, ApiError> {
+    if table == COMPONENTS {
+        return Ok(Some(Read::Component(Box::new(decode(COMPONENTS, r)?))));
+    }
+    if table == ETHERNET_INTERFACES {
+        let ei: EthernetInterface = decode(ETHERNET_INTERFACES, r)?;
+        return Ok(Some(Read::InterfaceOf(ei.component_id)));
+    }
+    Ok(None)
+}
+
+/// Whether the inventory has an interface with `mac`.
+pub async fn knows_mac(store: &dyn Store, mac: &Mac) -> Result<bool, skyport_store::StoreError> {
+    Ok(store.get(ETHERNET_INTERFACES, &mac.id()).await?.is_some())
+}
+
+/// Every interface's MAC (interfaces whose stored MAC does not parse are skipped: they can
+/// never match a node's request anyway).
+pub async fn interface_macs(store: &dyn Store) -> Result<Vec<Mac>, skyport_store::StoreError> {
+    Ok(store
+        .list_all(ETHERNET_INTERFACES, None)
+        .await?
+        .iter()
+        .filter_map(|r| {
+            let ei: EthernetInterface = serde_json::from_str(&r.body).ok()?;
+            Mac::parse(&ei.mac_address).ok()
+        })
+        .collect())
+}
+
+/// What a site's share of the inventory holds, for the other services' shares.
+#[derive(Debug, Default, Clone)]
+pub struct Share {
+    pub xnames: BTreeSet<String>,
+    pub nids: BTreeSet<i64>,
+    /// Canonical MACs of the site's interfaces.
+    pub macs: BTreeSet<String>,
+    /// Labels of the groups with a member at the site.
+    pub groups: BTreeSet<String>,
+}
+
+fn field(body: &str, name: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get(name).cloned())
+}
+
+/// Keeps a site's share of the inventory's tables in `tables` (edge sync): the components it
+/// owns (`mine`), the NICs naming them (a NIC naming no component belongs to no site), and the
+/// groups with a member there, trimmed to those members.
+pub fn keep_share(tables: &mut BTreeMap<Table, Vec<Record>>, mine: impl Fn(&str) -> bool) -> Share {
+    let comps = tables.entry(COMPONENTS).or_default();
+    comps.retain(|r| mine(&r.id));
+    let xnames: BTreeSet<String> = comps.iter().map(|r| r.id.clone()).collect();
+    let nids: BTreeSet<i64> = comps
+        .iter()
+        .filter_map(|r| field(&r.body, "NID").and_then(|v| v.as_i64()))
+        .collect();
+
+    let nics = tables.entry(ETHERNET_INTERFACES).or_default();
+    // A NIC counts by the xname it names, whether or not that node has a component yet.
+    nics.retain(|r| {
+        field(&r.body, "ComponentID")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .is_some_and(|c| mine(&c))
+    });
+    let macs: BTreeSet<String> = nics
+        .iter()
+        .filter_map(|r| field(&r.body, "MACAddress"))
+        .filter_map(|v| v.as_str().and_then(|m| Mac::parse(m).ok()))
+        .map(|m| m.to_string())
+        .collect();
+
+    let groups = tables.entry(GROUPS).or_default();
+    groups.retain_mut(|r| keep_group(r, &xnames));
+    let labels = groups.iter().map(|r| r.id.clone()).collect();
+    Share {
+        xnames,
+        nids,
+        macs,
+        groups: labels,
+    }
+}
+
+/// Drops other sites' members from a group; false if none of its members is the site's.
+fn keep_group(r: &mut Record, xnames: &BTreeSet<String>) -> bool {
+    let Ok(mut v) = serde_json::from_str::<Value>(&r.body) else {
+        return false;
+    };
+    let Some(ids) = v
+        .get_mut("members")
+        .and_then(|m| m.get_mut("ids"))
+        .and_then(Value::as_array_mut)
+    else {
+        return false;
+    };
+    ids.retain(|id| id.as_str().is_some_and(|x| xnames.contains(x)));
+    if ids.is_empty() {
+        return false;
+    }
+    let Ok(body) = serde_json::to_string(&v) else {
+        return false;
+    };
+    r.body = body;
+    let member_key = |k: &skyport_store::IndexKey| {
+        !(k.name == "member" || k.name.starts_with("excl:")) || xnames.contains(&k.value)
+    };
+    r.lookups.retain(member_key);
+    r.uniques.retain(member_key);
+    true
+}
