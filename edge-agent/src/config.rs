@@ -7,9 +7,35 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
+
+/// A configuration the agent cannot run with; the message names the setting and the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {path}: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: toml::de::Error,
+    },
+}
+
+/// Returns a [`ConfigError::Invalid`] with the formatted message.
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(ConfigError::Invalid(format!($($arg)*)))
+    };
+}
 use skyport_redfish::AuthMode;
 
 #[derive(Args, Debug, Default, Clone)]
@@ -199,21 +225,27 @@ pub struct EdgeConfig {
     pub site: String,
 }
 
-fn secs(what: &str, v: f64) -> anyhow::Result<Duration> {
+fn secs(what: &str, v: f64) -> Result<Duration, ConfigError> {
     if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
         bail!("{what} must be between 0 and 86400 seconds, got {v}");
     }
     Ok(Duration::from_secs_f64(v))
 }
 
-fn read_file(p: &Path) -> anyhow::Result<EdgeFile> {
-    let text =
-        std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
-    toml::from_str(&text).with_context(|| format!("config {}", p.display()))
+fn read_file(p: &Path) -> Result<EdgeFile, ConfigError> {
+    let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+        what: "reading config",
+        path: p.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: p.display().to_string(),
+        source,
+    })
 }
 
 impl EdgeConfig {
-    pub fn resolve(a: &EdgeArgs) -> anyhow::Result<Self> {
+    pub fn resolve(a: &EdgeArgs) -> Result<Self, ConfigError> {
         let f = match &a.config {
             Some(p) => read_file(p)?,
             None => EdgeFile::default(),
@@ -228,7 +260,11 @@ impl EdgeConfig {
             (Some(t), _) => Some(t.trim().to_string()),
             (None, Some(p)) => Some(
                 std::fs::read_to_string(&p)
-                    .with_context(|| format!("reading token file {}", p.display()))?
+                    .map_err(|source| ConfigError::Read {
+                        what: "reading token file",
+                        path: p.display().to_string(),
+                        source,
+                    })?
                     .trim()
                     .to_string(),
             ),
@@ -301,10 +337,9 @@ impl EdgeConfig {
         }
         let listen = match a.listen.clone().or(f.listen) {
             None => None,
-            Some(l) => Some(
-                l.parse::<std::net::SocketAddr>()
-                    .with_context(|| format!("listen address {l:?} (expected IP:port)"))?,
-            ),
+            Some(l) => Some(l.parse::<std::net::SocketAddr>().map_err(|e| {
+                ConfigError::Invalid(format!("listen address {l:?} (expected IP:port): {e}"))
+            })?),
         };
         let node_url = match (a.node_url.clone().or(f.node_url), listen) {
             (Some(u), _) => {

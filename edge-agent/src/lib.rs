@@ -28,7 +28,7 @@ pub mod internals;
 mod tests;
 
 pub use agent::{Agent, AgentError, AgentState, Discovery, Flushed, QueuedResult, summary};
-pub use config::{EdgeArgs, EdgeConfig};
+pub use config::{ConfigError, EdgeArgs, EdgeConfig};
 pub use discovery::secrets::{SecretStore, SecretsError, generate_key};
 pub use discovery::{Found, Row, Status};
 pub use skyport_client::ClientCredentials;

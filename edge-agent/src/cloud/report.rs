@@ -11,9 +11,26 @@ use skyport_boot::EndpointAccess;
 use skyport_sync::snapshot::MAX_REPORT_ENTRIES;
 use skyport_sync::{EdgeStatus, Report, UnknownMac};
 
-use crate::cloud::{CALL_TIMEOUT, CloudClient, problem_detail};
+use crate::cloud::{CALL_TIMEOUT, CloudClient, CloudError, problem_detail};
 use crate::metrics::Metrics;
-use crate::node::replica::{Replica, UNKNOWN_MACS};
+use crate::node::replica::{Replica, ReplicaError, UNKNOWN_MACS};
+
+/// Why a report was not sent; what it would have carried stays for the next try.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("reading what to report: {0}")]
+    Replica(#[from] ReplicaError),
+    #[error("reading what to report: {0}")]
+    Store(#[from] skyport_store::StoreError),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error("{url}: HTTP {status}: {detail}")]
+    Refused {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+}
 
 /// What one call sent.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -24,24 +41,16 @@ pub struct Sent {
 
 /// The entries not yet reported, oldest first, at most one report's worth, and the watermark
 /// to store once they are accepted.
-async fn pending(replica: &Replica) -> Result<(Report, i64, usize), String> {
-    let since = replica
-        .reported_through()
-        .await
-        .map_err(|e| e.to_string())?;
+async fn pending(replica: &Replica) -> Result<(Report, i64, usize), ReportError> {
+    let since = replica.reported_through().await?;
     let now = skyport_model::now();
     let store = replica.store();
-    let history_all = skyport_boot::all_history(store.as_ref())
-        .await
-        .map_err(|e| e.to_string())?;
+    let history_all = skyport_boot::all_history(store.as_ref()).await?;
     let history = history_all
         .into_iter()
         .filter(|e| e.last_epoch >= since)
         .map(Entry::History);
-    let mac_recs = store
-        .list_all(UNKNOWN_MACS, None)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mac_recs = store.list_all(UNKNOWN_MACS, None).await?;
     let macs = mac_recs
         .iter()
         .filter_map(|r| serde_json::from_str::<UnknownMac>(&r.body).ok())
@@ -110,7 +119,7 @@ pub async fn report_once(
     site: &str,
     metrics: &Arc<Metrics>,
     with_status: bool,
-) -> Result<Sent, String> {
+) -> Result<Sent, ReportError> {
     let (mut rep, watermark, total) = pending(replica).await?;
     metrics
         .reports_pending
@@ -125,20 +134,16 @@ pub async fn report_once(
     let url = cloud.url("/edge/v1/reports");
     let resp = cloud
         .execute(&url, |h| h.post(&url).json(&rep).timeout(CALL_TIMEOUT))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!(
-            "{url}: HTTP {}: {}",
-            status.as_u16(),
-            problem_detail(resp).await
-        ));
+        return Err(ReportError::Refused {
+            url,
+            status: status.as_u16(),
+            detail: problem_detail(resp).await,
+        });
     }
-    replica
-        .set_reported_through(watermark)
-        .await
-        .map_err(|e| e.to_string())?;
+    replica.set_reported_through(watermark).await?;
     let sent = Sent {
         endpoint_history: rep.endpoint_history.len(),
         unknown_macs: rep.unknown_macs.len(),
