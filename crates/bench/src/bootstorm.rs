@@ -250,7 +250,7 @@ async fn upload(
 }
 
 pub async fn run(p: Params) -> anyhow::Result<()> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = crate::cpus();
     println!(
         "skyport-bench bootstorm: {} nodes, wrk -t2 -c{} -d{}s, {} MiB image, {cpus} CPUs",
         p.nodes, p.connections, p.seconds, p.image_mb

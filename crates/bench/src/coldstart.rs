@@ -289,7 +289,7 @@ pub async fn run(runs: usize) -> anyhow::Result<()> {
     ];
     println!(
         "skyport-bench coldstart: {runs} runs per binary (median), release profile, {} CPUs",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        crate::cpus()
     );
     let mut hello_init = Duration::ZERO;
     for (bin, path, headers, what) in cases {

@@ -182,7 +182,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         p.concurrency,
         p.scan_concurrency,
         p.timeout.as_secs_f64(),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        crate::cpus()
     );
     let lat = p.latency.as_secs_f64();
     let healthy = one_run(&p, None, port).await?;

@@ -122,6 +122,11 @@ enum Cmd {
 
 const TARGET_BOOTSCRIPT_P99_MS: f64 = 10.0;
 
+/// The CPUs the figures were taken on, for the header line of each benchmark.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn node_mac(i: usize, k: usize) -> String {
     format!(
         "02:{:02x}:{:02x}:{:02x}:00:{:02x}",
@@ -325,18 +330,27 @@ async fn boot_dynamodb() -> anyhow::Result<()> {
     ] {
         let before = calls.snapshot();
         call_app(&app, "GET", &uri, None).await?;
-        let after = calls.snapshot();
-        let diff: Vec<String> = after
-            .iter()
-            .filter_map(|(k, v)| {
-                let d = v - before.get(k).copied().unwrap_or(0);
-                (d > 0).then(|| format!("{k}={d}"))
-            })
-            .collect();
-        let total: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
-        println!("{name:<48} {total:>6}  {}", diff.join(" "));
+        print_calls(name, &before, &calls.snapshot());
     }
     Ok(())
+}
+
+/// One result line of DynamoDB calls: how many `name` made between the two counts, in all and
+/// of each kind it made.
+fn print_calls(
+    name: &str,
+    before: &std::collections::BTreeMap<&'static str, u64>,
+    after: &std::collections::BTreeMap<&'static str, u64>,
+) {
+    let diff: Vec<String> = after
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v - before.get(k).copied().unwrap_or(0);
+            (d > 0).then(|| format!("{k}={d}"))
+        })
+        .collect();
+    let total: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
+    println!("{name:<48} {total:>6}  {}", diff.join(" "));
 }
 
 /// p99 targets (milliseconds) the figures are compared with.
@@ -565,16 +579,7 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
         async move {
             let before = calls.snapshot();
             call(method, uri, body).await?;
-            let after = calls.snapshot();
-            let diff: Vec<String> = after
-                .iter()
-                .filter_map(|(k, v)| {
-                    let d = v - before.get(k).copied().unwrap_or(0);
-                    (d > 0).then(|| format!("{k}={d}"))
-                })
-                .collect();
-            let total: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
-            println!("{name:<48} {total:>6}  {}", diff.join(" "));
+            print_calls(name, &before, &calls.snapshot());
             Ok::<_, anyhow::Error>(())
         }
     };
@@ -697,10 +702,7 @@ async fn main() -> anyhow::Result<()> {
             if nodes < 4 {
                 bail!("--nodes must be at least 4");
             }
-            println!(
-                "skyport-bench boot: {nodes} nodes, {} CPUs",
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            );
+            println!("skyport-bench boot: {nodes} nodes, {} CPUs", cpus());
             boot_local(nodes, requests).await?;
             if with_ddb {
                 boot_dynamodb().await?;
@@ -717,7 +719,7 @@ async fn main() -> anyhow::Result<()> {
             }
             println!(
                 "skyport-bench boot-during-write: {nodes} nodes, {rate} bootscripts/s, {} CPUs",
-                std::thread::available_parallelism().map_or(1, |n| n.get())
+                cpus()
             );
             bootwrite::run(bootwrite::Params {
                 nodes,
@@ -735,10 +737,7 @@ async fn main() -> anyhow::Result<()> {
             if nodes < 4 {
                 bail!("--nodes must be at least 4");
             }
-            println!(
-                "skyport-bench inventory: {nodes} nodes, {} CPUs",
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            );
+            println!("skyport-bench inventory: {nodes} nodes, {} CPUs", cpus());
             local(nodes, gets).await?;
             if with_ddb {
                 dynamodb(nodes).await?;

@@ -155,8 +155,10 @@ impl BootService {
         self
     }
 
-    /// Every `image:<id>` a configuration names must be registered (400 otherwise).
-    async fn check_images(&self, c: &BootConfig) -> Result<(), ApiError> {
+    /// A configuration as given is well-formed ([`params::check_config`]) and every `image:<id>`
+    /// it names is registered (400 otherwise).
+    async fn check_config(&self, c: &BootConfig) -> Result<(), ApiError> {
+        params::check_config(c)?;
         for (field, v) in [("kernel", &c.kernel), ("initrd", &c.initrd)] {
             if v.starts_with("s3://") {
                 skyport_images::blobs::parse_s3_url(v).map_err(|_| {
@@ -203,6 +205,17 @@ impl BootService {
 
     // ---- boot parameters ------------------------------------------------------------------
 
+    /// The nodes a `POST`, `PUT` or `PATCH` names: at least one (400 as BSS answers otherwise).
+    fn named_nodes(p: &BootParams) -> Result<Vec<NodeKey>, ApiError> {
+        let keys = params::node_keys(p)?;
+        if keys.is_empty() {
+            return Err(ApiError::bad_request(
+                "Bad Request: no hosts, macs or nids given",
+            ));
+        }
+        Ok(keys)
+    }
+
     fn config_of(p: &BootParams) -> BootConfig {
         BootConfig {
             kernel: p.kernel.trim().to_string(),
@@ -215,15 +228,9 @@ impl BootService {
     /// `POST`: creates entries; if any named node already has one, nothing is written (400 with
     /// BSS's text).
     pub async fn create(&self, p: &BootParams) -> Result<(), ApiError> {
-        let keys = params::node_keys(p)?;
-        if keys.is_empty() {
-            return Err(ApiError::bad_request(
-                "Bad Request: no hosts, macs or nids given",
-            ));
-        }
+        let keys = Self::named_nodes(p)?;
         let c = Self::config_of(p);
-        params::check_config(&c)?;
-        self.check_images(&c).await?;
+        self.check_config(&c).await?;
         let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
         let existing = self.store.get_many(BOOT_PARAMS, &ids).await?;
         if !existing.is_empty() {
@@ -240,32 +247,21 @@ impl BootService {
 
     /// `PUT`: creates or replaces entries (kernel, initrd and params all replaced).
     pub async fn set(&self, p: &BootParams) -> Result<(), ApiError> {
-        let keys = params::node_keys(p)?;
-        if keys.is_empty() {
-            return Err(ApiError::bad_request(
-                "Bad Request: no hosts, macs or nids given",
-            ));
-        }
+        let keys = Self::named_nodes(p)?;
         let c = Self::config_of(p);
         if c.kernel.is_empty() && c.initrd.is_empty() && c.params.is_empty() {
             return Err(ApiError::bad_request(
                 "Bad Request: need at least one of params, kernel or initrd",
             ));
         }
-        params::check_config(&c)?;
-        self.check_images(&c).await?;
+        self.check_config(&c).await?;
         self.rmw(&keys, |_| Ok(c.clone()), false).await
     }
 
     /// `PATCH`: updates existing entries; every named node must have one (404 otherwise), and
     /// only the fields given change.
     pub async fn update(&self, p: &BootParams) -> Result<(), ApiError> {
-        let keys = params::node_keys(p)?;
-        if keys.is_empty() {
-            return Err(ApiError::bad_request(
-                "Bad Request: no hosts, macs or nids given",
-            ));
-        }
+        let keys = Self::named_nodes(p)?;
         let patch = Self::config_of(p);
         if patch.kernel.is_empty()
             && patch.initrd.is_empty()
@@ -276,8 +272,7 @@ impl BootService {
                 "Bad Request: nothing to update (give kernel, initrd, params or cloud-init)",
             ));
         }
-        params::check_config(&patch)?;
-        self.check_images(&patch).await?;
+        self.check_config(&patch).await?;
         self.rmw(
             &keys,
             |cur| {
@@ -372,19 +367,7 @@ impl BootService {
                 "Not Found: no matching boot parameters",
             ));
         }
-        let n = victims.len();
-        for chunk in victims.chunks(100) {
-            let ops = chunk
-                .iter()
-                .cloned()
-                .map(|prev| Write::Delete {
-                    table: BOOT_PARAMS,
-                    prev,
-                })
-                .collect();
-            self.store.write(ops).await?;
-        }
-        Ok(n)
+        Ok(skyport_store::delete_in_batches(&*self.store, BOOT_PARAMS, &victims, 100).await?)
     }
 
     /// `GET`: by the query's comma-separated `mac`/`name`/`nid` (or the body's lists); all

@@ -78,6 +78,14 @@ impl ApiError {
     pub fn conflict(m: impl Into<String>) -> Self {
         ApiError::Conflict(m.into())
     }
+    /// A failed create: 409 with `exists` when the record was there already (the store's
+    /// conflict on a write that expected none), the usual mapping of the store's error otherwise.
+    pub fn on_create(e: StoreError, exists: impl FnOnce() -> String) -> Self {
+        match e {
+            StoreError::Conflict { .. } => ApiError::Conflict(exists()),
+            other => other.into(),
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {

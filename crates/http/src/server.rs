@@ -242,14 +242,24 @@ impl IdleIo {
         self.timer.as_mut().poll(cx).is_ready()
     }
 
-    fn pending<T>(&mut self, cx: &mut Context<'_>, what: &str) -> Poll<std::io::Result<T>> {
-        if self.idle_too_long(cx) {
-            Poll::Ready(Err(std::io::Error::new(
+    /// What the socket's `poll` for `what` (read or write) came to: progress when ready; when
+    /// pending, a time-out error once the connection has been idle too long.
+    fn progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        what: &str,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match poll {
+            Poll::Ready(r) => {
+                self.last_progress = Instant::now();
+                Poll::Ready(r)
+            }
+            Poll::Pending if self.idle_too_long(cx) => Poll::Ready(Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("no {what} progress within the I/O timeout"),
-            )))
-        } else {
-            Poll::Pending
+            ))),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -261,13 +271,8 @@ impl AsyncRead for IdleIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                this.last_progress = Instant::now();
-                Poll::Ready(r)
-            }
-            Poll::Pending => this.pending(cx, "read"),
-        }
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.progress(cx, "read", poll)
     }
 }
 
@@ -278,13 +283,8 @@ impl AsyncWrite for IdleIo {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                this.last_progress = Instant::now();
-                Poll::Ready(r)
-            }
-            Poll::Pending => this.pending(cx, "write"),
-        }
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.progress(cx, "write", poll)
     }
 
     fn poll_write_vectored(
@@ -293,13 +293,8 @@ impl AsyncWrite for IdleIo {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                this.last_progress = Instant::now();
-                Poll::Ready(r)
-            }
-            Poll::Pending => this.pending(cx, "write"),
-        }
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.progress(cx, "write", poll)
     }
 
     fn is_write_vectored(&self) -> bool {

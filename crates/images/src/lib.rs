@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use skyport_http::ApiError;
-use skyport_store::{Record, Store, StoreError, Table, Write};
+use skyport_store::{Record, Store, Table, Write};
 
 pub use blobs::{BlobError, Blobs, FsBlobs};
 pub use routes::{access, router};
@@ -222,20 +222,7 @@ impl ImageService {
             state: ImageState::Pending,
             upload_id: None,
         };
-        let body = serde_json::to_string(&image).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.store
-            .write(vec![Write::Put {
-                table: IMAGES,
-                record: Record::new(id.clone(), body),
-                prev: None,
-            }])
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict { .. } => {
-                    ApiError::conflict(format!("image {id} is already registered"))
-                }
-                other => other.into(),
-            })?;
+        self.put(&id, &image, None).await?;
         let multipart = if parts > 1 {
             self.blobs
                 .start_multipart(&id, parts as u32, UPLOAD_TTL)
@@ -247,16 +234,8 @@ impl ImageService {
         let upload = match multipart {
             Some((upload_id, urls)) => {
                 image.upload_id = Some(upload_id);
-                let body =
-                    serde_json::to_string(&image).map_err(|e| ApiError::Internal(e.to_string()))?;
                 let prev = self.record(&id).await?.1;
-                self.store
-                    .write(vec![Write::Put {
-                        table: IMAGES,
-                        record: Record::new(id.clone(), body),
-                        prev: Some(prev),
-                    }])
-                    .await?;
+                self.put(&id, &image, Some(prev)).await?;
                 Upload {
                     method: "multipart",
                     url: String::new(),
@@ -285,6 +264,27 @@ impl ImageService {
             },
         };
         Ok(Registered { image, upload })
+    }
+
+    /// Writes `image` as `id` over `prev`; without `prev` a new image, 409 if `id` exists.
+    async fn put(&self, id: &str, image: &Image, prev: Option<Record>) -> Result<(), ApiError> {
+        let body = serde_json::to_string(image).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let new = prev.is_none();
+        let record = Record::new(id, body);
+        self.store
+            .write(vec![Write::Put {
+                table: IMAGES,
+                record,
+                prev,
+            }])
+            .await
+            .map_err(|e| {
+                if new {
+                    ApiError::on_create(e, || format!("image {id} is already registered"))
+                } else {
+                    e.into()
+                }
+            })
     }
 
     async fn record(&self, id: &str) -> Result<(Image, Record), ApiError> {
@@ -342,15 +342,7 @@ impl ImageService {
                 })?;
             // Assembled: a retry of `complete` verifies the object, not the finished upload.
             image.upload_id = None;
-            let body =
-                serde_json::to_string(&image).map_err(|e| ApiError::Internal(e.to_string()))?;
-            self.store
-                .write(vec![Write::Put {
-                    table: IMAGES,
-                    record: Record::new(id, body),
-                    prev: Some(prev),
-                }])
-                .await?;
+            self.put(id, &image, Some(prev)).await?;
             prev = self.record(id).await?.1;
         }
         let Some((size, sha)) = self.blobs.digest(id).await.map_err(ApiError::from)? else {
@@ -367,14 +359,7 @@ impl ImageService {
             )));
         }
         image.state = ImageState::Ready;
-        let body = serde_json::to_string(&image).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.store
-            .write(vec![Write::Put {
-                table: IMAGES,
-                record: Record::new(id, body),
-                prev: Some(prev),
-            }])
-            .await?;
+        self.put(id, &image, Some(prev)).await?;
         Ok(image)
     }
 

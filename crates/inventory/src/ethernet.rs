@@ -94,11 +94,10 @@ impl Inventory {
                 prev: None,
             }])
             .await
-            .map_err(|e| match e {
-                skyport_store::StoreError::Conflict { .. } => ApiError::conflict(
-                    "operation would conflict with an existing component ethernet interface that has the same MAC address.",
-                ),
-                other => other.into(),
+            .map_err(|e| {
+                ApiError::on_create(e, || {
+                    "operation would conflict with an existing component ethernet interface that has the same MAC address.".into()
+                })
             })?;
         Ok(format!(
             "{}/Inventory/EthernetInterfaces/{}",
@@ -390,18 +389,8 @@ impl Inventory {
                     "no such component ethernet interface.",
                 )
                 .await?;
-            let n = recs.len();
-            for chunk in recs.chunks(100) {
-                let ops = chunk
-                    .iter()
-                    .cloned()
-                    .map(|prev| Write::Delete {
-                        table: ETHERNET_INTERFACES,
-                        prev,
-                    })
-                    .collect();
-                self.store.write(ops).await?;
-            }
+            let n = skyport_store::delete_in_batches(&*self.store, ETHERNET_INTERFACES, &recs, 100)
+                .await?;
             Ok::<usize, Fail>(n)
         };
         retrying!(attempt())

@@ -121,17 +121,37 @@ pub fn valid_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-:._".contains(&b))
 }
 
+/// Every value of query parameter `name` as a normalised xname (400 naming a bad one).
+pub(crate) fn xname_params(q: &QueryParams, name: &str) -> Result<Vec<String>, ApiError> {
+    q.all(name)
+        .into_iter()
+        .map(|v| {
+            Xname::parse(v).map(|x| x.to_string()).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "bad query param: Argument was not a valid xname ID ({name}={v:?})"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Every `type` query value as a canonical HMS type (400 naming a bad one).
+pub(crate) fn type_params(q: &QueryParams) -> Result<Vec<String>, ApiError> {
+    q.all("type")
+        .into_iter()
+        .map(|v| {
+            v.parse::<HmsType>().map(|t| t.to_string()).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "bad query param: Argument was not a valid HMS Type (type={v:?})"
+                ))
+            })
+        })
+        .collect()
+}
+
 impl ComponentFilter {
     pub fn parse(q: &QueryParams) -> Result<Self, ApiError> {
-        let mut ids = Vec::new();
-        for v in q.all("id") {
-            let x = Xname::parse(v).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "bad query param: Argument was not a valid xname ID (id={v:?})"
-                ))
-            })?;
-            ids.push(x.to_string());
-        }
+        let ids = xname_params(q, "id")?;
         let mut groups = Vec::new();
         for g in q.all("group") {
             let g = g.to_ascii_lowercase();

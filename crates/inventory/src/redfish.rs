@@ -28,6 +28,7 @@ use skyport_wire::{
 
 use crate::components::{apply_node_defaults, nid_conflict};
 use crate::error::{EndpointError, InventoryError};
+use crate::filters::{type_params, xname_params};
 use crate::records::{
     self, COMPONENT_ENDPOINTS, COMPONENTS, ETHERNET_INTERFACES, REDFISH_ENDPOINTS,
 };
@@ -933,34 +934,6 @@ impl Inventory {
         };
         retrying!(attempt())
     }
-}
-
-/// Every value of query parameter `name` as a normalised xname (400 naming a bad one).
-fn xname_params(q: &skyport_http::QueryParams, name: &str) -> Result<Vec<String>, ApiError> {
-    q.all(name)
-        .into_iter()
-        .map(|v| {
-            Xname::parse(v).map(|x| x.to_string()).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "bad query param: Argument was not a valid xname ID ({name}={v:?})"
-                ))
-            })
-        })
-        .collect()
-}
-
-/// Every `type` query value as a canonical HMS type (400 naming a bad one).
-fn type_params(q: &skyport_http::QueryParams) -> Result<Vec<String>, ApiError> {
-    q.all("type")
-        .into_iter()
-        .map(|v| {
-            v.parse::<HmsType>().map(|t| t.to_string()).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "bad query param: Argument was not a valid HMS Type (type={v:?})"
-                ))
-            })
-        })
-        .collect()
 }
 
 /// Several endpoints in one POST may derive the same record (a shared interface); keep the last.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use skyport_http::ApiError;
 use skyport_inventory::Inventory;
-use skyport_store::{Record, Store, StoreError, Table, Write};
+use skyport_store::{Record, Store, Table, Write};
 use skyport_wire::Component;
 
 pub use routes::{access, router};
@@ -348,12 +348,7 @@ impl MetadataService {
                 prev: None,
             }])
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict { .. } => {
-                    ApiError::conflict(format!("group {name} already exists"))
-                }
-                other => other.into(),
-            })?;
+            .map_err(|e| ApiError::on_create(e, || format!("group {name} already exists")))?;
         Ok(name)
     }
 

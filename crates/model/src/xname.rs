@@ -30,241 +30,82 @@ struct Shape {
     ty: HmsType,
 }
 
+/// A table row, on one line.
+const fn shape(letters: &'static str, max: &'static [u32], ty: HmsType) -> Shape {
+    Shape { letters, max, ty }
+}
+
 const ANY: u32 = u32::MAX;
 const CAB: u32 = 9999; // hms-xname allows 1-4 digits for a cabinet
 
 /// hms-xname's component types (xnametypes/hmstypes.go), minus the pseudo-types (`all`, ...).
 const SHAPES: &[Shape] = &[
-    Shape {
-        letters: "s",
-        max: &[0],
-        ty: HmsType::System,
-    },
-    Shape {
-        letters: "p",
-        max: &[ANY],
-        ty: HmsType::Partition,
-    },
-    Shape {
-        letters: "d",
-        max: &[ANY],
-        ty: HmsType::Cdu,
-    },
-    Shape {
-        letters: "dw",
-        max: &[ANY, ANY],
-        ty: HmsType::CduMgmtSwitch,
-    },
-    Shape {
-        letters: "x",
-        max: &[CAB],
-        ty: HmsType::Cabinet,
-    },
-    Shape {
-        letters: "xb",
-        max: &[CAB, 0],
-        ty: HmsType::CabinetBmc,
-    },
-    Shape {
-        letters: "xd",
-        max: &[CAB, 1],
-        ty: HmsType::CabinetCdu,
-    },
-    Shape {
-        letters: "xe",
-        max: &[CAB, 1],
-        ty: HmsType::Cec,
-    },
-    Shape {
-        letters: "xm",
-        max: &[CAB, 3],
-        ty: HmsType::CabinetPduController,
-    },
-    Shape {
-        letters: "xmp",
-        max: &[CAB, 3, 7],
-        ty: HmsType::CabinetPdu,
-    },
-    Shape {
-        letters: "xmpj",
-        max: &[CAB, 3, 7, ANY],
-        ty: HmsType::CabinetPduOutlet,
-    },
-    Shape {
-        letters: "xmpv",
-        max: &[CAB, 3, 7, ANY],
-        ty: HmsType::CabinetPduPowerConnector,
-    },
-    Shape {
-        letters: "xc",
-        max: &[CAB, 7],
-        ty: HmsType::Chassis,
-    },
-    Shape {
-        letters: "xcb",
-        max: &[CAB, 7, 0],
-        ty: HmsType::ChassisBmc,
-    },
-    Shape {
-        letters: "xct",
-        max: &[CAB, 7, 9],
-        ty: HmsType::CmmRectifier,
-    },
-    Shape {
-        letters: "xcf",
-        max: &[CAB, 7, 0],
-        ty: HmsType::CmmFpga,
-    },
-    Shape {
-        letters: "xcw",
-        max: &[CAB, 7, ANY],
-        ty: HmsType::MgmtSwitch,
-    },
-    Shape {
-        letters: "xcwj",
-        max: &[CAB, 7, ANY, ANY],
-        ty: HmsType::MgmtSwitchConnector,
-    },
-    Shape {
-        letters: "xchs",
-        max: &[CAB, 7, ANY, ANY],
-        ty: HmsType::MgmtHlSwitch,
-    },
-    Shape {
-        letters: "xcs",
-        max: &[CAB, 7, ANY],
-        ty: HmsType::ComputeModule,
-    },
-    Shape {
-        letters: "xcse",
-        max: &[CAB, 7, ANY, ANY],
-        ty: HmsType::NodeEnclosure,
-    },
-    Shape {
-        letters: "xcset",
-        max: &[CAB, 7, ANY, ANY, ANY],
-        ty: HmsType::NodeEnclosurePowerSupply,
-    },
-    Shape {
-        letters: "xcsv",
-        max: &[CAB, 7, ANY, ANY],
-        ty: HmsType::NodePowerConnector,
-    },
-    Shape {
-        letters: "xcsb",
-        max: &[CAB, 7, ANY, ANY],
-        ty: HmsType::NodeBmc,
-    },
-    Shape {
-        letters: "xcsbi",
-        max: &[CAB, 7, ANY, ANY, ANY],
-        ty: HmsType::NodeBmcNic,
-    },
-    Shape {
-        letters: "xcsbn",
-        max: &[CAB, 7, ANY, ANY, ANY],
-        ty: HmsType::Node,
-    },
-    Shape {
-        letters: "xcsbnv",
-        max: &[CAB, 7, ANY, ANY, ANY, ANY],
-        ty: HmsType::VirtualNode,
-    },
-    Shape {
-        letters: "xcsbnp",
-        max: &[CAB, 7, ANY, ANY, ANY, 3],
-        ty: HmsType::Processor,
-    },
-    Shape {
-        letters: "xcsbni",
-        max: &[CAB, 7, ANY, ANY, ANY, 3],
-        ty: HmsType::NodeNic,
-    },
-    Shape {
-        letters: "xcsbnh",
-        max: &[CAB, 7, ANY, ANY, ANY, 3],
-        ty: HmsType::NodeHsnNic,
-    },
-    Shape {
-        letters: "xcsbnd",
-        max: &[CAB, 7, ANY, ANY, ANY, ANY],
-        ty: HmsType::Memory,
-    },
-    Shape {
-        letters: "xcsbna",
-        max: &[CAB, 7, ANY, ANY, ANY, ANY],
-        ty: HmsType::NodeAccel,
-    },
-    Shape {
-        letters: "xcsbnr",
-        max: &[CAB, 7, ANY, ANY, ANY, 7],
-        ty: HmsType::NodeAccelRiser,
-    },
-    Shape {
-        letters: "xcsbng",
-        max: &[CAB, 7, ANY, ANY, ANY, ANY],
-        ty: HmsType::StorageGroup,
-    },
-    Shape {
-        letters: "xcsbngk",
-        max: &[CAB, 7, ANY, ANY, ANY, ANY, ANY],
-        ty: HmsType::Drive,
-    },
-    Shape {
-        letters: "xcr",
-        max: &[CAB, 7, ANY],
-        ty: HmsType::RouterModule,
-    },
-    Shape {
-        letters: "xcrb",
-        max: &[CAB, 7, ANY, ANY],
-        ty: HmsType::RouterBmc,
-    },
-    Shape {
-        letters: "xcrbi",
-        max: &[CAB, 7, ANY, ANY, ANY],
-        ty: HmsType::RouterBmcNic,
-    },
-    Shape {
-        letters: "xcrf",
-        max: &[CAB, 7, ANY, 1],
-        ty: HmsType::RouterFpga,
-    },
-    Shape {
-        letters: "xcrt",
-        max: &[CAB, 7, ANY, ANY],
-        ty: HmsType::RouterTor,
-    },
-    Shape {
-        letters: "xcrtf",
-        max: &[CAB, 7, ANY, ANY, 1],
-        ty: HmsType::RouterTorFpga,
-    },
-    Shape {
-        letters: "xcre",
-        max: &[CAB, 7, ANY, ANY],
-        ty: HmsType::HsnBoard,
-    },
-    Shape {
-        letters: "xcra",
-        max: &[CAB, 7, ANY, ANY],
-        ty: HmsType::HsnAsic,
-    },
-    Shape {
-        letters: "xcral",
-        max: &[CAB, 7, ANY, ANY, ANY],
-        ty: HmsType::HsnLink,
-    },
-    Shape {
-        letters: "xcrj",
-        max: &[CAB, 7, ANY, ANY],
-        ty: HmsType::HsnConnector,
-    },
-    Shape {
-        letters: "xcrjp",
-        max: &[CAB, 7, ANY, ANY, 2],
-        ty: HmsType::HsnConnectorPort,
-    },
+    shape("s", &[0], HmsType::System),
+    shape("p", &[ANY], HmsType::Partition),
+    shape("d", &[ANY], HmsType::Cdu),
+    shape("dw", &[ANY, ANY], HmsType::CduMgmtSwitch),
+    shape("x", &[CAB], HmsType::Cabinet),
+    shape("xb", &[CAB, 0], HmsType::CabinetBmc),
+    shape("xd", &[CAB, 1], HmsType::CabinetCdu),
+    shape("xe", &[CAB, 1], HmsType::Cec),
+    shape("xm", &[CAB, 3], HmsType::CabinetPduController),
+    shape("xmp", &[CAB, 3, 7], HmsType::CabinetPdu),
+    shape("xmpj", &[CAB, 3, 7, ANY], HmsType::CabinetPduOutlet),
+    shape("xmpv", &[CAB, 3, 7, ANY], HmsType::CabinetPduPowerConnector),
+    shape("xc", &[CAB, 7], HmsType::Chassis),
+    shape("xcb", &[CAB, 7, 0], HmsType::ChassisBmc),
+    shape("xct", &[CAB, 7, 9], HmsType::CmmRectifier),
+    shape("xcf", &[CAB, 7, 0], HmsType::CmmFpga),
+    shape("xcw", &[CAB, 7, ANY], HmsType::MgmtSwitch),
+    shape("xcwj", &[CAB, 7, ANY, ANY], HmsType::MgmtSwitchConnector),
+    shape("xchs", &[CAB, 7, ANY, ANY], HmsType::MgmtHlSwitch),
+    shape("xcs", &[CAB, 7, ANY], HmsType::ComputeModule),
+    shape("xcse", &[CAB, 7, ANY, ANY], HmsType::NodeEnclosure),
+    shape(
+        "xcset",
+        &[CAB, 7, ANY, ANY, ANY],
+        HmsType::NodeEnclosurePowerSupply,
+    ),
+    shape("xcsv", &[CAB, 7, ANY, ANY], HmsType::NodePowerConnector),
+    shape("xcsb", &[CAB, 7, ANY, ANY], HmsType::NodeBmc),
+    shape("xcsbi", &[CAB, 7, ANY, ANY, ANY], HmsType::NodeBmcNic),
+    shape("xcsbn", &[CAB, 7, ANY, ANY, ANY], HmsType::Node),
+    shape(
+        "xcsbnv",
+        &[CAB, 7, ANY, ANY, ANY, ANY],
+        HmsType::VirtualNode,
+    ),
+    shape("xcsbnp", &[CAB, 7, ANY, ANY, ANY, 3], HmsType::Processor),
+    shape("xcsbni", &[CAB, 7, ANY, ANY, ANY, 3], HmsType::NodeNic),
+    shape("xcsbnh", &[CAB, 7, ANY, ANY, ANY, 3], HmsType::NodeHsnNic),
+    shape("xcsbnd", &[CAB, 7, ANY, ANY, ANY, ANY], HmsType::Memory),
+    shape("xcsbna", &[CAB, 7, ANY, ANY, ANY, ANY], HmsType::NodeAccel),
+    shape(
+        "xcsbnr",
+        &[CAB, 7, ANY, ANY, ANY, 7],
+        HmsType::NodeAccelRiser,
+    ),
+    shape(
+        "xcsbng",
+        &[CAB, 7, ANY, ANY, ANY, ANY],
+        HmsType::StorageGroup,
+    ),
+    shape(
+        "xcsbngk",
+        &[CAB, 7, ANY, ANY, ANY, ANY, ANY],
+        HmsType::Drive,
+    ),
+    shape("xcr", &[CAB, 7, ANY], HmsType::RouterModule),
+    shape("xcrb", &[CAB, 7, ANY, ANY], HmsType::RouterBmc),
+    shape("xcrbi", &[CAB, 7, ANY, ANY, ANY], HmsType::RouterBmcNic),
+    shape("xcrf", &[CAB, 7, ANY, 1], HmsType::RouterFpga),
+    shape("xcrt", &[CAB, 7, ANY, ANY], HmsType::RouterTor),
+    shape("xcrtf", &[CAB, 7, ANY, ANY, 1], HmsType::RouterTorFpga),
+    shape("xcre", &[CAB, 7, ANY, ANY], HmsType::HsnBoard),
+    shape("xcra", &[CAB, 7, ANY, ANY], HmsType::HsnAsic),
+    shape("xcral", &[CAB, 7, ANY, ANY, ANY], HmsType::HsnLink),
+    shape("xcrj", &[CAB, 7, ANY, ANY], HmsType::HsnConnector),
+    shape("xcrjp", &[CAB, 7, ANY, ANY, 2], HmsType::HsnConnectorPort),
 ];
 
 /// A validated, normalised xname. Construction is the only validation point: holding an

@@ -153,13 +153,7 @@ impl SqliteStore {
                     }
                     e => db(e),
                 })?;
-                for k in &r.lookups {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO lookups(tbl, name, value, id) VALUES(?1, ?2, ?3, ?4)",
-                        params![t.name(), k.name, k.value, r.id],
-                    )
-                    .map_err(db)?;
-                }
+                insert_lookups(&tx, t.name(), r)?;
                 for k in &r.uniques {
                     tx.execute(
                         "INSERT INTO uniques(name, value, tbl, id) VALUES(?1, ?2, ?3, ?4)",
@@ -209,6 +203,18 @@ impl SqliteStore {
 
 fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+/// Lists `r` of table `tbl` under each of its lookup keys (a key listed twice is one entry).
+fn insert_lookups(tx: &Connection, tbl: &str, r: &Record) -> Result<()> {
+    for k in &r.lookups {
+        tx.execute(
+            "INSERT OR IGNORE INTO lookups(tbl, name, value, id) VALUES(?1, ?2, ?3, ?4)",
+            params![tbl, k.name, k.value, r.id],
+        )
+        .map_err(db)?;
+    }
+    Ok(())
 }
 
 fn encode_keys(keys: &[IndexKey]) -> String {
@@ -337,13 +343,7 @@ fn apply(conn: &mut Connection, ops: &[Write]) -> Result<()> {
         let Write::Put { table, record, .. } = op else {
             continue;
         };
-        for k in &record.lookups {
-            tx.execute(
-                "INSERT OR IGNORE INTO lookups(tbl, name, value, id) VALUES(?1, ?2, ?3, ?4)",
-                params![table.name(), k.name, k.value, record.id],
-            )
-            .map_err(db)?;
-        }
+        insert_lookups(&tx, table.name(), record)?;
         for k in &record.uniques {
             let owner: Option<(String, String)> = tx
                 .query_row(

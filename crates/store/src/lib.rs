@@ -253,6 +253,26 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// Deletes `records` of `table`, each as it was read (a record changed since is a conflict), in
+/// batches of at most `batch` (a batch is atomic, the whole is not: a failed batch leaves the
+/// earlier ones deleted). Returns how many were deleted.
+pub async fn delete_in_batches(
+    store: &dyn Store,
+    table: Table,
+    records: &[Record],
+    batch: usize,
+) -> Result<usize> {
+    for chunk in records.chunks(batch) {
+        let ops = chunk
+            .iter()
+            .cloned()
+            .map(|prev| Write::Delete { table, prev })
+            .collect();
+        store.write(ops).await?;
+    }
+    Ok(records.len())
+}
+
 /// The checks every backend applies to a batch before touching storage, so all backends reject
 /// the same malformed batches the same way: one operation per record, and no unique key claimed
 /// by two records of the batch.

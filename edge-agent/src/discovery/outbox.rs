@@ -123,15 +123,19 @@ impl Outbox {
             .collect()
     }
 
+    /// Entries that will be pushed again (not parked as rejected), due or backing off.
+    async fn retryable(&self) -> Result<Vec<Queued>, OutboxError> {
+        let mut all = self.all().await?;
+        all.retain(|q| !q.entry.rejected);
+        Ok(all)
+    }
+
     /// Entries due for a push now.
     pub async fn due(&self) -> Result<Vec<Queued>, OutboxError> {
         let t = now();
-        Ok(self
-            .all()
-            .await?
-            .into_iter()
-            .filter(|q| !q.entry.rejected && q.entry.next_attempt <= t)
-            .collect())
+        let mut due = self.retryable().await?;
+        due.retain(|q| q.entry.next_attempt <= t);
+        Ok(due)
     }
 
     pub async fn depth(&self) -> Result<usize, OutboxError> {
@@ -155,6 +159,17 @@ impl Outbox {
         }
     }
 
+    /// Replaces `q` by `e`, unless a newer result replaced `q` meanwhile (a conflict).
+    async fn replace(&self, q: &Queued, e: &Entry) -> Result<(), StoreError> {
+        self.store
+            .write(vec![Write::Put {
+                table: OUTBOX,
+                record: Self::encode(q.id(), e),
+                prev: Some(q.record.clone()),
+            }])
+            .await
+    }
+
     /// Records a failed push: retried after a backoff, or parked when `rejected`.
     pub async fn fail(&self, q: &Queued, error: &str, rejected: bool) -> Result<(), OutboxError> {
         let mut e = q.entry.clone();
@@ -162,15 +177,7 @@ impl Outbox {
         e.last_error = Some(error.to_string());
         e.rejected = rejected;
         e.next_attempt = now() + backoff(e.attempts).as_secs() as i64;
-        match self
-            .store
-            .write(vec![Write::Put {
-                table: OUTBOX,
-                record: Self::encode(q.id(), &e),
-                prev: Some(q.record.clone()),
-            }])
-            .await
-        {
+        match self.replace(q, &e).await {
             // Replaced by a newer result meanwhile: that one is what matters now.
             Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e.into()),
@@ -184,15 +191,7 @@ impl Outbox {
             let mut e = q.entry.clone();
             e.rejected = false;
             e.next_attempt = 0;
-            match self
-                .store
-                .write(vec![Write::Put {
-                    table: OUTBOX,
-                    record: Self::encode(q.id(), &e),
-                    prev: Some(q.record.clone()),
-                }])
-                .await
-            {
+            match self.replace(&q, &e).await {
                 Ok(()) => n += 1,
                 Err(StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -205,10 +204,9 @@ impl Outbox {
     pub async fn next_due_in(&self) -> Result<Option<Duration>, OutboxError> {
         let t = now();
         Ok(self
-            .all()
+            .retryable()
             .await?
             .iter()
-            .filter(|q| !q.entry.rejected)
             .map(|q| Duration::from_secs((q.entry.next_attempt - t).max(0) as u64))
             .min())
     }

@@ -48,6 +48,19 @@ fn invalid(input: &str, reason: impl Into<String>) -> TargetError {
     }
 }
 
+/// The host bits a `/len` prefix leaves in a `family` address of `bits` bits, if it names few
+/// enough hosts to scan (at most 2^16).
+fn host_bits(spec: &str, len: u32, family: &str, bits: u32) -> Result<u32, TargetError> {
+    if len > bits {
+        return Err(invalid(spec, format!("{family} prefix longer than {bits}")));
+    }
+    let host_bits = bits - len;
+    if host_bits > 16 {
+        return Err(TargetError::TooMany);
+    }
+    Ok(host_bits)
+}
+
 fn expand_one(
     spec: &str,
     out: &mut BTreeSet<IpAddr>,
@@ -66,13 +79,7 @@ fn expand_one(
             .map_err(|_| invalid(spec, "prefix length is not a number"))?;
         match ip {
             IpAddr::V4(v4) => {
-                if len > 32 {
-                    return Err(invalid(spec, "IPv4 prefix longer than 32"));
-                }
-                let host_bits = 32 - len;
-                if host_bits > 16 {
-                    return Err(TargetError::TooMany);
-                }
+                let host_bits = host_bits(spec, len, "IPv4", 32)?;
                 let base = u32::from(v4) & (u32::MAX.checked_shl(host_bits).unwrap_or(0));
                 let size = 1u64 << host_bits;
                 for i in 0..size {
@@ -84,13 +91,7 @@ fn expand_one(
                 }
             }
             IpAddr::V6(v6) => {
-                if len > 128 {
-                    return Err(invalid(spec, "IPv6 prefix longer than 128"));
-                }
-                let host_bits = 128 - len;
-                if host_bits > 16 {
-                    return Err(TargetError::TooMany);
-                }
+                let host_bits = host_bits(spec, len, "IPv6", 128)?;
                 let base = u128::from(v6) & (u128::MAX.checked_shl(host_bits).unwrap_or(0));
                 for i in 0..(1u128 << host_bits) {
                     // The subnet-router anycast address is not a host.

@@ -1,14 +1,14 @@
 //! `skyport cloud-init`: cluster defaults and group data of the cloud-init service, and what
 //! a given node would receive (impersonation).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
 use skyport_client::segment;
 
-use super::{CliError, CliResult, Global, print, read_document};
+use super::{CliError, CliResult, Global, delete, print, read_document, show};
 
 const ADMIN: &str = "/cloud-init/admin";
 
@@ -61,27 +61,28 @@ pub enum GroupCmd {
     },
 }
 
+/// A YAML or JSON document that must be a mapping (`of` says of what, for the error).
+fn read_mapping(file: &Path, of: &str) -> Result<Value, CliError> {
+    let v: Value = read_document(file).map_err(CliError::Local)?;
+    if !v.is_object() {
+        return Err(CliError::Local(anyhow::anyhow!(
+            "{}: expected a mapping {of}",
+            file.display()
+        )));
+    }
+    Ok(v)
+}
+
 pub async fn cloud_init(g: &Global, cmd: &CloudInitCmd) -> CliResult {
     let c = g.client()?;
     match cmd {
         CloudInitCmd::Defaults {
             cmd: DefaultsCmd::Get,
-        } => {
-            let v = c
-                .get_json(&format!("{ADMIN}/cluster-defaults"), &[])
-                .await?;
-            print(g.output, &v, &[])
-        }
+        } => show(g, &c, &format!("{ADMIN}/cluster-defaults"), &[]).await,
         CloudInitCmd::Defaults {
             cmd: DefaultsCmd::Set { file },
         } => {
-            let v: Value = read_document(file).map_err(CliError::Local)?;
-            if !v.is_object() {
-                return Err(CliError::Local(anyhow::anyhow!(
-                    "{}: expected a mapping of cluster defaults",
-                    file.display()
-                )));
-            }
+            let v = read_mapping(file, "of cluster defaults")?;
             c.send(Method::POST, &format!("{ADMIN}/cluster-defaults"), Some(&v))
                 .await?;
             Ok(())
@@ -119,22 +120,11 @@ pub async fn cloud_init(g: &Global, cmd: &CloudInitCmd) -> CliResult {
         }
         CloudInitCmd::Group {
             cmd: GroupCmd::Get { name },
-        } => {
-            let v = c
-                .get_json(&format!("{ADMIN}/groups/{}", segment(name)), &[])
-                .await?;
-            print(g.output, &v, &[])
-        }
+        } => show(g, &c, &format!("{ADMIN}/groups/{}", segment(name)), &[]).await,
         CloudInitCmd::Group {
             cmd: GroupCmd::Set { name, file },
         } => {
-            let v: Value = read_document(file).map_err(CliError::Local)?;
-            if !v.is_object() {
-                return Err(CliError::Local(anyhow::anyhow!(
-                    "{}: expected a mapping (meta-data, file, description)",
-                    file.display()
-                )));
-            }
+            let v = read_mapping(file, "(meta-data, file, description)")?;
             c.send(
                 Method::PUT,
                 &format!("{ADMIN}/groups/{}", segment(name)),
@@ -145,15 +135,7 @@ pub async fn cloud_init(g: &Global, cmd: &CloudInitCmd) -> CliResult {
         }
         CloudInitCmd::Group {
             cmd: GroupCmd::Delete { name },
-        } => {
-            c.send(
-                Method::DELETE,
-                &format!("{ADMIN}/groups/{}", segment(name)),
-                None,
-            )
-            .await?;
-            Ok(())
-        }
+        } => delete(&c, &format!("{ADMIN}/groups/{}", segment(name))).await,
         CloudInitCmd::MetaData { id } => {
             let text = c
                 .get_text(

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use skyport_client::{Client, segment};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::{CliResult, Global, print};
+use super::{CliResult, Global, delete, print, show};
 
 const IMAGES: &str = "/images/v1/images";
 
@@ -296,17 +296,14 @@ pub async fn image(g: &Global, cmd: &ImageCmd) -> CliResult {
             print(g.output, &v, COLUMNS)
         }
         ImageCmd::Get { id } => {
-            let v = g
-                .client()?
-                .get_json(&format!("{IMAGES}/{}", segment(id)), &[])
-                .await?;
-            print(g.output, &v, COLUMNS)
+            show(
+                g,
+                &g.client()?,
+                &format!("{IMAGES}/{}", segment(id)),
+                COLUMNS,
+            )
+            .await
         }
-        ImageCmd::Delete { id } => {
-            g.client()?
-                .send(Method::DELETE, &format!("{IMAGES}/{}", segment(id)), None)
-                .await?;
-            Ok(())
-        }
+        ImageCmd::Delete { id } => delete(&g.client()?, &format!("{IMAGES}/{}", segment(id))).await,
     }
 }

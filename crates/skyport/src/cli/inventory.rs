@@ -6,9 +6,13 @@ use serde_json::{Map, Value, json};
 use skyport_client::segment;
 use skyport_model::{Mac, Xname};
 
-use super::{CliError, CliResult, Global, print};
+use super::{CliError, CliResult, Global, delete, print, show};
 
-const HSM: &str = "/hsm/v2";
+/// The inventory's collections the commands below work on.
+const COMPONENTS: &str = "/hsm/v2/State/Components";
+const IFACES: &str = "/hsm/v2/Inventory/EthernetInterfaces";
+const ENDPOINTS: &str = "/hsm/v2/Inventory/RedfishEndpoints";
+const GROUPS: &str = "/hsm/v2/groups";
 
 fn local(e: impl Into<anyhow::Error>) -> CliError {
     CliError::Local(e.into())
@@ -120,16 +124,17 @@ pub async fn component(g: &Global, cmd: &ComponentCmd) -> CliResult {
             for id in ids {
                 query.push(("id", xname(id)?));
             }
-            let v = c
-                .get_json(&format!("{HSM}/State/Components"), &query)
-                .await?;
+            let v = c.get_json(COMPONENTS, &query).await?;
             print(g.output, &v["Components"], COMPONENT_COLUMNS)
         }
         ComponentCmd::Get { id } => {
-            let v = c
-                .get_json(&format!("{HSM}/State/Components/{}", xname(id)?), &[])
-                .await?;
-            print(g.output, &v, COMPONENT_COLUMNS)
+            show(
+                g,
+                &c,
+                &format!("{COMPONENTS}/{}", xname(id)?),
+                COMPONENT_COLUMNS,
+            )
+            .await
         }
         ComponentCmd::Add {
             id,
@@ -148,14 +153,11 @@ pub async fn component(g: &Global, cmd: &ComponentCmd) -> CliResult {
             }
             c.send(
                 Method::POST,
-                &format!("{HSM}/State/Components"),
+                COMPONENTS,
                 Some(&json!({"Components": [comp]})),
             )
             .await?;
-            let v = c
-                .get_json(&format!("{HSM}/State/Components/{id}"), &[])
-                .await?;
-            print(g.output, &v, COMPONENT_COLUMNS)
+            show(g, &c, &format!("{COMPONENTS}/{id}"), COMPONENT_COLUMNS).await
         }
         ComponentCmd::Set {
             id,
@@ -185,24 +187,13 @@ pub async fn component(g: &Global, cmd: &ComponentCmd) -> CliResult {
             }
             c.send(
                 Method::PATCH,
-                &format!("{HSM}/State/Components/{id}"),
+                &format!("{COMPONENTS}/{id}"),
                 Some(&Value::Object(patch)),
             )
             .await?;
-            let v = c
-                .get_json(&format!("{HSM}/State/Components/{id}"), &[])
-                .await?;
-            print(g.output, &v, COMPONENT_COLUMNS)
+            show(g, &c, &format!("{COMPONENTS}/{id}"), COMPONENT_COLUMNS).await
         }
-        ComponentCmd::Delete { id } => {
-            c.send(
-                Method::DELETE,
-                &format!("{HSM}/State/Components/{}", xname(id)?),
-                None,
-            )
-            .await?;
-            Ok(())
-        }
+        ComponentCmd::Delete { id } => delete(&c, &format!("{COMPONENTS}/{}", xname(id)?)).await,
     }
 }
 
@@ -274,19 +265,11 @@ pub async fn iface(g: &Global, cmd: &IfaceCmd) -> CliResult {
                 ("ComponentID", component),
                 ("IPAddress", ip.clone()),
             ]);
-            let v = c
-                .get_json(&format!("{HSM}/Inventory/EthernetInterfaces"), &query)
-                .await?;
+            let v = c.get_json(IFACES, &query).await?;
             print(g.output, &v, IFACE_COLUMNS)
         }
         IfaceCmd::Get { mac } => {
-            let v = c
-                .get_json(
-                    &format!("{HSM}/Inventory/EthernetInterfaces/{}", mac_id(mac)?),
-                    &[],
-                )
-                .await?;
-            print(g.output, &v, IFACE_COLUMNS)
+            show(g, &c, &format!("{IFACES}/{}", mac_id(mac)?), IFACE_COLUMNS).await
         }
         IfaceCmd::Add {
             mac,
@@ -307,29 +290,10 @@ pub async fn iface(g: &Global, cmd: &IfaceCmd) -> CliResult {
             if let Some(d) = description {
                 body["Description"] = json!(d);
             }
-            c.send(
-                Method::POST,
-                &format!("{HSM}/Inventory/EthernetInterfaces"),
-                Some(&body),
-            )
-            .await?;
-            let v = c
-                .get_json(
-                    &format!("{HSM}/Inventory/EthernetInterfaces/{}", m.id()),
-                    &[],
-                )
-                .await?;
-            print(g.output, &v, IFACE_COLUMNS)
+            c.send(Method::POST, IFACES, Some(&body)).await?;
+            show(g, &c, &format!("{IFACES}/{}", m.id()), IFACE_COLUMNS).await
         }
-        IfaceCmd::Delete { mac } => {
-            c.send(
-                Method::DELETE,
-                &format!("{HSM}/Inventory/EthernetInterfaces/{}", mac_id(mac)?),
-                None,
-            )
-            .await?;
-            Ok(())
-        }
+        IfaceCmd::Delete { mac } => delete(&c, &format!("{IFACES}/{}", mac_id(mac)?)).await,
     }
 }
 
@@ -365,28 +329,14 @@ pub async fn redfish_endpoint(g: &Global, cmd: &RedfishEndpointCmd) -> CliResult
             for id in ids {
                 query.push(("id", xname(id)?));
             }
-            let v = c
-                .get_json(&format!("{HSM}/Inventory/RedfishEndpoints"), &query)
-                .await?;
+            let v = c.get_json(ENDPOINTS, &query).await?;
             print(g.output, &v["RedfishEndpoints"], RFE_COLUMNS)
         }
         RedfishEndpointCmd::Get { id } => {
-            let v = c
-                .get_json(
-                    &format!("{HSM}/Inventory/RedfishEndpoints/{}", xname(id)?),
-                    &[],
-                )
-                .await?;
-            print(g.output, &v, RFE_COLUMNS)
+            show(g, &c, &format!("{ENDPOINTS}/{}", xname(id)?), RFE_COLUMNS).await
         }
         RedfishEndpointCmd::Delete { id } => {
-            c.send(
-                Method::DELETE,
-                &format!("{HSM}/Inventory/RedfishEndpoints/{}", xname(id)?),
-                None,
-            )
-            .await?;
-            Ok(())
+            delete(&c, &format!("{ENDPOINTS}/{}", xname(id)?)).await
         }
     }
 }
@@ -434,15 +384,15 @@ pub enum GroupCmd {
 pub async fn group(g: &Global, cmd: &GroupCmd) -> CliResult {
     let c = g.client()?;
     match cmd {
-        GroupCmd::List => {
-            let v = c.get_json(&format!("{HSM}/groups"), &[]).await?;
-            print(g.output, &v, GROUP_COLUMNS)
-        }
+        GroupCmd::List => show(g, &c, GROUPS, GROUP_COLUMNS).await,
         GroupCmd::Get { label } => {
-            let v = c
-                .get_json(&format!("{HSM}/groups/{}", segment(label)), &[])
-                .await?;
-            print(g.output, &v, GROUP_COLUMNS)
+            show(
+                g,
+                &c,
+                &format!("{GROUPS}/{}", segment(label)),
+                GROUP_COLUMNS,
+            )
+            .await
         }
         GroupCmd::Add {
             label,
@@ -455,20 +405,23 @@ pub async fn group(g: &Global, cmd: &GroupCmd) -> CliResult {
                 .collect::<Result<Vec<_>, _>>()?;
             c.send(
                 Method::POST,
-                &format!("{HSM}/groups"),
+                GROUPS,
                 Some(&json!({"label": label, "description": description, "members": {"ids": ids}})),
             )
             .await?;
-            let v = c
-                .get_json(&format!("{HSM}/groups/{}", segment(label)), &[])
-                .await?;
-            print(g.output, &v, GROUP_COLUMNS)
+            show(
+                g,
+                &c,
+                &format!("{GROUPS}/{}", segment(label)),
+                GROUP_COLUMNS,
+            )
+            .await
         }
         GroupCmd::AddMember { label, ids } => {
             for id in ids {
                 c.send(
                     Method::POST,
-                    &format!("{HSM}/groups/{}/members", segment(label)),
+                    &format!("{GROUPS}/{}/members", segment(label)),
                     Some(&json!({"id": xname(id)?})),
                 )
                 .await?;
@@ -479,21 +432,13 @@ pub async fn group(g: &Global, cmd: &GroupCmd) -> CliResult {
             for id in ids {
                 c.send(
                     Method::DELETE,
-                    &format!("{HSM}/groups/{}/members/{}", segment(label), xname(id)?),
+                    &format!("{GROUPS}/{}/members/{}", segment(label), xname(id)?),
                     None,
                 )
                 .await?;
             }
             Ok(())
         }
-        GroupCmd::Delete { label } => {
-            c.send(
-                Method::DELETE,
-                &format!("{HSM}/groups/{}", segment(label)),
-                None,
-            )
-            .await?;
-            Ok(())
-        }
+        GroupCmd::Delete { label } => delete(&c, &format!("{GROUPS}/{}", segment(label))).await,
     }
 }

@@ -92,6 +92,19 @@ impl Global {
     }
 }
 
+/// `GET path`, printed with `columns`: a `get` command, or what an `add` or `set` shows of its
+/// result.
+pub async fn show(g: &Global, c: &Client, path: &str, columns: &[(&str, &str)]) -> CliResult {
+    let v = c.get_json(path, &[]).await?;
+    print(g.output, &v, columns)
+}
+
+/// `DELETE path`, which answers nothing worth printing.
+pub async fn delete(c: &Client, path: &str) -> CliResult {
+    c.send(reqwest::Method::DELETE, path, None).await?;
+    Ok(())
+}
+
 /// Prints `v` as asked: tables show `columns` of each element of `v` (or of `v` itself).
 pub fn print(out: Output, v: &Value, columns: &[(&str, &str)]) -> CliResult {
     let mut stdout = std::io::stdout().lock();
