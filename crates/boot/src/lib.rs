@@ -655,7 +655,12 @@ impl BootService {
             .inv
             .list_components(&skyport_inventory::filters::ComponentFilter::parse(&q)?)
             .await?;
-        let ifaces = self.inv.list_interfaces(&q).await?;
+        let ifaces = self
+            .inv
+            .list_interfaces(&skyport_inventory::ethernet::InterfaceFilter::of_type(
+                skyport_model::HmsType::Node,
+            ))
+            .await?;
         let ces = self.inv.list_component_endpoints(&q).await?;
         let mut macs: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for e in ifaces {

@@ -121,69 +121,19 @@ impl Inventory {
     /// GET with SMD's filters; IP and component lookups use their index.
     pub async fn list_interfaces(
         &self,
-        q: &QueryParams,
+        f: &InterfaceFilter,
     ) -> Result<Vec<EthernetInterface>, ApiError> {
-        let mut ids = Vec::new();
-        for v in q.all("id") {
-            if v.trim().is_empty() {
-                return Err(ApiError::bad_request(
-                    "Invalid component ethernet interface ID.",
-                ));
-            }
-            ids.push(
-                Mac::parse(v)
-                    .map(|m| m.id())
-                    .unwrap_or_else(|_| v.to_ascii_lowercase()),
-            );
-        }
-        let mut macs = Vec::new();
-        for v in q.all("macaddress") {
-            let m = Mac::parse(v).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "Invalid component ethernet interface MAC address. ({v:?})"
-                ))
-            })?;
-            macs.push(m.to_string());
-        }
-        let mut cids = Vec::new();
-        for v in q.all("componentid") {
-            if v.is_empty() {
-                cids.push(String::new());
-            } else {
-                cids.push(
-                    Xname::parse(v)
-                        .map(|x| x.to_string())
-                        .map_err(|_| ApiError::bad_request(format!("Invalid CompID. ({v:?})")))?,
-                );
-            }
-        }
-        let mut types = Vec::new();
-        for v in q.all("type") {
-            types.push(
-                v.parse::<HmsType>()
-                    .map_err(|_| ApiError::bad_request(format!("Invalid HMS type. ({v:?})")))?
-                    .to_string(),
-            );
-        }
-        let ips: Vec<String> = q
-            .all("ipaddress")
-            .into_iter()
-            .map(|v| {
-                v.parse::<IpAddr>()
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_else(|_| v.to_string())
-            })
-            .collect();
-        let networks: Vec<&str> = q.all("network");
-        let older = q
-            .first("olderthan")
-            .map(|v| rfc3339("olderthan", v))
-            .transpose()?;
-        let newer = q
-            .first("newerthan")
-            .map(|v| rfc3339("newerthan", v))
-            .transpose()?;
-
+        let InterfaceFilter {
+            ids,
+            macs,
+            cids,
+            types,
+            ips,
+            networks,
+            older,
+            newer,
+        } = f;
+        let (older, newer) = (*older, *newer);
         let recs: Vec<Record> = if !ids.is_empty() || !macs.is_empty() {
             let mut keys = ids.clone();
             keys.extend(
@@ -394,5 +344,120 @@ impl Inventory {
             Ok::<usize, Fail>(n)
         };
         retrying!(attempt())
+    }
+}
+
+/// SMD's EthernetInterfaces filters, parsed once (`GET /hsm/v2/Inventory/EthernetInterfaces`),
+/// or built by other services (`by_ip`, `by_component`, `of_type`).
+#[derive(Debug, Clone, Default)]
+pub struct InterfaceFilter {
+    ids: Vec<String>,
+    macs: Vec<String>,
+    cids: Vec<String>,
+    types: Vec<String>,
+    ips: Vec<String>,
+    networks: Vec<String>,
+    older: Option<time::OffsetDateTime>,
+    newer: Option<time::OffsetDateTime>,
+}
+
+impl InterfaceFilter {
+    /// Interfaces holding `ip`.
+    pub fn by_ip(ip: IpAddr) -> Self {
+        Self {
+            ips: vec![ip.to_string()],
+            ..Self::default()
+        }
+    }
+
+    /// Interfaces of the component `x`.
+    pub fn by_component(x: &Xname) -> Self {
+        Self {
+            cids: vec![x.to_string()],
+            ..Self::default()
+        }
+    }
+
+    /// Interfaces of components of type `t`.
+    pub fn of_type(t: HmsType) -> Self {
+        Self {
+            types: vec![t.to_string()],
+            ..Self::default()
+        }
+    }
+
+    /// From the query string, with SMD's error texts.
+    pub fn parse(q: &QueryParams) -> Result<Self, ApiError> {
+        let mut ids = Vec::new();
+        for v in q.all("id") {
+            if v.trim().is_empty() {
+                return Err(ApiError::bad_request(
+                    "Invalid component ethernet interface ID.",
+                ));
+            }
+            ids.push(
+                Mac::parse(v)
+                    .map(|m| m.id())
+                    .unwrap_or_else(|_| v.to_ascii_lowercase()),
+            );
+        }
+        let mut macs = Vec::new();
+        for v in q.all("macaddress") {
+            let m = Mac::parse(v).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "Invalid component ethernet interface MAC address. ({v:?})"
+                ))
+            })?;
+            macs.push(m.to_string());
+        }
+        let mut cids = Vec::new();
+        for v in q.all("componentid") {
+            if v.is_empty() {
+                cids.push(String::new());
+            } else {
+                cids.push(
+                    Xname::parse(v)
+                        .map(|x| x.to_string())
+                        .map_err(|_| ApiError::bad_request(format!("Invalid CompID. ({v:?})")))?,
+                );
+            }
+        }
+        let mut types = Vec::new();
+        for v in q.all("type") {
+            types.push(
+                v.parse::<HmsType>()
+                    .map_err(|_| ApiError::bad_request(format!("Invalid HMS type. ({v:?})")))?
+                    .to_string(),
+            );
+        }
+        let ips: Vec<String> = q
+            .all("ipaddress")
+            .into_iter()
+            .map(|v| {
+                v.parse::<IpAddr>()
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_else(|_| v.to_string())
+            })
+            .collect();
+        let networks: Vec<String> = q.all("network").into_iter().map(str::to_string).collect();
+        let older = q
+            .first("olderthan")
+            .map(|v| rfc3339("olderthan", v))
+            .transpose()?;
+        let newer = q
+            .first("newerthan")
+            .map(|v| rfc3339("newerthan", v))
+            .transpose()?;
+
+        Ok(Self {
+            ids,
+            macs,
+            cids,
+            types,
+            ips,
+            networks,
+            older,
+            newer,
+        })
     }
 }

@@ -558,7 +558,11 @@ fn created_one(uri: String) -> Response {
 }
 
 async fn list_ifaces(State(inv): State<Inventory>, q: QueryParams) -> Res {
-    Ok(json(StatusCode::OK, &inv.list_interfaces(&q).await?))
+    Ok(json(
+        StatusCode::OK,
+        &inv.list_interfaces(&crate::ethernet::InterfaceFilter::parse(&q)?)
+            .await?,
+    ))
 }
 
 async fn post_iface(State(inv): State<Inventory>, ApiJson(b): ApiJson<EthernetInterfaceIn>) -> Res {

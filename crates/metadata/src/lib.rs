@@ -8,6 +8,7 @@
 
 pub mod routes;
 
+use skyport_inventory::ethernet::InterfaceFilter;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -415,8 +416,15 @@ impl MetadataService {
 
     /// The node with this IP, or 422 as upstream answers for an unknown address.
     pub async fn node_by_ip(&self, ip: &str) -> Result<Node, ApiError> {
-        let q = skyport_http::QueryParams(vec![("ipaddress".into(), ip.to_string())]);
-        let ifaces = self.inv.list_interfaces(&q).await?;
+        let ifaces = match ip.parse::<std::net::IpAddr>() {
+            Ok(addr) => {
+                self.inv
+                    .list_interfaces(&InterfaceFilter::by_ip(addr))
+                    .await?
+            }
+            // Not an address: no interface holds it.
+            Err(_) => Vec::new(),
+        };
         let Some(ei) = ifaces.into_iter().find(|e| !e.component_id.is_empty()) else {
             return Err(ApiError::Unprocessable(format!(
                 "no node has IP address {ip}"
@@ -431,10 +439,16 @@ impl MetadataService {
     pub async fn node_by_id(&self, id: &str) -> Result<Node, ApiError> {
         let (component, _) = self.inv.get_component(id).await?;
         let groups = self.inv.membership(&component.id).await?.group_labels;
-        let q = skyport_http::QueryParams(vec![("componentid".into(), component.id.clone())]);
+        let by_component = match skyport_model::Xname::parse(&component.id) {
+            Ok(x) => InterfaceFilter::by_component(&x),
+            Err(_) => InterfaceFilter::parse(&skyport_http::QueryParams(vec![(
+                "componentid".into(),
+                component.id.clone(),
+            )]))?,
+        };
         let ip = self
             .inv
-            .list_interfaces(&q)
+            .list_interfaces(&by_component)
             .await?
             .into_iter()
             .find_map(|e| e.ip_addresses.into_iter().next().map(|m| m.ip_address))
