@@ -123,33 +123,23 @@ impl Inventory {
         &self,
         f: &InterfaceFilter,
     ) -> Result<Vec<EthernetInterface>, ApiError> {
-        let InterfaceFilter {
-            ids,
-            macs,
-            cids,
-            types,
-            ips,
-            networks,
-            older,
-            newer,
-        } = f;
-        let (older, newer) = (*older, *newer);
-        let recs: Vec<Record> = if !ids.is_empty() || !macs.is_empty() {
-            let mut keys = ids.clone();
+        let recs: Vec<Record> = if !f.ids.is_empty() || !f.macs.is_empty() {
+            let mut keys = f.ids.clone();
             keys.extend(
-                macs.iter()
+                f.macs
+                    .iter()
                     .filter_map(|m| Mac::parse(m).ok())
                     .map(|m| m.id()),
             );
             self.store.get_many(ETHERNET_INTERFACES, &keys).await?
-        } else if ips.len() == 1 && !ips[0].is_empty() {
-            let key = IndexKey::new("ip", ips[0].clone());
+        } else if f.ips.len() == 1 && !f.ips[0].is_empty() {
+            let key = IndexKey::new("ip", f.ips[0].clone());
             self.store.list_all(ETHERNET_INTERFACES, Some(&key)).await?
-        } else if cids.len() == 1 && !cids[0].is_empty() {
-            let key = IndexKey::new("componentid", cids[0].clone());
+        } else if f.cids.len() == 1 && !f.cids[0].is_empty() {
+            let key = IndexKey::new("componentid", f.cids[0].clone());
             self.store.list_all(ETHERNET_INTERFACES, Some(&key)).await?
-        } else if types.len() == 1 {
-            let key = IndexKey::new("type", types[0].clone());
+        } else if f.types.len() == 1 {
+            let key = IndexKey::new("type", f.types[0].clone());
             self.store.list_all(ETHERNET_INTERFACES, Some(&key)).await?
         } else {
             self.store.list_all(ETHERNET_INTERFACES, None).await?
@@ -162,24 +152,24 @@ impl Inventory {
                 &time::format_description::well_known::Rfc3339,
             )
             .ok();
-            let ok = (ids.is_empty() || ids.contains(&e.id))
-                && (macs.is_empty() || macs.contains(&e.mac_address))
-                && (cids.is_empty() || cids.contains(&e.component_id))
-                && (types.is_empty() || types.contains(&e.r#type))
-                && (ips.is_empty()
-                    || ips.iter().any(|ip| {
+            let ok = (f.ids.is_empty() || f.ids.contains(&e.id))
+                && (f.macs.is_empty() || f.macs.contains(&e.mac_address))
+                && (f.cids.is_empty() || f.cids.contains(&e.component_id))
+                && (f.types.is_empty() || f.types.contains(&e.r#type))
+                && (f.ips.is_empty()
+                    || f.ips.iter().any(|ip| {
                         if ip.is_empty() {
                             e.ip_addresses.is_empty()
                         } else {
                             e.ip_addresses.iter().any(|m| &m.ip_address == ip)
                         }
                     }))
-                && (networks.is_empty()
-                    || networks
+                && (f.networks.is_empty()
+                    || f.networks
                         .iter()
                         .any(|n| e.ip_addresses.iter().any(|m| m.network == *n)))
-                && older.is_none_or(|t| updated.is_some_and(|u| u < t))
-                && newer.is_none_or(|t| updated.is_some_and(|u| u > t));
+                && f.older.is_none_or(|t| updated.is_some_and(|u| u < t))
+                && f.newer.is_none_or(|t| updated.is_some_and(|u| u > t));
             if ok {
                 out.push(e);
             }
