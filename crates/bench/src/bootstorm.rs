@@ -273,6 +273,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         format!("{cloud}/cloud-init"),
         Arc::new(skyport_sites::LocalCredentials::new(None)),
         None,
+        None,
     );
     let cloud_task = tokio::spawn(async move { axum::serve(listener, api).await });
     let h = reqwest::Client::new();

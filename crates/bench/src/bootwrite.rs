@@ -205,14 +205,14 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         dir.path(),
         "http://10.0.0.1:27779",
     )?);
-    let routes = skyport::api_with_history(
+    let routes = skyport::api(
         store,
         settings,
         blobs,
         "http://10.0.0.1:27779/cloud-init".into(),
         Arc::new(skyport_sites::NoCredentials("none in this benchmark")),
         None,
-        history.clone(),
+        Some(history.clone()),
     );
     let server = Served::start(skyport_http::app(routes)).await?;
     let base = format!("http://{}", server.addr);

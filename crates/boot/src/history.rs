@@ -302,7 +302,7 @@ mod tests {
 
     use std::time::Duration;
 
-    use skyport_store::{IndexKey, Page, PageRequest, Result as StoreResult, StoreError, Table};
+    use skyport_store::{Result as StoreResult, StoreError};
     use tokio::sync::Semaphore;
 
     use super::*;
@@ -316,45 +316,33 @@ mod tests {
     }
 
     #[async_trait::async_trait]
-    impl Store for Gated {
-        fn backend(&self) -> &'static str {
-            "gated"
+    impl skyport_store::Decorator for Gated {
+        fn inner(&self) -> &dyn Store {
+            self.inner.as_ref()
         }
-        async fn get(&self, t: Table, id: &str) -> StoreResult<Option<Record>> {
-            self.inner.get(t, id).await
-        }
-        async fn get_many(&self, t: Table, ids: &[String]) -> StoreResult<Vec<Record>> {
-            self.inner.get_many(t, ids).await
-        }
-        async fn get_keys(&self, k: &[(Table, String)]) -> StoreResult<Vec<(Table, Record)>> {
-            self.inner.get_keys(k).await
-        }
-        async fn list(&self, t: Table, by: Option<&IndexKey>, p: PageRequest) -> StoreResult<Page> {
-            self.inner.list(t, by, p).await
-        }
-        async fn get_unique(&self, k: &IndexKey) -> StoreResult<Option<(String, String)>> {
-            self.inner.get_unique(k).await
-        }
-        async fn write(&self, ops: Vec<Write>) -> StoreResult<()> {
+        async fn write_through(&self, ops: Vec<Write>) -> StoreResult<()> {
             let _permit = self.gate.acquire().await.map_err(StoreError::unavailable)?;
             self.writes.fetch_add(1, Ordering::Relaxed);
             self.inner.write(ops).await
         }
-        async fn ping(&self) -> StoreResult<()> {
-            self.inner.ping().await
-        }
     }
 
     fn gated() -> (tempfile::TempDir, Arc<Gated>) {
-        let dir = tempfile::tempdir().unwrap();
-        let inner =
-            Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
+        let (dir, inner) = skyport_store_sqlite::SqliteStore::temporary().unwrap();
         let g = Arc::new(Gated {
             inner,
             gate: Arc::new(Semaphore::new(0)),
             writes: AtomicU64::new(0),
         });
         (dir, g)
+    }
+
+    /// A queued history over `store` with default settings, its task and its cancel token.
+    fn spawned(store: Arc<dyn Store>) -> (History, JoinSet<()>, CancellationToken) {
+        let mut tasks = JoinSet::new();
+        let cancel = CancellationToken::new();
+        let h = History::spawn(store, HistoryConfig::default(), &mut tasks, cancel.clone());
+        (h, tasks, cancel)
     }
 
     async fn stored(store: &dyn Store, id: &str) -> Option<EndpointAccess> {
@@ -368,14 +356,7 @@ mod tests {
     #[tokio::test]
     async fn a_held_writer_does_not_hold_up_recording_and_shutdown_flushes_the_queue() {
         let (_dir, store) = gated();
-        let mut tasks = JoinSet::new();
-        let cancel = CancellationToken::new();
-        let h = History::spawn(
-            store.clone(),
-            HistoryConfig::default(),
-            &mut tasks,
-            cancel.clone(),
-        );
+        let (h, mut tasks, cancel) = spawned(store.clone());
         // The writer is stuck (gate closed); recording must still return at once. The bound
         // is generous: a recording that waited for the writer would never return.
         for i in 0..50 {
@@ -490,14 +471,7 @@ mod tests {
             ..Default::default()
         };
 
-        let mut tasks = JoinSet::new();
-        let cancel = CancellationToken::new();
-        let history = History::spawn(
-            store.clone(),
-            HistoryConfig::default(),
-            &mut tasks,
-            cancel.clone(),
-        );
+        let (history, mut tasks, cancel) = spawned(store.clone());
         let queued = crate::BootService::new(store.clone(), settings()).with_history(history);
         let out = tokio::time::timeout(Duration::from_secs(10), queued.bootscript(&req))
             .await
@@ -532,9 +506,7 @@ mod tests {
 
     #[tokio::test]
     async fn inline_writes_before_returning() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
+        let (_dir, store) = skyport_store_sqlite::SqliteStore::temporary().unwrap();
         let h = History::inline(store.clone());
         h.record("x1000c0s0b0n0", "bootscript").await;
         assert!(

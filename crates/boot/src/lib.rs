@@ -9,6 +9,7 @@
 //! in the endpoint history through a [`history::History`], which the local server makes a
 //! background writer so that no fetch waits for the store's writer.
 
+pub mod error;
 pub mod history;
 pub mod params;
 pub mod routes;
@@ -20,11 +21,14 @@ use params::{BOOT_PARAMS, BootConfig, BootParams, NodeKey};
 use serde::{Deserialize, Serialize};
 use skyport_http::ApiError;
 use skyport_inventory::Inventory;
+use skyport_inventory::ethernet::InterfaceFilter;
+use skyport_inventory::filters::{ComponentEndpointFilter, ComponentFilter};
 use skyport_ipxe::{Boot, ChainKey, Identity, Settings};
-use skyport_model::{Mac, Xname};
+use skyport_model::{HmsType, Mac, Xname};
 use skyport_store::{Record, Store, StoreError, Table, Write};
 use skyport_wire::Component;
 
+pub use error::BootError;
 pub use routes::{access, router};
 
 pub const ENDPOINT_HISTORY: Table = Table("EndpointHistory");
@@ -95,9 +99,10 @@ impl EndpointAccess {
     }
 
     /// The write that stores it (an upsert: the newest fetch wins).
-    pub fn upsert(&self) -> Result<Write, ApiError> {
-        let body = serde_json::to_string(self).map_err(|e| {
-            ApiError::Internal(format!("encoding endpoint history {}: {e}", self.id()))
+    pub fn upsert(&self) -> Result<Write, BootError> {
+        let body = serde_json::to_string(self).map_err(|source| BootError::EncodeHistory {
+            id: self.id(),
+            source,
         })?;
         Ok(Write::Upsert {
             table: ENDPOINT_HISTORY,
@@ -106,27 +111,17 @@ impl EndpointAccess {
     }
 }
 
-/// The stored endpoint history entries among `ids` (`<xname>#<endpoint>`); unreadable ones
-/// are skipped (a newer report replaces them).
+/// The stored endpoint history entries among `ids` (`<xname>#<endpoint>`), or every one with
+/// `None`; unreadable ones are skipped (a newer report replaces them).
 pub async fn stored_history(
     store: &dyn Store,
-    ids: &[String],
+    ids: Option<&[String]>,
 ) -> Result<Vec<EndpointAccess>, skyport_store::StoreError> {
-    Ok(store
-        .get_many(ENDPOINT_HISTORY, ids)
-        .await?
-        .iter()
-        .filter_map(|r| serde_json::from_str(&r.body).ok())
-        .collect())
-}
-
-/// Every stored endpoint history entry (unreadable ones skipped).
-pub async fn all_history(
-    store: &dyn Store,
-) -> Result<Vec<EndpointAccess>, skyport_store::StoreError> {
-    Ok(store
-        .list_all(ENDPOINT_HISTORY, None)
-        .await?
+    let recs = match ids {
+        Some(ids) => store.get_many(ENDPOINT_HISTORY, ids).await?,
+        None => store.list_all(ENDPOINT_HISTORY, None).await?,
+    };
+    Ok(recs
         .iter()
         .filter_map(|r| serde_json::from_str(&r.body).ok())
         .collect())
@@ -157,12 +152,13 @@ impl BootService {
 
     /// A configuration as given is well-formed ([`params::check_config`]) and every `image:<id>`
     /// it names is registered (400 otherwise).
-    async fn check_config(&self, c: &BootConfig) -> Result<(), ApiError> {
+    async fn check_config(&self, c: &BootConfig) -> Result<(), BootError> {
         params::check_config(c)?;
         for (field, v) in [("kernel", &c.kernel), ("initrd", &c.initrd)] {
             if v.starts_with("s3://") {
-                skyport_images::blobs::parse_s3_url(v).map_err(|_| {
-                    ApiError::bad_request(format!("{field}: {v:?} is not an s3://bucket/key URL"))
+                skyport_images::blobs::parse_s3_url(v).map_err(|_| BootError::BadS3Url {
+                    field,
+                    value: v.clone(),
                 })?;
                 continue;
             }
@@ -170,31 +166,30 @@ impl BootService {
                 continue;
             };
             let Some(images) = &self.images else {
-                return Err(ApiError::bad_request(format!(
-                    "{field}: image references need the image registry, which is not configured here"
-                )));
+                return Err(BootError::NoRegistry { field });
             };
             match images.get(id).await {
                 Ok(_) => {}
-                Err(ApiError::NotFound(_)) => {
-                    return Err(ApiError::bad_request(format!(
-                        "{field}: no such image: {id}"
-                    )));
+                Err(skyport_images::ImageError::NoSuchImage { .. }) => {
+                    return Err(BootError::NoSuchImage {
+                        field,
+                        id: id.to_string(),
+                    });
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())
     }
 
-    async fn resolve_image(&self, v: &str) -> Result<String, ApiError> {
+    async fn resolve_image(&self, v: &str) -> Result<String, BootError> {
         // `image:<id>` and, as BSS does, `s3://bucket/key` become short-lived download URLs.
         let reference = v.starts_with("image:") || v.starts_with("s3://");
         match (&self.images, reference) {
-            (Some(images), true) => images.resolve(v).await,
-            (None, true) => Err(ApiError::Unprocessable(format!(
-                "{v}: no image registry configured"
-            ))),
+            (Some(images), true) => Ok(images.resolve(v).await?),
+            (None, true) => Err(BootError::Unresolvable {
+                value: v.to_string(),
+            }),
             (_, false) => Ok(v.to_string()),
         }
     }
@@ -206,12 +201,10 @@ impl BootService {
     // ---- boot parameters ------------------------------------------------------------------
 
     /// The nodes a `POST`, `PUT` or `PATCH` names: at least one (400 as BSS answers otherwise).
-    fn named_nodes(p: &BootParams) -> Result<Vec<NodeKey>, ApiError> {
+    fn named_nodes(p: &BootParams) -> Result<Vec<NodeKey>, BootError> {
         let keys = params::node_keys(p)?;
         if keys.is_empty() {
-            return Err(ApiError::bad_request(
-                "Bad Request: no hosts, macs or nids given",
-            ));
+            return Err(BootError::NoNodes);
         }
         Ok(keys)
     }
@@ -227,32 +220,27 @@ impl BootService {
 
     /// `POST`: creates entries; if any named node already has one, nothing is written (400 with
     /// BSS's text).
-    pub async fn create(&self, p: &BootParams) -> Result<(), ApiError> {
+    pub async fn create(&self, p: &BootParams) -> Result<(), BootError> {
         let keys = Self::named_nodes(p)?;
         let c = Self::config_of(p);
         self.check_config(&c).await?;
         let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
         let existing = self.store.get_many(BOOT_PARAMS, &ids).await?;
         if !existing.is_empty() {
-            return Err(params::duplicate(
-                &existing.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
-            ));
+            return Err(BootError::Duplicate {
+                ids: existing.iter().map(|r| r.id.clone()).collect(),
+            });
         }
         let ops = params::put_ops(&keys, &BTreeMap::new(), |_| Ok(c.clone()))?;
-        self.store
-            .write(ops)
-            .await
-            .map_err(params::conflict_to_duplicate)
+        self.store.write(ops).await.map_err(BootError::on_create)
     }
 
     /// `PUT`: creates or replaces entries (kernel, initrd and params all replaced).
-    pub async fn set(&self, p: &BootParams) -> Result<(), ApiError> {
+    pub async fn set(&self, p: &BootParams) -> Result<(), BootError> {
         let keys = Self::named_nodes(p)?;
         let c = Self::config_of(p);
         if c.kernel.is_empty() && c.initrd.is_empty() && c.params.is_empty() {
-            return Err(ApiError::bad_request(
-                "Bad Request: need at least one of params, kernel or initrd",
-            ));
+            return Err(BootError::NothingToSet);
         }
         self.check_config(&c).await?;
         self.rmw(&keys, |_| Ok(c.clone()), false).await
@@ -260,7 +248,7 @@ impl BootService {
 
     /// `PATCH`: updates existing entries; every named node must have one (404 otherwise), and
     /// only the fields given change.
-    pub async fn update(&self, p: &BootParams) -> Result<(), ApiError> {
+    pub async fn update(&self, p: &BootParams) -> Result<(), BootError> {
         let keys = Self::named_nodes(p)?;
         let patch = Self::config_of(p);
         if patch.kernel.is_empty()
@@ -268,9 +256,7 @@ impl BootService {
             && patch.params.is_empty()
             && patch.cloud_init.is_none()
         {
-            return Err(ApiError::bad_request(
-                "Bad Request: nothing to update (give kernel, initrd, params or cloud-init)",
-            ));
+            return Err(BootError::NothingToUpdate);
         }
         self.check_config(&patch).await?;
         self.rmw(
@@ -299,12 +285,11 @@ impl BootService {
     async fn rmw(
         &self,
         keys: &[NodeKey],
-        f: impl Fn(Option<BootConfig>) -> Result<BootConfig, ApiError>,
+        f: impl Fn(Option<BootConfig>) -> Result<BootConfig, BootError>,
         must_exist: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), BootError> {
         let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
-        let mut last = None;
-        for _ in 0..8 {
+        for attempt in 1.. {
             let existing = params::by_id(self.store.get_many(BOOT_PARAMS, &ids).await?);
             if must_exist {
                 let missing: Vec<&str> = ids
@@ -313,25 +298,25 @@ impl BootService {
                     .map(String::as_str)
                     .collect();
                 if !missing.is_empty() {
-                    return Err(ApiError::not_found(format!(
-                        "Not Found: no boot parameters for {}",
-                        missing.join(", ")
-                    )));
+                    return Err(BootError::Missing(
+                        missing.into_iter().map(String::from).collect(),
+                    ));
                 }
             }
             let ops = params::put_ops(keys, &existing, &f)?;
             match self.store.write(ops).await {
                 Ok(()) => return Ok(()),
-                Err(e @ StoreError::Conflict { .. }) => last = Some(e),
+                // A lost race: recompute from what the winner wrote, a few times.
+                Err(StoreError::Conflict { .. }) if attempt < 8 => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(last.map_or_else(|| ApiError::Internal("retry loop".into()), ApiError::from))
+        unreachable!("the retry loop returns by its eighth attempt")
     }
 
     /// `DELETE`: by hosts/macs/nids, or, with none given, every entry whose kernel, initrd and
     /// params equal the body's.
-    pub async fn delete(&self, p: &BootParams) -> Result<usize, ApiError> {
+    pub async fn delete(&self, p: &BootParams) -> Result<usize, BootError> {
         let keys = params::node_keys(p)?;
         let victims: Vec<Record> = if !keys.is_empty() {
             let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
@@ -339,9 +324,7 @@ impl BootService {
         } else {
             let want = Self::config_of(p);
             if want.kernel.is_empty() && want.initrd.is_empty() && want.params.is_empty() {
-                return Err(ApiError::bad_request(
-                    "Bad Request: give hosts, macs or nids, or kernel+initrd+params",
-                ));
+                return Err(BootError::NoSelection);
             }
             let candidates = if want.kernel.is_empty() {
                 self.store.list_all(BOOT_PARAMS, None).await?
@@ -363,16 +346,14 @@ impl BootService {
             out
         };
         if victims.is_empty() {
-            return Err(ApiError::not_found(
-                "Not Found: no matching boot parameters",
-            ));
+            return Err(BootError::NoMatch);
         }
         Ok(skyport_store::delete_in_batches(&*self.store, BOOT_PARAMS, &victims, 100).await?)
     }
 
     /// `GET`: by the query's comma-separated `mac`/`name`/`nid` (or the body's lists); all
     /// entries when nothing is named.
-    pub async fn get(&self, p: &BootParams) -> Result<Vec<BootParams>, ApiError> {
+    pub async fn get(&self, p: &BootParams) -> Result<Vec<BootParams>, BootError> {
         let keys = params::node_keys(p)?;
         let recs = if keys.is_empty() {
             self.store.list_all(BOOT_PARAMS, None).await?
@@ -380,9 +361,7 @@ impl BootService {
             let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
             let recs = self.store.get_many(BOOT_PARAMS, &ids).await?;
             if recs.is_empty() {
-                return Err(ApiError::not_found(
-                    "Cannot find boot parameters for requested hosts, MACs or NIDs",
-                ));
+                return Err(BootError::NotFound);
             }
             recs
         };
@@ -398,7 +377,7 @@ impl BootService {
     /// Resolves and renders the boot script for a request, and records the node's fetch in the
     /// endpoint history (through this service's [`history::History`]). Never fails: problems
     /// become a retry script. `Err` only for a request that names no node at all (400, as BSS).
-    pub async fn bootscript(&self, req: &ScriptRequest) -> Result<ScriptOutcome, ApiError> {
+    pub async fn bootscript(&self, req: &ScriptRequest) -> Result<ScriptOutcome, BootError> {
         let outcome = self.render(req).await?;
         if let ScriptOutcome::Known { xname: Some(x), .. } = &outcome {
             self.record_access(x, "bootscript").await;
@@ -408,7 +387,7 @@ impl BootService {
 
     /// [`Self::bootscript`] without recording anything: what the node would get (the edge
     /// agent pre-renders its site's scripts with it).
-    pub async fn render(&self, req: &ScriptRequest) -> Result<ScriptOutcome, ApiError> {
+    pub async fn render(&self, req: &ScriptRequest) -> Result<ScriptOutcome, BootError> {
         let key = self.chain_key(req)?;
         match self.resolve(req, &key).await {
             Ok(o) => Ok(o),
@@ -424,11 +403,11 @@ impl BootService {
         }
     }
 
-    fn chain_key(&self, req: &ScriptRequest) -> Result<ChainKey, ApiError> {
+    fn chain_key(&self, req: &ScriptRequest) -> Result<ChainKey, BootError> {
         if let Some(m) = req.mac.as_deref().filter(|s| !s.is_empty()) {
             return Mac::parse(m)
                 .map(ChainKey::Mac)
-                .map_err(|e| ApiError::bad_request(format!("mac: {e}")));
+                .map_err(BootError::ScriptMac);
         }
         if let Some(n) = req.name.as_deref().filter(|s| !s.is_empty()) {
             return Ok(ChainKey::Name(n.trim().to_string()));
@@ -440,11 +419,9 @@ impl BootService {
                 .ok()
                 .filter(|n| *n >= 0)
                 .map(ChainKey::Nid)
-                .ok_or_else(|| ApiError::bad_request(format!("nid: {n:?} is not a NID")));
+                .ok_or_else(|| BootError::ScriptNid(n.to_string()));
         }
-        Err(ApiError::bad_request(
-            "Need a mac=, name=, or nid= parameter",
-        ))
+        Err(BootError::NoScriptKey)
     }
 
     /// The node a request refers to and its boot configuration, in as few reads as the key
@@ -454,7 +431,7 @@ impl BootService {
     async fn lookup(
         &self,
         key: &ChainKey,
-    ) -> Result<(Option<Component>, Option<BootConfig>), ApiError> {
+    ) -> Result<(Option<Component>, Option<BootConfig>), BootError> {
         use skyport_inventory::reads::{Read, component_key, decode_read, interface_key};
         let mut params: BTreeMap<String, BootConfig> = BTreeMap::new();
         let mut comp: Option<Component> = None;
@@ -463,7 +440,7 @@ impl BootService {
             recs: Vec<(Table, Record)>,
             params: &mut BTreeMap<String, BootConfig>,
             comp: &mut Option<Component>,
-        ) -> Result<Option<String>, ApiError> {
+        ) -> Result<Option<String>, BootError> {
             let mut component_of_iface = None;
             for (t, r) in recs {
                 if t == BOOT_PARAMS {
@@ -515,7 +492,7 @@ impl BootService {
                 match self.inv.component_by_nid(&n.to_string()).await {
                     Ok(c) => comp = Some(c),
                     Err(ApiError::NotFound(_)) => {}
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
                 let mut keys = vec![(BOOT_PARAMS, NodeKey::Nid(*n).record_id())];
                 if let Some(c) = &comp {
@@ -559,7 +536,7 @@ impl BootService {
         &self,
         req: &ScriptRequest,
         key: &ChainKey,
-    ) -> Result<ScriptOutcome, ApiError> {
+    ) -> Result<ScriptOutcome, BootError> {
         let (comp, config) = self.lookup(key).await?;
         let xname = comp.as_ref().map(|c| c.id.clone()).or_else(|| match key {
             ChainKey::Name(n) => Xname::parse(n).ok().map(|x| x.to_string()),
@@ -601,10 +578,8 @@ impl BootService {
                 _ => None,
             },
         };
-        let script =
-            skyport_ipxe::known(&boot, &id, key, req.retry, &self.settings).map_err(|e| {
-                ApiError::Internal(format!("stored boot parameters cannot be rendered: {e}"))
-            })?;
+        let script = skyport_ipxe::known(&boot, &id, key, req.retry, &self.settings)
+            .map_err(BootError::Render)?;
         let params = skyport_ipxe::build_params(&boot, &id, &self.settings);
         Ok(ScriptOutcome::Known {
             script,
@@ -624,7 +599,7 @@ impl BootService {
         &self,
         name: Option<&str>,
         endpoint: Option<&str>,
-    ) -> Result<Vec<EndpointAccess>, ApiError> {
+    ) -> Result<Vec<EndpointAccess>, BootError> {
         let recs = match name {
             Some(n) => {
                 let ids = [format!("{n}#bootscript"), format!("{n}#user-data")];
@@ -634,12 +609,8 @@ impl BootService {
         };
         let mut out = Vec::new();
         for r in recs {
-            let e: EndpointAccess = serde_json::from_str(&r.body).map_err(|e| {
-                ApiError::Internal(format!(
-                    "stored endpoint history {} is unreadable: {e}",
-                    r.id
-                ))
-            })?;
+            let e: EndpointAccess = serde_json::from_str(&r.body)
+                .map_err(|source| BootError::CorruptHistory { id: r.id, source })?;
             if endpoint.is_none_or(|want| want == e.endpoint) {
                 out.push(e);
             }
@@ -649,19 +620,19 @@ impl BootService {
 
     /// `GET /hosts`: the inventory's nodes as BSS shows them (component, FQDN, MACs,
     /// EndpointEnabled).
-    pub async fn hosts(&self) -> Result<Vec<serde_json::Value>, ApiError> {
-        let q = skyport_http::QueryParams::parse("type=Node");
+    pub async fn hosts(&self) -> Result<Vec<serde_json::Value>, BootError> {
         let comps = self
             .inv
-            .list_components(&skyport_inventory::filters::ComponentFilter::parse(&q)?)
+            .list_components(&ComponentFilter::of_type(HmsType::Node))
             .await?;
         let ifaces = self
             .inv
-            .list_interfaces(&skyport_inventory::ethernet::InterfaceFilter::of_type(
-                skyport_model::HmsType::Node,
-            ))
+            .list_interfaces(&InterfaceFilter::of_type(HmsType::Node))
             .await?;
-        let ces = self.inv.list_component_endpoints(&q).await?;
+        let ces = self
+            .inv
+            .list_component_endpoints(&ComponentEndpointFilter::of_type(HmsType::Node))
+            .await?;
         let mut macs: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for e in ifaces {
             macs.entry(e.component_id).or_default().push(e.mac_address);
@@ -688,8 +659,8 @@ impl BootService {
             .collect())
     }
 
-    pub async fn ping(&self) -> Result<(), ApiError> {
-        self.store.ping().await.map_err(ApiError::from)
+    pub async fn ping(&self) -> Result<(), BootError> {
+        Ok(self.store.ping().await?)
     }
 
     pub fn backend(&self) -> &'static str {

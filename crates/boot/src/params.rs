@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use skyport_http::ApiError;
 use skyport_ipxe::{Slot, check_value};
 use skyport_model::{HmsType, Mac, Xname};
-use skyport_store::{Record, StoreError, Table, Write};
+use skyport_store::{Record, Table, Write};
+
+use crate::BootError;
 
 pub const BOOT_PARAMS: Table = Table("BootParams");
 
@@ -56,7 +57,7 @@ pub fn image_refs(body: &str) -> Vec<String> {
 /// Every image id the stored boot parameters reference.
 pub async fn referenced_images(
     store: &dyn skyport_store::Store,
-) -> Result<std::collections::BTreeSet<String>, ApiError> {
+) -> Result<std::collections::BTreeSet<String>, BootError> {
     let mut ids = std::collections::BTreeSet::new();
     for r in store.list_all(BOOT_PARAMS, None).await? {
         let (_, c) = decode(&r)?;
@@ -156,29 +157,29 @@ impl NodeKey {
 
 /// The node keys a request names: hosts must be Node xnames (as BSS's `CheckXnames`), MACs any
 /// spelling (stored lowercase with colons), NIDs non-negative.
-pub fn node_keys(p: &BootParams) -> Result<Vec<NodeKey>, ApiError> {
+pub fn node_keys(p: &BootParams) -> Result<Vec<NodeKey>, BootError> {
     let mut keys = Vec::new();
     for (i, h) in p.hosts.iter().enumerate() {
-        let x = Xname::parse(h).map_err(|_| {
-            ApiError::bad_request(format!("hosts[{i}]: {h:?} is not a valid xname"))
+        let x = Xname::parse(h).map_err(|_| BootError::BadHost {
+            index: i,
+            value: h.clone(),
         })?;
         if !matches!(x.hms_type(), HmsType::Node | HmsType::VirtualNode) {
-            return Err(ApiError::bad_request(format!(
-                "hosts[{i}]: {x} is a {}, not a Node",
-                x.hms_type()
-            )));
+            return Err(BootError::NotANode {
+                index: i,
+                hms_type: x.hms_type(),
+                xname: x,
+            });
         }
         keys.push(NodeKey::Host(x.to_string()));
     }
     for (i, m) in p.macs.iter().enumerate() {
-        let mac = Mac::parse(m).map_err(|e| ApiError::bad_request(format!("macs[{i}]: {e}")))?;
+        let mac = Mac::parse(m).map_err(|source| BootError::BadMac { index: i, source })?;
         keys.push(NodeKey::Mac(mac));
     }
     for (i, n) in p.nids.iter().enumerate() {
         if !(0..=i64::from(i32::MAX)).contains(n) {
-            return Err(ApiError::bad_request(format!(
-                "nids[{i}]: NID {n} is out of range"
-            )));
+            return Err(BootError::BadNid { index: i, nid: *n });
         }
         keys.push(NodeKey::Nid(*n));
     }
@@ -188,9 +189,8 @@ pub fn node_keys(p: &BootParams) -> Result<Vec<NodeKey>, ApiError> {
 }
 
 /// Rejects kernel, initrd and params that could not be placed in a boot script safely.
-pub fn check_config(c: &BootConfig) -> Result<(), ApiError> {
-    let check =
-        |slot, v: &str| check_value(slot, v).map_err(|e| ApiError::bad_request(e.to_string()));
+pub fn check_config(c: &BootConfig) -> Result<(), BootError> {
+    let check = |slot, v: &str| check_value(slot, v).map_err(BootError::Unsafe);
     if !c.kernel.is_empty() {
         check(Slot::Kernel, &c.kernel)?;
     }
@@ -200,9 +200,8 @@ pub fn check_config(c: &BootConfig) -> Result<(), ApiError> {
     check(Slot::Params, &c.params)
 }
 
-pub fn record(key: &NodeKey, c: &BootConfig) -> Result<Record, ApiError> {
-    let body = serde_json::to_string(c)
-        .map_err(|e| ApiError::Internal(format!("encoding boot config: {e}")))?;
+pub fn record(key: &NodeKey, c: &BootConfig) -> Result<Record, BootError> {
+    let body = serde_json::to_string(c).map_err(BootError::Encode)?;
     let mut r = Record::new(key.record_id(), body);
     // Lets DELETE-by-configuration and dumpstate find entries by kernel without a scan of params.
     if !c.kernel.is_empty() {
@@ -211,15 +210,11 @@ pub fn record(key: &NodeKey, c: &BootConfig) -> Result<Record, ApiError> {
     Ok(r)
 }
 
-pub fn decode(r: &Record) -> Result<(NodeKey, BootConfig), ApiError> {
-    let key = NodeKey::from_record_id(&r.id).ok_or_else(|| {
-        ApiError::Internal(format!("stored boot parameters have a bad id {:?}", r.id))
-    })?;
-    let c = serde_json::from_str(&r.body).map_err(|e| {
-        ApiError::Internal(format!(
-            "stored boot parameters {} are unreadable: {e}",
-            r.id
-        ))
+pub fn decode(r: &Record) -> Result<(NodeKey, BootConfig), BootError> {
+    let key = NodeKey::from_record_id(&r.id).ok_or_else(|| BootError::BadId(r.id.clone()))?;
+    let c = serde_json::from_str(&r.body).map_err(|source| BootError::Corrupt {
+        id: r.id.clone(),
+        source,
     })?;
     Ok((key, c))
 }
@@ -230,20 +225,6 @@ pub fn to_response(entries: Vec<(NodeKey, BootConfig)>) -> Vec<BootParams> {
     entries.iter().map(|(k, c)| k.to_params(c)).collect()
 }
 
-pub(crate) fn duplicate(keys: &[String]) -> ApiError {
-    ApiError::bad_request(format!(
-        "Bad Request: postgres.Add: No nodes to add (possible duplicate(s)): {}",
-        keys.join(", ")
-    ))
-}
-
-pub(crate) fn conflict_to_duplicate(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Conflict { id, .. } => duplicate(&[id]),
-        other => other.into(),
-    }
-}
-
 pub(crate) fn by_id(recs: Vec<Record>) -> BTreeMap<String, Record> {
     recs.into_iter().map(|r| (r.id.clone(), r)).collect()
 }
@@ -251,8 +232,8 @@ pub(crate) fn by_id(recs: Vec<Record>) -> BTreeMap<String, Record> {
 pub(crate) fn put_ops(
     keys: &[NodeKey],
     existing: &BTreeMap<String, Record>,
-    f: impl Fn(Option<BootConfig>) -> Result<BootConfig, ApiError>,
-) -> Result<Vec<Write>, ApiError> {
+    f: impl Fn(Option<BootConfig>) -> Result<BootConfig, BootError>,
+) -> Result<Vec<Write>, BootError> {
     let mut ops = Vec::new();
     for k in keys {
         let prev = existing.get(&k.record_id());

@@ -11,11 +11,49 @@ use skyport_http::access::{Access, Need, by_method, is_read};
 use skyport_http::{ApiError, QueryParams, check_json_content_type, parse_json};
 
 use crate::params::BootParams;
-use crate::{BootService, ScriptOutcome, ScriptRequest};
+use crate::{BootError, BootService, ScriptOutcome, ScriptRequest};
 
 pub const BASE: &str = "/boot/v1";
 
 type Res = Result<Response, ApiError>;
+
+/// The boot service's answers as BSS gives them: the request's faults 400, nodes without
+/// parameters 404, a stored reference that cannot be resolved here 422, unreadable stored data
+/// 500; the store's, the image registry's and the inventory's errors keep their own mapping.
+impl From<BootError> for ApiError {
+    fn from(e: BootError) -> Self {
+        use BootError as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::Image(e) => e.into(),
+            E::Inventory(e) => e,
+            E::Missing(_) | E::NoMatch | E::NotFound => ApiError::not_found(e.to_string()),
+            E::Unresolvable { .. } => ApiError::Unprocessable(e.to_string()),
+            E::BadId(_)
+            | E::Corrupt { .. }
+            | E::CorruptHistory { .. }
+            | E::Encode(_)
+            | E::EncodeHistory { .. }
+            | E::Render(_) => ApiError::Internal(e.to_string()),
+            E::NoNodes
+            | E::NothingToSet
+            | E::NothingToUpdate
+            | E::NoSelection
+            | E::BadHost { .. }
+            | E::NotANode { .. }
+            | E::BadMac { .. }
+            | E::BadNid { .. }
+            | E::Unsafe(_)
+            | E::BadS3Url { .. }
+            | E::NoRegistry { .. }
+            | E::NoSuchImage { .. }
+            | E::Duplicate { .. }
+            | E::ScriptMac(_)
+            | E::ScriptNid(_)
+            | E::NoScriptKey => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
 
 fn at(path: &str) -> String {
     format!("{BASE}{path}")

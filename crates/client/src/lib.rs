@@ -252,7 +252,8 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Value, ClientError> {
-        match self.request(Method::GET, path, query, None).await? {
+        let body = self.request(Method::GET, path, query, None).await?;
+        match body {
             Body::Json(v) => Ok(v),
             Body::Empty => Ok(Value::Null),
             Body::Text(t) => serde_json::from_str(&t).map_err(|e| ClientError::Decode {
@@ -269,11 +270,11 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<String, ClientError> {
-        match self.request(Method::GET, path, query, None).await? {
-            Body::Text(t) => Ok(t),
-            Body::Json(v) => Ok(v.to_string()),
-            Body::Empty => Ok(String::new()),
-        }
+        Ok(match self.request(Method::GET, path, query, None).await? {
+            Body::Text(t) => t,
+            Body::Json(v) => v.to_string(),
+            Body::Empty => String::new(),
+        })
     }
 
     /// POST/PUT/PATCH/DELETE with an optional JSON body; the answer, if it had one.

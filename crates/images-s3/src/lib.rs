@@ -54,6 +54,17 @@ fn remote(what: &str, e: impl std::fmt::Debug) -> BlobError {
     BlobError::Remote(format!("{what}: {e:?}"))
 }
 
+/// The URL of a presigned `op` request.
+async fn presigned<E: std::fmt::Debug>(
+    op: &str,
+    req: impl std::future::Future<Output = Result<aws_sdk_s3::presigning::PresignedRequest, E>>,
+) -> Result<String, BlobError> {
+    let req = req
+        .await
+        .map_err(|e| remote(&format!("presigning {op}"), e))?;
+    Ok(req.uri().to_string())
+}
+
 #[async_trait::async_trait]
 impl Blobs for S3Blobs {
     fn backend(&self) -> &'static str {
@@ -61,27 +72,18 @@ impl Blobs for S3Blobs {
     }
 
     async fn upload_url(&self, key: &str, ttl: Duration) -> Result<String, BlobError> {
-        let req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.key(key)?)
-            .presigned(presign_config(ttl)?)
-            .await
-            .map_err(|e| remote("presigning PutObject", e))?;
-        Ok(req.uri().to_string())
+        let put = self.client.put_object().bucket(&self.bucket);
+        let req = put.key(self.key(key)?).presigned(presign_config(ttl)?);
+        presigned("PutObject", req).await
     }
 
     async fn download_url(&self, key: &str, ttl: Duration) -> Result<String, BlobError> {
-        let req = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.key(key)?)
-            .presigned(presign_config(ttl)?)
-            .await
-            .map_err(|e| remote("presigning GetObject", e))?;
-        Ok(req.uri().to_string())
+        let get = self.client.get_object().bucket(&self.bucket);
+        presigned(
+            "GetObject",
+            get.key(self.key(key)?).presigned(presign_config(ttl)?),
+        )
+        .await
     }
 
     async fn digest(&self, key: &str) -> Result<Option<(u64, [u8; 32])>, BlobError> {

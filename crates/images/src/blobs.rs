@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use skyport_http::ApiError;
 use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,17 +29,6 @@ pub enum BlobError {
     },
     #[error("object storage failed: {0}")]
     Remote(String),
-}
-
-impl From<BlobError> for ApiError {
-    fn from(e: BlobError) -> Self {
-        match e {
-            BlobError::Expired | BlobError::BadSignature => ApiError::Forbidden(e.to_string()),
-            BlobError::BadKey(_) => ApiError::bad_request(e.to_string()),
-            BlobError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
-            BlobError::Io { .. } | BlobError::Remote(_) => ApiError::Unavailable(e.to_string()),
-        }
-    }
 }
 
 /// Object storage for image bytes.

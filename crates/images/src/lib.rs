@@ -8,16 +8,17 @@
 //! or expired URL is refused), so scripts and clients behave the same on both.
 
 pub mod blobs;
+pub mod error;
 pub mod routes;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use skyport_http::ApiError;
-use skyport_store::{Record, Store, Table, Write};
+use skyport_store::{Record, Store, StoreError, Table, Write};
 
 pub use blobs::{BlobError, Blobs, FsBlobs};
+pub use error::ImageError;
 pub use routes::{access, router};
 
 pub const IMAGES: Table = Table("Images");
@@ -135,7 +136,7 @@ pub struct Registered {
     pub upload: Upload,
 }
 
-fn word(field: &str, v: &str, max: usize) -> Result<String, ApiError> {
+fn word(field: &'static str, v: &str, max: usize) -> Result<String, ImageError> {
     let ok = !v.is_empty()
         && v.len() <= max
         && v.chars()
@@ -145,9 +146,11 @@ fn word(field: &str, v: &str, max: usize) -> Result<String, ApiError> {
     if ok {
         Ok(v.to_string())
     } else {
-        Err(ApiError::bad_request(format!(
-            "{field} {v:?} must be 1-{max} characters of letters, digits, '.', '_' or '-', not starting with '.' or '-'"
-        )))
+        Err(ImageError::BadWord {
+            field,
+            value: v.to_string(),
+            max,
+        })
     }
 }
 
@@ -183,20 +186,18 @@ impl ImageService {
     }
 
     /// Registers an image (pending) and returns where to upload its bytes.
-    pub async fn register(&self, i: &ImageIn) -> Result<Registered, ApiError> {
+    pub async fn register(&self, i: &ImageIn) -> Result<Registered, ImageError> {
         let name = word("name", &i.name, 64)?;
         let version = word("version", &i.version, 64)?;
         let arch = word("arch", &i.arch, 16)?;
         let sha = i.sha256.trim().to_ascii_lowercase();
         if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(ApiError::bad_request(
-                "sha256 must be 64 hexadecimal digits",
-            ));
+            return Err(ImageError::BadSha256 {
+                value: i.sha256.clone(),
+            });
         }
         if i.size == 0 || i.size > MAX_IMAGE_BYTES {
-            return Err(ApiError::bad_request(format!(
-                "size must be between 1 and {MAX_IMAGE_BYTES} bytes"
-            )));
+            return Err(ImageError::BadSize { size: i.size });
         }
         let kind = serde_json::to_value(i.kind)
             .ok()
@@ -205,10 +206,7 @@ impl ImageService {
         let id = format!("{name}-{version}-{arch}-{kind}");
         let parts = i.size.div_ceil(self.part_size);
         if parts > MAX_PARTS {
-            return Err(ApiError::bad_request(format!(
-                "size {} needs more than {MAX_PARTS} parts",
-                i.size
-            )));
+            return Err(ImageError::TooManyParts { size: i.size });
         }
         // Registration first: a second registration of the same id must not start an upload.
         let mut image = Image {
@@ -226,8 +224,7 @@ impl ImageService {
         let multipart = if parts > 1 {
             self.blobs
                 .start_multipart(&id, parts as u32, UPLOAD_TTL)
-                .await
-                .map_err(ApiError::from)?
+                .await?
         } else {
             None
         };
@@ -253,11 +250,7 @@ impl ImageService {
             }
             None => Upload {
                 method: "PUT",
-                url: self
-                    .blobs
-                    .upload_url(&id, UPLOAD_TTL)
-                    .await
-                    .map_err(ApiError::from)?,
+                url: self.blobs.upload_url(&id, UPLOAD_TTL).await?,
                 part_size: None,
                 parts: Vec::new(),
                 expires_in: UPLOAD_TTL.as_secs(),
@@ -266,9 +259,13 @@ impl ImageService {
         Ok(Registered { image, upload })
     }
 
-    /// Writes `image` as `id` over `prev`; without `prev` a new image, 409 if `id` exists.
-    async fn put(&self, id: &str, image: &Image, prev: Option<Record>) -> Result<(), ApiError> {
-        let body = serde_json::to_string(image).map_err(|e| ApiError::Internal(e.to_string()))?;
+    /// Writes `image` as `id` over `prev`; without `prev` a new image, refused as
+    /// [`ImageError::AlreadyRegistered`] if `id` exists.
+    async fn put(&self, id: &str, image: &Image, prev: Option<Record>) -> Result<(), ImageError> {
+        let body = serde_json::to_string(image).map_err(|source| ImageError::Encode {
+            id: id.to_string(),
+            source,
+        })?;
         let new = prev.is_none();
         let record = Record::new(id, body);
         self.store
@@ -278,56 +275,48 @@ impl ImageService {
                 prev,
             }])
             .await
-            .map_err(|e| {
-                if new {
-                    ApiError::on_create(e, || format!("image {id} is already registered"))
-                } else {
-                    e.into()
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } if new => {
+                    ImageError::AlreadyRegistered { id: id.to_string() }
                 }
+                other => other.into(),
             })
     }
 
-    async fn record(&self, id: &str) -> Result<(Image, Record), ApiError> {
+    async fn record(&self, id: &str) -> Result<(Image, Record), ImageError> {
         let r = self
             .store
             .get(IMAGES, id)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("no such image: {id}")))?;
-        let i = serde_json::from_str(&r.body)
-            .map_err(|e| ApiError::Internal(format!("stored image {id} is unreadable: {e}")))?;
+            .ok_or_else(|| ImageError::NoSuchImage { id: id.to_string() })?;
+        let i = decode(&r)?;
         Ok((i, r))
     }
 
-    pub async fn get(&self, id: &str) -> Result<Image, ApiError> {
+    pub async fn get(&self, id: &str) -> Result<Image, ImageError> {
         Ok(self.record(id).await?.0)
     }
 
-    pub async fn list(&self) -> Result<Vec<Image>, ApiError> {
+    pub async fn list(&self) -> Result<Vec<Image>, ImageError> {
         self.store
             .list_all(IMAGES, None)
             .await?
             .iter()
-            .map(|r| {
-                serde_json::from_str(&r.body).map_err(|e| {
-                    ApiError::Internal(format!("stored image {} is unreadable: {e}", r.id))
-                })
-            })
+            .map(decode)
             .collect()
     }
 
     /// Verifies the uploaded bytes against the registration. On a mismatch the bytes are
     /// deleted and the image stays pending (the client may upload again): a registered image
     /// never points at wrong or missing bytes.
-    pub async fn complete(&self, id: &str, done: &CompleteIn) -> Result<Image, ApiError> {
+    pub async fn complete(&self, id: &str, done: &CompleteIn) -> Result<Image, ImageError> {
         let (mut image, mut prev) = self.record(id).await?;
         if image.state == ImageState::Ready {
             return Ok(image);
         }
         if let Some(upload_id) = image.upload_id.clone() {
             if done.parts.is_empty() {
-                return Err(ApiError::bad_request(format!(
-                    "image {id} is uploaded in parts: give each part's number and ETag"
-                )));
+                return Err(ImageError::PartsMissing { id: id.to_string() });
             }
             let parts: Vec<(u32, String)> = done
                 .parts
@@ -337,33 +326,35 @@ impl ImageService {
             self.blobs
                 .finish_multipart(id, &upload_id, &parts)
                 .await
-                .map_err(|e| {
-                    ApiError::Unprocessable(format!("image {id}: assembling the parts failed: {e}"))
+                .map_err(|source| ImageError::Assembly {
+                    id: id.to_string(),
+                    source,
                 })?;
             // Assembled: a retry of `complete` verifies the object, not the finished upload.
             image.upload_id = None;
             self.put(id, &image, Some(prev)).await?;
             prev = self.record(id).await?.1;
         }
-        let Some((size, sha)) = self.blobs.digest(id).await.map_err(ApiError::from)? else {
-            return Err(ApiError::Unprocessable(format!(
-                "image {id}: nothing has been uploaded yet"
-            )));
+        let Some((size, sha)) = self.blobs.digest(id).await? else {
+            return Err(ImageError::NotUploaded { id: id.to_string() });
         };
         let got = hex(&sha);
         if size != image.size || got != image.sha256 {
-            self.blobs.delete(id).await.map_err(ApiError::from)?;
-            return Err(ApiError::Unprocessable(format!(
-                "image {id}: uploaded {size} bytes with SHA-256 {got}, registered {} bytes with SHA-256 {}; the upload was discarded",
-                image.size, image.sha256
-            )));
+            self.blobs.delete(id).await?;
+            return Err(ImageError::Mismatch {
+                id: id.to_string(),
+                size,
+                sha256: got,
+                registered_size: image.size,
+                registered_sha256: image.sha256,
+            });
         }
         image.state = ImageState::Ready;
         self.put(id, &image, Some(prev)).await?;
         Ok(image)
     }
 
-    pub async fn delete(&self, id: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, id: &str) -> Result<(), ImageError> {
         let (_, prev) = self.record(id).await?;
         self.store
             .write(vec![Write::Delete {
@@ -371,38 +362,37 @@ impl ImageService {
                 prev,
             }])
             .await?;
-        self.blobs.delete(id).await.map_err(ApiError::from)
+        Ok(self.blobs.delete(id).await?)
     }
 
     /// A short-lived URL a node can download a ready image from.
-    pub async fn download_url(&self, id: &str) -> Result<String, ApiError> {
+    pub async fn download_url(&self, id: &str) -> Result<String, ImageError> {
         let image = self.get(id).await?;
         if image.state != ImageState::Ready {
-            return Err(ApiError::Unprocessable(format!(
-                "image {id} has not been uploaded and verified yet"
-            )));
+            return Err(ImageError::NotReady { id: id.to_string() });
         }
-        self.blobs
-            .download_url(id, DOWNLOAD_TTL)
-            .await
-            .map_err(ApiError::from)
+        Ok(self.blobs.download_url(id, DOWNLOAD_TTL).await?)
     }
 
     /// Resolves a boot-parameter value: `image:<id>` and `s3://bucket/key` become short-lived
     /// download URLs; anything else is returned unchanged.
-    pub async fn resolve(&self, value: &str) -> Result<String, ApiError> {
+    pub async fn resolve(&self, value: &str) -> Result<String, ImageError> {
         if let Some(id) = value.strip_prefix("image:") {
             return self.download_url(id).await;
         }
         if value.starts_with("s3://") {
-            return self
-                .blobs
-                .presign_s3(value, DOWNLOAD_TTL)
-                .await
-                .map_err(ApiError::from);
+            return Ok(self.blobs.presign_s3(value, DOWNLOAD_TTL).await?);
         }
         Ok(value.to_string())
     }
+}
+
+/// A stored image record.
+fn decode(r: &Record) -> Result<Image, ImageError> {
+    serde_json::from_str(&r.body).map_err(|source| ImageError::Corrupt {
+        id: r.id.clone(),
+        source,
+    })
 }
 
 /// Size and SHA-256 of a file, read in 1 MiB blocks (blocking: call from `spawn_blocking`).

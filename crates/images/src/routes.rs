@@ -13,11 +13,50 @@ use axum::routing::{get, post};
 use skyport_http::access::{Access, Need, by_method, is_read};
 use skyport_http::{ApiError, ApiJson, QueryParams, json};
 
-use crate::{FsBlobs, ImageIn, ImageService, ImageState};
+use crate::{BlobError, FsBlobs, ImageError, ImageIn, ImageService, ImageState};
 
 pub const BASE: &str = "/images/v1";
 
 type Res = Result<Response, ApiError>;
+
+/// The one place the registry's errors become HTTP answers: bad registrations 400, unknown
+/// images 404, a second registration 409, bytes missing, unverified or not matching 422; the
+/// store's errors as every service maps them.
+impl From<ImageError> for ApiError {
+    fn from(e: ImageError) -> Self {
+        match e {
+            ImageError::Blob(e) => e.into(),
+            ImageError::Store(e) => e.into(),
+            ImageError::BadWord { .. }
+            | ImageError::BadSha256 { .. }
+            | ImageError::BadSize { .. }
+            | ImageError::TooManyParts { .. }
+            | ImageError::PartsMissing { .. } => ApiError::bad_request(e.to_string()),
+            ImageError::NoSuchImage { .. } => ApiError::not_found(e.to_string()),
+            ImageError::AlreadyRegistered { .. } => ApiError::conflict(e.to_string()),
+            ImageError::Assembly { .. }
+            | ImageError::NotUploaded { .. }
+            | ImageError::Mismatch { .. }
+            | ImageError::NotReady { .. } => ApiError::Unprocessable(e.to_string()),
+            ImageError::Encode { .. } | ImageError::Corrupt { .. } => {
+                ApiError::Internal(e.to_string())
+            }
+        }
+    }
+}
+
+/// Object storage's errors as HTTP answers: a bad or expired signature 403, a bad key 400, an
+/// upload over the registered size 413, a failing backend 503.
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Expired | BlobError::BadSignature => ApiError::Forbidden(e.to_string()),
+            BlobError::BadKey(_) => ApiError::bad_request(e.to_string()),
+            BlobError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
+            BlobError::Io { .. } | BlobError::Remote(_) => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
 
 #[derive(Clone)]
 struct AppState {
@@ -160,4 +199,137 @@ async fn blob_get(State(s): State<AppState>, Path(key): Path<String>, q: QueryPa
     r.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every [`ImageError`] answers with the status and the `detail` text the registry gave
+    //! before it had its own error type (clients and scripts match on them).
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use skyport_store::StoreError;
+
+    use super::*;
+
+    fn answer(e: ImageError) -> (u16, String) {
+        let a = ApiError::from(e);
+        (a.status().as_u16(), a.to_string())
+    }
+
+    fn id() -> String {
+        "vmlinuz-1-x86_64-kernel".to_string()
+    }
+
+    #[test]
+    fn image_errors_keep_their_status_and_detail() {
+        let unreadable = serde_json::from_str::<crate::Image>("{").unwrap_err();
+        let cases = [
+            (
+                ImageError::BadWord {
+                    field: "name",
+                    value: "a b".into(),
+                    max: 64,
+                },
+                400,
+                "name \"a b\" must be 1-64 characters of letters, digits, '.', '_' or '-', not starting with '.' or '-'".to_string(),
+            ),
+            (
+                ImageError::BadSha256 { value: "xyz".into() },
+                400,
+                "sha256 must be 64 hexadecimal digits".into(),
+            ),
+            (
+                ImageError::BadSize { size: 0 },
+                400,
+                "size must be between 1 and 68719476736 bytes".into(),
+            ),
+            (
+                ImageError::TooManyParts { size: 7 },
+                400,
+                "size 7 needs more than 10000 parts".into(),
+            ),
+            (
+                ImageError::PartsMissing { id: id() },
+                400,
+                "image vmlinuz-1-x86_64-kernel is uploaded in parts: give each part's number and ETag"
+                    .into(),
+            ),
+            (
+                ImageError::NoSuchImage { id: id() },
+                404,
+                "no such image: vmlinuz-1-x86_64-kernel".into(),
+            ),
+            (
+                ImageError::AlreadyRegistered { id: id() },
+                409,
+                "image vmlinuz-1-x86_64-kernel is already registered".into(),
+            ),
+            (
+                ImageError::Assembly {
+                    id: id(),
+                    source: BlobError::Remote("part 2 is missing".into()),
+                },
+                422,
+                "image vmlinuz-1-x86_64-kernel: assembling the parts failed: object storage failed: part 2 is missing"
+                    .into(),
+            ),
+            (
+                ImageError::NotUploaded { id: id() },
+                422,
+                "image vmlinuz-1-x86_64-kernel: nothing has been uploaded yet".into(),
+            ),
+            (
+                ImageError::Mismatch {
+                    id: id(),
+                    size: 3,
+                    sha256: "ab".into(),
+                    registered_size: 4,
+                    registered_sha256: "cd".into(),
+                },
+                422,
+                "image vmlinuz-1-x86_64-kernel: uploaded 3 bytes with SHA-256 ab, registered 4 bytes with SHA-256 cd; the upload was discarded"
+                    .into(),
+            ),
+            (
+                ImageError::NotReady { id: id() },
+                422,
+                "image vmlinuz-1-x86_64-kernel has not been uploaded and verified yet".into(),
+            ),
+            (
+                ImageError::Corrupt {
+                    id: id(),
+                    source: serde_json::from_str::<crate::Image>("{").unwrap_err(),
+                },
+                500,
+                format!("stored image vmlinuz-1-x86_64-kernel is unreadable: {unreadable}"),
+            ),
+            (
+                ImageError::Blob(BlobError::Expired),
+                403,
+                "signed URL has expired".into(),
+            ),
+            (
+                ImageError::Blob(BlobError::TooLarge(5)),
+                413,
+                "upload exceeds the registered size of 5 bytes".into(),
+            ),
+            (
+                ImageError::Store(StoreError::Unavailable("timed out".into())),
+                503,
+                "storage unavailable: timed out".into(),
+            ),
+            (
+                ImageError::Store(StoreError::Conflict {
+                    table: "Images".into(),
+                    id: id(),
+                }),
+                409,
+                "Images/vmlinuz-1-x86_64-kernel was changed by another writer; re-read and retry; the request was not applied"
+                    .into(),
+            ),
+        ];
+        for (e, status, detail) in cases {
+            assert_eq!(answer(e), (status, detail));
+        }
+    }
 }

@@ -10,13 +10,14 @@ use std::net::IpAddr;
 
 use skyport_http::{ApiError, QueryParams};
 use skyport_model::{HmsType, Mac, Xname};
-use skyport_store::{IndexKey, Record, Write};
+use skyport_store::Write;
 use skyport_wire::{
     EthernetInterface, EthernetInterfaceIn, EthernetInterfacePatch, IpMapping, IpMappingIn,
 };
 
+use crate::filters::single;
 use crate::records::{self, ETHERNET_INTERFACES};
-use crate::{Fail, Inventory, now_rfc3339, retrying};
+use crate::{Candidates, Fail, Inventory, now_rfc3339, retrying};
 
 fn ip_mapping(m: &IpMappingIn, field: &str) -> Result<IpMapping, ApiError> {
     let raw = m.ip_address.as_deref().unwrap_or("").trim();
@@ -123,58 +124,23 @@ impl Inventory {
         &self,
         f: &InterfaceFilter,
     ) -> Result<Vec<EthernetInterface>, ApiError> {
-        let recs: Vec<Record> = if !f.ids.is_empty() || !f.macs.is_empty() {
-            let mut keys = f.ids.clone();
-            keys.extend(
-                f.macs
-                    .iter()
-                    .filter_map(|m| Mac::parse(m).ok())
-                    .map(|m| m.id()),
-            );
-            self.store.get_many(ETHERNET_INTERFACES, &keys).await?
-        } else if f.ips.len() == 1 && !f.ips[0].is_empty() {
-            let key = IndexKey::new("ip", f.ips[0].clone());
-            self.store.list_all(ETHERNET_INTERFACES, Some(&key)).await?
-        } else if f.cids.len() == 1 && !f.cids[0].is_empty() {
-            let key = IndexKey::new("componentid", f.cids[0].clone());
-            self.store.list_all(ETHERNET_INTERFACES, Some(&key)).await?
-        } else if f.types.len() == 1 {
-            let key = IndexKey::new("type", f.types[0].clone());
-            self.store.list_all(ETHERNET_INTERFACES, Some(&key)).await?
-        } else {
-            self.store.list_all(ETHERNET_INTERFACES, None).await?
-        };
-        let mut out = Vec::new();
-        for r in &recs {
-            let e: EthernetInterface = records::decode(ETHERNET_INTERFACES, r)?;
-            let updated = time::OffsetDateTime::parse(
-                &e.last_update,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .ok();
-            let ok = (f.ids.is_empty() || f.ids.contains(&e.id))
-                && (f.macs.is_empty() || f.macs.contains(&e.mac_address))
-                && (f.cids.is_empty() || f.cids.contains(&e.component_id))
-                && (f.types.is_empty() || f.types.contains(&e.r#type))
-                && (f.ips.is_empty()
-                    || f.ips.iter().any(|ip| {
-                        if ip.is_empty() {
-                            e.ip_addresses.is_empty()
-                        } else {
-                            e.ip_addresses.iter().any(|m| &m.ip_address == ip)
-                        }
-                    }))
-                && (f.networks.is_empty()
-                    || f.networks
-                        .iter()
-                        .any(|n| e.ip_addresses.iter().any(|m| m.network == *n)))
-                && f.older.is_none_or(|t| updated.is_some_and(|u| u < t))
-                && f.newer.is_none_or(|t| updated.is_some_and(|u| u > t));
-            if ok {
-                out.push(e);
-            }
-        }
-        Ok(out)
+        let mut keys = f.ids.clone();
+        keys.extend(
+            f.macs
+                .iter()
+                .filter_map(|m| Mac::parse(m).ok())
+                .map(|m| m.id()),
+        );
+        let from = Candidates::choose(
+            keys,
+            &[
+                ("ip", single(&f.ips)),
+                ("componentid", single(&f.cids)),
+                ("type", single(&f.types)),
+            ],
+        );
+        self.select(ETHERNET_INTERFACES, from, |e| f.matches(e))
+            .await
     }
 
     /// Read-modify-write of one interface, recomputed on a lost race.
@@ -374,6 +340,33 @@ impl InterfaceFilter {
             types: vec![t.to_string()],
             ..Self::default()
         }
+    }
+
+    fn matches(&self, e: &EthernetInterface) -> bool {
+        let updated = time::OffsetDateTime::parse(
+            &e.last_update,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok();
+        (self.ids.is_empty() || self.ids.contains(&e.id))
+            && (self.macs.is_empty() || self.macs.contains(&e.mac_address))
+            && (self.cids.is_empty() || self.cids.contains(&e.component_id))
+            && (self.types.is_empty() || self.types.contains(&e.r#type))
+            && (self.ips.is_empty()
+                || self.ips.iter().any(|ip| {
+                    if ip.is_empty() {
+                        e.ip_addresses.is_empty()
+                    } else {
+                        e.ip_addresses.iter().any(|m| &m.ip_address == ip)
+                    }
+                }))
+            && (self.networks.is_empty()
+                || self
+                    .networks
+                    .iter()
+                    .any(|n| e.ip_addresses.iter().any(|m| m.network == *n)))
+            && self.older.is_none_or(|t| updated.is_some_and(|u| u < t))
+            && self.newer.is_none_or(|t| updated.is_some_and(|u| u > t))
     }
 
     /// From the query string, with SMD's error texts.

@@ -1,12 +1,14 @@
-//! Query filters for `State/Components` and `memberships`, parsed and matched as SMD does:
-//! parameter names case-insensitive and repeatable, values validated against the HMS
-//! vocabularies (a bad value is a 400 naming it), `!value` negation, values ORed within a
-//! parameter and parameters ANDed, NID ranges paired by position.
+//! Query filters for `State/Components`, `memberships`, `Inventory/RedfishEndpoints`,
+//! `Inventory/ComponentEndpoints` and `groups`, parsed and matched as SMD does: parameter names
+//! case-insensitive and repeatable, values validated against the HMS vocabularies (a bad value
+//! is a 400 naming it), `!value` negation, values ORed within a parameter and parameters ANDed,
+//! NID ranges paired by position. Routes parse them from the query string; other services build
+//! them with their constructors (`ComponentFilter::of_type`), never from query text.
 
 use std::str::FromStr;
 
 use skyport_http::{ApiError, QueryParams, parse_bool};
-use skyport_model::{Arch, Class, Flag, HmsType, Role, State, SubRole, Xname};
+use skyport_model::{Arch, Class, Flag, HmsType, Mac, Role, State, SubRole, Xname};
 use skyport_wire::Component;
 
 /// Values of one enum-valued parameter: matches if it equals any included value and none of
@@ -121,12 +123,12 @@ pub fn valid_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-:._".contains(&b))
 }
 
-/// Every value of query parameter `name` as a normalised xname (400 naming a bad one).
-pub(crate) fn xname_params(q: &QueryParams, name: &str) -> Result<Vec<String>, ApiError> {
+/// Every value of query parameter `name` as an xname (400 naming a bad one).
+pub(crate) fn xname_params(q: &QueryParams, name: &str) -> Result<Vec<Xname>, ApiError> {
     q.all(name)
         .into_iter()
         .map(|v| {
-            Xname::parse(v).map(|x| x.to_string()).map_err(|_| {
+            Xname::parse(v).map_err(|_| {
                 ApiError::bad_request(format!(
                     "bad query param: Argument was not a valid xname ID ({name}={v:?})"
                 ))
@@ -135,12 +137,12 @@ pub(crate) fn xname_params(q: &QueryParams, name: &str) -> Result<Vec<String>, A
         .collect()
 }
 
-/// Every `type` query value as a canonical HMS type (400 naming a bad one).
-pub(crate) fn type_params(q: &QueryParams) -> Result<Vec<String>, ApiError> {
+/// Every `type` query value as an HMS type (400 naming a bad one).
+pub(crate) fn type_params(q: &QueryParams) -> Result<Vec<HmsType>, ApiError> {
     q.all("type")
         .into_iter()
         .map(|v| {
-            v.parse::<HmsType>().map(|t| t.to_string()).map_err(|_| {
+            v.parse::<HmsType>().map_err(|_| {
                 ApiError::bad_request(format!(
                     "bad query param: Argument was not a valid HMS Type (type={v:?})"
                 ))
@@ -149,9 +151,33 @@ pub(crate) fn type_params(q: &QueryParams) -> Result<Vec<String>, ApiError> {
         .collect()
 }
 
+/// The one value of a filter, as an index value: `None` when there are none or several.
+pub(crate) fn single<T: ToString>(vals: &[T]) -> Option<String> {
+    match vals {
+        [one] => Some(one.to_string()).filter(|v| !v.is_empty()),
+        _ => None,
+    }
+}
+
+/// Xnames as record ids.
+pub(crate) fn ids(xnames: &[Xname]) -> Vec<String> {
+    xnames.iter().map(Xname::to_string).collect()
+}
+
 impl ComponentFilter {
+    /// Components of type `t`, every field.
+    pub fn of_type(t: HmsType) -> Self {
+        Self {
+            types: OneOf {
+                include: vec![t.to_string()],
+                exclude: Vec::new(),
+            },
+            ..Self::default()
+        }
+    }
+
     pub fn parse(q: &QueryParams) -> Result<Self, ApiError> {
-        let ids = xname_params(q, "id")?;
+        let ids = ids(&xname_params(q, "id")?);
         let mut groups = Vec::new();
         for g in q.all("group") {
             let g = g.to_ascii_lowercase();
@@ -287,6 +313,150 @@ impl ComponentFilter {
             },
             Projection::Nid => Component { nid: c.nid, ..base },
         }
+    }
+}
+
+/// Values of a free-text parameter, matched case-insensitively (`fqdn`, `uuid`, ...).
+fn any_of(q: &QueryParams, name: &str) -> Vec<String> {
+    q.all(name).into_iter().map(String::from).collect()
+}
+
+fn matches_any(vals: &[String], v: &str) -> bool {
+    vals.is_empty() || vals.iter().any(|x| x.eq_ignore_ascii_case(v))
+}
+
+/// The `id` and `type` parameters of the Redfish and ComponentEndpoint listings: they pick
+/// the candidate records (by id, else by the type index), and the type is checked again on each.
+#[derive(Debug, Clone, Default)]
+pub struct ByIdAndType {
+    pub ids: Vec<Xname>,
+    pub types: Vec<HmsType>,
+}
+
+impl ByIdAndType {
+    fn parse(q: &QueryParams) -> Result<Self, ApiError> {
+        Ok(Self {
+            ids: xname_params(q, "id")?,
+            types: type_params(q)?,
+        })
+    }
+
+    /// No types given, or the stored `t` is one of them.
+    fn type_matches(&self, t: &str) -> bool {
+        self.types.is_empty() || self.types.iter().any(|x| x.as_str() == t)
+    }
+}
+
+/// `GET /Inventory/RedfishEndpoints` filters: `id`, `type`, `fqdn`, `uuid`, `macaddr`,
+/// `ipaddress`, `laststatus`.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointFilter {
+    pub by: ByIdAndType,
+    pub fqdns: Vec<String>,
+    pub uuids: Vec<String>,
+    /// Canonical MACs (a value that is not a MAC is kept lowercased and matches nothing
+    /// stored, as in SMD).
+    pub macs: Vec<String>,
+    pub ip_addresses: Vec<String>,
+    pub last_status: Vec<String>,
+}
+
+impl EndpointFilter {
+    pub fn parse(q: &QueryParams) -> Result<Self, ApiError> {
+        Ok(Self {
+            by: ByIdAndType::parse(q)?,
+            fqdns: any_of(q, "fqdn"),
+            uuids: any_of(q, "uuid"),
+            macs: q
+                .all("macaddr")
+                .into_iter()
+                .map(|m| {
+                    Mac::parse(m)
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|_| m.to_ascii_lowercase())
+                })
+                .collect(),
+            ip_addresses: any_of(q, "ipaddress"),
+            last_status: any_of(q, "laststatus"),
+        })
+    }
+
+    /// Everything but `ids`, which select candidates before this runs.
+    pub fn matches(&self, e: &skyport_wire::RedfishEndpoint) -> bool {
+        self.by.type_matches(&e.r#type)
+            && matches_any(&self.fqdns, &e.fqdn)
+            && matches_any(&self.uuids, &e.uuid)
+            && (self.macs.is_empty() || self.macs.contains(&e.mac_addr))
+            && matches_any(&self.ip_addresses, &e.ip_address)
+            && matches_any(&self.last_status, &e.discovery_info.last_discovery_status)
+    }
+}
+
+/// `GET /Inventory/ComponentEndpoints` filters: `id`, `redfish_ep`, `type`, `redfish_type`.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentEndpointFilter {
+    pub by: ByIdAndType,
+    /// The Redfish endpoints (BMCs) the ComponentEndpoints are under.
+    pub endpoints: Vec<Xname>,
+    pub redfish_types: Vec<String>,
+}
+
+impl ComponentEndpointFilter {
+    /// ComponentEndpoints of components of type `t`.
+    pub fn of_type(t: HmsType) -> Self {
+        Self {
+            by: ByIdAndType {
+                ids: Vec::new(),
+                types: vec![t],
+            },
+            ..Self::default()
+        }
+    }
+
+    pub fn parse(q: &QueryParams) -> Result<Self, ApiError> {
+        Ok(Self {
+            by: ByIdAndType::parse(q)?,
+            endpoints: xname_params(q, "redfish_ep")?,
+            redfish_types: any_of(q, "redfish_type"),
+        })
+    }
+
+    /// Everything but `ids`, which select candidates before this runs.
+    pub fn matches(&self, ce: &skyport_wire::ComponentEndpoint) -> bool {
+        (self.endpoints.is_empty()
+            || self
+                .endpoints
+                .iter()
+                .any(|x| x.as_str() == ce.redfish_endpoint_id))
+            && self.by.type_matches(&ce.r#type)
+            && matches_any(&self.redfish_types, &ce.redfish_type)
+    }
+}
+
+/// `GET /groups` filters: `group` labels and `tag`s.
+#[derive(Debug, Clone, Default)]
+pub struct GroupFilter {
+    pub labels: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+impl GroupFilter {
+    pub fn parse(q: &QueryParams) -> Result<Self, ApiError> {
+        let labels = |name: &str, what: &str| {
+            q.all(name)
+                .into_iter()
+                .map(|v| crate::groups::label(v, what))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Self {
+            labels: labels("group", "group label")?,
+            tags: labels("tag", "tag")?,
+        })
+    }
+
+    /// Everything but `labels`, which select candidates before this runs.
+    pub fn matches(&self, g: &skyport_wire::Group) -> bool {
+        self.tags.is_empty() || g.tags.iter().any(|t| self.tags.contains(t))
     }
 }
 

@@ -10,15 +10,15 @@ use skyport_model::Xname;
 use skyport_store::{IndexKey, Record, StoreError, Write};
 use skyport_wire::{Component, Group, GroupIn, GroupPatch, Members, Membership};
 
-use crate::filters::{ComponentFilter, valid_label};
+use crate::filters::{ComponentFilter, GroupFilter, valid_label};
 use crate::records::{self, COMPONENTS, GROUPS};
-use crate::{Fail, Inventory, retrying};
+use crate::{Candidates, Fail, Inventory, retrying};
 
 const DUP_GROUP: &str = "operation would conflict with an existing group that has the same label or duplicate ids found in request.";
 const DUP_EXCL: &str =
     "operation would conflict with an existing member in another exclusive group.";
 
-fn label(s: &str, what: &str) -> Result<String, ApiError> {
+pub(crate) fn label(s: &str, what: &str) -> Result<String, ApiError> {
     let l = s.trim().to_ascii_lowercase();
     if valid_label(&l) {
         Ok(l)
@@ -151,30 +151,9 @@ impl Inventory {
         }
     }
 
-    pub async fn list_groups(&self, q: &skyport_http::QueryParams) -> Result<Vec<Group>, ApiError> {
-        let labels = q
-            .all("group")
-            .into_iter()
-            .map(|g| label(g, "group label"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let tags = q
-            .all("tag")
-            .into_iter()
-            .map(|t| label(t, "tag"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let recs = if labels.is_empty() {
-            self.store.list_all(GROUPS, None).await?
-        } else {
-            self.store.get_many(GROUPS, &labels).await?
-        };
-        let mut out = Vec::new();
-        for r in &recs {
-            let g: Group = records::decode(GROUPS, r)?;
-            if tags.is_empty() || g.tags.iter().any(|t| tags.contains(t)) {
-                out.push(g);
-            }
-        }
-        Ok(out)
+    pub async fn list_groups(&self, f: &GroupFilter) -> Result<Vec<Group>, ApiError> {
+        let from = Candidates::choose(f.labels.clone(), &[]);
+        self.select(GROUPS, from, |g| f.matches(g)).await
     }
 
     pub async fn group_labels(&self) -> Result<Vec<String>, ApiError> {

@@ -34,6 +34,31 @@ pub const BASE: &str = "/hsm/v2";
 /// How many times an operation is recomputed after losing a write race before giving up.
 const MAX_ATTEMPTS: u32 = 25;
 
+/// Which records a filtered listing reads before its filter runs: the ids it names, the
+/// records under one index value, or the whole table.
+pub(crate) enum Candidates {
+    Ids(Vec<String>),
+    Index(skyport_store::IndexKey),
+    All,
+}
+
+impl Candidates {
+    /// `ids` if any are named; else the first of `indexes` (index name, the filter's one value
+    /// if it has one: [`filters::single`]) that has a value; else the whole table.
+    pub(crate) fn choose(ids: Vec<String>, indexes: &[(&str, Option<String>)]) -> Self {
+        if !ids.is_empty() {
+            return Candidates::Ids(ids);
+        }
+        indexes
+            .iter()
+            .find_map(|(name, one)| {
+                let one = one.clone()?;
+                Some(Candidates::Index(skyport_store::IndexKey::new(*name, one)))
+            })
+            .unwrap_or(Candidates::All)
+    }
+}
+
 #[derive(Clone)]
 pub struct Inventory {
     store: Arc<dyn Store>,
@@ -58,6 +83,14 @@ impl From<StoreError> for Fail {
 impl From<ApiError> for Fail {
     fn from(e: ApiError) -> Self {
         Fail::Api(e)
+    }
+}
+
+/// Ownership checks (`skyport_sites::ownership`) only read, so their failures are final
+/// answers (a refusal, an unreadable assignment), never a lost race.
+impl From<skyport_sites::SiteError> for Fail {
+    fn from(e: skyport_sites::SiteError) -> Self {
+        Fail::Api(e.into())
     }
 }
 
@@ -105,6 +138,29 @@ impl Inventory {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The records of `table` that `from` names, decoded, that `keep` accepts: the one shape
+    /// of every filtered listing.
+    pub(crate) async fn select<T: serde::de::DeserializeOwned>(
+        &self,
+        table: Table,
+        from: Candidates,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Vec<T>, ApiError> {
+        let recs = match from {
+            Candidates::Ids(ids) => self.store.get_many(table, &ids).await?,
+            Candidates::Index(key) => self.store.list_all(table, Some(&key)).await?,
+            Candidates::All => self.store.list_all(table, None).await?,
+        };
+        let mut out = Vec::new();
+        for r in &recs {
+            let v: T = records::decode(table, r)?;
+            if keep(&v) {
+                out.push(v);
+            }
+        }
+        Ok(out)
     }
 
     /// The record of `table` keyed by the xname `id`; a malformed or unknown xname is a 404.

@@ -28,11 +28,11 @@ use skyport_wire::{
 
 use crate::components::{apply_node_defaults, nid_conflict};
 use crate::error::{EndpointError, InventoryError};
-use crate::filters::{type_params, xname_params};
+use crate::filters::{ComponentEndpointFilter, EndpointFilter, ids, single};
 use crate::records::{
     self, COMPONENT_ENDPOINTS, COMPONENTS, ETHERNET_INTERFACES, REDFISH_ENDPOINTS,
 };
-use crate::{Fail, Inventory, now_rfc3339, retrying};
+use crate::{Candidates, Fail, Inventory, now_rfc3339, retrying};
 
 const DUP_ENDPOINT: &str =
     "operation would conflict with an existing resource that has the same FQDN or xname ID.";
@@ -479,13 +479,13 @@ impl Inventory {
                 .await
             {
                 Ok(true) => {
-                    return Fail::Api(skyport_sites::ownership::refuse(
+                    return Fail::from(skyport_sites::ownership::refuse(
                         site,
                         &format!("{} {} is held by {owner}", key.name, key.value),
                     ));
                 }
                 Ok(false) => {}
-                Err(err) => return Fail::Api(err),
+                Err(err) => return Fail::from(err),
             }
         }
         endpoint_conflict(e)
@@ -779,44 +779,10 @@ impl Inventory {
 
     pub async fn list_endpoints(
         &self,
-        q: &skyport_http::QueryParams,
+        f: &EndpointFilter,
     ) -> Result<Vec<RedfishEndpoint>, ApiError> {
-        let ids = xname_params(q, "id")?;
-        let types = type_params(q)?;
-        let macs: Vec<String> = q
-            .all("macaddr")
-            .into_iter()
-            .map(|m| {
-                Mac::parse(m)
-                    .map(|m| m.to_string())
-                    .unwrap_or_else(|_| m.to_ascii_lowercase())
-            })
-            .collect();
-        let recs = if !ids.is_empty() {
-            self.store.get_many(REDFISH_ENDPOINTS, &ids).await?
-        } else if types.len() == 1 {
-            let key = IndexKey::new("type", types[0].clone());
-            self.store.list_all(REDFISH_ENDPOINTS, Some(&key)).await?
-        } else {
-            self.store.list_all(REDFISH_ENDPOINTS, None).await?
-        };
-        let any = |vals: Vec<&str>, v: &str| {
-            vals.is_empty() || vals.iter().any(|x| x.eq_ignore_ascii_case(v))
-        };
-        let mut out = Vec::new();
-        for r in &recs {
-            let e: RedfishEndpoint = records::decode(REDFISH_ENDPOINTS, r)?;
-            if (types.is_empty() || types.contains(&e.r#type))
-                && any(q.all("fqdn"), &e.fqdn)
-                && any(q.all("uuid"), &e.uuid)
-                && (macs.is_empty() || macs.contains(&e.mac_addr))
-                && any(q.all("ipaddress"), &e.ip_address)
-                && any(q.all("laststatus"), &e.discovery_info.last_discovery_status)
-            {
-                out.push(e);
-            }
-        }
-        Ok(out)
+        let from = Candidates::choose(ids(&f.by.ids), &[("type", single(&f.by.types))]);
+        self.select(REDFISH_ENDPOINTS, from, |e| f.matches(e)).await
     }
 
     /// Deletes endpoints with their ComponentEndpoints; the components they described become
@@ -871,37 +837,17 @@ impl Inventory {
 
     pub async fn list_component_endpoints(
         &self,
-        q: &skyport_http::QueryParams,
+        f: &ComponentEndpointFilter,
     ) -> Result<Vec<ComponentEndpoint>, ApiError> {
-        let ids = xname_params(q, "id")?;
-        let eps = xname_params(q, "redfish_ep")?;
-        let types = type_params(q)?;
-        let rtypes = q.all("redfish_type");
-        let recs = if !ids.is_empty() {
-            self.store.get_many(COMPONENT_ENDPOINTS, &ids).await?
-        } else if eps.len() == 1 {
-            let key = IndexKey::new("rfep", eps[0].clone());
-            self.store.list_all(COMPONENT_ENDPOINTS, Some(&key)).await?
-        } else if types.len() == 1 {
-            let key = IndexKey::new("type", types[0].clone());
-            self.store.list_all(COMPONENT_ENDPOINTS, Some(&key)).await?
-        } else {
-            self.store.list_all(COMPONENT_ENDPOINTS, None).await?
-        };
-        let mut out = Vec::new();
-        for r in &recs {
-            let ce: ComponentEndpoint = records::decode(COMPONENT_ENDPOINTS, r)?;
-            if (eps.is_empty() || eps.contains(&ce.redfish_endpoint_id))
-                && (types.is_empty() || types.contains(&ce.r#type))
-                && (rtypes.is_empty()
-                    || rtypes
-                        .iter()
-                        .any(|t| t.eq_ignore_ascii_case(&ce.redfish_type)))
-            {
-                out.push(ce);
-            }
-        }
-        Ok(out)
+        let from = Candidates::choose(
+            ids(&f.by.ids),
+            &[
+                ("rfep", single(&f.endpoints)),
+                ("type", single(&f.by.types)),
+            ],
+        );
+        self.select(COMPONENT_ENDPOINTS, from, |ce| f.matches(ce))
+            .await
     }
 
     pub async fn get_component_endpoint(&self, id: &str) -> Result<ComponentEndpoint, ApiError> {

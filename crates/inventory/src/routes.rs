@@ -26,7 +26,7 @@ use skyport_wire::{
 };
 
 use crate::components::ComponentPatch;
-use crate::filters::ComponentFilter;
+use crate::filters::{ComponentEndpointFilter, ComponentFilter, EndpointFilter, GroupFilter};
 use crate::{BASE, Inventory, InventoryError};
 
 type Res = Result<Response, ApiError>;
@@ -437,7 +437,7 @@ async fn delete_component(
 // ---- RedfishEndpoints -----------------------------------------------------------------------
 
 async fn list_endpoints(State(inv): State<Inventory>, q: QueryParams) -> Res {
-    let redfish_endpoints = inv.list_endpoints(&q).await?;
+    let redfish_endpoints = inv.list_endpoints(&EndpointFilter::parse(&q)?).await?;
     Ok(json(
         StatusCode::OK,
         &RedfishEndpointArray { redfish_endpoints },
@@ -521,7 +521,9 @@ async fn delete_all_endpoints(State(inv): State<Inventory>) -> Res {
 // ---- ComponentEndpoints ---------------------------------------------------------------------
 
 async fn list_ces(State(inv): State<Inventory>, q: QueryParams) -> Res {
-    let component_endpoints = inv.list_component_endpoints(&q).await?;
+    let component_endpoints = inv
+        .list_component_endpoints(&ComponentEndpointFilter::parse(&q)?)
+        .await?;
     Ok(json(
         StatusCode::OK,
         &ComponentEndpointArray {
@@ -629,7 +631,10 @@ async fn delete_iface_ip(
 // ---- groups and memberships -----------------------------------------------------------------
 
 async fn list_groups(State(inv): State<Inventory>, q: QueryParams) -> Res {
-    Ok(json(StatusCode::OK, &inv.list_groups(&q).await?))
+    Ok(json(
+        StatusCode::OK,
+        &inv.list_groups(&GroupFilter::parse(&q)?).await?,
+    ))
 }
 
 async fn post_group(State(inv): State<Inventory>, ApiJson(g): ApiJson<GroupIn>) -> Res {

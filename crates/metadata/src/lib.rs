@@ -6,6 +6,7 @@
 //! files, and per-instance overrides here. The shapes follow upstream's `metadata.go`: JSON field
 //! names with dashes, YAML field names with underscores under `instance_data`.
 
+mod error;
 pub mod routes;
 
 use skyport_inventory::ethernet::InterfaceFilter;
@@ -15,11 +16,11 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use skyport_http::ApiError;
 use skyport_inventory::Inventory;
-use skyport_store::{Record, Store, Table, Write};
+use skyport_store::{Record, Store, StoreError, Table, Write};
 use skyport_wire::Component;
 
+pub use error::MetadataError;
 pub use routes::{access, router};
 
 pub const DEFAULTS: Table = Table("CloudInitDefaults");
@@ -224,22 +225,35 @@ pub struct MetadataService {
     history: skyport_boot::history::History,
 }
 
-use skyport_http::encode;
+/// Widest zero-padding `nid-length` may ask for in generated hostnames.
+pub const MAX_NID_LENGTH: u32 = 12;
 
-fn decode<T: serde::de::DeserializeOwned>(table: Table, r: &Record) -> Result<T, ApiError> {
-    serde_json::from_str(&r.body)
-        .map_err(|e| ApiError::Internal(format!("stored {table}/{} is unreadable: {e}", r.id)))
+fn decode<T: serde::de::DeserializeOwned>(table: Table, r: &Record) -> Result<T, MetadataError> {
+    serde_json::from_str(&r.body).map_err(|source| MetadataError::Corrupt {
+        table,
+        id: r.id.clone(),
+        source,
+    })
+}
+
+/// `value` as the stored JSON of record `table`/`id`.
+fn encode(table: Table, id: &str, value: &impl Serialize) -> Result<String, MetadataError> {
+    serde_json::to_string(value).map_err(|source| MetadataError::Encode {
+        table,
+        id: id.to_string(),
+        source,
+    })
 }
 
 /// Group names: the inventory's label rules (lowercase `[-a-z0-9:._]+`).
-fn group_name(s: &str) -> Result<String, ApiError> {
+fn group_name(s: &str) -> Result<String, MetadataError> {
     let n = s.trim().to_ascii_lowercase();
     if skyport_inventory::filters::valid_label(&n) {
         Ok(n)
     } else {
-        Err(ApiError::Unprocessable(format!(
-            "group name {s:?} is invalid: use lowercase letters, digits and -:._"
-        )))
+        Err(MetadataError::BadGroupName {
+            name: s.to_string(),
+        })
     }
 }
 
@@ -265,24 +279,25 @@ impl MetadataService {
 
     // ---- admin ----------------------------------------------------------------------------
 
-    pub async fn defaults(&self) -> Result<ClusterDefaults, ApiError> {
+    pub async fn defaults(&self) -> Result<ClusterDefaults, MetadataError> {
         match self.store.get(DEFAULTS, "defaults").await? {
             Some(r) => decode(DEFAULTS, &r),
             None => Ok(ClusterDefaults::default()),
         }
     }
 
-    pub async fn set_defaults(&self, d: &ClusterDefaults) -> Result<(), ApiError> {
+    pub async fn set_defaults(&self, d: &ClusterDefaults) -> Result<(), MetadataError> {
         if !d.base_url.is_empty() {
-            check_base_url(&d.base_url).map_err(|why| {
-                ApiError::Unprocessable(format!("base-url {:?} {why}", d.base_url))
+            check_base_url(&d.base_url).map_err(|why| MetadataError::BadBaseUrl {
+                field: "base-url",
+                value: d.base_url.clone(),
+                why,
             })?;
         }
-        if d.nid_length > 12 {
-            return Err(ApiError::Unprocessable(format!(
-                "nid-length {} is larger than 12",
-                d.nid_length
-            )));
+        if d.nid_length > MAX_NID_LENGTH {
+            return Err(MetadataError::NidLengthTooLarge {
+                value: d.nid_length,
+            });
         }
         self.upsert(DEFAULTS, "defaults", d).await
     }
@@ -293,8 +308,9 @@ impl MetadataService {
         table: Table,
         id: impl Into<String>,
         value: &impl Serialize,
-    ) -> Result<(), ApiError> {
-        let record = Record::new(id, encode(value)?);
+    ) -> Result<(), MetadataError> {
+        let id = id.into();
+        let record = Record::new(id.clone(), encode(table, &id, value)?);
         self.store
             .write(vec![Write::Upsert { table, record }])
             .await?;
@@ -302,8 +318,10 @@ impl MetadataService {
     }
 
     /// The stored group `name` (normalised), or 404: an invalid name names no group.
-    async fn group_record(&self, name: &str) -> Result<Record, ApiError> {
-        let missing = |name: &str| ApiError::not_found(format!("no such group: {name}"));
+    async fn group_record(&self, name: &str) -> Result<Record, MetadataError> {
+        let missing = |name: &str| MetadataError::NoSuchGroup {
+            name: name.to_string(),
+        };
         let name = group_name(name).map_err(|_| missing(name))?;
         self.store
             .get(GROUPS, &name)
@@ -311,23 +329,24 @@ impl MetadataService {
             .ok_or_else(|| missing(&name))
     }
 
-    fn check_group(g: &GroupData) -> Result<(), ApiError> {
+    /// Checks group `name`'s file: a known encoding, and content that decodes.
+    fn check_group(name: &str, g: &GroupData) -> Result<(), MetadataError> {
         if let Some(f) = &g.file {
             match f.encoding.as_str() {
                 "" | "plain" => {}
                 "base64" => {
                     base64::engine::general_purpose::STANDARD
                         .decode(f.content.trim())
-                        .map_err(|e| {
-                            ApiError::Unprocessable(format!(
-                                "file.content is not valid base64: {e}"
-                            ))
+                        .map_err(|source| MetadataError::BadFileContent {
+                            group: name.to_string(),
+                            source,
                         })?;
                 }
                 other => {
-                    return Err(ApiError::Unprocessable(format!(
-                        "file.encoding {other:?}: expected plain or base64"
-                    )));
+                    return Err(MetadataError::BadFileEncoding {
+                        group: name.to_string(),
+                        encoding: other.to_string(),
+                    });
                 }
             }
         }
@@ -335,9 +354,9 @@ impl MetadataService {
     }
 
     /// `POST /admin/groups`: 201, 409 if the group exists, 422 if invalid.
-    pub async fn create_group(&self, g: &GroupData) -> Result<String, ApiError> {
+    pub async fn create_group(&self, g: &GroupData) -> Result<String, MetadataError> {
         let name = group_name(&g.name)?;
-        Self::check_group(g)?;
+        Self::check_group(&name, g)?;
         let g = GroupData {
             name: name.clone(),
             ..g.clone()
@@ -345,24 +364,28 @@ impl MetadataService {
         self.store
             .write(vec![Write::Put {
                 table: GROUPS,
-                record: Record::new(name.clone(), encode(&g)?),
+                record: Record::new(name.clone(), encode(GROUPS, &name, &g)?),
                 prev: None,
             }])
             .await
-            .map_err(|e| ApiError::on_create(e, || format!("group {name} already exists")))?;
+            .map_err(|e| match e {
+                // The write expected no record: the group was there already.
+                StoreError::Conflict { .. } => MetadataError::GroupExists { name: name.clone() },
+                other => other.into(),
+            })?;
         Ok(name)
     }
 
     /// `PUT /admin/groups/{name}`: create or replace.
-    pub async fn put_group(&self, name: &str, g: &GroupData) -> Result<(), ApiError> {
+    pub async fn put_group(&self, name: &str, g: &GroupData) -> Result<(), MetadataError> {
         let name = group_name(name)?;
         if !g.name.is_empty() && group_name(&g.name)? != name {
-            return Err(ApiError::Unprocessable(format!(
-                "name {:?} in the body does not match {name}",
-                g.name
-            )));
+            return Err(MetadataError::GroupNameMismatch {
+                body: g.name.clone(),
+                url: name,
+            });
         }
-        Self::check_group(g)?;
+        Self::check_group(&name, g)?;
         let g = GroupData {
             name: name.clone(),
             ..g.clone()
@@ -370,11 +393,11 @@ impl MetadataService {
         self.upsert(GROUPS, name, &g).await
     }
 
-    pub async fn get_group(&self, name: &str) -> Result<GroupData, ApiError> {
+    pub async fn get_group(&self, name: &str) -> Result<GroupData, MetadataError> {
         decode(GROUPS, &self.group_record(name).await?)
     }
 
-    pub async fn list_groups(&self) -> Result<BTreeMap<String, GroupData>, ApiError> {
+    pub async fn list_groups(&self) -> Result<BTreeMap<String, GroupData>, MetadataError> {
         let mut out = BTreeMap::new();
         for r in self.store.list_all(GROUPS, None).await? {
             let g: GroupData = decode(GROUPS, &r)?;
@@ -383,7 +406,7 @@ impl MetadataService {
         Ok(out)
     }
 
-    pub async fn delete_group(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn delete_group(&self, name: &str) -> Result<(), MetadataError> {
         let r = self.group_record(name).await?;
         self.store
             .write(vec![Write::Delete {
@@ -395,16 +418,23 @@ impl MetadataService {
     }
 
     /// `PUT /admin/instance-info/{id}`: per-node overrides (the node must be in the inventory).
-    pub async fn put_instance_info(&self, id: &str, info: &InstanceInfo) -> Result<(), ApiError> {
+    pub async fn put_instance_info(
+        &self,
+        id: &str,
+        info: &InstanceInfo,
+    ) -> Result<(), MetadataError> {
         if !info.cloud_init_base_url.is_empty() {
-            check_base_url(&info.cloud_init_base_url).map_err(|why| {
-                ApiError::Unprocessable(format!(
-                    "cloud-init-base-url {:?} {why}",
-                    info.cloud_init_base_url
-                ))
+            check_base_url(&info.cloud_init_base_url).map_err(|why| MetadataError::BadBaseUrl {
+                field: "cloud-init-base-url",
+                value: info.cloud_init_base_url.clone(),
+                why,
             })?;
         }
-        let (c, _) = self.inv.get_component(id).await?;
+        let (c, _) = self
+            .inv
+            .get_component(id)
+            .await
+            .map_err(MetadataError::inventory)?;
         let info = InstanceInfo {
             id: c.id.clone(),
             ..info.clone()
@@ -415,20 +445,18 @@ impl MetadataService {
     // ---- nodes ----------------------------------------------------------------------------
 
     /// The node with this IP, or 422 as upstream answers for an unknown address.
-    pub async fn node_by_ip(&self, ip: &str) -> Result<Node, ApiError> {
+    pub async fn node_by_ip(&self, ip: &str) -> Result<Node, MetadataError> {
         let ifaces = match ip.parse::<std::net::IpAddr>() {
-            Ok(addr) => {
-                self.inv
-                    .list_interfaces(&InterfaceFilter::by_ip(addr))
-                    .await?
-            }
+            Ok(addr) => self
+                .inv
+                .list_interfaces(&InterfaceFilter::by_ip(addr))
+                .await
+                .map_err(MetadataError::inventory)?,
             // Not an address: no interface holds it.
             Err(_) => Vec::new(),
         };
         let Some(ei) = ifaces.into_iter().find(|e| !e.component_id.is_empty()) else {
-            return Err(ApiError::Unprocessable(format!(
-                "no node has IP address {ip}"
-            )));
+            return Err(MetadataError::NoNodeWithIp { ip: ip.to_string() });
         };
         let mut node = self.node_by_id(&ei.component_id).await?;
         node.ip = ip.to_string();
@@ -436,23 +464,31 @@ impl MetadataService {
     }
 
     /// The node with this xname (for impersonation), with its first IP.
-    pub async fn node_by_id(&self, id: &str) -> Result<Node, ApiError> {
-        let (component, _) = self.inv.get_component(id).await?;
-        let groups = self.inv.membership(&component.id).await?.group_labels;
-        let by_component = match skyport_model::Xname::parse(&component.id) {
-            Ok(x) => InterfaceFilter::by_component(&x),
-            Err(_) => InterfaceFilter::parse(&skyport_http::QueryParams(vec![(
-                "componentid".into(),
-                component.id.clone(),
-            )]))?,
-        };
-        let ip = self
+    pub async fn node_by_id(&self, id: &str) -> Result<Node, MetadataError> {
+        let (component, _) = self
             .inv
-            .list_interfaces(&by_component)
-            .await?
-            .into_iter()
-            .find_map(|e| e.ip_addresses.into_iter().next().map(|m| m.ip_address))
-            .unwrap_or_default();
+            .get_component(id)
+            .await
+            .map_err(MetadataError::inventory)?;
+        let groups = self
+            .inv
+            .membership(&component.id)
+            .await
+            .map_err(MetadataError::inventory)?
+            .group_labels;
+        // Stored component ids are normalised xnames (the inventory refuses others), so the
+        // fallback only keeps an odd old record from failing: it has no NICs to look up.
+        let ip = match skyport_model::Xname::parse(&component.id) {
+            Ok(x) => self
+                .inv
+                .list_interfaces(&InterfaceFilter::by_component(&x))
+                .await
+                .map_err(MetadataError::inventory)?
+                .into_iter()
+                .find_map(|e| e.ip_addresses.into_iter().next().map(|m| m.ip_address))
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         Ok(Node {
             component,
             ip,
@@ -486,14 +522,14 @@ impl MetadataService {
         u.trim_end_matches('/').to_string()
     }
 
-    async fn instance_info(&self, id: &str) -> Result<InstanceInfo, ApiError> {
+    async fn instance_info(&self, id: &str) -> Result<InstanceInfo, MetadataError> {
         match self.store.get(INSTANCES, id).await? {
             Some(r) => decode(INSTANCES, &r),
             None => Ok(InstanceInfo::default()),
         }
     }
 
-    pub async fn meta_data(&self, node: &Node) -> Result<MetaData, ApiError> {
+    pub async fn meta_data(&self, node: &Node) -> Result<MetaData, MetadataError> {
         let d = self.defaults().await?;
         let info = self.instance_info(&node.component.id).await?;
         let generated = hostname(&d, node.component.nid);
@@ -561,7 +597,7 @@ impl MetadataService {
         })
     }
 
-    pub async fn vendor_data(&self, node: &Node) -> Result<String, ApiError> {
+    pub async fn vendor_data(&self, node: &Node) -> Result<String, MetadataError> {
         let d = self.defaults().await?;
         let info = self.instance_info(&node.component.id).await?;
         let base = self.base_url(&d, &info);
@@ -574,13 +610,13 @@ impl MetadataService {
 
     /// A group's cloud-config for a member node: the file (base64-decoded when so encoded),
     /// `#cloud-config` when the group has none, 404 when the node is not a member.
-    pub async fn group_file(&self, node: &Node, group: &str) -> Result<String, ApiError> {
+    pub async fn group_file(&self, node: &Node, group: &str) -> Result<String, MetadataError> {
         let g = group.to_ascii_lowercase();
         if !node.groups.contains(&g) {
-            return Err(ApiError::not_found(format!(
-                "{} is not a member of group {g}",
-                node.component.id
-            )));
+            return Err(MetadataError::NotAMember {
+                id: node.component.id.clone(),
+                group: g,
+            });
         }
         let Some(r) = self.store.get(GROUPS, &g).await? else {
             return Ok("#cloud-config\n".into());
@@ -591,11 +627,12 @@ impl MetadataService {
             Some(f) if f.encoding == "base64" => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(f.content.trim())
-                    .map_err(|e| {
-                        ApiError::Internal(format!("group {g}: stored file is not base64: {e}"))
+                    .map_err(|source| MetadataError::StoredFileNotBase64 {
+                        group: g.clone(),
+                        source,
                     })?;
                 String::from_utf8(bytes)
-                    .map_err(|_| ApiError::Internal(format!("group {g}: file is not UTF-8")))
+                    .map_err(|source| MetadataError::StoredFileNotUtf8 { group: g, source })
             }
             Some(f) => Ok(f.content),
         }
@@ -605,8 +642,8 @@ impl MetadataService {
         &self.store
     }
 
-    pub async fn ping(&self) -> Result<(), ApiError> {
-        self.store.ping().await.map_err(ApiError::from)
+    pub async fn ping(&self) -> Result<(), MetadataError> {
+        Ok(self.store.ping().await?)
     }
 }
 
@@ -662,9 +699,8 @@ fn check_base_url(u: &str) -> Result<(), &'static str> {
 /// a string is written plain only when it cannot be mistaken for anything else (`yes`, `on`,
 /// `1.0`, `~` and anything with YAML syntax in it are double-quoted, in JSON's escaping, which
 /// is valid YAML). Key order is the struct's.
-pub fn to_yaml<T: Serialize>(v: &T) -> Result<String, ApiError> {
-    let v =
-        serde_json::to_value(v).map_err(|e| ApiError::Internal(format!("encoding YAML: {e}")))?;
+pub fn to_yaml<T: Serialize>(v: &T) -> Result<String, MetadataError> {
+    let v = serde_json::to_value(v).map_err(MetadataError::EncodeYaml)?;
     let mut out = String::new();
     match &v {
         Value::Object(m) if !m.is_empty() => yaml_map(m, 0, &mut out),

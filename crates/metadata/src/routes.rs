@@ -1,4 +1,5 @@
-//! The `/cloud-init` axum Router: node routes (identified by source IP) and the admin API.
+//! The `/cloud-init` axum Router: node routes (identified by source IP) and the admin API, and
+//! the one mapping of [`MetadataError`] to HTTP answers.
 
 use std::net::SocketAddr;
 
@@ -10,11 +11,41 @@ use axum::routing::{get, put};
 use skyport_http::access::{Access, Need, is_read};
 use skyport_http::{ApiError, ApiJson, json};
 
-use crate::{ClusterDefaults, GroupData, InstanceInfo, MetadataService, Node, to_yaml};
+use crate::{
+    ClusterDefaults, GroupData, InstanceInfo, MetadataError, MetadataService, Node, to_yaml,
+};
 
 pub const BASE: &str = "/cloud-init";
 
 type Res = Result<Response, ApiError>;
+
+/// The status of each failure: a client's bad value 422 (an unknown node's address too, as
+/// upstream answers), a missing group 404, an existing one 409, data this service cannot read
+/// back 500; the store's and the inventory's errors keep their own mappings.
+impl From<MetadataError> for ApiError {
+    fn from(e: MetadataError) -> Self {
+        match e {
+            MetadataError::BadGroupName { .. }
+            | MetadataError::GroupNameMismatch { .. }
+            | MetadataError::BadFileEncoding { .. }
+            | MetadataError::BadFileContent { .. }
+            | MetadataError::BadBaseUrl { .. }
+            | MetadataError::NidLengthTooLarge { .. }
+            | MetadataError::NoNodeWithIp { .. } => ApiError::Unprocessable(e.to_string()),
+            MetadataError::NoSuchGroup { .. } | MetadataError::NotAMember { .. } => {
+                ApiError::NotFound(e.to_string())
+            }
+            MetadataError::GroupExists { .. } => ApiError::Conflict(e.to_string()),
+            MetadataError::StoredFileNotBase64 { .. }
+            | MetadataError::StoredFileNotUtf8 { .. }
+            | MetadataError::Corrupt { .. }
+            | MetadataError::Encode { .. }
+            | MetadataError::EncodeYaml(_) => ApiError::Internal(e.to_string()),
+            MetadataError::Store(e) => e.into(),
+            MetadataError::Inventory(e) => e,
+        }
+    }
+}
 
 fn at(path: &str) -> String {
     format!("{BASE}{path}")
@@ -99,7 +130,7 @@ fn client_ip(req: &Request) -> Result<String, ApiError> {
 }
 
 async fn node(svc: &MetadataService, ip: Result<String, ApiError>) -> Result<Node, ApiError> {
-    svc.node_by_ip(&ip?).await
+    Ok(svc.node_by_ip(&ip?).await?)
 }
 
 async fn meta_data(State(svc): State<MetadataService>, req: Request) -> Res {

@@ -187,3 +187,157 @@ fn yaml_quotes_values_pyyaml_would_misread() {
         "k:\n  list:\n    - x y\n    - \"a: b\"\n    - \"-dash\"\n    - \"\"\n  empty: []\n  \"n\": null\n  t: true\n"
     );
 }
+
+/// Every failure the service decides keeps its status and its `detail` text (clients match on
+/// them), including the ones only data written around the API can cause.
+#[tokio::test]
+async fn errors_keep_their_status_and_detail() {
+    use skyport_store::{Record, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::sqlite(&dir);
+    let api = common::api(store.clone());
+    common::seed_node(
+        &api,
+        json!({"ID": "x1000c0s0b0n0", "State": "Ready", "NID": 7}),
+    )
+    .await;
+    let (defaults, groups) = (
+        "/cloud-init/admin/cluster-defaults",
+        "/cloud-init/admin/groups",
+    );
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let not_b64 = b64.decode("not base64!").unwrap_err();
+    let check = |r: skyport_testkit::app::Resp, status: u16, detail: &str| {
+        assert_eq!(r.expect(status).detail(), detail);
+    };
+    let call = async |method: &str, uri: &str, body: Option<serde_json::Value>| {
+        api.call(method, uri, "", body).await
+    };
+
+    api.call("POST", groups, "", Some(json!({"name": "compute"})))
+        .await
+        .expect(201);
+    for (method, uri, body, status, detail) in [
+        (
+            "POST",
+            groups,
+            json!({"name": "Bad Name"}),
+            422,
+            r#"group name "Bad Name" is invalid: use lowercase letters, digits and -:._"#
+                .to_string(),
+        ),
+        (
+            "POST",
+            groups,
+            json!({"name": "Compute"}),
+            409,
+            "group compute already exists".into(),
+        ),
+        (
+            "POST",
+            groups,
+            json!({"name": "x", "file": {"content": "not base64!", "encoding": "base64"}}),
+            422,
+            format!("file.content is not valid base64: {not_b64}"),
+        ),
+        (
+            "POST",
+            groups,
+            json!({"name": "x", "file": {"content": "", "encoding": "gzip"}}),
+            422,
+            r#"file.encoding "gzip": expected plain or base64"#.into(),
+        ),
+        (
+            "PUT",
+            "/cloud-init/admin/groups/compute",
+            json!({"name": "other"}),
+            422,
+            r#"name "other" in the body does not match compute"#.into(),
+        ),
+        (
+            "POST",
+            defaults,
+            json!({"base-url": "ftp://head/ci"}),
+            422,
+            r#"base-url "ftp://head/ci" must be an http(s) URL"#.into(),
+        ),
+        (
+            "POST",
+            defaults,
+            json!({"nid-length": 13}),
+            422,
+            "nid-length 13 is larger than 12".into(),
+        ),
+        (
+            "PUT",
+            "/cloud-init/admin/instance-info/x1000c0s0b0n0",
+            json!({"cloud-init-base-url": "http://"}),
+            422,
+            r#"cloud-init-base-url "http://" has no host"#.into(),
+        ),
+        // The inventory's own answer for an unknown node.
+        (
+            "PUT",
+            "/cloud-init/admin/instance-info/x9c0s0b0n0",
+            json!({}),
+            404,
+            "no such xname.".into(),
+        ),
+    ] {
+        check(call(method, uri, Some(body)).await, status, &detail);
+    }
+    check(
+        call("GET", "/cloud-init/admin/groups/nope", None).await,
+        404,
+        "no such group: nope",
+    );
+    // An invalid name names no group; the detail shows it as sent.
+    check(
+        call("DELETE", "/cloud-init/admin/groups/a%20b", None).await,
+        404,
+        "no such group: a b",
+    );
+    check(
+        as_node(&api, "10.0.2.99", "/cloud-init/vendor-data").await,
+        422,
+        "no node has IP address 10.0.2.99",
+    );
+    check(
+        as_node(&api, "10.0.2.15", "/cloud-init/other.yaml").await,
+        404,
+        "x1000c0s0b0n0 is not a member of group other",
+    );
+
+    // Records written around the API: 500, naming the group or the record.
+    let put = async |id: &str, body: String| {
+        let record = Record::new(id, body);
+        let table = skyport_metadata::GROUPS;
+        store
+            .write(vec![Write::Upsert { table, record }])
+            .await
+            .unwrap();
+    };
+    let file = |content: &str| {
+        json!({"name": "compute", "file": {"content": content, "encoding": "base64"}}).to_string()
+    };
+    put("compute", file("not base64!")).await;
+    check(
+        as_node(&api, "10.0.2.15", "/cloud-init/compute.yaml").await,
+        500,
+        &format!("group compute: stored file is not base64: {not_b64}"),
+    );
+    put("compute", file(&b64.encode([0xff, 0xfe]))).await;
+    check(
+        as_node(&api, "10.0.2.15", "/cloud-init/compute.yaml").await,
+        500,
+        "group compute: file is not UTF-8",
+    );
+    put("compute", "not json".into()).await;
+    let why = serde_json::from_str::<skyport_metadata::GroupData>("not json").unwrap_err();
+    check(
+        call("GET", "/cloud-init/admin/groups/compute", None).await,
+        500,
+        &format!("stored CloudInitGroups/compute is unreadable: {why}"),
+    );
+}

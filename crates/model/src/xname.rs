@@ -9,8 +9,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::enums::HmsType;
 
 /// Why a string is not an xname. The offending input is kept so API errors can name it.
@@ -267,18 +265,7 @@ impl AsRef<str> for Xname {
     }
 }
 
-impl Serialize for Xname {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
-    }
-}
-
-impl<'de> Deserialize<'de> for Xname {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Xname::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(Xname);
 
 #[cfg(test)]
 mod tests {

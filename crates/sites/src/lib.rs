@@ -7,11 +7,13 @@
 //!   inside its own write batches;
 //! - each agent's last status ([`status`]), beside its registration;
 //! - the local server's OAuth 2 token endpoint ([`token`]);
-//! - the admin routes under `/edge/v1/sites` ([`routes`]).
+//! - the admin routes under `/edge/v1/sites` ([`routes`]), where [`SiteError`] ([`error`])
+//!   becomes HTTP answers.
 //!
 //! What a site's agent copies and reports (snapshot, filter, reports) is `skyport-sync`'s.
 
 pub mod credentials;
+pub mod error;
 pub mod ownership;
 pub mod registry;
 pub mod routes;
@@ -19,6 +21,7 @@ pub mod status;
 pub mod token;
 
 pub use credentials::{Credentials, CredentialsError, LocalCredentials, NewClient, NoCredentials};
+pub use error::SiteError;
 pub use ownership::{Assignment, Ownership, REFUSED};
 pub use registry::{Registry, SiteView, StoreSites, check_local_secret};
 pub use routes::{access, router};

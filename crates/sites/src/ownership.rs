@@ -9,9 +9,10 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use skyport_http::ApiError;
 use skyport_model::Xname;
 use skyport_store::{Record, Store, Table, Write};
+
+use crate::SiteError;
 
 /// One record per assigned xname subtree.
 pub const SITE_XNAMES: Table = Table("SiteXnames");
@@ -34,18 +35,19 @@ pub struct Assignment {
 }
 
 impl Assignment {
-    pub fn record(&self) -> Result<Record, ApiError> {
-        let body = serde_json::to_string(self)
-            .map_err(|e| ApiError::Internal(format!("encoding assignment {}: {e}", self.xname)))?;
+    pub fn record(&self) -> Result<Record, SiteError> {
+        let body = serde_json::to_string(self).map_err(|source| SiteError::EncodeAssignment {
+            xname: self.xname.clone(),
+            source,
+        })?;
         Ok(Record::new(&self.xname, body).with_lookup(SITE_KEY, &self.site))
     }
 
-    pub fn decode(r: &Record) -> Result<Self, ApiError> {
-        serde_json::from_str(&r.body).map_err(|e| {
-            ApiError::Internal(format!(
-                "stored site assignment {} is unreadable: {e}",
-                r.id
-            ))
+    pub fn decode(r: &Record) -> Result<Self, SiteError> {
+        serde_json::from_str(&r.body).map_err(|source| SiteError::Corrupt {
+            what: "site assignment",
+            id: r.id.clone(),
+            source,
         })
     }
 }
@@ -67,15 +69,17 @@ pub fn ancestry(x: &Xname) -> Vec<String> {
 /// refusals either.
 pub const REFUSED: &str = "this change is not permitted for this site's token";
 
-/// The refusal [`REFUSED`] for `site`'s token; `why` (which names the other site's records) is
-/// logged, not answered.
-pub fn refuse(site: &str, why: &str) -> ApiError {
+/// The refusal [`REFUSED`] for `site`'s token ([`SiteError::Refused`]); `why` (which names the
+/// other site's records) is logged, not answered.
+pub fn refuse(site: &str, why: &str) -> SiteError {
     tracing::warn!(
         site,
         reason = why,
         "refused a site's change that touches another site's records"
     );
-    ApiError::Forbidden(REFUSED.into())
+    SiteError::Refused {
+        site: site.to_string(),
+    }
 }
 
 /// Whether `holder`, a record named as a store's duplicate-key error names it (`Table/id`),
@@ -84,7 +88,7 @@ pub async fn held_by_other_site(
     store: &dyn Store,
     site: &str,
     holder: &str,
-) -> Result<bool, ApiError> {
+) -> Result<bool, SiteError> {
     let id = holder.split_once('/').map_or(holder, |(_, id)| id);
     let Ok(x) = Xname::parse(id) else {
         return Ok(false);
@@ -93,7 +97,10 @@ pub async fn held_by_other_site(
 }
 
 /// The assignment that decides `x`'s site (the most specific one), if any.
-pub async fn owner(store: &dyn Store, x: &Xname) -> Result<Option<(Record, Assignment)>, ApiError> {
+pub async fn owner(
+    store: &dyn Store,
+    x: &Xname,
+) -> Result<Option<(Record, Assignment)>, SiteError> {
     let chain = ancestry(x);
     let found: BTreeMap<String, Record> = store
         .get_many(SITE_XNAMES, &chain)
@@ -116,7 +123,7 @@ pub struct Ownership {
 }
 
 impl Ownership {
-    pub async fn load(store: &dyn Store) -> Result<Self, ApiError> {
+    pub async fn load(store: &dyn Store) -> Result<Self, SiteError> {
         let mut by_xname = BTreeMap::new();
         for r in store.list_all(SITE_XNAMES, None).await? {
             let a = Assignment::decode(&r)?;
@@ -137,11 +144,11 @@ impl Ownership {
 /// The writes that make `site`'s claim on BMC `x` (and the `nodes` discovered under it) part of
 /// a discovery batch:
 /// - the BMC: a check if the site owns it already (so a concurrent reassignment fails the
-///   batch), a new assignment if nobody owns it and it is new to the inventory, 403 ([`refuse`],
-///   no details) if another site owns it, and 403 saying why if it exists unowned (inventory
-///   from before sites, or written by an admin: an admin assigns it, a site's agent cannot just
-///   take it);
-/// - each node: 403 ([`refuse`]) if a more specific assignment gives it to another site, a
+///   batch), a new assignment if nobody owns it and it is new to the inventory,
+///   [`SiteError::Refused`] ([`refuse`], no details; a 403) if another site owns it, and
+///   [`SiteError::Unassigned`] (a 403 saying why) if it exists unowned (inventory from before
+///   sites, or written by an admin: an admin assigns it, a site's agent cannot just take it);
+/// - each node: [`SiteError::Refused`] if a more specific assignment gives it to another site, a
 ///   check if one gives it to this site.
 pub async fn claim_ops(
     store: &dyn Store,
@@ -150,7 +157,7 @@ pub async fn claim_ops(
     nodes: &[String],
     exists: bool,
     now: i64,
-) -> Result<Vec<Write>, ApiError> {
+) -> Result<Vec<Write>, SiteError> {
     let mut ops = Vec::new();
     let mut checked = std::collections::BTreeSet::new();
     match owner(store, x).await? {
@@ -171,10 +178,10 @@ pub async fn claim_ops(
             ));
         }
         None if exists => {
-            return Err(ApiError::Forbidden(format!(
-                "{x} is in the inventory but assigned to no site; an admin assigns it \
-                 (skyport site assign {site} {x}) before this site's agent may update it"
-            )));
+            return Err(SiteError::Unassigned {
+                site: site.to_string(),
+                xname: x.clone(),
+            });
         }
         None => ops.push(Write::Put {
             table: SITE_XNAMES,
@@ -219,7 +226,7 @@ pub async fn check_owned(
     store: &dyn Store,
     site: &str,
     xname: &str,
-) -> Result<Option<Write>, ApiError> {
+) -> Result<Option<Write>, SiteError> {
     let Ok(x) = Xname::parse(xname) else {
         return Ok(None);
     };

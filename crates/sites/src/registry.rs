@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use skyport_http::{ApiError, encode};
-use skyport_store::{IndexKey, Record, Store, Table, Write};
+use skyport_store::{IndexKey, Record, Store, StoreError, Table, Write};
 
 use crate::SITES;
 use crate::credentials::{Credentials, NewClient};
+use crate::error::{SiteError, encode};
 use crate::ownership::{Assignment, SITE_KEY, SITE_XNAMES};
 use crate::status::{EdgeStatus, status_id, status_site};
 
@@ -65,7 +65,7 @@ fn sha256_hex(s: &str) -> String {
 pub use skyport_model::now;
 
 /// Site names: what an admin types and what shows in xname listings and logs.
-pub fn check_name(name: &str) -> Result<(), ApiError> {
+pub fn check_name(name: &str) -> Result<(), SiteError> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name
@@ -76,15 +76,21 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
-            "site name {name:?}: use 1-63 lowercase letters, digits and inner hyphens"
-        )))
+        Err(SiteError::BadName {
+            name: name.to_string(),
+        })
     }
 }
 
-pub(crate) fn decode<T: for<'de> Deserialize<'de>>(r: &Record, what: &str) -> Result<T, ApiError> {
-    serde_json::from_str(&r.body)
-        .map_err(|e| ApiError::Internal(format!("stored {what} {} is unreadable: {e}", r.id)))
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
+    r: &Record,
+    what: &'static str,
+) -> Result<T, SiteError> {
+    serde_json::from_str(&r.body).map_err(|source| SiteError::Corrupt {
+        what,
+        id: r.id.clone(),
+        source,
+    })
 }
 
 /// A site as `GET /edge/v1/sites` shows it: its record (if registered), its credentials (IDs
@@ -122,21 +128,28 @@ impl Registry {
         Self { store, creds }
     }
 
-    async fn site(&self, name: &str) -> Result<(Record, Site), ApiError> {
+    async fn site(&self, name: &str) -> Result<(Record, Site), SiteError> {
         check_name(name)?;
         let r = self
             .store
             .get(SITES, name)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("no such site: {name}")))?;
+            .ok_or_else(|| SiteError::NoSuchSite {
+                name: name.to_string(),
+            })?;
         let s = decode(&r, "site")?;
         Ok((r, s))
     }
 
-    async fn issue(&self, site: &str) -> Result<NewClient, ApiError> {
-        let mut c = self.creds.create(site).await.map_err(|e| {
-            ApiError::Unavailable(format!("creating credentials for site {site}: {e}"))
-        })?;
+    async fn issue(&self, site: &str) -> Result<NewClient, SiteError> {
+        let mut c = self
+            .creds
+            .create(site)
+            .await
+            .map_err(|source| SiteError::Credentials {
+                site: site.to_string(),
+                source,
+            })?;
         c.kind = self.creds.kind().to_string();
         Ok(c)
     }
@@ -154,7 +167,7 @@ impl Registry {
         site: &str,
         c: &NewClient,
         at: i64,
-    ) -> Result<(ClientInfo, Write), ApiError> {
+    ) -> Result<(ClientInfo, Write), SiteError> {
         let info = ClientInfo {
             client_id: c.client_id.clone(),
             created: at,
@@ -171,24 +184,23 @@ impl Registry {
             info,
             Write::Put {
                 table: SITE_CLIENTS,
-                record: Record::new(&c.client_id, encode(&rec)?),
+                record: Record::new(&c.client_id, encode("client", &c.client_id, &rec)?),
                 prev: None,
             },
         ))
     }
 
     /// Registers `name` and issues its first credentials.
-    pub async fn register(&self, name: &str, description: &str) -> Result<NewClient, ApiError> {
+    pub async fn register(&self, name: &str, description: &str) -> Result<NewClient, SiteError> {
         check_name(name)?;
         if description.len() > 500 || description.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(
-                "description: at most 500 printable characters",
-            ));
+            return Err(SiteError::BadDescription);
         }
+        let registered = || SiteError::AlreadyRegistered {
+            name: name.to_string(),
+        };
         if self.store.get(SITES, name).await?.is_some() {
-            return Err(ApiError::conflict(format!(
-                "site {name} is already registered"
-            )));
+            return Err(registered());
         }
         let c = self.issue(name).await?;
         let at = now();
@@ -204,16 +216,14 @@ impl Registry {
                 .write(vec![
                     Write::Put {
                         table: SITES,
-                        record: Record::new(name, encode(&site)?),
+                        record: Record::new(name, encode("site", name, &site)?),
                         prev: None,
                     },
                     client_op,
                 ])
                 .await
                 .map_err(|e| match e {
-                    skyport_store::StoreError::Conflict { .. } => {
-                        ApiError::conflict(format!("site {name} is already registered"))
-                    }
+                    StoreError::Conflict { .. } => registered(),
                     other => other.into(),
                 })
         };
@@ -231,7 +241,7 @@ impl Registry {
         &self,
         name: &str,
         keep_previous: bool,
-    ) -> Result<(NewClient, Vec<String>), ApiError> {
+    ) -> Result<(NewClient, Vec<String>), SiteError> {
         let (prev, mut site) = self.site(name).await?;
         let c = self.issue(name).await?;
         let at = now();
@@ -246,13 +256,13 @@ impl Registry {
             let mut ops = vec![
                 Write::Put {
                     table: SITES,
-                    record: Record::new(name, encode(&site)?),
+                    record: Record::new(name, encode("site", name, &site)?),
                     prev: Some(prev),
                 },
                 client_op,
             ];
             ops.extend(self.delete_client_ops(&revoked).await?);
-            self.store.write(ops).await.map_err(ApiError::from)
+            self.store.write(ops).await.map_err(SiteError::from)
         };
         if let Err(e) = write.await {
             self.discard(&c).await;
@@ -263,7 +273,7 @@ impl Registry {
         Ok((c, ids))
     }
 
-    async fn delete_client_ops(&self, clients: &[ClientInfo]) -> Result<Vec<Write>, ApiError> {
+    async fn delete_client_ops(&self, clients: &[ClientInfo]) -> Result<Vec<Write>, SiteError> {
         let ids: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
         Ok(self
             .store
@@ -296,14 +306,15 @@ impl Registry {
         &self,
         name: &str,
         client_id: Option<&str>,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, SiteError> {
         let (prev, mut site) = self.site(name).await?;
         let revoked: Vec<ClientInfo> = match client_id {
             Some(id) => {
                 let Some(i) = site.clients.iter().position(|c| c.client_id == id) else {
-                    return Err(ApiError::not_found(format!(
-                        "site {name} has no client {id}"
-                    )));
+                    return Err(SiteError::NoSuchClient {
+                        site: name.to_string(),
+                        client_id: id.to_string(),
+                    });
                 };
                 vec![site.clients.remove(i)]
             }
@@ -311,7 +322,7 @@ impl Registry {
         };
         let mut ops = vec![Write::Put {
             table: SITES,
-            record: Record::new(name, encode(&site)?),
+            record: Record::new(name, encode("site", name, &site)?),
             prev: Some(prev),
         }];
         ops.extend(self.delete_client_ops(&revoked).await?);
@@ -323,17 +334,13 @@ impl Registry {
 
     /// Deletes a site: its credentials, its assignments and its last status. The inventory
     /// records themselves stay (they become unassigned).
-    pub async fn delete(&self, name: &str) -> Result<usize, ApiError> {
+    pub async fn delete(&self, name: &str) -> Result<usize, SiteError> {
         let (prev, site) = match self.site(name).await {
             Ok(found) => found,
             // A deletion interrupted after the site record went: finish it.
-            Err(ApiError::NotFound(m)) => {
+            Err(missing @ SiteError::NoSuchSite { .. }) => {
                 let n = self.drop_assignments(name).await?;
-                return if n > 0 {
-                    Ok(n)
-                } else {
-                    Err(ApiError::NotFound(m))
-                };
+                return if n > 0 { Ok(n) } else { Err(missing) };
             }
             Err(e) => return Err(e),
         };
@@ -355,7 +362,7 @@ impl Registry {
 
     /// Removes every assignment to `name`, in batches (idempotent: a failure half-way is
     /// finished by deleting the site again, or by `unassign`).
-    async fn drop_assignments(&self, name: &str) -> Result<usize, ApiError> {
+    async fn drop_assignments(&self, name: &str) -> Result<usize, SiteError> {
         let by = IndexKey::new(SITE_KEY, name);
         let assigned = self.store.list_all(SITE_XNAMES, Some(&by)).await?;
         for chunk in assigned.chunks(25) {
@@ -376,7 +383,7 @@ impl Registry {
     }
 
     /// Every site: registered ones and any that only reported a status.
-    pub async fn list(&self) -> Result<Vec<SiteView>, ApiError> {
+    pub async fn list(&self) -> Result<Vec<SiteView>, SiteError> {
         let mut views: BTreeMap<String, SiteView> = BTreeMap::new();
         let mut statuses = Vec::new();
         for r in self.store.list_all(SITES, None).await? {
@@ -411,7 +418,7 @@ impl Registry {
         Ok(views.into_values().collect())
     }
 
-    pub async fn get(&self, name: &str) -> Result<SiteView, ApiError> {
+    pub async fn get(&self, name: &str) -> Result<SiteView, SiteError> {
         let (_, s) = self.site(name).await?;
         let mut v = view(s);
         let by = IndexKey::new(SITE_KEY, name);
@@ -427,10 +434,9 @@ impl Registry {
 
     /// Assigns the subtree under `xname` to `site` (replacing another site's claim on exactly
     /// that xname; more specific assignments below it keep their site).
-    pub async fn assign(&self, name: &str, xname: &str) -> Result<Assignment, ApiError> {
+    pub async fn assign(&self, name: &str, xname: &str) -> Result<Assignment, SiteError> {
         self.site(name).await?;
-        let x = skyport_model::Xname::parse(xname)
-            .map_err(|e| ApiError::bad_request(format!("{xname}: {e}")))?;
+        let x = parse_xname(xname)?;
         let a = Assignment {
             xname: x.to_string(),
             site: name.to_string(),
@@ -449,32 +455,28 @@ impl Registry {
                     tracing::info!(site = name, xname = %a.xname, "xname subtree assigned");
                     return Ok(a);
                 }
-                Err(skyport_store::StoreError::Conflict { .. }) => continue,
+                Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ApiError::conflict(format!(
-            "{} is being reassigned concurrently; try again",
-            a.xname
-        )))
+        Err(SiteError::ReassignedConcurrently { xname: a.xname })
     }
 
     /// Removes `site`'s assignment of exactly `xname` (also for a site already deleted, so a
     /// leftover can always be cleared).
-    pub async fn unassign(&self, name: &str, xname: &str) -> Result<(), ApiError> {
+    pub async fn unassign(&self, name: &str, xname: &str) -> Result<(), SiteError> {
         check_name(name)?;
-        let x = skyport_model::Xname::parse(xname)
-            .map_err(|e| ApiError::bad_request(format!("{xname}: {e}")))?;
-        let id = x.to_string();
+        let id = parse_xname(xname)?.to_string();
         let Some(prev) = self.store.get(SITE_XNAMES, &id).await? else {
-            return Err(ApiError::not_found(format!("{id} is not assigned")));
+            return Err(SiteError::NotAssigned { xname: id });
         };
         let a = Assignment::decode(&prev)?;
         if a.site != name {
-            return Err(ApiError::not_found(format!(
-                "{id} is assigned to site {}, not {name}",
-                a.site
-            )));
+            return Err(SiteError::AssignedElsewhere {
+                xname: id,
+                owner: a.site,
+                site: name.to_string(),
+            });
         }
         self.store
             .write(vec![Write::Delete {
@@ -484,6 +486,14 @@ impl Registry {
             .await?;
         Ok(())
     }
+}
+
+/// An xname from a request path.
+fn parse_xname(xname: &str) -> Result<skyport_model::Xname, SiteError> {
+    skyport_model::Xname::parse(xname).map_err(|source| SiteError::BadXname {
+        xname: xname.to_string(),
+        source,
+    })
 }
 
 fn view(s: Site) -> SiteView {
@@ -532,7 +542,7 @@ pub async fn check_local_secret(
     store: &dyn Store,
     client_id: &str,
     secret: &str,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, SiteError> {
     if client_id.is_empty() || client_id.len() > 128 {
         return Ok(None);
     }

@@ -14,6 +14,7 @@ use skyport_http::access::{Access, Need, is_read};
 use skyport_http::{ApiError, ApiJson, json};
 use skyport_store::Store;
 
+use crate::SiteError;
 use crate::credentials::Credentials;
 use crate::registry::Registry;
 
@@ -21,6 +22,36 @@ use crate::registry::Registry;
 pub const BASE: &str = "/edge/v1";
 
 type Res = Result<Response, ApiError>;
+
+/// The one place the sites' errors become HTTP answers (here and for the inventory and edge
+/// sync, which call ownership and the registry): bad names 400; a site's change touching another
+/// site's records 403 (blind, [`crate::REFUSED`]); unknown sites, clients and assignments 404; a
+/// second registration or a lost reassignment race 409; a credentials backend failing 503; the
+/// store's errors as every service maps them.
+impl From<SiteError> for ApiError {
+    fn from(e: SiteError) -> Self {
+        match e {
+            SiteError::Store(e) => e.into(),
+            SiteError::BadName { .. } | SiteError::BadDescription | SiteError::BadXname { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
+            SiteError::Refused { .. } | SiteError::Unassigned { .. } => {
+                ApiError::Forbidden(e.to_string())
+            }
+            SiteError::NoSuchSite { .. }
+            | SiteError::NoSuchClient { .. }
+            | SiteError::NotAssigned { .. }
+            | SiteError::AssignedElsewhere { .. } => ApiError::not_found(e.to_string()),
+            SiteError::AlreadyRegistered { .. } | SiteError::ReassignedConcurrently { .. } => {
+                ApiError::conflict(e.to_string())
+            }
+            SiteError::Credentials { .. } => ApiError::Unavailable(e.to_string()),
+            SiteError::Encode { .. }
+            | SiteError::EncodeAssignment { .. }
+            | SiteError::Corrupt { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
+}
 
 /// Who may call each route of [`router`] and of the local token endpoint: anyone may present
 /// client credentials for a token; sites are readable, xname assignment is a writer's, and
@@ -142,4 +173,138 @@ async fn assign(State(e): State<Registry>, Path((name, xname)): Path<(String, St
 async fn unassign(State(e): State<Registry>, Path((name, xname)): Path<(String, String)>) -> Res {
     e.unassign(&name, &xname).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every [`SiteError`] answers with the status and the `detail` text the sites gave before
+    //! they had their own error type (clients, scripts and the edge agent match on them); a
+    //! refusal says [`crate::REFUSED`] and nothing about the other site.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use skyport_model::Xname;
+    use skyport_store::StoreError;
+
+    use super::*;
+    use crate::CredentialsError;
+
+    fn answer(e: SiteError) -> (u16, String) {
+        let a = ApiError::from(e);
+        (a.status().as_u16(), a.to_string())
+    }
+
+    #[test]
+    fn site_errors_keep_their_status_and_detail() {
+        let bad_xname = Xname::parse("x1000q").unwrap_err();
+        let unreadable = serde_json::from_str::<crate::ownership::Assignment>("{").unwrap_err();
+        let cases = [
+            (
+                SiteError::BadName {
+                    name: "East".into(),
+                },
+                400,
+                "site name \"East\": use 1-63 lowercase letters, digits and inner hyphens".into(),
+            ),
+            (
+                SiteError::BadDescription,
+                400,
+                "description: at most 500 printable characters".into(),
+            ),
+            (
+                SiteError::BadXname {
+                    xname: "x1000q".into(),
+                    source: bad_xname.clone(),
+                },
+                400,
+                format!("x1000q: {bad_xname}"),
+            ),
+            (
+                SiteError::Refused {
+                    site: "east".into(),
+                },
+                403,
+                crate::REFUSED.into(),
+            ),
+            (
+                SiteError::Unassigned {
+                    site: "east".into(),
+                    xname: Xname::parse("x1000c0s0b0").unwrap(),
+                },
+                403,
+                "x1000c0s0b0 is in the inventory but assigned to no site; an admin assigns it \
+                 (skyport site assign east x1000c0s0b0) before this site's agent may update it"
+                    .into(),
+            ),
+            (
+                SiteError::NoSuchSite {
+                    name: "east".into(),
+                },
+                404,
+                "no such site: east".into(),
+            ),
+            (
+                SiteError::NoSuchClient {
+                    site: "east".into(),
+                    client_id: "skyport-1".into(),
+                },
+                404,
+                "site east has no client skyport-1".into(),
+            ),
+            (
+                SiteError::NotAssigned {
+                    xname: "x1000c0".into(),
+                },
+                404,
+                "x1000c0 is not assigned".into(),
+            ),
+            (
+                SiteError::AssignedElsewhere {
+                    xname: "x1000c0".into(),
+                    owner: "west".into(),
+                    site: "east".into(),
+                },
+                404,
+                "x1000c0 is assigned to site west, not east".into(),
+            ),
+            (
+                SiteError::AlreadyRegistered {
+                    name: "east".into(),
+                },
+                409,
+                "site east is already registered".into(),
+            ),
+            (
+                SiteError::ReassignedConcurrently {
+                    xname: "x1000c0".into(),
+                },
+                409,
+                "x1000c0 is being reassigned concurrently; try again".into(),
+            ),
+            (
+                SiteError::Credentials {
+                    site: "east".into(),
+                    source: CredentialsError::new("no token endpoint here"),
+                },
+                503,
+                "creating credentials for site east: no token endpoint here".into(),
+            ),
+            (
+                SiteError::Corrupt {
+                    what: "site assignment",
+                    id: "x1000c0".into(),
+                    source: serde_json::from_str::<crate::ownership::Assignment>("{").unwrap_err(),
+                },
+                500,
+                format!("stored site assignment x1000c0 is unreadable: {unreadable}"),
+            ),
+            (
+                SiteError::Store(StoreError::Unavailable("timed out".into())),
+                503,
+                "storage unavailable: timed out".into(),
+            ),
+        ];
+        for (e, status, detail) in cases {
+            assert_eq!(answer(e), (status, detail));
+        }
+    }
 }

@@ -4,10 +4,10 @@
 //! every few seconds never races an admin rotating the site's credentials.
 
 use serde::{Deserialize, Serialize};
-use skyport_http::ApiError;
 use skyport_store::{Record, Store, Write};
 
 use crate::SITES;
+use crate::error::{SiteError, encode};
 
 /// How an edge agent is doing, as it last said (`GET /edge/v1/sites`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ pub async fn record_status(
     site: &str,
     status: &EdgeStatus,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), SiteError> {
     let st = EdgeStatus {
         reported_at: now,
         site: site.to_string(),
@@ -66,17 +66,19 @@ pub async fn record_status(
         version: status.version.chars().take(40).collect(),
         ..status.clone()
     };
+    let id = status_id(site);
+    let body = encode("site status", &id, &st)?;
     store
         .write(vec![Write::Upsert {
             table: SITES,
-            record: Record::new(status_id(site), skyport_http::encode(&st)?),
+            record: Record::new(id, body),
         }])
         .await?;
     Ok(())
 }
 
 /// `site`'s last status, if it ever reported.
-pub async fn status(store: &dyn Store, site: &str) -> Result<Option<EdgeStatus>, ApiError> {
+pub async fn status(store: &dyn Store, site: &str) -> Result<Option<EdgeStatus>, SiteError> {
     match store.get(SITES, &status_id(site)).await? {
         Some(r) => Ok(Some(crate::registry::decode(&r, "site status")?)),
         None => Ok(None),

@@ -23,8 +23,9 @@ pub const SERVICES: &[skyport_http::access::Declared] = &[
 
 /// Every API router over `store`, with the auth policy on every route (`auth = None` is off).
 /// `store` should be wrapped in [`skyport_sync::Generational`] so edge agents see changes.
-/// Endpoint history is written inline, before each answer; `skyport serve` uses
-/// [`api_with_history`] with a background writer instead.
+/// The boot and cloud-init services record nodes' fetches through `history`; `None` writes
+/// that endpoint history inline, before each answer (`skyport serve` passes [`history`], a
+/// background writer).
 pub fn api(
     store: Arc<dyn Store>,
     settings: skyport_ipxe::Settings,
@@ -32,22 +33,9 @@ pub fn api(
     cloud_init_url: String,
     creds: Arc<dyn skyport_sites::Credentials>,
     auth: skyport_auth::AuthLayer,
+    history: Option<History>,
 ) -> Router {
-    let history = History::inline(store.clone());
-    api_with_history(store, settings, blobs, cloud_init_url, creds, auth, history)
-}
-
-/// [`api`], with the boot and cloud-init services recording nodes' fetches through `history`
-/// (see [`history`] for the local server's).
-pub fn api_with_history(
-    store: Arc<dyn Store>,
-    settings: skyport_ipxe::Settings,
-    blobs: Arc<skyport_images::FsBlobs>,
-    cloud_init_url: String,
-    creds: Arc<dyn skyport_sites::Credentials>,
-    auth: skyport_auth::AuthLayer,
-    history: History,
-) -> Router {
+    let history = history.unwrap_or_else(|| History::inline(store.clone()));
     let images = skyport_images::ImageService::new(store.clone(), blobs.clone());
     let routes = skyport_inventory::router(Inventory::new(store.clone()))
         .merge(skyport_boot::router(

@@ -76,14 +76,14 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let mut background = tokio::task::JoinSet::new();
     let cancel = tokio_util::sync::CancellationToken::new();
     let history = skyport::history(store.clone(), &mut background, cancel.clone());
-    let mut routes = skyport::api_with_history(
+    let mut routes = skyport::api(
         store.clone(),
         settings,
         blobs,
         cfg.cloud_init_url.clone(),
         creds,
         auth,
-        history.clone(),
+        Some(history.clone()),
     );
     if let Some(issuer) = local_issuer {
         routes = routes.merge(skyport_sites::token::router(store, issuer));

@@ -220,6 +220,7 @@ async fn every_route_times_every_token() {
         cloud_init,
         Arc::new(skyport_sites::LocalCredentials::new(None)),
         Some(Arc::new(jwks)),
+        None,
     );
 
     let mint = |scopes: &[&str]| {

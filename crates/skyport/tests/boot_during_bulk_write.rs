@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use skyport_store::{IndexKey, Page, PageRequest, Record, Result, Store, Table, Write};
+use skyport_store::{Result, Store, Write};
 use skyport_testkit::serve::{Served, largest_bulk_body};
 use tokio::sync::watch;
 
@@ -35,26 +35,11 @@ struct Observed {
 }
 
 #[async_trait::async_trait]
-impl Store for Observed {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
+impl skyport_store::Decorator for Observed {
+    fn inner(&self) -> &dyn Store {
+        self.inner.as_ref()
     }
-    async fn get(&self, t: Table, id: &str) -> Result<Option<Record>> {
-        self.inner.get(t, id).await
-    }
-    async fn get_many(&self, t: Table, ids: &[String]) -> Result<Vec<Record>> {
-        self.inner.get_many(t, ids).await
-    }
-    async fn get_keys(&self, k: &[(Table, String)]) -> Result<Vec<(Table, Record)>> {
-        self.inner.get_keys(k).await
-    }
-    async fn list(&self, t: Table, by: Option<&IndexKey>, p: PageRequest) -> Result<Page> {
-        self.inner.list(t, by, p).await
-    }
-    async fn get_unique(&self, k: &IndexKey) -> Result<Option<(String, String)>> {
-        self.inner.get_unique(k).await
-    }
-    async fn write(&self, ops: Vec<Write>) -> Result<()> {
+    async fn write_through(&self, ops: Vec<Write>) -> Result<()> {
         let bulk = ops.len() >= BULK_OPS;
         if bulk {
             self.bulk.send_replace(true);
@@ -64,12 +49,6 @@ impl Store for Observed {
             self.bulk.send_replace(false);
         }
         r
-    }
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-    async fn list_all(&self, t: Table, by: Option<&IndexKey>) -> Result<Vec<Record>> {
-        self.inner.list_all(t, by).await
     }
 }
 
@@ -115,14 +94,14 @@ async fn boot_scripts_are_answered_during_the_largest_bulk_write() {
     let cancel = tokio_util::sync::CancellationToken::new();
     let history = skyport::history(store.clone(), &mut background, cancel.clone());
     let blobs = Arc::new(skyport_images::FsBlobs::open(dir.path(), "http://127.0.0.1:1").unwrap());
-    let routes = skyport::api_with_history(
+    let routes = skyport::api(
         store,
         skyport_ipxe::Settings::default(),
         blobs,
         "http://127.0.0.1:1/cloud-init".into(),
         Arc::new(skyport_sites::NoCredentials("none in this test")),
         None,
-        history.clone(),
+        Some(history.clone()),
     );
     let server = Served::start(skyport_http::app(routes)).await.unwrap();
     let base = format!("http://{}", server.addr);

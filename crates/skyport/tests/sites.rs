@@ -50,6 +50,7 @@ impl Cloud {
             "http://127.0.0.1:1/cloud-init".into(),
             creds,
             Some(Arc::new(jwks)),
+            None,
         )
         .merge(skyport_sites::token::router(store, issuer.clone()));
         let admin = issuer

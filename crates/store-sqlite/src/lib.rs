@@ -49,6 +49,15 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 impl SqliteStore {
+    /// A store in a fresh temporary directory, which is removed when the returned guard is
+    /// dropped (for tests).
+    #[cfg(feature = "testing")]
+    pub fn temporary() -> std::io::Result<(tempfile::TempDir, std::sync::Arc<Self>)> {
+        let dir = tempfile::tempdir()?;
+        let store = Self::open(dir.path().join("db")).map_err(std::io::Error::other)?;
+        Ok((dir, std::sync::Arc::new(store)))
+    }
+
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> std::result::Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();

@@ -15,6 +15,9 @@
 //! The semantics are pinned by the conformance suite in `skyport-store-conformance`, which runs
 //! unchanged against every backend.
 
+mod decorator;
+pub use decorator::Decorator;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 

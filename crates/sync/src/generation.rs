@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use skyport_store::{IndexKey, Page, PageRequest, Record, Result, Store, Table, Write};
+use skyport_store::{Decorator, Record, Result, Store, Table, Write};
 
 pub const META: Table = Table("SyncMeta");
 pub const GENERATION_ID: &str = "generation";
@@ -47,32 +47,12 @@ pub async fn generation(store: &dyn Store) -> Result<String> {
 }
 
 #[async_trait::async_trait]
-impl Store for Generational {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
+impl Decorator for Generational {
+    fn inner(&self) -> &dyn Store {
+        self.inner.as_ref()
     }
 
-    async fn get(&self, table: Table, id: &str) -> Result<Option<Record>> {
-        self.inner.get(table, id).await
-    }
-
-    async fn get_many(&self, table: Table, ids: &[String]) -> Result<Vec<Record>> {
-        self.inner.get_many(table, ids).await
-    }
-
-    async fn get_keys(&self, keys: &[(Table, String)]) -> Result<Vec<(Table, Record)>> {
-        self.inner.get_keys(keys).await
-    }
-
-    async fn list(&self, table: Table, by: Option<&IndexKey>, page: PageRequest) -> Result<Page> {
-        self.inner.list(table, by, page).await
-    }
-
-    async fn get_unique(&self, key: &IndexKey) -> Result<Option<(String, String)>> {
-        self.inner.get_unique(key).await
-    }
-
-    async fn write(&self, mut ops: Vec<Write>) -> Result<()> {
+    async fn write_through(&self, mut ops: Vec<Write>) -> Result<()> {
         // Assignments decide which site's snapshot a record is in, so they count as changes.
         if ops.iter().any(|op| {
             crate::SYNCED.contains(&op.table())
@@ -84,14 +64,6 @@ impl Store for Generational {
             });
         }
         self.inner.write(ops).await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-
-    async fn list_all(&self, table: Table, by: Option<&IndexKey>) -> Result<Vec<Record>> {
-        self.inner.list_all(table, by).await
     }
 }
 

@@ -305,7 +305,7 @@ async fn report(
     }
     // A report may arrive long after a newer fetch was recorded in the cloud: keep the newest.
     let ids: Vec<String> = history.keys().cloned().collect();
-    for old in skyport_boot::stored_history(store.as_ref(), &ids).await? {
+    for old in skyport_boot::stored_history(store.as_ref(), Some(&ids)).await? {
         if history
             .get(&old.id())
             .is_some_and(|n| n.last_epoch <= old.last_epoch)
@@ -472,9 +472,7 @@ mod tests {
 
     #[tokio::test]
     async fn snapshot_is_304_until_something_synced_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let raw: Arc<dyn Store> =
-            Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
+        let (_dir, raw) = skyport_store_sqlite::SqliteStore::temporary().unwrap();
         let store: Arc<dyn Store> = Arc::new(crate::Generational::new(raw));
         let app = router(store.clone());
         let (s, h, body) = call(&app, get("/edge/v1/snapshot", None)).await;
@@ -517,9 +515,7 @@ mod tests {
     /// another), scaled down with a low cap.
     #[tokio::test]
     async fn candidates_are_capped_per_site_first_seen_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
+        let (_dir, store) = skyport_store_sqlite::SqliteStore::temporary().unwrap();
         let app = router_with(
             store.clone(),
             Limits {
@@ -544,21 +540,20 @@ mod tests {
                 .map(|m| m.mac)
                 .collect()
         };
+        // (new candidates, dropped) of one report, which must be accepted.
+        let counts = async |site: &str, macs: &[(u8, i64)]| {
+            let (s, _, body) = call(&app, report(site, macs)).await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            (v["unknown_macs"].as_u64(), v["dropped"].as_u64())
+        };
         let (s, _, body) = call(&app, report("lab", &[(1, 1), (2, 2), (3, 3)])).await;
         assert_eq!(s, StatusCode::OK, "{body}");
         // Two places left: the report is taken, its two earliest-seen new MACs kept, the
         // others dropped and counted, and MAC 1 (already a candidate) updated regardless.
-        let (s, _, body) = call(
-            &app,
-            report("lab", &[(9, 9), (4, 4), (1, 0), (8, 8), (5, 5)]),
-        )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
-            (v["unknown_macs"].as_u64(), v["dropped"].as_u64()),
-            (Some(3), Some(2)),
-            "{body}"
+            counts("lab", &[(9, 9), (4, 4), (1, 0), (8, 8), (5, 5)]).await,
+            (Some(3), Some(2))
         );
         let (_, _, body) = call(&app, get("/edge/v1/candidates", None)).await;
         assert_eq!(
@@ -574,22 +569,9 @@ mod tests {
         let c: Vec<UnknownMac> = serde_json::from_str(&body).unwrap();
         assert_eq!(c[0].first_seen, t, "a kept candidate is still updated");
         // Full: known MACs are still updated, new ones dropped, and the report is not refused.
-        let (s, _, body) = call(&app, report("lab", &[(2, 2), (6, 6)])).await;
-        assert_eq!(s, StatusCode::OK, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(
-            (v["unknown_macs"].as_u64(), v["dropped"].as_u64()),
-            (Some(1), Some(1)),
-            "{body}"
-        );
+        assert_eq!(counts("lab", &[(2, 2), (6, 6)]).await, (Some(1), Some(1)));
         // The cap is per site.
-        let (_, _, body) = call(&app, report("annex", &[(6, 6), (7, 7)])).await;
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(
-            (v["unknown_macs"].as_u64(), v["dropped"].as_u64()),
-            (Some(2), Some(0)),
-            "{body}"
-        );
+        assert_eq!(counts("annex", &[(6, 6), (7, 7)]).await, (Some(2), Some(0)));
         let (_, _, body) = call(&app, get("/edge/v1/candidates", None)).await;
         assert_eq!(listed(&body, "lab").len(), 5);
         assert_eq!(listed(&body, "annex").len(), 2);
@@ -597,9 +579,7 @@ mod tests {
 
     #[tokio::test]
     async fn reports_are_validated_whole_and_keep_the_newest() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
+        let (_dir, store) = skyport_store_sqlite::SqliteStore::temporary().unwrap();
         let app = router(store.clone());
         let t = now() - 100;
         let good = format!(

@@ -219,29 +219,21 @@ mod tests {
             s.into_records(),
             Err(SnapshotError::UnknownTable(_))
         ));
-        let mut s = snap();
-        s.tables
-            .insert("Components".into(), vec![rec("a", "{"), rec("b", "{}")]);
-        assert!(matches!(
-            s.into_records(),
-            Err(SnapshotError::BadRecord { .. })
-        ));
-        let mut s = snap();
-        s.tables
-            .insert("Components".into(), vec![rec("a", "{}"), rec("a", "{}")]);
-        assert!(matches!(
-            s.into_records(),
-            Err(SnapshotError::BadRecord { .. })
-        ));
-        let mut s = snap();
-        let mut b = rec("b", "{}");
-        b.uniques = vec![["nid".into(), "a".into()]];
-        s.tables
-            .insert("Components".into(), vec![rec("a", "{}"), b]);
-        assert!(matches!(
-            s.into_records(),
-            Err(SnapshotError::BadRecord { .. })
-        ));
+        // Unparsable JSON, a duplicate id, a unique key that is not an index name.
+        let mut odd_unique = rec("b", "{}");
+        odd_unique.uniques = vec![["nid".into(), "a".into()]];
+        for records in [
+            vec![rec("a", "{"), rec("b", "{}")],
+            vec![rec("a", "{}"), rec("a", "{}")],
+            vec![rec("a", "{}"), odd_unique],
+        ] {
+            let mut s = snap();
+            s.tables.insert("Components".into(), records);
+            assert!(matches!(
+                s.into_records(),
+                Err(SnapshotError::BadRecord { .. })
+            ));
+        }
         let mut s = snap();
         s.generation = " ".into();
         assert_eq!(s.into_records().unwrap_err(), SnapshotError::NoGeneration);

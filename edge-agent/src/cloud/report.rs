@@ -45,7 +45,7 @@ async fn pending(replica: &Replica) -> Result<(Report, i64, usize), ReportError>
     let since = replica.reported_through().await?;
     let now = skyport_model::now();
     let store = replica.store();
-    let history_all = skyport_boot::all_history(store.as_ref()).await?;
+    let history_all = skyport_boot::stored_history(store.as_ref(), None).await?;
     let history = history_all
         .into_iter()
         .filter(|e| e.last_epoch >= since)

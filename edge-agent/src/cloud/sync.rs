@@ -129,7 +129,7 @@ impl Syncer {
             body.extend_from_slice(&chunk);
         }
         if gzipped {
-            body = gunzip(&body, MAX_SNAPSHOT_BYTES).map_err(garbage)?;
+            body = gunzip(&body, MAX_SNAPSHOT_BYTES).map_err(|e| garbage(e.to_string()))?;
         }
         let snap: Snapshot = serde_json::from_slice(&body).map_err(|e| garbage(e.to_string()))?;
         let applied = self.replica.apply(snap).await?;
@@ -139,17 +139,25 @@ impl Syncer {
 
 /// Inflates a gzip body, refusing more than `limit` bytes of output (a small body must not
 /// expand into an unbounded one).
-fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
     use std::io::Read;
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(data)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| format!("bad gzip: {e}"))?;
+        .map_err(GunzipError::Bad)?;
     if out.len() > limit {
-        return Err(format!("inflates to more than {limit} bytes"));
+        return Err(GunzipError::TooLarge(limit));
     }
     Ok(out)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum GunzipError {
+    #[error("bad gzip: {0}")]
+    Bad(#[source] std::io::Error),
+    #[error("inflates to more than {0} bytes")]
+    TooLarge(usize),
 }
 
 #[cfg(test)]
@@ -163,8 +171,11 @@ mod tests {
         enc.write_all(&vec![b'a'; 100_000]).unwrap_or_default();
         let z = enc.finish().unwrap_or_default();
         assert!(z.len() < 1000);
-        assert_eq!(gunzip(&z, 100_000).map(|v| v.len()), Ok(100_000));
-        assert!(gunzip(&z, 99_999).unwrap_err().contains("more than"));
+        assert_eq!(gunzip(&z, 100_000).map(|v| v.len()).ok(), Some(100_000));
+        assert!(matches!(
+            gunzip(&z, 99_999),
+            Err(GunzipError::TooLarge(99_999))
+        ));
         assert!(gunzip(b"not gzip", 10).is_err());
     }
 }

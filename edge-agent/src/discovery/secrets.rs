@@ -195,16 +195,26 @@ mod tests {
         }
     }
 
+    /// A directory with `secrets.json` holding `entries` (id, username, password), and its key.
+    fn saved(entries: &[(&str, &str, &str)]) -> (tempfile::TempDir, [u8; 32]) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = parse_key(&generate_key()).unwrap();
+        let mut s = SecretStore::open_with_key(&dir.path().join("secrets.json"), key).unwrap();
+        for (id, u, p) in entries {
+            s.set(id, creds(u, p));
+        }
+        s.save().unwrap();
+        (dir, key)
+    }
+
     #[test]
     fn round_trip_lookup_order_and_no_plaintext_on_disk() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, key) = saved(&[
+            ("default", "root", "initial0"),
+            ("10.0.0.5", "admin", "hunter2"),
+            ("10.0.0.5:8443", "ops", "swordfish"),
+        ]);
         let path = dir.path().join("secrets.json");
-        let key = parse_key(&generate_key()).unwrap();
-        let mut s = SecretStore::open_with_key(&path, key).unwrap();
-        s.set("default", creds("root", "initial0"));
-        s.set("10.0.0.5", creds("admin", "hunter2"));
-        s.set("10.0.0.5:8443", creds("ops", "swordfish"));
-        s.save().unwrap();
         let raw = std::fs::read_to_string(&path).unwrap();
         for secret in ["initial0", "hunter2", "swordfish", "root", "admin"] {
             assert!(!raw.contains(secret), "{secret} in clear text");
@@ -222,13 +232,8 @@ mod tests {
 
     #[test]
     fn wrong_key_and_swapped_entries_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, key) = saved(&[("a", "u1", "p1"), ("b", "u2", "p2")]);
         let path = dir.path().join("secrets.json");
-        let key = parse_key(&generate_key()).unwrap();
-        let mut s = SecretStore::open_with_key(&path, key).unwrap();
-        s.set("a", creds("u1", "p1"));
-        s.set("b", creds("u2", "p2"));
-        s.save().unwrap();
         let other = parse_key(&generate_key()).unwrap();
         assert!(matches!(
             SecretStore::open_with_key(&path, other),

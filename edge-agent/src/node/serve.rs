@@ -27,7 +27,7 @@ use axum::routing::get;
 use futures::StreamExt;
 use skyport_boot::BootService;
 use skyport_http::ApiError;
-use skyport_images::{BlobError, Blobs, Image, ImageService, ImageState};
+use skyport_images::{BlobError, Blobs, Image, ImageError, ImageService, ImageState};
 use skyport_metadata::MetadataService;
 use skyport_model::Mac;
 use skyport_store::{Record, Write};
@@ -144,10 +144,10 @@ impl Site {
                 Ok(_) => {
                     tracing::warn!(image = %id, "boot parameters reference an image that is not uploaded yet")
                 }
-                Err(ApiError::NotFound(_)) => {
+                Err(ImageError::NoSuchImage { .. }) => {
                     tracing::warn!(image = %id, "boot parameters reference an unregistered image")
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(out)
@@ -485,7 +485,7 @@ async fn image(
     }
     let img = match site.images.get(&id).await {
         Ok(i) => i,
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     if img.state != ImageState::Ready {
         return ApiError::not_found(format!("image {id} has not been uploaded and verified yet"))

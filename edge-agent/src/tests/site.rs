@@ -123,6 +123,7 @@ impl Cloud {
             format!("{}/cloud-init", self.url()),
             Arc::new(skyport_sites::LocalCredentials::new(None)),
             None,
+            None,
         )
         .layer(axum::middleware::from_fn_with_state(
             self.faults.clone(),

@@ -82,6 +82,7 @@ async fn client_credentials_are_exchanged_once_and_verified_by_the_server() {
         "http://127.0.0.1:1/cloud-init".into(),
         Arc::new(skyport_sites::LocalCredentials::new(None)),
         Some(Arc::new(jwks)),
+        None,
     );
     let tokens = Arc::new(TokenServer {
         issuer: LocalIssuer::load_or_create(&dir.path().join("cloud")).unwrap(),

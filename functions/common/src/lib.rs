@@ -296,22 +296,17 @@ mod tests {
             (c.table.as_str(), c.create_table, c.log_format),
             ("skyport", false, LogFormat::Json)
         );
-        let e = CommonConfig::from_lookup(&|k| {
-            (k == "SKYPORT_CREATE_TABLE")
-                .then(|| "maybe".into())
-                .or_else(|| with_auth(k))
-        })
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("SKYPORT_CREATE_TABLE"));
-        let e = CommonConfig::from_lookup(&|k| {
-            (k == "SKYPORT_LOG_FORMAT")
-                .then(|| "xml".into())
-                .or_else(|| with_auth(k))
-        })
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("SKYPORT_LOG_FORMAT"));
+        for (var, bad) in [
+            ("SKYPORT_CREATE_TABLE", "maybe"),
+            ("SKYPORT_LOG_FORMAT", "xml"),
+        ] {
+            let e = CommonConfig::from_lookup(&|k| {
+                (k == var).then(|| bad.into()).or_else(|| with_auth(k))
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(var), "{e}");
+        }
         assert!(
             CommonConfig::from_lookup(&|k| (k == "SKYPORT_TABLE")
                 .then(String::new)

@@ -147,7 +147,7 @@ fn body(target: &Target, config: &Config, need_config: bool) -> Result<Value, Cl
         .as_ref()
         .map(|f| format!("{}: ", f.display()))
         .unwrap_or_default();
-    let bad = |e: skyport_http::ApiError| CliError::Local(anyhow::anyhow!("{origin}{e}"));
+    let bad = |e: skyport_boot::BootError| CliError::Local(anyhow::anyhow!("{origin}{e}"));
     let keys = node_keys(&p).map_err(bad)?;
     if keys.is_empty() {
         return Err(CliError::Local(anyhow::anyhow!(
