@@ -306,3 +306,156 @@ async fn service_all(State(svc): State<BootService>) -> Response {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every [`BootError`] answers with the status and the `detail` text the boot service gave
+    //! before it had its own error type (BSS's texts where BSS has one; clients match on them).
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use skyport_model::{HmsType, Mac, Xname};
+    use skyport_store::StoreError;
+
+    use super::*;
+
+    fn answer(e: BootError) -> (u16, String) {
+        let a = ApiError::from(e);
+        (a.status().as_u16(), a.to_string())
+    }
+
+    fn json_error() -> serde_json::Error {
+        serde_json::from_str::<u8>("x").unwrap_err()
+    }
+
+    #[test]
+    fn boot_errors_keep_their_status_and_detail() {
+        let mac_error = || Mac::parse("zz").unwrap_err();
+        let cases: Vec<(BootError, u16, String)> = vec![
+            (BootError::NoNodes, 400, "Bad Request: no hosts, macs or nids given".into()),
+            (
+                BootError::NothingToSet,
+                400,
+                "Bad Request: need at least one of params, kernel or initrd".into(),
+            ),
+            (
+                BootError::NothingToUpdate,
+                400,
+                "Bad Request: nothing to update (give kernel, initrd, params or cloud-init)".into(),
+            ),
+            (
+                BootError::NoSelection,
+                400,
+                "Bad Request: give hosts, macs or nids, or kernel+initrd+params".into(),
+            ),
+            (
+                BootError::BadHost { index: 2, value: "nope".into() },
+                400,
+                "hosts[2]: \"nope\" is not a valid xname".into(),
+            ),
+            (
+                BootError::NotANode {
+                    index: 0,
+                    xname: Xname::parse("x1000c0s0b0").unwrap(),
+                    hms_type: HmsType::NodeBmc,
+                },
+                400,
+                "hosts[0]: x1000c0s0b0 is a NodeBMC, not a Node".into(),
+            ),
+            (
+                BootError::BadMac { index: 1, source: mac_error() },
+                400,
+                format!("macs[1]: {}", mac_error()),
+            ),
+            (
+                BootError::BadNid { index: 0, nid: -4 },
+                400,
+                "nids[0]: NID -4 is out of range".into(),
+            ),
+            (
+                BootError::BadS3Url { field: "kernel", value: "s3://".into() },
+                400,
+                "kernel: \"s3://\" is not an s3://bucket/key URL".into(),
+            ),
+            (
+                BootError::NoRegistry { field: "initrd" },
+                400,
+                "initrd: image references need the image registry, which is not configured here"
+                    .into(),
+            ),
+            (
+                BootError::NoSuchImage { field: "kernel", id: "k1".into() },
+                400,
+                "kernel: no such image: k1".into(),
+            ),
+            (
+                BootError::Duplicate { ids: vec!["host:x1".into(), "mac:a".into()] },
+                400,
+                "Bad Request: postgres.Add: No nodes to add (possible duplicate(s)): host:x1, mac:a"
+                    .into(),
+            ),
+            (BootError::ScriptMac(mac_error()), 400, format!("mac: {}", mac_error())),
+            (BootError::ScriptNid("x".into()), 400, "nid: \"x\" is not a NID".into()),
+            (BootError::NoScriptKey, 400, "Need a mac=, name=, or nid= parameter".into()),
+            (
+                BootError::Missing(vec!["host:x1".into()]),
+                404,
+                "Not Found: no boot parameters for host:x1".into(),
+            ),
+            (BootError::NoMatch, 404, "Not Found: no matching boot parameters".into()),
+            (
+                BootError::NotFound,
+                404,
+                "Cannot find boot parameters for requested hosts, MACs or NIDs".into(),
+            ),
+            (
+                BootError::Unresolvable { value: "image:k1".into() },
+                422,
+                "image:k1: no image registry configured".into(),
+            ),
+            (
+                BootError::BadId("odd".into()),
+                500,
+                "stored boot parameters have a bad id \"odd\"".into(),
+            ),
+            (
+                BootError::Corrupt { id: "host:x1".into(), source: json_error() },
+                500,
+                format!("stored boot parameters host:x1 are unreadable: {}", json_error()),
+            ),
+            (
+                BootError::CorruptHistory { id: "x1#bootscript".into(), source: json_error() },
+                500,
+                format!("stored endpoint history x1#bootscript is unreadable: {}", json_error()),
+            ),
+            (BootError::Encode(json_error()), 500, format!("encoding boot config: {}", json_error())),
+            (
+                BootError::Inventory(ApiError::not_found("no such xname.")),
+                404,
+                "no such xname.".into(),
+            ),
+            (
+                BootError::Store(StoreError::Conflict { table: "BootParams".into(), id: "a".into() }),
+                ApiError::from(StoreError::Conflict { table: "BootParams".into(), id: "a".into() })
+                    .status()
+                    .as_u16(),
+                ApiError::from(StoreError::Conflict { table: "BootParams".into(), id: "a".into() })
+                    .to_string(),
+            ),
+        ];
+        for (e, status, detail) in cases {
+            assert_eq!(answer(e), (status, detail));
+        }
+        // A POST that lost the race to create an entry is a duplicate, as BSS answers.
+        assert_eq!(
+            answer(BootError::on_create(StoreError::Conflict {
+                table: "BootParams".into(),
+                id: "mac:52:54:00:00:00:01".into(),
+            })),
+            (
+                400,
+                "Bad Request: postgres.Add: No nodes to add (possible duplicate(s)): mac:52:54:00:00:00:01"
+                    .into()
+            )
+        );
+    }
+}
