@@ -431,6 +431,7 @@ impl BootService {
     async fn lookup(
         &self,
         key: &ChainKey,
+        named: Option<&Xname>,
     ) -> Result<(Option<Component>, Option<BootConfig>), BootError> {
         use skyport_inventory::reads::{Read, component_key, decode_read, interface_key};
         let mut params: BTreeMap<String, BootConfig> = BTreeMap::new();
@@ -479,8 +480,8 @@ impl BootService {
                     )?;
                 }
             }
-            ChainKey::Name(n) => {
-                if let Ok(x) = Xname::parse(n) {
+            ChainKey::Name(_) => {
+                if let Some(x) = named {
                     absorb(
                         self.store.get_keys(&host_batch(x.as_str())).await?,
                         &mut params,
@@ -508,9 +509,7 @@ impl BootService {
         }
         if let Some(c) = &comp {
             order.push(NodeKey::Host(c.id.clone()).record_id());
-        } else if let ChainKey::Name(n) = key
-            && let Ok(x) = Xname::parse(n)
-        {
+        } else if let Some(x) = named {
             order.push(NodeKey::Host(x.to_string()).record_id());
         }
         let nid = comp.as_ref().and_then(|c| c.nid).or(match key {
@@ -537,11 +536,16 @@ impl BootService {
         req: &ScriptRequest,
         key: &ChainKey,
     ) -> Result<ScriptOutcome, BootError> {
-        let (comp, config) = self.lookup(key).await?;
-        let xname = comp.as_ref().map(|c| c.id.clone()).or_else(|| match key {
-            ChainKey::Name(n) => Xname::parse(n).ok().map(|x| x.to_string()),
+        // A name is parsed once: the node it names, if it is an xname.
+        let named = match key {
+            ChainKey::Name(n) => Xname::parse(n).ok(),
             _ => None,
-        });
+        };
+        let (comp, config) = self.lookup(key, named.as_ref()).await?;
+        let xname = comp
+            .as_ref()
+            .map(|c| c.id.clone())
+            .or_else(|| named.map(|x| x.to_string()));
         let nid = comp.as_ref().and_then(|c| c.nid).or(match key {
             ChainKey::Nid(n) => Some(*n),
             _ => None,

@@ -26,13 +26,11 @@ pub fn keep_share(
     mine: impl Fn(&str) -> bool,
 ) -> std::collections::BTreeSet<String> {
     let params = tables.entry(BOOT_PARAMS).or_default();
-    params.retain(|r| match r.id.split_once(':') {
-        Some(("host", x)) => mine(x),
-        Some(("mac", m)) => {
-            skyport_model::Mac::parse(m).is_ok_and(|m| inventory.macs.contains(&m.to_string()))
-        }
-        Some(("nid", n)) => n.parse::<i64>().is_ok_and(|n| inventory.nids.contains(&n)),
-        _ => false,
+    params.retain(|r| match NodeKey::from_record_id(&r.id) {
+        Some(NodeKey::Host(x)) => mine(&x),
+        Some(NodeKey::Mac(m)) => inventory.macs.contains(&m),
+        Some(NodeKey::Nid(n)) => inventory.nids.contains(&n),
+        None => false,
     });
     params.iter().flat_map(|r| image_refs(&r.body)).collect()
 }

@@ -69,8 +69,8 @@ pub async fn interface_macs(store: &dyn Store) -> Result<Vec<Mac>, skyport_store
 pub struct Share {
     pub xnames: BTreeSet<String>,
     pub nids: BTreeSet<i64>,
-    /// Canonical MACs of the site's interfaces.
-    pub macs: BTreeSet<String>,
+    /// MACs of the site's interfaces.
+    pub macs: BTreeSet<Mac>,
     /// Labels of the groups with a member at the site.
     pub groups: BTreeSet<String>,
 }
@@ -100,11 +100,10 @@ pub fn keep_share(tables: &mut BTreeMap<Table, Vec<Record>>, mine: impl Fn(&str)
             .and_then(|v| v.as_str().map(str::to_string))
             .is_some_and(|c| mine(&c))
     });
-    let macs: BTreeSet<String> = nics
+    let macs: BTreeSet<Mac> = nics
         .iter()
         .filter_map(|r| field(&r.body, "MACAddress"))
         .filter_map(|v| v.as_str().and_then(|m| Mac::parse(m).ok()))
-        .map(|m| m.to_string())
         .collect();
 
     let groups = tables.entry(GROUPS).or_default();

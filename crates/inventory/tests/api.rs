@@ -1,6 +1,8 @@
 //! The inventory API, end to end through the real Router and a real store, with every answer
 //! checked against the upstream SMD OpenAPI spec (status documented, body fits the schema).
-//! The same suite runs on the embedded SQLite store and on Amazon's DynamoDB Local.
+//! The same suite runs on the embedded SQLite store and on Amazon's DynamoDB Local, behind
+//! `skyport_testkit::dynamo_harness`, which adds what Local does not emulate: concurrent
+//! transactions on one item conflict, and 2% of calls are throttled (the SDK retries them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -16,9 +18,21 @@ async fn api_suite_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_suite_on_dynamodb_local() {
+    use skyport_testkit::dynamo_harness::{DynamoHarness, HarnessConfig, HarnessStats};
     let ddb = skyport_testkit::DynamoLocal::start().expect("DynamoDB Local");
-    let store = common::store_dynamo(&ddb.endpoint(), "skyport-api").await;
+    let harness = DynamoHarness::start(
+        &ddb.endpoint(),
+        HarnessConfig {
+            throttle_per_mille: 20,
+            hold: std::time::Duration::from_millis(5),
+            ..HarnessConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let store = common::store_dynamo(&harness.endpoint(), "skyport-api").await;
     suite(&common::api(store)).await;
+    assert!(HarnessStats::get(&harness.stats().throttled) > 0);
 }
 
 async fn suite(api: &Api) {

