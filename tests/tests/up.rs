@@ -124,6 +124,35 @@ fn up_demo_brings_up_a_working_cluster() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    // With nothing changing, the registered demo site's polls are answered 304 and nothing is
+    // re-applied (its tag is `<generation>.<site>`; the agent once sent back `<generation>`
+    // and re-downloaded its whole share every interval).
+    let counter = |name: &str| -> u64 {
+        let o = Command::new("curl")
+            .args(["-fsS", &format!("http://127.0.0.1:{edge}/metrics")])
+            .output()
+            .unwrap();
+        let m = String::from_utf8_lossy(&o.stdout).into_owned();
+        m.lines()
+            .find_map(|l| l.strip_prefix(&format!("skyport_edge_{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{m}"))
+    };
+    let (applied, unchanged) = (
+        counter("sync_applied_total"),
+        counter("sync_unchanged_total"),
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        counter("sync_applied_total"),
+        applied,
+        "an unchanged site's snapshot was applied again"
+    );
+    assert!(
+        counter("sync_unchanged_total") >= unchanged + 2,
+        "polls were not answered 304"
+    );
+
     let stuck = "skyport up did not stop on SIGTERM";
     let st = common::terminate(&mut up, Duration::from_secs(20), stuck);
     assert!(st.success(), "{st}");

@@ -76,7 +76,13 @@ impl Syncer {
 
     async fn poll_inner(&self) -> Result<Polled, SyncError> {
         let url = self.cloud.url("/edge/v1/snapshot");
-        let current = self.replica.applied().await?.map(|a| a.generation);
+        // The tag of the snapshot in service, as the cloud sent it (older replicas kept only
+        // the generation, which is the tag of an unregistered site's snapshot).
+        let current = self
+            .replica
+            .applied()
+            .await?
+            .map(|a| a.etag.unwrap_or_else(|| format!("\"{}\"", a.generation)));
         let resp = self
             .cloud
             .execute(&url, |h| {
@@ -84,8 +90,8 @@ impl Syncer {
                     .get(&url)
                     .header(reqwest::header::ACCEPT_ENCODING, "gzip")
                     .timeout(std::time::Duration::from_secs(120));
-                if let Some(g) = &current {
-                    req = req.header(reqwest::header::IF_NONE_MATCH, format!("\"{g}\""));
+                if let Some(tag) = &current {
+                    req = req.header(reqwest::header::IF_NONE_MATCH, tag);
                 }
                 req
             })
@@ -112,6 +118,11 @@ impl Syncer {
         {
             return Err(garbage(format!("larger than {MAX_SNAPSHOT_BYTES} bytes")));
         }
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let gzipped = resp
             .headers()
             .get(reqwest::header::CONTENT_ENCODING)
@@ -132,7 +143,7 @@ impl Syncer {
             body = gunzip(&body, MAX_SNAPSHOT_BYTES).map_err(|e| garbage(e.to_string()))?;
         }
         let snap: Snapshot = serde_json::from_slice(&body).map_err(|e| garbage(e.to_string()))?;
-        let applied = self.replica.apply(snap).await?;
+        let applied = self.replica.apply(snap, etag).await?;
         Ok(Polled::Applied(applied))
     }
 }

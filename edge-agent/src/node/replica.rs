@@ -36,6 +36,10 @@ pub enum ReplicaError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
     pub generation: String,
+    /// The `ETag` the cloud sent with it, sent back verbatim in `If-None-Match` (a site's tag
+    /// is not its generation alone). Absent in replicas written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     /// Unix time it was applied.
     pub applied_at: i64,
     pub records: usize,
@@ -65,12 +69,17 @@ impl Replica {
         }
     }
 
-    /// Checks `snap` whole, then swaps it in for the previous one in one transaction. A
-    /// refused or failed snapshot leaves the previous one in service.
-    pub async fn apply(&self, snap: Snapshot) -> Result<Applied, ReplicaError> {
+    /// Checks `snap` (which came with `etag`) whole, then swaps it in for the previous one in
+    /// one transaction. A refused or failed snapshot leaves the previous one in service.
+    pub async fn apply(
+        &self,
+        snap: Snapshot,
+        etag: Option<String>,
+    ) -> Result<Applied, ReplicaError> {
         let (generation, mut records) = snap.into_records()?;
         let applied = Applied {
             generation,
+            etag,
             applied_at: skyport_model::now(),
             records: records.len(),
         };
