@@ -138,10 +138,24 @@ fn up_demo_brings_up_a_working_cluster() {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {name} in:\n{m}"))
     };
-    let (applied, unchanged) = (
-        counter("sync_applied_total"),
-        counter("sync_unchanged_total"),
-    );
+    // First let the edge catch up with the last real change (the endpoint deleted above may
+    // still be on its way): the count must hold still for 3 s, more than an interval; with the
+    // old agent it never does.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut applied = counter("sync_applied_total");
+    loop {
+        std::thread::sleep(Duration::from_secs(3));
+        let now = counter("sync_applied_total");
+        if now == applied {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edge re-applied its snapshot every interval ({now} applies)"
+        );
+        applied = now;
+    }
+    let unchanged = counter("sync_unchanged_total");
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(
         counter("sync_applied_total"),

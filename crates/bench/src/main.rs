@@ -15,6 +15,7 @@ use anyhow::{Context, bail};
 mod bootstorm;
 mod bootwrite;
 mod coldstart;
+mod contention;
 mod discovery;
 
 use clap::{Parser, Subcommand};
@@ -104,6 +105,22 @@ enum Cmd {
         /// Write endpoint history before each answer, as before the background writer.
         #[arg(long)]
         inline: bool,
+    },
+    /// Concurrent writers on distinct components through the inventory API on DynamoDB (behind
+    /// the conflict harness), with and without the sync generation stamp.
+    Contention {
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        /// Writes (one component POST each) per writer.
+        #[arg(long, default_value_t = 200)]
+        writes: usize,
+        /// How long a transaction holds its items after DynamoDB Local answered, ms.
+        #[arg(long, default_value_t = 10)]
+        hold_ms: u64,
+        /// Writes one item takes per second (DynamoDB's per-partition limit is 1,000).
+        #[arg(long)]
+        item_rate: Option<u32>,
     },
     /// Boot API: bootscript latency/throughput on SQLite, DynamoDB calls per bootscript.
     Boot {
@@ -646,6 +663,23 @@ async fn dynamodb(nodes: usize) -> anyhow::Result<()> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
+        Cmd::Contention {
+            writers,
+            writes,
+            hold_ms,
+            item_rate,
+        } => {
+            if writers == 0 || writes == 0 {
+                bail!("--writers and --writes must be positive");
+            }
+            contention::run(contention::Params {
+                writers,
+                writes,
+                hold: Duration::from_millis(hold_ms),
+                item_rate,
+            })
+            .await?;
+        }
         Cmd::Coldstart { runs } => {
             if runs == 0 {
                 bail!("--runs must be at least 1");

@@ -91,8 +91,13 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
+            // A lost write race that survived the service's own retries (every service
+            // re-reads and recomputes a few times before giving up): contention, not a
+            // refusal of the request, so a retryable 503 with `Retry-After` (clients such as
+            // the edge agent park a 4xx for an admin). A client's stale `If-Match` is a 412,
+            // decided before any write.
             StoreError::Conflict { .. } => {
-                ApiError::Conflict(format!("{e}; the request was not applied"))
+                ApiError::Unavailable(format!("{e}; the request was not applied"))
             }
             StoreError::Duplicate { .. } => ApiError::Conflict(e.to_string()),
             StoreError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
@@ -383,6 +388,25 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use http_body_util::BodyExt;
+
+    /// A write race the service lost after its retries is contention (retry later), not a
+    /// refusal: clients such as the edge agent park a 4xx and retry a 503.
+    #[test]
+    fn a_lost_write_race_is_a_retryable_503() {
+        let e = StoreError::Conflict {
+            table: "Components".into(),
+            id: "x1000c0s0b0n0".into(),
+        };
+        let r = ApiError::from(e).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        // A duplicate is the request's own fault and stays a 409.
+        let dup = StoreError::Duplicate {
+            key: skyport_store::IndexKey::new("nid", "7"),
+            owner: "Components/x1".into(),
+        };
+        assert_eq!(ApiError::from(dup).status(), StatusCode::CONFLICT);
+    }
 
     #[tokio::test]
     async fn problem_has_smd_shape() {

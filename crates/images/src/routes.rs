@@ -323,7 +323,7 @@ mod tests {
                     table: "Images".into(),
                     id: id(),
                 }),
-                409,
+                503,
                 "Images/vmlinuz-1-x86_64-kernel was changed by another writer; re-read and retry; the request was not applied"
                     .into(),
             ),
