@@ -65,12 +65,16 @@ async fn contend(
     errors
 }
 
+/// DynamoDB Local, and the harness in front of it with `config`.
+async fn local_behind_harness(config: HarnessConfig) -> (DynamoLocal, DynamoHarness) {
+    let ddb = DynamoLocal::start().expect("DynamoDB Local");
+    let harness = DynamoHarness::start(&ddb.endpoint(), config).await.unwrap();
+    (ddb, harness)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_sharing_an_item_conflict_and_distinct_ones_do_not() {
-    let ddb = DynamoLocal::start().expect("DynamoDB Local");
-    let harness = DynamoHarness::start(&ddb.endpoint(), HarnessConfig::default())
-        .await
-        .unwrap();
+    let (ddb, harness) = local_behind_harness(HarnessConfig::default()).await;
 
     // What the harness is for: Local lets every one of them through.
     let direct = contend(store(&ddb.endpoint(), "direct", None).await, 16, 10, true).await;
@@ -112,17 +116,12 @@ async fn transactions_sharing_an_item_conflict_and_distinct_ones_do_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttles_are_retried_by_the_sdk_or_are_unavailable() {
-    let ddb = DynamoLocal::start().expect("DynamoDB Local");
-    let harness = DynamoHarness::start(
-        &ddb.endpoint(),
-        HarnessConfig {
-            throttle_per_mille: 300,
-            hold: Duration::ZERO,
-            ..HarnessConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_ddb, harness) = local_behind_harness(HarnessConfig {
+        throttle_per_mille: 300,
+        hold: Duration::ZERO,
+        ..HarnessConfig::default()
+    })
+    .await;
     // The SDK's retries (three attempts) absorb most throttles...
     let retried = store(&harness.endpoint(), "retried", None).await;
     let errors = contend(retried, 4, 10, false).await;
@@ -142,17 +141,12 @@ async fn throttles_are_retried_by_the_sdk_or_are_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hot_item_is_throttled_at_its_write_rate() {
-    let ddb = DynamoLocal::start().expect("DynamoDB Local");
-    let harness = DynamoHarness::start(
-        &ddb.endpoint(),
-        HarnessConfig {
-            item_writes_per_sec: Some(20),
-            hold: Duration::ZERO,
-            ..HarnessConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_ddb, harness) = local_behind_harness(HarnessConfig {
+        item_writes_per_sec: Some(20),
+        hold: Duration::ZERO,
+        ..HarnessConfig::default()
+    })
+    .await;
     let s = store(&harness.endpoint(), "rate", Some(1)).await;
     let mut refused = 0;
     for i in 0..60 {
@@ -171,17 +165,12 @@ async fn a_hot_item_is_throttled_at_its_write_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conformance_suite_passes_with_conflicts_and_throttling() {
-    let ddb = DynamoLocal::start().expect("DynamoDB Local");
-    let harness = DynamoHarness::start(
-        &ddb.endpoint(),
-        HarnessConfig {
-            throttle_per_mille: 20,
-            hold: Duration::from_millis(5),
-            ..HarnessConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_ddb, harness) = local_behind_harness(HarnessConfig {
+        throttle_per_mille: 20,
+        hold: Duration::from_millis(5),
+        ..HarnessConfig::default()
+    })
+    .await;
     let s = store(&harness.endpoint(), "conformance-harness", None).await;
     let ran = skyport_store_conformance::run_all(s).await;
     assert!(ran.len() >= 14);
