@@ -289,7 +289,9 @@ impl BootService {
         must_exist: bool,
     ) -> Result<(), BootError> {
         let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
-        for attempt in 1.. {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             let existing = params::by_id(self.store.get_many(BOOT_PARAMS, &ids).await?);
             if must_exist {
                 let missing: Vec<&str> = ids
@@ -311,7 +313,6 @@ impl BootService {
                 Err(e) => return Err(e.into()),
             }
         }
-        unreachable!("the retry loop returns by its eighth attempt")
     }
 
     /// `DELETE`: by hosts/macs/nids, or, with none given, every entry whose kernel, initrd and

@@ -154,12 +154,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// JSON with SMD's trailing newline and `Content-Type: application/json`.
 /// `value` as a stored record's JSON body; failing to encode is a server fault (500).
 pub fn encode<T: Serialize>(value: &T) -> Result<String, ApiError> {
     serde_json::to_string(value).map_err(|e| ApiError::Internal(format!("encoding: {e}")))
 }
 
+/// JSON with SMD's trailing newline and `Content-Type: application/json`.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(mut bytes) => {

@@ -26,8 +26,8 @@ type Res = Result<Response, ApiError>;
 /// The one place the sites' errors become HTTP answers (here and for the inventory and edge
 /// sync, which call ownership and the registry): bad names 400; a site's change touching another
 /// site's records 403 (blind, [`crate::REFUSED`]); unknown sites, clients and assignments 404; a
-/// second registration or a lost reassignment race 409; a credentials backend failing 503; the
-/// store's errors as every service maps them.
+/// second registration 409; a reassignment that kept losing its race, like any contention, and
+/// a credentials backend failing 503 (retry); the store's errors as every service maps them.
 impl From<SiteError> for ApiError {
     fn from(e: SiteError) -> Self {
         match e {
@@ -42,10 +42,10 @@ impl From<SiteError> for ApiError {
             | SiteError::NoSuchClient { .. }
             | SiteError::NotAssigned { .. }
             | SiteError::AssignedElsewhere { .. } => ApiError::not_found(e.to_string()),
-            SiteError::AlreadyRegistered { .. } | SiteError::ReassignedConcurrently { .. } => {
-                ApiError::conflict(e.to_string())
+            SiteError::AlreadyRegistered { .. } => ApiError::conflict(e.to_string()),
+            SiteError::ReassignedConcurrently { .. } | SiteError::Credentials { .. } => {
+                ApiError::Unavailable(e.to_string())
             }
-            SiteError::Credentials { .. } => ApiError::Unavailable(e.to_string()),
             SiteError::Encode { .. }
             | SiteError::EncodeAssignment { .. }
             | SiteError::Corrupt { .. } => ApiError::Internal(e.to_string()),
@@ -277,7 +277,7 @@ mod tests {
                 SiteError::ReassignedConcurrently {
                     xname: "x1000c0".into(),
                 },
-                409,
+                503,
                 "x1000c0 is being reassigned concurrently; try again".into(),
             ),
             (
