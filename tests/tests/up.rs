@@ -125,8 +125,8 @@ fn up_demo_brings_up_a_working_cluster() {
     }
 
     // With nothing changing, the registered demo site's polls are answered 304 and nothing is
-    // re-applied (its tag is `<generation>.<site>`; the agent once sent back `<generation>`
-    // and re-downloaded its whole share every interval).
+    // re-applied (the agent once sent back the wrong tag and re-downloaded its whole share
+    // every interval; the change feed's re-sent recent entries must not count as changes).
     let counter = |name: &str| -> u64 {
         let o = Command::new("curl")
             .args(["-fsS", &format!("http://127.0.0.1:{edge}/metrics")])

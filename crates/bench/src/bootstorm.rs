@@ -256,10 +256,10 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         p.nodes, p.connections, p.seconds, p.image_mb
     );
     let dir = tempfile::tempdir()?;
-    // The cloud: the local server's routers on SQLite, with the sync generation.
-    let store: Arc<dyn Store> = Arc::new(skyport_sync::Generational::new(Arc::new(
+    // The cloud: the local server's routers on SQLite, with the change log.
+    let store: Arc<dyn Store> = skyport_sync::ChangeLog::local(Arc::new(
         skyport_store_sqlite::SqliteStore::open(dir.path().join("cloud.db"))?,
-    )));
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let cloud = format!("http://{}", listener.local_addr()?);
     let blobs = Arc::new(skyport_images::FsBlobs::open(

@@ -187,7 +187,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         bulk: bulk.clone(),
         marks: marks.clone(),
     });
-    let store: Arc<dyn Store> = Arc::new(skyport_sync::Generational::new(observed));
+    let store: Arc<dyn Store> = skyport_sync::ChangeLog::local(observed);
     let mut background = tokio::task::JoinSet::new();
     let cancel = tokio_util::sync::CancellationToken::new();
     let queued = skyport::history(store.clone(), &mut background, cancel.clone());

@@ -1,16 +1,18 @@
 //! `skyport-bench contention`: concurrent writers on distinct components through the inventory
-//! API on DynamoDB, with and without the sync generation stamp.
+//! API on DynamoDB, with and without the edge sync change log.
 //!
 //! DynamoDB Local sits behind `skyport_testkit::dynamo_harness`, which adds the service's
 //! transaction conflicts (a transaction touching an item another transaction holds is
 //! cancelled; each holds its items for `--hold-ms` after Local answered, standing in for the
 //! service's commit window). Each writer creates or updates its own components with one
 //! `POST /hsm/v2/State/Components` each, so no two requests touch the same component. The
-//! reference run is the plain store; the measured run wraps it in `skyport_sync::Generational`,
-//! as `skyport serve` and the Lambdas do, which adds one shared item (`SyncMeta/generation`)
-//! to every such transaction. Printed: requests that succeeded, answered 503 (a race lost after
-//! the service's retries) or anything else, transactions cancelled at DynamoDB, throughput, and
-//! the ratio of the two runs.
+//! reference run is the plain store; the measured run wraps it in `skyport_sync::ChangeLog`, as
+//! the Lambdas do, with every writer's cabinet assigned to one site, so each write also reads
+//! where its component belongs and adds that site's change entry (and, on create, an index
+//! item) to its transaction. (Until issue 14 this wrapper was the sync generation stamp, one
+//! item shared by every transaction: see BENCHMARKS.md.) Printed: requests that succeeded,
+//! answered 503 (a race lost after the service's retries) or anything else, transactions
+//! cancelled at DynamoDB, throughput, and the ratio of the two runs.
 //!
 //! What the harness does not emulate (see its module header): latency other than the hold,
 //! partition splits, and the service's per-item write limit unless `--item-rate` is given.
@@ -133,11 +135,21 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
     );
     let plain = skyport_store_dynamo::DynamoStore::new(client.clone(), "contention-plain");
     plain.ensure_table().await?;
-    let stamped = skyport_store_dynamo::DynamoStore::new(client, "contention-stamped");
+    let stamped = skyport_store_dynamo::DynamoStore::new(client, "contention-logged");
     stamped.ensure_table().await?;
+    // Every writer's cabinet belongs to one site: all change entries go to its partition.
+    for w in 0..p.writers {
+        let a = skyport_sites::Assignment {
+            xname: format!("x{}", 3000 + w),
+            site: "east".into(),
+            source: "admin".into(),
+            assigned_at: 0,
+        };
+        stamped.write(vec![a.create()?]).await?;
+    }
     let reference = run_one(Arc::new(plain), &harness, &p).await?;
     let measured = run_one(
-        Arc::new(skyport_sync::Generational::new(Arc::new(stamped))),
+        Arc::new(skyport_sync::ChangeLog::new(Arc::new(stamped))),
         &harness,
         &p,
     )
@@ -148,7 +160,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
     );
     for (name, r) in [
         ("plain (reference)", &reference),
-        ("with SyncMeta/generation stamp", &measured),
+        ("with the change log (one site)", &measured),
     ] {
         println!(
             "{:<34} {:>6} {:>6} {:>6} {:>12} {:>9} {:>9.0}",
@@ -162,7 +174,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         );
     }
     println!(
-        "throughput ratio stamped/plain: {:.2}; requests lost to contention (503): {} of {}",
+        "throughput ratio logged/plain: {:.2}; requests lost to contention (503): {} of {}",
         measured.per_sec() / reference.per_sec().max(1e-9),
         measured.unavailable,
         p.writers * p.writes

@@ -17,6 +17,7 @@ mod bootwrite;
 mod coldstart;
 mod contention;
 mod discovery;
+mod sites;
 
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
@@ -107,7 +108,7 @@ enum Cmd {
         inline: bool,
     },
     /// Concurrent writers on distinct components through the inventory API on DynamoDB (behind
-    /// the conflict harness), with and without the sync generation stamp.
+    /// the conflict harness), with and without the edge sync change log.
     Contention {
         /// Concurrent writers.
         #[arg(long, default_value_t = 64)]
@@ -121,6 +122,19 @@ enum Cmd {
         /// Writes one item takes per second (DynamoDB's per-partition limit is 1,000).
         #[arg(long)]
         item_rate: Option<u32>,
+    },
+    /// Edge sync at scale: per-site paged snapshots, unchanged polls (304, store reads), one
+    /// node's change reaching only its site.
+    Sites {
+        /// Sites, one cabinet each.
+        #[arg(long, default_value_t = 100)]
+        sites: usize,
+        /// Nodes per site.
+        #[arg(long, default_value_t = 1000)]
+        nodes: usize,
+        /// On DynamoDB Local behind the conflict harness instead of SQLite.
+        #[arg(long)]
+        dynamodb: bool,
     },
     /// Boot API: bootscript latency/throughput on SQLite, DynamoDB calls per bootscript.
     Boot {
@@ -677,6 +691,21 @@ async fn main() -> anyhow::Result<()> {
                 writes,
                 hold: Duration::from_millis(hold_ms),
                 item_rate,
+            })
+            .await?;
+        }
+        Cmd::Sites {
+            sites,
+            nodes,
+            dynamodb,
+        } => {
+            if !(1..=255).contains(&sites) || !(1..=1_000_000).contains(&nodes) {
+                bail!("--sites must be 1-255 and --nodes 1-1,000,000");
+            }
+            sites::run(sites::Params {
+                sites,
+                nodes,
+                dynamodb,
             })
             .await?;
         }

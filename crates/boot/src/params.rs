@@ -17,14 +17,14 @@ pub const BOOT_PARAMS: Table = Table("BootParams");
 /// The boot service's table a site's edge agent copies.
 pub const SYNCED: [Table; 1] = [BOOT_PARAMS];
 
-/// Keeps a site's share of the boot parameters in `tables` (edge sync): by a host it owns
-/// (`mine`), by its NICs' MACs, by its nodes' NIDs (from the inventory's share). Returns the
-/// images they reference (`image:<id>`).
+/// Keeps a site's share of the boot parameters in `tables` (edge sync's reference
+/// definition): by a host it owns (`mine`), by its NICs' MACs, by its nodes' NIDs (from the
+/// inventory's share).
 pub fn keep_share(
     tables: &mut std::collections::BTreeMap<Table, Vec<Record>>,
     inventory: &skyport_inventory::reads::Share,
     mine: impl Fn(&str) -> bool,
-) -> std::collections::BTreeSet<String> {
+) {
     let params = tables.entry(BOOT_PARAMS).or_default();
     params.retain(|r| match NodeKey::from_record_id(&r.id) {
         Some(NodeKey::Host(x)) => mine(&x),
@@ -32,24 +32,30 @@ pub fn keep_share(
         Some(NodeKey::Nid(n)) => inventory.nids.contains(&n),
         None => false,
     });
-    params.iter().flat_map(|r| image_refs(&r.body)).collect()
 }
 
-/// The image ids a stored boot configuration references (`image:<id>` kernel or initrd);
-/// nothing for an unreadable one.
-pub fn image_refs(body: &str) -> Vec<String> {
-    let Ok(body) = serde_json::from_str::<serde_json::Value>(body) else {
-        return Vec::new();
-    };
-    ["kernel", "initrd"]
-        .into_iter()
-        .filter_map(|f| {
-            body.get(f)?
-                .as_str()?
-                .strip_prefix("image:")
-                .map(str::to_string)
-        })
-        .collect()
+/// Where a boot parameters record of table `t` belongs (edge sync): by host, at the node's
+/// xname; by MAC, where the inventory's interface with that MAC is; by NID, where the component
+/// holding it is. `None` if `t` is not the boot service's synced table.
+pub fn placement(t: Table, id: &str) -> Option<skyport_sites::Placement> {
+    use skyport_sites::Placement;
+    (t == BOOT_PARAMS).then(|| match NodeKey::from_record_id(id) {
+        Some(NodeKey::Host(x)) => Placement::single(&x),
+        Some(NodeKey::Mac(m)) => Placement::Interface(m),
+        Some(NodeKey::Nid(n)) => Placement::Nid(n),
+        None => Placement::Nowhere,
+    })
+}
+
+/// The key of the boot parameters stored for `mac` (they go where its interface goes).
+pub fn key_by_mac(mac: &Mac) -> (Table, String) {
+    (BOOT_PARAMS, NodeKey::Mac(*mac).record_id())
+}
+
+/// The key of the boot parameters stored for `nid` (they go where the component holding it
+/// goes).
+pub fn key_by_nid(nid: i64) -> (Table, String) {
+    (BOOT_PARAMS, NodeKey::Nid(nid).record_id())
 }
 
 /// Every image id the stored boot parameters reference.

@@ -26,16 +26,16 @@ pub const IMAGES: Table = Table("Images");
 /// The image registry's table a site's edge agent copies.
 pub const SYNCED: [Table; 1] = [IMAGES];
 
-/// Keeps a site's share of the registry in `tables` (edge sync): the images its boot
-/// parameters reference.
-pub fn keep_share(
-    tables: &mut std::collections::BTreeMap<Table, Vec<skyport_store::Record>>,
-    referenced: &std::collections::BTreeSet<String>,
-) {
-    tables
-        .entry(IMAGES)
-        .or_default()
-        .retain(|r| referenced.contains(&r.id));
+/// Where a record of table `t` belongs (edge sync): an image, at every site (the registry is
+/// installation-wide metadata: name, size, digest; which images a site downloads follows its
+/// boot parameters). `None` if `t` is not the registry's.
+pub fn placement(t: Table) -> Option<skyport_sites::Placement> {
+    (t == IMAGES).then_some(skyport_sites::Placement::Everywhere)
+}
+
+/// Whether edge sync reads `t` whole for a site's snapshot (the registry: every site has it).
+pub fn read_whole(t: Table) -> bool {
+    t == IMAGES
 }
 
 /// How long an upload URL stays valid.

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 use skyport_http::ApiError;
 use skyport_model::Mac;
+use skyport_sites::Placement;
 use skyport_store::{Record, Store, Table};
 use skyport_wire::{Component, EthernetInterface};
 
@@ -107,7 +108,7 @@ pub fn keep_share(tables: &mut BTreeMap<Table, Vec<Record>>, mine: impl Fn(&str)
         .collect();
 
     let groups = tables.entry(GROUPS).or_default();
-    groups.retain_mut(|r| keep_group(r, &xnames));
+    groups.retain_mut(|r| keep_group(r, |x| xnames.contains(x)));
     let labels = groups.iter().map(|r| r.id.clone()).collect();
     Share {
         xnames,
@@ -117,8 +118,126 @@ pub fn keep_share(tables: &mut BTreeMap<Table, Vec<Record>>, mine: impl Fn(&str)
     }
 }
 
+/// What follows an inventory record to the sites it is placed at (edge sync): other services'
+/// records keyed by its MAC, its NID or its group label.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Follows {
+    pub mac: Option<Mac>,
+    pub nid: Option<i64>,
+    pub group: Option<String>,
+}
+
+/// Where an inventory record of synced table `t` belongs (edge sync): a component by its own
+/// xname, an interface by the component it names, a group by its members; and what follows it.
+/// `None` if `t` is not one of the inventory's synced tables.
+pub fn placement(t: Table, r: &Record) -> Option<(Placement, Follows)> {
+    if t == COMPONENTS {
+        let nid = field(&r.body, "NID").and_then(|v| v.as_i64());
+        Some((
+            Placement::single(&r.id),
+            Follows {
+                nid,
+                ..Follows::default()
+            },
+        ))
+    } else if t == ETHERNET_INTERFACES {
+        let p = interface_placement(r);
+        let mac =
+            field(&r.body, "MACAddress").and_then(|v| v.as_str().and_then(|m| Mac::parse(m).ok()));
+        Some((
+            p,
+            Follows {
+                mac,
+                ..Follows::default()
+            },
+        ))
+    } else if t == GROUPS {
+        Some((
+            Placement::Xnames(members(r)),
+            Follows {
+                group: Some(r.id.clone()),
+                ..Follows::default()
+            },
+        ))
+    } else {
+        None
+    }
+}
+
+fn interface_placement(r: &Record) -> Placement {
+    field(&r.body, "ComponentID")
+        .and_then(|v| v.as_str().map(Placement::single))
+        .unwrap_or(Placement::Nowhere)
+}
+
+fn members(r: &Record) -> Vec<String> {
+    field(&r.body, "members")
+        .and_then(|m| m.get("ids").cloned())
+        .and_then(|ids| serde_json::from_value::<Vec<String>>(ids).ok())
+        .unwrap_or_default()
+}
+
+/// Where the interfaces with `macs` are (the xname each names), for placing what follows them.
+pub async fn interface_places(
+    store: &dyn Store,
+    macs: &[Mac],
+) -> Result<BTreeMap<Mac, Placement>, skyport_store::StoreError> {
+    let keys: Vec<(Table, String)> = macs.iter().map(interface_key).collect();
+    let mut out = BTreeMap::new();
+    for (_, r) in store.get_keys(&keys).await? {
+        if let Some(m) = macs.iter().find(|m| m.id() == r.id) {
+            out.insert(*m, interface_placement(&r));
+        }
+    }
+    Ok(out)
+}
+
+/// The component holding `nid`, if any.
+pub async fn nid_holder(
+    store: &dyn Store,
+    nid: i64,
+) -> Result<Option<String>, skyport_store::StoreError> {
+    let key = skyport_store::IndexKey::new(crate::records::NID_KEY, nid.to_string());
+    Ok(store
+        .get_unique(&key)
+        .await?
+        .filter(|(t, _)| t == COMPONENTS.name())
+        .map(|(_, id)| id))
+}
+
+/// The members of the groups `labels` (groups that do not exist are left out).
+pub async fn group_members(
+    store: &dyn Store,
+    labels: &[String],
+) -> Result<BTreeMap<String, Vec<String>>, skyport_store::StoreError> {
+    Ok(store
+        .get_many(GROUPS, labels)
+        .await?
+        .iter()
+        .map(|r| (r.id.clone(), members(r)))
+        .collect())
+}
+
+/// Whether records of `t` are seen per member (groups: a site sees its own members only).
+pub fn per_member(t: Table) -> bool {
+    t == GROUPS
+}
+
+/// Whether edge sync reads `t` whole for a site's snapshot instead of through its placement
+/// index: groups are few, and each names many nodes.
+pub fn read_whole(t: Table) -> bool {
+    t == GROUPS
+}
+
+/// A group as a site sees it: trimmed to the members `keep` accepts (with their index keys);
+/// `None` if it keeps none.
+pub fn trim_group(r: &Record, keep: impl Fn(&str) -> bool) -> Option<Record> {
+    let mut r = r.clone();
+    keep_group(&mut r, keep).then_some(r)
+}
+
 /// Drops other sites' members from a group; false if none of its members is the site's.
-fn keep_group(r: &mut Record, xnames: &BTreeSet<String>) -> bool {
+fn keep_group(r: &mut Record, keep: impl Fn(&str) -> bool) -> bool {
     let Ok(mut v) = serde_json::from_str::<Value>(&r.body) else {
         return false;
     };
@@ -129,7 +248,7 @@ fn keep_group(r: &mut Record, xnames: &BTreeSet<String>) -> bool {
     else {
         return false;
     };
-    ids.retain(|id| id.as_str().is_some_and(|x| xnames.contains(x)));
+    ids.retain(|id| id.as_str().is_some_and(&keep));
     if ids.is_empty() {
         return false;
     }
@@ -138,7 +257,7 @@ fn keep_group(r: &mut Record, xnames: &BTreeSet<String>) -> bool {
     };
     r.body = body;
     let member_key = |k: &skyport_store::IndexKey| {
-        !(k.name == "member" || k.name.starts_with("excl:")) || xnames.contains(&k.value)
+        !(k.name == "member" || k.name.starts_with("excl:")) || keep(&k.value)
     };
     r.lookups.retain(member_key);
     r.uniques.retain(member_key);

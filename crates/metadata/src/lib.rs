@@ -47,6 +47,33 @@ pub fn keep_share(
         .retain(|r| xnames.contains(&r.id));
 }
 
+/// Where a cloud-init record of table `t` belongs (edge sync): the defaults everywhere, a
+/// group's data where the inventory group has members, a node's instance data at its xname.
+/// `None` if `t` is not one of the cloud-init tables.
+pub fn placement(t: Table, id: &str) -> Option<skyport_sites::Placement> {
+    use skyport_sites::Placement;
+    if t == DEFAULTS {
+        Some(Placement::Everywhere)
+    } else if t == GROUPS {
+        Some(Placement::Group(id.to_string()))
+    } else if t == INSTANCES {
+        Some(Placement::single(id))
+    } else {
+        None
+    }
+}
+
+/// The key of the cloud-init data of group `label` (it goes where the group has members).
+pub fn key_by_group(label: &str) -> (Table, String) {
+    (GROUPS, label.to_string())
+}
+
+/// Whether edge sync reads `t` whole for a site's snapshot (the defaults, and group data:
+/// few records, placed by group rather than by node).
+pub fn read_whole(t: Table) -> bool {
+    t == DEFAULTS || t == GROUPS
+}
+
 /// `POST /admin/cluster-defaults` body (`cistore.ClusterDefaults`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ClusterDefaults {

@@ -5,6 +5,8 @@
 //!   the resolver that tells the auth layer which site an edge token speaks for;
 //! - ownership ([`ownership`]): which site owns which xname subtree, checked by the inventory
 //!   inside its own write batches;
+//! - placement ([`placement`]): which sites a synced record belongs to, resolved through
+//!   ownership;
 //! - each agent's last status ([`status`]), beside its registration;
 //! - the local server's OAuth 2 token endpoint ([`token`]);
 //! - the admin routes under `/edge/v1/sites` ([`routes`]), where [`SiteError`] ([`error`])
@@ -15,6 +17,7 @@
 pub mod credentials;
 pub mod error;
 pub mod ownership;
+pub mod placement;
 pub mod registry;
 pub mod routes;
 pub mod status;
@@ -23,6 +26,7 @@ pub mod token;
 pub use credentials::{Credentials, CredentialsError, LocalCredentials, NewClient, NoCredentials};
 pub use error::SiteError;
 pub use ownership::{Assignment, Ownership, REFUSED};
+pub use placement::Placement;
 pub use registry::{Registry, SiteView, StoreSites, check_local_secret};
 pub use routes::{access, router};
 pub use status::{EdgeStatus, record_status};

@@ -52,6 +52,30 @@ impl Assignment {
     }
 }
 
+/// The xnames assigned to `site` (one query on the site's own assignments).
+pub async fn assigned_to(store: &dyn Store, site: &str) -> Result<Vec<String>, SiteError> {
+    Ok(store
+        .list_all(
+            SITE_XNAMES,
+            Some(&skyport_store::IndexKey::new(SITE_KEY, site)),
+        )
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+impl Assignment {
+    /// The write creating this assignment (failing if `xname` has one already).
+    pub fn create(&self) -> Result<Write, SiteError> {
+        Ok(Write::Put {
+            table: SITE_XNAMES,
+            record: self.record()?,
+            prev: None,
+        })
+    }
+}
+
 /// `x` and every ancestor, most specific first (`x1000c0s0b0n0`, `x1000c0s0b0`, ... `x1000`).
 pub fn ancestry(x: &Xname) -> Vec<String> {
     let mut out = vec![x.to_string()];

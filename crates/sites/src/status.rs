@@ -12,10 +12,11 @@ use crate::error::{SiteError, encode};
 /// How an edge agent is doing, as it last said (`GET /edge/v1/sites`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EdgeStatus {
-    /// The snapshot generation it serves ("" before its first snapshot).
+    /// Where the copy it serves is in the change feed: the cursor of its last change ("" before
+    /// its first snapshot; the name is from before the change feed).
     #[serde(default)]
     pub generation: String,
-    /// Unix time that snapshot was applied at the edge (0: none).
+    /// Unix time that change was applied at the edge (0: none).
     #[serde(default)]
     pub applied_at: i64,
     /// Unix time of its last successful poll.

@@ -22,7 +22,8 @@ pub const SERVICES: &[skyport_http::access::Declared] = &[
 ];
 
 /// Every API router over `store`, with the auth policy on every route (`auth = None` is off).
-/// `store` should be wrapped in [`skyport_sync::Generational`] so edge agents see changes.
+/// `store` should be a [`skyport_sync::ChangeLog::local`] store so edge agents, with a site or
+/// for the whole installation, see changes.
 /// The boot and cloud-init services record nodes' fetches through `history`; `None` writes
 /// that endpoint history inline, before each answer (`skyport serve` passes [`history`], a
 /// background writer).
@@ -49,7 +50,13 @@ pub fn api(
                 .with_history(history),
         ))
         .merge(skyport_sites::router(store.clone(), creds))
-        .merge(skyport_sync::router(store));
+        .merge(skyport_sync::router_with(
+            store,
+            skyport_sync::Limits {
+                whole_installation: true,
+                ..skyport_sync::Limits::default()
+            },
+        ));
     skyport_auth::auth_layer(routes, SERVICES, auth)
 }
 

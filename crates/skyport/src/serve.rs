@@ -22,10 +22,9 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
     let db = cfg.data.join("skyport.db");
-    // Every change an edge agent needs bumps the sync generation (see skyport-sync).
-    let store: Arc<dyn Store> = Arc::new(skyport_sync::Generational::new(Arc::new(
-        SqliteStore::open(&db)?,
-    )));
+    // Every change an edge agent needs goes to the change log, per site and for agents
+    // without one (see skyport-sync).
+    let store: Arc<dyn Store> = skyport_sync::ChangeLog::local(Arc::new(SqliteStore::open(&db)?));
     let settings = skyport_ipxe::Settings {
         retry_delay: cfg.boot_retry_delay,
         chain_base: cfg.public_url.clone(),

@@ -89,7 +89,7 @@ async fn boot_scripts_are_answered_during_the_largest_bulk_write() {
         bulk: bulk_tx,
     });
     // As `skyport serve` stacks it.
-    let store: Arc<dyn Store> = Arc::new(skyport_sync::Generational::new(observed));
+    let store: Arc<dyn Store> = skyport_sync::ChangeLog::local(observed);
     let mut background = tokio::task::JoinSet::new();
     let cancel = tokio_util::sync::CancellationToken::new();
     let history = skyport::history(store.clone(), &mut background, cancel.clone());

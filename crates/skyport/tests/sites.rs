@@ -30,7 +30,7 @@ struct Resp {
 
 impl Cloud {
     fn new(dir: tempfile::TempDir, raw: Arc<dyn skyport_store::Store>) -> Self {
-        let store: Arc<dyn skyport_store::Store> = Arc::new(skyport_sync::Generational::new(raw));
+        let store: Arc<dyn skyport_store::Store> = skyport_sync::ChangeLog::local(raw);
         let blobs =
             Arc::new(skyport_images::FsBlobs::open(dir.path(), "http://127.0.0.1:1").unwrap());
         let issuer = Arc::new(LocalIssuer::load_or_create(dir.path()).unwrap());

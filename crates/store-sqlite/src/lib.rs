@@ -187,6 +187,147 @@ impl SqliteStore {
         .map_err(StoreError::unavailable)?
     }
 
+    /// Holds `put` as given (versions and index keys included) and drops `remove`, in one
+    /// transaction, with the records `state` makes of the number changed written beside them;
+    /// returns how many records it changed (a record already held with the same version and body is not counted). A
+    /// unique key of an incoming record is taken from whichever record held it (a replica
+    /// follows its source; the old holder's own change arrives in the same or a later
+    /// page). For a replica, like [`Self::replace_tables`].
+    pub async fn merge_records(
+        &self,
+        put: Vec<(Table, Record)>,
+        remove: Vec<(Table, String)>,
+        state: impl FnOnce(usize) -> Result<Vec<(Table, Record)>> + Send + 'static,
+    ) -> Result<usize> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .map_err(|_| StoreError::unavailable("writer connection poisoned"))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let mut changed = 0usize;
+            for (t, id) in &remove {
+                changed += drop_record(&tx, t.name(), id)?;
+            }
+            for (t, r) in &put {
+                let version = i64::try_from(r.version).map_err(|_| {
+                    StoreError::InvalidBatch(format!("{t}/{}: version out of range", r.id))
+                })?;
+                let same: Option<bool> = tx
+                    .query_row(
+                        "SELECT version = ?3 AND body = ?4 AND lookups = ?5 AND uniques = ?6
+                         FROM records WHERE tbl = ?1 AND id = ?2",
+                        params![
+                            t.name(),
+                            r.id,
+                            version,
+                            r.body,
+                            encode_keys(&r.lookups),
+                            encode_keys(&r.uniques)
+                        ],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(db)?;
+                if same == Some(true) {
+                    continue;
+                }
+                drop_record(&tx, t.name(), &r.id)?;
+                changed += 1;
+                insert_record(&tx, t.name(), r, version)?;
+                for k in &r.uniques {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO uniques(name, value, tbl, id) VALUES(?1, ?2, ?3, ?4)",
+                        params![k.name, k.value, t.name(), r.id],
+                    )
+                    .map_err(db)?;
+                }
+            }
+            for (t, r) in state(changed)? {
+                let version = i64::try_from(r.version).map_err(|_| {
+                    StoreError::InvalidBatch(format!("{t}/{}: version out of range", r.id))
+                })?;
+                drop_record(&tx, t.name(), &r.id)?;
+                insert_record(&tx, t.name(), &r, version)?;
+            }
+            tx.commit().map_err(db)?;
+            Ok(changed)
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+    }
+
+    /// Replaces every record of `tables` with those `staged` holds of them, plus `state`, in
+    /// one transaction, without reading them into memory (the database files are joined for
+    /// the copy). Returns how many records were copied. `staged` must not be written to
+    /// meanwhile. For a replica filled page by page.
+    pub async fn replace_tables_from(
+        &self,
+        staged: &SqliteStore,
+        tables: &[Table],
+        state: Vec<(Table, Record)>,
+    ) -> Result<usize> {
+        let from = staged.path.to_string_lossy().into_owned();
+        let tables: Vec<&'static str> = tables.iter().map(|t| t.name()).collect();
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .map_err(|_| StoreError::unavailable("writer connection poisoned"))?;
+            conn.execute("ATTACH DATABASE ?1 AS staged", params![from])
+                .map_err(db)?;
+            let copied = (|| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db)?;
+                let mut copied = 0usize;
+                for t in &tables {
+                    for sql in [
+                        "DELETE FROM main.records WHERE tbl = ?1",
+                        "DELETE FROM main.lookups WHERE tbl = ?1",
+                        "DELETE FROM main.uniques WHERE tbl = ?1",
+                    ] {
+                        tx.execute(sql, params![t]).map_err(db)?;
+                    }
+                    copied += tx
+                        .execute(
+                            "INSERT INTO main.records SELECT * FROM staged.records WHERE tbl = ?1",
+                            params![t],
+                        )
+                        .map_err(db)?;
+                    tx.execute(
+                        "INSERT INTO main.lookups SELECT * FROM staged.lookups WHERE tbl = ?1",
+                        params![t],
+                    )
+                    .map_err(db)?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO main.uniques
+                         SELECT * FROM staged.uniques WHERE tbl = ?1",
+                        params![t],
+                    )
+                    .map_err(db)?;
+                }
+                for (t, r) in &state {
+                    let version = i64::try_from(r.version).map_err(|_| {
+                        StoreError::InvalidBatch(format!("{t}/{}: version out of range", r.id))
+                    })?;
+                    drop_record(&tx, t.name(), &r.id)?;
+                    insert_record(&tx, t.name(), r, version)?;
+                }
+                tx.commit().map_err(db)?;
+                Ok(copied)
+            })();
+            let detached = conn.execute("DETACH DATABASE staged", []).map_err(db);
+            let copied = copied?;
+            detached?;
+            Ok(copied)
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+    }
+
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -212,6 +353,43 @@ impl SqliteStore {
 
 fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+/// Removes record `tbl`/`id` with its index entries; 1 if it was there.
+fn drop_record(tx: &Connection, tbl: &str, id: &str) -> Result<usize> {
+    tx.execute(
+        "DELETE FROM lookups WHERE tbl = ?1 AND id = ?2",
+        params![tbl, id],
+    )
+    .map_err(db)?;
+    tx.execute(
+        "DELETE FROM uniques WHERE tbl = ?1 AND id = ?2",
+        params![tbl, id],
+    )
+    .map_err(db)?;
+    tx.execute(
+        "DELETE FROM records WHERE tbl = ?1 AND id = ?2",
+        params![tbl, id],
+    )
+    .map_err(db)
+}
+
+/// Inserts `r` with its lookup entries (not its unique keys: callers decide how to claim them).
+fn insert_record(tx: &Connection, tbl: &str, r: &Record, version: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO records(tbl, id, version, body, lookups, uniques)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            tbl,
+            r.id,
+            version,
+            r.body,
+            encode_keys(&r.lookups),
+            encode_keys(&r.uniques)
+        ],
+    )
+    .map_err(db)?;
+    insert_lookups(tx, tbl, r)
 }
 
 /// Lists `r` of table `tbl` under each of its lookup keys (a key listed twice is one entry).

@@ -1,30 +1,33 @@
 //! Edge sync: what a site's edge agent copies from the cloud so the site's nodes keep booting
 //! when the cloud is unreachable.
 //!
-//! The protocol (`docs/architecture.md`, "Edge sync") is one authenticated poll:
-//! `GET /edge/v1/snapshot` answers every record of the [`SYNCED`] tables with an `ETag` holding
-//! the store's sync *generation*; the agent sends that back in `If-None-Match` and gets `304 Not
-//! Modified` while nothing changed. The generation is a single record that [`Generational`]
-//! rewrites in the same atomic batch as every change to a synced table, so a steady-state poll
-//! costs one key read on the cloud side and a few hundred bytes on the wire.
+//! The protocol (`docs/architecture.md`, "Edge sync"): every batch that changes synced data
+//! ([`SYNCED`]) also writes change entries for the sites it concerns ([`ChangeLog`], in
+//! [`changes`]), with no item that unrelated writes share. An agent takes its site's share once,
+//! in pages (`GET /edge/v1/snapshot`, from the placement index: range queries on its own
+//! subtrees), then polls `GET /edge/v1/changes?after=<cursor>` with `If-None-Match`: a `304`
+//! costs one read per partition (the site's and the installation-wide one), a change brings
+//! only the records it touched, as the site sees them ([`share`]).
 //!
 //! The agent sends back what only it sees (`POST /edge/v1/reports`): endpoint history of the
 //! nodes it served, and MACs that asked for a boot script but are not in the inventory
 //! (enrollment candidates, listed by `GET /edge/v1/candidates`).
 //!
 //! Sites are `skyport-sites`'s (registry, credentials, ownership, status): a site's agent's
-//! token sees only that site's share of the snapshot ([`filter`]) and writes only that site's
-//! records.
+//! token sees only that site's share ([`share`]; [`filter`] is the same rule over whole tables,
+//! the reference the tests hold the feed to) and writes only that site's records.
 
+pub mod changes;
+pub mod feed;
 pub mod filter;
-pub mod generation;
 pub mod routes;
+pub mod share;
 pub mod snapshot;
 
-pub use generation::{Generational, generation};
+pub use changes::ChangeLog;
 pub use routes::{Limits, access, router, router_with};
 pub use skyport_sites::EdgeStatus;
-pub use snapshot::{FORMAT, Report, Snapshot, SyncRecord, UnknownMac};
+pub use snapshot::{ChangePage, FORMAT, Report, SnapshotPage, SyncRecord, UnknownMac};
 
 use skyport_store::Table;
 

@@ -1,5 +1,6 @@
-//! The cloud side of edge sync, under `/edge/v1`: the snapshot (with `ETag`/`If-None-Match`),
-//! the agents' reports, and the enrollment candidates they found.
+//! The cloud side of edge sync, under `/edge/v1`: a site's snapshot (paged), its change feed
+//! (with `ETag`/`If-None-Match`, so an unchanged poll is a `304`), the agents' reports, and the
+//! enrollment candidates they found.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,8 +21,9 @@ use skyport_model::{Mac, Xname};
 use skyport_sites::registry::now;
 use skyport_store::{Record, Store, Write};
 
-use crate::snapshot::{MAX_REPORT_ENTRIES, Report, Snapshot, SyncRecord, UnknownMac};
-use crate::{CANDIDATES, FORMAT, SYNCED, generation};
+use crate::feed::{self, FeedError};
+use crate::snapshot::{ChangePage, MAX_REPORT_ENTRIES, Report, SnapshotPage, UnknownMac};
+use crate::{CANDIDATES, FORMAT};
 
 pub use skyport_sites::routes::BASE;
 
@@ -38,33 +40,36 @@ struct Edge {
 /// bound either.
 pub const MAX_CANDIDATES_PER_SITE: usize = 10_000;
 
-/// Bounds of the edge routes (the defaults in production; tests set them low).
+/// Bounds and modes of the edge routes (the defaults in production; tests set them low).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Enrollment candidates kept per site; new MACs beyond it are dropped and counted.
     pub candidates_per_site: usize,
+    /// Whether agents without a site are served (the store is a [`crate::ChangeLog`] that
+    /// logs the whole installation): the local server; never the cloud.
+    pub whole_installation: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             candidates_per_site: MAX_CANDIDATES_PER_SITE,
+            whole_installation: false,
         }
     }
 }
 
-/// `/edge/v1` over `store` (the same store the APIs write, wrapped in
-/// [`crate::Generational`]). The sites' own routes are `skyport_sites::router`.
+/// `/edge/v1` over `store` (the same store the APIs write, a [`crate::ChangeLog`]). The sites' own routes are `skyport_sites::router`.
 /// Who may call each route of [`router`]: a site's boot data includes cloud-init user data, so
 /// only agents and writers copy it or report; candidates are readable.
 pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
     let r = route.strip_prefix(BASE)?;
     let read = is_read(method);
     Some(match r {
-        "/snapshot" if read => Access::Need(Need::Discovery),
+        "/snapshot" | "/changes" if read => Access::Need(Need::Discovery),
         "/reports" if *method == axum::http::Method::POST => Access::Need(Need::Discovery),
         "/candidates" if read => Access::Need(Need::Read),
-        "/snapshot" | "/reports" | "/candidates" => Access::Need(Need::Admin),
+        "/snapshot" | "/changes" | "/reports" | "/candidates" => Access::Need(Need::Admin),
         _ => return None,
     })
 }
@@ -77,6 +82,7 @@ pub fn router(store: Arc<dyn Store>) -> Router {
 pub fn router_with(store: Arc<dyn Store>, limits: Limits) -> Router {
     Router::new()
         .route(&format!("{BASE}/snapshot"), get(snapshot))
+        .route(&format!("{BASE}/changes"), get(changes))
         .route(&format!("{BASE}/reports"), post(report))
         .route(&format!("{BASE}/candidates"), get(candidates))
         .with_state(Edge { store, limits })
@@ -85,11 +91,6 @@ pub fn router_with(store: Arc<dyn Store>, limits: Limits) -> Router {
 /// The site an edge token speaks for; `None` for people's tokens and with auth off.
 fn token_site(p: &Option<Extension<Principal>>) -> Option<String> {
     p.as_ref().and_then(|Extension(p)| p.site.clone())
-}
-
-fn etag(generation: &str) -> Result<HeaderValue, ApiError> {
-    HeaderValue::from_str(&format!("\"{generation}\""))
-        .map_err(|e| ApiError::Internal(format!("generation {generation:?}: {e}")))
 }
 
 fn matches(h: &HeaderMap, tag: &HeaderValue) -> bool {
@@ -102,24 +103,29 @@ fn matches(h: &HeaderMap, tag: &HeaderValue) -> bool {
     })
 }
 
-async fn snapshot(
-    State(Edge { store, .. }): State<Edge>,
-    principal: Option<Extension<Principal>>,
-    q: skyport_http::QueryParams,
-    h: HeaderMap,
-) -> Res {
+/// The site a request reads for: an edge token's own (asking for another is refused), or the
+/// one an admin names; `None` for the whole installation. Refuses query parameters other than
+/// `site` and `allowed`.
+fn site_of_request(
+    principal: &Option<Extension<Principal>>,
+    q: &skyport_http::QueryParams,
+    route: &str,
+    allowed: &str,
+) -> Result<Option<String>, ApiError> {
     let asked = match q.all("site").as_slice() {
         [] => None,
         [one] => Some(one.to_string()),
         _ => return Err(ApiError::bad_request("site: give it once")),
     };
-    if let Some((k, _)) = q.0.iter().find(|(k, _)| k != "site") {
+    if let Some((k, _)) = q.0.iter().find(|(k, _)| k != "site" && k != allowed) {
         return Err(ApiError::bad_request(format!(
-            "unknown query parameter {k:?}: the snapshot takes only site"
+            "unknown query parameter {k:?}: the {route} takes only site and {allowed}"
         )));
     }
-    // An edge token gets its own site's records and nothing else; others may ask for one site.
-    let site = match (token_site(&principal), asked) {
+    if q.all(allowed).len() > 1 {
+        return Err(ApiError::bad_request(format!("{allowed}: give it once")));
+    }
+    let site = match (token_site(principal), asked) {
         (Some(own), Some(asked)) if own != asked => {
             return Err(ApiError::Forbidden(format!(
                 "this token is site {own:?}'s, not {asked:?}'s"
@@ -131,42 +137,101 @@ async fn snapshot(
     if let Some(s) = &site {
         skyport_sites::registry::check_name(s)?;
     }
-    // The generation is read before the tables: a change racing this read can at worst be in
-    // the snapshot under the older tag, and then the next poll fetches it again.
-    let g = generation(store.as_ref()).await?;
-    let tag = match &site {
-        Some(s) => etag(&format!("{g}.{s}"))?,
-        None => etag(&g)?,
+    Ok(site)
+}
+
+fn feed_error(e: FeedError) -> ApiError {
+    match e {
+        FeedError::BadCursor(_) | FeedError::BadToken(_) => ApiError::bad_request(e.to_string()),
+        FeedError::Expired(_) => ApiError::Gone(e.to_string()),
+        FeedError::Store(s) => s.into(),
+    }
+}
+
+/// `GET /edge/v1/snapshot[?page=<token>]`: one page of the site's whole share.
+async fn snapshot(
+    State(Edge { store, limits }): State<Edge>,
+    principal: Option<Extension<Principal>>,
+    q: skyport_http::QueryParams,
+    h: HeaderMap,
+) -> Res {
+    let site = site_of_request(&principal, &q, "snapshot", "page")?;
+    if site.is_none() && !limits.whole_installation {
+        return Err(no_whole_installation());
+    }
+    let token = q.first("page");
+    let page = feed::snapshot_page(store.as_ref(), site.as_deref(), token)
+        .await
+        .map_err(feed_error)?;
+    let doc = SnapshotPage {
+        format: FORMAT,
+        cursor: page.cursor.encode(),
+        next: page.next,
+        tables: crate::snapshot::tables(page.records),
     };
+    body(&h, &doc, None)
+}
+
+fn no_whole_installation() -> ApiError {
+    ApiError::bad_request(
+        "this installation syncs edge agents by site: use a site's token, or name the site (?site=)",
+    )
+}
+
+/// `GET /edge/v1/changes?after=<cursor>`: what changed in the site's share after the cursor;
+/// `304` (one read per partition) when nothing did.
+async fn changes(
+    State(Edge { store, limits }): State<Edge>,
+    principal: Option<Extension<Principal>>,
+    q: skyport_http::QueryParams,
+    h: HeaderMap,
+) -> Res {
+    let site = site_of_request(&principal, &q, "change feed", "after")?;
+    if site.is_none() && !limits.whole_installation {
+        return Err(no_whole_installation());
+    }
+    let parts = feed::partitions(site.as_deref());
+    let after = q.first("after").ok_or_else(|| {
+        ApiError::bad_request("after: required (the cursor of the last snapshot or changes page)")
+    })?;
+    let cursor = feed::Cursor::parse(after, parts.len()).map_err(feed_error)?;
+    let entries = feed::entries(store.as_ref(), &parts, &cursor)
+        .await
+        .map_err(feed_error)?;
+    let tag = HeaderValue::from_str(&entries.tag(&cursor))
+        .map_err(|e| ApiError::Internal(format!("change tag: {e}")))?;
     if matches(&h, &tag) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
         r.headers_mut().insert(header::ETAG, tag);
         return Ok(r);
     }
-    let mut records = BTreeMap::new();
-    for t in SYNCED {
-        records.insert(*t, store.list_all(*t, None).await?);
+    let c = feed::changes(store.as_ref(), site.as_deref(), &cursor, &entries)
+        .await
+        .map_err(feed_error)?;
+    let tag = HeaderValue::from_str(&entries.tag(&c.cursor))
+        .map_err(|e| ApiError::Internal(format!("change tag: {e}")))?;
+    let mut deleted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (t, ids) in c.view.deleted {
+        deleted.insert(t.name().to_string(), ids);
     }
-    if let Some(s) = &site {
-        let owners = Ownership::load(store.as_ref()).await?;
-        crate::filter::for_site(&mut records, s, &owners);
-    }
-    let tables = records
-        .into_iter()
-        .map(|(t, recs)| {
-            let recs: Vec<SyncRecord> = recs.into_iter().map(SyncRecord::from_record).collect();
-            (t.name().to_string(), recs)
-        })
-        .collect();
-    let snap = Snapshot {
+    let doc = ChangePage {
         format: FORMAT,
-        generation: g,
-        tables,
+        cursor: c.cursor.encode(),
+        more: c.more,
+        resync: c.resync,
+        tables: crate::snapshot::tables(c.view.records),
+        deleted,
     };
-    let body = serde_json::to_vec(&snap).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut r = if accepts_gzip(&h) {
-        // JSON of a site's records shrinks about tenfold: less WAN for the edge, and a
-        // 10,000-node site stays far below Lambda's 6 MB response limit.
+    // The tag names what this answer was made of: the next poll with the same cursor and no
+    // new entries is a 304. A page with more after it has no tag (the agent asks on at once).
+    body(&h, &doc, (!c.more).then_some(tag))
+}
+
+/// A JSON answer, gzipped when the agent takes it (a site's records shrink about tenfold: less
+/// WAN for the edge, and pages stay far below Lambda's 6 MB response limit).
+fn body<T: serde::Serialize>(h: &HeaderMap, doc: &T, tag: Option<HeaderValue>) -> Res {
+    let body = serde_json::to_vec(doc).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut r = if accepts_gzip(h) {
         let mut r = (StatusCode::OK, gzip(&body)?).into_response();
         r.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -180,7 +245,9 @@ async fn snapshot(
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    headers.insert(header::ETAG, tag);
+    if let Some(tag) = tag {
+        headers.insert(header::ETAG, tag);
+    }
     Ok(r)
 }
 
@@ -470,45 +537,97 @@ mod tests {
             .unwrap()
     }
 
+    fn whole() -> Limits {
+        Limits {
+            whole_installation: true,
+            ..Limits::default()
+        }
+    }
+
     #[tokio::test]
-    async fn snapshot_is_304_until_something_synced_changes() {
+    async fn changes_are_304_until_something_synced_changes() {
         let (_dir, raw) = skyport_store_sqlite::SqliteStore::temporary().unwrap();
-        let store: Arc<dyn Store> = Arc::new(crate::Generational::new(raw));
-        let app = router(store.clone());
-        let (s, h, body) = call(&app, get("/edge/v1/snapshot", None)).await;
-        assert_eq!(s, StatusCode::OK);
-        let snap: Snapshot = serde_json::from_str(&body).unwrap();
-        assert_eq!(snap.format, FORMAT);
-        assert_eq!(snap.tables.len(), SYNCED.len());
+        let store = crate::ChangeLog::local(raw);
+        let app = router_with(store.clone(), whole());
+        let (s, _, body) = call(&app, get("/edge/v1/snapshot", None)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let snap: SnapshotPage = serde_json::from_str(&body).unwrap();
+        assert_eq!((snap.format, snap.next.as_deref()), (FORMAT, None));
+        let changes = |c: &str| format!("/edge/v1/changes?after={c}");
+        let (s, h, body) = call(&app, get(&changes(&snap.cursor), None)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let page: ChangePage = serde_json::from_str(&body).unwrap();
+        assert!(page.tables.is_empty() && page.deleted.is_empty() && !page.more);
+        // The answer's tag is for its own cursor: asking on from there with it is a 304.
         let tag = h.get(header::ETAG).unwrap().to_str().unwrap().to_string();
-        assert_eq!(tag, format!("\"{}\"", snap.generation));
-        let (s, h2, body) = call(&app, get("/edge/v1/snapshot", Some(&tag))).await;
+        let cursor = page.cursor;
+        let (s, h2, body) = call(&app, get(&changes(&cursor), Some(&tag))).await;
         assert_eq!((s, body.as_str()), (StatusCode::NOT_MODIFIED, ""));
         assert_eq!(h2.get(header::ETAG).unwrap().to_str().unwrap(), tag);
         store
             .write(vec![Write::Put {
                 table: skyport_boot::params::BOOT_PARAMS,
-                record: Record::new("x", "{\"kernel\":\"k\"}"),
+                record: Record::new("host:x1000c0s0b0n0", "{\"kernel\":\"k\"}"),
                 prev: None,
             }])
             .await
             .unwrap();
-        let gz = Request::get("/edge/v1/snapshot")
+        // Endpoint history is written on every boot; it must not make every edge re-download.
+        store
+            .write(vec![Write::Upsert {
+                table: skyport_boot::ENDPOINT_HISTORY,
+                record: Record::new("x#bootscript", "{}"),
+            }])
+            .await
+            .unwrap();
+        let gz = Request::get(changes(&cursor))
             .header(header::ACCEPT_ENCODING, "br, gzip;q=0.8")
+            .header(header::IF_NONE_MATCH, &tag)
             .body(Body::empty())
             .unwrap();
         let r = app.clone().oneshot(gz).await.unwrap();
         assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
+        let new_tag = r.headers()[header::ETAG].to_str().unwrap().to_string();
+        assert_ne!(new_tag, tag);
         let zipped = r.into_body().collect().await.unwrap().to_bytes();
         let mut text = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut text)
             .unwrap();
-        assert!(text.contains("\"BootParams\":[{\"id\":\"x\""), "{text}");
-        let (s, h3, body) = call(&app, get("/edge/v1/snapshot", Some(&tag))).await;
-        assert_eq!(s, StatusCode::OK);
-        assert_ne!(h3.get(header::ETAG).unwrap().to_str().unwrap(), tag);
-        let snap: Snapshot = serde_json::from_str(&body).unwrap();
-        assert_eq!(snap.tables["BootParams"][0].id, "x");
+        let page: ChangePage = serde_json::from_str(&text).unwrap();
+        assert_eq!(page.tables["BootParams"][0].id, "host:x1000c0s0b0n0");
+        assert_eq!(page.tables.len(), 1, "{text}");
+        let (s, _, _) = call(&app, get(&changes(&page.cursor), Some(&new_tag))).await;
+        assert_eq!(s, StatusCode::NOT_MODIFIED);
+    }
+
+    #[tokio::test]
+    async fn bad_cursors_are_refused_and_old_ones_are_gone() {
+        let (_dir, raw) = skyport_store_sqlite::SqliteStore::temporary().unwrap();
+        let app = router_with(crate::ChangeLog::local(raw.clone()), whole());
+        let zero = "0000000000000000-0000000000000000";
+        for path in [
+            "/edge/v1/changes".to_string(),
+            "/edge/v1/changes?after=yesterday".to_string(),
+            format!("/edge/v1/changes?after={zero}.{zero}"),
+            format!("/edge/v1/changes?after={zero}&after={zero}"),
+            format!("/edge/v1/changes?after={zero}&since=1"),
+            "/edge/v1/snapshot?page=garbage".to_string(),
+            "/edge/v1/snapshot?site=East".to_string(),
+        ] {
+            let (s, _, body) = call(&app, get(&path, None)).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {body}");
+            assert!(body.contains("\"detail\""), "{body}");
+        }
+        let (s, _, body) = call(&app, get(&format!("/edge/v1/changes?after={zero}"), None)).await;
+        assert_eq!(s, StatusCode::GONE, "{body}");
+        assert!(body.contains("full snapshot"), "{body}");
+        // The cloud serves agents by site only: one without is told so.
+        let cloud = router(crate::ChangeLog::new(raw).into_arc());
+        let (s, _, body) = call(&cloud, get("/edge/v1/snapshot", None)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("by site"), "{body}");
+        let (s, _, body) = call(&cloud, get("/edge/v1/snapshot?site=east", None)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
     }
 
     /// Emulates what the hostile test did (reports of thousands of new unknown MACs, one after
@@ -520,6 +639,7 @@ mod tests {
             store.clone(),
             Limits {
                 candidates_per_site: 5,
+                ..Limits::default()
             },
         );
         let t = now() - 1000;

@@ -47,6 +47,9 @@ pub struct HarnessConfig {
     pub item_writes_per_sec: Option<u32>,
     /// The table's key attributes (the Skyport store's `pk` and `sk`).
     pub key_attributes: [&'static str; 2],
+    /// Keep the items of every write call ([`DynamoHarness::write_log`]), to prove which
+    /// writes meet on an item.
+    pub record_writes: bool,
 }
 
 impl Default for HarnessConfig {
@@ -56,6 +59,7 @@ impl Default for HarnessConfig {
             throttle_per_mille: 0,
             item_writes_per_sec: None,
             key_attributes: ["pk", "sk"],
+            record_writes: false,
         }
     }
 }
@@ -83,6 +87,7 @@ impl HarnessStats {
 pub struct DynamoHarness {
     addr: SocketAddr,
     stats: Arc<HarnessStats>,
+    log: Arc<Mutex<Vec<Vec<String>>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -100,7 +105,9 @@ impl DynamoHarness {
             .context("binding the DynamoDB harness")?;
         let addr = listener.local_addr()?;
         let stats = Arc::new(HarnessStats::default());
+        let log = Arc::new(Mutex::new(Vec::new()));
         let inner = Arc::new(Inner {
+            log: log.clone(),
             upstream: upstream.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
             config,
@@ -115,7 +122,12 @@ impl DynamoHarness {
                 eprintln!("DynamoDB harness stopped: {e}");
             }
         });
-        Ok(DynamoHarness { addr, stats, task })
+        Ok(DynamoHarness {
+            addr,
+            stats,
+            log,
+            task,
+        })
     }
 
     /// `http://127.0.0.1:<port>`, to give the SDK as its endpoint.
@@ -125,6 +137,16 @@ impl DynamoHarness {
 
     pub fn stats(&self) -> &HarnessStats {
         &self.stats
+    }
+
+    /// The items each write call forwarded so far named (`TransactWriteItems` and single
+    /// writes alike), each as `pk sk`, and forgets them (with
+    /// [`HarnessConfig::record_writes`]; empty otherwise).
+    pub fn write_log(&self) -> Vec<Vec<String>> {
+        self.log
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
     }
 }
 
@@ -141,6 +163,7 @@ struct Inner {
     /// Per item: the second its writes are counted in, and how many.
     writes: Mutex<HashMap<ItemKey, (Instant, u32)>>,
     calls: AtomicU64,
+    log: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
 /// Releases a transaction's items when it is done, however it ends.
@@ -174,6 +197,32 @@ impl Inner {
         let table = req.get("TableName")?.as_str()?;
         let attrs = req.get("Key").or_else(|| req.get("Item"))?.as_object()?;
         Some(self.item_key(table, attrs))
+    }
+
+    /// Notes a forwarded write's items, readably (`pk sk`, without the table and quotes).
+    fn record(&self, keys: &[ItemKey]) {
+        if !self.config.record_writes {
+            return;
+        }
+        let readable = keys
+            .iter()
+            .map(|k| {
+                let parts: Vec<&str> = k.split('\0').skip(1).collect();
+                let v: Vec<String> = parts
+                    .iter()
+                    .map(|p| {
+                        serde_json::from_str::<Value>(p)
+                            .ok()
+                            .and_then(|v| v.get("S").and_then(Value::as_str).map(str::to_string))
+                            .unwrap_or_else(|| (*p).to_string())
+                    })
+                    .collect();
+                v.join(" ")
+            })
+            .collect();
+        if let Ok(mut l) = self.log.lock() {
+            l.push(readable);
+        }
     }
 
     /// The random share: every `1000 / throttle_per_mille`-th call, spread by a counter so a
@@ -285,6 +334,7 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
             if !inner.within_item_rate(key.as_slice()) {
                 return throttled(&inner);
             }
+            inner.record(key.as_slice());
             forward(&inner, &headers, body).await
         }
         _ => forward(&inner, &headers, body).await,
@@ -354,6 +404,7 @@ async fn transact(inner: &Inner, headers: &HeaderMap, body: Bytes, req: &Value) 
     if !inner.within_item_rate(&claimed) {
         return throttled(inner);
     }
+    inner.record(&claimed);
     let answer = forward(inner, headers, body).await;
     tokio::time::sleep(inner.config.hold).await;
     answer

@@ -60,11 +60,11 @@ async fn faulty(State(f): State<Arc<Faults>>, req: Request, next: Next) -> Respo
             .unwrap()
             .push((key.to_string(), Instant::now()));
     }
-    let snapshot = path == "/edge/v1/snapshot";
+    let snapshot = path == "/edge/v1/snapshot" || path == "/edge/v1/changes";
     match f.mode.load(Ordering::SeqCst) {
         FAIL_500 => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
         GARBAGE if snapshot => "<html>proxy login</html>".into_response(),
-        WRONG_FORMAT if snapshot => r#"{"format":99,"generation":"g","tables":{}}"#.into_response(),
+        WRONG_FORMAT if snapshot => r#"{"format":99,"cursor":"c","tables":{}}"#.into_response(),
         TRUNCATED if snapshot => {
             let full = next.run(req).await;
             let body = axum::body::to_bytes(full.into_body(), usize::MAX)
@@ -111,10 +111,9 @@ impl Cloud {
     }
 
     async fn up(&mut self) {
-        let store: Arc<dyn skyport_store::Store> =
-            Arc::new(skyport_sync::Generational::new(Arc::new(
-                skyport_store_sqlite::SqliteStore::open(self.dir.path().join("cloud.db")).unwrap(),
-            )));
+        let store: Arc<dyn skyport_store::Store> = skyport_sync::ChangeLog::local(Arc::new(
+            skyport_store_sqlite::SqliteStore::open(self.dir.path().join("cloud.db")).unwrap(),
+        ));
         let blobs = Arc::new(skyport_images::FsBlobs::open(self.dir.path(), &self.url()).unwrap());
         let api = skyport::api(
             store,
@@ -313,7 +312,7 @@ async fn boots_from_the_copy_with_the_cloud_up_then_gone() {
     let Polled::Applied(first) = edge.syncer.poll().await.unwrap() else {
         panic!("first poll must apply a snapshot")
     };
-    // Steady state: the same generation is a 304, nothing downloaded or applied.
+    // Steady state: a 304, nothing downloaded or applied.
     assert_eq!(edge.syncer.poll().await.unwrap(), Polled::Unchanged);
     assert_eq!(edge.site.prefetch().await.unwrap(), 0);
     assert_eq!(cloud.faults.blob_gets.load(Ordering::SeqCst), 2);
@@ -409,8 +408,8 @@ async fn bad_cloud_answers_never_replace_the_last_good_snapshot() {
     .await;
     for (mode, what) in [
         (FAIL_500, "HTTP 500"),
-        (GARBAGE, "unreadable snapshot"),
-        (TRUNCATED, "unreadable snapshot"),
+        (GARBAGE, "unreadable page"),
+        (TRUNCATED, "unreadable page"),
         (WRONG_FORMAT, "format 99"),
     ] {
         cloud.mode(mode);

@@ -200,7 +200,8 @@ pub async fn init(
         store.ensure_table().await?;
     }
     tracing::info!(function, table = %cfg.table, "function initialised");
-    let store = std::sync::Arc::new(skyport_sync::Generational::new(std::sync::Arc::new(store)));
+    // Edge agents in the cloud always have a site: no whole-installation log.
+    let store = std::sync::Arc::new(skyport_sync::ChangeLog::new(std::sync::Arc::new(store)));
     Ok(Init { store, aws })
 }
 
