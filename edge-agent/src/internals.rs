@@ -5,7 +5,8 @@
 pub use crate::cloud::CloudClient;
 pub use crate::cloud::TokenSource;
 pub use crate::cloud::push::{self, Pusher};
-pub use crate::cloud::sync::Syncer;
+pub use crate::cloud::report::report_once;
+pub use crate::cloud::sync::{Polled, Syncer};
 pub use crate::discovery::outbox::Outbox;
 pub use crate::discovery::sitemap::SiteMap;
 pub use crate::discovery::{CredentialSource, DiscoverOptions, run as run_discovery, targets};

@@ -3,6 +3,11 @@
 //! very same script bodies and image files as static files, on the same machine in the same
 //! run. Targets: scripts at ≥ 0.8× nginx's requests/s with p99 < 10 ms; images at ≥ 0.9× nginx's
 //! throughput.
+//!
+//! The agent speaks for a registered site (its own token; the nodes' cabinets assigned to it)
+//! and keeps syncing and reporting at the default interval while the storm runs, as the daemon
+//! does: each storm spans several intervals (`--seconds`, 30 by default), and what the polls
+//! did meanwhile is printed (an unchanged site's polls are 304s and re-apply nothing).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,9 +22,31 @@ use skyport_edge::internals::ImageCache;
 use skyport_edge::internals::Metrics;
 use skyport_edge::internals::Replica;
 use skyport_edge::internals::Site;
-use skyport_edge::internals::Syncer;
 use skyport_edge::internals::TokenSource;
+use skyport_edge::internals::{Polled, Syncer, report_once};
 use skyport_store::Store;
+
+/// The agent's default sync interval (`skyport-edge --sync-interval`).
+const SYNC_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What the agent's sync loop did during the storm.
+#[derive(Default)]
+struct Polls {
+    unchanged: std::sync::atomic::AtomicU64,
+    applied: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    reported: std::sync::atomic::AtomicU64,
+}
+
+impl Polls {
+    fn get(c: &std::sync::atomic::AtomicU64) -> u64 {
+        c.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn bump(c: &std::sync::atomic::AtomicU64) {
+    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
 
 pub struct Params {
     pub nodes: usize,
@@ -266,18 +293,56 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         &dir.path().join("cloud"),
         &cloud,
     )?);
+    // Auth on, as in production: an admin seeds, the agent has its site's own token.
+    let issuer = skyport_auth::LocalIssuer::load_or_create(&dir.path().join("cloud"))?;
+    let jwks = skyport_auth::Jwks::new(
+        skyport_auth::KeySource::Static(issuer.jwks().clone()),
+        skyport_auth::local::LOCAL_ISSUER,
+        vec![skyport_auth::local::LOCAL_AUDIENCE.to_string()],
+    )
+    .with_sites(Arc::new(skyport_sites::StoreSites(store.clone())));
     let api = skyport::api(
         store,
         skyport_ipxe::Settings::default(),
         blobs,
         format!("{cloud}/cloud-init"),
         Arc::new(skyport_sites::LocalCredentials::new(None)),
-        None,
+        Some(Arc::new(jwks)),
         None,
     );
     let cloud_task = tokio::spawn(async move { axum::serve(listener, api).await });
-    let h = reqwest::Client::new();
+    let admin = issuer.mint("bench", &["admin".to_string()], Duration::from_secs(86_400))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {admin}").parse()?,
+    );
+    let h = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?;
     let t = Instant::now();
+    let site: serde_json::Value = h
+        .post(format!("{cloud}/edge/v1/sites"))
+        .json(&json!({"name": "storm"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let client_id = site["client_id"]
+        .as_str()
+        .context("no client_id")?
+        .to_string();
+    // The BMCs `seed_http` makes are x1000c*s*b0, x1001c*s*b0, ... (512 to a cabinet).
+    for cab in 0..=(p.nodes / 4 / 512) {
+        h.put(format!(
+            "{cloud}/edge/v1/sites/storm/xnames/x{}",
+            1000 + cab
+        ))
+        .send()
+        .await?
+        .error_for_status()?;
+    }
     crate::seed_http(&h, &format!("{cloud}/hsm/v2"), p.nodes).await?;
     let image: Vec<u8> = (0..p.image_mb << 20).map(|i| (i * 7 % 251) as u8).collect();
     let kernel = upload(&h, &cloud, "vmlinuz", "kernel", image.clone()).await?;
@@ -295,7 +360,12 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
     // The edge agent, synced once, then serving from its copy.
     let edge_dir = dir.path().join("edge");
     std::fs::create_dir_all(&edge_dir)?;
-    let client = CloudClient::new(&cloud, TokenSource::none())?;
+    let token = issuer.mint_for_client(
+        &client_id,
+        &["edge".to_string()],
+        Duration::from_secs(86_400),
+    )?;
+    let client = CloudClient::new(&cloud, TokenSource::fixed(token))?;
     let metrics = Arc::new(Metrics::default());
     let replica = Arc::new(Replica::open(&edge_dir)?);
     let cache = ImageCache::open(
@@ -309,7 +379,8 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
     let edge = format!("http://{}", listener.local_addr()?);
     let site = Site::new(replica.clone(), cache, metrics.clone(), &edge, 30);
     let t = Instant::now();
-    Syncer::new(client, replica, metrics).poll().await?;
+    let syncer = Syncer::new(client.clone(), replica.clone(), metrics.clone());
+    syncer.poll().await?;
     let missing = site.prefetch().await?;
     // As the daemon does after every applied snapshot.
     let indexed = site.rebuild_index().await?;
@@ -327,6 +398,38 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         .router()
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let edge_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    // The daemon's sync loop from here on (every default interval): poll, re-render after a
+    // change, store the nodes' fetches, report.
+    let polls = Arc::new(Polls::default());
+    let sync_task = {
+        let (site, polls) = (site.clone(), polls.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SYNC_INTERVAL).await;
+                match syncer.poll().await {
+                    Ok(Polled::Unchanged) => bump(&polls.unchanged),
+                    Ok(Polled::Applied(_)) => {
+                        bump(&polls.applied);
+                        site.invalidate_index();
+                        if let Err(e) = site.rebuild_index().await {
+                            eprintln!("re-rendering after a change failed: {e}");
+                        }
+                    }
+                    Err(e) => {
+                        bump(&polls.failed);
+                        eprintln!("sync failed during the storm: {e}");
+                    }
+                }
+                if let Err(e) = site.flush_accesses().await {
+                    eprintln!("storing endpoint history failed: {e}");
+                }
+                match report_once(&client, &replica, "storm", &metrics, false).await {
+                    Ok(_) => bump(&polls.reported),
+                    Err(e) => eprintln!("report failed during the storm: {e}"),
+                }
+            }
+        })
+    };
 
     // nginx gets exactly what the edge answers: every node's script body, the image bytes.
     let www = dir.path().join("www");
@@ -403,6 +506,15 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         nginx_i.p99_ms,
         edge_i.bytes_per_s / nginx_i.bytes_per_s
     );
+    println!(
+        "meanwhile the agent polled every {} s: {} unchanged (304), {} applied, {} failed; {} reports sent",
+        SYNC_INTERVAL.as_secs(),
+        Polls::get(&polls.unchanged),
+        Polls::get(&polls.applied),
+        Polls::get(&polls.failed),
+        Polls::get(&polls.reported)
+    );
+    sync_task.abort();
     edge_task.abort();
     cloud_task.abort();
     Ok(())

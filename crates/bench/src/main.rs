@@ -61,8 +61,8 @@ enum Cmd {
         /// wrk connections for the script run.
         #[arg(long, default_value_t = 64)]
         connections: u32,
-        /// Seconds per wrk run.
-        #[arg(long, default_value_t = 10)]
+        /// Seconds per wrk run (30: three of the agent's sync intervals).
+        #[arg(long, default_value_t = 30)]
         seconds: u32,
         /// Size of the image downloaded in parallel, MiB.
         #[arg(long, default_value_t = 64)]

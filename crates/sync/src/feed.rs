@@ -201,13 +201,65 @@ pub struct Changes {
     pub resync: bool,
 }
 
-/// `site`'s view of what `entries` name, and the cursor after them.
+/// Most entries one answer prunes per partition.
+const PRUNE_PER_CALL: usize = 25;
+
+/// Deletes up to [`PRUNE_PER_CALL`] entries of `partition` older than [`RETENTION`] (the
+/// oldest first); returns how many. Run on answers that carry changes, never on a `304`, so
+/// the steady state stays two reads; a partition pruned this way keeps up with the writes it
+/// gets, as each answer that reads new entries removes more old ones than one batch adds.
+pub async fn prune(store: &dyn Store, partition: &str, now: u64) -> Result<usize, FeedError> {
+    let keep = u64::try_from(RETENTION.as_micros()).unwrap_or(u64::MAX);
+    let prefix = format!("{partition}/");
+    let page = store
+        .list(
+            CHANGES,
+            None,
+            PageRequest {
+                after: Some(prefix.clone()),
+                limit: PRUNE_PER_CALL,
+            },
+        )
+        .await?;
+    let old: Vec<skyport_store::Write> = page
+        .records
+        .into_iter()
+        .take_while(|r| {
+            r.id.strip_prefix(&prefix)
+                .and_then(Pos::parse)
+                .is_some_and(|p| p.micros().saturating_add(keep) < now)
+        })
+        .map(|prev| skyport_store::Write::Delete {
+            table: CHANGES,
+            prev,
+        })
+        .collect();
+    let n = old.len();
+    if n > 0 {
+        store.write(old).await?;
+    }
+    Ok(n)
+}
+
+/// `site`'s view of what `entries` name, and the cursor after them. Old entries of the
+/// partitions read are pruned on the way ([`prune`]; a failure there is logged, the answer
+/// stands).
 pub async fn changes(
     store: &dyn Store,
     site: Option<&str>,
     cursor: &Cursor,
     entries: &Entries,
 ) -> Result<Changes, FeedError> {
+    let now = now_micros();
+    for p in partitions(site) {
+        match prune(store, &p, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(partition = %p, pruned = n, "old change entries removed"),
+            Err(e) => {
+                tracing::warn!(partition = %p, error = %e, "pruning old change entries failed")
+            }
+        }
+    }
     let mut keys: BTreeSet<(Table, String)> = BTreeSet::new();
     let mut subtrees: BTreeSet<String> = BTreeSet::new();
     for (_, id, e) in &entries.list {
@@ -253,7 +305,7 @@ pub async fn changes(
     };
     Ok(Changes {
         view,
-        cursor: entries.next(cursor, now_micros()),
+        cursor: entries.next(cursor, now),
         more: entries.truncated.iter().any(|t| *t),
         resync,
     })
@@ -557,6 +609,41 @@ mod tests {
         assert_ne!(t, e.tag(&ahead));
         e.list.pop();
         assert_ne!(t, e.tag(&c));
+    }
+
+    #[tokio::test]
+    async fn entries_older_than_kept_are_pruned_oldest_first_and_only_those() {
+        let (_dir, store) = skyport_store_sqlite::SqliteStore::temporary().unwrap();
+        let now = now_micros();
+        let keep = u64::try_from(RETENTION.as_micros()).unwrap();
+        let entry = |p: &str, at: u64, n: u64| skyport_store::Write::Put {
+            table: CHANGES,
+            record: Record::new(format!("{p}/{at:016x}-{n:016x}"), "{}"),
+            prev: None,
+        };
+        let mut ops = Vec::new();
+        for n in 0..30 {
+            ops.push(entry("east", now - keep - 1_000_000, n));
+        }
+        ops.push(entry("east", now - 5, 0));
+        ops.push(entry("eas", now - keep - 1_000_000, 0));
+        ops.push(entry("east-2", now - keep - 1_000_000, 0));
+        store.write(ops).await.unwrap();
+        assert_eq!(
+            prune(store.as_ref(), "east", now).await.unwrap(),
+            PRUNE_PER_CALL
+        );
+        assert_eq!(prune(store.as_ref(), "east", now).await.unwrap(), 5);
+        assert_eq!(prune(store.as_ref(), "east", now).await.unwrap(), 0);
+        let left: Vec<String> = store
+            .list_all(CHANGES, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(left.iter().any(|id| id.starts_with("east/")));
     }
 
     #[test]
