@@ -135,6 +135,9 @@ enum Cmd {
         /// On DynamoDB Local behind the conflict harness instead of SQLite.
         #[arg(long)]
         dynamodb: bool,
+        /// Also sync a real agent from nothing (time, peak memory).
+        #[arg(long)]
+        agent: bool,
     },
     /// Boot API: bootscript latency/throughput on SQLite, DynamoDB calls per bootscript.
     Boot {
@@ -698,6 +701,7 @@ async fn main() -> anyhow::Result<()> {
             sites,
             nodes,
             dynamodb,
+            agent,
         } => {
             if !(1..=255).contains(&sites) || !(1..=1_000_000).contains(&nodes) {
                 bail!("--sites must be 1-255 and --nodes 1-1,000,000");
@@ -706,6 +710,7 @@ async fn main() -> anyhow::Result<()> {
                 sites,
                 nodes,
                 dynamodb,
+                agent,
             })
             .await?;
         }

@@ -26,6 +26,9 @@ pub struct Params {
     pub sites: usize,
     pub nodes: usize,
     pub dynamodb: bool,
+    /// Also sync a real agent (the edge library's syncer and replica) over HTTP, from nothing,
+    /// and report its time and the process's peak memory meanwhile.
+    pub agent: bool,
 }
 
 /// Counts reads made through it.
@@ -195,6 +198,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
 
     let t = Instant::now();
     for i in 0..p.sites {
+        ok(&app, "POST", "/edge/v1/sites", json!({"name": site(i)})).await?;
         ok(
             &app,
             "PUT",
@@ -333,6 +337,61 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         "the other {} sites: {unchanged} answered 304, at most {max_reads} store reads per poll; statuses {statuses:?}",
         p.sites - 1
     );
+    if p.agent {
+        agent(app, dir.path(), p.sites * p.nodes * 3).await?;
+    }
+    Ok(())
+}
+
+/// The process's peak resident memory since the last [`reset_peak`], in MiB.
+fn peak_mib() -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc/self/status")?;
+    Ok(kb / 1024.0)
+}
+
+fn reset_peak() -> anyhow::Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")
+}
+
+/// A real agent's first sync of the whole installation over HTTP (without a site token: on
+/// one site, its share), then its steady-state poll: time, and peak memory of this process
+/// (the agent and the in-process cloud serving it, so an upper bound for the agent).
+async fn agent(app: axum::Router, dir: &std::path::Path, records: usize) -> anyhow::Result<()> {
+    use skyport_edge::internals::{CloudClient, Metrics, Polled, Replica, Syncer, TokenSource};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let edge = dir.join("edge");
+    std::fs::create_dir_all(&edge)?;
+    let replica = Arc::new(Replica::open(&edge)?);
+    let syncer = Syncer::new(
+        CloudClient::new(&url, TokenSource::none())?,
+        replica,
+        Arc::new(Metrics::default()),
+    );
+    let before = peak_mib()?;
+    reset_peak()?;
+    let t = Instant::now();
+    let first = syncer.poll().await?;
+    let took = t.elapsed().as_secs_f64();
+    let peak = peak_mib()?;
+    let Polled::Applied(a) = first else {
+        bail!("the first sync applied nothing");
+    };
+    let t = Instant::now();
+    let second = syncer.poll().await?;
+    println!(
+        "agent first sync: {} of {records} records in {took:.1} s; peak RSS of the process meanwhile {peak:.0} MiB (before it: {before:.0} MiB); next poll {:?} in {:.1} ms",
+        a.records,
+        second,
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    server.abort();
     Ok(())
 }
 
