@@ -263,7 +263,8 @@ async fn check(c: &Cloud, copies: &mut [Copy], step: &str, quiet: &[Option<&str>
     }
 }
 
-async fn follows_the_reference(c: Cloud) {
+/// Sites east (cabinet x1000) and west (x2000).
+async fn two_sites(c: &Cloud) {
     for s in ["east", "west"] {
         c.ok("POST", "/edge/v1/sites", json!({"name": s})).await;
     }
@@ -271,6 +272,10 @@ async fn follows_the_reference(c: Cloud) {
         .await;
     c.ok("PUT", "/edge/v1/sites/west/xnames/x2000", json!({}))
         .await;
+}
+
+async fn follows_the_reference(c: Cloud) {
+    two_sites(&c).await;
     let mut copies = vec![
         Copy::new(&c, Some("east")).await,
         Copy::new(&c, Some("west")).await,
@@ -478,13 +483,7 @@ async fn writes_to_different_nodes_share_no_item() {
     let (_ddb, harness, raw) = dynamo(true).await;
     let dir = tempfile::tempdir().unwrap();
     let c = Cloud::new(dir, raw);
-    for s in ["east", "west"] {
-        c.ok("POST", "/edge/v1/sites", json!({"name": s})).await;
-    }
-    c.ok("PUT", "/edge/v1/sites/east/xnames/x1000", json!({}))
-        .await;
-    c.ok("PUT", "/edge/v1/sites/west/xnames/x2000", json!({}))
-        .await;
+    two_sites(&c).await;
     let nodes = ["x1000c0s0b0n0", "x1000c0s1b0n0", "x2000c0s0b0n0"];
     for (i, x) in nodes.iter().enumerate() {
         c.ok("POST", "/hsm/v2/State/Components", node(x, 10 + i as i64))

@@ -139,9 +139,7 @@ impl SqliteStore {
                 }
             }
             for (t, r) in &records {
-                let version = i64::try_from(r.version).map_err(|_| {
-                    StoreError::InvalidBatch(format!("{t}/{}: version out of range", r.id))
-                })?;
+                let version = stored_version(*t, r)?;
                 tx.execute(
                     "INSERT INTO records(tbl, id, version, body, lookups, uniques)
                      VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -212,9 +210,7 @@ impl SqliteStore {
                 changed += drop_record(&tx, t.name(), id)?;
             }
             for (t, r) in &put {
-                let version = i64::try_from(r.version).map_err(|_| {
-                    StoreError::InvalidBatch(format!("{t}/{}: version out of range", r.id))
-                })?;
+                let version = stored_version(*t, r)?;
                 let same: Option<bool> = tx
                     .query_row(
                         "SELECT version = ?3 AND body = ?4 AND lookups = ?5 AND uniques = ?6
@@ -246,11 +242,7 @@ impl SqliteStore {
                 }
             }
             for (t, r) in state(changed)? {
-                let version = i64::try_from(r.version).map_err(|_| {
-                    StoreError::InvalidBatch(format!("{t}/{}: version out of range", r.id))
-                })?;
-                drop_record(&tx, t.name(), &r.id)?;
-                insert_record(&tx, t.name(), &r, version)?;
+                replace_record(&tx, t, &r)?;
             }
             tx.commit().map_err(db)?;
             Ok(changed)
@@ -310,11 +302,7 @@ impl SqliteStore {
                     .map_err(db)?;
                 }
                 for (t, r) in &state {
-                    let version = i64::try_from(r.version).map_err(|_| {
-                        StoreError::InvalidBatch(format!("{t}/{}: version out of range", r.id))
-                    })?;
-                    drop_record(&tx, t.name(), &r.id)?;
-                    insert_record(&tx, t.name(), r, version)?;
+                    replace_record(&tx, *t, r)?;
                 }
                 tx.commit().map_err(db)?;
                 Ok(copied)
@@ -355,8 +343,14 @@ fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
 }
 
-/// Removes record `tbl`/`id` with its index entries; 1 if it was there.
-fn drop_record(tx: &Connection, tbl: &str, id: &str) -> Result<usize> {
+/// A record's version as stored (SQLite integers are signed).
+fn stored_version(t: Table, r: &Record) -> Result<i64> {
+    i64::try_from(r.version)
+        .map_err(|_| StoreError::InvalidBatch(format!("{t}/{}: version out of range", r.id)))
+}
+
+/// Removes the index entries of record `tbl`/`id`.
+fn drop_keys(tx: &Connection, tbl: &str, id: &str) -> Result<()> {
     tx.execute(
         "DELETE FROM lookups WHERE tbl = ?1 AND id = ?2",
         params![tbl, id],
@@ -367,11 +361,25 @@ fn drop_record(tx: &Connection, tbl: &str, id: &str) -> Result<usize> {
         params![tbl, id],
     )
     .map_err(db)?;
+    Ok(())
+}
+
+/// Removes record `tbl`/`id` with its index entries; 1 if it was there.
+fn drop_record(tx: &Connection, tbl: &str, id: &str) -> Result<usize> {
+    drop_keys(tx, tbl, id)?;
     tx.execute(
         "DELETE FROM records WHERE tbl = ?1 AND id = ?2",
         params![tbl, id],
     )
     .map_err(db)
+}
+
+/// Puts `r` in place of whatever record `t`/`r.id` was (bookkeeping records of a replica,
+/// which carry no unique keys).
+fn replace_record(tx: &Connection, t: Table, r: &Record) -> Result<()> {
+    let version = stored_version(t, r)?;
+    drop_record(tx, t.name(), &r.id)?;
+    insert_record(tx, t.name(), r, version)
 }
 
 /// Inserts `r` with its lookup entries (not its unique keys: callers decide how to claim them).
@@ -488,16 +496,7 @@ fn apply(conn: &mut Connection, ops: &[Write]) -> Result<()> {
         if matches!(op, Write::Check { .. }) {
             continue;
         }
-        tx.execute(
-            "DELETE FROM lookups WHERE tbl = ?1 AND id = ?2",
-            params![tbl, id],
-        )
-        .map_err(db)?;
-        tx.execute(
-            "DELETE FROM uniques WHERE tbl = ?1 AND id = ?2",
-            params![tbl, id],
-        )
-        .map_err(db)?;
+        drop_keys(&tx, tbl, id)?;
         match op {
             Write::Put { record, prev, .. } => {
                 let version = prev.as_ref().map_or(1, |p| p.version as i64 + 1);
