@@ -293,6 +293,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
         &dir.path().join("cloud"),
         &cloud,
     )?);
+    skyport_sync::changes::backfill(store.as_ref()).await?;
     // Auth on, as in production: an admin seeds, the agent has its site's own token.
     let issuer = skyport_auth::LocalIssuer::load_or_create(&dir.path().join("cloud"))?;
     let jwks = skyport_auth::Jwks::new(

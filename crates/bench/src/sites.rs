@@ -178,6 +178,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
             dir.path().join("db"),
         )?)
     };
+    skyport_sync::changes::backfill(raw.as_ref()).await?;
     let counted = Arc::new(Counted {
         inner: skyport_sync::ChangeLog::local(raw),
         reads: AtomicU64::new(0),

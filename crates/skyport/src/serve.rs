@@ -25,6 +25,11 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     // Every change an edge agent needs goes to the change log, per site and for agents
     // without one (see skyport-sync).
     let store: Arc<dyn Store> = skyport_sync::ChangeLog::local(Arc::new(SqliteStore::open(&db)?));
+    // Data from before the placement index: index it once, so site snapshots read by range.
+    if !skyport_sync::changes::index_complete(store.as_ref()).await? {
+        let n = skyport_sync::changes::backfill(store.as_ref()).await?;
+        tracing::info!(items = n, "placement index built");
+    }
     let settings = skyport_ipxe::Settings {
         retry_delay: cfg.boot_retry_delay,
         chain_base: cfg.public_url.clone(),

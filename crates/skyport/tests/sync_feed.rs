@@ -263,8 +263,12 @@ async fn check(c: &Cloud, copies: &mut [Copy], step: &str, quiet: &[Option<&str>
     }
 }
 
-/// Sites east (cabinet x1000) and west (x2000).
+/// Sites east (cabinet x1000) and west (x2000), on a store whose placement index is complete
+/// (as `skyport serve` makes it at start).
 async fn two_sites(c: &Cloud) {
+    skyport_sync::changes::backfill(c.raw.as_ref())
+        .await
+        .unwrap();
     for s in ["east", "west"] {
         c.ok("POST", "/edge/v1/sites", json!({"name": s})).await;
     }
@@ -537,4 +541,57 @@ async fn writes_to_different_nodes_share_no_item() {
             "{x}: {its:?}"
         );
     }
+}
+
+/// An installation from before the placement index: its records were stored without index
+/// items. Site snapshots still hold every record of the site (reading the tables whole) until
+/// `POST /edge/v1/reindex` has run, and the same records after it (through the index).
+#[tokio::test]
+async fn records_from_before_the_index_reach_their_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw: Arc<dyn Store> =
+        Arc::new(skyport_store_sqlite::SqliteStore::open(dir.path().join("db")).unwrap());
+    // The old installation: the same services, no change log.
+    let blobs = Arc::new(skyport_images::FsBlobs::open(dir.path(), "http://127.0.0.1:1").unwrap());
+    let old = Cloud {
+        app: skyport::api(
+            raw.clone(),
+            skyport_ipxe::Settings::default(),
+            blobs,
+            "http://127.0.0.1:1/cloud-init".into(),
+            Arc::new(skyport_sites::LocalCredentials::new(None)),
+            None,
+            None,
+        ),
+        raw: raw.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    old.ok("POST", "/edge/v1/sites", json!({"name": "east"}))
+        .await;
+    old.ok("PUT", "/edge/v1/sites/east/xnames/x1000", json!({}))
+        .await;
+    old.ok("POST", "/hsm/v2/State/Components", node("x1000c0s0b0n0", 1))
+        .await;
+    old.ok(
+        "POST",
+        "/hsm/v2/Inventory/EthernetInterfaces",
+        nic("02:e0:00:00:00:01", "x1000c0s0b0n0"),
+    )
+    .await;
+    old.ok(
+        "POST",
+        "/boot/v1/bootparameters",
+        json!({"macs": ["02:e0:00:00:00:01"], "kernel": "http://k/a"}),
+    )
+    .await;
+    let c = Cloud::new(dir, raw);
+    let want = c.reference(Some("east")).await;
+    assert_eq!(want.len(), 3, "{want:?}");
+    let (_, before) = snapshot(&c, Some("east")).await;
+    assert_eq!(before, want);
+    let r = c.call("POST", "/edge/v1/reindex", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["indexed"].as_u64().unwrap() >= 3, "{}", r.text);
+    let (_, after) = snapshot(&c, Some("east")).await;
+    assert_eq!(after, want);
 }

@@ -202,6 +202,67 @@ impl Notices {
     }
 }
 
+/// The index item saying the placement index covers every stored record ([`backfill`] writes
+/// it); until it exists, a site's snapshot reads the synced tables whole and filters them.
+pub const INDEX_COMPLETE: &str = "~complete";
+
+/// Whether the placement index covers every stored record.
+pub async fn index_complete(store: &dyn Store) -> Result<bool> {
+    Ok(store.get(INDEX, INDEX_COMPLETE).await?.is_some())
+}
+
+/// Writes the index items of every stored record of the indexed tables (data written before
+/// the index existed, or by a store not wrapped in [`ChangeLog`]), a page at a time, then marks
+/// the index complete. Idempotent: run it again and it writes the same items. Returns how many
+/// items it wrote.
+pub async fn backfill(store: &dyn Store) -> Result<usize> {
+    let mut n = 0;
+    for t in crate::SYNCED
+        .iter()
+        .copied()
+        .filter(|t| crate::share::indexed(*t))
+    {
+        let mut page = skyport_store::PageRequest::first(500);
+        loop {
+            let p = store.list(t, None, page.clone()).await?;
+            // Each record as if it were being created: where it is indexed, and what follows.
+            let creates: Vec<Write> = p
+                .records
+                .into_iter()
+                .map(|record| Write::Put {
+                    table: t,
+                    record,
+                    prev: None,
+                })
+                .collect();
+            let told = notices(store, &creates, false).await?;
+            let items: Vec<Write> = told
+                .index
+                .iter()
+                .map(|id| Write::Upsert {
+                    table: INDEX,
+                    record: Record::new(id, "{}"),
+                })
+                .collect();
+            for chunk in items.chunks(25) {
+                store.write(chunk.to_vec()).await?;
+            }
+            n += items.len();
+            match p.next {
+                Some(after) => page.after = Some(after),
+                None => break,
+            }
+        }
+    }
+    store
+        .write(vec![Write::Upsert {
+            table: INDEX,
+            record: Record::new(INDEX_COMPLETE, "{}"),
+        }])
+        .await?;
+    Ok(n)
+}
+
 /// A store that writes the change log and the placement index with every batch that touches
 /// synced data ([`crate::SYNCED`]) or xname assignments.
 pub struct ChangeLog {
@@ -266,7 +327,18 @@ impl Decorator for ChangeLog {
         }
         let original = ops.clone();
         ops.extend(extra);
-        self.inner.write(ops).await?;
+        if let Err(e) = self.inner.write(ops).await {
+            // A large batch spans transactions and is undone by the store when a later one
+            // fails, after readers may have seen its first ones: telling the sites again
+            // (a fresh entry naming the same keys) makes their agents re-read what is stored.
+            // An entry that names too much costs a read, never data.
+            if let Ok(w) = told.entries(now_micros())
+                && let Err(again) = self.inner.write(w).await
+            {
+                tracing::warn!(error = %again, "re-telling sites about a failed write failed too");
+            }
+            return Err(e);
+        }
         // The batch is stored: from here on a failure must not turn into an error the caller
         // would retry. Entries missed are logged loudly; the next change of the record or a
         // full snapshot repairs the site.

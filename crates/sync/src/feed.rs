@@ -115,6 +115,24 @@ impl Entries {
         format!("\"c{h:016x}\"")
     }
 
+    /// Whether asking again at once makes progress: a partition was cut short and `next` is
+    /// past every entry read from it. (Entries younger than [`SETTLE`] hold the cursor back;
+    /// more than a page of them waits for the next poll instead of being fetched in a loop.)
+    pub fn progress(&self, cursor: &Cursor, next: &Cursor) -> bool {
+        self.truncated.iter().enumerate().any(|(i, cut)| {
+            let last = self
+                .list
+                .iter()
+                .rfind(|(p, _, _)| *p == i)
+                .and_then(|(_, id, _)| id.split_once('/').and_then(|(_, p)| Pos::parse(p)));
+            let moved = match (next.0.get(i), cursor.0.get(i)) {
+                (Some(n), Some(c)) => n > c && last.is_some_and(|l| *n >= l),
+                _ => false,
+            };
+            *cut && moved
+        })
+    }
+
     /// Where the agent goes next: past what it got, but never closer to now than [`SETTLE`]
     /// (a slower batch may still commit an entry stamped before it).
     pub fn next(&self, cursor: &Cursor, now: u64) -> Cursor {
@@ -303,10 +321,11 @@ pub async fn changes(
     } else {
         view(store, site, &keys).await?
     };
+    let next = entries.next(cursor, now);
     Ok(Changes {
         view,
-        cursor: entries.next(cursor, now),
-        more: entries.truncated.iter().any(|t| *t),
+        cursor: next.clone(),
+        more: entries.progress(cursor, &next),
         resync,
     })
 }
@@ -363,8 +382,13 @@ async fn index_page(
     let mut keys = Vec::new();
     let mut last = None;
     for r in &page.records {
-        if !r.id.starts_with(prefix) {
+        let Some(rest) = r.id.strip_prefix(prefix) else {
             return Ok((keys, None));
+        };
+        if rest.starts_with(|c: char| c.is_ascii_digit()) {
+            // Another xname whose number starts with this one's (x10000 after x1000): its
+            // block ends before `<prefix>:`, and this one's children come after.
+            return Ok((keys, Some(format!("{prefix}:"))));
         }
         last = Some(r.id.clone());
         let mut parts = r.id.splitn(3, '/');
@@ -423,9 +447,19 @@ pub struct SnapshotPage {
 /// nothing of anyone else's; a shared cabinet's other records are read and left out).
 async fn ranges(store: &dyn Store, site: Option<&str>) -> Result<Vec<String>, FeedError> {
     let t = |t: Table| format!("t:{}", t.name());
+    let whole = || crate::SYNCED.iter().map(|x| t(*x)).collect();
     let Some(site) = site else {
-        return Ok(crate::SYNCED.iter().map(|x| t(*x)).collect());
+        return Ok(whole());
     };
+    if !crate::changes::index_complete(store).await? {
+        // Records stored before the index existed are not in it yet: read the tables whole
+        // (correct, and as slow as before the index) until `POST /edge/v1/reindex` has run.
+        tracing::warn!(
+            site,
+            "the placement index is not complete; the snapshot reads every synced table"
+        );
+        return Ok(whole());
+    }
     let mut out: Vec<String> = crate::SYNCED
         .iter()
         .filter(|x| !indexed(**x))
@@ -644,6 +678,30 @@ mod tests {
             .collect();
         assert_eq!(left.len(), 3, "{left:?}");
         assert!(left.iter().any(|id| id.starts_with("east/")));
+    }
+
+    #[test]
+    fn more_is_asked_for_only_when_the_cursor_passes_what_was_read() {
+        let now = 100_000_000u64;
+        let settle = u64::try_from(SETTLE.as_micros()).unwrap_or(0);
+        let c = Cursor::at(0, 2);
+        let cut = |at: u64| Entries {
+            list: vec![(0, Pos::at(at).id("east"), Entry::default())],
+            truncated: vec![true, false],
+        };
+        // Settled entries, cut short: ask again at once, it moves on.
+        let old = cut(now - settle - 5);
+        assert!(old.progress(&c, &old.next(&c, now)));
+        // A page of entries younger than the window: the cursor cannot pass them, so asking
+        // again would read the same page; wait for the next poll instead.
+        let young = cut(now - 5);
+        assert!(!young.progress(&c, &young.next(&c, now)));
+        // Not cut short: nothing more to ask for.
+        let whole = Entries {
+            truncated: vec![false, false],
+            ..old
+        };
+        assert!(!whole.progress(&c, &whole.next(&c, now)));
     }
 
     #[test]

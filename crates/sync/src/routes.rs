@@ -68,6 +68,7 @@ pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
     Some(match r {
         "/snapshot" | "/changes" if read => Access::Need(Need::Discovery),
         "/reports" if *method == axum::http::Method::POST => Access::Need(Need::Discovery),
+        "/reindex" => Access::Need(Need::Admin),
         "/candidates" if read => Access::Need(Need::Read),
         "/snapshot" | "/changes" | "/reports" | "/candidates" => Access::Need(Need::Admin),
         _ => return None,
@@ -83,6 +84,7 @@ pub fn router_with(store: Arc<dyn Store>, limits: Limits) -> Router {
     Router::new()
         .route(&format!("{BASE}/snapshot"), get(snapshot))
         .route(&format!("{BASE}/changes"), get(changes))
+        .route(&format!("{BASE}/reindex"), post(reindex))
         .route(&format!("{BASE}/reports"), post(report))
         .route(&format!("{BASE}/candidates"), get(candidates))
         .with_state(Edge { store, limits })
@@ -172,6 +174,14 @@ async fn snapshot(
     body(&h, &doc, None)
 }
 
+/// `POST /edge/v1/reindex`: indexes every stored record for site snapshots (once, after an
+/// upgrade from before the index; harmless again). Answers how many index items it wrote.
+async fn reindex(State(Edge { store, .. }): State<Edge>) -> Res {
+    let n = crate::changes::backfill(store.as_ref()).await?;
+    tracing::info!(items = n, "placement index complete");
+    Ok(json(StatusCode::OK, &serde_json::json!({"indexed": n})))
+}
+
 fn no_whole_installation() -> ApiError {
     ApiError::bad_request(
         "this installation syncs edge agents by site: use a site's token, or name the site (?site=)",
@@ -200,7 +210,16 @@ async fn changes(
         .map_err(feed_error)?;
     let tag = HeaderValue::from_str(&entries.tag(&cursor))
         .map_err(|e| ApiError::Internal(format!("change tag: {e}")))?;
-    if matches(&h, &tag) {
+    // A 304 only when the read saw everything after the cursor (a cut-short read may hide a
+    // new entry behind the ones it read), and not for a cursor a day old: answering it moves
+    // the cursor on, so a quiet site is never sent back to a full snapshot by expiry.
+    let day = std::time::Duration::from_secs(86_400).as_micros();
+    let stale = cursor
+        .0
+        .iter()
+        .any(|p| u128::from(p.micros()) + day < u128::from(crate::changes::now_micros()));
+    let truncated = entries.truncated.iter().any(|t| *t);
+    if !truncated && !stale && matches(&h, &tag) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
         r.headers_mut().insert(header::ETAG, tag);
         return Ok(r);

@@ -90,9 +90,11 @@ impl Syncer {
     async fn poll_inner(&self) -> Result<Polled, SyncError> {
         let state = self.replica.applied().await?;
         let mut changed: Option<Applied> = None;
+        let mut snapshotted = false;
         let (mut cursor, mut tag) = match state.and_then(|a| a.cursor.map(|c| (c, a.etag))) {
             Some(ct) => ct,
             None => {
+                snapshotted = true;
                 let a = self.snapshot().await?;
                 let c = a.cursor.clone().unwrap_or_default();
                 changed = Some(a);
@@ -106,7 +108,15 @@ impl Syncer {
             ));
             match self.fetch::<ChangePage>(&url, tag.as_deref()).await? {
                 Fetched::NotModified => break,
+                // One snapshot a poll: right after one, its cursor (taken ten seconds back) can
+                // still be before the entry that asked for it; the next poll goes on from there.
+                Fetched::Gone | Fetched::Page(ChangePage { resync: true, .. }, _)
+                    if snapshotted =>
+                {
+                    break;
+                }
                 Fetched::Gone => {
+                    snapshotted = true;
                     tracing::warn!(
                         "the cloud no longer has changes that old; taking a full snapshot"
                     );
@@ -116,6 +126,7 @@ impl Syncer {
                     changed = Some(a);
                 }
                 Fetched::Page(page, _) if page.resync => {
+                    snapshotted = true;
                     tracing::info!("the cloud asks for a full snapshot (a large reassignment)");
                     let a = self.snapshot().await?;
                     cursor = a.cursor.clone().unwrap_or_default();
