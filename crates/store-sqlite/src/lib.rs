@@ -121,11 +121,7 @@ impl SqliteStore {
             )));
         }
         let tables: Vec<&'static str> = tables.iter().map(|t| t.name()).collect();
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .map_err(|_| StoreError::unavailable("writer connection poisoned"))?;
+        self.with_writer(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db)?;
@@ -182,7 +178,6 @@ impl SqliteStore {
             tx.commit().map_err(db)
         })
         .await
-        .map_err(StoreError::unavailable)?
     }
 
     /// Holds `put` as given (versions and index keys included) and drops `remove`, in one
@@ -197,11 +192,7 @@ impl SqliteStore {
         remove: Vec<(Table, String)>,
         state: impl FnOnce(usize) -> Result<Vec<(Table, Record)>> + Send + 'static,
     ) -> Result<usize> {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .map_err(|_| StoreError::unavailable("writer connection poisoned"))?;
+        self.with_writer(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db)?;
@@ -248,7 +239,6 @@ impl SqliteStore {
             Ok(changed)
         })
         .await
-        .map_err(StoreError::unavailable)?
     }
 
     /// Replaces every record of `tables` with those `staged` holds of them, plus `state`, in
@@ -263,11 +253,7 @@ impl SqliteStore {
     ) -> Result<usize> {
         let from = staged.path.to_string_lossy().into_owned();
         let tables: Vec<&'static str> = tables.iter().map(|t| t.name()).collect();
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .map_err(|_| StoreError::unavailable("writer connection poisoned"))?;
+        self.with_writer(move |conn| {
             conn.execute("ATTACH DATABASE ?1 AS staged", params![from])
                 .map_err(db)?;
             let copied = (|| {
@@ -311,6 +297,21 @@ impl SqliteStore {
             let copied = copied?;
             detached?;
             Ok(copied)
+        })
+        .await
+    }
+
+    /// Runs `f` on the one writer connection, in a blocking task: writes never interleave.
+    async fn with_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .map_err(|_| StoreError::unavailable("writer connection poisoned"))?;
+            f(&mut conn)
         })
         .await
         .map_err(StoreError::unavailable)?
@@ -681,15 +682,7 @@ impl Store for SqliteStore {
         if ops.is_empty() {
             return Ok(());
         }
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .map_err(|_| StoreError::unavailable("writer connection poisoned"))?;
-            apply(&mut conn, &ops)
-        })
-        .await
-        .map_err(StoreError::unavailable)?
+        self.with_writer(move |conn| apply(conn, &ops)).await
     }
 
     async fn ping(&self) -> Result<()> {
