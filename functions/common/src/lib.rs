@@ -202,6 +202,18 @@ pub async fn init(
     tracing::info!(function, table = %cfg.table, "function initialised");
     // Edge agents in the cloud always have a site: no whole-installation log.
     let store = std::sync::Arc::new(skyport_sync::ChangeLog::new(std::sync::Arc::new(store)));
+    // One read per cold start, so an upgrade that skipped its reindex step shows in the logs
+    // (site snapshots are correct meanwhile, but read every synced table).
+    match skyport_sync::changes::index_complete(store.as_ref()).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            function,
+            "the edge sync placement index is not complete: POST /edge/v1/reindex once (docs/operations.md)"
+        ),
+        Err(e) => {
+            tracing::warn!(function, error = %e, "could not check the edge sync placement index")
+        }
+    }
     Ok(Init { store, aws })
 }
 
