@@ -125,30 +125,11 @@ pub struct Notices {
 impl Notices {
     /// What `self` tells that `earlier` did not.
     fn beyond(&self, earlier: &Notices) -> Notices {
-        let mut out = Notices::default();
-        for (p, keys) in &self.keys {
-            let had = earlier.keys.get(p);
-            let new: BTreeSet<_> = keys
-                .iter()
-                .filter(|k| had.is_none_or(|h| !h.contains(*k)))
-                .cloned()
-                .collect();
-            if !new.is_empty() {
-                out.keys.insert(p.clone(), new);
-            }
+        Notices {
+            keys: minus(&self.keys, &earlier.keys),
+            subtrees: minus(&self.subtrees, &earlier.subtrees),
+            index: BTreeSet::new(),
         }
-        for (p, subs) in &self.subtrees {
-            let had = earlier.subtrees.get(p);
-            let new: BTreeSet<_> = subs
-                .iter()
-                .filter(|s| had.is_none_or(|h| !h.contains(*s)))
-                .cloned()
-                .collect();
-            if !new.is_empty() {
-                out.subtrees.insert(p.clone(), new);
-            }
-        }
-        out
     }
 
     fn is_empty(&self) -> bool {
@@ -261,6 +242,22 @@ pub async fn backfill(store: &dyn Store) -> Result<usize> {
         }])
         .await?;
     Ok(n)
+}
+
+/// Per partition, what `a` holds that `b` does not (partitions left with nothing are left out).
+fn minus<T: Ord + Clone>(
+    a: &BTreeMap<String, BTreeSet<T>>,
+    b: &BTreeMap<String, BTreeSet<T>>,
+) -> BTreeMap<String, BTreeSet<T>> {
+    a.iter()
+        .filter_map(|(p, xs)| {
+            let new: BTreeSet<T> = match b.get(p) {
+                Some(had) => xs.difference(had).cloned().collect(),
+                None => xs.clone(),
+            };
+            (!new.is_empty()).then(|| (p.clone(), new))
+        })
+        .collect()
 }
 
 /// A store that writes the change log and the placement index with every batch that touches

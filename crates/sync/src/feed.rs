@@ -44,6 +44,16 @@ pub enum FeedError {
     Store(#[from] StoreError),
 }
 
+/// The position of entry `id` (`<partition>/<pos>`).
+fn entry_pos(id: &str) -> Option<Pos> {
+    id.split_once('/').and_then(|(_, p)| Pos::parse(p))
+}
+
+/// `d` in µs, the unit of positions.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// The partitions a site reads, in cursor order (`None`: an agent for the whole installation).
 pub fn partitions(site: Option<&str>) -> Vec<String> {
     match site {
@@ -103,10 +113,7 @@ impl Entries {
         };
         eat(cursor.encode().as_bytes());
         for (i, id, _) in &self.list {
-            let after = id
-                .split_once('/')
-                .and_then(|(_, p)| Pos::parse(p))
-                .is_some_and(|p| cursor.0.get(*i).is_some_and(|c| p > *c));
+            let after = entry_pos(id).is_some_and(|p| cursor.0.get(*i).is_some_and(|c| p > *c));
             if after {
                 eat(b"\n");
                 eat(id.as_bytes());
@@ -124,7 +131,7 @@ impl Entries {
                 .list
                 .iter()
                 .rfind(|(p, _, _)| *p == i)
-                .and_then(|(_, id, _)| id.split_once('/').and_then(|(_, p)| Pos::parse(p)));
+                .and_then(|(_, id, _)| entry_pos(id));
             let moved = match (next.0.get(i), cursor.0.get(i)) {
                 (Some(n), Some(c)) => n > c && last.is_some_and(|l| *n >= l),
                 _ => false,
@@ -136,14 +143,14 @@ impl Entries {
     /// Where the agent goes next: past what it got, but never closer to now than [`SETTLE`]
     /// (a slower batch may still commit an entry stamped before it).
     pub fn next(&self, cursor: &Cursor, now: u64) -> Cursor {
-        let cap = Pos::at(now.saturating_sub(u64::try_from(SETTLE.as_micros()).unwrap_or(0)));
+        let cap = Pos::at(now.saturating_sub(micros(SETTLE)));
         let mut out = cursor.clone();
         for (i, pos) in out.0.iter_mut().enumerate() {
             let last = self
                 .list
                 .iter()
                 .rfind(|(p, _, _)| *p == i)
-                .and_then(|(_, id, _)| id.split_once('/').and_then(|(_, p)| Pos::parse(p)));
+                .and_then(|(_, id, _)| entry_pos(id));
             let candidate = match last {
                 Some(l) => l.min(cap.clone()),
                 None => cap.clone(),
@@ -163,7 +170,7 @@ pub async fn entries(
     cursor: &Cursor,
 ) -> Result<Entries, FeedError> {
     let oldest = cursor.0.iter().map(Pos::micros).min().unwrap_or(0);
-    let keep = u64::try_from(RETENTION.as_micros()).unwrap_or(u64::MAX);
+    let keep = micros(RETENTION);
     if oldest.saturating_add(keep) < now_micros() {
         return Err(FeedError::Expired(RETENTION.as_secs() / 86_400));
     }
@@ -227,7 +234,7 @@ const PRUNE_PER_CALL: usize = 25;
 /// the steady state stays two reads; a partition pruned this way keeps up with the writes it
 /// gets, as each answer that reads new entries removes more old ones than one batch adds.
 pub async fn prune(store: &dyn Store, partition: &str, now: u64) -> Result<usize, FeedError> {
-    let keep = u64::try_from(RETENTION.as_micros()).unwrap_or(u64::MAX);
+    let keep = micros(RETENTION);
     let prefix = format!("{partition}/");
     let page = store
         .list(
@@ -492,7 +499,7 @@ pub async fn snapshot_page(
             t
         }
         None => {
-            let settle = u64::try_from(SETTLE.as_micros()).unwrap_or(0);
+            let settle = micros(SETTLE);
             Token {
                 c: Cursor::at(now_micros().saturating_sub(settle), n).encode(),
                 r: ranges(store, site).await?,
@@ -608,7 +615,7 @@ mod tests {
     #[test]
     fn the_next_cursor_stays_a_settle_window_behind_now() {
         let now = 100_000_000u64;
-        let settle = u64::try_from(SETTLE.as_micros()).unwrap_or(0);
+        let settle = micros(SETTLE);
         let recent = Pos::at(now - 1).id("east");
         let old = Pos::at(now - settle - 5).id("east");
         let c = Cursor::at(0, 2);
@@ -649,7 +656,7 @@ mod tests {
     async fn entries_older_than_kept_are_pruned_oldest_first_and_only_those() {
         let (_dir, store) = skyport_store_sqlite::SqliteStore::temporary().unwrap();
         let now = now_micros();
-        let keep = u64::try_from(RETENTION.as_micros()).unwrap();
+        let keep = micros(RETENTION);
         let entry = |p: &str, at: u64, n: u64| skyport_store::Write::Put {
             table: CHANGES,
             record: Record::new(format!("{p}/{at:016x}-{n:016x}"), "{}"),
@@ -683,7 +690,7 @@ mod tests {
     #[test]
     fn more_is_asked_for_only_when_the_cursor_passes_what_was_read() {
         let now = 100_000_000u64;
-        let settle = u64::try_from(SETTLE.as_micros()).unwrap_or(0);
+        let settle = micros(SETTLE);
         let c = Cursor::at(0, 2);
         let cut = |at: u64| Entries {
             list: vec![(0, Pos::at(at).id("east"), Entry::default())],

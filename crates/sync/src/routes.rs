@@ -111,6 +111,7 @@ fn matches(h: &HeaderMap, tag: &HeaderValue) -> bool {
 fn site_of_request(
     principal: &Option<Extension<Principal>>,
     q: &skyport_http::QueryParams,
+    limits: Limits,
     route: &str,
     allowed: &str,
 ) -> Result<Option<String>, ApiError> {
@@ -136,8 +137,10 @@ fn site_of_request(
         (Some(own), _) => Some(own),
         (None, asked) => asked,
     };
-    if let Some(s) = &site {
-        skyport_sites::registry::check_name(s)?;
+    match &site {
+        Some(s) => skyport_sites::registry::check_name(s)?,
+        None if !limits.whole_installation => return Err(no_whole_installation()),
+        None => {}
     }
     Ok(site)
 }
@@ -157,10 +160,7 @@ async fn snapshot(
     q: skyport_http::QueryParams,
     h: HeaderMap,
 ) -> Res {
-    let site = site_of_request(&principal, &q, "snapshot", "page")?;
-    if site.is_none() && !limits.whole_installation {
-        return Err(no_whole_installation());
-    }
+    let site = site_of_request(&principal, &q, limits, "snapshot", "page")?;
     let token = q.first("page");
     let page = feed::snapshot_page(store.as_ref(), site.as_deref(), token)
         .await
@@ -196,10 +196,7 @@ async fn changes(
     q: skyport_http::QueryParams,
     h: HeaderMap,
 ) -> Res {
-    let site = site_of_request(&principal, &q, "change feed", "after")?;
-    if site.is_none() && !limits.whole_installation {
-        return Err(no_whole_installation());
-    }
+    let site = site_of_request(&principal, &q, limits, "change feed", "after")?;
     let parts = feed::partitions(site.as_deref());
     let after = q.first("after").ok_or_else(|| {
         ApiError::bad_request("after: required (the cursor of the last snapshot or changes page)")
