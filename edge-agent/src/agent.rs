@@ -188,6 +188,7 @@ impl Agent {
                 cache_max_bytes: cfg.cache_max_bytes,
                 cache_verify_interval: cfg.cache_verify_interval,
                 site: cfg.site.clone(),
+                dhcp: cfg.dhcp.clone(),
             };
             let node =
                 NodeService::open(opts, self.0.cloud.clone(), self.0.metrics.clone()).await?;

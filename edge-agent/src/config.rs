@@ -38,6 +38,8 @@ macro_rules! bail {
 }
 use skyport_redfish::AuthMode;
 
+use crate::node::dhcp::{DhcpConfig, Mode, Subnet, Unknown};
+
 #[derive(Args, Debug, Default, Clone)]
 pub struct EdgeArgs {
     /// TOML configuration file.
@@ -156,6 +158,38 @@ pub struct EdgeArgs {
     /// This site's name in reports to the cloud [default: default].
     #[arg(long, env = "SKYPORT_EDGE_SITE", global = true)]
     pub site: Option<String>,
+    /// Interfaces of the provisioning network the DHCP and TFTP servers listen on (repeatable;
+    /// none: no DHCP).
+    #[arg(
+        long = "dhcp-interface",
+        env = "SKYPORT_EDGE_DHCP_INTERFACES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub dhcp_interfaces: Vec<String>,
+    /// proxy (beside the site's DHCP server) or authoritative (addresses from the inventory)
+    /// [default: proxy].
+    #[arg(long, env = "SKYPORT_EDGE_DHCP_MODE", global = true)]
+    pub dhcp_mode: Option<String>,
+    /// answer or ignore DHCP clients whose MAC the inventory lacks [default: answer].
+    #[arg(long, env = "SKYPORT_EDGE_DHCP_UNKNOWN", global = true)]
+    pub dhcp_unknown: Option<String>,
+    /// Directory of the iPXE binaries served over TFTP and HTTP [default: /usr/lib/ipxe].
+    #[arg(long, env = "SKYPORT_EDGE_IPXE_DIR", global = true)]
+    pub ipxe_dir: Option<PathBuf>,
+}
+
+/// A `[[dhcp_subnets]]` table of the configuration file.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct SubnetFile {
+    network: String,
+    range: Option<String>,
+    router: Option<String>,
+    #[serde(default)]
+    dns: Vec<String>,
+    domain: Option<String>,
+    lease_time: Option<u32>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -189,6 +223,11 @@ struct EdgeFile {
     cache_max_gb: Option<f64>,
     cache_verify_interval: Option<f64>,
     site: Option<String>,
+    dhcp_interfaces: Option<Vec<String>>,
+    dhcp_mode: Option<String>,
+    dhcp_unknown: Option<String>,
+    ipxe_dir: Option<PathBuf>,
+    dhcp_subnets: Option<Vec<SubnetFile>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -223,6 +262,142 @@ pub struct EdgeConfig {
     pub cache_max_bytes: u64,
     pub cache_verify_interval: Duration,
     pub site: String,
+    /// DHCP and TFTP on the provisioning network (needs `listen`).
+    pub dhcp: Option<DhcpConfig>,
+}
+
+fn ipv4(what: &str, v: &str) -> Result<std::net::Ipv4Addr, ConfigError> {
+    v.trim()
+        .parse()
+        .map_err(|_| ConfigError::Invalid(format!("{what} {v:?} is not an IPv4 address")))
+}
+
+fn subnet(f: &SubnetFile) -> Result<Subnet, ConfigError> {
+    let network: ipnet::Ipv4Net = f.network.parse().map_err(|_| {
+        ConfigError::Invalid(format!(
+            "dhcp_subnets: network {:?} is not an IPv4 network like 10.1.0.0/24",
+            f.network
+        ))
+    })?;
+    let network = network.trunc();
+    let inside = |what: &str, ip: std::net::Ipv4Addr| {
+        if network.contains(&ip) {
+            Ok(ip)
+        } else {
+            Err(ConfigError::Invalid(format!(
+                "dhcp_subnets {network}: {what} {ip} is outside the network"
+            )))
+        }
+    };
+    let range = match &f.range {
+        None => None,
+        Some(r) => {
+            let (lo, hi) = r.split_once('-').ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "dhcp_subnets {network}: range {r:?} must be FIRST-LAST, e.g. 10.1.0.100-10.1.0.199"
+                ))
+            })?;
+            let (lo, hi) = (
+                inside("range start", ipv4("range start", lo)?)?,
+                inside("range end", ipv4("range end", hi)?)?,
+            );
+            if lo > hi {
+                bail!("dhcp_subnets {network}: range {r:?} ends before it starts");
+            }
+            Some((lo, hi))
+        }
+    };
+    let router = match &f.router {
+        None => None,
+        Some(r) => Some(inside("router", ipv4("router", r)?)?),
+    };
+    let dns = f
+        .dns
+        .iter()
+        .map(|d| ipv4("dns server", d))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(d) = &f.domain
+        && (d.is_empty()
+            || d.len() > 253
+            || !d
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+    {
+        bail!("dhcp_subnets {network}: domain {d:?} is not a DNS name");
+    }
+    let lease_time = f.lease_time.unwrap_or(3600);
+    if !(60..=31_536_000).contains(&lease_time) {
+        bail!(
+            "dhcp_subnets {network}: lease_time must be 60 to 31536000 seconds, got {lease_time}"
+        );
+    }
+    Ok(Subnet {
+        network,
+        range,
+        router,
+        dns,
+        domain: f.domain.clone(),
+        lease_time,
+    })
+}
+
+fn dhcp(a: &EdgeArgs, f: &mut EdgeFile, serving: bool) -> Result<Option<DhcpConfig>, ConfigError> {
+    let interfaces = if a.dhcp_interfaces.is_empty() {
+        f.dhcp_interfaces.take().unwrap_or_default()
+    } else {
+        a.dhcp_interfaces.clone()
+    };
+    let mode = match a.dhcp_mode.clone().or(f.dhcp_mode.take()).as_deref() {
+        None | Some("proxy") => Mode::Proxy,
+        Some("authoritative") => Mode::Authoritative,
+        Some("off") => return Ok(None),
+        Some(o) => bail!("dhcp_mode must be proxy, authoritative or off, got {o:?}"),
+    };
+    let unknown = match a.dhcp_unknown.clone().or(f.dhcp_unknown.take()).as_deref() {
+        None | Some("answer") => Unknown::Answer,
+        Some("ignore") => Unknown::Ignore,
+        Some(o) => bail!("dhcp_unknown must be answer or ignore, got {o:?}"),
+    };
+    let subnets = f
+        .dhcp_subnets
+        .take()
+        .unwrap_or_default()
+        .iter()
+        .map(subnet)
+        .collect::<Result<Vec<_>, _>>()?;
+    let ipxe_dir = a
+        .ipxe_dir
+        .clone()
+        .or(f.ipxe_dir.take())
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe"));
+    if interfaces.is_empty() {
+        return Ok(None);
+    }
+    if !serving {
+        bail!("dhcp_interfaces needs listen: DHCP hands out this agent's boot URLs");
+    }
+    if let Some(i) = interfaces.iter().find(|i| {
+        i.is_empty() || i.len() > 15 || i.contains('/') || i.contains(char::is_whitespace)
+    }) {
+        bail!("dhcp_interfaces: {i:?} is not an interface name");
+    }
+    if mode == Mode::Authoritative && subnets.is_empty() {
+        bail!("dhcp_mode authoritative needs at least one [[dhcp_subnets]] in the config file");
+    }
+    for (i, s) in subnets.iter().enumerate() {
+        if let Some(o) = subnets[..i].iter().find(|o| {
+            o.network.contains(&s.network.network()) || s.network.contains(&o.network.network())
+        }) {
+            bail!("dhcp_subnets {} and {} overlap", o.network, s.network);
+        }
+    }
+    Ok(Some(DhcpConfig {
+        mode,
+        interfaces,
+        subnets,
+        unknown,
+        ipxe_dir,
+    }))
 }
 
 fn secs(what: &str, v: f64) -> Result<Duration, ConfigError> {
@@ -246,10 +421,12 @@ fn read_file(p: &Path) -> Result<EdgeFile, ConfigError> {
 
 impl EdgeConfig {
     pub fn resolve(a: &EdgeArgs) -> Result<Self, ConfigError> {
-        let f = match &a.config {
+        let mut f = match &a.config {
             Some(p) => read_file(p)?,
             None => EdgeFile::default(),
         };
+        let serving = a.listen.is_some() || f.listen.is_some();
+        let dhcp = dhcp(a, &mut f, serving)?;
         let data = a
             .data
             .clone()
@@ -375,6 +552,7 @@ impl EdgeConfig {
             bail!("site must be 1-64 printable characters, got {site:?}");
         }
         Ok(Self {
+            dhcp,
             listen,
             node_url,
             sync_interval: secs(
@@ -472,6 +650,121 @@ mod tests {
         a.listen = Some("10.1.0.1:8080".into());
         let c = EdgeConfig::resolve(&a).unwrap();
         assert_eq!(c.node_url.as_deref(), Some("http://10.1.0.1:8080"));
+    }
+
+    #[test]
+    fn dhcp_is_on_with_interfaces_and_subnets_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("edge.toml");
+        std::fs::write(
+            &p,
+            "listen = \"10.1.0.1:8080\"\ndhcp_interfaces = [\"eno2\"]\ndhcp_mode = \"authoritative\"\n\
+             [[dhcp_subnets]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.0.100-10.1.0.199\"\n\
+             router = \"10.1.0.1\"\ndns = [\"10.1.0.2\"]\ndomain = \"site.example\"\n",
+        )
+        .unwrap();
+        let a = EdgeArgs {
+            config: Some(p),
+            ..Default::default()
+        };
+        let d = EdgeConfig::resolve(&a).unwrap().dhcp.unwrap();
+        assert_eq!((d.mode, d.unknown), (Mode::Authoritative, Unknown::Answer));
+        assert_eq!(d.interfaces, vec!["eno2"]);
+        assert_eq!(d.ipxe_dir, PathBuf::from("/usr/lib/ipxe"));
+        let s = &d.subnets[0];
+        assert_eq!(
+            s.range.map(|(a, b)| (a.to_string(), b.to_string())),
+            Some(("10.1.0.100".into(), "10.1.0.199".into()))
+        );
+        assert_eq!(s.lease_time, 3600);
+        // Flags win; no interface, no DHCP.
+        let d = EdgeConfig::resolve(&EdgeArgs {
+            dhcp_mode: Some("proxy".into()),
+            dhcp_interfaces: vec!["br0".into()],
+            ..a.clone()
+        })
+        .unwrap()
+        .dhcp
+        .unwrap();
+        assert_eq!(
+            (d.mode, d.interfaces),
+            (Mode::Proxy, vec!["br0".to_string()])
+        );
+        let none = EdgeConfig::resolve(&EdgeArgs {
+            listen: Some("127.0.0.1:8080".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(none.dhcp, None);
+    }
+
+    #[test]
+    fn bad_dhcp_settings_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for (file, want) in [
+            ("dhcp_interfaces = [\"br0\"]\n", "needs listen"),
+            (
+                "listen = \"10.1.0.1:80\"\ndhcp_interfaces = [\"br0\"]\ndhcp_mode = \"authoritative\"\n",
+                "at least one",
+            ),
+            (
+                "listen = \"10.1.0.1:80\"\ndhcp_interfaces = [\"br0\"]\ndhcp_mode = \"loud\"\n",
+                "dhcp_mode",
+            ),
+            (
+                "listen = \"10.1.0.1:80\"\ndhcp_interfaces = [\"br0\"]\ndhcp_unknown = \"maybe\"\n",
+                "dhcp_unknown",
+            ),
+            (
+                "listen = \"10.1.0.1:80\"\ndhcp_interfaces = [\"a b\"]\n",
+                "interface name",
+            ),
+            (
+                "[[dhcp_subnets]]\nnetwork = \"10.1.0.0/33\"\n",
+                "IPv4 network",
+            ),
+            (
+                "[[dhcp_subnets]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.1.1-10.1.1.9\"\n",
+                "outside",
+            ),
+            (
+                "[[dhcp_subnets]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.0.9-10.1.0.1\"\n",
+                "ends before",
+            ),
+            (
+                "[[dhcp_subnets]]\nnetwork = \"10.1.0.0/24\"\nrange = \"10.1.0.9\"\n",
+                "FIRST-LAST",
+            ),
+            (
+                "[[dhcp_subnets]]\nnetwork = \"10.1.0.0/24\"\nrouter = \"10.2.0.1\"\n",
+                "router",
+            ),
+            (
+                "[[dhcp_subnets]]\nnetwork = \"10.1.0.0/24\"\nlease_time = 5\n",
+                "lease_time",
+            ),
+            (
+                "[[dhcp_subnets]]\nnetwork = \"10.1.0.0/24\"\ndomain = \"a b\"\n",
+                "domain",
+            ),
+            (
+                "[[dhcp_subnets]]\nnetwork = \"10.1.0.0/24\"\nbogus = 1\n",
+                "bogus",
+            ),
+            (
+                "listen = \"10.1.0.1:80\"\ndhcp_interfaces = [\"br0\"]\n[[dhcp_subnets]]\nnetwork = \"10.0.0.0/8\"\n[[dhcp_subnets]]\nnetwork = \"10.1.0.0/24\"\n",
+                "overlap",
+            ),
+        ] {
+            let p = dir.path().join("edge.toml");
+            std::fs::write(&p, file).unwrap();
+            let e = EdgeConfig::resolve(&EdgeArgs {
+                config: Some(p),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(format!("{e:#}").contains(want), "{file}: {e:#}");
+        }
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //!   durable outbox;
 //! - `cloud/`: the one client for the cloud APIs and its token, pushing the outbox, polling the
 //!   site's snapshot and reporting what only the edge sees;
-//! - `node/`: serving the site's nodes (boot scripts, images, cloud-init) from the synced
-//!   replica and the verified image cache, cloud up or not;
+//! - `node/`: serving the site's nodes (DHCP, TFTP, boot scripts, images, cloud-init) from the
+//!   synced replica and the verified image cache, cloud up or not;
 //! - `agent` and `supervise`: the facade, and the supervisor that runs every background job as
 //!   a task restarted with backoff and stopped in order.
 

@@ -34,6 +34,15 @@ pub struct Metrics {
     pub snapshot_applied_at: AtomicI64,
     pub outbox_depth: AtomicU64,
     pub reports_pending: AtomicU64,
+    pub dhcp_requests: AtomicU64,
+    pub dhcp_replies: AtomicU64,
+    pub dhcp_silent: AtomicU64,
+    pub dhcp_malformed: AtomicU64,
+    pub dhcp_rate_limited: AtomicU64,
+    pub tftp_transfers: AtomicU64,
+    pub tftp_aborted: AtomicU64,
+    pub tftp_refused: AtomicU64,
+    pub tftp_bytes: AtomicU64,
 }
 
 pub fn inc(c: &AtomicU64) {
@@ -206,6 +215,55 @@ impl Metrics {
             "gauge",
             g(&self.reports_pending),
         );
+        for (name, help, c) in [
+            (
+                "dhcp_requests_total",
+                "DHCP requests admitted for an answer.",
+                &self.dhcp_requests,
+            ),
+            (
+                "dhcp_replies_total",
+                "DHCP replies sent (offers, ACKs, NAKs).",
+                &self.dhcp_replies,
+            ),
+            (
+                "dhcp_silent_total",
+                "Admitted DHCP requests not answered (not for this server, or refused).",
+                &self.dhcp_silent,
+            ),
+            (
+                "dhcp_malformed_total",
+                "DHCP datagrams that were not a valid request.",
+                &self.dhcp_malformed,
+            ),
+            (
+                "dhcp_rate_limited_total",
+                "DHCP requests dropped by the per-MAC or in-flight limit.",
+                &self.dhcp_rate_limited,
+            ),
+            (
+                "tftp_transfers_total",
+                "TFTP transfers completed.",
+                &self.tftp_transfers,
+            ),
+            (
+                "tftp_aborted_total",
+                "TFTP transfers the client abandoned or stopped acknowledging.",
+                &self.tftp_aborted,
+            ),
+            (
+                "tftp_refused_total",
+                "TFTP requests refused (unknown file, path outside the root, write, busy).",
+                &self.tftp_refused,
+            ),
+            (
+                "tftp_bytes_total",
+                "Bytes sent over TFTP.",
+                &self.tftp_bytes,
+            ),
+        ] {
+            counter(name, help, "counter", g(c));
+        }
         out
     }
 }

@@ -1,14 +1,21 @@
-//! A real network boot: QEMU with iPXE asks the edge agent (`skyport-edge daemon --listen`) for
-//! its boot script, downloads a kernel and an initramfs that were uploaded through the image
-//! registry of the local cloud (`skyport serve`), and boots Linux; the initramfs prints
-//! `/proc/cmdline` on the serial console. Then the cloud is stopped for good, the agent is
-//! restarted, and a second VM boots from what the agent kept.
+//! The whole boot chain on a real provisioning network: QEMU VMs on tap devices in a network
+//! namespace the test builds (a bridge, taps, a veth uplink to the host where the cloud runs),
+//! with **no** QEMU user-mode networking and no DHCP, TFTP or HTTP server but the edge agent's
+//! (and dnsmasq, as the site's own address-only DHCP server, where the test is about sitting
+//! beside one). Firmware is real: SeaBIOS with QEMU's iPXE ROM, and OVMF's own PXE and HTTP
+//! boot, all under software emulation (TCG), as `../shared/reference/toolchain.md` requires.
 //!
-//! Needs qemu-system-x86_64, iPXE's `pxe-e1000.rom`, a static busybox and a kernel; their paths
-//! come from `scripts/install-test-tools` (SKYPORT_NETBOOT_*), which CI runs first.
+//! Each VM loads a kernel and an initramfs uploaded through the cloud's image registry; the
+//! initramfs prints `/proc/cmdline`, loads the virtio network modules, gets an address by DHCP
+//! and prints it, then powers off.
+//!
+//! Needs root (namespaces, taps), `ip`, qemu-system-x86_64, OVMF, Debian's `ipxe` binaries,
+//! dnsmasq, a static busybox and the cloud kernel with its virtio modules; their paths come
+//! from `scripts/install-test-tools` (`SKYPORT_NETBOOT_*`, `SKYPORT_OVMF_DIR`,
+//! `SKYPORT_IPXE_DIR`), which CI runs first.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,27 +31,233 @@ fn tool(var: &str) -> PathBuf {
     p
 }
 
-/// An initramfs (cpio "newc") with a static busybox and an `/init` that prints the kernel
-/// command line and powers off.
-fn initramfs(busybox: &Path) -> Vec<u8> {
-    let init = "#!/bin/busybox sh\n\
-        /bin/busybox mount -t proc proc /proc\n\
-        echo \"SKYPORT-CMDLINE: $(/bin/busybox cat /proc/cmdline)\"\n\
-        /bin/busybox poweroff -f\n";
+/// Runs a command to completion; panics with its output if it fails.
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ip(args: &str) {
+    run(Command::new("ip").args(args.split_whitespace()));
+}
+
+/// The provisioning network of one test: namespace `skn<id>` with bridge `br0` (10.77.0.1/24,
+/// the agent's interface), `taps` tap devices on it, and a veth uplink `up0` (10.78.<id>.2/30)
+/// to the host (10.78.<id>.1), where the cloud listens. With `site_dhcp`, a second namespace
+/// `skd<id>` (10.77.0.2 on the bridge) runs dnsmasq as the site's address-only DHCP server.
+/// Everything is deleted on drop.
+struct Net {
+    ns: String,
+    site_ns: Option<String>,
+    host_if: String,
+    uplink: Ipv4Addr,
+    agent_up: Ipv4Addr,
+}
+
+impl Net {
+    fn create(id: u8, taps: usize, site_dhcp: bool) -> Net {
+        let pid = std::process::id() % 100_000;
+        let ns = format!("skn{pid}-{id}");
+        let host_if = format!("sku{pid}-{id}");
+        // Leftovers of an earlier run killed before cleaning up.
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        let _ = Command::new("ip").args(["link", "del", &host_if]).output();
+        let net = Net {
+            site_ns: site_dhcp.then(|| format!("skd{pid}-{id}")),
+            ns: ns.clone(),
+            host_if: host_if.clone(),
+            uplink: Ipv4Addr::new(10, 78, id, 1),
+            agent_up: Ipv4Addr::new(10, 78, id, 2),
+        };
+        ip(&format!("netns add {ns}"));
+        let x = |a: &str| ip(&format!("-n {ns} {a}"));
+        x("link set lo up");
+        x("link add br0 type bridge");
+        x("addr add 10.77.0.1/24 dev br0");
+        x("link set br0 up");
+        for t in 0..taps {
+            x(&format!("tuntap add dev tap{t} mode tap"));
+            x(&format!("link set tap{t} master br0"));
+            x(&format!("link set tap{t} up"));
+        }
+        ip(&format!(
+            "link add {host_if} type veth peer name up0 netns {ns}"
+        ));
+        ip(&format!("addr add {}/30 dev {host_if}", net.uplink));
+        ip(&format!("link set {host_if} up"));
+        x(&format!("addr add {}/30 dev up0", net.agent_up));
+        x("link set up0 up");
+        if let Some(sd) = &net.site_ns {
+            ip(&format!("netns add {sd}"));
+            ip(&format!(
+                "-n {sd} link add dh0 type veth peer name dhp netns {ns}"
+            ));
+            ip(&format!("-n {sd} addr add 10.77.0.2/24 dev dh0"));
+            ip(&format!("-n {sd} link set dh0 up"));
+            x("link set dhp master br0");
+            x("link set dhp up");
+        }
+        net
+    }
+
+    /// `program` run inside the namespace (`site`: the site DHCP server's).
+    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>, site: bool) -> Command {
+        let mut c = Command::new("ip");
+        let ns = if site {
+            self.site_ns.as_ref().unwrap()
+        } else {
+            &self.ns
+        };
+        c.args(["netns", "exec", ns]).arg(program);
+        c
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for ns in std::iter::once(&self.ns).chain(self.site_ns.iter()) {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.0.kill().is_ok() {
+            let _reaped = self.0.wait();
+        }
+    }
+}
+
+/// dnsmasq as the site's DHCP server: addresses 10.77.0.100-150, no boot information.
+fn site_dhcp(net: &Net, dir: &Path) -> Proc {
+    let child = net
+        .cmd("dnsmasq", true)
+        .args([
+            "--no-daemon",
+            "--port=0",
+            "--interface=dh0",
+            "--bind-interfaces",
+            "--dhcp-range=10.77.0.100,10.77.0.150,1h",
+            "--log-dhcp",
+        ])
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            dir.join("dnsmasq.leases").display()
+        ))
+        .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("dnsmasq.log")).unwrap())
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+/// The edge agent in the namespace: HTTP on 0.0.0.0:8080 (nodes use 10.77.0.1, the test the
+/// uplink), DHCP and TFTP on br0, the cloud through the uplink.
+fn agent(net: &Net, data: &Path, cloud: &str, token: &str, args: &[&str]) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.with_extension("log"))
+        .unwrap();
+    let child = net
+        .cmd(edge_bin().unwrap(), false)
+        .arg("--data")
+        .arg(data)
+        .args([
+            "--listen",
+            "0.0.0.0:8080",
+            "--node-url",
+            "http://10.77.0.1:8080",
+            "--cloud-url",
+            cloud,
+            "--sync-interval",
+            "1",
+            "--dhcp-interface",
+            "br0",
+            "--ipxe-dir",
+        ])
+        .arg(tool("SKYPORT_IPXE_DIR"))
+        .args(args)
+        .arg("daemon")
+        .env("SKYPORT_EDGE_TOKEN", token)
+        .env("RUST_LOG", "warn,skyport_edge=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+fn tail(p: &Path) -> String {
+    let s = std::fs::read_to_string(p).unwrap_or_default();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// An initramfs (cpio "newc"): static busybox, the virtio network modules, and an `/init` that
+/// prints the kernel command line, takes an address by DHCP, prints it, and powers off.
+fn initramfs(busybox: &Path, modules: &Path) -> Vec<u8> {
+    let init = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+echo "SKYPORT-CMDLINE: $(cat /proc/cmdline)"
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net; do
+  insmod /lib/$m.ko
+done
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+ip link set eth0 up
+udhcpc -i eth0 -f -q -n -t 8 -T 2 -s /bin/dhcp-event >/dev/null 2>&1
+echo "SKYPORT-IP: $(ip -4 -o addr show dev eth0 | awk '{print $4}')"
+poweroff -f
+"#;
+    let event = "#!/bin/busybox sh\n\
+        case \"$1\" in bound|renew) ip addr flush dev \"$interface\"; \
+        ip addr add \"$ip/$mask\" dev \"$interface\";; esac\n";
     let bb = std::fs::read(busybox).unwrap();
+    let mut mods: Vec<(String, Vec<u8>)> = Vec::new();
+    for m in std::fs::read_dir(modules).unwrap() {
+        let m = m.unwrap();
+        mods.push((
+            format!("lib/{}", m.file_name().to_string_lossy()),
+            std::fs::read(m.path()).unwrap(),
+        ));
+    }
     let mut out = Vec::new();
     // (path, mode, (device major, minor), contents)
     type CpioEntry<'a> = (&'a str, u32, (u32, u32), &'a [u8]);
-    let entries: Vec<CpioEntry> = vec![
+    let mut entries: Vec<CpioEntry> = vec![
         ("bin", 0o040755, (0, 0), b""),
         ("dev", 0o040755, (0, 0), b""),
         ("proc", 0o040755, (0, 0), b""),
+        ("sys", 0o040755, (0, 0), b""),
+        ("lib", 0o040755, (0, 0), b""),
         // The kernel opens /dev/console for init before anything is mounted.
         ("dev/console", 0o020600, (5, 1), b""),
         ("bin/busybox", 0o100755, (0, 0), &bb),
+        ("bin/dhcp-event", 0o100755, (0, 0), event.as_bytes()),
         ("init", 0o100755, (0, 0), init.as_bytes()),
-        ("TRAILER!!!", 0, (0, 0), b""),
     ];
+    for (name, data) in &mods {
+        entries.push((name, 0o100644, (0, 0), data));
+    }
+    entries.push(("TRAILER!!!", 0, (0, 0), b""));
     let pad = |out: &mut Vec<u8>| {
         while !out.len().is_multiple_of(4) {
             out.push(0);
@@ -80,17 +293,12 @@ fn initramfs(busybox: &Path) -> Vec<u8> {
 }
 
 fn sha256_hex(b: &[u8]) -> String {
-    let out = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b)?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)[..64].to_string()
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(b))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 struct Api {
@@ -131,55 +339,168 @@ impl Api {
         .await;
         id
     }
-}
 
-/// `skyport-edge daemon` serving nodes; killed on drop.
-struct Edge(Child);
-
-impl Edge {
-    fn start(data: &Path, listen: SocketAddr, cloud: &str, token: &str) -> Edge {
-        let child = Command::new(edge_bin().unwrap())
-            .arg("--data")
-            .arg(data)
-            .args([
-                "--listen",
-                &listen.to_string(),
-                // What the VM calls the host's loopback (QEMU user networking).
-                "--node-url",
-                &format!("http://10.0.2.2:{}", listen.port()),
-                "--cloud-url",
-                cloud,
-                "--sync-interval",
-                "1",
-                "daemon",
-            ])
-            .env("SKYPORT_EDGE_TOKEN", token)
-            .env("RUST_LOG", "warn,skyport_edge=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        Edge(child)
+    /// A node with one interface (and its reserved address, if any) and boot parameters
+    /// naming the uploaded kernel and initrd.
+    async fn node(&self, n: &Node, kernel: &str, initrd: &str) {
+        let r = &self.root;
+        self.send(self.h.post(format!("{r}/hsm/v2/State/Components")).json(
+            &serde_json::json!({"Components": [{"ID": n.xname, "State": "Ready", "Role": "Compute",
+                "NID": n.nid, "Type": "Node", "Enabled": true}]}),
+        ))
+        .await;
+        let mut ei = serde_json::json!({"MACAddress": n.mac, "ComponentID": n.xname});
+        if let Some(ip) = n.ip {
+            ei["IPAddresses"] = serde_json::json!([{"IPAddress": ip.to_string()}]);
+        }
+        self.send(
+            self.h
+                .post(format!("{r}/hsm/v2/Inventory/EthernetInterfaces"))
+                .json(&ei),
+        )
+        .await;
+        self.send(self.h.post(format!("{r}/boot/v1/bootparameters")).json(
+            &serde_json::json!({"hosts": [n.xname], "kernel": format!("image:{kernel}"),
+                "initrd": format!("image:{initrd}"), "params": n.params()}),
+        ))
+        .await;
     }
 }
 
-impl Drop for Edge {
-    fn drop(&mut self) {
-        if self.0.kill().is_ok() {
-            let _reaped = self.0.wait();
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Firmware {
+    /// SeaBIOS running QEMU's iPXE option ROM: DHCP straight to the boot script.
+    Bios,
+    /// OVMF's own PXE (no option ROM): DHCP, TFTP of `ipxe.efi`, then iPXE.
+    UefiPxe,
+    /// OVMF's HTTP boot (PXE switched off): DHCP, `ipxe.efi` over HTTP, then iPXE.
+    UefiHttp,
+}
+
+struct Node {
+    xname: &'static str,
+    nid: i64,
+    mac: &'static str,
+    ip: Option<Ipv4Addr>,
+    fw: Firmware,
+}
+
+impl Node {
+    fn params(&self) -> String {
+        format!("console=ttyS0 panic=-1 {}.marker=1", self.xname)
+    }
+}
+
+/// Boots `node` on tap `tap`; returns what its serial console printed.
+async fn boot(net: &Net, tap: usize, node: &Node, dir: &Path) -> String {
+    let mut c = net.cmd("timeout", false);
+    c.args([
+        "300",
+        "qemu-system-x86_64",
+        "-m",
+        "384",
+        "-nographic",
+        "-no-reboot",
+    ]);
+    c.arg("-netdev")
+        .arg(format!("tap,id=n0,ifname=tap{tap},script=no,downscript=no"));
+    let nic = format!("virtio-net-pci,netdev=n0,mac={},bootindex=1", node.mac);
+    if node.fw == Firmware::Bios {
+        c.arg("-device").arg(nic);
+    } else {
+        let ovmf = tool("SKYPORT_OVMF_DIR");
+        let vars = dir.join(format!("{}.vars.fd", node.xname));
+        std::fs::copy(ovmf.join("OVMF_VARS_4M.fd"), &vars).unwrap();
+        c.arg("-drive").arg(format!(
+            "if=pflash,format=raw,readonly=on,file={}",
+            ovmf.join("OVMF_CODE_4M.fd").display()
+        ));
+        c.arg("-drive")
+            .arg(format!("if=pflash,format=raw,file={}", vars.display()));
+        // No option ROM: the firmware's own network stack boots.
+        c.arg("-device").arg(format!("{nic},romfile="));
+        if node.fw == Firmware::UefiHttp {
+            for knob in ["IPv4PXESupport", "IPv6PXESupport"] {
+                c.arg("-fw_cfg")
+                    .arg(format!("name=opt/org.tianocore/{knob},string=n"));
+            }
         }
     }
+    c.stdin(Stdio::null());
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || c.output().expect("running qemu"))
+        .await
+        .unwrap();
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "{} ({:?}) booted in {:.0} s",
+        node.xname,
+        node.fw,
+        started.elapsed().as_secs_f64()
+    );
+    s
 }
 
-async fn wait_ready(h: &reqwest::Client, edge: &str, want_images: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+fn line<'a>(console: &'a str, tag: &str) -> Option<&'a str> {
+    console.lines().find_map(|l| {
+        l.trim_end_matches('\r')
+            .split_once(tag)
+            .map(|(_, c)| c.trim())
+    })
+}
+
+/// The console shows the exact command line the agent's boot script gave, and the address.
+fn check_boot(
+    console: &str,
+    script: &str,
+    node: &Node,
+    want_ip: impl Fn(Ipv4Addr) -> bool,
+    log: &Path,
+) {
+    let want = script
+        .lines()
+        .find(|l| l.starts_with("kernel "))
+        .and_then(|l| l.split_once(" || "))
+        .and_then(|(k, _)| k.splitn(5, ' ').nth(4))
+        .unwrap_or_else(|| panic!("no kernel line in {script}"));
+    let got = line(console, "SKYPORT-CMDLINE: ").unwrap_or_else(|| {
+        panic!(
+            "{} never printed its command line; console:\n{console}\nagent log:\n{}",
+            node.xname,
+            tail(log)
+        )
+    });
+    // iPXE hands an EFI kernel its image name first (`kernel --name kernel`), as argv[0].
+    let got = if node.fw == Firmware::Bios {
+        got
+    } else {
+        got.strip_prefix("kernel ").unwrap_or(got)
+    };
+    assert_eq!(got, want, "{}: console:\n{console}", node.xname);
+    assert!(
+        got.contains(&format!("xname={} nid={}", node.xname, node.nid))
+            && got.contains(&node.params())
+            && got.contains(&format!("BOOTIF=01-{}", node.mac.replace(':', "-"))),
+        "{got}"
+    );
+    let addr = line(console, "SKYPORT-IP: ").unwrap_or("");
+    let ip: Ipv4Addr = addr
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("{}: no address ({addr:?}); console:\n{console}", node.xname));
+    assert!(want_ip(ip), "{}: address {ip}", node.xname);
+}
+
+async fn wait_ready(h: &reqwest::Client, edge: &str, images: &[&str], log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let ready =
             matches!(h.get(format!("{edge}/readyz")).send().await, Ok(r) if r.status() == 200);
         if ready {
             let mut all = true;
-            for id in want_images {
+            for id in images {
                 let r = h.head(format!("{edge}/edge/v1/images/{id}")).send().await;
                 all &= matches!(r, Ok(r) if r.status() == 200);
             }
@@ -189,158 +510,185 @@ async fn wait_ready(h: &reqwest::Client, edge: &str, want_images: &[&str]) {
         }
         assert!(
             Instant::now() < deadline,
-            "edge agent at {edge} never became ready"
+            "the agent at {edge} never became ready:\n{}",
+            tail(log)
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
-/// Boots a VM with `mac` from `port` on the host; returns what its serial console printed.
-async fn boot_vm(port: u16, mac: &str) -> String {
-    let rom = tool("SKYPORT_NETBOOT_ROM");
-    let mac = mac.to_string();
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new("timeout")
-            .args([
-                "180",
-                "qemu-system-x86_64",
-                "-m",
-                "512",
-                "-nographic",
-                "-no-reboot",
-            ])
-            .arg("-netdev")
-            .arg(format!(
-                "user,id=n0,bootfile=http://10.0.2.2:{port}/boot/v1/bootscript?mac=${{net0/mac}}"
-            ))
-            .arg("-device")
-            .arg(format!(
-                "e1000,netdev=n0,mac={mac},bootindex=1,romfile={}",
-                rom.display()
-            ))
-            .stdin(Stdio::null())
-            .output()
-            .expect("running qemu-system-x86_64");
-        let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-        s.push_str(&String::from_utf8_lossy(&out.stderr));
-        s
-    })
-    .await
-    .unwrap()
-}
-
-/// The kernel arguments of the boot script's `kernel` line.
-fn script_params(script: &str) -> String {
-    let line = script
-        .lines()
-        .find(|l| l.starts_with("kernel "))
-        .unwrap_or_else(|| panic!("no kernel line in {script}"));
-    let rest = line.split_once(" || ").unwrap().0;
-    // kernel --name kernel <url> <params>
-    rest.splitn(5, ' ').nth(4).unwrap().to_string()
-}
-
-fn cmdline(console: &str) -> String {
-    console
-        .lines()
-        .find_map(|l| {
-            l.trim_end_matches('\r')
-                .split_once("SKYPORT-CMDLINE: ")
-                .map(|(_, c)| c.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("the VM never printed its command line; console:\n{console}"))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vms_network_boot_from_the_edge_with_the_cloud_up_and_gone() {
-    let kernel = std::fs::read(tool("SKYPORT_NETBOOT_KERNEL")).unwrap();
-    let initrd = initramfs(&tool("SKYPORT_NETBOOT_BUSYBOX"));
-    let dir = tempfile::tempdir().unwrap();
-    let cloud = Server::start(&dir.path().join("cloud")).unwrap();
+/// Cloud on the uplink, images uploaded, nodes registered and assigned to site `lab`.
+async fn cloud(net: &Net, dir: &Path, nodes: &[Node]) -> (Server, Api, [String; 2], String) {
+    let cloud = Server::start_at(
+        SocketAddr::from((net.uplink, free_port().unwrap())),
+        &dir.join("cloud"),
+    )
+    .unwrap();
     let api = Api {
         h: reqwest::Client::new(),
         root: format!("http://{}", cloud.addr),
         token: cloud.token("admin").unwrap(),
     };
+    let kernel = std::fs::read(tool("SKYPORT_NETBOOT_KERNEL")).unwrap();
+    let initrd = initramfs(
+        &tool("SKYPORT_NETBOOT_BUSYBOX"),
+        &tool("SKYPORT_NETBOOT_MODULES"),
+    );
     let k = api.upload("debian-cloud", "kernel", kernel).await;
     let i = api.upload("cmdline-printer", "initrd", initrd).await;
-    let nodes = [
-        ("x1000c0s0b0n0", 1, "52:54:00:12:34:56"),
-        ("x1000c0s0b0n1", 2, "52:54:00:12:34:57"),
-    ];
-    for (x, nid, mac) in nodes {
-        api.send(api.h.post(format!("{}/hsm/v2/State/Components", api.root)).json(
-            &serde_json::json!({"Components": [{"ID": x, "State": "Ready", "Role": "Compute",
-                "NID": nid, "Type": "Node", "Enabled": true}]}),
-        ))
-        .await;
-        api.send(
-            api.h
-                .post(format!("{}/hsm/v2/Inventory/EthernetInterfaces", api.root))
-                .json(&serde_json::json!({"MACAddress": mac, "ComponentID": x})),
-        )
-        .await;
-        api.send(
-            api.h
-                .post(format!("{}/boot/v1/bootparameters", api.root))
-                .json(
-                    &serde_json::json!({"hosts": [x], "kernel": format!("image:{k}"),
-                "initrd": format!("image:{i}"),
-                "params": format!("console=ttyS0 panic=-1 skyport.site=lab {x}.marker=1")}),
-                ),
-        )
-        .await;
+    for n in nodes {
+        api.node(n, &k, &i).await;
     }
-
-    let port = free_port().unwrap();
-    let listen = SocketAddr::from(([127, 0, 0, 1], port));
-    let edge_url = format!("http://{listen}");
-    let edge_data = dir.path().join("edge");
-    let edge_token = cloud.edge_token("lab").unwrap();
-    // The nodes are the lab site's (an admin's assignment): its agent's snapshot carries them.
+    let token = cloud.edge_token("lab").unwrap();
     api.send(
         api.h
             .put(format!("{}/edge/v1/sites/lab/xnames/x1000c0s0b0", api.root)),
     )
     .await;
-    let edge = Edge::start(&edge_data, listen, &api.root, &edge_token);
-    wait_ready(&api.h, &edge_url, &[&k, &i]).await;
+    (cloud, api, [k, i], token)
+}
 
-    // First VM, cloud up.
-    let (x, nid, mac) = nodes[0];
-    let script = api
-        .h
-        .get(format!("{edge_url}/boot/v1/bootscript?mac={mac}"))
+async fn script(h: &reqwest::Client, edge: &str, mac: &str) -> String {
+    h.get(format!("{edge}/boot/v1/bootscript?mac={mac}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn metric(h: &reqwest::Client, edge: &str, name: &str) -> u64 {
+    let page = h
+        .get(format!("{edge}/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    let want = script_params(&script);
-    assert!(
-        want.contains(&format!(
-            "console=ttyS0 panic=-1 skyport.site=lab {x}.marker=1"
-        )) && want.contains(&format!("xname={x} nid={nid}")),
-        "{want}"
-    );
-    let console = boot_vm(port, mac).await;
-    assert_eq!(cmdline(&console), want, "console:\n{console}");
+    page.lines()
+        .find_map(|l| l.strip_prefix(&format!("skyport_edge_{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+}
 
-    // The cloud goes away for good; the agent restarts with it gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_dhcp_beside_the_sites_dhcp_server_boots_bios_and_uefi() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::create(1, 2, true);
+    let nodes = [
+        Node {
+            xname: "x1000c0s0b0n0",
+            nid: 1,
+            mac: "52:54:00:77:01:00",
+            ip: None,
+            fw: Firmware::Bios,
+        },
+        Node {
+            xname: "x1000c0s0b0n1",
+            nid: 2,
+            mac: "52:54:00:77:01:01",
+            ip: None,
+            fw: Firmware::UefiPxe,
+        },
+    ];
+    let (_cloud, api, [k, i], token) = cloud(&net, dir.path(), &nodes).await;
+    let _dnsmasq = site_dhcp(&net, dir.path());
+    let data = dir.path().join("edge");
+    let _agent = agent(&net, &data, &api.root, &token, &["--dhcp-mode", "proxy"]);
+    let edge = format!("http://{}:8080", net.agent_up);
+    let log = data.with_extension("log");
+    wait_ready(&api.h, &edge, &[&k, &i], &log).await;
+    let scripts = [
+        script(&api.h, &edge, nodes[0].mac).await,
+        script(&api.h, &edge, nodes[1].mac).await,
+    ];
+    let (a, b) = tokio::join!(
+        boot(&net, 0, &nodes[0], dir.path()),
+        boot(&net, 1, &nodes[1], dir.path())
+    );
+    // Addresses come from the site's server; boot information from the agent alone.
+    let from_site = |ip: Ipv4Addr| (100..=150).contains(&ip.octets()[3]);
+    check_boot(&a, &scripts[0], &nodes[0], from_site, &log);
+    check_boot(&b, &scripts[1], &nodes[1], from_site, &log);
+    assert!(
+        metric(&api.h, &edge, "tftp_transfers_total").await >= 1,
+        "the UEFI VM loaded iPXE over TFTP"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authoritative_dhcp_boots_four_at_once_and_again_with_the_cloud_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::create(2, 4, false);
+    let node = |n: u8, fw| Node {
+        xname: [
+            "x1000c0s0b0n0",
+            "x1000c0s0b0n1",
+            "x1000c0s0b0n2",
+            "x1000c0s0b0n3",
+        ][n as usize],
+        nid: i64::from(n) + 1,
+        mac: [
+            "52:54:00:77:02:00",
+            "52:54:00:77:02:01",
+            "52:54:00:77:02:02",
+            "52:54:00:77:02:03",
+        ][n as usize],
+        ip: Some(Ipv4Addr::new(10, 77, 0, 10 + n)),
+        fw,
+    };
+    let nodes = [
+        node(0, Firmware::Bios),
+        node(1, Firmware::UefiPxe),
+        node(2, Firmware::UefiHttp),
+        node(3, Firmware::Bios),
+    ];
+    let (cloud, api, [k, i], token) = cloud(&net, dir.path(), &nodes).await;
+    let config = dir.path().join("edge.toml");
+    // Reservations only: no range, so every address handed out is one the inventory holds.
+    std::fs::write(
+        &config,
+        "dhcp_mode = \"authoritative\"\n\n[[dhcp_subnets]]\nnetwork = \"10.77.0.0/24\"\n\
+         router = \"10.77.0.1\"\ndns = [\"10.77.0.1\"]\ndomain = \"lab.example\"\nlease_time = 600\n",
+    )
+    .unwrap();
+    let data = dir.path().join("edge");
+    let log = data.with_extension("log");
+    let cfg = config.to_str().unwrap();
+    let agent1 = agent(&net, &data, &api.root, &token, &["--config", cfg]);
+    let edge = format!("http://{}:8080", net.agent_up);
+    wait_ready(&api.h, &edge, &[&k, &i], &log).await;
+    let mut scripts = Vec::new();
+    for n in &nodes {
+        scripts.push(script(&api.h, &edge, n.mac).await);
+    }
+    let consoles = futures::future::join_all(
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(t, n)| boot(&net, t, n, dir.path())),
+    )
+    .await;
+    for ((n, c), s) in nodes.iter().zip(&consoles).zip(&scripts) {
+        check_boot(c, s, n, |ip| Some(ip) == n.ip, &log);
+    }
+
+    // The cloud goes away for good; the agent restarts with it gone, and a UEFI VM gets its
+    // lease, its iPXE binary over TFTP, its script and its kernel from the agent alone.
     cloud.stop().unwrap();
-    drop(edge);
-    let _edge = Edge::start(&edge_data, listen, &api.root, &edge_token);
-    wait_ready(&api.h, &edge_url, &[&k, &i]).await;
-
-    let (x, nid, mac) = nodes[1];
-    let console = boot_vm(port, mac).await;
-    let got = cmdline(&console);
-    assert!(
-        got.contains(&format!(
-            "console=ttyS0 panic=-1 skyport.site=lab {x}.marker=1"
-        )) && got.contains(&format!("xname={x} nid={nid}"))
-            && got.contains(&format!("BOOTIF=01-{}", mac.replace(':', "-"))),
-        "console:\n{console}"
+    drop(agent1);
+    let _agent2 = agent(&net, &data, &api.root, &token, &["--config", cfg]);
+    wait_ready(&api.h, &edge, &[&k, &i], &log).await;
+    let before = metric(&api.h, &edge, "tftp_transfers_total").await;
+    let c = boot(&net, 1, &nodes[1], dir.path()).await;
+    check_boot(
+        &c,
+        &scripts[1],
+        &nodes[1],
+        |ip| Some(ip) == nodes[1].ip,
+        &log,
     );
+    assert!(metric(&api.h, &edge, "tftp_transfers_total").await > before);
 }

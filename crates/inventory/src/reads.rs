@@ -65,6 +65,40 @@ pub async fn interface_macs(store: &dyn Store) -> Result<Vec<Mac>, skyport_store
         .collect())
 }
 
+/// An interface as the edge agent's DHCP server needs it: whose it is and the IPv4 addresses
+/// reserved for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceAddresses {
+    pub mac: Mac,
+    /// The component the interface belongs to (empty when it names none).
+    pub xname: String,
+    pub ipv4: Vec<std::net::Ipv4Addr>,
+}
+
+/// Every interface with its component and IPv4 addresses (interfaces whose MAC does not parse
+/// are skipped; addresses that do not parse or are IPv6 are left out).
+pub async fn interface_addresses(
+    store: &dyn Store,
+) -> Result<Vec<InterfaceAddresses>, skyport_store::StoreError> {
+    Ok(store
+        .list_all(ETHERNET_INTERFACES, None)
+        .await?
+        .iter()
+        .filter_map(|r| {
+            let ei: EthernetInterface = serde_json::from_str(&r.body).ok()?;
+            Some(InterfaceAddresses {
+                mac: Mac::parse(&ei.mac_address).ok()?,
+                xname: ei.component_id,
+                ipv4: ei
+                    .ip_addresses
+                    .iter()
+                    .filter_map(|m| m.ip_address.parse().ok())
+                    .collect(),
+            })
+        })
+        .collect())
+}
+
 /// What a site's share of the inventory holds, for the other services' shares.
 #[derive(Debug, Default, Clone)]
 pub struct Share {

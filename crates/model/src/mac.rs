@@ -85,6 +85,11 @@ impl Mac {
         Ok(Mac(out))
     }
 
+    /// The MAC with these octets (a hardware address read from the wire).
+    pub fn from_octets(octets: [u8; 6]) -> Self {
+        Mac(octets)
+    }
+
     pub fn octets(&self) -> [u8; 6] {
         self.0
     }

@@ -1,10 +1,13 @@
 //! Serving the site's nodes from the agent's own copy, so they boot with the cloud gone: the
 //! replica of the site's boot data ([`replica`]), the verified image cache ([`cache`]) and how
-//! its bytes are sent ([`imageserve`]), the node-facing routes ([`serve`]), and the service that
-//! wires them with their supervised loops ([`site`]). DHCP and TFTP will live here too.
+//! its bytes are sent ([`imageserve`]), the node-facing routes ([`serve`]), DHCP ([`dhcp`]) and
+//! TFTP ([`tftp`]) on the provisioning network, and the service that wires them with their
+//! supervised loops ([`site`]).
 
 pub mod cache;
+pub mod dhcp;
 pub mod imageserve;
 pub mod replica;
 pub mod serve;
 pub mod site;
+pub mod tftp;

@@ -50,6 +50,8 @@ pub struct Site {
     /// How many unknown MACs are kept (counted once, then kept up to date).
     unknown_kept: Arc<tokio::sync::OnceCell<std::sync::atomic::AtomicUsize>>,
     unknown_limit: usize,
+    /// The iPXE binaries served at `/edge/v1/ipxe/{file}` (UEFI HTTP boot), when DHCP is on.
+    ipxe_dir: Option<std::path::PathBuf>,
 }
 
 /// Most unknown MACs kept for reporting: a device on the LAN that makes up MACs must not fill
@@ -124,6 +126,7 @@ impl Site {
             accesses: Arc::new(Mutex::new(HashMap::new())),
             unknown_kept: Arc::new(tokio::sync::OnceCell::new()),
             unknown_limit: MAX_UNKNOWN_MACS,
+            ipxe_dir: None,
             boot: BootService::new(store.clone(), settings).with_images(images.clone()),
             metadata: MetadataService::new(store, format!("{node_url}/cloud-init")),
             images,
@@ -180,6 +183,12 @@ impl Site {
             }
         }
         Ok(missing)
+    }
+
+    /// Serves the iPXE binaries of `dir` over HTTP (for UEFI HTTP boot clients).
+    pub fn with_ipxe_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.ipxe_dir = dir;
+        self
     }
 
     /// Keeps at most `n` unknown MACs for reporting (default [`MAX_UNKNOWN_MACS`]).
@@ -283,6 +292,7 @@ impl Site {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .route("/edge/v1/images/{id}", get(image))
+            .route("/edge/v1/ipxe/{file}", get(ipxe_binary))
             .with_state(self.clone())
             .merge(services)
     }
@@ -358,68 +368,79 @@ async fn node_only(State(site): State<Site>, mut req: Request, next: Next) -> Re
 
 /// A MAC the inventory does not know is kept for the next report (enrollment candidates).
 async fn note_if_unknown(site: &Site, mac: Mac, ip: Option<String>) {
-    let store = site.replica.store();
-    match skyport_inventory::reads::knows_mac(store.as_ref(), &mac).await {
-        Ok(true) => return,
-        Ok(false) => {}
-        Err(e) => {
-            tracing::warn!(mac = %mac, error = %e, "could not look up a MAC");
-            return;
-        }
+    if site.note_unknown(mac, ip).await {
+        inc(&site.metrics.bootscript_unknown);
     }
-    inc(&site.metrics.bootscript_unknown);
-    let now = skyport_model::now();
-    let first_seen = match store.get(UNKNOWN_MACS, &mac.to_string()).await {
-        Ok(Some(r)) => serde_json::from_str::<skyport_sync::UnknownMac>(&r.body)
-            .map(|u| u.first_seen)
-            .unwrap_or(now),
-        Ok(None) => {
-            let kept = site
-                .unknown_kept
-                .get_or_try_init(|| async {
-                    store
-                        .list_all(UNKNOWN_MACS, None)
-                        .await
-                        .map(|r| std::sync::atomic::AtomicUsize::new(r.len()))
-                })
-                .await;
-            match kept {
-                Ok(k) if k.load(std::sync::atomic::Ordering::Relaxed) >= site.unknown_limit => {
-                    tracing::warn!(mac = %mac, limit = site.unknown_limit,
-                        "unknown MAC not kept: too many unknown MACs already");
-                    return;
-                }
-                Ok(k) => {
-                    k.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                Err(e) => {
-                    tracing::warn!(mac = %mac, error = %e, "could not count unknown MACs");
-                    return;
-                }
+}
+
+impl Site {
+    /// Keeps `mac` for the next report if the inventory does not know it (enrollment
+    /// candidates: from boot script requests and from DHCP); true if it does not.
+    pub async fn note_unknown(&self, mac: Mac, ip: Option<String>) -> bool {
+        let site = self;
+        let store = site.replica.store();
+        match skyport_inventory::reads::knows_mac(store.as_ref(), &mac).await {
+            Ok(true) => return false,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(mac = %mac, error = %e, "could not look up a MAC");
+                return false;
             }
-            now
         }
-        Err(_) => now,
-    };
-    let entry = skyport_sync::UnknownMac {
-        mac: mac.to_string(),
-        ip,
-        first_seen,
-        last_seen: now,
-        site: String::new(),
-    };
-    let Ok(body) = serde_json::to_string(&entry) else {
-        return;
-    };
-    tracing::info!(mac = %mac, "boot script asked for by a MAC not in the inventory");
-    if let Err(e) = store
-        .write(vec![Write::Upsert {
-            table: UNKNOWN_MACS,
-            record: Record::new(mac.to_string(), body),
-        }])
-        .await
-    {
-        tracing::warn!(mac = %mac, error = %e, "could not record an unknown MAC");
+        let now = skyport_model::now();
+        let first_seen = match store.get(UNKNOWN_MACS, &mac.to_string()).await {
+            Ok(Some(r)) => serde_json::from_str::<skyport_sync::UnknownMac>(&r.body)
+                .map(|u| u.first_seen)
+                .unwrap_or(now),
+            Ok(None) => {
+                let kept = site
+                    .unknown_kept
+                    .get_or_try_init(|| async {
+                        store
+                            .list_all(UNKNOWN_MACS, None)
+                            .await
+                            .map(|r| std::sync::atomic::AtomicUsize::new(r.len()))
+                    })
+                    .await;
+                match kept {
+                    Ok(k) if k.load(std::sync::atomic::Ordering::Relaxed) >= site.unknown_limit => {
+                        tracing::warn!(mac = %mac, limit = site.unknown_limit,
+                        "unknown MAC not kept: too many unknown MACs already");
+                        return true;
+                    }
+                    Ok(k) => {
+                        k.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::warn!(mac = %mac, error = %e, "could not count unknown MACs");
+                        return true;
+                    }
+                }
+                now
+            }
+            Err(_) => now,
+        };
+        let entry = skyport_sync::UnknownMac {
+            mac: mac.to_string(),
+            ip,
+            first_seen,
+            last_seen: now,
+            site: String::new(),
+        };
+        let Ok(body) = serde_json::to_string(&entry) else {
+            return true;
+        };
+        tracing::info!(mac = %mac, "a MAC not in the inventory asked to boot");
+        if let Err(e) = store
+            .write(vec![Write::Upsert {
+                table: UNKNOWN_MACS,
+                record: Record::new(mac.to_string(), body),
+            }])
+            .await
+        {
+            tracing::warn!(mac = %mac, error = %e, "could not record an unknown MAC");
+        }
+        true
     }
 }
 
@@ -492,4 +513,42 @@ async fn image(
             .into_response();
     }
     crate::node::imageserve::respond(&site.cache, &site.metrics, &img, &method, &headers).await
+}
+
+/// An iPXE binary for UEFI HTTP boot clients: the TFTP root's files, by the same rules.
+async fn ipxe_binary(State(site): State<Site>, Path(file): Path<String>) -> Response {
+    let Some(dir) = &site.ipxe_dir else {
+        return ApiError::not_found("this agent serves no iPXE binaries (DHCP is off)".to_string())
+            .into_response();
+    };
+    let path = match crate::node::tftp::resolve(dir, &file) {
+        Ok(p) => p,
+        Err(crate::node::tftp::TftpError::NotFound(_)) => {
+            return ApiError::not_found(format!("no iPXE binary {file:?}")).into_response();
+        }
+        Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
+    };
+    match tokio::fs::metadata(&path).await {
+        Ok(m) if m.len() <= crate::node::tftp::MAX_FILE => {}
+        Ok(_) => {
+            return ApiError::bad_request(format!("{file:?} is too large to serve"))
+                .into_response();
+        }
+        Err(e) => return ApiError::Unavailable(format!("{}: {e}", path.display())).into_response(),
+    }
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => {
+            let kind = if file.ends_with(".efi") {
+                "application/efi"
+            } else {
+                "application/octet-stream"
+            };
+            (
+                [(header::CONTENT_TYPE, HeaderValue::from_static(kind))],
+                bytes,
+            )
+                .into_response()
+        }
+        Err(e) => ApiError::Unavailable(format!("{}: {e}", path.display())).into_response(),
+    }
 }

@@ -17,8 +17,11 @@ use crate::cloud::report;
 use crate::cloud::sync::{Polled, Syncer};
 use crate::metrics::Metrics;
 use crate::node::cache::{CacheError, ImageCache};
+use crate::node::dhcp::DhcpService;
+use crate::node::dhcp::answer::Hosts;
 use crate::node::replica::{Applied, Replica, ReplicaError};
 use crate::node::serve::Site;
+use crate::node::tftp::TftpServer;
 use crate::supervise::Supervisor;
 
 #[derive(Debug, Clone)]
@@ -34,6 +37,8 @@ pub struct SiteOptions {
     pub cache_verify_interval: Duration,
     /// This site's name in reports.
     pub site: String,
+    /// DHCP and TFTP on the provisioning network.
+    pub dhcp: Option<crate::node::dhcp::DhcpConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +47,8 @@ pub enum SiteError {
     Replica(#[from] ReplicaError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Dhcp(#[from] crate::node::dhcp::DhcpError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -67,6 +74,8 @@ pub struct NodeService {
     /// The listener bound at start-up; a restarted serving task binds the address again.
     listener: Mutex<Option<tokio::net::TcpListener>>,
     local: SocketAddr,
+    dhcp: Option<Arc<DhcpService>>,
+    tftp: Option<Arc<TftpServer>>,
 }
 
 impl NodeService {
@@ -99,14 +108,53 @@ impl NodeService {
             metrics.clone(),
         )
         .await?;
-        let site = Site::new(replica.clone(), cache, metrics.clone(), &opts.node_url, 30);
+        let site = Site::new(replica.clone(), cache, metrics.clone(), &opts.node_url, 30)
+            .with_ipxe_dir(opts.dhcp.as_ref().map(|d| d.ipxe_dir.clone()));
         let listener = bind(opts.listen).await?;
         let local = listener.local_addr().map_err(|e| SiteError::Io {
             what: format!("binding {}", opts.listen),
             source: e,
         })?;
         tracing::info!(listen = %local, node_url = %opts.node_url, "serving nodes");
+        let (dhcp, tftp) = match &opts.dhcp {
+            None => (None, None),
+            Some(cfg) => {
+                let noted = site.clone();
+                let unknown: crate::node::dhcp::OnUnknown = Arc::new(move |mac, ip| {
+                    let site = noted.clone();
+                    Box::pin(async move {
+                        site.note_unknown(mac, ip).await;
+                    })
+                });
+                let dhcp = DhcpService::open(
+                    cfg,
+                    &opts.node_url,
+                    replica.store(),
+                    metrics.clone(),
+                    unknown,
+                )
+                .await?;
+                refresh_hosts(&replica, &dhcp).await;
+                let addrs: Vec<std::net::Ipv4Addr> =
+                    dhcp.addresses().into_iter().map(|(_, a)| a).collect();
+                let tftp = TftpServer::open(
+                    &addrs,
+                    69,
+                    cfg.ipxe_dir.clone(),
+                    metrics.clone(),
+                    Arc::new(|_, _, _| {}),
+                )
+                .await
+                .map_err(|e| SiteError::Io {
+                    what: "starting TFTP".into(),
+                    source: e,
+                })?;
+                (Some(dhcp), Some(tftp))
+            }
+        };
         Ok(Arc::new(Self {
+            dhcp,
+            tftp,
             opts,
             site,
             replica,
@@ -134,6 +182,32 @@ impl NodeService {
             let me = me.clone();
             async move { Ok(me.serve(cancel).await?) }
         });
+        if let Some(dhcp) = self.dhcp.clone() {
+            let d = dhcp.clone();
+            sup.spawn("dhcp", move |cancel| {
+                let d = d.clone();
+                async move {
+                    d.serve(cancel).await;
+                    Ok(())
+                }
+            });
+            sup.spawn("dhcp-leases", move |cancel| {
+                let d = dhcp.clone();
+                async move {
+                    d.write_leases(cancel).await;
+                    Ok(())
+                }
+            });
+        }
+        if let Some(tftp) = self.tftp.clone() {
+            sup.spawn("tftp", move |cancel| {
+                let t = tftp.clone();
+                async move {
+                    t.serve(cancel).await;
+                    Ok(())
+                }
+            });
+        }
         let me = self.clone();
         sup.spawn("prefetch", move |cancel| {
             let me = me.clone();
@@ -205,6 +279,9 @@ impl NodeService {
             match self.site.rebuild_index().await {
                 Ok(n) => tracing::info!(scripts = n, "boot scripts pre-rendered"),
                 Err(e) => tracing::error!(error = %e, "pre-rendering boot scripts failed"),
+            }
+            if let Some(dhcp) = &self.dhcp {
+                refresh_hosts(&self.replica, dhcp).await;
             }
             match self.site.prefetch().await {
                 Ok(0) => {}
@@ -301,4 +378,16 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, SiteError> {
             what: format!("binding {addr}"),
             source: e,
         })
+}
+
+/// Puts the replica's interfaces and reserved addresses in the DHCP server's hands.
+async fn refresh_hosts(replica: &Replica, dhcp: &DhcpService) {
+    match skyport_inventory::reads::interface_addresses(replica.store().as_ref()).await {
+        Ok(list) => {
+            let hosts = Hosts::build(list);
+            tracing::info!(interfaces = hosts.len(), "DHCP hosts loaded");
+            dhcp.engine().set_hosts(hosts);
+        }
+        Err(e) => tracing::error!(error = %e, "DHCP hosts not loaded; keeping the previous ones"),
+    }
 }
