@@ -43,13 +43,47 @@ pub struct Metrics {
     pub tftp_aborted: AtomicU64,
     pub tftp_refused: AtomicU64,
     pub tftp_bytes: AtomicU64,
+    pub boot_events_dropped: AtomicU64,
+    /// Boot events by stage, in `Stage::ALL` order.
+    boot_stages: [AtomicU64; 14],
+    /// Time from a boot's first event to phone-home: bucket counts (by [`PHONE_HOME_BUCKETS`]
+    /// upper bounds, then +Inf), the sum in ms and the count.
+    phone_home_buckets: [AtomicU64; 12],
+    phone_home_sum_ms: AtomicU64,
 }
+
+/// Upper bounds (seconds) of the time-to-phone-home histogram.
+pub const PHONE_HOME_BUCKETS: [f64; 11] = [
+    10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 1800.0,
+];
 
 pub fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
 impl Metrics {
+    /// Counts a boot event of `stage`.
+    pub fn count_stage(&self, stage: skyport_boot::flight::Stage) {
+        if let Some(i) = skyport_boot::flight::Stage::ALL
+            .iter()
+            .position(|s| *s == stage)
+        {
+            inc(&self.boot_stages[i]);
+        }
+    }
+
+    /// Adds a boot's time from its first event to phone-home.
+    pub fn observe_phone_home(&self, ms: i64) {
+        let s = ms.max(0) as f64 / 1000.0;
+        let i = PHONE_HOME_BUCKETS
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(PHONE_HOME_BUCKETS.len());
+        inc(&self.phone_home_buckets[i]);
+        self.phone_home_sum_ms
+            .fetch_add(ms.max(0) as u64, Ordering::Relaxed);
+    }
+
     /// The page; `now` is the current Unix time (for the sync age).
     pub fn render(&self, now: i64) -> String {
         let mut out = String::new();
@@ -264,6 +298,51 @@ impl Metrics {
         ] {
             counter(name, help, "counter", g(c));
         }
+        let _ = writeln!(
+            out,
+            "# HELP skyport_edge_boot_stage_total Boot events recorded, by stage."
+        );
+        let _ = writeln!(out, "# TYPE skyport_edge_boot_stage_total counter");
+        for (stage, c) in skyport_boot::flight::Stage::ALL
+            .iter()
+            .zip(&self.boot_stages)
+        {
+            let _ = writeln!(
+                out,
+                "skyport_edge_boot_stage_total{{stage=\"{}\"}} {}",
+                stage.name(),
+                g(c)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP skyport_edge_boot_time_to_phone_home_seconds Time from a boot's first event (DHCP) to the booted node's phone-home."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE skyport_edge_boot_time_to_phone_home_seconds histogram"
+        );
+        let mut cumulative = 0u64;
+        for (i, c) in self.phone_home_buckets.iter().enumerate() {
+            cumulative += c.load(Ordering::Relaxed);
+            let le = PHONE_HOME_BUCKETS
+                .get(i)
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "+Inf".into());
+            let _ = writeln!(
+                out,
+                "skyport_edge_boot_time_to_phone_home_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "skyport_edge_boot_time_to_phone_home_seconds_sum {}",
+            self.phone_home_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        let _ = writeln!(
+            out,
+            "skyport_edge_boot_time_to_phone_home_seconds_count {cumulative}"
+        );
         out
     }
 }

@@ -188,3 +188,18 @@ pub fn bash(script: &str) -> anyhow::Result<(bool, String)> {
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     Ok((out.status.success(), text))
 }
+
+/// Runs the `skyport` CLI with `args` as an admin holding `token` (no CLI profile), returning
+/// its stdout; panics with its stderr if it fails.
+pub fn skyport(args: &[&str], token: &str) -> String {
+    let no_profile = std::env::temp_dir().join("skyport-e2e-no-cli-config.toml");
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    skyport_output(
+        &args,
+        &[
+            ("SKYPORT_TOKEN", token.as_ref()),
+            ("SKYPORT_CLI_CONFIG", no_profile.as_os_str()),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"))
+}

@@ -225,6 +225,12 @@ while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); d
 ip link set eth0 up
 udhcpc -i eth0 -f -q -n -t 8 -T 2 -s /bin/dhcp-event >/dev/null 2>&1
 echo "SKYPORT-IP: $(ip -4 -o addr show dev eth0 | awk '{print $4}')"
+url=$(sed -n 's/.*ds=nocloud-net;s=\([^ ]*\).*/\1/p' /proc/cmdline)
+x=$(sed -n 's/.* xname=\([^ ]*\).*/\1/p' /proc/cmdline)
+wget -q -O /dev/null "${url}meta-data" && echo "SKYPORT-META-DATA: ok"
+# What cloud-init's phone_home module sends.
+wget -q -O /dev/null --post-data "instance_id=$x&hostname=$x&fqdn=$x" "${url}phone-home/$x" &&
+  echo "SKYPORT-PHONED-HOME: $x"
 poweroff -f
 "#;
     let event = "#!/bin/busybox sh\n\
@@ -491,6 +497,49 @@ fn check_boot(
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("{}: no address ({addr:?}); console:\n{console}", node.xname));
     assert!(want_ip(ip), "{}: address {ip}", node.xname);
+    assert_eq!(
+        line(console, "SKYPORT-PHONED-HOME: "),
+        Some(node.xname),
+        "{}: no phone-home; console:\n{console}",
+        node.xname
+    );
+}
+
+/// The node's last boot as the flight recorder at `base` (an agent or the cloud) keeps it:
+/// `want` must appear in this order (other events may come between).
+async fn check_timeline(
+    h: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    node: &Node,
+    want: &[&str],
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut r = h.get(format!("{base}/edge/v1/boots/{}", node.xname));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let v: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
+        let events: Vec<skyport_boot::flight::BootEvent> =
+            serde_json::from_value(v["events"].clone()).unwrap_or_default();
+        let boot = skyport_boot::flight::last_boot(&events);
+        let stages: Vec<&str> = boot.iter().map(|e| e.stage.name()).collect();
+        let mut it = stages.iter();
+        if want.iter().all(|w| it.any(|s| s == w)) {
+            let known = boot
+                .iter()
+                .any(|e| e.stage.name() == "boot_script" && e.detail == "known");
+            assert!(known, "{}: {boot:?}", node.xname);
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} at {base}: stages {stages:?}, want {want:?} in order",
+            node.xname
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn wait_ready(h: &reqwest::Client, edge: &str, images: &[&str], log: &Path) {
@@ -616,6 +665,49 @@ async fn proxy_dhcp_beside_the_sites_dhcp_server_boots_bios_and_uefi() {
         metric(&api.h, &edge, "tftp_transfers_total").await >= 1,
         "the UEFI VM loaded iPXE over TFTP"
     );
+    // The flight recorder, at the edge and (reported) in the cloud. Beside another DHCP
+    // server the agent sees the DISCOVER and answers with its OFFER; the lease is the site's.
+    let bios = [
+        "dhcp_discover",
+        "dhcp_offer",
+        "boot_script",
+        "kernel",
+        "initrd",
+        "phone_home",
+    ];
+    let uefi = [
+        "dhcp_discover",
+        "dhcp_offer",
+        "tftp",
+        "boot_script",
+        "kernel",
+        "initrd",
+        "phone_home",
+    ];
+    check_timeline(&api.h, &edge, None, &nodes[0], &bios).await;
+    check_timeline(&api.h, &edge, None, &nodes[1], &uefi).await;
+    check_timeline(&api.h, &api.root, Some(&api.token), &nodes[1], &uefi).await;
+    assert!(metric(&api.h, &edge, "boot_time_to_phone_home_seconds_count").await >= 2);
+    let status = skyport_e2e::skyport(
+        &[
+            "boot", "status", "--site", "lab", "-o", "json", "--url", &api.root,
+        ],
+        &api.token,
+    );
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        (v["nodes"].as_u64(), v["phoned_home"].as_u64()),
+        (Some(2), Some(2)),
+        "{v}"
+    );
+    let table = skyport_e2e::skyport(
+        &["boot", "timeline", nodes[1].xname, "--url", &edge],
+        &api.token,
+    );
+    assert!(
+        table.contains("tftp") && table.contains("phone_home"),
+        "{table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -673,7 +765,27 @@ async fn authoritative_dhcp_boots_four_at_once_and_again_with_the_cloud_gone() {
     .await;
     for ((n, c), s) in nodes.iter().zip(&consoles).zip(&scripts) {
         check_boot(c, s, n, |ip| Some(ip) == n.ip, &log);
+        // Its reserved address is in the inventory: cloud-init knows it by it.
+        assert_eq!(line(c, "SKYPORT-META-DATA: "), Some("ok"), "{}", n.xname);
     }
+    let lease = ["dhcp_discover", "dhcp_offer", "dhcp_request", "dhcp_ack"];
+    let tail = ["boot_script", "kernel", "initrd", "meta_data", "phone_home"];
+    let bios: Vec<&str> = lease.iter().chain(&tail).copied().collect();
+    let pxe: Vec<&str> = lease
+        .iter()
+        .chain(&["tftp"])
+        .chain(&tail)
+        .copied()
+        .collect();
+    let http: Vec<&str> = lease
+        .iter()
+        .chain(&["binary"])
+        .chain(&tail)
+        .copied()
+        .collect();
+    check_timeline(&api.h, &edge, None, &nodes[0], &bios).await;
+    check_timeline(&api.h, &edge, None, &nodes[1], &pxe).await;
+    check_timeline(&api.h, &edge, None, &nodes[2], &http).await;
 
     // The cloud goes away for good; the agent restarts with it gone, and a UEFI VM gets its
     // lease, its iPXE binary over TFTP, its script and its kernel from the agent alone.

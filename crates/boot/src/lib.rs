@@ -10,6 +10,7 @@
 //! background writer so that no fetch waits for the store's writer.
 
 pub mod error;
+pub mod flight;
 pub mod history;
 pub mod params;
 pub mod routes;

@@ -75,6 +75,19 @@ pub struct InterfaceAddresses {
     pub ipv4: Vec<std::net::Ipv4Addr>,
 }
 
+/// The component the interface with `mac` names, if the inventory has it and it names one.
+pub async fn interface_owner(
+    store: &dyn Store,
+    mac: &Mac,
+) -> Result<Option<String>, skyport_store::StoreError> {
+    Ok(store
+        .get(ETHERNET_INTERFACES, &mac.id())
+        .await?
+        .and_then(|r| serde_json::from_str::<EthernetInterface>(&r.body).ok())
+        .map(|ei| ei.component_id)
+        .filter(|c| !c.is_empty()))
+}
+
 /// Every interface with its component and IPv4 addresses (interfaces whose MAC does not parse
 /// are skipped; addresses that do not parse or are IPv6 are left out).
 pub async fn interface_addresses(

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub const SERVICES: &[skyport_http::access::Declared] = &[
     skyport_inventory::access,
     skyport_boot::access,
+    skyport_boot::flight::access,
     skyport_images::access,
     skyport_metadata::access,
     skyport_sites::access,
@@ -50,6 +51,7 @@ pub fn api(
                 .with_history(history),
         ))
         .merge(skyport_sites::router(store.clone(), creds))
+        .merge(skyport_boot::flight::router(store.clone()))
         .merge(skyport_sync::router_with(
             store,
             skyport_sync::Limits {

@@ -93,6 +93,9 @@ enum Command {
     /// Example:
     ///   skyport bootscript --mac 52:54:00:12:34:56
     Bootscript(cli::boot::BootScriptArgs),
+    /// Where nodes are in their boots (the flight recorder of the edge agents).
+    #[command(subcommand)]
+    Boot(cli::boot::BootCmd),
     /// Boot images (kernels, initrds, root images).
     #[command(subcommand)]
     Image(cli::images::ImageCmd),
@@ -162,6 +165,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Group(c) => cli::inventory::group(g, c).await,
         Command::Bootparams(c) => cli::boot::bootparams(g, c).await,
         Command::Bootscript(a) => cli::boot::bootscript(g, a).await,
+        Command::Boot(c) => cli::boot::boot(g, c).await,
         Command::Image(c) => cli::images::image(g, c).await,
         Command::CloudInit(c) => cli::cloudinit::cloud_init(g, c).await,
         Command::Site(c) => cli::sites::site(g, c).await,

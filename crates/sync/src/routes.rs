@@ -313,7 +313,7 @@ async fn report(
         }
         rep.site = own.clone();
     }
-    let n = rep.endpoint_history.len() + rep.unknown_macs.len();
+    let n = rep.endpoint_history.len() + rep.unknown_macs.len() + rep.boot_events.len();
     if n > MAX_REPORT_ENTRIES {
         return Err(ApiError::bad_request(format!(
             "a report carries at most {MAX_REPORT_ENTRIES} entries, this one {n}"
@@ -371,12 +371,23 @@ async fn report(
             },
         );
     }
+    let mut events = Vec::with_capacity(rep.boot_events.len());
+    for e in &rep.boot_events {
+        events.push(checked_event(e)?);
+    }
     // A site reports only its own nodes' history. Another site's node can appear when an
     // xname was reassigned after the agent's last snapshot: skipped (and counted), so the
     // agent's report is still taken and its watermark moves on.
     let mut skipped = 0usize;
     if let Some(own) = &own {
         let owners = Ownership::load(store.as_ref()).await?;
+        events.retain(|e| {
+            let mine = e.xname.is_empty() || owners.site_of(&e.xname) == Some(own.as_str());
+            if !mine {
+                skipped += 1;
+            }
+            mine
+        });
         history.retain(|_, e| {
             let mine = owners.site_of(&e.name) == Some(own.as_str());
             if !mine {
@@ -442,18 +453,54 @@ async fn report(
     if let Some(st) = &rep.status {
         skyport_sites::record_status(store.as_ref(), site, st, now()).await?;
     }
+    let boot_events = events.len();
+    skyport_boot::flight::record(store.as_ref(), site, &events, 25).await?;
     tracing::info!(
         site,
         endpoint_history = h,
         unknown_macs = m,
+        boot_events,
         dropped,
         "edge report stored"
     );
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({"endpoint_history": h, "unknown_macs": m, "skipped": skipped,
-                            "dropped": dropped}),
+        &serde_json::json!({"endpoint_history": h, "unknown_macs": m, "boot_events": boot_events,
+                            "skipped": skipped, "dropped": dropped}),
     ))
+}
+
+/// A reported boot event, checked and in canonical form.
+fn checked_event(
+    e: &skyport_boot::flight::BootEvent,
+) -> Result<skyport_boot::flight::BootEvent, ApiError> {
+    check_epoch("boot_events.at_ms", e.at_ms / 1000)?;
+    let mut e = e.clone();
+    if !e.xname.is_empty() {
+        e.xname = Xname::parse(&e.xname)
+            .map_err(|err| ApiError::bad_request(format!("boot_events: {}: {err}", e.xname)))?
+            .to_string();
+    }
+    if !e.mac.is_empty() {
+        e.mac = Mac::parse(&e.mac)
+            .map_err(|err| ApiError::bad_request(format!("boot_events: {err}")))?
+            .to_string();
+    }
+    if e.xname.is_empty() && e.mac.is_empty() {
+        return Err(ApiError::bad_request("boot_events: an event names no node"));
+    }
+    if !e.ip.is_empty() && e.ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(ApiError::bad_request(format!(
+            "boot_events: ip {:?} is not an IP address",
+            e.ip
+        )));
+    }
+    if e.detail.len() > 512 || e.detail.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "boot_events: detail must be at most 512 printable characters",
+        ));
+    }
+    Ok(e)
 }
 
 /// Keeps a site's enrollment candidates within [`Limits::candidates_per_site`], as the agent

@@ -211,6 +211,9 @@ pub struct Report {
     pub endpoint_history: Vec<skyport_boot::EndpointAccess>,
     #[serde(default)]
     pub unknown_macs: Vec<UnknownMac>,
+    /// What the site's nodes did while booting (the boot flight recorder).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boot_events: Vec<skyport_boot::flight::BootEvent>,
 }
 
 /// Most entries one report may carry; an agent sends larger backlogs in several reports.

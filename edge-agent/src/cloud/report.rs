@@ -13,6 +13,7 @@ use skyport_sync::{EdgeStatus, Report, UnknownMac};
 
 use crate::cloud::{CALL_TIMEOUT, CloudClient, CloudError, problem_detail};
 use crate::metrics::Metrics;
+use crate::node::recorder;
 use crate::node::replica::{Replica, ReplicaError, UNKNOWN_MACS};
 
 /// Why a report was not sent; what it would have carried stays for the next try.
@@ -37,6 +38,7 @@ pub enum ReportError {
 pub struct Sent {
     pub endpoint_history: usize,
     pub unknown_macs: usize,
+    pub boot_events: usize,
 }
 
 /// The entries not yet reported, oldest first, at most one report's worth, and the watermark
@@ -124,7 +126,16 @@ pub async fn report_once(
     metrics
         .reports_pending
         .store(total as u64, Ordering::Relaxed);
-    if rep.endpoint_history.is_empty() && rep.unknown_macs.is_empty() && !with_status {
+    // Boot events fill what room the report has left, oldest first; they leave the outbox
+    // once the cloud took them.
+    let room = MAX_REPORT_ENTRIES - rep.endpoint_history.len() - rep.unknown_macs.len();
+    let events = recorder::pending(replica.store().as_ref(), room.min(2000)).await?;
+    rep.boot_events = events.iter().map(|(_, e)| e.clone()).collect();
+    if rep.endpoint_history.is_empty()
+        && rep.unknown_macs.is_empty()
+        && rep.boot_events.is_empty()
+        && !with_status
+    {
         return Ok(Sent::default());
     }
     rep.site = site.to_string();
@@ -144,9 +155,13 @@ pub async fn report_once(
         });
     }
     replica.set_reported_through(watermark).await?;
+    let taken: Vec<skyport_store::Record> = events.into_iter().map(|(r, _)| r).collect();
+    skyport_store::delete_in_batches(replica.store().as_ref(), recorder::OUTBOX, &taken, 500)
+        .await?;
     let sent = Sent {
         endpoint_history: rep.endpoint_history.len(),
         unknown_macs: rep.unknown_macs.len(),
+        boot_events: rep.boot_events.len(),
     };
     metrics.reports_pending.store(
         (total - sent.endpoint_history - sent.unknown_macs) as u64,

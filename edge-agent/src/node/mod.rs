@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod dhcp;
 pub mod imageserve;
+pub mod recorder;
 pub mod replica;
 pub mod serve;
 pub mod site;

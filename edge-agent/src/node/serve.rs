@@ -32,8 +32,13 @@ use skyport_metadata::MetadataService;
 use skyport_model::Mac;
 use skyport_store::{Record, Write};
 
+use std::net::IpAddr;
+
+use skyport_boot::flight::Stage;
+
 use crate::metrics::{Metrics, inc};
 use crate::node::cache::ImageCache;
+use crate::node::recorder::Recorder;
 use crate::node::replica::{Replica, UNKNOWN_MACS};
 
 /// What the agent serves from.
@@ -52,6 +57,8 @@ pub struct Site {
     unknown_limit: usize,
     /// The iPXE binaries served at `/edge/v1/ipxe/{file}` (UEFI HTTP boot), when DHCP is on.
     ipxe_dir: Option<std::path::PathBuf>,
+    /// The boot flight recorder, when the agent serves nodes.
+    recorder: Option<Arc<Recorder>>,
 }
 
 /// Most unknown MACs kept for reporting: a device on the LAN that makes up MACs must not fill
@@ -127,6 +134,7 @@ impl Site {
             unknown_kept: Arc::new(tokio::sync::OnceCell::new()),
             unknown_limit: MAX_UNKNOWN_MACS,
             ipxe_dir: None,
+            recorder: None,
             boot: BootService::new(store.clone(), settings).with_images(images.clone()),
             metadata: MetadataService::new(store, format!("{node_url}/cloud-init")),
             images,
@@ -183,6 +191,33 @@ impl Site {
             }
         }
         Ok(missing)
+    }
+
+    /// Records what nodes fetch in `r`.
+    pub fn with_recorder(mut self, r: Arc<Recorder>) -> Self {
+        self.recorder = Some(r);
+        self
+    }
+
+    /// Records `stage` for the node with `mac` or at `ip`.
+    fn record(
+        &self,
+        stage: Stage,
+        mac: Option<Mac>,
+        ip: Option<IpAddr>,
+        detail: impl Into<String>,
+        failed: bool,
+    ) {
+        if let Some(r) = &self.recorder {
+            let ip = ip.and_then(|i| match i.to_canonical() {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            });
+            if let (Some(m), Some(i)) = (mac, ip) {
+                r.learn(i, m);
+            }
+            r.event(stage, mac, ip, detail, failed);
+        }
     }
 
     /// Serves the iPXE binaries of `dir` over HTTP (for UEFI HTTP boot clients).
@@ -293,8 +328,13 @@ impl Site {
             .route("/metrics", get(metrics))
             .route("/edge/v1/images/{id}", get(image))
             .route("/edge/v1/ipxe/{file}", get(ipxe_binary))
+            .route(
+                "/cloud-init/phone-home/{id}",
+                axum::routing::post(phone_home),
+            )
             .with_state(self.clone())
             .merge(services)
+            .merge(skyport_boot::flight::router(self.replica.store()))
     }
 }
 
@@ -333,6 +373,10 @@ async fn node_only(State(site): State<Site>, mut req: Request, next: Next) -> Re
     for h in ["x-forwarded-for", "forwarded", "x-real-ip"] {
         req.headers_mut().remove(h);
     }
+    let peer_ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     if path == "/boot/v1/bootscript" {
         inc(&site.metrics.bootscript_requests);
         let q = skyport_http::QueryParams::parse(req.uri().query().unwrap_or(""));
@@ -344,6 +388,7 @@ async fn node_only(State(site): State<Site>, mut req: Request, next: Next) -> Re
             if let Ok(mut m) = site.accesses.lock() {
                 m.insert(xname, skyport_model::now());
             }
+            site.record(Stage::BootScript, Some(mac), peer_ip, "known", false);
             let mut r = (StatusCode::OK, script).into_response();
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -357,20 +402,70 @@ async fn node_only(State(site): State<Site>, mut req: Request, next: Next) -> Re
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip().to_canonical().to_string());
         let resp = next.run(req).await;
-        if let Some(mac) = mac {
-            note_if_unknown(&site, mac, peer).await;
+        let unknown = match mac {
+            Some(mac) => note_if_unknown(&site, mac, peer).await,
+            None => false,
+        };
+        if site.recorder.is_none() {
+            return resp;
         }
-        return resp;
+        // Boot scripts are small: read to tell a node's own script from the retry script.
+        let (parts, body) = resp.into_parts();
+        let bytes = match axum::body::to_bytes(body, 1 << 20).await {
+            Ok(b) => b,
+            Err(e) => {
+                return ApiError::Unavailable(format!("rendering the boot script: {e}"))
+                    .into_response();
+            }
+        };
+        let known = bytes
+            .split(|b| *b == b'\n')
+            .any(|l| l.starts_with(b"kernel "));
+        let (what, failed) = match (known, unknown) {
+            (true, _) => ("known", false),
+            (false, true) => ("unknown", true),
+            (false, false) => ("retry", true),
+        };
+        site.record(Stage::BootScript, mac, peer_ip, what, failed);
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
     }
     inc(&site.metrics.cloud_init_requests);
-    next.run(req).await
+    let stage = match path.rsplit('/').next() {
+        Some("meta-data") => Some(Stage::MetaData),
+        Some("user-data") => Some(Stage::UserData),
+        Some("vendor-data") => Some(Stage::VendorData),
+        _ => None,
+    };
+    let resp = next.run(req).await;
+    if let Some(stage) = stage {
+        let st = resp.status();
+        site.record(
+            stage,
+            None,
+            peer_ip,
+            st.as_u16().to_string(),
+            !st.is_success(),
+        );
+    }
+    resp
+}
+
+/// `POST /cloud-init/phone-home/{id}`: cloud-init's `phone_home` module says the node is up
+/// (form fields `instance_id`, `hostname`, `fqdn`, public keys). Recorded by the node's
+/// address; always 200 with an empty body, as upstream answers.
+async fn phone_home(State(site): State<Site>, Path(id): Path<String>, req: Request) -> Response {
+    let id: String = id.chars().filter(|c| !c.is_control()).take(64).collect();
+    site.record(Stage::PhoneHome, None, peer_of(&req), id, false);
+    StatusCode::OK.into_response()
 }
 
 /// A MAC the inventory does not know is kept for the next report (enrollment candidates).
-async fn note_if_unknown(site: &Site, mac: Mac, ip: Option<String>) {
-    if site.note_unknown(mac, ip).await {
+async fn note_if_unknown(site: &Site, mac: Mac, ip: Option<String>) -> bool {
+    let unknown = site.note_unknown(mac, ip).await;
+    if unknown {
         inc(&site.metrics.bootscript_unknown);
     }
+    unknown
 }
 
 impl Site {
@@ -499,7 +594,9 @@ async fn image(
     Path(id): Path<String>,
     method: Method,
     headers: axum::http::HeaderMap,
+    req: Request,
 ) -> Response {
+    let peer = peer_of(&req);
     inc(&site.metrics.image_requests);
     if !valid_id(&id) {
         return ApiError::bad_request(format!("{id:?} is not an image id")).into_response();
@@ -512,11 +609,95 @@ async fn image(
         return ApiError::not_found(format!("image {id} has not been uploaded and verified yet"))
             .into_response();
     }
-    crate::node::imageserve::respond(&site.cache, &site.metrics, &img, &method, &headers).await
+    let resp =
+        crate::node::imageserve::respond(&site.cache, &site.metrics, &img, &method, &headers).await;
+    let stage = match img.kind {
+        skyport_images::Kind::Kernel => Stage::Kernel,
+        skyport_images::Kind::Initrd => Stage::Initrd,
+        skyport_images::Kind::Rootfs => return resp,
+    };
+    if method != Method::GET || site.recorder.is_none() {
+        return resp;
+    }
+    if !resp.status().is_success() {
+        let st = resp.status().as_u16();
+        site.record(stage, None, peer, format!("{} HTTP {st}", img.id), true);
+        return resp;
+    }
+    // The event is recorded when the body ends: sent whole, or cut short by the node.
+    let want = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(u64::MAX);
+    let (parts, body) = resp.into_parts();
+    let name = format!("{} ({})", img.name, img.id);
+    let on_end = Box::new(move |sent: u64, whole: bool| {
+        let detail = if whole {
+            format!("{name}: {sent} bytes")
+        } else {
+            format!("{name}: aborted after {sent} of {want} bytes")
+        };
+        site.record(stage, None, peer, detail, !whole);
+    });
+    let tracked = Tracked {
+        inner: Box::pin(body.into_data_stream()),
+        sent: 0,
+        want,
+        on_end: Some(on_end),
+    };
+    Response::from_parts(parts, axum::body::Body::from_stream(tracked))
+}
+
+/// A response body that tells, once, how many bytes went out and whether that was all.
+struct Tracked {
+    inner: futures::stream::BoxStream<'static, Result<bytes::Bytes, axum::Error>>,
+    sent: u64,
+    want: u64,
+    on_end: Option<Box<dyn FnOnce(u64, bool) + Send>>,
+}
+
+impl Tracked {
+    fn end(&mut self) {
+        if let Some(f) = self.on_end.take() {
+            f(self.sent, self.sent >= self.want);
+        }
+    }
+}
+
+impl futures::Stream for Tracked {
+    type Item = Result<bytes::Bytes, axum::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let next = self.inner.as_mut().poll_next(cx);
+        match &next {
+            std::task::Poll::Ready(Some(Ok(b))) => self.sent += b.len() as u64,
+            std::task::Poll::Ready(Some(Err(_))) | std::task::Poll::Ready(None) => self.end(),
+            std::task::Poll::Pending => {}
+        }
+        next
+    }
+}
+
+impl Drop for Tracked {
+    /// The node went away before the end: recorded as aborted.
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 /// An iPXE binary for UEFI HTTP boot clients: the TFTP root's files, by the same rules.
-async fn ipxe_binary(State(site): State<Site>, Path(file): Path<String>) -> Response {
+async fn ipxe_binary(
+    State(site): State<Site>,
+    Path(file): Path<String>,
+    method: Method,
+    req: Request,
+) -> Response {
+    let peer = peer_of(&req);
     let Some(dir) = &site.ipxe_dir else {
         return ApiError::not_found("this agent serves no iPXE binaries (DHCP is off)".to_string())
             .into_response();
@@ -543,6 +724,10 @@ async fn ipxe_binary(State(site): State<Site>, Path(file): Path<String>) -> Resp
             } else {
                 "application/octet-stream"
             };
+            if method == Method::GET {
+                let detail = format!("{file}: {} bytes", bytes.len());
+                site.record(Stage::Binary, None, peer, detail, false);
+            }
             (
                 [(header::CONTENT_TYPE, HeaderValue::from_static(kind))],
                 bytes,
@@ -551,4 +736,11 @@ async fn ipxe_binary(State(site): State<Site>, Path(file): Path<String>) -> Resp
         }
         Err(e) => ApiError::Unavailable(format!("{}: {e}", path.display())).into_response(),
     }
+}
+
+/// The address a request came from (the listener records it as `ConnectInfo`).
+fn peer_of(req: &Request) -> Option<IpAddr> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
 }

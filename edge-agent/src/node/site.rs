@@ -19,10 +19,12 @@ use crate::metrics::Metrics;
 use crate::node::cache::{CacheError, ImageCache};
 use crate::node::dhcp::DhcpService;
 use crate::node::dhcp::answer::Hosts;
+use crate::node::recorder::{Names, Recorder};
 use crate::node::replica::{Applied, Replica, ReplicaError};
 use crate::node::serve::Site;
-use crate::node::tftp::TftpServer;
+use crate::node::tftp::{Ended, TftpServer};
 use crate::supervise::Supervisor;
+use skyport_boot::flight::Stage;
 
 #[derive(Debug, Clone)]
 pub struct SiteOptions {
@@ -76,6 +78,7 @@ pub struct NodeService {
     local: SocketAddr,
     dhcp: Option<Arc<DhcpService>>,
     tftp: Option<Arc<TftpServer>>,
+    recorder: Arc<Recorder>,
 }
 
 impl NodeService {
@@ -108,8 +111,10 @@ impl NodeService {
             metrics.clone(),
         )
         .await?;
+        let recorder = Recorder::new(replica.store(), metrics.clone());
         let site = Site::new(replica.clone(), cache, metrics.clone(), &opts.node_url, 30)
-            .with_ipxe_dir(opts.dhcp.as_ref().map(|d| d.ipxe_dir.clone()));
+            .with_ipxe_dir(opts.dhcp.as_ref().map(|d| d.ipxe_dir.clone()))
+            .with_recorder(recorder.clone());
         let listener = bind(opts.listen).await?;
         let local = listener.local_addr().map_err(|e| SiteError::Io {
             what: format!("binding {}", opts.listen),
@@ -132,9 +137,9 @@ impl NodeService {
                     replica.store(),
                     metrics.clone(),
                     unknown,
+                    recorder.clone(),
                 )
                 .await?;
-                refresh_hosts(&replica, &dhcp).await;
                 let addrs: Vec<std::net::Ipv4Addr> =
                     dhcp.addresses().into_iter().map(|(_, a)| a).collect();
                 let tftp = TftpServer::open(
@@ -142,7 +147,7 @@ impl NodeService {
                     69,
                     cfg.ipxe_dir.clone(),
                     metrics.clone(),
-                    Arc::new(|_, _, _| {}),
+                    tftp_events(recorder.clone()),
                 )
                 .await
                 .map_err(|e| SiteError::Io {
@@ -152,9 +157,11 @@ impl NodeService {
                 (Some(dhcp), Some(tftp))
             }
         };
+        refresh_names(&replica, dhcp.as_deref(), &recorder).await;
         Ok(Arc::new(Self {
             dhcp,
             tftp,
+            recorder,
             opts,
             site,
             replica,
@@ -199,6 +206,14 @@ impl NodeService {
                 }
             });
         }
+        let recorder = self.recorder.clone();
+        sup.spawn("boot-events", move |cancel| {
+            let r = recorder.clone();
+            async move {
+                r.write(cancel).await;
+                Ok(())
+            }
+        });
         if let Some(tftp) = self.tftp.clone() {
             sup.spawn("tftp", move |cancel| {
                 let t = tftp.clone();
@@ -280,9 +295,7 @@ impl NodeService {
                 Ok(n) => tracing::info!(scripts = n, "boot scripts pre-rendered"),
                 Err(e) => tracing::error!(error = %e, "pre-rendering boot scripts failed"),
             }
-            if let Some(dhcp) = &self.dhcp {
-                refresh_hosts(&self.replica, dhcp).await;
-            }
+            refresh_names(&self.replica, self.dhcp.as_deref(), &self.recorder).await;
             match self.site.prefetch().await {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(missing = n, "referenced images not cached yet"),
@@ -352,6 +365,7 @@ impl NodeService {
                             tracing::info!(
                                 endpoint_history = s.endpoint_history,
                                 unknown_macs = s.unknown_macs,
+                                boot_events = s.boot_events,
                                 "report sent"
                             );
                         }
@@ -380,14 +394,46 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, SiteError> {
         })
 }
 
-/// Puts the replica's interfaces and reserved addresses in the DHCP server's hands.
-async fn refresh_hosts(replica: &Replica, dhcp: &DhcpService) {
+/// Puts the replica's interfaces and reserved addresses in the hands of the DHCP server and
+/// of the flight recorder (which names nodes by them).
+async fn refresh_names(replica: &Replica, dhcp: Option<&DhcpService>, recorder: &Recorder) {
     match skyport_inventory::reads::interface_addresses(replica.store().as_ref()).await {
         Ok(list) => {
-            let hosts = Hosts::build(list);
-            tracing::info!(interfaces = hosts.len(), "DHCP hosts loaded");
-            dhcp.engine().set_hosts(hosts);
+            let mut names = Names::default();
+            for i in &list {
+                if !i.xname.is_empty() {
+                    names.xnames.insert(i.mac, i.xname.clone());
+                }
+                for ip in &i.ipv4 {
+                    names.reserved.insert(*ip, i.mac);
+                }
+            }
+            recorder.set_names(names);
+            if let Some(dhcp) = dhcp {
+                let hosts = Hosts::build(list);
+                tracing::info!(interfaces = hosts.len(), "DHCP hosts loaded");
+                dhcp.engine().set_hosts(hosts);
+            }
         }
-        Err(e) => tracing::error!(error = %e, "DHCP hosts not loaded; keeping the previous ones"),
+        Err(e) => {
+            tracing::error!(error = %e, "inventory names not loaded; keeping the previous ones")
+        }
     }
+}
+
+/// TFTP transfers as boot events (a size probe the client ends at once is not a failure).
+fn tftp_events(recorder: Arc<Recorder>) -> crate::node::tftp::OnTransfer {
+    Arc::new(move |ip, file: &str, ended: &Ended| {
+        let (detail, failed) = match ended {
+            Ended::Done { bytes } => (format!("{file}: {bytes} bytes"), false),
+            Ended::Aborted { bytes: 0, why } if why.starts_with("client error") => {
+                (format!("{file}: size probe"), false)
+            }
+            Ended::Aborted { bytes, why } => {
+                (format!("{file}: aborted after {bytes} bytes ({why})"), true)
+            }
+            Ended::Refused(why) => (format!("{file}: refused ({why})"), true),
+        };
+        recorder.event(Stage::Tftp, None, Some(ip), detail, failed);
+    })
 }

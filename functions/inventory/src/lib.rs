@@ -16,10 +16,12 @@ pub fn app(
     skyport_http::app(skyport_auth::auth_layer(
         skyport_inventory::router(Inventory::new(store.clone()))
             .merge(skyport_sites::router(store.clone(), creds))
+            .merge(skyport_boot::flight::router(store.clone()))
             .merge(skyport_sync::router(store)),
         &[
             skyport_inventory::access,
             skyport_sites::access,
+            skyport_boot::flight::access,
             skyport_sync::access,
         ],
         auth,

@@ -249,3 +249,132 @@ pub async fn bootscript(g: &Global, a: &BootScriptArgs) -> CliResult {
     print!("{script}");
     Ok(())
 }
+
+/// `skyport boot`: the boot flight recorder, from the cloud or (with `--url`) an edge agent.
+#[derive(Subcommand, Debug)]
+pub enum BootCmd {
+    /// One node's boot, stage by stage, with the time each took.
+    ///
+    /// Examples:
+    ///   skyport boot timeline x1000c0s0b0n0
+    ///   skyport boot timeline 52:54:00:12:34:56 --all
+    ///   skyport boot timeline x1000c0s0b0n0 --url http://10.1.0.1:8080   # an edge agent
+    Timeline {
+        /// The node's xname or MAC.
+        node: String,
+        /// Every kept event, not only the last boot's.
+        #[arg(long)]
+        all: bool,
+    },
+    /// How many nodes are at each stage, and which are stuck.
+    ///
+    /// Examples:
+    ///   skyport boot status --site east
+    ///   skyport boot status --group compute --stuck-after 120
+    Status {
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        /// Seconds without progress before a node short of phone-home counts as stuck.
+        #[arg(long, default_value_t = skyport_boot::flight::STUCK_AFTER_S)]
+        stuck_after: i64,
+    },
+}
+
+fn seconds(ms: i64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn clock(ms: i64) -> String {
+    let t = ms.div_euclid(1000);
+    let (h, m, s) = ((t / 3600) % 24, (t / 60) % 60, t % 60);
+    format!("{h:02}:{m:02}:{s:02}.{:03}", ms.rem_euclid(1000))
+}
+
+pub async fn boot(g: &Global, c: &BootCmd) -> CliResult {
+    use skyport_boot::flight::{BOOTS, BootEvent, last_boot};
+    let client = g.client()?;
+    match c {
+        BootCmd::Timeline { node, all } => {
+            let v = client.get_json(&format!("{BOOTS}/{node}"), &[]).await?;
+            if g.output != super::Output::Table {
+                return print(g.output, &v, &[]);
+            }
+            let events: Vec<BootEvent> = serde_json::from_value(v["events"].clone())
+                .map_err(|e| CliError::Local(e.into()))?;
+            let shown = if *all {
+                &events[..]
+            } else {
+                last_boot(&events)
+            };
+            let start = shown.first().map(|e| e.at_ms).unwrap_or(0);
+            println!(
+                "{} (UTC times; +since the boot's first event, Δ since the previous)",
+                v["node"].as_str().unwrap_or(node)
+            );
+            println!(
+                "{:<14} {:>9} {:>8}  {:<13} DETAIL",
+                "TIME", "+", "Δ", "STAGE"
+            );
+            let mut prev = start;
+            for e in shown {
+                let mark = if e.failed { " (failed)" } else { "" };
+                println!(
+                    "{:<14} {:>9} {:>8}  {:<13} {}{mark}",
+                    clock(e.at_ms),
+                    seconds(e.at_ms - start),
+                    seconds(e.at_ms - prev),
+                    e.stage.name(),
+                    e.detail
+                );
+                prev = e.at_ms;
+            }
+            Ok(())
+        }
+        BootCmd::Status {
+            site,
+            group,
+            stuck_after,
+        } => {
+            let mut q: Vec<(&str, String)> = vec![("stuck_after", stuck_after.to_string())];
+            if let Some(s) = site {
+                q.push(("site", s.clone()));
+            }
+            if let Some(gr) = group {
+                q.push(("group", gr.clone()));
+            }
+            let v = client.get_json(BOOTS, &q).await?;
+            if g.output != super::Output::Table {
+                return print(g.output, &v, &[]);
+            }
+            println!("{} nodes, {} phoned home", v["nodes"], v["phoned_home"]);
+            if let Some(stages) = v["stages"].as_object() {
+                for s in skyport_boot::flight::Stage::ALL {
+                    if let Some(n) = stages.get(s.name()) {
+                        println!("  {:<13} {n}", s.name());
+                    }
+                }
+            }
+            if let Some(t) = v.get("time_to_phone_home_s").filter(|t| !t.is_null()) {
+                println!(
+                    "time to phone-home: median {}s, p90 {}s, slowest {}s ({} boots)",
+                    t["p50"], t["p90"], t["max"], t["count"]
+                );
+            }
+            let stuck = v["stuck"].as_array().cloned().unwrap_or_default();
+            if !stuck.is_empty() {
+                println!("stuck (no progress for {stuck_after}s):");
+                for p in stuck {
+                    println!(
+                        "  {:<16} {:<13} since {}",
+                        p["node"].as_str().unwrap_or(""),
+                        p["stage"].as_str().unwrap_or(""),
+                        clock(p["at_ms"].as_i64().unwrap_or(0))
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -25,9 +25,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Metrics, inc};
+use crate::node::recorder::Recorder;
 use answer::{Engine, Incoming, Outcome, Port};
+use dhcproto::v4::MessageType;
 use leases::Leases;
 use packet::{Client, Request};
+use skyport_boot::flight::Stage;
 
 /// How the server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -171,6 +174,7 @@ pub struct DhcpService {
     writes_rx: tokio::sync::Mutex<mpsc::Receiver<Pending>>,
     /// Hears of unknown MACs (enrollment candidates).
     unknown: OnUnknown,
+    recorder: Arc<Recorder>,
 }
 
 /// Told of a MAC the inventory does not know that asked to boot (and its address, if any).
@@ -244,6 +248,7 @@ impl DhcpService {
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
         unknown: OnUnknown,
+        recorder: Arc<Recorder>,
     ) -> Result<Arc<Self>, DhcpError> {
         let mut ifaces = Vec::new();
         for name in &cfg.interfaces {
@@ -283,6 +288,7 @@ impl DhcpService {
             writes,
             writes_rx: tokio::sync::Mutex::new(writes_rx),
             unknown,
+            recorder,
         }))
     }
 
@@ -398,6 +404,17 @@ impl DhcpService {
             let ip = (!req.ciaddr.is_unspecified()).then(|| req.ciaddr.to_string());
             (self.unknown)(req.mac, ip).await;
         }
+        let client = format!("{:?}", req.client).to_lowercase();
+        let asked = match req.kind {
+            MessageType::Discover => Some(Stage::DhcpDiscover),
+            MessageType::Request => Some(Stage::DhcpRequest),
+            _ => None,
+        };
+        if let Some(stage) = asked {
+            self.recorder.learn(req.ciaddr, req.mac);
+            self.recorder
+                .event(stage, Some(req.mac), None, client.clone(), false);
+        }
         let inc_ = Incoming {
             req: &req,
             port,
@@ -428,6 +445,37 @@ impl DhcpService {
         match sock.send_to(&bytes, to).await {
             Ok(_) => {
                 inc(&self.metrics.dhcp_replies);
+                let stage = match reply.kind {
+                    MessageType::Offer => Some(Stage::DhcpOffer),
+                    MessageType::Ack if req.kind != MessageType::Inform => Some(Stage::DhcpAck),
+                    MessageType::Nak => Some(Stage::DhcpNak),
+                    _ => None,
+                };
+                if let Some(stage) = stage {
+                    let mut detail = client;
+                    if !reply.yiaddr.is_unspecified() {
+                        detail = format!("{detail} {}", reply.yiaddr);
+                    }
+                    if let Some(b) = &reply.boot {
+                        detail = format!(
+                            "{detail} {}",
+                            match &b.file {
+                                packet::BootFile::Tftp(f) => format!("tftp {f}"),
+                                packet::BootFile::Url(u) => u.clone(),
+                            }
+                        );
+                    }
+                    if reply.kind == MessageType::Ack {
+                        self.recorder.learn(reply.yiaddr, req.mac);
+                    }
+                    self.recorder.event(
+                        stage,
+                        Some(req.mac),
+                        None,
+                        detail,
+                        reply.kind == MessageType::Nak,
+                    );
+                }
                 tracing::info!(mac = %req.mac, kind = ?req.kind, reply = ?reply.kind,
                     ip = %reply.yiaddr, client = ?req.client,
                     file = ?reply.boot.as_ref().map(|b| &b.file), to = %to, "DHCP answered");
