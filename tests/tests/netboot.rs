@@ -531,6 +531,13 @@ async fn check_timeline(
                 .iter()
                 .any(|e| e.stage.name() == "boot_script" && e.detail == "known");
             assert!(known, "{}: {boot:?}", node.xname);
+            // The figures BENCHMARKS.md quotes: each stage's time since the boot's first event.
+            let start = boot.first().map(|e| e.at_ms).unwrap_or(0);
+            let split: Vec<String> = boot
+                .iter()
+                .map(|e| format!("{} +{:.1}s", e.stage.name(), (e.at_ms - start) as f64 / 1000.0))
+                .collect();
+            eprintln!("{} ({:?}) at {base}: {}", node.xname, node.fw, split.join(", "));
             return;
         }
         assert!(
