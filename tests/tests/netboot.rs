@@ -535,9 +535,20 @@ async fn check_timeline(
             let start = boot.first().map(|e| e.at_ms).unwrap_or(0);
             let split: Vec<String> = boot
                 .iter()
-                .map(|e| format!("{} +{:.1}s", e.stage.name(), (e.at_ms - start) as f64 / 1000.0))
+                .map(|e| {
+                    format!(
+                        "{} +{:.1}s",
+                        e.stage.name(),
+                        (e.at_ms - start) as f64 / 1000.0
+                    )
+                })
                 .collect();
-            eprintln!("{} ({:?}) at {base}: {}", node.xname, node.fw, split.join(", "));
+            eprintln!(
+                "{} ({:?}) at {base}: {}",
+                node.xname,
+                node.fw,
+                split.join(", ")
+            );
             return;
         }
         assert!(
