@@ -44,6 +44,8 @@ pub struct Metrics {
     pub tftp_refused: AtomicU64,
     pub tftp_bytes: AtomicU64,
     pub boot_events_dropped: AtomicU64,
+    /// Boot events waiting to be reported to the cloud (a gauge).
+    pub boot_outbox: AtomicU64,
     /// Boot events by stage, in `Stage::ALL` order.
     boot_stages: [AtomicU64; 14],
     /// Time from a boot's first event to phone-home: bucket counts (by [`PHONE_HOME_BUCKETS`]
@@ -295,9 +297,20 @@ impl Metrics {
                 "Bytes sent over TFTP.",
                 &self.tftp_bytes,
             ),
+            (
+                "boot_events_dropped_total",
+                "Boot events not recorded (no node to file them under, or the recorder was full).",
+                &self.boot_events_dropped,
+            ),
         ] {
             counter(name, help, "counter", g(c));
         }
+        counter(
+            "boot_events_outbox",
+            "Boot events waiting to be reported to the cloud.",
+            "gauge",
+            g(&self.boot_outbox),
+        );
         let _ = writeln!(
             out,
             "# HELP skyport_edge_boot_stage_total Boot events recorded, by stage."

@@ -135,10 +135,26 @@ pub struct Progress {
     pub phoned_home_after_ms: Option<i64>,
 }
 
-/// Whether `e` starts a new boot after `prev`, the node's previous event.
+/// Whether `e` starts a new boot after `prev`, the node's previous event: a DHCP discover
+/// after anything past the firmware's and iPXE's own DHCP and binary loading (a boot script
+/// fetched, a kernel, cloud-init, a phone-home), or after a long silence. iPXE's discover after
+/// loading its binary belongs to the same boot; a fresh discover after the boot script means
+/// the node started over.
 fn starts_boot(prev: Option<&BootEvent>, e: &BootEvent) -> bool {
+    let firmware = |s: Stage| {
+        matches!(
+            s,
+            Stage::DhcpDiscover
+                | Stage::DhcpOffer
+                | Stage::DhcpRequest
+                | Stage::DhcpAck
+                | Stage::DhcpNak
+                | Stage::Tftp
+                | Stage::Binary
+        )
+    };
     e.stage == Stage::DhcpDiscover
-        && prev.is_none_or(|p| p.stage == Stage::PhoneHome || e.at_ms - p.at_ms >= NEW_BOOT_GAP_MS)
+        && prev.is_none_or(|p| !firmware(p.stage) || e.at_ms - p.at_ms >= NEW_BOOT_GAP_MS)
 }
 
 /// The events of a node's last boot (all of them if no boot start is among them).
@@ -212,7 +228,7 @@ pub async fn record(
         let p = serde_json::from_str(&r.body).map_err(codec)?;
         progress.insert(r.id.clone(), (r, p));
     }
-    let mut ops = Vec::new();
+    let mut groups: Vec<Vec<Write>> = Vec::new();
     let mut out = Vec::new();
     for (node, mut new) in by_node {
         new.sort_by_key(|e| e.at_ms);
@@ -237,6 +253,7 @@ pub async fn record(
         list.sort_by_key(|e| e.at_ms);
         let excess = list.len().saturating_sub(KEEP_EVENTS);
         list.drain(..excess);
+        let mut ops = Vec::with_capacity(2);
         ops.push(Write::Upsert {
             table: TIMELINES,
             record: Record::new(node.clone(), serde_json::to_string(&list).map_err(codec)?),
@@ -253,9 +270,19 @@ pub async fn record(
             });
             out.push(p);
         }
+        groups.push(ops);
     }
-    for c in ops.chunks(chunk.max(2)) {
-        store.write(c.to_vec()).await?;
+    // A node's timeline and progress go in the same batch: a resend after a failed batch
+    // would otherwise find its events kept and never move its progress.
+    let mut batch: Vec<Write> = Vec::new();
+    for g in groups {
+        if !batch.is_empty() && batch.len() + g.len() > chunk.max(2) {
+            store.write(std::mem::take(&mut batch)).await?;
+        }
+        batch.extend(g);
+    }
+    if !batch.is_empty() {
+        store.write(batch).await?;
     }
     Ok(out)
 }
@@ -488,6 +515,14 @@ mod tests {
         let p = progress(store, Some("east")).await.unwrap();
         assert_eq!(p[0].phoned_home_after_ms, Some(29_000));
         assert!(progress(store, Some("west")).await.unwrap().is_empty());
+        // A boot script fetched by hand, then the node boots: the boot starts at its discover,
+        // and iPXE's own discover after TFTP belongs to the same boot.
+        let mut pre = vec![
+            ev(40_000, Stage::BootScript),
+            ev(41_000, Stage::DhcpDiscover),
+        ];
+        pre.extend([ev(42_000, Stage::Tftp), ev(43_000, Stage::DhcpDiscover)]);
+        assert_eq!(last_boot(&pre), &pre[1..]);
         // A reboot: a new discover after phone-home starts the next boot.
         let boot2 = [ev(100_000, Stage::DhcpDiscover), ev(101_000, Stage::Tftp)];
         record(store, "east", &boot2, 25).await.unwrap();

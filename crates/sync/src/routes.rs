@@ -371,14 +371,25 @@ async fn report(
             },
         );
     }
+    // A bad boot event is skipped, not a reason to refuse the report: the agent would send it
+    // again forever, and its endpoint history and candidates with it.
     let mut events = Vec::with_capacity(rep.boot_events.len());
+    let mut bad_events = 0usize;
     for e in &rep.boot_events {
-        events.push(checked_event(e)?);
+        match checked_event(e) {
+            Ok(e) => events.push(e),
+            Err(err) => {
+                if bad_events == 0 {
+                    tracing::warn!(site = %site, error = %err, "boot event skipped");
+                }
+                bad_events += 1;
+            }
+        }
     }
     // A site reports only its own nodes' history. Another site's node can appear when an
     // xname was reassigned after the agent's last snapshot: skipped (and counted), so the
     // agent's report is still taken and its watermark moves on.
-    let mut skipped = 0usize;
+    let mut skipped = bad_events;
     if let Some(own) = &own {
         let owners = Ownership::load(store.as_ref()).await?;
         events.retain(|e| {
@@ -758,6 +769,40 @@ mod tests {
         let (_, _, body) = call(&app, get("/edge/v1/candidates", None)).await;
         assert_eq!(listed(&body, "lab").len(), 5);
         assert_eq!(listed(&body, "annex").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn boot_events_are_kept_and_a_bad_one_is_skipped_not_the_report() {
+        let (_dir, store) = skyport_store_sqlite::SqliteStore::temporary().unwrap();
+        let app = router(store.clone());
+        let ms = now() * 1000;
+        let rep = format!(
+            r#"{{"site":"lab","boot_events":[
+                {{"at_ms":{ms},"stage":"dhcp_discover","xname":"x1000c0s0b0n0","mac":"52:54:00:00:00:01"}},
+                {{"at_ms":{ms},"stage":"tftp","mac":"52:54:00:00:00:02","detail":"a\nb"}},
+                {{"at_ms":5,"stage":"kernel","xname":"x1000c0s0b0n0"}},
+                {{"at_ms":{},"stage":"phone_home","xname":"x1000c0s0b0n0","ip":"10.0.0.5"}}]}}"#,
+            ms + 1000
+        );
+        let (s, _, body) = call(&app, post(&rep)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (v["boot_events"].as_u64(), v["skipped"].as_u64()),
+            (Some(2), Some(2)),
+            "{v}"
+        );
+        let t = skyport_boot::flight::timeline(store.as_ref(), "x1000c0s0b0n0")
+            .await
+            .unwrap();
+        assert_eq!(t.len(), 2);
+        let p = skyport_boot::flight::progress(store.as_ref(), Some("lab"))
+            .await
+            .unwrap();
+        assert_eq!(p[0].phoned_home_after_ms, Some(1000));
+        // An unknown stage is a malformed report (serde), as any malformed body.
+        let (s, _, _) = call(&app, post(&rep.replace("dhcp_discover", "warp"))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
     }
 
     #[tokio::test]

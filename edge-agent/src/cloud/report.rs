@@ -158,6 +158,7 @@ pub async fn report_once(
     let taken: Vec<skyport_store::Record> = events.into_iter().map(|(r, _)| r).collect();
     skyport_store::delete_in_batches(replica.store().as_ref(), recorder::OUTBOX, &taken, 500)
         .await?;
+    recorder::sub(&metrics.boot_outbox, taken.len() as u64);
     let sent = Sent {
         endpoint_history: rep.endpoint_history.len(),
         unknown_macs: rep.unknown_macs.len(),

@@ -41,7 +41,8 @@ pub struct Recorder {
     learned: Mutex<HashMap<Ipv4Addr, Mac>>,
     /// The inventory: MAC → xname, and reserved address → MAC.
     hosts: RwLock<Arc<Names>>,
-    unknown: Mutex<HashSet<Mac>>,
+    /// Unknown MACs given a timeline this hour (the hour, the MACs).
+    unknown: Mutex<(i64, HashSet<Mac>)>,
     seq: AtomicU64,
     /// Where the kernel's neighbour table is read (a test points it elsewhere).
     arp: std::path::PathBuf,
@@ -77,7 +78,7 @@ impl Recorder {
             metrics,
             learned: Mutex::new(HashMap::new()),
             hosts: RwLock::new(Arc::new(Names::default())),
-            unknown: Mutex::new(HashSet::new()),
+            unknown: Mutex::new((0, HashSet::new())),
             seq: AtomicU64::new(0),
             arp: "/proc/net/arp".into(),
         })
@@ -104,15 +105,16 @@ impl Recorder {
     }
 
     fn mac_of(&self, ip: Ipv4Addr) -> Option<Mac> {
-        if let Some(m) = self.learned.lock().ok().and_then(|l| l.get(&ip).copied()) {
-            return Some(m);
-        }
+        // The inventory's reservation first: what a LAN host claims cannot override it.
         if let Some(m) = self
             .hosts
             .read()
             .ok()
             .and_then(|h| h.reserved.get(&ip).copied())
         {
+            return Some(m);
+        }
+        if let Some(m) = self.learned.lock().ok().and_then(|l| l.get(&ip).copied()) {
             return Some(m);
         }
         let table = std::fs::read_to_string(&self.arp).ok()?;
@@ -147,6 +149,12 @@ impl Recorder {
             let Ok(mut u) = self.unknown.lock() else {
                 return;
             };
+            // Counted per hour, so a flood does not shut out genuine new nodes for good.
+            let hour = flight::now_ms() / 3_600_000;
+            if u.0 != hour {
+                *u = (hour, HashSet::new());
+            }
+            let u = &mut u.1;
             if !u.contains(&m) {
                 if u.len() >= UNKNOWN_NODES_MAX {
                     self.metrics
@@ -163,7 +171,7 @@ impl Recorder {
             xname: xname.unwrap_or_default(),
             mac: mac.map(|m| m.to_string()).unwrap_or_default(),
             ip: ip.map(|i| i.to_string()).unwrap_or_default(),
-            detail: detail.into(),
+            detail: clean(detail.into()),
             failed,
         };
         self.metrics.count_stage(stage);
@@ -177,13 +185,13 @@ impl Recorder {
     /// Stores queued events about twice a second until cancelled, then what is left.
     pub async fn write(&self, cancel: CancellationToken) {
         let mut rx = self.rx.lock().await;
-        let mut outbox = match self.store.list_all(OUTBOX, None).await {
-            Ok(r) => r.len(),
-            Err(e) => {
-                tracing::warn!(error = %e, "boot event outbox not readable");
-                0
-            }
-        };
+        match self.store.list_all(OUTBOX, None).await {
+            Ok(r) => self
+                .metrics
+                .boot_outbox
+                .store(r.len() as u64, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "boot event outbox not readable"),
+        }
         loop {
             let stopping = tokio::select! {
                 _ = cancel.cancelled() => true,
@@ -197,7 +205,7 @@ impl Recorder {
                 }
             }
             if !batch.is_empty() {
-                match self.store_batch(&batch, &mut outbox).await {
+                match self.store_batch(&batch).await {
                     Ok(()) => {}
                     Err(e) => {
                         self.metrics
@@ -213,7 +221,7 @@ impl Recorder {
         }
     }
 
-    async fn store_batch(&self, batch: &[BootEvent], outbox: &mut usize) -> Result<(), StoreError> {
+    async fn store_batch(&self, batch: &[BootEvent]) -> Result<(), StoreError> {
         let mut ops = Vec::with_capacity(batch.len());
         for e in batch {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed) % 100_000_000;
@@ -227,9 +235,15 @@ impl Recorder {
         for c in ops.chunks(500) {
             self.store.write(c.to_vec()).await?;
         }
-        *outbox += batch.len();
-        if *outbox > OUTBOX_MAX {
-            *outbox -= self.drop_oldest(*outbox - OUTBOX_MAX).await?;
+        // The gauge is what waits: reports take from it as the cloud accepts them.
+        let waiting = self
+            .metrics
+            .boot_outbox
+            .fetch_add(batch.len() as u64, Ordering::Relaxed) as usize
+            + batch.len();
+        if waiting > OUTBOX_MAX {
+            let dropped = self.drop_oldest(waiting - OUTBOX_MAX).await?;
+            sub(&self.metrics.boot_outbox, dropped as u64);
         }
         for p in flight::record(self.store.as_ref(), "", batch, 500).await? {
             if let Some(ms) = p.phoned_home_after_ms {
@@ -254,6 +268,25 @@ impl Recorder {
     }
 }
 
+/// What a client may have put in a detail (a TFTP file name, its error text), made safe to
+/// report: no control characters, at most [`DETAIL_MAX`] bytes.
+fn clean(d: String) -> String {
+    if d.len() <= DETAIL_MAX && !d.chars().any(char::is_control) {
+        return d;
+    }
+    let mut out = String::new();
+    for c in d.chars().map(|c| if c.is_control() { ' ' } else { c }) {
+        if out.len() + c.len_utf8() > DETAIL_MAX {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Longest detail kept (the cloud refuses longer ones).
+pub const DETAIL_MAX: usize = 256;
+
 /// Events waiting for the cloud, oldest first (at most `n`), as stored.
 pub async fn pending(store: &dyn Store, n: usize) -> Result<Vec<(Record, BootEvent)>, StoreError> {
     let page = store
@@ -267,6 +300,13 @@ pub async fn pending(store: &dyn Store, n: usize) -> Result<Vec<(Record, BootEve
             Some((r, e))
         })
         .collect())
+}
+
+/// Takes `n` from a gauge without wrapping below zero.
+pub fn sub(g: &AtomicU64, n: u64) {
+    let _ = g.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_sub(n))
+    });
 }
 
 #[cfg(test)]
@@ -284,6 +324,14 @@ mod tests {
         );
         assert_eq!(neighbour(t, Ipv4Addr::new(10, 77, 0, 12)), None);
         assert_eq!(neighbour("garbage", Ipv4Addr::new(10, 77, 0, 12)), None);
+    }
+
+    #[test]
+    fn details_a_client_wrote_are_made_reportable() {
+        assert_eq!(clean("ipxe.efi: 10 bytes".into()), "ipxe.efi: 10 bytes");
+        assert_eq!(clean("a\nb\u{7}c".into()), "a b c");
+        let long = clean("é".repeat(400));
+        assert!(long.len() <= DETAIL_MAX && long.chars().all(|c| c == 'é'));
     }
 
     #[tokio::test]

@@ -25,6 +25,14 @@ const MAX_BLOCK: usize = 1468;
 /// Retransmissions of one packet before the client is given up on.
 const RETRIES: u32 = 5;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The longest per-packet timeout a client may ask for (seconds).
+const MAX_TIMEOUT_S: u64 = 5;
+/// Transfers from one address at once (firmware fetches one file at a time, plus a probe).
+const PER_CLIENT: usize = 4;
+/// The longest a transfer may take, however the client paces it.
+const TRANSFER_DEADLINE: Duration = Duration::from_secs(300);
+/// Files kept in memory for concurrent transfers (one copy each, whatever the sessions).
+const CACHED_FILES: usize = 16;
 
 const RRQ: u16 = 1;
 const WRQ: u16 = 2;
@@ -108,7 +116,9 @@ pub fn parse_request(buf: &[u8]) -> Result<ReadRequest, TftpError> {
                 req.blksize = Some((v as usize).min(MAX_BLOCK));
             }
             (b"tsize", Some(_)) => req.tsize = true,
-            (b"timeout", Some(v)) if (1..=255).contains(&v) => {
+            // A long timeout lets one request hold a session for minutes: longer ones are
+            // left out of the OACK, and the default applies (RFC 2349 allows it).
+            (b"timeout", Some(v)) if (1..=MAX_TIMEOUT_S).contains(&v) => {
                 req.timeout = Some(Duration::from_secs(v));
             }
             _ => {}
@@ -174,6 +184,9 @@ pub struct TftpServer {
     sockets: Vec<(Ipv4Addr, Arc<UdpSocket>)>,
     metrics: Arc<Metrics>,
     sessions: Arc<Semaphore>,
+    per_client: std::sync::Mutex<std::collections::HashMap<Ipv4Addr, usize>>,
+    /// File bytes by path, with the modification time and length they were read at.
+    files: std::sync::Mutex<std::collections::HashMap<PathBuf, CachedFile>>,
     on_transfer: OnTransfer,
 }
 
@@ -201,6 +214,8 @@ impl TftpServer {
             sockets,
             metrics,
             sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+            per_client: std::sync::Mutex::new(std::collections::HashMap::new()),
+            files: std::sync::Mutex::new(std::collections::HashMap::new()),
             on_transfer,
         }))
     }
@@ -264,7 +279,20 @@ impl TftpServer {
                     continue;
                 }
             };
-            let Ok(permit) = self.sessions.clone().try_acquire_owned() else {
+            let ip = *peer.ip();
+            let admitted = self.per_client.lock().is_ok_and(|mut m| {
+                let n = m.entry(ip).or_insert(0);
+                *n += 1;
+                *n <= PER_CLIENT
+            });
+            let client = ClientSlot(&self.per_client, ip);
+            let permit = if admitted {
+                self.sessions.clone().try_acquire_owned().ok()
+            } else {
+                None
+            };
+            let Some(permit) = permit else {
+                drop(client);
                 inc(&self.metrics.tftp_refused);
                 let _sent = sock
                     .send_to(&error_packet(0, "Server busy, try again"), peer)
@@ -272,8 +300,23 @@ impl TftpServer {
                 continue;
             };
             let me = self.clone();
+            // The count moves to the transfer task, whose own guard gives it back.
+            std::mem::forget(client);
             transfers.spawn(async move {
-                let ended = me.transfer(local, peer, &req, &path).await;
+                let slot = ClientSlot(&me.per_client, ip);
+                let ended = match tokio::time::timeout(
+                    TRANSFER_DEADLINE,
+                    me.transfer(local, peer, &req, &path),
+                )
+                .await
+                {
+                    Ok(e) => e,
+                    Err(_) => Ended::Aborted {
+                        bytes: 0,
+                        why: format!("not done in {} s", TRANSFER_DEADLINE.as_secs()),
+                    },
+                };
+                drop(slot);
                 match &ended {
                     Ended::Done { bytes } => {
                         inc(&me.metrics.tftp_transfers);
@@ -300,9 +343,15 @@ impl TftpServer {
         path: &Path,
     ) -> Ended {
         let aborted = |bytes: u64, why: String| Ended::Aborted { bytes, why };
-        let data = match read_bounded(path).await {
+        let data = match self.read(path).await {
             Ok(d) => d,
-            Err(e) => return Ended::Refused(e),
+            Err(e) => {
+                // The client is told, instead of waiting for a file that will not come.
+                if let Ok(s) = UdpSocket::bind(SocketAddrV4::new(local, 0)).await {
+                    let _sent = s.send_to(&error_packet(0, "File not readable"), peer).await;
+                }
+                return Ended::Refused(e);
+            }
         };
         let sock = match UdpSocket::bind(SocketAddrV4::new(local, 0)).await {
             Ok(s) => s,
@@ -407,16 +456,60 @@ impl TftpServer {
     }
 }
 
-async fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let meta = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.len() > MAX_FILE {
-        return Err(format!("{}: larger than {MAX_FILE} bytes", path.display()));
+/// A file's bytes and the modification time they were read at.
+type CachedFile = (std::time::SystemTime, Arc<Vec<u8>>);
+
+/// Gives a client's transfer slot back when dropped.
+struct ClientSlot<'a>(
+    &'a std::sync::Mutex<std::collections::HashMap<Ipv4Addr, usize>>,
+    Ipv4Addr,
+);
+
+impl Drop for ClientSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.0.lock()
+            && let Some(n) = m.get_mut(&self.1)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
     }
-    tokio::fs::read(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+impl TftpServer {
+    /// The file's bytes, shared by concurrent transfers while it is unchanged on disk.
+    async fn read(&self, path: &Path) -> Result<Arc<Vec<u8>>, String> {
+        let meta = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if meta.len() > MAX_FILE {
+            return Err(format!("{}: larger than {MAX_FILE} bytes", path.display()));
+        }
+        let modified = meta
+            .modified()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Ok(f) = self.files.lock()
+            && let Some((m, bytes)) = f.get(path)
+            && *m == modified
+            && bytes.len() as u64 == meta.len()
+        {
+            return Ok(bytes.clone());
+        }
+        let bytes = Arc::new(
+            tokio::fs::read(path)
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+        );
+        if let Ok(mut f) = self.files.lock() {
+            if f.len() >= CACHED_FILES {
+                f.clear();
+            }
+            f.insert(path.to_path_buf(), (modified, bytes.clone()));
+        }
+        Ok(bytes)
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ use super::{Mode, Settings, Subnet, Unknown};
 
 /// How long an offered address is held for the client that was offered it.
 const OFFER_HOLD: i64 = 60;
+/// How long a range found full is not scanned again (seconds).
+const EXHAUSTED_FOR: i64 = 5;
 
 /// The inventory as the DHCP server sees it: each interface's component and reserved
 /// addresses. An address reserved for two MACs is given to neither.
@@ -121,6 +123,8 @@ pub struct Engine {
     /// Servers whose identifier a client named instead of ours (authoritative mode), with
     /// when they were last reported.
     foreign: Mutex<HashMap<Ipv4Addr, i64>>,
+    /// Ranges found full, until when.
+    exhausted: Mutex<HashMap<ipnet::Ipv4Net, i64>>,
 }
 
 const BROADCAST: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::BROADCAST, 68);
@@ -132,6 +136,7 @@ impl Engine {
             hosts: RwLock::new(Arc::new(Hosts::default())),
             leases: Mutex::new(leases),
             foreign: Mutex::new(HashMap::new()),
+            exhausted: Mutex::new(HashMap::new()),
         }
     }
 
@@ -271,12 +276,13 @@ impl Engine {
 
     /// Whether `ip` of `s` may be handed out at all (not the network, broadcast, router or
     /// this agent's own address).
-    fn usable(s: &Subnet, ip: Ipv4Addr, local: Ipv4Addr) -> bool {
+    fn usable(s: &Subnet, ip: Ipv4Addr, inc: &Incoming) -> bool {
         s.network.contains(&ip)
             && ip != s.network.network()
             && ip != s.network.broadcast()
             && Some(ip) != s.router
-            && ip != local
+            && ip != inc.local
+            && ip != inc.req.giaddr
     }
 
     /// The address `mac` gets in `s`, or why none.
@@ -290,7 +296,7 @@ impl Engine {
     ) -> Result<Ipv4Addr, String> {
         let mac = inc.req.mac;
         if let Some(ip) = hosts.reserved_in(&mac, s) {
-            if !Self::usable(s, ip, inc.local) {
+            if !Self::usable(s, ip, inc) {
                 return Err(format!(
                     "its reserved address {ip} is not assignable in {}",
                     s.network
@@ -325,7 +331,7 @@ impl Engine {
         let in_range = |ip: Ipv4Addr| (u32::from(lo)..=u32::from(hi)).contains(&u32::from(ip));
         let free = |ip: Ipv4Addr| {
             in_range(ip)
-                && Self::usable(s, ip, inc.local)
+                && Self::usable(s, ip, inc)
                 && !hosts.owner.contains_key(&ip)
                 && !hosts.conflicts.contains(&ip)
                 && leases.free_for(ip, mac, now)
@@ -333,13 +339,36 @@ impl Engine {
         if let Some(ip) = leases.of_mac(mac, now).filter(|ip| free(*ip)) {
             return Ok(ip);
         }
-        if let Some(ip) = inc.req.requested_ip.filter(|ip| free(*ip)) {
+        // The address it asks for (INIT-REBOOT), or holds (RENEW, REBIND), if still free.
+        let r = inc.req;
+        let hint = r
+            .requested_ip
+            .or((!r.ciaddr.is_unspecified()).then_some(r.ciaddr));
+        if let Some(ip) = hint.filter(|ip| free(*ip)) {
             return Ok(ip);
         }
-        (u32::from(lo)..=u32::from(hi))
+        // A full range is not scanned again for every request of a flood: it is known
+        // exhausted for a few seconds.
+        let full = || format!("the range {lo}-{hi} is exhausted");
+        if self
+            .exhausted
+            .lock()
+            .is_ok_and(|e| e.get(&s.network).is_some_and(|until| *until > now))
+        {
+            return Err(full());
+        }
+        match (u32::from(lo)..=u32::from(hi))
             .map(Ipv4Addr::from)
             .find(|ip| free(*ip))
-            .ok_or_else(|| format!("the range {lo}-{hi} is exhausted"))
+        {
+            Some(ip) => Ok(ip),
+            None => {
+                if let Ok(mut e) = self.exhausted.lock() {
+                    e.insert(s.network, now + EXHAUSTED_FOR);
+                }
+                Err(full())
+            }
+        }
     }
 
     fn address_options(s: &Subnet, hosts: &Hosts, mac: &Mac, lease: bool) -> Vec<DhcpOption> {
@@ -432,9 +461,7 @@ impl Engine {
                 if let Some(id) = r.server_id {
                     self.note_foreign(id, r.mac, now);
                 }
-                if let Some(ip) = leases.of_mac(r.mac, now) {
-                    let _released = leases.release(ip, r.mac, now);
-                }
+                leases.withdraw_offer(r.mac, now);
                 silent("the client chose another server")
             }
             MessageType::Request => {
@@ -476,9 +503,22 @@ impl Engine {
                 }
             }
             MessageType::Decline => {
+                // Only the client this server gave the address to may decline it (RFC 2131
+                // §4.3.3: a DECLINE names the server): nobody else can quarantine addresses.
                 let Some(ip) = r.requested_ip.filter(|ip| s.network.contains(ip)) else {
                     return silent("a DECLINE naming no address of this network");
                 };
+                if r.server_id != Some(inc.local)
+                    || !leases.holder(ip, now).is_some_and(|l| {
+                        l.mac == Some(r.mac)
+                            && matches!(
+                                l.state,
+                                super::leases::State::Offered | super::leases::State::Bound
+                            )
+                    })
+                {
+                    return silent("a DECLINE of an address this server did not give the client");
+                }
                 tracing::warn!(mac = %r.mac, ip = %ip,
                     "DHCPDECLINE: the client found the address in use; quarantined for a lease time");
                 let persist = leases

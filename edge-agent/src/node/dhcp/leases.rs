@@ -123,6 +123,17 @@ impl Leases {
         });
     }
 
+    /// Withdraws what was only offered to `mac` (it took another server's offer); a binding
+    /// stays until it is released or runs out.
+    pub fn withdraw_offer(&mut self, mac: Mac, now: i64) {
+        if let Some(ip) = self.of_mac(mac, now)
+            && let Some(l) = self.by_ip.get_mut(&ip)
+            && l.state == State::Offered
+        {
+            l.state = State::Released;
+        }
+    }
+
     /// Binds `ip` to `mac` until `expires`; the returned write persists it.
     pub fn bind(&mut self, ip: Ipv4Addr, mac: Mac, expires: i64) -> Result<Write, StoreError> {
         let l = Lease {

@@ -172,6 +172,8 @@ pub struct DhcpService {
     limiter: std::sync::Mutex<Limiter>,
     writes: mpsc::Sender<Pending>,
     writes_rx: tokio::sync::Mutex<mpsc::Receiver<Pending>>,
+    /// Held while a request is decided and its lease writes queued.
+    order: tokio::sync::Mutex<()>,
     /// Hears of unknown MACs (enrollment candidates).
     unknown: OnUnknown,
     recorder: Arc<Recorder>,
@@ -287,6 +289,7 @@ impl DhcpService {
             }),
             writes,
             writes_rx: tokio::sync::Mutex::new(writes_rx),
+            order: tokio::sync::Mutex::new(()),
             unknown,
             recorder,
         }))
@@ -405,13 +408,14 @@ impl DhcpService {
             (self.unknown)(req.mac, ip).await;
         }
         let client = format!("{:?}", req.client).to_lowercase();
+        // Boot progress is what network boot clients do; an OS renewing its lease is not.
+        let booting = req.client != Client::Other;
         let asked = match req.kind {
             MessageType::Discover => Some(Stage::DhcpDiscover),
             MessageType::Request => Some(Stage::DhcpRequest),
             _ => None,
         };
-        if let Some(stage) = asked {
-            self.recorder.learn(req.ciaddr, req.mac);
+        if let Some(stage) = asked.filter(|_| booting) {
             self.recorder
                 .event(stage, Some(req.mac), None, client.clone(), false);
         }
@@ -421,14 +425,28 @@ impl DhcpService {
             local,
             src,
         };
-        let (reply, to, persist) = match self.engine.answer(&inc_, skyport_model::now()) {
-            Outcome::Reply { reply, to, persist } => (Some(reply), Some(to), persist),
-            Outcome::Silent { why, persist } => {
-                tracing::debug!(mac = %req.mac, kind = ?req.kind, reason = %why, "DHCP request not answered");
-                (None, None, persist)
-            }
+        // Deciding and queueing the lease writes happen in one step, so the writes reach the
+        // store in the order the decisions were taken (a release then a new binding of the
+        // same address never lands the other way round).
+        let (reply, to, stored) = {
+            let _order = self.order.lock().await;
+            let (reply, to, persist) = match self.engine.answer(&inc_, skyport_model::now()) {
+                Outcome::Reply { reply, to, persist } => (Some(reply), Some(to), persist),
+                Outcome::Silent { why, persist } => {
+                    tracing::debug!(mac = %req.mac, kind = ?req.kind, reason = %why, "DHCP request not answered");
+                    (None, None, persist)
+                }
+            };
+            let stored = if persist.is_empty() {
+                None
+            } else {
+                Some(self.enqueue(persist).await)
+            };
+            (reply, to, stored)
         };
-        if !persist.is_empty() && !self.persist(persist).await {
+        if let Some(stored) = stored
+            && !Self::stored(stored).await
+        {
             return;
         }
         let (Some(reply), Some(to)) = (reply, to) else {
@@ -451,7 +469,7 @@ impl DhcpService {
                     MessageType::Nak => Some(Stage::DhcpNak),
                     _ => None,
                 };
-                if let Some(stage) = stage {
+                if let Some(stage) = stage.filter(|_| booting) {
                     let mut detail = client;
                     if !reply.yiaddr.is_unspecified() {
                         detail = format!("{detail} {}", reply.yiaddr);
@@ -486,12 +504,22 @@ impl DhcpService {
 
     /// Stores lease changes through the group-committing writer; false (logged) if they could
     /// not be stored, and then no reply may promise them.
-    async fn persist(&self, w: Vec<Write>) -> bool {
+    async fn enqueue(&self, w: Vec<Write>) -> Option<oneshot::Receiver<Result<(), String>>> {
         let (tx, rx) = oneshot::channel();
         if self.writes.send((w, tx)).await.is_err() {
             tracing::error!("lease writer gone: DHCP reply withheld");
-            return false;
+            return None;
         }
+        Some(rx)
+    }
+
+    /// Whether queued lease changes were stored; no reply may promise them otherwise. (The
+    /// in-memory book keeps the change: the client asks again and gets the same answer, which
+    /// is then stored.)
+    async fn stored(rx: Option<oneshot::Receiver<Result<(), String>>>) -> bool {
+        let Some(rx) = rx else {
+            return false;
+        };
         match rx.await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {

@@ -270,7 +270,9 @@ impl Reply {
         );
         msg.set_opcode(Opcode::BootReply);
         msg.set_hops(req.hops);
-        if req.broadcast {
+        // A NAK through a relay must be broadcast on the client's segment (RFC 2131 §4.3.2).
+        let relayed = !req.giaddr.is_unspecified();
+        if req.broadcast || (relayed && self.kind == MessageType::Nak) {
             msg.set_flags(Flags::default().set_broadcast());
         }
         let opts = msg.opts_mut();
@@ -282,7 +284,13 @@ impl Reply {
         if let Some(m) = &self.message {
             opts.insert(DhcpOption::Message(m.clone()));
         }
-        if let Some(r) = &req.relay_info {
+        // Relay agent information goes back to the relay that added it (RFC 3046), when it
+        // fits one option.
+        if let Some(r) = req
+            .relay_info
+            .as_ref()
+            .filter(|r| relayed && r.len() <= 255)
+        {
             opts.insert(DhcpOption::Unknown(UnknownOption::new(
                 OptionCode::RelayAgentInformation,
                 r.clone(),
@@ -299,7 +307,8 @@ impl Reply {
                 // packet" (no boot server discovery, no menu), then the end marker.
                 opts.insert(DhcpOption::VendorExtensions(vec![6, 1, 8, 255]));
             }
-            if let Some(m) = &req.machine_id {
+            // The PXE client's GUID: a type byte and 16 bytes (RFC 4578 §2.2).
+            if let Some(m) = req.machine_id.as_ref().filter(|m| m.len() <= 17) {
                 opts.insert(DhcpOption::ClientMachineIdentifier(m.clone()));
             }
             // The file field holds 127 bytes and a NUL; a longer name goes in option 67 only.
@@ -446,6 +455,30 @@ mod tests {
         b[110 + class.len()] = 255;
         let r = Request::parse(&b).unwrap();
         assert_eq!((r.client, r.arch), (Client::Pxe, Some(7)));
+    }
+
+    #[test]
+    fn relayed_naks_are_broadcast_and_relay_information_goes_back_to_relays_only() {
+        let mut req = Request::parse(&ipxe_discover()).unwrap();
+        req.relay_info = Some(vec![1, 4, b'p', b'o', b'r', b't']);
+        let nak = Reply {
+            kind: MessageType::Nak,
+            yiaddr: Ipv4Addr::UNSPECIFIED,
+            server_id: Ipv4Addr::new(10, 0, 0, 1),
+            boot: None,
+            options: vec![],
+            message: Some("no".into()),
+        };
+        let direct = nak.encode(&req).unwrap();
+        assert_eq!(direct[10] & 0x80, 0, "a direct client's own flag");
+        assert!(
+            !direct.windows(2).any(|w| w == [82, 6]),
+            "no option 82 without a relay"
+        );
+        req.giaddr = Ipv4Addr::new(10, 2, 0, 1);
+        let relayed = nak.encode(&req).unwrap();
+        assert_eq!(relayed[10] & 0x80, 0x80);
+        assert!(relayed.windows(2).any(|w| w == [82, 6]));
     }
 
     proptest! {

@@ -47,6 +47,9 @@ fn requests_and_options_are_read_as_the_rfcs_say() {
     // Too big a block is lowered to what fits a frame; out-of-range values are ignored.
     let r = parse_request(&rrq("a", &[("BLKSIZE", "65464"), ("timeout", "0")])).unwrap();
     assert_eq!((r.blksize, r.timeout), (Some(MAX_BLOCK), None));
+    // A long timeout would let one request hold a session for minutes: not granted.
+    let r = parse_request(&rrq("a", &[("timeout", "30")])).unwrap();
+    assert_eq!(r.timeout, None);
     let mut wrq = rrq("a", &[]);
     wrq[1] = 2;
     assert_eq!(parse_request(&wrq), Err(TftpError::NotRead(2)));
