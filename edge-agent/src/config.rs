@@ -304,6 +304,10 @@ fn subnet(f: &SubnetFile) -> Result<Subnet, ConfigError> {
             if lo > hi {
                 bail!("dhcp_subnets {network}: range {r:?} ends before it starts");
             }
+            // A range is scanned for a free address: bounded, like every per-request cost.
+            if u32::from(hi) - u32::from(lo) >= 65_536 {
+                bail!("dhcp_subnets {network}: range {r:?} holds more than 65536 addresses");
+            }
             Some((lo, hi))
         }
     };
