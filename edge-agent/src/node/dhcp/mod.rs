@@ -219,6 +219,9 @@ fn udp_socket(iface: &str, addr: SocketAddrV4, device: bool) -> Result<Arc<UdpSo
     // hears only its own interface.
     s.set_reuse_address(true).map_err(bind_err)?;
     s.set_broadcast(true).map_err(bind_err)?;
+    // A boot storm arrives faster than lease writes commit at times: the kernel holds the
+    // burst (about 13,000 requests) instead of dropping it.
+    s.set_recv_buffer_size(4 << 20).map_err(bind_err)?;
     if device {
         s.bind_device(Some(iface.as_bytes())).map_err(bind_err)?;
     }
