@@ -54,14 +54,10 @@ pub async fn knows_mac(store: &dyn Store, mac: &Mac) -> Result<bool, skyport_sto
 /// Every interface's MAC (interfaces whose stored MAC does not parse are skipped: they can
 /// never match a node's request anyway).
 pub async fn interface_macs(store: &dyn Store) -> Result<Vec<Mac>, skyport_store::StoreError> {
-    Ok(store
-        .list_all(ETHERNET_INTERFACES, None)
+    Ok(interface_addresses(store)
         .await?
-        .iter()
-        .filter_map(|r| {
-            let ei: EthernetInterface = serde_json::from_str(&r.body).ok()?;
-            Mac::parse(&ei.mac_address).ok()
-        })
+        .into_iter()
+        .map(|i| i.mac)
         .collect())
 }
 
