@@ -119,7 +119,7 @@ enum Command {
 enum EdgeCmd {
     /// Each site's edge agent as it last reported: snapshot served, last sync, outbox, cache.
     Status,
-    /// MACs that asked an edge agent for a boot script and are not in the inventory.
+    /// MACs that asked an edge agent to boot (DHCP or a boot script) and are not in the inventory.
     Candidates,
 }
 
