@@ -373,10 +373,7 @@ async fn node_only(State(site): State<Site>, mut req: Request, next: Next) -> Re
     for h in ["x-forwarded-for", "forwarded", "x-real-ip"] {
         req.headers_mut().remove(h);
     }
-    let peer_ip = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer_ip = peer_of(&req);
     if path == "/boot/v1/bootscript" {
         inc(&site.metrics.bootscript_requests);
         let q = skyport_http::QueryParams::parse(req.uri().query().unwrap_or(""));
@@ -397,10 +394,7 @@ async fn node_only(State(site): State<Site>, mut req: Request, next: Next) -> Re
             return r;
         }
         let mac = q.first("mac").and_then(|m| Mac::parse(m).ok());
-        let peer = req
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_canonical().to_string());
+        let peer = peer_ip.map(|ip| ip.to_canonical().to_string());
         let resp = next.run(req).await;
         let unknown = match mac {
             Some(mac) => note_if_unknown(&site, mac, peer).await,
