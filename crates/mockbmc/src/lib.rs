@@ -5,9 +5,16 @@
 //! hostile answers: a collection of many huge members ([`HugeMembers`]) and a session login
 //! whose body never ends.
 //!
+//! Systems have state that changes ([`power`]): `ComputerSystem.Reset` moves `PowerState`
+//! (after [`Faults::power_delay`], passing through `PoweringOn`/`PoweringOff`), a PATCH of
+//! `Boot` sets the override, and both refuse values the system does not list, as a real BMC
+//! answers them (400 with a Redfish message). Every accepted reset is counted per system, so a
+//! test can tell one reset from two.
+//!
 //! Bind addresses are the caller's choice; all of 127.0.0.0/8 is loopback on Linux, so a
 //! thousand BMCs can share one port on 127.0.1.0/22.
 
+pub mod power;
 pub mod synthetic;
 pub mod tree;
 
@@ -62,6 +69,12 @@ pub struct Faults {
     /// A session login answers 201 with a token, no `Location`, and a chunked body that never
     /// ends (emulates the hostile BMC of issue 12: 4.8 GB read in one 10 s timeout).
     pub endless_login: bool,
+    /// How long a reset takes to reach its state; meanwhile the system reports `PoweringOn` or
+    /// `PoweringOff` (a real node takes seconds to minutes).
+    pub power_delay: Duration,
+    /// The host ignores `GracefulShutdown` and `GracefulRestart` (an OS that is hung, or has no
+    /// ACPI handler): only forced resets move it.
+    pub ignore_graceful: bool,
 }
 
 /// A hostile collection, emulating the BMC of issue 12 that exhausted the agent: `collection`
@@ -288,6 +301,8 @@ pub fn site_ca(extra_names: &[String]) -> anyhow::Result<SiteCa> {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub requests: AtomicU64,
+    /// Every accepted reset, as `<system path> <ResetType>`, in order.
+    pub resets: Mutex<Vec<String>>,
     pub sessions_created: AtomicU64,
     pub sessions_deleted: AtomicU64,
     pub sessions_refused: AtomicU64,
@@ -302,6 +317,7 @@ struct Bmc {
     sessions: Mutex<HashSet<String>>,
     next_session: AtomicU64,
     stats: Arc<Stats>,
+    systems: power::Systems,
 }
 
 /// A running fleet; dropping it stops every BMC.
@@ -350,6 +366,7 @@ impl Fleet {
                 sessions: Mutex::new(HashSet::new()),
                 next_session: AtomicU64::new(1),
                 stats: stats.clone(),
+                systems: power::Systems::default(),
             });
             let tls = opts.tls.clone().map(tokio_rustls::TlsAcceptor::from);
             let task = tokio::spawn(accept_loop(listener, bmc, tls));
@@ -417,6 +434,21 @@ fn respond_with(
 
 fn error(status: StatusCode, msg: &str) -> Response<MockBody> {
     let body = json!({"error": {"code": "Base.1.8.GeneralError", "message": msg}});
+    respond(
+        status,
+        &[("content-type", "application/json".into())],
+        body.to_string(),
+    )
+}
+
+/// A refusal in Redfish's error shape, with the message in `@Message.ExtendedInfo` as BMCs put it.
+fn refusal(status: StatusCode, msg: &str) -> Response<MockBody> {
+    let body = json!({"error": {
+        "code": "Base.1.8.GeneralError",
+        "message": "A general error has occurred. See ExtendedInfo for more information.",
+        "@Message.ExtendedInfo": [{"MessageId": "Base.1.8.ActionParameterNotSupported",
+                                   "Message": msg}],
+    }});
     respond(
         status,
         &[("content-type", "application/json".into())],
@@ -557,6 +589,26 @@ async fn handle(bmc: &Bmc, req: Request<Incoming>) -> Response<MockBody> {
         }
         return error(StatusCode::NOT_FOUND, "no such session");
     }
+    if req.method() == Method::POST || req.method() == Method::PATCH {
+        let method = req.method().clone();
+        let Ok(body) = req.into_body().collect().await else {
+            return error(StatusCode::BAD_REQUEST, "unreadable body");
+        };
+        let body: Value = match serde_json::from_slice(&body.to_bytes()) {
+            Ok(v) => v,
+            Err(_) => return error(StatusCode::BAD_REQUEST, "body is not JSON"),
+        };
+        let answer = if method == Method::POST {
+            bmc.systems
+                .reset(&bmc.spec.tree, &path, &body, f, &bmc.stats)
+        } else {
+            bmc.systems.patch(&bmc.spec.tree, &path, &body)
+        };
+        return match answer {
+            Ok(()) => respond(StatusCode::NO_CONTENT, &[], Bytes::new()),
+            Err((status, msg)) => refusal(status, &msg),
+        };
+    }
     if req.method() != Method::GET {
         return error(StatusCode::METHOD_NOT_ALLOWED, "read-only mock");
     }
@@ -573,6 +625,7 @@ async fn handle(bmc: &Bmc, req: Request<Incoming>) -> Response<MockBody> {
         return error(StatusCode::NOT_FOUND, "resource not found");
     };
     let mut doc = doc.clone();
+    bmc.systems.overlay(&path, &mut doc);
     if let (Some(page), Some(Value::Array(members))) = (f.page_size, doc.get("Members").cloned())
         && members.len() > page
     {

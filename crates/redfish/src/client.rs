@@ -96,6 +96,12 @@ pub enum FetchError {
     Auth { url: String, status: u16 },
     #[error("{url}: HTTP {status}")]
     Status { url: String, status: u16 },
+    #[error("{url}: HTTP {status}: {reason}")]
+    Refused {
+        url: String,
+        status: u16,
+        reason: String,
+    },
     #[error("{url}: body larger than {limit} bytes")]
     TooLarge { url: String, limit: usize },
     #[error("{url}: not valid JSON: {reason}")]
@@ -317,6 +323,53 @@ impl BmcClient {
         self.json(&url, resp, shape).await
     }
 
+    /// An authenticated `POST` (an action) or `PATCH` (a setting) of `body` to a path already
+    /// resolved by [`BmcClient::resolve`]. The answer's body is read under the same cap and
+    /// budget as any other, and dropped: what an action did is read back with a GET, because
+    /// BMCs answer actions with 200, 202 (a task) or 204 and bodies of every shape.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<(), FetchError> {
+        let url = self.url(path);
+        self.count(&url)?;
+        let req = self
+            .http
+            .request(method, &url)
+            .header(header::ACCEPT, "application/json")
+            .json(body);
+        let resp = self
+            .authorize(req)
+            .send()
+            .await
+            .map_err(|e| classify(&url, &e))?;
+        if let Err(e) = check_status(&url, &resp) {
+            return Err(match e {
+                FetchError::Status { url, status } => {
+                    // The BMC's own message says why (a reset type it refuses, a setting that
+                    // is read-only); keep its first message, bounded.
+                    let reason = match self.body(&url, resp).await {
+                        Ok((b, _held)) => redfish_message(&b),
+                        Err(_) => None,
+                    };
+                    match reason {
+                        Some(reason) => FetchError::Refused {
+                            url,
+                            status,
+                            reason,
+                        },
+                        None => FetchError::Status { url, status },
+                    }
+                }
+                other => other,
+            });
+        }
+        let _unread = self.body(&url, resp).await?;
+        Ok(())
+    }
+
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let token = self
             .session
@@ -521,6 +574,21 @@ fn check_status(url: &str, resp: &reqwest::Response) -> Result<(), FetchError> {
         });
     }
     Ok(())
+}
+
+/// The first message of a Redfish error body (`error.@Message.ExtendedInfo[0].Message`, else
+/// `error.message`), at most 200 characters; `None` when the body says nothing readable.
+fn redfish_message(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let e = v.get("error")?;
+    let m = e
+        .get("@Message.ExtendedInfo")
+        .and_then(|i| i.get(0))
+        .and_then(|i| i.get("Message"))
+        .or_else(|| e.get("message"))
+        .and_then(Value::as_str)?;
+    let m: String = m.chars().filter(|c| !c.is_control()).take(200).collect();
+    (!m.trim().is_empty()).then_some(m)
 }
 
 fn host_port(u: &Url) -> String {

@@ -340,6 +340,16 @@ pub fn parse_system(path: String, v: &Value, resolve: &dyn Fn(&str) -> Option<St
                 .and_then(|a| a.get("#ComputerSystem.Reset"))
                 .and_then(|a| a.get("ResetType@Redfish.AllowableValues")),
         ),
+        reset_target: v
+            .get("Actions")
+            .and_then(|a| a.get("#ComputerSystem.Reset"))
+            .and_then(|a| a.get("target"))
+            .and_then(Value::as_str)
+            .and_then(resolve),
+        boot_targets: strings(
+            v.get("Boot")
+                .and_then(|b| b.get("BootSourceOverrideTarget@Redfish.AllowableValues")),
+        ),
         managed_by: resolve_all("ManagedBy"),
         chassis: resolve_all("Chassis"),
         ethernet_interfaces: Vec::new(),

@@ -45,6 +45,7 @@ const LINK_FIELDS: &[(&str, Shape)] = &[("@odata.id", Scalar)];
 const RESET: &[(&str, Shape)] = &[
     ("ResetType@Redfish.AllowableValues", STRINGS),
     ("@Redfish.ActionInfo", Scalar),
+    ("target", Scalar),
 ];
 const CONNECT_TYPES: Shape = Object(&[("ConnectTypesSupported", STRINGS)]);
 const ADDRESSES: Shape = List(&Object(&[("Address", Scalar)]));
@@ -123,7 +124,19 @@ pub const SYSTEM: Shape = Object(&[
     ("Links", Object(&[("ManagedBy", Links), ("Chassis", Links)])),
     ("EthernetInterfaces", Link),
     ("NetworkInterfaces", Link),
+    ("Boot", BOOT),
 ]);
+
+/// A system's one-time boot override (`Boot`), read before and after it is set.
+pub const BOOT: Shape = Object(&[
+    ("BootSourceOverrideTarget", Scalar),
+    ("BootSourceOverrideEnabled", Scalar),
+    ("BootSourceOverrideMode", Scalar),
+    ("BootSourceOverrideTarget@Redfish.AllowableValues", STRINGS),
+]);
+
+/// What a power operation reads back from a system between its steps.
+pub const SYSTEM_POWER: Shape = Object(&[("PowerState", Scalar), ("Boot", BOOT)]);
 
 pub const NETWORK_INTERFACE: Shape = Object(&[
     ("Name", Scalar),

@@ -10,6 +10,7 @@ pub mod crawl;
 pub mod fields;
 pub mod model;
 pub mod payload;
+pub mod power;
 pub mod res;
 pub mod tls;
 pub mod vendor;

@@ -103,6 +103,13 @@ pub struct System {
     /// Whether the system advertises a `SerialConsole` block (Redfish ≥ 1.13).
     pub serial_console: bool,
     pub reset_types: Vec<String>,
+    /// Where `ComputerSystem.Reset` is posted (the action's `target`), as a path on the BMC;
+    /// `None` when the BMC did not say (the standard `{path}/Actions/ComputerSystem.Reset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_target: Option<String>,
+    /// Boot override targets the BMC accepts (`Pxe`, `UefiHttp`, ...); empty when not listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boot_targets: Vec<String>,
     pub managed_by: Vec<String>,
     pub chassis: Vec<String>,
     pub ethernet_interfaces: Vec<Nic>,

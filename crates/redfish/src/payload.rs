@@ -149,10 +149,5 @@ pub fn build(inv: &BmcInventory, who: &Identity) -> EndpointPayload {
 }
 
 fn vendor_of(inv: &BmcInventory) -> &'static dyn vendor::Vendor {
-    match inv.vendor.as_str() {
-        "hpe" => &vendor::hpe::Hpe,
-        "cray" => &vendor::cray::Cray,
-        "openbmc" => &vendor::openbmc::OpenBmc,
-        _ => &vendor::generic::Generic,
-    }
+    vendor::by_name(&inv.vendor)
 }

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use serde_json::Value;
 
 use crate::model::{BmcInventory, Manager, Nic};
+use crate::power::{BootTarget, ResetType};
 
 pub trait Vendor: Send + Sync {
     fn name(&self) -> &'static str;
@@ -27,6 +28,55 @@ pub trait Vendor: Send + Sync {
 
     /// Fix-ups after the crawl.
     fn finish(&self, _inv: &mut BmcInventory) {}
+
+    /// The reset type to post for `want`, given what the system lists (`allowed`, empty when
+    /// the BMC did not say); `None` when this BMC has no way to do it in one call (the caller
+    /// then composes it, or reports it unsupported). A type the BMC did not list is never sent.
+    fn reset_type(&self, want: ResetType, allowed: &[String]) -> Option<ResetType> {
+        let listed = |t: ResetType| allowed.iter().any(|a| a == t.as_str());
+        if allowed.is_empty() || listed(want) {
+            return Some(want);
+        }
+        // Same effect under another name: `ForceOn` powers on too; `PushPowerButton` is the
+        // graceful shutdown of BMCs that list no `GracefulShutdown` (the caller only sends it
+        // to a system that is on, where a press asks the OS to shut down).
+        let alias = match want {
+            ResetType::On => ResetType::ForceOn,
+            ResetType::GracefulShutdown => ResetType::PushPowerButton,
+            _ => return None,
+        };
+        listed(alias).then_some(alias)
+    }
+
+    /// The PATCH body that sets the next boot (once) to `target`, or clears an override.
+    /// UEFI HTTP boot also asks for UEFI mode, which a BMC in legacy mode needs to get there.
+    fn boot_override(&self, target: BootTarget) -> Value {
+        match target {
+            BootTarget::None => serde_json::json!({"Boot": {
+                "BootSourceOverrideEnabled": "Disabled",
+                "BootSourceOverrideTarget": "None",
+            }}),
+            BootTarget::Pxe => serde_json::json!({"Boot": {
+                "BootSourceOverrideEnabled": "Once",
+                "BootSourceOverrideTarget": "Pxe",
+            }}),
+            BootTarget::UefiHttp => serde_json::json!({"Boot": {
+                "BootSourceOverrideEnabled": "Once",
+                "BootSourceOverrideTarget": "UefiHttp",
+                "BootSourceOverrideMode": "UEFI",
+            }}),
+        }
+    }
+}
+
+/// The vendor module a crawl named (`BmcInventory::vendor`), `generic` for anything else.
+pub fn by_name(name: &str) -> &'static dyn Vendor {
+    match name {
+        "hpe" => &hpe::Hpe,
+        "cray" => &cray::Cray,
+        "openbmc" => &openbmc::OpenBmc,
+        _ => &generic::Generic,
+    }
 }
 
 /// Picks the vendor module; `generic` when nothing more specific matches.
