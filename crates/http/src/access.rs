@@ -23,6 +23,9 @@ pub enum Need {
     Discovery,
     /// Reading what an edge agent also needs (image content): `read` or `edge`.
     ReadOrEdge,
+    /// What only a site's agent does (taking its site's jobs, reporting their results): `edge`
+    /// (or `admin`). A `write` token does not speak for an agent.
+    Edge,
 }
 
 impl Need {
@@ -33,6 +36,7 @@ impl Need {
             Need::Admin => "skyport/admin",
             Need::Discovery => "skyport/write or skyport/edge",
             Need::ReadOrEdge => "skyport/read or skyport/edge",
+            Need::Edge => "skyport/edge",
         }
     }
 
@@ -49,6 +53,7 @@ impl Need {
             Need::Admin => false,
             Need::Discovery => has("write") || has("edge"),
             Need::ReadOrEdge => has("read") || has("write") || has("edge"),
+            Need::Edge => has("edge"),
         }
     }
 }

@@ -446,6 +446,42 @@ impl Inventory {
         self.store.write(ops).await.map_err(nid_conflict)
     }
 
+    /// What BMCs reported about nodes' power after an action (the power service's results,
+    /// `(xname, on)`): a node reported off becomes `Off`; one reported on becomes `On` unless
+    /// it is already further along (`Standby`, `Halt`, `Ready`: a booted node is on). The flag
+    /// is kept. Xnames the inventory does not hold (removed meanwhile) are skipped. Returns how
+    /// many components changed.
+    pub async fn power_reported(&self, states: &[(String, bool)]) -> Result<usize, ApiError> {
+        let ids: Vec<String> = states.iter().map(|(x, _)| x.clone()).collect();
+        let attempt = || async {
+            let mut ops = Vec::new();
+            for r in self.store.get_many(COMPONENTS, &ids).await? {
+                let Some((_, on)) = states.iter().find(|(x, _)| *x == r.id) else {
+                    continue;
+                };
+                let mut c: Component = records::decode(COMPONENTS, &r)?;
+                let next = match (on, c.state.parse::<State>()) {
+                    (true, Ok(State::On | State::Standby | State::Halt | State::Ready)) => continue,
+                    (true, _) => State::On,
+                    (false, Ok(State::Off)) => continue,
+                    (false, _) => State::Off,
+                };
+                c.state = next.to_string();
+                ops.push(Write::Put {
+                    table: COMPONENTS,
+                    record: records::component(&c)?,
+                    prev: Some(r),
+                });
+            }
+            let n = ops.len();
+            if n > 0 {
+                self.store.write(ops).await.map_err(Fail::from)?;
+            }
+            Ok::<usize, Fail>(n)
+        };
+        retrying!(attempt())
+    }
+
     /// The components `ids`, all of which must exist (404 naming the missing ones).
     async fn existing_components(&self, ids: &[String]) -> Result<Vec<Record>, Fail> {
         let recs = self.store.get_many(COMPONENTS, ids).await?;

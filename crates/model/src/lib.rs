@@ -25,6 +25,7 @@ pub mod backoff;
 pub mod clock;
 pub mod enums;
 pub mod mac;
+pub mod power;
 pub mod xname;
 
 pub use backoff::Backoff;

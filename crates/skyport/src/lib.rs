@@ -1,5 +1,6 @@
 //! The wiring of the local all-in-one server, as a library so the tests build exactly what
-//! `skyport serve` mounts: the four API routers and edge sync over one store, behind the auth
+//! `skyport serve` mounts: the API routers (inventory, boot, images, cloud-init, power and jobs)
+//! and edge sync over one store, behind the auth
 //! policy, and the server's background work (the endpoint-history writer).
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub const SERVICES: &[skyport_http::access::Declared] = &[
     skyport_metadata::access,
     skyport_sites::access,
     skyport_sync::access,
+    skyport_power::access,
 ];
 
 /// Every API router over `store`, with the auth policy on every route (`auth = None` is off).
@@ -51,6 +53,10 @@ pub fn api(
                 .with_history(history),
         ))
         .merge(skyport_sites::router(store.clone(), creds))
+        .merge(skyport_power::router(
+            skyport_power::Jobs::new(store.clone()),
+            Inventory::new(store.clone()),
+        ))
         .merge(skyport_boot::flight::router(store.clone()))
         .merge(skyport_sync::router_with(
             store,

@@ -29,6 +29,8 @@ enum Req {
     Disc,
     /// Image content, which agents cache: read or edge.
     ReadEdge,
+    /// Taking a site's jobs and reporting them: edge (or admin) only.
+    Agent,
 }
 use Req::*;
 
@@ -146,6 +148,24 @@ const ROUTES: &[(&str, &str, Req)] = &[
     ("POST",   "/edge/v1/sites/other/revoke", Admin),
     ("PUT",    "/edge/v1/sites/other/xnames/x1c0", Write),
     ("DELETE", "/edge/v1/sites/other/xnames/x1c0", Write),
+    // jobs on hardware, PCS, and agents' side of them
+    ("GET",    "/power/v1/jobs", Read),
+    ("POST",   "/power/v1/jobs", Write),
+    ("GET",    "/power/v1/jobs/3fa85f64-5717-4562-b3fc-2c963f66afa6", Read),
+    ("DELETE", "/power/v1/jobs/3fa85f64-5717-4562-b3fc-2c963f66afa6", Write),
+    ("GET",    "/power/v1/status", Read),
+    ("GET",    "/power-control/v1/transitions", Read),
+    ("POST",   "/power-control/v1/transitions", Write),
+    ("GET",    "/power-control/v1/transitions/3fa85f64-5717-4562-b3fc-2c963f66afa6", Read),
+    ("DELETE", "/power-control/v1/transitions/3fa85f64-5717-4562-b3fc-2c963f66afa6", Write),
+    ("GET",    "/power-control/v1/power-status", Read),
+    ("POST",   "/power-control/v1/power-status", Read),
+    ("PATCH",  "/power-control/v1/power-cap", Write),
+    ("GET",    "/power-control/v1/liveness", Public),
+    ("GET",    "/power-control/v1/readiness", Public),
+    ("GET",    "/power-control/v1/health", Public),
+    ("GET",    "/edge/v1/jobs", Agent),
+    ("POST",   "/edge/v1/jobs/results", Agent),
 ];
 
 fn now() -> u64 {
@@ -282,6 +302,7 @@ async fn every_route_times_every_token() {
         Admin => scope == "admin",
         Disc => matches!(scope, "write" | "edge" | "admin"),
         ReadEdge => matches!(scope, "read" | "write" | "edge" | "admin"),
+        Agent => matches!(scope, "edge" | "admin"),
     };
 
     let mut checked = 0;
@@ -425,7 +446,7 @@ fn the_gateway_lets_through_exactly_the_routes_nodes_and_agents_call() {
                 g.method, g.path
             );
         }
-        if g.anonymous && matches!(req, Public | Disc | ReadEdge) {
+        if g.anonymous && matches!(req, Public | Disc | ReadEdge | Agent) {
             anonymous_used[i] = true;
         }
     }

@@ -1,4 +1,5 @@
-//! Checks answers against an upstream OpenAPI 2 (swagger) spec: the status code must be one the
+//! Checks answers against an upstream OpenAPI spec (2, swagger, as SMD's and BSS's; or 3, as
+//! PCS's, with `components/schemas` and per-content-type response schemas): the status code must be one the
 //! spec documents for that operation, and a JSON body must fit the documented schema (required
 //! keys present, documented keys of the documented type, recursively through `$ref`, `allOf`
 //! and arrays). This is how the API tests hold Skyport to OpenCHAMI's wire contract.
@@ -76,7 +77,14 @@ impl Spec {
                     .unwrap_or_default()
             ),
         };
-        if let Some(schema) = resp.get("schema")
+        // OpenAPI 3 puts the schema under the content type (PCS documents errors as
+        // `application/error`; any documented type's schema is the body's).
+        let schema = resp.get("schema").or_else(|| {
+            resp.get("content")
+                .and_then(Value::as_object)
+                .and_then(|c| c.values().find_map(|m| m.get("schema")))
+        });
+        if let Some(schema) = schema
             && !body.is_null()
         {
             self.fits(schema, body, "$").with_context(|| {
@@ -89,21 +97,29 @@ impl Spec {
     fn resolve<'a>(&'a self, schema: &'a Value) -> anyhow::Result<&'a Value> {
         match schema.get("$ref").and_then(Value::as_str) {
             Some(r) => {
-                let name = r.trim_start_matches("#/definitions/");
-                self.doc
-                    .get("definitions")
-                    .and_then(|d| d.get(name))
-                    .with_context(|| format!("unresolvable $ref {r}"))
+                let found = match r.strip_prefix("#/components/schemas/") {
+                    Some(name) => self
+                        .doc
+                        .get("components")
+                        .and_then(|c| c.get("schemas"))
+                        .and_then(|d| d.get(name)),
+                    None => self
+                        .doc
+                        .get("definitions")
+                        .and_then(|d| d.get(r.trim_start_matches("#/definitions/"))),
+                };
+                found.with_context(|| format!("unresolvable $ref {r}"))
             }
             None => Ok(schema),
         }
     }
 
     fn fits(&self, schema: &Value, v: &Value, at: &str) -> anyhow::Result<()> {
-        let def = schema
-            .get("$ref")
-            .and_then(Value::as_str)
-            .map(|r| r.trim_start_matches("#/definitions/").to_string());
+        let def = schema.get("$ref").and_then(Value::as_str).map(|r| {
+            r.trim_start_matches("#/definitions/")
+                .trim_start_matches("#/components/schemas/")
+                .to_string()
+        });
         let schema = self.resolve(schema)?;
         if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
             for s in all {

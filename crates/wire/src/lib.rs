@@ -12,6 +12,7 @@
 
 pub mod de;
 pub mod discovery;
+pub mod pcs;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

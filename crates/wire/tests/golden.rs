@@ -169,3 +169,58 @@ fn component_endpoint_system() {
         },
     );
 }
+
+#[test]
+fn pcs_transition_with_tasks() {
+    use skyport_wire::pcs::*;
+    golden(
+        "pcs-transition.json",
+        &Transition {
+            transition_id: "3fa85f64-5717-4562-b3fc-2c963f66afa6".into(),
+            operation: "Hard-Restart".into(),
+            create_time: "2026-12-03T01:00:00Z".into(),
+            automatic_expiration_time: "2026-12-04T01:00:00Z".into(),
+            transition_status: "in-progress".into(),
+            task_counts: TaskCounts {
+                total: 2,
+                new: 0,
+                in_progress: 1,
+                failed: 1,
+                succeeded: 0,
+                unsupported: 0,
+            },
+            tasks: vec![
+                Task {
+                    xname: "x1000c0s0b0n0".into(),
+                    task_status: "in-progress".into(),
+                    task_status_description: "Sending Command".into(),
+                    error: String::new(),
+                },
+                Task {
+                    xname: "x1000c0s1b0n0".into(),
+                    task_status: "failed".into(),
+                    task_status_description: "Failed to achieve transition".into(),
+                    error: "Missing xname".into(),
+                },
+            ],
+        },
+    );
+}
+
+#[test]
+fn pcs_power_status() {
+    use skyport_wire::pcs::*;
+    golden(
+        "pcs-power-status.json",
+        &PowerStatusAll {
+            status: vec![PowerStatus {
+                xname: "x1000c0s0b0n0".into(),
+                power_state: "on".into(),
+                management_state: "available".into(),
+                error: String::new(),
+                supported_power_transitions: vec!["On".into(), "Hard-Restart".into()],
+                last_updated: "2026-12-03T01:00:00Z".into(),
+            }],
+        },
+    );
+}

@@ -16,6 +16,10 @@ pub fn app(
     skyport_http::app(skyport_auth::auth_layer(
         skyport_inventory::router(Inventory::new(store.clone()))
             .merge(skyport_sites::router(store.clone(), creds))
+            .merge(skyport_power::router(
+                skyport_power::Jobs::new(store.clone()),
+                Inventory::new(store.clone()),
+            ))
             .merge(skyport_boot::flight::router(store.clone()))
             .merge(skyport_sync::router(store)),
         &[
