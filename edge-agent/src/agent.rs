@@ -20,9 +20,13 @@ use crate::discovery::secrets::{SecretStore, SecretsError};
 use crate::discovery::sitemap::{SiteMap, SiteMapError};
 use crate::discovery::targets::{self, TargetError};
 use crate::discovery::{self, CredentialSource, DiscoverOptions, Found, Status};
+use crate::hardware::directory::Directory;
+use crate::hardware::exec::{Executor, Gate, Outcome};
+use crate::hardware::jobs::{JobsLoop, Journal};
 use crate::metrics::Metrics;
 use crate::node::site::{NodeService, SiteError, SiteOptions};
 use crate::supervise::{SHUTDOWN_GRACE, Supervisor};
+use skyport_power::Action;
 
 /// Results pushed at once.
 const PUSH_PARALLEL: usize = 8;
@@ -211,6 +215,23 @@ impl Agent {
                 }
             });
         }
+        if let Some(cloud) = self.0.cloud.clone() {
+            let lp = Arc::new(JobsLoop {
+                cloud,
+                journal: Journal::new(outbox.store().clone()),
+                exec: self.executor(outbox.store().clone())?,
+                poll: cfg.power.poll_interval,
+                depth: self.0.metrics.jobs_pending.clone(),
+            });
+            sup.spawn("jobs", move |cancel| {
+                let lp = lp.clone();
+                async move {
+                    lp.run(cancel)
+                        .await
+                        .map_err(|e| AgentError::Stopped(e.to_string()))
+                }
+            });
+        }
         if !cfg.subnets.is_empty() {
             let me = self.clone();
             let outbox = outbox.clone();
@@ -307,6 +328,66 @@ impl Agent {
     /// Makes parked and backing-off results due again; how many.
     pub async fn retry_queued(&self) -> Result<usize, AgentError> {
         Ok(self.open_outbox()?.retry_all().await?)
+    }
+
+    /// Runs `action` on `xnames` here and now, without the cloud, staggered as jobs are, on the
+    /// nodes this agent's discovery found; `on_done` hears of each node as it ends. For an admin
+    /// on site (`skyport-edge power`); the cloud's jobs are not involved and not told.
+    pub async fn act(
+        &self,
+        action: Action,
+        xnames: Vec<String>,
+        settle: Duration,
+        on_done: Arc<dyn Fn(&Outcome) + Send + Sync>,
+    ) -> Result<Vec<Outcome>, AgentError> {
+        let outbox = self.open_outbox()?;
+        let exec = self.executor(outbox.store().clone())?;
+        let gate = Arc::new(Collect {
+            done: std::sync::Mutex::new(Vec::new()),
+            on_done,
+        });
+        exec.staggered(
+            action,
+            xnames,
+            settle,
+            gate.clone(),
+            &CancellationToken::new(),
+        )
+        .await;
+        let mut out = std::mem::take(&mut *gate.done.lock().unwrap_or_else(|p| p.into_inner()));
+        out.sort_by(|a, b| a.xname.cmp(&b.xname));
+        Ok(out)
+    }
+
+    /// Every BMC this agent's discovery recorded for jobs, with its nodes.
+    pub async fn bmcs(&self) -> Result<Vec<(String, String, Vec<String>)>, AgentError> {
+        let outbox = self.open_outbox()?;
+        let all = Directory::new(outbox.store().clone())
+            .all()
+            .await
+            .map_err(|e| AgentError::Stopped(e.to_string()))?;
+        Ok(all
+            .into_iter()
+            .map(|b| {
+                (
+                    b.xname,
+                    b.url,
+                    b.nodes.into_iter().map(|n| n.xname).collect(),
+                )
+            })
+            .collect())
+    }
+
+    fn executor(&self, store: Arc<dyn skyport_store::Store>) -> Result<Executor, AgentError> {
+        let (o, _pins) = self.options()?;
+        Ok(Executor::new(
+            Directory::new(store),
+            o.tls,
+            o.credentials,
+            o.auth,
+            o.limits,
+            self.0.cfg.power.clone(),
+        ))
     }
 
     fn pusher(&self) -> Result<Pusher, AgentError> {
@@ -408,6 +489,23 @@ impl Agent {
             },
             pins,
         ))
+    }
+}
+
+/// The gate of a local run: every task runs; outcomes are collected and announced.
+struct Collect {
+    done: std::sync::Mutex<Vec<Outcome>>,
+    on_done: Arc<dyn Fn(&Outcome) + Send + Sync>,
+}
+
+#[async_trait::async_trait]
+impl Gate for Collect {
+    async fn start(&self, _xname: &str) -> Option<Outcome> {
+        None
+    }
+    async fn done(&self, o: Outcome) {
+        (self.on_done)(&o);
+        self.done.lock().unwrap_or_else(|p| p.into_inner()).push(o);
     }
 }
 

@@ -158,6 +158,21 @@ pub struct EdgeArgs {
     /// This site's name in reports to the cloud [default: default].
     #[arg(long, env = "SKYPORT_EDGE_SITE", global = true)]
     pub site: Option<String>,
+    /// Seconds between polls of the cloud for this site's jobs [default: 2].
+    #[arg(long, env = "SKYPORT_EDGE_JOBS_POLL_INTERVAL", global = true)]
+    pub jobs_poll_interval: Option<f64>,
+    /// BMCs acted on at once in one chassis (power and boot jobs) [default: 4].
+    #[arg(long, env = "SKYPORT_EDGE_POWER_PER_CHASSIS", global = true)]
+    pub power_per_chassis: Option<usize>,
+    /// Milliseconds between two BMC calls in one chassis [default: 250].
+    #[arg(long, env = "SKYPORT_EDGE_POWER_DELAY_MS", global = true)]
+    pub power_delay_ms: Option<u64>,
+    /// BMCs acted on at once across the site [default: 64].
+    #[arg(long, env = "SKYPORT_EDGE_POWER_CONCURRENCY", global = true)]
+    pub power_concurrency: Option<usize>,
+    /// Seconds a graceful shutdown gets before `off` forces it [default: 60].
+    #[arg(long, env = "SKYPORT_EDGE_POWER_GRACEFUL_TIMEOUT", global = true)]
+    pub power_graceful_timeout: Option<f64>,
     /// Interfaces of the provisioning network the DHCP and TFTP servers listen on (repeatable;
     /// none: no DHCP).
     #[arg(
@@ -223,6 +238,11 @@ struct EdgeFile {
     cache_max_gb: Option<f64>,
     cache_verify_interval: Option<f64>,
     site: Option<String>,
+    jobs_poll_interval: Option<f64>,
+    power_per_chassis: Option<usize>,
+    power_delay_ms: Option<u64>,
+    power_concurrency: Option<usize>,
+    power_graceful_timeout: Option<f64>,
     dhcp_interfaces: Option<Vec<String>>,
     dhcp_mode: Option<String>,
     dhcp_unknown: Option<String>,
@@ -262,6 +282,7 @@ pub struct EdgeConfig {
     pub cache_max_bytes: u64,
     pub cache_verify_interval: Duration,
     pub site: String,
+    pub power: PowerSettings,
     /// DHCP and TFTP on the provisioning network (needs `listen`).
     pub dhcp: Option<DhcpConfig>,
 }
@@ -402,6 +423,22 @@ fn dhcp(a: &EdgeArgs, f: &mut EdgeFile, serving: bool) -> Result<Option<DhcpConf
         unknown,
         ipxe_dir,
     }))
+}
+
+/// How the agent takes and runs jobs on hardware.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PowerSettings {
+    /// Between two polls of the cloud for the site's jobs.
+    pub poll_interval: Duration,
+    /// BMCs acted on at once within one chassis.
+    pub per_chassis: usize,
+    /// Least time between two task starts within one chassis (OpenCHAMI's guidance for BMC
+    /// calls is 250-1000 ms).
+    pub delay: Duration,
+    /// BMCs acted on at once across the site.
+    pub concurrency: usize,
+    /// What a graceful shutdown gets before `off` forces it.
+    pub graceful_timeout: Duration,
 }
 
 fn secs(what: &str, v: f64) -> Result<Duration, ConfigError> {
@@ -555,7 +592,34 @@ impl EdgeConfig {
         if site.is_empty() || site.len() > 64 || site.chars().any(|c| c.is_control()) {
             bail!("site must be 1-64 printable characters, got {site:?}");
         }
+        let per_chassis = a.power_per_chassis.or(f.power_per_chassis).unwrap_or(4);
+        let concurrency_power = a.power_concurrency.or(f.power_concurrency).unwrap_or(64);
+        if !(1..=1024).contains(&per_chassis) || !(1..=4096).contains(&concurrency_power) {
+            bail!(
+                "power_per_chassis must be 1-1024 and power_concurrency 1-4096, got {per_chassis} and {concurrency_power}"
+            );
+        }
+        let delay_ms = a.power_delay_ms.or(f.power_delay_ms).unwrap_or(250);
+        if delay_ms > 60_000 {
+            bail!("power_delay_ms must be at most 60000, got {delay_ms}");
+        }
+        let power = PowerSettings {
+            poll_interval: secs(
+                "jobs poll interval",
+                a.jobs_poll_interval.or(f.jobs_poll_interval).unwrap_or(2.0),
+            )?,
+            per_chassis,
+            delay: Duration::from_millis(delay_ms),
+            concurrency: concurrency_power,
+            graceful_timeout: secs(
+                "power graceful timeout",
+                a.power_graceful_timeout
+                    .or(f.power_graceful_timeout)
+                    .unwrap_or(60.0),
+            )?,
+        };
         Ok(Self {
+            power,
             dhcp,
             listen,
             node_url,

@@ -17,6 +17,7 @@ mod agent;
 mod cloud;
 pub mod config;
 mod discovery;
+mod hardware;
 mod metrics;
 mod node;
 mod supervise;
@@ -28,7 +29,9 @@ pub mod internals;
 mod tests;
 
 pub use agent::{Agent, AgentError, AgentState, Discovery, Flushed, QueuedResult, summary};
-pub use config::{ConfigError, EdgeArgs, EdgeConfig};
+pub use config::{ConfigError, EdgeArgs, EdgeConfig, PowerSettings};
 pub use discovery::secrets::{SecretStore, SecretsError, generate_key};
 pub use discovery::{Found, Row, Status};
+pub use hardware::exec::Outcome;
 pub use skyport_client::ClientCredentials;
+pub use skyport_power::{Action, BootTarget, Operation, TaskState};

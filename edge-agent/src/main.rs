@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use skyport_edge::{Agent, EdgeArgs, EdgeConfig, Found, SecretStore, Status};
+use skyport_edge::{
+    Action, Agent, BootTarget, EdgeArgs, EdgeConfig, Found, Outcome, SecretStore, Status, TaskState,
+};
 use skyport_http::{LogFormat, LogOutput};
 use skyport_redfish::Credentials;
 use tokio_util::sync::CancellationToken;
@@ -74,6 +76,44 @@ enum Cmd {
         #[command(subcommand)]
         cmd: SecretsCmd,
     },
+    /// Act on nodes' power here and now, without the cloud, with the credentials this agent
+    /// holds (staggered by chassis as the cloud's jobs are). Targets are node xnames, or a
+    /// BMC, chassis or cabinet xname meaning every discovered node under it.
+    ///
+    /// Examples:
+    ///   skyport-edge power status x1000c0
+    ///   skyport-edge power reset x1000c0s3b0n0 --boot pxe
+    ///   skyport-edge power off x1000c0s3b0n0 --force
+    Power {
+        /// on, off, reset, cycle or status.
+        verb: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// off: forced at once (no graceful shutdown).
+        #[arg(long)]
+        force: bool,
+        /// off: graceful only; reset: ask the OS to restart.
+        #[arg(long)]
+        soft: bool,
+        /// Set the next boot first: pxe or http (UEFI HTTP boot).
+        #[arg(long)]
+        boot: Option<String>,
+        /// Seconds each node gets to reach its state (0: do not wait).
+        #[arg(long, default_value_t = 300)]
+        wait: u64,
+    },
+    /// Set nodes' next boot (once) to the network, or clear it, without the cloud.
+    ///
+    /// Example: skyport-edge boot-override x1000c0s3b0n0 --to pxe
+    BootOverride {
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// pxe, http (UEFI HTTP boot) or none.
+        #[arg(long)]
+        to: String,
+    },
+    /// The BMCs this agent's discovery recorded for power actions, with their nodes.
+    Bmcs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -309,6 +349,98 @@ fn secrets_cmd(file: &std::path::Path, cmd: &SecretsCmd) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// `targets` as node xnames: a node the directory holds as itself, anything else as every node
+/// under it (by xname prefix at a component boundary).
+fn expand(targets: &[String], known: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for t in targets {
+        let t = skyport_model::Xname::parse(t)
+            .with_context(|| format!("{t}: not an xname"))?
+            .to_string();
+        let under: Vec<&String> = known
+            .iter()
+            .filter(|k| {
+                **k == t
+                    || k.strip_prefix(t.as_str())
+                        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_alphabetic()))
+            })
+            .collect();
+        if under.is_empty() {
+            // Not discovered here: the task says so for that node.
+            out.insert(t);
+        } else {
+            out.extend(under.into_iter().cloned());
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+async fn act_cmd(
+    agent: &Agent,
+    action: Action,
+    targets: &[String],
+    settle: Duration,
+) -> anyhow::Result<ExitCode> {
+    let known: Vec<String> = agent
+        .bmcs()
+        .await?
+        .into_iter()
+        .flat_map(|(_, _, nodes)| nodes)
+        .collect();
+    let xnames = expand(targets, &known)?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(xnames.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} nodes",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let progress = bar.clone();
+    let outcomes = agent
+        .act(
+            action,
+            xnames,
+            settle,
+            std::sync::Arc::new(move |_: &Outcome| {
+                if let Some(b) = &progress {
+                    b.inc(1);
+                }
+            }),
+        )
+        .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let width = outcomes
+        .iter()
+        .map(|o| o.xname.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!("{:<width$}  {:<11}  RESULT", "XNAME", "STATE");
+    for o in &outcomes {
+        let text = if o.error.is_empty() {
+            &o.detail
+        } else {
+            &o.error
+        };
+        println!("{:<width$}  {:<11}  {text}", o.xname, o.state.as_str());
+    }
+    let ok = outcomes
+        .iter()
+        .filter(|o| o.state == TaskState::Succeeded)
+        .count();
+    eprintln!("{action}: {ok} of {} succeeded", outcomes.len());
+    Ok(if ok == outcomes.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 async fn real_main() -> anyhow::Result<ExitCode> {
     // Every TLS client here is built with an explicit provider; this default covers any that
     // a dependency builds on its own. Failing means one is already installed, which is fine.
@@ -335,6 +467,48 @@ async fn real_main() -> anyhow::Result<ExitCode> {
         Cmd::Daemon => daemon(agent).await,
         Cmd::Outbox { cmd } => outbox_cmd(&agent, cmd).await,
         Cmd::Secrets { cmd } => secrets_cmd(&agent.config().secrets_file, cmd),
+        Cmd::Power {
+            verb,
+            targets,
+            force,
+            soft,
+            boot,
+            wait,
+        } => {
+            let action = if verb == "status" && !force && !soft && boot.is_none() {
+                Action::Status
+            } else {
+                let operation = skyport_power::operation_for(verb, *force, *soft).with_context(
+                    || {
+                        format!(
+                            "power {verb}{}{}: use on, off [--force|--soft], reset [--soft], cycle or status",
+                            if *force { " --force" } else { "" },
+                            if *soft { " --soft" } else { "" }
+                        )
+                    },
+                )?;
+                let boot = match boot {
+                    None => None,
+                    Some(b) => Some(
+                        BootTarget::parse(b)
+                            .with_context(|| format!("--boot {b}: use pxe, http or none"))?,
+                    ),
+                };
+                Action::Power { operation, boot }
+            };
+            act_cmd(&agent, action, targets, Duration::from_secs(*wait)).await
+        }
+        Cmd::BootOverride { targets, to } => {
+            let target = BootTarget::parse(to)
+                .with_context(|| format!("--to {to}: use pxe, http or none"))?;
+            act_cmd(&agent, Action::Boot { target }, targets, Duration::ZERO).await
+        }
+        Cmd::Bmcs => {
+            for (xname, url, nodes) in agent.bmcs().await? {
+                println!("{xname}  {url}  {}", nodes.join(","));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

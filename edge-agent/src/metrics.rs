@@ -2,6 +2,7 @@
 //! how the image cache answered, how fresh the synced data is and how much waits to be sent.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 #[derive(Default)]
@@ -33,6 +34,8 @@ pub struct Metrics {
     /// Unix time the snapshot in service was applied.
     pub snapshot_applied_at: AtomicI64,
     pub outbox_depth: AtomicU64,
+    /// Job tasks waiting to run or to be reported (a gauge).
+    pub jobs_pending: Arc<AtomicU64>,
     pub reports_pending: AtomicU64,
     pub dhcp_requests: AtomicU64,
     pub dhcp_replies: AtomicU64,
@@ -244,6 +247,12 @@ impl Metrics {
             "Discovery results waiting to be pushed.",
             "gauge",
             g(&self.outbox_depth),
+        );
+        counter(
+            "jobs_pending",
+            "Job tasks on hardware waiting to run, or whose result waits to be reported.",
+            "gauge",
+            g(&self.jobs_pending),
         );
         counter(
             "reports_pending",

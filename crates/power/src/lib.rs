@@ -19,3 +19,20 @@ pub use jobs::{
 };
 pub use routes::{JobRequest, access, router};
 pub use skyport_model::power::{BootTarget, Operation, PowerState};
+
+/// The command lines' power verbs (`skyport power`, `skyport-edge power`) as PCS operations:
+/// `on`; `off` (graceful, then forced), `off --force`, `off --soft` (graceful only); `reset`
+/// (hard: the node restarts whatever its OS does), `reset --soft` (asks the OS); `cycle` (off,
+/// then on, from any state).
+pub fn operation_for(verb: &str, force: bool, soft: bool) -> Option<Operation> {
+    Some(match (verb, force, soft) {
+        ("on", false, false) => Operation::On,
+        ("off", false, false) => Operation::Off,
+        ("off", true, false) => Operation::ForceOff,
+        ("off", false, true) => Operation::SoftOff,
+        ("reset", false, false) => Operation::HardRestart,
+        ("reset", false, true) => Operation::SoftRestart,
+        ("cycle", false, false) => Operation::Init,
+        _ => return None,
+    })
+}

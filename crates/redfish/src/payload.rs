@@ -46,6 +46,25 @@ fn ethernet(base: &str, n: &Nic, seen: &mut HashSet<Mac>) -> Option<Ethernet> {
     })
 }
 
+/// The systems that become nodes `<bmc>n0`, `n1`, …, in that order: one per distinct system (by
+/// UUID, or by path when the BMC reports none), as the inventory derives nodes from this payload
+/// (`skyport_inventory::redfish::derive`; the edge agent's tests hold the two together).
+pub fn node_systems(inv: &BmcInventory) -> Vec<&crate::model::System> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for s in &inv.systems {
+        let key = match s.uuid.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => format!("uuid:{}", u.to_ascii_lowercase()),
+            None => format!("uri:{}", s.path),
+        };
+        if !seen.contains(&key) {
+            seen.push(key);
+            out.push(s);
+        }
+    }
+    out
+}
+
 /// Builds the payload for one crawled BMC.
 pub fn build(inv: &BmcInventory, who: &Identity) -> EndpointPayload {
     let base = inv.url.trim_end_matches('/');

@@ -35,6 +35,7 @@ use crate::discovery::outbox::Outbox;
 use crate::discovery::secrets::SecretStore;
 use crate::discovery::sitemap::SiteMap;
 use crate::discovery::targets::Target;
+use crate::hardware::directory::{self, Directory};
 
 /// Where BMC credentials come from: the encrypted file first, then a default for every BMC.
 #[derive(Default)]
@@ -339,11 +340,17 @@ async fn crawl_one(p: Probed, o: &DiscoverOptions, outbox: Option<&Outbox>) -> F
             user,
         },
     );
-    if let Some(ob) = outbox
-        && let Err(e) = ob.enqueue(payload.clone()).await
-    {
-        r.status = Status::Failed;
-        r.reason = Some(format!("could not queue the result: {e}"));
+    if let Some(ob) = outbox {
+        if let Err(e) = ob.enqueue(payload.clone()).await {
+            r.status = Status::Failed;
+            r.reason = Some(format!("could not queue the result: {e}"));
+        }
+        // Where jobs will find this BMC's nodes (kept beside the outbox, never sent).
+        let e = directory::entry(&xname, &t.url(&o.scheme), &t.host, t.port, &inv);
+        if let Err(e) = Directory::new(ob.store().clone()).record(&e).await {
+            tracing::warn!(bmc = %r.target, xname = %xname, error = %e,
+                "BMC not recorded for jobs; power actions on its nodes fail until the next pass");
+        }
     }
     tracing::info!(bmc = %r.target, xname = %xname, vendor = %inv.vendor,
         systems = r.systems, "BMC discovered");

@@ -65,6 +65,11 @@ impl Outbox {
         Self { store }
     }
 
+    /// The agent's store the outbox lives in (the BMC directory lives there too).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     fn decode(r: Record) -> Result<Queued, OutboxError> {
         let entry = serde_json::from_str(&r.body).map_err(|e| OutboxError::Corrupt {
             id: r.id.clone(),
