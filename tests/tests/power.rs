@@ -253,9 +253,21 @@ fn a_transition_runs_on_the_sites_bmcs_through_its_agent() {
     );
     assert_eq!(c["State"], "Off");
 
-    // "Reimage": network boot once, then a hard restart (from off: one power-on).
-    let reimage = admin.transition("hard-restart", &nodes, Some("pxe"));
-    all_succeeded(&admin.completed(&reimage), s.n);
+    // "Reimage" as an admin types it: network boot once, then a hard restart of every node
+    // under the chassis (from off: one power-on each), followed to the end.
+    let url = format!("http://{}", server.addr);
+    let out = skyport_e2e::skyport(
+        &[
+            "power", "reset", "x3000c0", "--boot", "pxe", "--wait", "-o", "json", "--url", &url,
+        ],
+        &admin.token,
+    );
+    let job: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(job["state"], "done", "{job:#}");
+    assert_eq!(job["tasks"].as_array().unwrap().len(), s.n as usize);
+    let list = skyport_e2e::skyport(&["job", "list", "--url", &url], &admin.token);
+    assert!(list.contains("power Hard-Restart (boot pxe)"), "{list}");
+    assert!(list.contains("power Off"), "{list}");
     for i in 0..s.n as usize {
         assert_eq!(s.resets(i), ["GracefulShutdown", "On boot=Pxe"], "BMC {i}");
     }

@@ -108,6 +108,22 @@ enum Command {
     /// Sites (clusters): registration, edge credentials (rotate, revoke), owned xnames.
     #[command(subcommand)]
     Site(cli::sites::SiteCmd),
+    /// Power nodes on, off, reset or cycle them, or read their power state, through their
+    /// sites' edge agents (staggered by chassis there).
+    ///
+    /// Examples:
+    ///   skyport power status x1000c0 --refresh
+    ///   skyport power reset --group compute --boot pxe --wait    # reimage: network boot once
+    ///   skyport power off x1000c0s3b0n0 --force
+    ///   skyport power cycle x1000c0s3b0 --wait                  # every node of a BMC
+    Power(cli::power::PowerArgs),
+    /// Jobs on hardware (power, boot overrides) of the last day.
+    ///
+    /// Examples:
+    ///   skyport job list
+    ///   skyport job show 3fa85f64-5717-4562-b3fc-2c963f66afa6
+    #[command(subcommand)]
+    Job(cli::power::JobCmd),
     /// Print shell completions.
     ///
     /// Example:
@@ -169,6 +185,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Image(c) => cli::images::image(g, c).await,
         Command::CloudInit(c) => cli::cloudinit::cloud_init(g, c).await,
         Command::Site(c) => cli::sites::site(g, c).await,
+        Command::Power(a) => cli::power::power(g, a).await,
+        Command::Job(c) => cli::power::job(g, c).await,
         Command::Edge(EdgeCmd::Status) => {
             let v = g.client()?.get_json("/edge/v1/sites", &[]).await?;
             // Each site's agent status; sites whose agent never reported are left out.

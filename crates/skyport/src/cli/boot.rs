@@ -280,6 +280,21 @@ pub enum BootCmd {
         #[arg(long, default_value_t = skyport_boot::flight::STUCK_AFTER_S)]
         stuck_after: i64,
     },
+    /// Set nodes' next boot (once) to the network, or clear it, through their sites' agents.
+    ///
+    /// Examples:
+    ///   skyport boot override x1000c0s0b0n0 --to pxe --wait
+    ///   skyport boot override --group compute --to http
+    Override {
+        targets: Vec<String>,
+        #[arg(long)]
+        group: Vec<String>,
+        /// pxe, http (UEFI HTTP boot) or none.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 fn seconds(ms: i64) -> String {
@@ -294,8 +309,18 @@ fn clock(ms: i64) -> String {
 
 pub async fn boot(g: &Global, c: &BootCmd) -> CliResult {
     use skyport_boot::flight::{BOOTS, BootEvent, last_boot};
+    if let BootCmd::Override {
+        targets,
+        group,
+        to,
+        wait,
+    } = c
+    {
+        return super::power::boot_override(g, targets, group, to, *wait).await;
+    }
     let client = g.client()?;
     match c {
+        BootCmd::Override { .. } => Ok(()),
         BootCmd::Timeline { node, all } => {
             let v = client.get_json(&format!("{BOOTS}/{node}"), &[]).await?;
             if g.output != super::Output::Table {

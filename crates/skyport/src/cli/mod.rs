@@ -9,12 +9,14 @@
 //! | 2 | command-line usage error (clap) |
 //! | 3 | the server refused the request (4xx); its problem detail is printed |
 //! | 4 | the server failed (5xx) or could not be reached |
+//! | 5 | a job ran, and some of its targets did not succeed (each one's result is printed) |
 
 pub mod boot;
 pub mod cloudinit;
 pub mod images;
 pub mod inventory;
 pub mod login;
+pub mod power;
 pub mod profile;
 pub mod sites;
 
@@ -60,6 +62,9 @@ pub enum CliError {
     Local(anyhow::Error),
     #[error(transparent)]
     Api(#[from] ClientError),
+    /// A job ran and some of its targets did not succeed.
+    #[error("{0}")]
+    Partial(String),
 }
 
 impl From<anyhow::Error> for CliError {
@@ -75,6 +80,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Local(_) => 1,
+            CliError::Partial(_) => 5,
             CliError::Api(e) => match e.status() {
                 Some(s) if (400..500).contains(&s) => 3,
                 _ => 4,
