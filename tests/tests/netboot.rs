@@ -9,10 +9,17 @@
 //! initramfs prints `/proc/cmdline`, loads the virtio network modules, gets an address by DHCP
 //! and prints it, then powers off.
 //!
+//! The last test drives a VM the other way round, as an admin does: libvirt manages it,
+//! sushy-tools' emulator (OpenStack's, how Ironic and Metal3 test; nobody here wrote it) is its
+//! Redfish BMC, the agent discovers that BMC, and `skyport power reset --boot pxe` makes the VM
+//! network-boot from the agent.
+//!
 //! Needs root (namespaces, taps), `ip`, qemu-system-x86_64, OVMF, Debian's `ipxe` binaries,
-//! dnsmasq, a static busybox and the cloud kernel with its virtio modules; their paths come
-//! from `scripts/install-test-tools` (`SKYPORT_NETBOOT_*`, `SKYPORT_OVMF_DIR`,
-//! `SKYPORT_IPXE_DIR`), which CI runs first.
+//! dnsmasq, a static busybox, the cloud kernel with its virtio modules, libvirtd and
+//! sushy-tools with Debian's libvirt binding; `scripts/install-test-tools` installs them and
+//! prints their paths (`SKYPORT_NETBOOT_*`, `SKYPORT_OVMF_DIR`, `SKYPORT_IPXE_DIR`,
+//! `SKYPORT_SUSHY_VENV`), and CI runs it first. The power test owns the machine's libvirtd for
+//! its duration (the daemon's socket is system-wide): it stops one left running.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -193,6 +200,8 @@ fn agent(net: &Net, data: &Path, cloud: &str, token: &str, args: &[&str]) -> Pro
         .arg(tool("SKYPORT_IPXE_DIR"))
         .args(args)
         .arg("daemon")
+        // Only the power test's BMC (sushy-tools, no auth) is ever logged in to.
+        .env("SKYPORT_EDGE_BMC_PASSWORD", "unused")
         .env("SKYPORT_EDGE_TOKEN", token)
         .env("RUST_LOG", "warn,skyport_edge=info")
         .stdin(Stdio::null())
@@ -821,4 +830,261 @@ async fn authoritative_dhcp_boots_four_at_once_and_again_with_the_cloud_gone() {
         &log,
     );
     assert!(metric(&api.h, &edge, "tftp_transfers_total").await > before);
+}
+
+/// libvirtd started inside the test's namespace (its QEMU opens the namespace's taps), and one
+/// domain defined in it; on drop the domain is destroyed and undefined and the daemon killed.
+struct Libvirt {
+    _daemon: Proc,
+    domain: String,
+}
+
+fn virsh(args: &[&str]) -> std::process::Output {
+    Command::new("virsh")
+        .args(["-c", "qemu:///system", "-q"])
+        .args(args)
+        .output()
+        .expect("running virsh")
+}
+
+impl Libvirt {
+    fn start(net: &Net, dir: &Path) -> Libvirt {
+        // The daemon's socket is system-wide: one left by a killed run (its namespace gone)
+        // would take ours.
+        let _stale = Command::new("pkill").args(["-x", "libvirtd"]).output();
+        std::thread::sleep(Duration::from_millis(300));
+        let log = std::fs::File::create(dir.join("libvirtd.log")).unwrap();
+        let daemon = Proc(
+            net.cmd("libvirtd", false)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !virsh(&["list", "--all"]).status.success() {
+            assert!(Instant::now() < deadline, "libvirtd did not come up");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // Domains of earlier runs (persistent definitions outlive the daemon).
+        let listed = virsh(&["list", "--all", "--name"]);
+        for name in String::from_utf8_lossy(&listed.stdout).lines() {
+            if name.starts_with("skyport-vm-") {
+                let _gone = virsh(&["destroy", name]);
+                let _undefined = virsh(&["undefine", name]);
+            }
+        }
+        Libvirt {
+            _daemon: daemon,
+            domain: String::new(),
+        }
+    }
+
+    /// Defines a BIOS VM with one virtio NIC on `tap` (network boot only: no disk) and its
+    /// serial console in `console`; returns its UUID. It starts powered off.
+    fn define(&mut self, name: &str, mac: &str, tap: &str, console: &Path) -> String {
+        let xml = format!(
+            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>384</memory>\
+             <vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>\
+             <features><acpi/></features><on_poweroff>destroy</on_poweroff>\
+             <on_reboot>restart</on_reboot><devices>\
+             <emulator>/usr/bin/qemu-system-x86_64</emulator>\
+             <interface type='ethernet'><mac address='{mac}'/>\
+             <target dev='{tap}' managed='no'/><model type='virtio'/></interface>\
+             <serial type='file'><source path='{}'/><target port='0'/></serial>\
+             </devices></domain>",
+            console.display()
+        );
+        let file = console.with_extension("xml");
+        std::fs::write(&file, xml).unwrap();
+        let out = virsh(&["define", file.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.domain = name.to_string();
+        let uuid = virsh(&["domuuid", name]);
+        String::from_utf8_lossy(&uuid.stdout).trim().to_string()
+    }
+
+    fn state(&self) -> String {
+        let out = virsh(&["domstate", &self.domain]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Libvirt {
+    fn drop(&mut self) {
+        if !self.domain.is_empty() {
+            let _gone = virsh(&["destroy", &self.domain]);
+            let _undefined = virsh(&["undefine", &self.domain]);
+        }
+        // The daemon (a field) is killed after this, when the fields drop.
+    }
+}
+
+/// sushy-tools' emulator in the namespace on 127.0.0.1:`port`, serving `uuid` only.
+fn sushy(net: &Net, dir: &Path, uuid: &str, port: u16) -> Proc {
+    let conf = dir.join("sushy.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "SUSHY_EMULATOR_LIBVIRT_URI = 'qemu:///system'\n\
+             SUSHY_EMULATOR_ALLOWED_INSTANCES = ['{uuid}']\n"
+        ),
+    )
+    .unwrap();
+    let bin = tool("SKYPORT_SUSHY_VENV").join("bin/sushy-emulator");
+    let child = net
+        .cmd(bin, false)
+        .arg("--config")
+        .arg(&conf)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("sushy.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let up = net
+            .cmd("bash", false)
+            .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")])
+            .output()
+            .unwrap();
+        if up.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sushy-emulator did not listen: {}",
+            tail(&dir.join("sushy.log"))
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Proc(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
+    const XNAME: &str = "x3000c0s5b0n0";
+    const MAC: &str = "52:54:00:77:03:00";
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::create(3, 1, false);
+    let mut lv = Libvirt::start(&net, dir.path());
+    let console = dir.path().join("vm.console");
+    let uuid = lv.define(
+        &format!("skyport-vm-{}", std::process::id()),
+        MAC,
+        "tap0",
+        &console,
+    );
+    assert_eq!(lv.state(), "shut off");
+    let _bmc = sushy(&net, dir.path(), &uuid, 8000);
+
+    let (_cloud, api, [k, i], token) = cloud(&net, dir.path(), &[]).await;
+    api.send(api.h.post(format!("{}/boot/v1/bootparameters", api.root)).json(
+        &serde_json::json!({"hosts": [XNAME], "kernel": format!("image:{k}"),
+            "initrd": format!("image:{i}"), "params": format!("console=ttyS0 panic=-1 {XNAME}.marker=1")}),
+    ))
+    .await;
+    let site_map = dir.path().join("site.yaml");
+    std::fs::write(&site_map, "127.0.0.1: x3000c0s5b0\n").unwrap();
+    let config = dir.path().join("edge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "subnets = [\"127.0.0.1\"]\nports = [8000]\nscheme = \"http\"\nsite_map = \"{}\"\n\
+             bmc_user = \"admin\"\ninterval = 3600\njobs_poll_interval = 0.5\n\
+             dhcp_mode = \"authoritative\"\n\n[[dhcp_subnets]]\nnetwork = \"10.77.0.0/24\"\n\
+             range = \"10.77.0.100-10.77.0.150\"\nrouter = \"10.77.0.1\"\n",
+            site_map.display()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("edge");
+    let log = data.with_extension("log");
+    let _agent = agent(
+        &net,
+        &data,
+        &api.root,
+        &token,
+        &["--config", config.to_str().unwrap()],
+    );
+    let edge = format!("http://{}:8080", net.agent_up);
+    wait_ready(&api.h, &edge, &[&k, &i], &log).await;
+
+    // The agent discovered the BMC: the VM's NIC is the node's interface, in the cloud and in
+    // the agent's copy (its boot script names the node).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (nid, script) = loop {
+        let c = api
+            .h
+            .get(format!("{}/hsm/v2/State/Components/{XNAME}", api.root))
+            .bearer_auth(&api.token)
+            .send()
+            .await
+            .unwrap();
+        if c.status().is_success() {
+            let c: serde_json::Value = c.json().await.unwrap();
+            let s = script(&api.h, &edge, MAC).await;
+            if s.contains(&format!("xname={XNAME}")) {
+                break (c["NID"].as_i64().unwrap(), s);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the VM's BMC was not discovered and synced:\n{}",
+            tail(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    // "Reimage": one command, as an admin types it.
+    let admin = api.token.clone();
+    let root = api.root.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        skyport_e2e::skyport(
+            &[
+                "power", "reset", XNAME, "--boot", "pxe", "--wait", "-o", "json", "--url", &root,
+            ],
+            &admin,
+        )
+    })
+    .await
+    .unwrap();
+    let job: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(job["state"], "done", "{job:#}\n{}", tail(&log));
+    assert_eq!(job["tasks"][0]["power"], "On", "{job:#}");
+
+    // The VM really powered on, network-booted from the agent and printed its command line.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let text = loop {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if text.contains("SKYPORT-PHONED-HOME: ") || lv.state() == "shut off" {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the VM did not boot; console:\n{text}\nagent log:\n{}",
+            tail(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let node = Node {
+        xname: XNAME,
+        nid,
+        mac: MAC,
+        ip: None,
+        fw: Firmware::Bios,
+    };
+    check_boot(
+        &text,
+        &script,
+        &node,
+        |ip| (100..=150).contains(&ip.octets()[3]),
+        &log,
+    );
 }
