@@ -99,6 +99,21 @@ fn up_demo_brings_up_a_working_cluster() {
         "{script}"
     );
 
+    // The demo's nodes can be powered: a cycle through the local site's agent and its mock BMCs.
+    let job: serde_json::Value = serde_json::from_str(&cli(&[
+        "power",
+        "cycle",
+        "x9000c0s0b0",
+        "--wait",
+        "--settle",
+        "30",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["tasks"][0]["power"], "On", "{job}");
+
     // The edge agent serves the same node once it has synced (every 2 s).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

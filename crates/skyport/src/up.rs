@@ -130,7 +130,9 @@ pub async fn run(g: &Global, a: &UpArgs) -> anyhow::Result<()> {
 
     println!();
     println!("Skyport is up (embedded store in {}).", a.data.display());
-    println!("  APIs:        {api}  (/hsm/v2, /boot/v1, /cloud-init, /images/v1, /edge/v1)");
+    println!(
+        "  APIs:        {api}  (/hsm/v2, /boot/v1, /cloud-init, /images/v1, /power-control/v1, /edge/v1)"
+    );
     println!("  Edge agent:  {node_url}  (nodes: {node_url}/boot/v1/bootscript?mac=${{net0/mac}})");
     println!(
         "  CLI profile: {profile_name:?} with an admin token, in {}",
@@ -143,6 +145,9 @@ pub async fn run(g: &Global, a: &UpArgs) -> anyhow::Result<()> {
         let mac = demo_mac();
         println!("  skyport redfish-endpoint list");
         println!("  skyport bootscript --mac {mac}");
+        println!(
+            "  skyport power cycle x9000c0s0b0n0 --wait   # through the agent and its mock BMC"
+        );
         println!(
             "  curl {node_url}/boot/v1/bootscript?mac={mac}    # the same script, from the edge"
         );
