@@ -17,6 +17,7 @@ mod bootwrite;
 mod coldstart;
 mod contention;
 mod discovery;
+mod power;
 mod sites;
 
 use clap::{Parser, Subcommand};
@@ -90,6 +91,24 @@ enum Cmd {
         /// Mockup tree under ../shared/redfish-mockups.
         #[arg(long, default_value = "dmtf-public-rackmount1")]
         mockup: String,
+    },
+    /// Power: the agent's staggered status and hard restart of mock BMCs with added latency,
+    /// against the bound of the stagger settings; the job round trip through the cloud API.
+    Power {
+        #[arg(long, default_value_t = 1_000)]
+        bmcs: u32,
+        /// Added latency per Redfish request, milliseconds.
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// BMCs acted on at once per chassis.
+        #[arg(long, default_value_t = 4)]
+        per_chassis: usize,
+        /// Milliseconds between task starts in one chassis.
+        #[arg(long, default_value_t = 250)]
+        delay_ms: u64,
+        /// BMCs acted on at once in all.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
     },
     /// Boot scripts of known nodes on the local server, idle and while the largest accepted
     /// bulk component POST is being written.
@@ -759,6 +778,22 @@ async fn main() -> anyhow::Result<()> {
                 timeout: Duration::from_secs_f64(timeout),
                 hang_percent,
                 mockup,
+            })
+            .await?;
+        }
+        Cmd::Power {
+            bmcs,
+            latency_ms,
+            per_chassis,
+            delay_ms,
+            concurrency,
+        } => {
+            power::run(power::Params {
+                bmcs,
+                latency: Duration::from_millis(latency_ms),
+                per_chassis,
+                delay: Duration::from_millis(delay_ms),
+                concurrency,
             })
             .await?;
         }
