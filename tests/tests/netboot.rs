@@ -174,7 +174,14 @@ fn site_dhcp(net: &Net, dir: &Path) -> Proc {
 
 /// The edge agent in the namespace: HTTP on 0.0.0.0:8080 (nodes use 10.77.0.1, the test the
 /// uplink), DHCP and TFTP on br0, the cloud through the uplink.
-fn agent(net: &Net, data: &Path, cloud: &str, token: &str, args: &[&str]) -> Proc {
+fn agent(
+    net: &Net,
+    data: &Path,
+    cloud: &str,
+    token: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Proc {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -200,8 +207,7 @@ fn agent(net: &Net, data: &Path, cloud: &str, token: &str, args: &[&str]) -> Pro
         .arg(tool("SKYPORT_IPXE_DIR"))
         .args(args)
         .arg("daemon")
-        // Only the power test's BMC (sushy-tools, no auth) is ever logged in to.
-        .env("SKYPORT_EDGE_BMC_PASSWORD", "unused")
+        .envs(envs.iter().copied())
         .env("SKYPORT_EDGE_TOKEN", token)
         .env("RUST_LOG", "warn,skyport_edge=info")
         .stdin(Stdio::null())
@@ -672,7 +678,14 @@ async fn proxy_dhcp_beside_the_sites_dhcp_server_boots_bios_and_uefi() {
     let (_cloud, api, [k, i], token) = cloud(&net, dir.path(), &nodes).await;
     let _dnsmasq = site_dhcp(&net, dir.path());
     let data = dir.path().join("edge");
-    let _agent = agent(&net, &data, &api.root, &token, &["--dhcp-mode", "proxy"]);
+    let _agent = agent(
+        &net,
+        &data,
+        &api.root,
+        &token,
+        &["--dhcp-mode", "proxy"],
+        &[],
+    );
     let edge = format!("http://{}:8080", net.agent_up);
     let log = data.with_extension("log");
     wait_ready(&api.h, &edge, &[&k, &i], &log).await;
@@ -776,7 +789,7 @@ async fn authoritative_dhcp_boots_four_at_once_and_again_with_the_cloud_gone() {
     let data = dir.path().join("edge");
     let log = data.with_extension("log");
     let cfg = config.to_str().unwrap();
-    let agent1 = agent(&net, &data, &api.root, &token, &["--config", cfg]);
+    let agent1 = agent(&net, &data, &api.root, &token, &["--config", cfg], &[]);
     let edge = format!("http://{}:8080", net.agent_up);
     wait_ready(&api.h, &edge, &[&k, &i], &log).await;
     let mut scripts = Vec::new();
@@ -818,7 +831,7 @@ async fn authoritative_dhcp_boots_four_at_once_and_again_with_the_cloud_gone() {
     // lease, its iPXE binary over TFTP, its script and its kernel from the agent alone.
     cloud.stop().unwrap();
     drop(agent1);
-    let _agent2 = agent(&net, &data, &api.root, &token, &["--config", cfg]);
+    let _agent2 = agent(&net, &data, &api.root, &token, &["--config", cfg], &[]);
     wait_ready(&api.h, &edge, &[&k, &i], &log).await;
     let before = metric(&api.h, &edge, "tftp_transfers_total").await;
     let c = boot(&net, 1, &nodes[1], dir.path()).await;
@@ -1012,6 +1025,8 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
         &api.root,
         &token,
         &["--config", config.to_str().unwrap()],
+        // sushy-tools runs without authentication; the agent needs a password to send.
+        &[("SKYPORT_EDGE_BMC_PASSWORD", "unused")],
     );
     let edge = format!("http://{}:8080", net.agent_up);
     wait_ready(&api.h, &edge, &[&k, &i], &log).await;
