@@ -274,6 +274,99 @@ fn every_mockup_is_discovered_pushed_and_derived_into_the_inventory() {
     for b in &fleet.bmcs {
         assert_eq!(b.active_sessions(), 0);
     }
+
+    // Hardware inventory: every processor, accelerator and memory module each tree holds,
+    // with its serial number, under its node; BMC-reported health sets the node's Flag.
+    for (name, _, bmc) in TREES {
+        let root = shared_mockups().join(name);
+        let Some(system) = std::fs::read_dir(root.join("Systems"))
+            .ok()
+            .and_then(|d| d.filter_map(Result::ok).find(|e| e.path().is_dir()))
+        else {
+            continue;
+        };
+        let docs = |sub: &str| -> Vec<Value> {
+            std::fs::read_dir(system.path().join(sub))
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.path().join("index.json").exists())
+                        .map(|e| {
+                            serde_json::from_slice(
+                                &std::fs::read(e.path().join("index.json")).unwrap(),
+                            )
+                            .unwrap()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let procs = docs("Processors");
+        let accel = |p: &Value| {
+            matches!(
+                p["ProcessorType"].as_str(),
+                Some("GPU" | "FPGA" | "Accelerator" | "DSP")
+            )
+        };
+        let node = format!("{bmc}n0");
+        let inv = h.get(&format!(
+            "{base}/Inventory/Hardware/Query/{node}?format=FullyFlat"
+        ));
+        let count = |k: &str| inv[k].as_array().map(Vec::len).unwrap_or(0);
+        assert_eq!(count("Nodes"), 1, "{name}: {inv:#}");
+        assert_eq!(
+            count("Processors"),
+            procs.iter().filter(|p| !accel(p)).count(),
+            "{name}"
+        );
+        assert_eq!(
+            count("NodeAccels"),
+            procs.iter().filter(|p| accel(p)).count(),
+            "{name}"
+        );
+        assert_eq!(count("Memory"), docs("Memory").len(), "{name}");
+        let serials: BTreeSet<String> = ["Processors", "NodeAccels", "Memory"]
+            .iter()
+            .flat_map(|k| inv[*k].as_array().cloned().unwrap_or_default())
+            .filter_map(|l| {
+                let f = &l["PopulatedFRU"];
+                ["ProcessorFRUInfo", "NodeAccelFRUInfo", "MemoryFRUInfo"]
+                    .iter()
+                    .find_map(|k| f[*k]["SerialNumber"].as_str().map(str::to_string))
+            })
+            .collect();
+        let want: BTreeSet<String> = procs
+            .iter()
+            .chain(docs("Memory").iter())
+            .filter(|d| d["Status"]["State"] != "Absent")
+            .filter_map(|d| d["SerialNumber"].as_str().map(str::to_string))
+            .filter(|s| !s.trim().is_empty())
+            .collect();
+        assert_eq!(serials, want, "{name}");
+        // Empty DIMM slots are locations without a part.
+        for m in inv["Memory"].as_array().into_iter().flatten() {
+            assert_eq!(m["PopulatedFRU"].is_null(), m["Status"] == "Empty", "{m}");
+        }
+    }
+    // The DMTF tree's power supply reports Warning: its node is flagged, and the part is there.
+    let c = h.get(&format!("{base}/State/Components/x3000c0s10b0n0"));
+    assert_eq!(c["Flag"], "Warning", "{c}");
+    let psu = h.get(&format!("{base}/Inventory/Hardware/x3000c0s10e0t0"));
+    assert_eq!(
+        psu["PopulatedFRU"]["NodeEnclosurePowerSupplyFRUInfo"]["SerialNumber"],
+        "1Z0000001"
+    );
+    let fruid = psu["PopulatedFRU"]["FRUID"].as_str().unwrap();
+    let fru = h.get(&format!("{base}/Inventory/HardwareByFRU/{fruid}"));
+    assert_eq!(
+        fru["HWInventoryByFRUType"],
+        "HWInvByFRUNodeEnclosurePowerSupply"
+    );
+    let nested = h.get(&format!("{base}/Inventory/Hardware/x3000c0s12b0n0"));
+    assert_eq!(
+        nested["Processors"].as_array().map(Vec::len),
+        Some(1),
+        "{nested:#}"
+    );
     server.stop().unwrap();
 }
 

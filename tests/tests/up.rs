@@ -99,6 +99,16 @@ fn up_demo_brings_up_a_working_cluster() {
         "{script}"
     );
 
+    // The demo's nodes have hardware: two CPUs, four DIMMs and a drive each.
+    let hw = cli(&["hardware", "x9000c0s1b0n0"]);
+    assert_eq!(
+        hw.lines().filter(|l| l.contains(" Processor ")).count(),
+        2,
+        "{hw}"
+    );
+    assert_eq!(hw.lines().filter(|l| l.contains("DDR5")).count(), 4, "{hw}");
+    assert!(hw.contains("Demo NVMe") && hw.contains("1920 GB"), "{hw}");
+
     // The demo's nodes can be powered: a cycle through the local site's agent and its mock BMCs.
     let job: serde_json::Value = serde_json::from_str(&cli(&[
         "power",

@@ -14,6 +14,7 @@ pub mod error;
 pub mod ethernet;
 pub mod filters;
 pub mod groups;
+pub mod hardware;
 pub mod reads;
 pub mod records;
 pub mod redfish;

@@ -8,6 +8,7 @@
 //! | `ComponentEndpoints` | xname | `type`, `rfep` (parent endpoint) | |
 //! | `EthernetInterfaces` | MAC as bare hex (so one MAC is one record) | `ip`, `componentid`, `type` | |
 //! | `Groups` | label | `member`, `tag` | `excl:<exclusiveGroup>` per member |
+//! | `HardwareInventory` | location xname | `bmc` (replaced per discovery), `node`, `type`, `fru` | |
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,7 @@ pub const REDFISH_ENDPOINTS: Table = Table("RedfishEndpoints");
 pub const COMPONENT_ENDPOINTS: Table = Table("ComponentEndpoints");
 pub const ETHERNET_INTERFACES: Table = Table("EthernetInterfaces");
 pub const GROUPS: Table = Table("Groups");
+pub const HARDWARE: Table = Table("HardwareInventory");
 
 /// The unique-key name for NIDs; shared with services that resolve nodes by NID.
 pub const NID_KEY: &str = "nid";

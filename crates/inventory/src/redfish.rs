@@ -216,6 +216,10 @@ pub struct Derived {
     pub components: Vec<Component>,
     pub endpoints: Vec<ComponentEndpoint>,
     pub interfaces: Vec<EthernetInterface>,
+    /// SMD's hardware inventory of the BMC's nodes ([`crate::hardware`]).
+    pub hardware: Vec<skyport_wire::hwinv::HwInvByLoc>,
+    /// The flag each node's reported health sets, by xname.
+    pub health: std::collections::BTreeMap<String, skyport_model::Flag>,
 }
 
 fn uri_path(u: &str) -> String {
@@ -373,14 +377,19 @@ pub fn derive(ep: &RedfishEndpoint, raw: &RedfishEndpointIn) -> Derived {
             Some(s) if s.eq_ignore_ascii_case("off") => "Off",
             _ => "On",
         };
+        let health = crate::hardware::flag_of(sys);
         let mut c = Component {
             id: node.to_string(),
             r#type: node.hms_type().to_string(),
             state: state.into(),
-            flag: "OK".into(),
+            flag: health.unwrap_or(skyport_model::Flag::Ok).to_string(),
             enabled: Some(true),
             ..Default::default()
         };
+        if let Some(h) = health {
+            d.health.insert(node.to_string(), h);
+        }
+        d.hardware.extend(crate::hardware::derive(&bmc, &node, sys));
         apply_node_defaults(&mut c, &node);
         d.components.push(c);
         let chassis0 = sys
@@ -528,13 +537,17 @@ impl Inventory {
         }
         let existing = records::by_id(self.store.get_many(COMPONENTS, &ids).await?);
         for c in &d.components {
+            let health = d.health.get(&c.id).copied();
             let (record, prev) = match existing.get(&c.id) {
                 None => (c.clone(), None),
                 Some(r) => {
-                    // Re-discovery refreshes what discovery knows and keeps what admins set.
+                    // Re-discovery refreshes what discovery knows and keeps what admins set;
+                    // the BMC's health report is discovery's to set, an admin's lock is not.
                     let mut cur: Component = records::decode(COMPONENTS, r)?;
                     cur.state = c.state.clone();
-                    if cur.flag.is_empty() {
+                    if cur.flag.is_empty()
+                        || (health.is_some() && cur.flag != skyport_model::Flag::Locked.to_string())
+                    {
                         cur.flag = c.flag.clone();
                     }
                     (cur, Some(r.clone()))
@@ -546,6 +559,7 @@ impl Inventory {
                 prev,
             });
         }
+        ops.extend(crate::hardware::replace_ops(self, &ep.id, d.hardware.clone()).await?);
         let ce_ids: Vec<String> = d.endpoints.iter().map(|c| c.id.clone()).collect();
         let existing_ce = records::by_id(self.store.get_many(COMPONENT_ENDPOINTS, &ce_ids).await?);
         for ce in &d.endpoints {

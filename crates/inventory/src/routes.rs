@@ -151,6 +151,14 @@ pub fn router(inv: Inventory) -> Router {
             &at("/Inventory/ComponentEndpoints"),
             get(list_ces).delete(delete_all_ces),
         )
+        .route(&at("/Inventory/Hardware"), get(list_hardware))
+        .route(&at("/Inventory/Hardware/{xname}"), get(get_hardware))
+        .route(
+            &at("/Inventory/Hardware/Query/{xname}"),
+            get(query_hardware),
+        )
+        .route(&at("/Inventory/HardwareByFRU"), get(list_frus))
+        .route(&at("/Inventory/HardwareByFRU/{fruid}"), get(get_fru))
         .route(
             &at("/Inventory/ComponentEndpoints/{xname}"),
             get(get_ce).delete(delete_ce),
@@ -547,6 +555,34 @@ async fn delete_ce(State(inv): State<Inventory>, Path(id): Path<String>) -> Res 
 async fn delete_all_ces(State(inv): State<Inventory>) -> Res {
     let n = inv.delete_component_endpoints(None).await?;
     Ok(ok_message(format!("deleted {n} entries")))
+}
+
+// ---- Hardware inventory ---------------------------------------------------------------------
+
+async fn list_hardware(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    let f = crate::hardware::HardwareFilter::parse(&q)?;
+    Ok(json(StatusCode::OK, &inv.hardware_list(&f).await?))
+}
+
+async fn get_hardware(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.hardware_get(&id).await?))
+}
+
+async fn query_hardware(
+    State(inv): State<Inventory>,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> Res {
+    Ok(json(StatusCode::OK, &inv.hardware_query(&id, &q).await?))
+}
+
+async fn list_frus(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    let f = crate::hardware::HardwareFilter::parse(&q)?;
+    Ok(json(StatusCode::OK, &inv.fru_list(&f).await?))
+}
+
+async fn get_fru(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.fru_get(&id).await?))
 }
 
 // ---- EthernetInterfaces ---------------------------------------------------------------------

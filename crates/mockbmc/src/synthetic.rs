@@ -123,11 +123,75 @@ pub fn tree(ip: IpAddr, index: u32) -> Tree {
             "ProcessorSummary": {"Count": 2, "Model": "Demo CPU"},
             "MemorySummary": {"TotalSystemMemoryGiB": 256},
             "EthernetInterfaces": link("/redfish/v1/Systems/Node0/EthernetInterfaces"),
+            "Processors": link("/redfish/v1/Systems/Node0/Processors"),
+            "Memory": link("/redfish/v1/Systems/Node0/Memory"),
+            "Storage": link("/redfish/v1/Systems/Node0/Storage"),
             "Links": {"ManagedBy": [link("/redfish/v1/Managers/BMC")]},
             "Actions": {"#ComputerSystem.Reset": {
                 "target": "/redfish/v1/Systems/Node0/Actions/ComputerSystem.Reset",
                 "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "GracefulShutdown", "ForceRestart"],
             }},
+        }),
+    );
+    // What the node is made of: two CPUs, four DIMMs, one NVMe drive (hardware inventory).
+    let sys = "/redfish/v1/Systems/Node0";
+    let cpus: Vec<String> = (0..2).map(|i| format!("{sys}/Processors/CPU{i}")).collect();
+    let dimms: Vec<String> = (0..4).map(|i| format!("{sys}/Memory/DIMM{i}")).collect();
+    let cpu_refs: Vec<&str> = cpus.iter().map(String::as_str).collect();
+    let dimm_refs: Vec<&str> = dimms.iter().map(String::as_str).collect();
+    put(
+        &format!("{sys}/Processors"),
+        collection(&format!("{sys}/Processors"), "Processor", &cpu_refs),
+    );
+    for (i, p) in cpus.iter().enumerate() {
+        put(
+            p,
+            json!({
+                "@odata.id": p, "@odata.type": "#Processor.v1_18_0.Processor",
+                "Id": format!("CPU{i}"), "Name": "Processor", "Socket": format!("CPU {i}"),
+                "ProcessorType": "CPU", "ProcessorArchitecture": "x86", "InstructionSet": "x86-64",
+                "Manufacturer": "Demo Semiconductor", "Model": "Demo CPU", "TotalCores": 32,
+                "TotalThreads": 64, "MaxSpeedMHz": 3500,
+                "SerialNumber": format!("{serial}-CPU{i}"), "PartNumber": "DC-9000",
+                "Status": {"State": "Enabled", "Health": "OK"},
+            }),
+        );
+    }
+    put(
+        &format!("{sys}/Memory"),
+        collection(&format!("{sys}/Memory"), "Memory", &dimm_refs),
+    );
+    for (i, m) in dimms.iter().enumerate() {
+        put(
+            m,
+            json!({
+                "@odata.id": m, "@odata.type": "#Memory.v1_17_0.Memory",
+                "Id": format!("DIMM{i}"), "Name": format!("DIMM {i}"), "DeviceLocator": format!("DIMM {i}"),
+                "CapacityMiB": 65536, "MemoryType": "DRAM", "MemoryDeviceType": "DDR5",
+                "BaseModuleType": "RDIMM", "OperatingSpeedMhz": 4800, "Manufacturer": "Demo Memory",
+                "SerialNumber": format!("{serial}-D{i}"), "PartNumber": "DM-64G",
+                "Status": {"State": "Enabled", "Health": "OK"},
+            }),
+        );
+    }
+    let storage = format!("{sys}/Storage/NVMe");
+    let drive = format!("{sys}/Storage/NVMe/Drives/0");
+    put(
+        &format!("{sys}/Storage"),
+        collection(&format!("{sys}/Storage"), "Storage", &[storage.as_str()]),
+    );
+    put(
+        &storage,
+        json!({"@odata.id": storage, "@odata.type": "#Storage.v1_15_0.Storage",
+        "Id": "NVMe", "Drives": [link(&drive)]}),
+    );
+    put(
+        &drive,
+        json!({
+            "@odata.id": drive, "@odata.type": "#Drive.v1_17_0.Drive", "Id": "0", "Name": "NVMe 0",
+            "Manufacturer": "Demo Storage", "Model": "Demo NVMe 1.92TB", "CapacityBytes": 1_920_383_410_176_u64,
+            "Protocol": "NVMe", "MediaType": "SSD", "SerialNumber": format!("{serial}-NVME0"),
+            "Status": {"State": "Enabled", "Health": "OK"},
         }),
     );
     put(

@@ -1,6 +1,8 @@
 //! The walk of one BMC: ServiceRoot, Managers (+EthernetInterfaces, HostInterfaces), Systems
 //! (+EthernetInterfaces, optionally NetworkInterfaces → NetworkAdapter, reset types), Chassis
-//! (+Links, power controls), always following `@odata.id` and `Members@odata.nextLink`.
+//! (+Links, power controls), always following `@odata.id` and `Members@odata.nextLink`; with
+//! `hardware` (the default) also each system's Processors, Memory and Storage drives and its
+//! chassis' power supplies, for SMD's hardware inventory.
 //!
 //! A dead link or a garbage document costs that one resource (a warning); a BMC that stops
 //! answering, refuses the credentials, changes its certificate or passes its memory budget ends
@@ -25,6 +27,7 @@ use crate::res::{
     bool_at, ipv4_addresses, link_at, links, mac_at, num_path, str_at, str_path, strings,
 };
 use crate::vendor;
+use skyport_wire::discovery::{Hardware, HardwareKind};
 
 #[derive(Clone, Debug)]
 pub struct CrawlOptions {
@@ -32,6 +35,8 @@ pub struct CrawlOptions {
     pub network_interfaces: bool,
     /// Member GETs in flight at once within one collection (gofish uses 3).
     pub parallel: usize,
+    /// Also walk each system's Processors, Memory and Storage (one GET per member).
+    pub hardware: bool,
 }
 
 impl Default for CrawlOptions {
@@ -39,6 +44,7 @@ impl Default for CrawlOptions {
         Self {
             network_interfaces: false,
             parallel: 3,
+            hardware: true,
         }
     }
 }
@@ -197,6 +203,44 @@ impl Walk<'_> {
             .collect())
     }
 
+    /// The system's processors (and accelerators), memory modules and drives.
+    async fn hardware(&self, sys: &Value) -> Result<Vec<Hardware>, FetchError> {
+        let mut out = Vec::new();
+        if let Some(coll) = link_at(sys, "Processors") {
+            let members = self.members(&coll).await?;
+            for (p, v) in self.fetch_all(members, &fields::PROCESSOR).await? {
+                let kind = match str_at(&v, "ProcessorType").as_deref() {
+                    Some("GPU" | "Accelerator" | "FPGA" | "DSP") => HardwareKind::Accelerator,
+                    _ => HardwareKind::Processor,
+                };
+                out.push(hardware_of(kind, p, &v, PROCESSOR_PROPS));
+            }
+        }
+        if let Some(coll) = link_at(sys, "Memory") {
+            let members = self.members(&coll).await?;
+            for (p, v) in self.fetch_all(members, &fields::MEMORY).await? {
+                out.push(hardware_of(HardwareKind::Memory, p, &v, MEMORY_PROPS));
+            }
+        }
+        if let Some(coll) = link_at(sys, "Storage") {
+            let members = self.members(&coll).await?;
+            let mut drives = Vec::new();
+            for (_, st) in self.fetch_all(members, &fields::STORAGE).await? {
+                for d in links(st.get("Drives")) {
+                    if let Ok(d) = self.c.resolve(&d)
+                        && !drives.contains(&d)
+                    {
+                        drives.push(d);
+                    }
+                }
+            }
+            for (p, v) in self.fetch_all(drives, &fields::DRIVE).await? {
+                out.push(hardware_of(HardwareKind::Drive, p, &v, DRIVE_PROPS));
+            }
+        }
+        Ok(out)
+    }
+
     async fn reset_types(&self, res: &Value, action: &str) -> Result<Vec<String>, FetchError> {
         let Some(a) = res.get("Actions").and_then(|a| a.get(action)) else {
             return Ok(Vec::new());
@@ -297,7 +341,13 @@ impl Walk<'_> {
             }
         }
         let resolve = |x: &str| self.c.resolve(x).ok();
+        let hardware = if self.opts.hardware {
+            self.hardware(&v).await?
+        } else {
+            Vec::new()
+        };
         let mut sys = parse_system(path, &v, &resolve);
+        sys.hardware = hardware;
         if sys.reset_types.is_empty() {
             // Only `@Redfish.ActionInfo` (Cray EX, Gigabyte): one more GET.
             sys.reset_types = self.reset_types(&v, "#ComputerSystem.Reset").await?;
@@ -356,8 +406,64 @@ pub fn parse_system(path: String, v: &Value, resolve: &dyn Fn(&str) -> Option<St
         network_interfaces: Vec::new(),
         power_control_ids: Vec::new(),
         found_via: vec!["Systems".into()],
+        health: health_of(v),
+        hardware: Vec::new(),
         path,
     }
+}
+
+const PROCESSOR_PROPS: &[&str] = &[
+    "Socket",
+    "ProcessorType",
+    "ProcessorArchitecture",
+    "InstructionSet",
+    "MaxSpeedMHz",
+    "TotalCores",
+    "TotalThreads",
+];
+const MEMORY_PROPS: &[&str] = &[
+    "DeviceLocator",
+    "CapacityMiB",
+    "MemoryType",
+    "MemoryDeviceType",
+    "BaseModuleType",
+    "OperatingSpeedMhz",
+    "ErrorCorrection",
+];
+const DRIVE_PROPS: &[&str] = &["CapacityBytes", "Protocol", "MediaType"];
+const PSU_PROPS: &[&str] = &["PowerCapacityWatts"];
+
+/// One piece of hardware from its Redfish document (already cut to its shape's fields).
+pub fn hardware_of(kind: HardwareKind, path: String, v: &Value, props: &[&str]) -> Hardware {
+    let properties = props
+        .iter()
+        .filter_map(|k| {
+            v.get(*k)
+                .filter(|x| !x.is_null())
+                .map(|x| ((*k).to_string(), x.clone()))
+        })
+        .collect();
+    Hardware {
+        kind,
+        uri: Some(path),
+        id: str_at(v, "Id"),
+        name: str_at(v, "Name"),
+        manufacturer: str_at(v, "Manufacturer"),
+        model: str_at(v, "Model"),
+        serial: str_at(v, "SerialNumber"),
+        part_number: str_at(v, "PartNumber"),
+        firmware_version: str_at(v, "FirmwareVersion")
+            .or_else(|| str_at(v, "Revision"))
+            .or_else(|| str_at(v, "Version")),
+        health: health_of(v),
+        state: str_path(v, &["Status", "State"]),
+        properties,
+    }
+}
+
+/// `Status.Health`, else `Status.HealthRollup`.
+pub fn health_of(v: &Value) -> Option<String> {
+    str_path(v, &["Status", "Health"]).or_else(|| str_path(v, &["Status", "HealthRollup"]))
 }
 
 /// An EthernetInterface document, leniently.
@@ -532,6 +638,17 @@ async fn walk(w: &Walk<'_>, root: &Value) -> Result<BmcInventory, CrawlError> {
                 _ => Vec::new(),
             };
             inv.systems[i].power_control_ids = ids;
+            if w.opts.hardware
+                && let Some(Value::Array(psus)) = p.get("PowerSupplies")
+            {
+                for (k, s) in psus.iter().enumerate() {
+                    let path = str_at(s, "@odata.id")
+                        .unwrap_or_else(|| format!("{power}#/PowerSupplies/{k}"));
+                    let mut h = hardware_of(HardwareKind::PowerSupply, path, s, PSU_PROPS);
+                    h.id = h.id.or_else(|| str_at(s, "MemberId"));
+                    inv.systems[i].hardware.push(h);
+                }
+            }
         }
     }
     Ok(inv)

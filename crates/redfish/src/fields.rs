@@ -47,6 +47,11 @@ const RESET: &[(&str, Shape)] = &[
     ("@Redfish.ActionInfo", Scalar),
     ("target", Scalar),
 ];
+const STATUS: Shape = Object(&[
+    ("State", Scalar),
+    ("Health", Scalar),
+    ("HealthRollup", Scalar),
+]);
 const CONNECT_TYPES: Shape = Object(&[("ConnectTypesSupported", STRINGS)]);
 const ADDRESSES: Shape = List(&Object(&[("Address", Scalar)]));
 
@@ -125,6 +130,77 @@ pub const SYSTEM: Shape = Object(&[
     ("EthernetInterfaces", Link),
     ("NetworkInterfaces", Link),
     ("Boot", BOOT),
+    ("Status", STATUS),
+    ("Processors", Link),
+    ("Memory", Link),
+    ("Storage", Link),
+]);
+
+/// What hardware inventory keeps of a processor (CPU, GPU, FPGA).
+pub const PROCESSOR: Shape = Object(&[
+    ("Id", Scalar),
+    ("Name", Scalar),
+    ("Socket", Scalar),
+    ("ProcessorType", Scalar),
+    ("ProcessorArchitecture", Scalar),
+    ("InstructionSet", Scalar),
+    ("Manufacturer", Scalar),
+    ("Model", Scalar),
+    ("SerialNumber", Scalar),
+    ("PartNumber", Scalar),
+    ("MaxSpeedMHz", Scalar),
+    ("TotalCores", Scalar),
+    ("TotalThreads", Scalar),
+    ("Version", Scalar),
+    ("Status", STATUS),
+]);
+
+/// What hardware inventory keeps of a memory module.
+pub const MEMORY: Shape = Object(&[
+    ("Id", Scalar),
+    ("Name", Scalar),
+    ("DeviceLocator", Scalar),
+    ("CapacityMiB", Scalar),
+    ("MemoryType", Scalar),
+    ("MemoryDeviceType", Scalar),
+    ("BaseModuleType", Scalar),
+    ("OperatingSpeedMhz", Scalar),
+    ("ErrorCorrection", Scalar),
+    ("Manufacturer", Scalar),
+    ("PartNumber", Scalar),
+    ("SerialNumber", Scalar),
+    ("Status", STATUS),
+]);
+
+/// A storage subsystem: only where its drives are.
+pub const STORAGE: Shape = Object(&[("Drives", Links)]);
+
+/// What hardware inventory keeps of a drive.
+pub const DRIVE: Shape = Object(&[
+    ("Id", Scalar),
+    ("Name", Scalar),
+    ("Manufacturer", Scalar),
+    ("Model", Scalar),
+    ("SerialNumber", Scalar),
+    ("PartNumber", Scalar),
+    ("Revision", Scalar),
+    ("CapacityBytes", Scalar),
+    ("Protocol", Scalar),
+    ("MediaType", Scalar),
+    ("Status", STATUS),
+]);
+
+const POWER_SUPPLY: Shape = Object(&[
+    ("@odata.id", Scalar),
+    ("MemberId", Scalar),
+    ("Name", Scalar),
+    ("Manufacturer", Scalar),
+    ("Model", Scalar),
+    ("SerialNumber", Scalar),
+    ("PartNumber", Scalar),
+    ("FirmwareVersion", Scalar),
+    ("PowerCapacityWatts", Scalar),
+    ("Status", STATUS),
 ]);
 
 /// A system's one-time boot override (`Boot`), read before and after it is set.
@@ -171,7 +247,10 @@ pub const CHASSIS: Shape = Object(&[
 ]);
 
 /// The (deprecated) `Power` resource of a chassis.
-pub const POWER: Shape = Object(&[("PowerControl", List(&Link))]);
+pub const POWER: Shape = Object(&[
+    ("PowerControl", List(&Link)),
+    ("PowerSupplies", List(&POWER_SUPPLY)),
+]);
 
 /// The answer to a session login: only the session's own URI.
 pub const SESSION: Shape = Link;

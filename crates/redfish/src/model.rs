@@ -117,6 +117,13 @@ pub struct System {
     pub power_control_ids: Vec<String>,
     /// Where the system was found: under `/Systems`, under a chassis' links, or both.
     pub found_via: Vec<String>,
+    /// `Status.Health` (else `HealthRollup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// Processors, accelerators, memory, drives and its chassis' power supplies; `uri` holds
+    /// the path on the BMC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hardware: Vec<skyport_wire::discovery::Hardware>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 use skyport_model::Mac;
 pub use skyport_wire::discovery::{
-    Adapter, EndpointPayload, Ethernet, Links, Manager, NetworkInterface, Power, System,
+    Adapter, EndpointPayload, Ethernet, Hardware, Links, Manager, NetworkInterface, Power, System,
 };
 
 use crate::model::{BmcInventory, Nic};
@@ -149,6 +149,15 @@ pub fn build(inv: &BmcInventory, who: &Identity) -> EndpointPayload {
                     chassis: s.chassis.clone(),
                     managers: s.managed_by.clone(),
                 }),
+                health: s.health.clone(),
+                hardware: s
+                    .hardware
+                    .iter()
+                    .map(|h| Hardware {
+                        uri: h.uri.as_ref().map(|p| format!("{base}{p}")),
+                        ..h.clone()
+                    })
+                    .collect(),
             }
         })
         .collect();

@@ -117,6 +117,13 @@ enum Command {
     ///   skyport power off x1000c0s3b0n0 --force
     ///   skyport power cycle x1000c0s3b0 --wait                  # every node of a BMC
     Power(cli::power::PowerArgs),
+    /// What nodes are made of (SMD's hardware inventory, from discovery): processors,
+    /// accelerators, memory, drives, power supplies, with make, serial number and health.
+    ///
+    /// Examples:
+    ///   skyport hardware x1000c0s0b0n0
+    ///   skyport hardware x1000c0 -o json
+    Hardware(cli::hardware::HardwareArgs),
     /// Jobs on hardware (power, boot overrides) of the last day.
     ///
     /// Examples:
@@ -187,6 +194,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Site(c) => cli::sites::site(g, c).await,
         Command::Power(a) => cli::power::power(g, a).await,
         Command::Job(c) => cli::power::job(g, c).await,
+        Command::Hardware(a) => cli::hardware::hardware(g, a).await,
         Command::Edge(EdgeCmd::Status) => {
             let v = g.client()?.get_json("/edge/v1/sites", &[]).await?;
             // Each site's agent status; sites whose agent never reported are left out.

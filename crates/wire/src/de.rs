@@ -57,6 +57,21 @@ pub fn or_default<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
     Ok(serde_json::from_value(Value::deserialize(d)?).unwrap_or_default())
 }
 
+/// A list read element by element: an element that does not read as `T` is dropped and the rest
+/// kept; anything but a list reads as empty. For lists of what one BMC reported, where one odd
+/// entry must cost that entry only.
+pub fn vec_lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Array(a) => a
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
 /// An integer, or a string holding one (Go's `json.Number`); `null`, `""` and missing are `None`.
 pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     opt_number(

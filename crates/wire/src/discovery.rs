@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 // Short names keep each field's attribute on one line.
 use crate::de::{
-    opt_bool, opt_parsed as number, opt_string as text, or_default as carried, vec_or_null as list,
-    vec_string as texts,
+    opt_bool, opt_parsed as number, opt_string as text, or_default as carried, vec_lenient,
+    vec_or_null as list, vec_string as texts,
 };
 
 /// The whole document as the crawler sends it. The inventory reads the same JSON as a
@@ -160,6 +160,67 @@ pub struct System {
     pub chassis_model: Option<String>,
     #[serde(default, skip_serializing_if = "none")]
     pub links: Option<Links>,
+    /// Skyport: the system's `Status.Health` (else `HealthRollup`). Magellan sends none.
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub health: Option<String>,
+    /// Skyport: what the system is made of (processors, accelerators, memory, drives, its
+    /// chassis' power supplies), for SMD's hardware inventory. Magellan sends none; an entry
+    /// that does not read as one is dropped, never the document.
+    #[serde(
+        default,
+        deserialize_with = "vec_lenient",
+        skip_serializing_if = "empty"
+    )]
+    pub hardware: Vec<Hardware>,
+}
+
+/// What a piece of hardware is, as SMD types it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum HardwareKind {
+    Processor,
+    /// A GPU, FPGA or other accelerator (SMD's NodeAccel).
+    Accelerator,
+    Memory,
+    Drive,
+    /// A power supply of the system's chassis (SMD's NodeEnclosurePowerSupply).
+    PowerSupply,
+}
+
+/// One piece of a system's hardware, as its BMC reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hardware {
+    pub kind: HardwareKind,
+    /// The Redfish resource (`/redfish/v1/Systems/1/Memory/DIMM1`).
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub uri: Option<String>,
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub manufacturer: Option<String>,
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub model: Option<String>,
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub serial: Option<String>,
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub part_number: Option<String>,
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub firmware_version: Option<String>,
+    /// `Status.Health`: `OK`, `Warning` or `Critical`.
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub health: Option<String>,
+    /// `Status.State`: `Absent` means an empty slot.
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "none")]
+    pub state: Option<String>,
+    /// The kind's own Redfish properties SMD shows (`CapacityMiB`, `TotalCores`, `Socket`, …),
+    /// under their Redfish names.
+    #[serde(
+        default,
+        deserialize_with = "carried",
+        skip_serializing_if = "serde_json::Map::is_empty"
+    )]
+    pub properties: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A Manager: the BMC itself (auxiliary controllers are left out by the crawler).

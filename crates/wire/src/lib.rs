@@ -12,6 +12,7 @@
 
 pub mod de;
 pub mod discovery;
+pub mod hwinv;
 pub mod pcs;
 
 use serde::{Deserialize, Serialize};

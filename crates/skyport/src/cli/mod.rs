@@ -13,6 +13,7 @@
 
 pub mod boot;
 pub mod cloudinit;
+pub mod hardware;
 pub mod images;
 pub mod inventory;
 pub mod login;
