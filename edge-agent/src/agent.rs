@@ -21,7 +21,7 @@ use crate::discovery::sitemap::{SiteMap, SiteMapError};
 use crate::discovery::targets::{self, TargetError};
 use crate::discovery::{self, CredentialSource, DiscoverOptions, Found, Status};
 use crate::hardware::directory::Directory;
-use crate::hardware::exec::{Executor, Gate, Outcome};
+use crate::hardware::exec::{Executor, Gate, Outcome, TlsSource};
 use crate::hardware::jobs::{JobsLoop, Journal};
 use crate::metrics::Metrics;
 use crate::node::site::{NodeService, SiteError, SiteOptions};
@@ -379,10 +379,16 @@ impl Agent {
     }
 
     fn executor(&self, store: Arc<dyn skyport_store::Store>) -> Result<Executor, AgentError> {
-        let (o, _pins) = self.options()?;
+        let (o, pins) = self.options()?;
+        // With trust on first use, each task reads the pins discovery keeps, so a BMC found
+        // after the agent started is held to the certificate discovery pinned.
+        let tls = match pins {
+            Some(_) => TlsSource::Pinned(self.0.cfg.data.join("bmc-pins.json")),
+            None => TlsSource::Fixed(o.tls),
+        };
         Ok(Executor::new(
             Directory::new(store),
-            o.tls,
+            tls,
             o.credentials,
             o.auth,
             o.limits,

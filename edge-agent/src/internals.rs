@@ -11,7 +11,7 @@ pub use crate::discovery::outbox::Outbox;
 pub use crate::discovery::sitemap::SiteMap;
 pub use crate::discovery::{CredentialSource, DiscoverOptions, run as run_discovery, targets};
 pub use crate::hardware::directory::{BmcEntry, Directory, NodeEntry};
-pub use crate::hardware::exec::{Executor, Gate};
+pub use crate::hardware::exec::{Executor, Gate, TlsSource};
 pub use crate::hardware::jobs::{JobsLoop, Journal};
 pub use crate::metrics::Metrics;
 pub use crate::node::cache::ImageCache;

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use skyport_edge::internals::{
-    BmcEntry, CloudClient, Directory, Executor, Gate, JobsLoop, Journal, NodeEntry, TokenSource,
+    BmcEntry, CloudClient, Directory, Executor, Gate, JobsLoop, Journal, NodeEntry, TlsSource,
+    TokenSource,
 };
 use skyport_edge::{Action, Operation, Outcome, PowerSettings, TaskState};
 use skyport_inventory::Inventory;
@@ -172,7 +173,7 @@ pub async fn run(p: Params) -> anyhow::Result<()> {
     };
     let exec = Executor::new(
         directory,
-        TlsPolicy::Insecure,
+        TlsSource::Fixed(TlsPolicy::Insecure),
         skyport_edge::internals::CredentialSource {
             store: None,
             default: Some(Credentials {

@@ -44,6 +44,10 @@ pub const DEFAULT_START_WITHIN_S: i64 = 3600;
 pub const DEFAULT_SETTLE_S: u64 = 300;
 /// The longest wait a task gets, also for PCS's "as long as it takes" (-1).
 pub const MAX_SETTLE_S: u64 = 3600;
+/// How long after its job's deadline a pending task is expired in the cloud. The agent starts
+/// nothing after the deadline and reports a start at once, so by then a task the agent did
+/// start reads `running`: the cloud never frees a node an agent is acting on.
+pub const EXPIRY_GRACE_S: i64 = 120;
 /// Longest text kept from an agent's detail or error.
 const MAX_TEXT: usize = 500;
 /// Write races a job operation recomputes before it gives up (a 503).
@@ -198,9 +202,9 @@ pub struct JobView {
 }
 
 impl JobView {
-    fn new(job: Job, mut tasks: Vec<Task>, now: i64) -> Self {
+    fn new(job: Job, mut tasks: Vec<Task>, now: i64, grace_s: i64) -> Self {
         for t in &mut tasks {
-            if t.state == TaskState::Pending && now > job.start_by {
+            if t.state == TaskState::Pending && now > job.start_by + grace_s {
                 t.state = TaskState::Expired;
                 t.detail = expired_detail();
             }
@@ -392,11 +396,21 @@ where
 #[derive(Clone)]
 pub struct Jobs {
     store: Arc<dyn Store>,
+    grace_s: i64,
 }
 
 impl Jobs {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            grace_s: EXPIRY_GRACE_S,
+        }
+    }
+
+    /// Another grace than [`EXPIRY_GRACE_S`] after a deadline (tests set 0).
+    pub fn with_expiry_grace(mut self, seconds: i64) -> Self {
+        self.grace_s = seconds.max(0);
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -460,7 +474,7 @@ impl Jobs {
             });
             tasks.push(t);
         }
-        self.store.write(ops).await.map_err(|e| match e {
+        let busy = |e: StoreError| match e {
             StoreError::Duplicate { key, owner } if key.name == BUSY_KEY => JobError::Busy {
                 job: owner
                     .split_once('/')
@@ -469,9 +483,17 @@ impl Jobs {
                 xname: key.value,
             },
             e => JobError::Store(e),
-        })?;
+        };
+        match self.store.write(ops.clone()).await.map_err(busy) {
+            // The holder may be a task past its deadline that no agent polled for since: it is
+            // expired now, and the job is tried once more.
+            Err(JobError::Busy { job, .. }) if self.expire_stale(&job).await? => {
+                self.store.write(ops).await.map_err(busy)?;
+            }
+            other => other?,
+        }
         tracing::info!(job = %job.id, action = %job.action, targets = tasks.len(), "job created");
-        Ok(JobView::new(job, tasks, now))
+        Ok(JobView::new(job, tasks, now, self.grace_s))
     }
 
     async fn tasks_of(&self, id: &str) -> Result<Vec<(Record, Task)>, JobError> {
@@ -498,7 +520,7 @@ impl Jobs {
             .into_iter()
             .map(|(_, t)| t)
             .collect();
-        Ok(JobView::new(job, tasks, skyport_model::now()))
+        Ok(JobView::new(job, tasks, skyport_model::now(), self.grace_s))
     }
 
     /// Every job kept, newest first; jobs older than [`KEEP_S`] are deleted on the way.
@@ -521,6 +543,7 @@ impl Jobs {
                 job,
                 mine.into_iter().map(|(_, t)| t).collect(),
                 now,
+                self.grace_s,
             ));
         }
         out.sort_by(|a, b| (b.job.created, &b.job.id).cmp(&(a.job.created, &a.job.id)));
@@ -553,8 +576,11 @@ impl Jobs {
                 job.clone(),
                 tasks.iter().map(|(_, t)| t.clone()).collect(),
                 now,
+                self.grace_s,
             );
             if view.tasks.iter().all(|t| t.state.is_final()) {
+                // What only reads as expired is written so, freeing its nodes.
+                self.expire_stale(id).await?;
                 return Err(JobError::Finished);
             }
             let holds = job.action.holds_nodes();
@@ -580,6 +606,39 @@ impl Jobs {
             self.get(id).await
         })
         .await
+    }
+
+    /// Writes out the expiry of job `id`'s pending tasks past their deadline (and its grace);
+    /// whether any was.
+    async fn expire_stale(&self, id: &str) -> Result<bool, JobError> {
+        let (_, job) = match self.job(id).await {
+            Ok(j) => j,
+            Err(JobError::NotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let now = skyport_model::now();
+        if now <= job.start_by + self.grace_s {
+            return Ok(false);
+        }
+        let holds = job.action.holds_nodes();
+        let mut ops = Vec::new();
+        for (r, mut t) in self.tasks_of(id).await? {
+            if t.state == TaskState::Pending {
+                t.state = TaskState::Expired;
+                t.detail = expired_detail();
+                t.updated = now;
+                ops.push(Write::Put {
+                    table: JOB_TASKS,
+                    record: task_record(&t, holds)?,
+                    prev: Some(r),
+                });
+            }
+        }
+        if ops.is_empty() {
+            return Ok(false);
+        }
+        self.store.write(ops).await?;
+        Ok(true)
     }
 
     /// The open tasks of `site`'s agent (`None`: tasks no site owns), by job. Pending tasks past
@@ -611,7 +670,7 @@ impl Jobs {
             };
             let mut xnames = Vec::new();
             for (r, t) in tasks {
-                if t.state == TaskState::Pending && now > job.start_by {
+                if t.state == TaskState::Pending && now > job.start_by + self.grace_s {
                     expire.push((r, t, job.action.holds_nodes()));
                 } else if !(job.aborted && t.state == TaskState::Pending) {
                     xnames.push(t.xname);
@@ -698,15 +757,17 @@ impl Jobs {
                 let Some(res) = latest.get(&r.id) else {
                     continue;
                 };
-                if let Some(p) = res.power {
-                    rec.power.push((t.xname.clone(), p));
-                }
                 // Forward only: pending → running → final; a final task never moves again.
                 let moves = match t.state {
                     TaskState::Pending => true,
                     TaskState::Running => res.state != TaskState::Running,
                     _ => false,
                 };
+                // Only news counts as the node's state: a resent or late result is old.
+                if moves && let Some(p) = res.power {
+                    rec.power.retain(|(x, _)| *x != t.xname);
+                    rec.power.push((t.xname.clone(), p));
+                }
                 if !moves {
                     rec.ignored += 1;
                     continue;
@@ -814,9 +875,9 @@ mod tests {
             power: None,
             updated: 100,
         };
-        let v = JobView::new(job.clone(), vec![task("a", TaskState::Pending)], 150);
+        let v = JobView::new(job.clone(), vec![task("a", TaskState::Pending)], 150, 0);
         assert_eq!(v.state, JobState::Pending);
-        let v = JobView::new(job.clone(), vec![task("a", TaskState::Pending)], 201);
+        let v = JobView::new(job.clone(), vec![task("a", TaskState::Pending)], 201, 0);
         assert_eq!(
             (v.state, v.tasks[0].state),
             (JobState::Expired, TaskState::Expired)
@@ -828,6 +889,7 @@ mod tests {
                 task("b", TaskState::Running),
             ],
             150,
+            0,
         );
         assert_eq!(v.state, JobState::Running);
         let v = JobView::new(
@@ -837,6 +899,7 @@ mod tests {
                 task("b", TaskState::Failed),
             ],
             150,
+            0,
         );
         assert_eq!(v.state, JobState::Failed);
     }

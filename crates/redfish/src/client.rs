@@ -591,6 +591,11 @@ fn redfish_message(body: &[u8]) -> Option<String> {
     (!m.trim().is_empty()).then_some(m)
 }
 
+/// The `host:port` key (pins, credentials) of the BMC at `url`, as [`BmcClient::key`] gives it.
+pub fn bmc_key(url: &str) -> Option<String> {
+    Url::parse(url).ok().map(|u| host_port(&u))
+}
+
 fn host_port(u: &Url) -> String {
     let host = u.host_str().unwrap_or_default();
     let port = u.port_or_known_default().unwrap_or(443);

@@ -222,7 +222,16 @@ impl Run<'_> {
         }
         let start = Instant::now();
         loop {
-            self.state = status(self.c, &self.sys.path).await?.state;
+            // BMCs often fail a read while the host resets: a failed read is "not there yet"
+            // until the limit, and only then the error.
+            match status(self.c, &self.sys.path).await {
+                Ok(s) => self.state = s.state,
+                Err(e) if start.elapsed() >= limit => return Err(e),
+                Err(e) => {
+                    tracing::debug!(system = %self.sys.path, error = %e, "state read failed while waiting");
+                    self.state = PowerState::Unknown;
+                }
+            }
             if self.state == want {
                 return Ok(());
             }
@@ -239,8 +248,20 @@ impl Run<'_> {
         }
     }
 
-    /// Graceful shutdown if the BMC offers one, forced once it has had its time.
-    async fn off(&mut self) -> Result<(), PowerError> {
+    /// How long an intermediate state (off, in the middle of a restart or an init) is waited
+    /// for: never zero, since the next call depends on it; `settle: 0` skips only the last wait.
+    fn between(&self) -> Duration {
+        if self.t.settle.is_zero() {
+            Timing::default().settle
+        } else {
+            self.t.settle
+        }
+    }
+
+    /// Graceful shutdown if the BMC offers one, forced once it has had its time; `last` says
+    /// whether off is where the operation ends (else it is waited for whatever `settle` says).
+    async fn off_then(&mut self, last: bool) -> Result<(), PowerError> {
+        let limit = if last { self.t.settle } else { self.between() };
         if let Some(g) = self
             .vendor
             .reset_type(ResetType::GracefulShutdown, &self.sys.reset_types)
@@ -255,7 +276,11 @@ impl Run<'_> {
             }
         }
         let f = self.pick(ResetType::ForceOff, "force-off")?;
-        self.call(f, PowerState::Off, self.t.settle).await
+        self.call(f, PowerState::Off, limit).await
+    }
+
+    async fn off(&mut self) -> Result<(), PowerError> {
+        self.off_then(true).await
     }
 
     async fn on(&mut self) -> Result<(), PowerError> {
@@ -272,7 +297,10 @@ fn is_off(s: PowerState) -> bool {
     matches!(s, PowerState::Off | PowerState::PoweringOff)
 }
 
-/// Runs `op` on the system: reads its state, makes the calls it takes, waits for each.
+/// Runs `op` on the system: reads its state, makes the calls it takes, waits for each. A
+/// restart in one call (`ForceRestart`, `GracefulRestart`) is confirmed only as far as the
+/// system reads `On` afterwards (a BMC may still read `On` before the host went down): the
+/// boot itself is the flight recorder's to see.
 pub async fn run(
     c: &BmcClient,
     sys: &SystemRef,
@@ -320,7 +348,8 @@ pub async fn run(
                 _ => {
                     if !is_off(r.state) {
                         let f = r.pick(ResetType::ForceOff, "hard-restart")?;
-                        r.call(f, PowerState::Off, t.settle).await?;
+                        let limit = r.between();
+                        r.call(f, PowerState::Off, limit).await?;
                     }
                     r.on().await?
                 }
@@ -328,7 +357,7 @@ pub async fn run(
         }
         Operation::Init => {
             if !is_off(r.state) {
-                r.off().await?;
+                r.off_then(false).await?;
             }
             r.on().await?
         }

@@ -224,3 +224,53 @@ fn pcs_power_status() {
         },
     );
 }
+
+#[test]
+fn hardware_inventory_node_with_a_nested_processor() {
+    use serde_json::json;
+    use skyport_wire::hwinv::*;
+    let map = |v: serde_json::Value| v.as_object().cloned();
+    golden(
+        "hwinv-node.json",
+        &HwInvByLoc {
+            id: "x3000c0s12b0n0".into(),
+            r#type: "Node".into(),
+            ordinal: 0,
+            status: "Populated".into(),
+            location_type: "HWInvByLocNode".into(),
+            node_location_info: map(json!({"Id": "1", "Name": "Computer System",
+                "ProcessorSummary": {"Count": 1, "Model": "AMD EPYC 7402P 24-Core Processor"},
+                "MemorySummary": {"TotalSystemMemoryGiB": 64}})),
+            populated_fru: Some(HwInvByFru {
+                fruid: "Node.HPE.P18606-B21.CZJ11906SR".into(),
+                r#type: "Node".into(),
+                subtype: String::new(),
+                fru_type: "HWInvByFRUNode".into(),
+                node_fru_info: map(json!({"BiosVersion": "A43 v2.42 (04/08/2021)",
+                    "Model": "ProLiant DL325 Gen10 Plus", "Manufacturer": "HPE",
+                    "SerialNumber": "CZJ11906SR", "SystemType": "Physical"})),
+                ..Default::default()
+            }),
+            processors: Some(vec![HwInvByLoc {
+                id: "x3000c0s12b0n0p0".into(),
+                r#type: "Processor".into(),
+                ordinal: 0,
+                status: "Populated".into(),
+                location_type: "HWInvByLocProcessor".into(),
+                processor_location_info: map(json!({"Id": "1", "Name": "Processors",
+                    "Socket": "Proc 1", "Status": {"Health": "OK"}})),
+                populated_fru: Some(HwInvByFru {
+                    fruid: "FRUIDforx3000c0s12b0n0p0".into(),
+                    r#type: "Processor".into(),
+                    subtype: String::new(),
+                    fru_type: "HWInvByFRUProcessor".into(),
+                    processor_fru_info: map(json!({"Manufacturer": "Advanced Micro Devices, Inc.",
+                        "Model": "AMD EPYC 7402P 24-Core Processor", "TotalCores": 24})),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        },
+    );
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use skyport_power::{Action, TaskState};
 use skyport_redfish::power::{self, PowerError, PowerState, Timing};
-use skyport_redfish::{AuthMode, BmcClient, Limits, TlsPolicy, vendor};
+use skyport_redfish::{AuthMode, BmcClient, Limits, PinStore, TlsPolicy, vendor};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -66,9 +66,19 @@ pub trait Gate: Send + Sync {
     async fn done(&self, outcome: Outcome);
 }
 
+/// Where a task's TLS policy comes from.
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    /// A CA bundle, or no verification: the same for every task.
+    Fixed(TlsPolicy),
+    /// Trust on first use: the pins discovery keeps in this file, read for each task. A BMC
+    /// with no pin yet is refused: only discovery pins a certificate, never an action.
+    Pinned(std::path::PathBuf),
+}
+
 struct Inner {
     directory: Directory,
-    tls: TlsPolicy,
+    tls: TlsSource,
     credentials: CredentialSource,
     auth: AuthMode,
     limits: Limits,
@@ -107,7 +117,7 @@ pub fn lane(xname: &str) -> &str {
 impl Executor {
     pub fn new(
         directory: Directory,
-        tls: TlsPolicy,
+        tls: TlsSource,
         credentials: CredentialSource,
         auth: AuthMode,
         limits: Limits,
@@ -140,13 +150,28 @@ impl Executor {
             host: bmc.host.clone(),
             port: bmc.port,
         });
-        let client = match BmcClient::new(
-            &bmc.url,
-            &self.0.tls,
-            creds,
-            self.0.auth,
-            self.0.limits.clone(),
-        ) {
+        let tls = match &self.0.tls {
+            TlsSource::Fixed(t) => t.clone(),
+            TlsSource::Pinned(path) => {
+                let pins = match PinStore::load(path) {
+                    Ok(p) => p,
+                    Err(e) => return Outcome::failed(xname, TaskState::Failed, e.to_string()),
+                };
+                let key = skyport_redfish::client::bmc_key(&bmc.url).unwrap_or_default();
+                if bmc.url.starts_with("https:") && pins.get(&key).is_none() {
+                    return Outcome::failed(
+                        xname,
+                        TaskState::Failed,
+                        format!(
+                            "no certificate pinned for the BMC at {key}: discovery pins it first"
+                        ),
+                    );
+                }
+                TlsPolicy::Tofu(Arc::new(pins))
+            }
+        };
+        let client = match BmcClient::new(&bmc.url, &tls, creds, self.0.auth, self.0.limits.clone())
+        {
             Ok(c) => c,
             Err(e) => return Outcome::failed(xname, TaskState::Failed, e.to_string()),
         };

@@ -12,7 +12,7 @@
 //! saying so. A task the cloud no longer lists when its turn comes was cancelled or expired
 //! there and is not run; one past its job's deadline is not run either, cloud or not.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -112,26 +112,32 @@ impl Journal {
             .collect()
     }
 
-    /// Replaces one entry with `change` applied (one writer per entry: the task's own).
+    /// Replaces one entry with `change` applied. The task and the report loop both write
+    /// entries (the loop marks what it sent), so a lost race re-reads and applies again.
     async fn update(
         &self,
         job: &str,
         xname: &str,
         change: impl Fn(&mut Entry),
     ) -> Result<Option<Entry>, JobsError> {
-        let Some(r) = self.store.get(EDGE_JOBS, &id_of(job, xname)).await? else {
-            return Ok(None);
-        };
-        let mut e = Self::decode(&r)?;
-        change(&mut e);
-        self.store
-            .write(vec![Write::Put {
+        let mut attempt = 0;
+        loop {
+            let Some(r) = self.store.get(EDGE_JOBS, &id_of(job, xname)).await? else {
+                return Ok(None);
+            };
+            let mut e = Self::decode(&r)?;
+            change(&mut e);
+            let w = Write::Put {
                 table: EDGE_JOBS,
                 record: Self::record(&e)?,
                 prev: Some(r),
-            }])
-            .await?;
-        Ok(Some(e))
+            };
+            match self.store.write(vec![w]).await {
+                Ok(()) => return Ok(Some(e)),
+                Err(StoreError::Conflict { .. }) if attempt < 8 => attempt += 1,
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 
     /// Journals tasks the cloud listed that the journal does not have; how many were new.
@@ -284,7 +290,11 @@ impl Gate for JournalGate {
             })
             .await;
         match started {
-            Ok(Some(_)) => None,
+            Ok(Some(_)) => {
+                // The cloud hears of the start at once, before it could expire the task.
+                self.wake.notify_one();
+                None
+            }
             Ok(None) => Some(Outcome::new(
                 xname,
                 TaskState::Aborted,
@@ -425,9 +435,17 @@ impl JobsLoop {
         let wake = Arc::new(Notify::new());
         let mut running: HashSet<String> = HashSet::new();
         let mut jobs: JoinSet<String> = JoinSet::new();
+        let mut run_of: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut failures = 0u32;
         let mut sweeps = 0u32;
         loop {
+            // What finished or started is reported before the next poll, so the cloud never
+            // decides about a task from news older than the agent's.
+            match self.report_once().await {
+                Ok(n) if n > 0 => tracing::debug!(results = n, "job results reported"),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "job results not reported yet"),
+            }
             match self.poll_once().await {
                 Ok(a) => {
                     failures = 0;
@@ -473,28 +491,30 @@ impl JobsLoop {
                             wake: wake.clone(),
                         });
                         let (exec, cancel) = (self.exec.clone(), cancel.clone());
-                        jobs.spawn(async move {
+                        let key = id.clone();
+                        let handle = jobs.spawn(async move {
                             let settle = Duration::from_secs(job.settle_s);
                             exec.staggered(job.action, xnames, settle, gate, &cancel)
                                 .await;
                             id
                         });
+                        run_of.insert(handle.id(), key);
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "reading the jobs journal"),
             }
-            while let Some(done) = jobs.try_join_next() {
-                match done {
-                    Ok(id) => {
-                        running.remove(&id);
+            while let Some(done) = jobs.try_join_next_with_id() {
+                // A run that panicked frees its job too: what it left queued runs again.
+                let task = match done {
+                    Ok((task, _)) => task,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a job run ended abnormally");
+                        e.id()
                     }
-                    Err(e) => tracing::error!(error = %e, "a job run ended abnormally"),
+                };
+                if let Some(job) = run_of.remove(&task) {
+                    running.remove(&job);
                 }
-            }
-            match self.report_once().await {
-                Ok(n) if n > 0 => tracing::debug!(results = n, "job results reported"),
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "job results not reported yet"),
             }
             if let Ok(d) = self.journal.depth().await {
                 self.depth.store(d as u64, Ordering::Relaxed);
