@@ -176,17 +176,21 @@ async fn get_params(
 async fn post_params(State(svc): State<BootService>, h: HeaderMap, body: Bytes) -> Res {
     let p = body_params(&h, &body, true)?;
     svc.create(&p).await?;
-    let mut r = StatusCode::CREATED.into_response();
-    // BSS hands out a referral token; Skyport has no etcd mode, so it is informational only.
+    Ok(with_referral(StatusCode::CREATED.into_response()))
+}
+
+/// BSS hands out a referral token on POST and PUT (hms-bss `bootParametersPost`/`Put`);
+/// Skyport has no etcd mode, so it is informational only, but clients read the header.
+fn with_referral(mut r: Response) -> Response {
     r.headers_mut()
         .insert("BSS-Referral-Token", HeaderValue::from_static("skyport"));
-    Ok(r)
+    r
 }
 
 async fn put_params(State(svc): State<BootService>, h: HeaderMap, body: Bytes) -> Res {
     let p = body_params(&h, &body, true)?;
     svc.set(&p).await?;
-    Ok(StatusCode::OK.into_response())
+    Ok(with_referral(StatusCode::OK.into_response()))
 }
 
 async fn patch_params(State(svc): State<BootService>, h: HeaderMap, body: Bytes) -> Res {

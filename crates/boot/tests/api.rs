@@ -241,8 +241,17 @@ async fn boot_scripts() {
     let dir = tempfile::tempdir().unwrap();
     let api = api(sqlite(&dir));
     seed_node(&api).await;
-    api.call("POST", "/boot/v1/bootparameters", "", Some(json!({"hosts": ["x1000c0s0b0n0", "x1000c0s0b0n1"],
+    let r = api.call("POST", "/boot/v1/bootparameters", "", Some(json!({"hosts": ["x1000c0s0b0n0", "x1000c0s0b0n1"],
         "kernel": "http://10.0.2.2:27779/images/vmlinuz", "initrd": "http://10.0.2.2:27779/images/initrd", "params": "console=ttyS0"}))).await.expect(201);
+    assert!(r.headers.contains_key("bss-referral-token"));
+    // PUT sends the referral token as POST does (BSS sets it on both).
+    let r = api.call("PUT", "/boot/v1/bootparameters", "", Some(json!({"hosts": ["x1000c0s0b0n0", "x1000c0s0b0n1"],
+        "kernel": "http://10.0.2.2:27779/images/vmlinuz", "initrd": "http://10.0.2.2:27779/images/initrd", "params": "console=ttyS0"}))).await.expect(200);
+    assert!(
+        r.headers.contains_key("bss-referral-token"),
+        "{:?}",
+        r.headers
+    );
 
     // Known node, asked by MAC as iPXE asks (colons percent-encoded).
     let s = text(&api, "/boot/v1/bootscript?mac=52%3A54%3A00%3A12%3A34%3A56").await;
