@@ -268,7 +268,25 @@ impl Garage {
                 }
             }
         };
-        cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &node])?;
+        // `node id` answers from the local key file; the RPC listener can still be starting
+        // on a loaded machine (connection refused), so the first RPC is retried too.
+        loop {
+            match cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]) {
+                Ok(_) => break,
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e.context("Garage's RPC did not come up"));
+                }
+                Err(_) => {
+                    if let Some(st) = g.child.try_wait()? {
+                        bail!(
+                            "Garage exited early with {st}; see {}",
+                            dir.join("garage.log").display()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
         cli(&["layout", "apply", "--version", "1"])?;
         cli(&[
             "key",

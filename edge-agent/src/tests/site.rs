@@ -82,6 +82,9 @@ struct Cloud {
     port: u16,
     faults: Arc<Faults>,
     task: Option<JoinHandle<()>>,
+    /// Stops the server gracefully, which also closes idle keep-alive connections: aborting
+    /// the accept loop alone left them answering, so "the cloud is down" could still be served.
+    stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Cloud {
@@ -101,6 +104,7 @@ impl Cloud {
                 blob_log: Mutex::new(Vec::new()),
             }),
             task: None,
+            stop: None,
         };
         c.up().await;
         c
@@ -129,13 +133,26 @@ impl Cloud {
             faulty,
         ));
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        self.stop = Some(stop.clone());
         self.task = Some(tokio::spawn(async move {
-            axum::serve(listener, api).await.unwrap();
+            axum::serve(listener, api)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .unwrap();
         }));
     }
 
     async fn down(&mut self) {
-        if let Some(t) = self.task.take() {
+        if let Some(s) = self.stop.take() {
+            s.cancel();
+        }
+        if let Some(mut t) = self.task.take()
+            && tokio::time::timeout(std::time::Duration::from_secs(10), &mut t)
+                .await
+                .is_err()
+        {
+            // A request still in flight past the grace: the server is stopped hard.
             t.abort();
             let _ = t.await;
         }
