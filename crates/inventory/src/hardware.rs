@@ -546,7 +546,15 @@ impl Inventory {
             .iter()
             .map(|t| t.to_ascii_lowercase())
             .collect();
-        let locs: Vec<HwInvByLoc> = decode_all(&self.store().list_all(HARDWARE, None).await?)?
+        // A node (the common query) is one indexed read; a subtree above nodes reads the table.
+        let recs = match Xname::parse(&prefix) {
+            Ok(x) if !all && x.hms_type() == HmsType::Node => {
+                let key = IndexKey::new(NODE_KEY, x.as_str());
+                self.store().list_all(HARDWARE, Some(&key)).await?
+            }
+            _ => self.store().list_all(HARDWARE, None).await?,
+        };
+        let locs: Vec<HwInvByLoc> = decode_all(&recs)?
             .into_iter()
             .filter(|l| {
                 all || l.id == prefix

@@ -250,43 +250,33 @@ impl Garage {
             }
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         };
+        // Garage takes a moment to listen, longer on a loaded machine: its first commands are
+        // retried until the deadline (`node id` answers from the local key file, the first RPC
+        // only once the RPC listener is up), unless the process has exited.
         let deadline = Instant::now() + Duration::from_secs(30);
-        let node = loop {
-            match cli(&["node", "id", "-q"]) {
-                Ok(out) => break out.trim().split('@').next().unwrap_or("").to_string(),
-                Err(e) if Instant::now() > deadline => {
-                    return Err(e.context("Garage did not come up"));
-                }
-                Err(_) => {
-                    if let Some(st) = g.child.try_wait()? {
-                        bail!(
-                            "Garage exited early with {st}; see {}",
-                            dir.join("garage.log").display()
-                        );
+        let mut until_up = |args: &[&str], what: &str| -> anyhow::Result<String> {
+            loop {
+                match cli(args) {
+                    Ok(out) => return Ok(out),
+                    Err(e) if Instant::now() > deadline => return Err(e.context(what.to_string())),
+                    Err(_) => {
+                        if let Some(st) = g.child.try_wait()? {
+                            bail!(
+                                "Garage exited early with {st}; see {}",
+                                dir.join("garage.log").display()
+                            );
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
                     }
-                    std::thread::sleep(Duration::from_millis(200));
                 }
             }
         };
-        // `node id` answers from the local key file; the RPC listener can still be starting
-        // on a loaded machine (connection refused), so the first RPC is retried too.
-        loop {
-            match cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]) {
-                Ok(_) => break,
-                Err(e) if Instant::now() > deadline => {
-                    return Err(e.context("Garage's RPC did not come up"));
-                }
-                Err(_) => {
-                    if let Some(st) = g.child.try_wait()? {
-                        bail!(
-                            "Garage exited early with {st}; see {}",
-                            dir.join("garage.log").display()
-                        );
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            }
-        }
+        let out = until_up(&["node", "id", "-q"], "Garage did not come up")?;
+        let node = out.trim().split('@').next().unwrap_or("").to_string();
+        until_up(
+            &["layout", "assign", "-z", "dc1", "-c", "1G", &node],
+            "Garage's RPC did not come up",
+        )?;
         cli(&["layout", "apply", "--version", "1"])?;
         cli(&[
             "key",
