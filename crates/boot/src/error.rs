@@ -22,7 +22,9 @@ pub enum BootError {
     /// A DELETE that names neither nodes nor a whole configuration.
     #[error("Bad Request: give hosts, macs or nids, or kernel+initrd+params")]
     NoSelection,
-    #[error("hosts[{index}]: {value:?} is not a valid xname")]
+    #[error(
+        "hosts[{index}]: {value:?} is not a valid xname, a role, Default, Global or Unknown-<arch>"
+    )]
     BadHost { index: usize, value: String },
     #[error("hosts[{index}]: {xname} is a {hms_type}, not a Node")]
     NotANode {
@@ -55,7 +57,18 @@ pub enum BootError {
     #[error("Need a mac=, name=, or nid= parameter")]
     NoScriptKey,
 
+    /// A `GET /hosts?nid=` value that is no integer (BSS's text).
+    #[error("Bad Request - Invalid nid '{0}'")]
+    BadHostNid(String),
+
     // ---- nothing there (404) ------------------------------------------------------------------
+    /// `GET /hosts?name=` naming no node (BSS's text).
+    #[error("Not Found - Unknown host name '{0}'")]
+    UnknownHost(String),
+    #[error("Not Found - Unknown MAC address '{0}'")]
+    UnknownHostMac(String),
+    #[error("Not Found - Unknown NID '{0}'")]
+    UnknownHostNid(String),
     /// A PATCH of nodes without parameters (their record ids).
     #[error("Not Found: no boot parameters for {}", .0.join(", "))]
     Missing(Vec<String>),

@@ -81,6 +81,54 @@ impl ScriptOutcome {
     }
 }
 
+/// What `GET /hosts` names: values as sent, comma-separated lists already split.
+#[derive(Debug, Clone, Default)]
+pub struct HostQuery {
+    pub names: Vec<String>,
+    pub macs: Vec<String>,
+    pub nids: Vec<String>,
+}
+
+/// An integer as Go's `strconv.ParseInt(s, 0, 64)` reads it (BSS parses `nid=` so): an
+/// optional sign, then decimal, `0x` hex, `0o` or leading-`0` octal, or `0b` binary.
+pub fn parse_go_int(s: &str) -> Option<i64> {
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let lower = digits.to_ascii_lowercase();
+    let (radix, body) = if let Some(b) = lower.strip_prefix("0x") {
+        (16, b.to_string())
+    } else if let Some(b) = lower.strip_prefix("0o") {
+        (8, b.to_string())
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        (2, b.to_string())
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, lower[1..].to_string())
+    } else {
+        (10, lower)
+    };
+    // Go allows `_` between digits only with a base prefix.
+    let body = if radix == 10 {
+        body
+    } else {
+        body.replace('_', "")
+    };
+    if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let v = i64::from_str_radix(&body, radix).ok()?;
+    Some(if neg { -v } else { v })
+}
+
+/// What [`BootService::lookup`] found for a boot script request.
+struct Found {
+    comp: Option<Component>,
+    config: Option<BootConfig>,
+    /// The node's MACs, where they were needed.
+    macs: Vec<Mac>,
+}
+
 /// `GET /endpoint-history` element.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointAccess {
@@ -215,7 +263,7 @@ impl BootService {
             kernel: p.kernel.trim().to_string(),
             initrd: p.initrd.trim().to_string(),
             params: p.params.trim().to_string(),
-            cloud_init: p.cloud_init.clone(),
+            cloud_init: params::given_cloud_init(p.cloud_init.as_ref()),
         }
     }
 
@@ -356,7 +404,12 @@ impl BootService {
     /// `GET`: by the query's comma-separated `mac`/`name`/`nid` (or the body's lists); all
     /// entries when nothing is named.
     pub async fn get(&self, p: &BootParams) -> Result<Vec<BootParams>, BootError> {
-        let keys = params::node_keys(p)?;
+        // As BSS, a value that names no node (a malformed MAC or xname) simply matches nothing.
+        let named = !(p.hosts.is_empty() && p.macs.is_empty() && p.nids.is_empty());
+        let keys = params::node_keys_matching(p);
+        if named && keys.is_empty() {
+            return Err(BootError::NotFound);
+        }
         let recs = if keys.is_empty() {
             self.store.list_all(BOOT_PARAMS, None).await?
         } else {
@@ -430,11 +483,7 @@ impl BootService {
     /// allows: by MAC, one batch for the interface and the MAC's parameters, then one for the
     /// component and the host's parameters; by name, one batch; NID parameters only if nothing
     /// more specific exists.
-    async fn lookup(
-        &self,
-        key: &ChainKey,
-        named: Option<&Xname>,
-    ) -> Result<(Option<Component>, Option<BootConfig>), BootError> {
+    async fn lookup(&self, key: &ChainKey, named: Option<&Xname>) -> Result<Found, BootError> {
         use skyport_inventory::reads::{Read, component_key, decode_read, interface_key};
         let mut params: BTreeMap<String, BootConfig> = BTreeMap::new();
         let mut comp: Option<Component> = None;
@@ -504,33 +553,65 @@ impl BootService {
                 absorb(self.store.get_keys(&keys).await?, &mut params, &mut comp)?;
             }
         }
-        // Most specific first: this MAC, this node, this NID.
+        // BSS's order (hms-bss `lookup`): the node's own entry, then what the request named
+        // (its MAC or NID).
         let mut order = Vec::new();
-        if let ChainKey::Mac(m) = key {
-            order.push(NodeKey::Mac(*m).record_id());
-        }
         if let Some(c) = &comp {
             order.push(NodeKey::Host(c.id.clone()).record_id());
         } else if let Some(x) = named {
             order.push(NodeKey::Host(x.to_string()).record_id());
         }
-        let nid = comp.as_ref().and_then(|c| c.nid).or(match key {
-            ChainKey::Nid(n) => Some(*n),
-            _ => None,
-        });
-        if let Some(n) = nid {
-            let id = NodeKey::Nid(n).record_id();
-            if !order.iter().any(|o| params.contains_key(o)) && !params.contains_key(&id) {
-                absorb(
-                    self.store.get_keys(&[(BOOT_PARAMS, id.clone())]).await?,
-                    &mut params,
-                    &mut comp,
-                )?;
-            }
-            order.push(id);
+        match key {
+            ChainKey::Mac(m) => order.push(NodeKey::Mac(*m).record_id()),
+            ChainKey::Nid(n) => order.push(NodeKey::Nid(*n).record_id()),
+            ChainKey::Name(_) => {}
         }
         let config = order.iter().find_map(|id| params.remove(id));
-        Ok((comp, config))
+        let Some(c) = comp.clone() else {
+            // A machine the inventory does not know gets nothing more (as BSS: it is unknown).
+            return Ok(Found {
+                comp,
+                config,
+                macs: Vec::new(),
+            });
+        };
+        if config.is_some() && matches!(key, ChainKey::Mac(_)) {
+            return Ok(Found {
+                comp,
+                config,
+                macs: Vec::new(),
+            });
+        }
+        // The node's MACs: a node asking by name or NID is told to ask again by its first MAC
+        // (BSS's chain line), and parameters given by any of them are the node's.
+        let node = Xname::parse(&c.id).map_err(|_| BootError::BadId(c.id.clone()))?;
+        let macs: Vec<Mac> = self
+            .inv
+            .list_interfaces(&InterfaceFilter::by_component(&node))
+            .await?
+            .iter()
+            .filter_map(|e| Mac::parse(&e.mac_address).ok())
+            .collect();
+        if config.is_some() {
+            return Ok(Found { comp, config, macs });
+        }
+        // Then what BSS would have filed under the node's xname: parameters given by any of
+        // its MACs or its NID; then its role's; then `Default`'s.
+        let mut more: Vec<String> = macs.iter().map(|m| NodeKey::Mac(*m).record_id()).collect();
+        if let Some(n) = c.nid {
+            more.push(NodeKey::Nid(n).record_id());
+        }
+        if let Some(role) = params::tag(&c.role) {
+            more.push(NodeKey::Tag(role).record_id());
+        }
+        more.push(NodeKey::Tag(params::DEFAULT_TAG.into()).record_id());
+        more.retain(|id| !order.contains(id));
+        let mut seen = std::collections::BTreeSet::new();
+        more.retain(|id| seen.insert(id.clone()));
+        let keys: Vec<(Table, String)> = more.iter().map(|id| (BOOT_PARAMS, id.clone())).collect();
+        absorb(self.store.get_keys(&keys).await?, &mut params, &mut comp)?;
+        let config = more.iter().find_map(|id| params.remove(id));
+        Ok(Found { comp, config, macs })
     }
 
     async fn resolve(
@@ -543,12 +624,19 @@ impl BootService {
             ChainKey::Name(n) => Xname::parse(n).ok(),
             _ => None,
         };
-        let (comp, config) = self.lookup(key, named.as_ref()).await?;
+        let Found { comp, config, macs } = self.lookup(key, named.as_ref()).await?;
+        // BSS tells a node that asked by name or NID to ask again by its first MAC.
+        let chain = match (key, macs.first()) {
+            (ChainKey::Name(_) | ChainKey::Nid(_), Some(m)) => ChainKey::Mac(*m),
+            _ => key.clone(),
+        };
+        let asked = key;
+        let key = &chain;
         let xname = comp
             .as_ref()
             .map(|c| c.id.clone())
             .or_else(|| named.map(|x| x.to_string()));
-        let nid = comp.as_ref().and_then(|c| c.nid).or(match key {
+        let nid = comp.as_ref().and_then(|c| c.nid).or(match asked {
             ChainKey::Nid(n) => Some(*n),
             _ => None,
         });
@@ -560,26 +648,44 @@ impl BootService {
             .filter(|c| !c.kernel.is_empty() && !disabled);
         let Some(c) = bootable else {
             let ts = req.ts.unwrap_or_else(now_epoch);
+            // A node that told its architecture boots that architecture's `Unknown-<arch>`
+            // parameters if there are some (BSS: typically a discovery image).
+            if let Some(tag) = req
+                .arch
+                .as_deref()
+                .filter(|a| !a.is_empty())
+                .and_then(|a| params::tag(&format!("{}{a}", params::UNKNOWN_PREFIX)))
+                && let Some(r) = self
+                    .store
+                    .get(BOOT_PARAMS, &NodeKey::Tag(tag).record_id())
+                    .await?
+                && let (_, u) = params::decode(&r)?
+                && !u.kernel.is_empty()
+            {
+                let boot = self.boot_of(&u).await?;
+                let script = skyport_ipxe::unknown_boot(&boot, Some(key), ts, &self.settings)
+                    .map_err(BootError::Render)?;
+                let params =
+                    skyport_ipxe::build_params(&boot, &Identity::default(), &self.settings);
+                return Ok(ScriptOutcome::Known {
+                    script,
+                    xname: None,
+                    boot,
+                    params,
+                });
+            }
             return Ok(ScriptOutcome::Unknown(skyport_ipxe::unknown(
                 Some(key),
                 ts,
                 &self.settings,
             )));
         };
-        let initrd = if c.initrd.is_empty() {
-            None
-        } else {
-            Some(self.resolve_image(&c.initrd).await?)
-        };
-        let boot = Boot {
-            kernel: self.resolve_image(&c.kernel).await?,
-            initrd,
-            params: c.params.clone(),
-        };
+        let boot = self.boot_of(c).await?;
         let id = Identity {
             xname: xname.clone(),
             nid,
-            boot_mac: match key {
+            // `BOOTIF=` only for a node that asked by MAC (BSS: `sp.mac` is the request's).
+            boot_mac: match asked {
                 ChainKey::Mac(m) => Some(*m),
                 _ => None,
             },
@@ -592,6 +698,20 @@ impl BootService {
             xname,
             boot,
             params,
+        })
+    }
+
+    /// What a stored configuration boots, its image references made download URLs.
+    async fn boot_of(&self, c: &BootConfig) -> Result<Boot, BootError> {
+        let initrd = if c.initrd.is_empty() {
+            None
+        } else {
+            Some(self.resolve_image(&c.initrd).await?)
+        };
+        Ok(Boot {
+            kernel: self.resolve_image(&c.kernel).await?,
+            initrd,
+            params: c.params.clone(),
         })
     }
 
@@ -639,30 +759,99 @@ impl BootService {
             .inv
             .list_component_endpoints(&ComponentEndpointFilter::of_type(HmsType::Node))
             .await?;
+        // A node's MACs as BSS gathers them (`sm.go` getStateFromHSM): its component
+        // endpoint's MACAddr, the NICs its Redfish system lists, then its Ethernet interfaces;
+        // each once.
         let mut macs: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for e in ifaces {
-            macs.entry(e.component_id).or_default().push(e.mac_address);
+        let mut add = |id: &str, mac: &str| {
+            let l = macs.entry(id.to_string()).or_default();
+            if !mac.is_empty() && !l.iter().any(|m| m.eq_ignore_ascii_case(mac)) {
+                l.push(mac.to_string());
+            }
+        };
+        let mut endpoints: BTreeMap<String, (bool, String)> = BTreeMap::new();
+        for ce in &ces {
+            add(&ce.id, &ce.mac_addr);
+            let nics = ce
+                .redfish_system_info
+                .as_ref()
+                .and_then(|i| i.get("EthernetNICInfo"))
+                .and_then(serde_json::Value::as_array);
+            for nic in nics.into_iter().flatten() {
+                if let Some(m) = nic.get("MACAddress").and_then(serde_json::Value::as_str)
+                    && Mac::parse(m).is_ok()
+                {
+                    add(&ce.id, m);
+                }
+            }
+            endpoints.insert(ce.id.clone(), (ce.enabled, ce.fqdn.clone()));
         }
-        let endpoints: BTreeMap<String, bool> =
-            ces.into_iter().map(|c| (c.id, c.enabled)).collect();
+        for e in &ifaces {
+            add(&e.component_id, &e.mac_address);
+        }
         Ok(comps
             .into_iter()
             .map(|c| {
                 let mut v = serde_json::to_value(&c).unwrap_or_default();
+                let (enabled, fqdn) = endpoints.get(&c.id).cloned().unwrap_or_default();
                 if let Some(o) = v.as_object_mut() {
-                    o.insert("FQDN".into(), "".into());
+                    o.insert("FQDN".into(), fqdn.into());
+                    // A node without MACs has Go's nil slice: `null`.
                     o.insert(
                         "MAC".into(),
-                        serde_json::json!(macs.get(&c.id).cloned().unwrap_or_default()),
+                        macs.get(&c.id)
+                            .filter(|l| !l.is_empty())
+                            .map_or(serde_json::Value::Null, |l| serde_json::json!(l)),
                     );
-                    o.insert(
-                        "EndpointEnabled".into(),
-                        serde_json::json!(endpoints.get(&c.id).copied().unwrap_or(false)),
-                    );
+                    o.insert("EndpointEnabled".into(), serde_json::json!(enabled));
                 }
                 v
             })
             .collect())
+    }
+
+    /// `GET /hosts?name=&mac=&nid=`: the named hosts, in BSS's order (names, then MACs, then
+    /// NIDs; each value comma-separated); every host when nothing is named. Like BSS, one
+    /// value that matches no node fails the whole request (404), a NID that is no integer 400;
+    /// a MAC matches in any spelling, never a node in state `Empty`.
+    pub async fn hosts_matching(&self, q: &HostQuery) -> Result<Vec<serde_json::Value>, BootError> {
+        let all = self.hosts().await?;
+        if q.names.is_empty() && q.macs.is_empty() && q.nids.is_empty() {
+            return Ok(all);
+        }
+        let mut out = Vec::new();
+        for n in &q.names {
+            let want = Xname::parse(n).map_or_else(|_| n.clone(), |x| x.to_string());
+            let c = all.iter().find(|c| c["ID"] == want.as_str());
+            out.push(
+                c.cloned()
+                    .ok_or_else(|| BootError::UnknownHost(n.clone()))?,
+            );
+        }
+        for m in &q.macs {
+            let mac = Mac::parse(m).ok();
+            let has = |c: &&serde_json::Value| {
+                c["State"] != "Empty"
+                    && c["MAC"].as_array().is_some_and(|l| {
+                        l.iter()
+                            .any(|v| v.as_str().and_then(|s| Mac::parse(s).ok()) == mac)
+                    })
+            };
+            let c = mac.and_then(|_| all.iter().find(has));
+            out.push(
+                c.cloned()
+                    .ok_or_else(|| BootError::UnknownHostMac(m.clone()))?,
+            );
+        }
+        for n in &q.nids {
+            let nid = parse_go_int(n).ok_or_else(|| BootError::BadHostNid(n.clone()))?;
+            let c = all.iter().find(|c| c["NID"].as_i64() == Some(nid));
+            out.push(
+                c.cloned()
+                    .ok_or_else(|| BootError::UnknownHostNid(n.clone()))?,
+            );
+        }
+        Ok(out)
     }
 
     pub async fn ping(&self) -> Result<(), BootError> {

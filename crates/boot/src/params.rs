@@ -28,6 +28,8 @@ pub fn keep_share(
     let params = tables.entry(BOOT_PARAMS).or_default();
     params.retain(|r| match NodeKey::from_record_id(&r.id) {
         Some(NodeKey::Host(x)) => mine(&x),
+        // A role's, `Default`'s and `Unknown-<arch>`'s parameters serve any site's nodes.
+        Some(NodeKey::Tag(_)) => true,
         Some(NodeKey::Mac(m)) => inventory.macs.contains(&m),
         Some(NodeKey::Nid(n)) => inventory.nids.contains(&n),
         None => false,
@@ -41,6 +43,7 @@ pub fn placement(t: Table, id: &str) -> Option<skyport_sites::Placement> {
     use skyport_sites::Placement;
     (t == BOOT_PARAMS).then(|| match NodeKey::from_record_id(id) {
         Some(NodeKey::Host(x)) => Placement::single(&x),
+        Some(NodeKey::Tag(_)) => Placement::Everywhere,
         Some(NodeKey::Mac(m)) => Placement::Interface(m),
         Some(NodeKey::Nid(n)) => Placement::Nid(n),
         None => Placement::Nowhere,
@@ -83,18 +86,66 @@ pub struct BootParams {
     pub macs: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nids: Vec<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub params: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kernel: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub initrd: String,
-    #[serde(
-        rename = "cloud-init",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    /// Always sent, in BSS's shape ([`cloud_init_out`]): Go writes the struct value even when
+    /// it is empty.
+    #[serde(rename = "cloud-init", default, serialize_with = "cloud_init_out")]
     pub cloud_init: Option<Value>,
+}
+
+/// BSS's `CloudInit` as Go writes it: `meta-data` and `user-data` (an object or `null`), then
+/// `phone-home` with its six string keys (and `pub_key_ed25519`, its one `omitempty` key).
+/// Keys BSS does not have are not sent.
+pub fn cloud_init_out<S: serde::Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+    let get = |k: &str| v.as_ref().and_then(|v| v.get(k));
+    let object_or_null = |k: &str| match get(k) {
+        Some(o @ Value::Object(_)) => o.clone(),
+        _ => Value::Null,
+    };
+    let mut phone = serde_json::Map::new();
+    for k in [
+        "pub_key_dsa",
+        "pub_key_rsa",
+        "pub_key_ecdsa",
+        "pub_key_ed25519",
+        "instance_id",
+        "hostname",
+        "fqdn",
+    ] {
+        let text = get("phone-home")
+            .and_then(|p| p.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if k != "pub_key_ed25519" || !text.is_empty() {
+            phone.insert(k.to_string(), Value::from(text));
+        }
+    }
+    let mut o = serde_json::Map::new();
+    o.insert("meta-data".into(), object_or_null("meta-data"));
+    o.insert("user-data".into(), object_or_null("user-data"));
+    o.insert("phone-home".into(), Value::Object(phone));
+    serde::Serialize::serialize(&Value::Object(o), s)
+}
+
+/// A request's `cloud-init`, or `None` when it carries nothing: Go clients (BSS's own types,
+/// `ochami`) always send the block, with `null` maps and empty strings, and a PATCH with such
+/// a block must not wipe what is stored.
+pub fn given_cloud_init(v: Option<&Value>) -> Option<Value> {
+    fn empty(v: &Value) -> bool {
+        match v {
+            Value::Null => true,
+            Value::String(s) => s.is_empty(),
+            Value::Object(o) => o.values().all(empty),
+            Value::Array(a) => a.is_empty(),
+            _ => false,
+        }
+    }
+    v.filter(|v| !empty(v)).cloned()
 }
 
 /// What is stored for one host, MAC or NID.
@@ -118,14 +169,49 @@ pub struct BootConfig {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NodeKey {
     Host(String),
+    /// A `hosts` entry that names no node but a set of them, as BSS's tags: a role
+    /// (`Compute`), [`DEFAULT_TAG`], [`GLOBAL_TAG`] or `Unknown-<arch>` (what unknown nodes of
+    /// that iPXE `${buildarch}` boot).
+    Tag(String),
     Mac(Mac),
     Nid(i64),
+}
+
+/// The `hosts` tag whose parameters a node without its own, its MAC's, its NID's or its
+/// role's gets (hms-bss `DefaultTag`).
+pub const DEFAULT_TAG: &str = "Default";
+/// The `hosts` tag of cloud-init data for every node (hms-bss `GlobalTag`).
+pub const GLOBAL_TAG: &str = "Global";
+/// The prefix of the tags unknown nodes boot by architecture (hms-bss `unknownPrefix`).
+pub const UNKNOWN_PREFIX: &str = "Unknown-";
+
+/// The tag `h` is, canonically spelt (`compute` is the role `Compute`), or `None` if `h` is no
+/// tag BSS knows: a role of hms-base, `Default`, `Global` or `Unknown-<arch>` with an iPXE
+/// architecture name (letters, digits, `_`; at most 16).
+pub fn tag(h: &str) -> Option<String> {
+    let h = h.trim();
+    for t in [DEFAULT_TAG, GLOBAL_TAG] {
+        if h.eq_ignore_ascii_case(t) {
+            return Some(t.to_string());
+        }
+    }
+    if let Ok(r) = h.parse::<skyport_model::Role>() {
+        return Some(r.as_str().to_string());
+    }
+    let arch = h
+        .get(..UNKNOWN_PREFIX.len())
+        .filter(|p| p.eq_ignore_ascii_case(UNKNOWN_PREFIX))
+        .map(|_| &h[UNKNOWN_PREFIX.len()..])?;
+    let ok = (1..=16).contains(&arch.len())
+        && arch.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ok.then(|| format!("{UNKNOWN_PREFIX}{arch}"))
 }
 
 impl NodeKey {
     pub fn record_id(&self) -> String {
         match self {
             NodeKey::Host(x) => format!("host:{x}"),
+            NodeKey::Tag(t) => format!("tag:{t}"),
             NodeKey::Mac(m) => format!("mac:{m}"),
             NodeKey::Nid(n) => format!("nid:{n}"),
         }
@@ -135,6 +221,7 @@ impl NodeKey {
         let (kind, v) = id.split_once(':')?;
         match kind {
             "host" => Some(NodeKey::Host(v.to_string())),
+            "tag" => Some(NodeKey::Tag(v.to_string())),
             "mac" => Mac::parse(v).ok().map(NodeKey::Mac),
             "nid" => v.parse().ok().map(NodeKey::Nid),
             _ => None,
@@ -151,7 +238,7 @@ impl NodeKey {
             ..Default::default()
         };
         match self {
-            NodeKey::Host(x) => p.hosts.push(x.clone()),
+            NodeKey::Host(x) | NodeKey::Tag(x) => p.hosts.push(x.clone()),
             NodeKey::Mac(m) => p.macs.push(m.to_string()),
             NodeKey::Nid(n) => p.nids.push(*n),
         }
@@ -159,15 +246,26 @@ impl NodeKey {
     }
 }
 
-/// The node keys a request names: hosts must be Node xnames (as BSS's `CheckXnames`), MACs any
-/// spelling (stored lowercase with colons), NIDs non-negative.
+/// The node keys a request names: hosts must be Node xnames (as BSS's `CheckXnames`) or BSS's
+/// tags ([`tag`]), MACs any spelling (stored lowercase with colons), NIDs non-negative.
 pub fn node_keys(p: &BootParams) -> Result<Vec<NodeKey>, BootError> {
     let mut keys = Vec::new();
     for (i, h) in p.hosts.iter().enumerate() {
-        let x = Xname::parse(h).map_err(|_| BootError::BadHost {
-            index: i,
-            value: h.clone(),
-        })?;
+        let x = match Xname::parse(h) {
+            Ok(x) => x,
+            Err(_) => match tag(h) {
+                Some(t) => {
+                    keys.push(NodeKey::Tag(t));
+                    continue;
+                }
+                None => {
+                    return Err(BootError::BadHost {
+                        index: i,
+                        value: h.clone(),
+                    });
+                }
+            },
+        };
         if !matches!(x.hms_type(), HmsType::Node | HmsType::VirtualNode) {
             return Err(BootError::NotANode {
                 index: i,
@@ -190,6 +288,32 @@ pub fn node_keys(p: &BootParams) -> Result<Vec<NodeKey>, BootError> {
     keys.sort();
     keys.dedup();
     Ok(keys)
+}
+
+/// The node keys a lookup names, skipping values that cannot name one (they match nothing, as
+/// in BSS's GET).
+pub fn node_keys_matching(p: &BootParams) -> Vec<NodeKey> {
+    let mut keys = Vec::new();
+    for h in &p.hosts {
+        let q = BootParams {
+            hosts: vec![h.clone()],
+            ..BootParams::default()
+        };
+        keys.extend(node_keys(&q).unwrap_or_default());
+    }
+    for m in &p.macs {
+        if let Ok(mac) = Mac::parse(m) {
+            keys.push(NodeKey::Mac(mac));
+        }
+    }
+    for n in &p.nids {
+        if (0..=i64::from(i32::MAX)).contains(n) {
+            keys.push(NodeKey::Nid(*n));
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Rejects kernel, initrd and params that could not be placed in a boot script safely.

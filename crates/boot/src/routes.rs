@@ -27,7 +27,12 @@ impl From<BootError> for ApiError {
             E::Store(e) => e.into(),
             E::Image(e) => e.into(),
             E::Inventory(e) => e,
-            E::Missing(_) | E::NoMatch | E::NotFound => ApiError::not_found(e.to_string()),
+            E::Missing(_)
+            | E::NoMatch
+            | E::NotFound
+            | E::UnknownHost(_)
+            | E::UnknownHostMac(_)
+            | E::UnknownHostNid(_) => ApiError::not_found(e.to_string()),
             E::Unresolvable { .. } => ApiError::Unprocessable(e.to_string()),
             E::BadId(_)
             | E::Corrupt { .. }
@@ -50,7 +55,8 @@ impl From<BootError> for ApiError {
             | E::Duplicate { .. }
             | E::ScriptMac(_)
             | E::ScriptNid(_)
-            | E::NoScriptKey => ApiError::bad_request(e.to_string()),
+            | E::NoScriptKey
+            | E::BadHostNid(_) => ApiError::bad_request(e.to_string()),
         }
     }
 }
@@ -121,6 +127,15 @@ fn println_json(v: serde_json::Value) -> Response {
     r
 }
 
+/// A list as Go writes a nil slice: `null` when empty (BSS's answers on an empty system).
+fn go_list<T: serde::Serialize>(v: &[T]) -> serde_json::Value {
+    if v.is_empty() {
+        serde_json::Value::Null
+    } else {
+        json!(v)
+    }
+}
+
 /// JSON with BSS's `Content-Type: application/json; charset=UTF-8`.
 fn bss_json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     let mut r = skyport_http::json(status, v);
@@ -165,12 +180,13 @@ async fn get_params(
     p.hosts.extend(split(&q, "name"));
     p.macs.extend(split(&q, "mac"));
     for n in split(&q, "nid") {
-        p.nids.push(
-            n.parse()
-                .map_err(|_| ApiError::bad_request(format!("Bad Request - Invalid nid '{n}'")))?,
-        );
+        // Go's ParseInt(n, 0, 0), as BSS reads it (`0x10` is 16).
+        p.nids
+            .push(crate::parse_go_int(&n).ok_or_else(|| {
+                ApiError::bad_request(format!("Bad Request - Invalid nid '{n}'"))
+            })?);
     }
-    Ok(bss_json(StatusCode::OK, &svc.get(&p).await?))
+    Ok(bss_json(StatusCode::OK, &go_list(&svc.get(&p).await?)))
 }
 
 async fn post_params(State(svc): State<BootService>, h: HeaderMap, body: Bytes) -> Res {
@@ -230,10 +246,9 @@ async fn bootscript(State(svc): State<BootService>, q: QueryParams) -> Res {
     if int("json")?.is_some_and(|j| j != 0)
         && let ScriptOutcome::Known { boot, params, .. } = &outcome
     {
-        let mut v = json!({"params": format!("kernel {params}"), "kernel": {"path": boot.kernel}});
-        if let (Some(i), Some(o)) = (&boot.initrd, v.as_object_mut()) {
-            o.insert("initrd".into(), json!({"path": i}));
-        }
+        // BSS marshals its BootData struct: `initrd` is there even without one.
+        let v = json!({"params": format!("kernel {params}"), "kernel": {"path": boot.kernel},
+                       "initrd": {"path": boot.initrd.as_deref().unwrap_or_default()}});
         return Ok(bss_json(StatusCode::OK, &v));
     }
     let mut r = (StatusCode::OK, outcome.script().to_string()).into_response();
@@ -244,8 +259,16 @@ async fn bootscript(State(svc): State<BootService>, q: QueryParams) -> Res {
     Ok(r)
 }
 
-async fn hosts(State(svc): State<BootService>) -> Res {
-    Ok(bss_json(StatusCode::OK, &svc.hosts().await?))
+async fn hosts(State(svc): State<BootService>, q: QueryParams) -> Res {
+    let q = crate::HostQuery {
+        names: split(&q, "name"),
+        macs: split(&q, "mac"),
+        nids: split(&q, "nid"),
+    };
+    Ok(bss_json(
+        StatusCode::OK,
+        &go_list(&svc.hosts_matching(&q).await?),
+    ))
 }
 
 async fn dumpstate(State(svc): State<BootService>) -> Res {
@@ -253,20 +276,13 @@ async fn dumpstate(State(svc): State<BootService>) -> Res {
     let params = svc.get(&BootParams::default()).await?;
     Ok(bss_json(
         StatusCode::OK,
-        &json!({"Components": components, "Params": params}),
+        &json!({"Components": go_list(&components), "Params": go_list(&params)}),
     ))
 }
 
 async fn endpoint_history(State(svc): State<BootService>, q: QueryParams) -> Res {
+    // An endpoint BSS does not record matches nothing (200, empty), as in BSS.
     let endpoint = q.first("endpoint").filter(|e| !e.is_empty());
-    if let Some(e) = endpoint
-        && e != "bootscript"
-        && e != "user-data"
-    {
-        return Err(ApiError::bad_request(format!(
-            "endpoint={e:?}: expected bootscript or user-data"
-        )));
-    }
     let name = q.first("name").filter(|n| !n.is_empty());
     Ok(bss_json(
         StatusCode::OK,
@@ -354,7 +370,7 @@ mod tests {
             (
                 BootError::BadHost { index: 2, value: "nope".into() },
                 400,
-                "hosts[2]: \"nope\" is not a valid xname".into(),
+                "hosts[2]: \"nope\" is not a valid xname, a role, Default, Global or Unknown-<arch>".into(),
             ),
             (
                 BootError::NotANode {

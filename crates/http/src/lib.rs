@@ -224,6 +224,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A body already read as JSON, as `T`, with [`parse_json`]'s errors (the field path).
+pub fn from_json_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::bad_request(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::bad_request(format!("invalid JSON body at `{path}`: {inner}"))
+        }
+    })
+}
+
 /// Bodies must be JSON. A missing Content-Type is tolerated (older scripts omit it);
 /// anything else, such as curl's default form encoding, is refused with 415.
 pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

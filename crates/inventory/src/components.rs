@@ -15,8 +15,9 @@ use crate::filters::ComponentFilter;
 use crate::records::{self, COMPONENTS, GROUPS, NID_KEY};
 use crate::{Fail, Inventory, retrying};
 
-/// Largest NID accepted: BSS stores NIDs as int32.
-pub const MAX_NID: i64 = i32::MAX as i64;
+/// Largest NID accepted: SMD stores NIDs as BIGINT (BSS's boot parameters by NID are int32,
+/// so larger NIDs can be booted by xname or MAC only, as upstream).
+pub const MAX_NID: i64 = i64::MAX;
 
 /// `v` in `T`'s canonical spelling; missing or blank is `None`.
 fn canon<T: std::str::FromStr + ToString>(
@@ -109,10 +110,7 @@ pub fn apply_node_defaults(c: &mut Component, id: &Xname) {
         c.role = Role::Compute.to_string();
     }
     if c.nid.is_none() {
-        c.nid = id
-            .default_nid()
-            .and_then(|n| i64::try_from(n).ok())
-            .filter(|n| *n <= MAX_NID);
+        c.nid = id.default_nid().and_then(|n| i64::try_from(n).ok());
     }
 }
 

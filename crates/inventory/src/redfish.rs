@@ -187,6 +187,7 @@ pub fn normalize_endpoint(
         enabled: raw.enabled.unwrap_or(true),
         uuid: raw.uuid.clone().unwrap_or_default().trim().to_string(),
         user: raw.user.clone().unwrap_or_default(),
+        password: skyport_wire::NoPassword,
         use_ssdp: raw.use_ssdp.unwrap_or(false),
         mac_required: raw.mac_required.unwrap_or(false),
         mac_addr,
@@ -295,13 +296,60 @@ fn reset_action(uri: &str, action: &str, allowed: &[String]) -> serde_json::Valu
     let mut actions = serde_json::Map::new();
     actions.insert(
         format!("#{action}"),
+        // hms-base `ActionReset`'s key order; no reset types is Go's nil slice, `null`.
         json!({
-            "ResetType@Redfish.AllowableValues": allowed,
-            "target": format!("{uri}/Actions/{action}"),
+            "ResetType@Redfish.AllowableValues": if allowed.is_empty() { serde_json::Value::Null } else { json!(allowed) },
             "@Redfish.ActionInfo": format!("{uri}/ResetActionInfo"),
+            "target": format!("{uri}/Actions/{action}"),
         }),
     );
     serde_json::Value::Object(actions)
+}
+
+/// One `EthernetNICInfo` entry in SMD's key order (`rf.EthernetNICInfo`), its `omitempty`
+/// keys left out when empty.
+fn nic_info(
+    redfish_id: &str,
+    odata_id: &str,
+    description: &str,
+    hostname: &str,
+    enabled: bool,
+    mac: &Mac,
+    permanent: bool,
+) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    o.insert("RedfishId".into(), json!(redfish_id));
+    o.insert("@odata.id".into(), json!(odata_id));
+    if !description.is_empty() {
+        o.insert("Description".into(), json!(description));
+    }
+    if !hostname.is_empty() {
+        o.insert("Hostname".into(), json!(hostname));
+    }
+    o.insert("InterfaceEnabled".into(), json!(enabled));
+    o.insert("MACAddress".into(), json!(mac.to_string()));
+    if permanent {
+        o.insert("PermanentMACAddress".into(), json!(mac.to_string()));
+    }
+    serde_json::Value::Object(o)
+}
+
+/// A system's or manager's info block: `Name` and `EthernetNICInfo` only when not empty
+/// (`omitempty` upstream), in SMD's key order.
+fn info_block(
+    name: Option<&str>,
+    actions: serde_json::Value,
+    nics: Vec<serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut o = serde_json::Map::new();
+    if let Some(n) = name.filter(|n| !n.is_empty()) {
+        o.insert("Name".into(), json!(n));
+    }
+    o.insert("Actions".into(), actions);
+    if !nics.is_empty() {
+        o.insert("EthernetNICInfo".into(), json!(nics));
+    }
+    o
 }
 
 /// SMD's V2 parser, minus its bugs (see the module docs). Pure: no I/O.
@@ -328,28 +376,34 @@ pub fn derive(ep: &RedfishEndpoint, raw: &RedfishEndpointIn) -> Derived {
             .iter()
             .filter_map(|n| {
                 let mac = real_mac(n.mac.as_deref())?;
-                Some(json!({
-                    "Hostname": n.name.clone().unwrap_or_default(),
-                    "Description": n.description.clone().unwrap_or_default(),
-                    "MACAddress": mac.to_string(),
-                    "PermanentMACAddress": mac.to_string(),
-                    "InterfaceEnabled": n.enabled.unwrap_or(true),
-                    "RedfishId": "",
-                    "@odata.id": "",
-                }))
+                Some(nic_info(
+                    "",
+                    "",
+                    n.description.as_deref().unwrap_or_default(),
+                    n.name.as_deref().unwrap_or_default(),
+                    n.enabled.unwrap_or(true),
+                    &mac,
+                    true,
+                ))
             })
             .collect();
         d.endpoints.retain(|e| e.id != bmc.as_str());
         d.endpoints.push(ComponentEndpoint {
             redfish_subtype: m.r#type.clone().unwrap_or_default(),
             uuid: m.uuid.clone().unwrap_or_default(),
-            redfish_manager_info: Some(json!({
-                "Name": m.name.clone().unwrap_or_default(),
-                "Actions": reset_action(&uri, "Manager.Reset", &m.actions),
-                "EthernetNICInfo": nics,
-                "CommandShell": {"ServiceEnabled": true, "MaxConcurrentSessions": 65536,
-                                 "ConnectTypesSupported": m.command_shell},
-            })),
+            redfish_manager_info: Some({
+                let mut o = info_block(
+                    m.name.as_deref(),
+                    reset_action(&uri, "Manager.Reset", &m.actions),
+                    nics,
+                );
+                o.insert(
+                    "CommandShell".into(),
+                    json!({"ServiceEnabled": true, "MaxConcurrentSessions": 65536,
+                           "ConnectTypesSupported": m.command_shell}),
+                );
+                serde_json::Value::Object(o)
+            }),
             ..component_endpoint(ep, &bmc, "Manager", &uri)
         });
         interfaces_for(&bmc, &m.ethernet_interfaces, &now, &mut d.interfaces);
@@ -430,24 +484,29 @@ pub fn derive(ep: &RedfishEndpoint, raw: &RedfishEndpointIn) -> Derived {
             .filter_map(|n| {
                 let mac = real_mac(n.mac.as_deref())?;
                 let u = uri_path(n.uri.as_deref().unwrap_or(""));
-                Some(json!({"RedfishId": u, "@odata.id": u,
-                            "Description": n.description.clone().unwrap_or_default(),
-                            "MACAddress": mac.to_string(), "InterfaceEnabled": true}))
+                Some(nic_info(
+                    &u,
+                    &u,
+                    n.description.as_deref().unwrap_or_default(),
+                    "",
+                    n.enabled.unwrap_or(true),
+                    &mac,
+                    false,
+                ))
             })
             .collect();
-        let mut info = json!({
-            "Name": sys.name.clone().unwrap_or_default(),
-            "Actions": reset_action(&uri, "ComputerSystem.Reset", &sys.actions),
-            "EthernetNICInfo": nics,
-        });
-        if let Some(obj) = info.as_object_mut() {
-            if let Some(p) = power_url {
-                obj.insert("PowerURL".into(), json!(p));
-            }
-            if !power_control.is_empty() {
-                obj.insert("PowerControl".into(), json!(power_control));
-            }
+        let mut obj = info_block(
+            sys.name.as_deref(),
+            reset_action(&uri, "ComputerSystem.Reset", &sys.actions),
+            nics,
+        );
+        if let Some(p) = power_url {
+            obj.insert("PowerURL".into(), json!(p));
         }
+        if !power_control.is_empty() {
+            obj.insert("PowerControl".into(), json!(power_control));
+        }
+        let info = serde_json::Value::Object(obj);
         d.endpoints.push(ComponentEndpoint {
             redfish_subtype: sys.system_type.clone().unwrap_or_default(),
             uuid: sys.uuid.clone().unwrap_or_default(),
@@ -864,7 +923,17 @@ impl Inventory {
             .await
     }
 
+    /// `GET /Inventory/ComponentEndpoints/{xname}`: as SMD, an xname of letters and digits
+    /// that is not valid is the client's error (400), anything else that names no endpoint is
+    /// a 404 (SMD's filter turns other characters into an empty ID, which matches nothing).
     pub async fn get_component_endpoint(&self, id: &str) -> Result<ComponentEndpoint, ApiError> {
+        let id = id.trim();
+        if !id.is_empty()
+            && id.chars().all(|c| c.is_ascii_alphanumeric())
+            && Xname::parse(id).is_err()
+        {
+            return Err(ApiError::bad_request("Argument was not a valid xname ID"));
+        }
         records::decode(
             COMPONENT_ENDPOINTS,
             &self.by_xname(COMPONENT_ENDPOINTS, id).await?,

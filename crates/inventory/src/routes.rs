@@ -480,7 +480,21 @@ async fn post_endpoints(
             #[serde(rename = "RedfishEndpoints")]
             eps: Vec<RedfishEndpointIn>,
         }
-        parse_json::<Arr>(&body)?.eps
+        if legacy_in(&v) {
+            let mut v = v;
+            if let Some(Value::Array(eps)) = v.get_mut("RedfishEndpoints") {
+                for (i, ep) in eps.iter_mut().enumerate() {
+                    upgrade_legacy(ep, &format!("RedfishEndpoints[{i}]"))?;
+                }
+            }
+            skyport_http::from_json_value::<Arr>(v)?.eps
+        } else {
+            parse_json::<Arr>(&body)?.eps
+        }
+    } else if legacy_in(&v) {
+        let mut v = v;
+        upgrade_legacy(&mut v, "")?;
+        vec![skyport_http::from_json_value::<RedfishEndpointIn>(v)?]
     } else {
         vec![parse_json::<RedfishEndpointIn>(&body)?]
     };
@@ -491,6 +505,21 @@ async fn post_endpoints(
     Ok(created(uris, &at("/Inventory/RedfishEndpoints")))
 }
 
+/// Whether a RedfishEndpoints body (one endpoint or the array form) carries SMD's legacy
+/// `Systems[].Data` shape.
+fn legacy_in(v: &Value) -> bool {
+    match v.get("RedfishEndpoints").and_then(Value::as_array) {
+        Some(eps) => eps.iter().any(skyport_wire::legacy::is_legacy_payload),
+        None => skyport_wire::legacy::is_legacy_payload(v),
+    }
+}
+
+/// SMD's legacy discovery shape rewritten into the discovery shape, so nothing it carried is
+/// lost (400 naming the value when it cannot be read).
+fn upgrade_legacy(v: &mut Value, at: &str) -> Result<(), ApiError> {
+    skyport_wire::legacy::upgrade(v, at).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 async fn get_endpoint(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
     Ok(json(StatusCode::OK, &inv.get_endpoint(&id).await?))
 }
@@ -499,8 +528,21 @@ async fn put_endpoint(
     State(inv): State<Inventory>,
     Path(id): Path<String>,
     principal: Option<Extension<Principal>>,
-    ApiJson(raw): ApiJson<RedfishEndpointIn>,
+    h: HeaderMap,
+    body: Bytes,
 ) -> Res {
+    check_json_content_type(&h)?;
+    let raw: RedfishEndpointIn = if body.iter().all(u8::is_ascii_whitespace) {
+        parse_json(&body)?
+    } else {
+        let mut v: Value = parse_json(&body)?;
+        if legacy_in(&v) {
+            upgrade_legacy(&mut v, "")?;
+            skyport_http::from_json_value(v)?
+        } else {
+            parse_json(&body)?
+        }
+    };
     // SMD answers 200 either way (with `null` on create, a bug); Skyport returns the endpoint.
     let (ep, _created) = inv.put_endpoint(&id, &raw, site_of(&principal)).await?;
     Ok(json(StatusCode::OK, &ep))

@@ -235,6 +235,21 @@ pub fn known(
     retry: u32,
     settings: &Settings,
 ) -> Result<String, UnsafeValue> {
+    let chain = chain_line(
+        settings,
+        key,
+        &format!("&retry={}", retry.saturating_add(1)),
+    );
+    boot_script(boot, id, &chain, settings)
+}
+
+/// BSS's `buildBootScript`: kernel, initrd, boot, and on failure a pause and `chain`.
+fn boot_script(
+    boot: &Boot,
+    id: &Identity,
+    chain: &str,
+    settings: &Settings,
+) -> Result<String, UnsafeValue> {
     check_value(Slot::Kernel, &boot.kernel)?;
     if let Some(i) = &boot.initrd {
         check_value(Slot::Initrd, i)?;
@@ -252,26 +267,46 @@ pub fn known(
     }
     s.push_str("boot || goto boot_retry\n:boot_retry\n");
     let _ = writeln!(s, "sleep {}", settings.retry_delay);
-    s.push_str(&chain_line(
-        settings,
-        key,
-        &format!("&retry={}", retry.saturating_add(1)),
-    ));
+    s.push_str(chain);
     s.push_str("\n\n");
     Ok(s)
 }
 
-/// The script for a node Skyport cannot boot yet (unknown, disabled, no kernel): wait, then ask
-/// again with the node's architecture (BSS `unknownBootScript`).
-pub fn unknown(key: Option<&ChainKey>, ts: i64, settings: &Settings) -> String {
+/// The script an unknown node of a known architecture boots: the `Unknown-<arch>` parameters
+/// (typically a discovery image), with no node identity on the command line, chaining back as
+/// an unknown node does (BSS `unknownBootScript` with `arch=`).
+pub fn unknown_boot(
+    boot: &Boot,
+    key: Option<&ChainKey>,
+    ts: i64,
+    settings: &Settings,
+) -> Result<String, UnsafeValue> {
+    boot_script(
+        boot,
+        &Identity::default(),
+        &unknown_chain(key, ts, settings),
+        settings,
+    )
+}
+
+fn unknown_chain(key: Option<&ChainKey>, ts: i64, settings: &Settings) -> String {
     let query = match key {
         Some(k) => k.query(),
         None => "mac=${net0/mac}".to_string(),
     };
     format!(
-        "#!ipxe\nsleep {}\nchain {}/boot/v1/bootscript?{query}&arch=${{buildarch}}&ts={ts}\n\n",
-        settings.unknown_delay,
+        "chain {}/boot/v1/bootscript?{query}&arch=${{buildarch}}&ts={ts}",
         settings.chain_base.trim_end_matches('/'),
+    )
+}
+
+/// The script for a node Skyport cannot boot yet (unknown, disabled, no kernel): wait, then ask
+/// again with the node's architecture (BSS `unknownBootScript`).
+pub fn unknown(key: Option<&ChainKey>, ts: i64, settings: &Settings) -> String {
+    format!(
+        "#!ipxe\nsleep {}\n{}\n\n",
+        settings.unknown_delay,
+        unknown_chain(key, ts, settings)
     )
 }
 

@@ -187,3 +187,23 @@ fn unsafe_values_are_refused() {
         .is_err()
     );
 }
+
+/// An unknown node that sent its architecture boots the `Unknown-<arch>` parameters: no
+/// xname=, nid= or BOOTIF= (nothing is known of it), and it chains back as unknown, with its
+/// architecture and the time stamp (BSS `unknownBootScript` → `buildBootScript`).
+#[test]
+fn unknown_node_of_an_architecture_boots_its_discovery_image() {
+    let boot = boot(
+        "http://10.0.0.1/discovery/vmlinuz",
+        Some("http://10.0.0.1/discovery/initrd"),
+        "console=ttyS0 discovery",
+    );
+    let s = unknown_boot(
+        &boot,
+        Some(&ChainKey::Mac(mac())),
+        1_765_000_000,
+        &settings(),
+    )
+    .unwrap();
+    golden("unknown-arch-mac.ipxe", &s);
+}

@@ -53,6 +53,39 @@ impl Spec {
             .cloned()
     }
 
+    /// The spec's templated path for a concrete request path (without the base path, as
+    /// [`Spec::check`] takes it) that documents `method`: literal segments must be equal, a
+    /// `{param}` takes any one segment, and the template with the most literal segments wins
+    /// (`/State/Components/Query` over `/State/Components/{xname}`).
+    pub fn template(&self, method: &str, path: &str) -> Option<String> {
+        let want: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        let method = method.to_ascii_lowercase();
+        self.doc
+            .get("paths")?
+            .as_object()?
+            .iter()
+            .filter(|(_, ops)| ops.get(&method).is_some())
+            .filter_map(|(t, _)| {
+                let segs: Vec<&str> = t.trim_end_matches('/').split('/').collect();
+                if segs.len() != want.len() {
+                    return None;
+                }
+                let mut literal = 0;
+                for (s, w) in segs.iter().zip(&want) {
+                    if s.starts_with('{') && s.ends_with('}') {
+                        continue;
+                    }
+                    if s != w {
+                        return None;
+                    }
+                    literal += 1;
+                }
+                Some((literal, t.clone()))
+            })
+            .max_by_key(|(literal, _)| *literal)
+            .map(|(_, t)| t)
+    }
+
     /// Checks `status` and `body` for `method path` (path as templated in the spec, without the
     /// base path, e.g. `/State/Components/{xname}`).
     pub fn check(&self, method: &str, path: &str, status: u16, body: &Value) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@
 pub mod de;
 pub mod discovery;
 pub mod hwinv;
+pub mod legacy;
 pub mod pcs;
 
 use serde::{Deserialize, Serialize};
@@ -81,9 +82,13 @@ pub struct Component {
     pub arch: String,
     #[serde(rename = "Class", default, skip_serializing_if = "String::is_empty")]
     pub class: String,
-    #[serde(rename = "ReservationDisabled", default)]
+    #[serde(
+        rename = "ReservationDisabled",
+        default,
+        skip_serializing_if = "is_false"
+    )]
     pub reservation_disabled: bool,
-    #[serde(rename = "Locked", default)]
+    #[serde(rename = "Locked", default, skip_serializing_if = "is_false")]
     pub locked: bool,
 }
 
@@ -208,8 +213,26 @@ pub struct DiscoveryInfo {
     pub redfish_version: String,
 }
 
+/// The `Password` key of a Redfish endpoint: always `""` on the wire, whatever was sent.
+/// Upstream always sends the key (its schemas require it; SMD with Vault sends `""`); Skyport
+/// never stores a BMC password, so there is nothing else it could send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoPassword;
+
+impl Serialize for NoPassword {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("")
+    }
+}
+
+impl<'de> Deserialize<'de> for NoPassword {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| NoPassword)
+    }
+}
+
 /// A Redfish endpoint (BMC) as SMD returns it, except that `Password` is never stored or
-/// returned (upstream echoes it back).
+/// returned (upstream echoes it back): it is always `""`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct RedfishEndpoint {
     #[serde(rename = "ID")]
@@ -230,6 +253,8 @@ pub struct RedfishEndpoint {
     pub uuid: String,
     #[serde(rename = "User", default)]
     pub user: String,
+    #[serde(rename = "Password", default)]
+    pub password: NoPassword,
     #[serde(rename = "UseSSDP", default, skip_serializing_if = "is_false")]
     pub use_ssdp: bool,
     #[serde(rename = "MACRequired", default, skip_serializing_if = "is_false")]
@@ -361,11 +386,8 @@ pub struct ComponentEndpoint {
     pub fqdn: String,
     #[serde(rename = "RedfishType")]
     pub redfish_type: String,
-    #[serde(
-        rename = "RedfishSubtype",
-        default,
-        skip_serializing_if = "String::is_empty"
-    )]
+    /// Always sent, even empty (no `omitempty` upstream).
+    #[serde(rename = "RedfishSubtype", default)]
     pub redfish_subtype: String,
     #[serde(rename = "MACAddr", default, skip_serializing_if = "String::is_empty")]
     pub mac_addr: String,
@@ -581,7 +603,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&c).unwrap_or_default(),
-            r#"{"ID":"x1c0s0b0n0","Type":"Node","State":"Ready","Flag":"OK","Enabled":true,"Role":"Compute","NID":1,"ReservationDisabled":false,"Locked":false}"#
+            r#"{"ID":"x1c0s0b0n0","Type":"Node","State":"Ready","Flag":"OK","Enabled":true,"Role":"Compute","NID":1}"#
         );
     }
 

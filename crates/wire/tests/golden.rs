@@ -66,7 +66,7 @@ fn component_bmc_omits_empty_fields() {
 }
 
 #[test]
-fn redfish_endpoint_has_no_password() {
+fn redfish_endpoint_password_is_always_empty() {
     let ep = RedfishEndpoint {
         id: BMC.into(),
         r#type: "NodeBMC".into(),

@@ -1,0 +1,261 @@
+//! OpenCHAMI compatibility as golden exchanges: every file in `tests/compat/` is a sequence of
+//! requests in upstream's shapes and the answers upstream gives (status, JSON body, text body,
+//! headers), read from upstream's source (each file says where). They run against everything
+//! `skyport serve` mounts (auth off, as upstream SMD and BSS run by default), once on the
+//! embedded store and once on DynamoDB Local behind the harness that adds the transaction
+//! conflicts and throttling DynamoDB Local never produces, and every SMD or BSS answer is also
+//! checked against upstream's OpenAPI spec where the spec documents the route.
+//!
+//! A file: `{"title", "upstream", "steps": [{"send": "METHOD /path?query", "body"?, "raw"?,
+//! "headers"?, "status", "json"?, "text"?, "headers_out"?}]}`. `json` is compared whole, except
+//! that the string `"<any>"` matches any value that is present; `text` is compared byte for byte.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+use skyport_store::Store;
+use skyport_testkit::app::Api;
+use skyport_testkit::spec::Spec;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    title: String,
+    upstream: String,
+    steps: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Step {
+    send: String,
+    #[serde(default)]
+    body: Option<Value>,
+    /// A body sent as these bytes (malformed input).
+    #[serde(default)]
+    raw: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    status: u16,
+    #[serde(default)]
+    json: Option<Value>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    headers_out: BTreeMap<String, String>,
+}
+
+fn cases() -> Vec<(String, Case)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no golden files in {}", dir.display());
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            let text = std::fs::read_to_string(&p).unwrap();
+            let case: Case = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, case)
+        })
+        .collect()
+}
+
+/// Settings as upstream BSS's defaults, with a cloud-init address to advertise.
+fn settings() -> skyport_ipxe::Settings {
+    skyport_ipxe::Settings {
+        advertise: Some("http://10.0.2.2:27777/cloud-init".into()),
+        ..skyport_ipxe::Settings::default()
+    }
+}
+
+struct Specs {
+    smd: Spec,
+    bss: Spec,
+}
+
+impl Specs {
+    fn load() -> Self {
+        let smd = Spec::openchami("OpenCHAMI-smd_api_swagger_v2.yaml")
+            .unwrap()
+            .deviation("Response_1.0.0", "code")
+            .deviation("Values.1.0.0_Values", "*")
+            // SMD sends `"RedfishSubtype":""` when the BMC reports no type (no `omitempty`), which
+            // the spec's enum does not list.
+            .deviation(
+                "ComponentEndpoint.1.0.0_ComponentEndpoint",
+                "RedfishSubtype",
+            );
+        Specs {
+            smd,
+            bss: Spec::openchami("OpenCHAMI-bss_api_swagger.yaml").unwrap(),
+        }
+    }
+
+    /// Checks an answer against the spec of its service where the spec documents the route.
+    fn check(&self, method: &str, path: &str, status: u16, body: &Value) -> anyhow::Result<()> {
+        let (spec, p) = if let Some(p) = path.strip_prefix("/hsm/v2") {
+            (&self.smd, p)
+        } else if path.starts_with("/boot/v1") {
+            (&self.bss, path)
+        } else {
+            return Ok(());
+        };
+        match spec.template(method, p) {
+            Some(t) => spec.check(method, &t, status, body),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether `got` is `want`, `"<any>"` in `want` matching any value.
+fn matches(want: &Value, got: &Value) -> bool {
+    match (want, got) {
+        (Value::String(w), _) if w == "<any>" => true,
+        (Value::Object(w), Value::Object(g)) => {
+            w.len() == g.len()
+                && w.iter()
+                    .all(|(k, v)| g.get(k).is_some_and(|gv| matches(v, gv)))
+        }
+        (Value::Array(w), Value::Array(g)) => {
+            w.len() == g.len() && w.iter().zip(g).all(|(a, b)| matches(a, b))
+        }
+        _ => want == got,
+    }
+}
+
+async fn run(store_name: &str, store: impl Fn(&str) -> futures_store::StoreFut) {
+    let specs = Specs::load();
+    for (name, case) in cases() {
+        let store: Arc<dyn Store> = store(&name).await;
+        let dir = tempfile::tempdir().unwrap();
+        let blobs =
+            Arc::new(skyport_images::FsBlobs::open(dir.path(), "http://127.0.0.1:1").unwrap());
+        let app = skyport::api(
+            store,
+            settings(),
+            blobs,
+            "http://10.0.2.2:27777/cloud-init".into(),
+            Arc::new(skyport_sites::LocalCredentials::new(None)),
+            None,
+            None,
+        );
+        let api = Api::new(skyport_http::app(app), Specs::load().bss);
+        for (i, step) in case.steps.iter().enumerate() {
+            let at = format!(
+                "{store_name}: {name} ({}) step {i}: {}",
+                case.title, step.send
+            );
+            let (method, uri) = step.send.split_once(' ').expect("METHOD /path");
+            let mut headers: Vec<(&str, &str)> = step
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let body = match (&step.body, &step.raw) {
+                (Some(b), _) => {
+                    headers.push(("content-type", "application/json"));
+                    serde_json::to_vec(b).unwrap()
+                }
+                (None, Some(r)) => r.as_bytes().to_vec(),
+                (None, None) => Vec::new(),
+            };
+            let r = api.raw(method, uri, &headers, body).await;
+            let raw = String::from_utf8_lossy(&r.raw).to_string();
+            if std::env::var_os("SKYPORT_COMPAT_SHOW").is_some() {
+                // To write a new file: see every answer (then check each against upstream).
+                eprintln!("{at}\n  -> {} {raw}", r.status.as_u16());
+            }
+            assert_eq!(r.status.as_u16(), step.status, "{at}: status; body: {raw}");
+            let path = uri.split('?').next().unwrap_or(uri);
+            specs
+                .check(method, path, r.status.as_u16(), &r.body)
+                .unwrap_or_else(|e| panic!("{at}: {e:#}"));
+            if let Some(want) = &step.json {
+                assert!(
+                    matches(want, &r.body),
+                    "{at}: body\n  want {want}\n  got  {raw}"
+                );
+            }
+            if let Some(want) = &step.text {
+                assert_eq!(&raw, want, "{at}: text body");
+            }
+            for (k, v) in &step.headers_out {
+                let got = r.headers.get(k).map(|h| h.to_str().unwrap_or("<binary>"));
+                assert_eq!(got, Some(v.as_str()), "{at}: header {k}");
+            }
+        }
+        assert!(
+            !case.upstream.is_empty(),
+            "{name}: say where upstream does this"
+        );
+    }
+}
+
+mod futures_store {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+
+    pub type StoreFut = Pin<Box<dyn Future<Output = Arc<dyn skyport_store::Store>>>>;
+
+    pub fn boxed(f: impl Future<Output = Arc<dyn skyport_store::Store>> + 'static) -> StoreFut {
+        Box::pin(f)
+    }
+}
+
+#[tokio::test]
+async fn golden_exchanges_on_the_embedded_store() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    run("sqlite", |name| {
+        let path = dir.path().join(format!("{name}.db"));
+        futures_store::boxed(async move {
+            Arc::new(skyport_store_sqlite::SqliteStore::open(path).unwrap()) as Arc<dyn Store>
+        })
+    })
+    .await;
+}
+
+/// The same exchanges on DynamoDB Local, behind the harness that holds transactions' items
+/// (so concurrent writers meet `TransactionConflict`) and throttles a few calls, as DynamoDB
+/// does and DynamoDB Local never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_exchanges_on_dynamodb_local() {
+    use skyport_testkit::dynamo_harness::{DynamoHarness, HarnessConfig};
+    let ddb = skyport_testkit::DynamoLocal::start().expect("DynamoDB Local");
+    let harness = DynamoHarness::start(
+        &ddb.endpoint(),
+        HarnessConfig {
+            throttle_per_mille: 20,
+            hold: std::time::Duration::from_millis(5),
+            ..HarnessConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let endpoint = harness.endpoint();
+    run("dynamodb", |name| {
+        let endpoint = endpoint.clone();
+        let table = format!(
+            "compat-{}",
+            name.trim_end_matches(".json")
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        );
+        futures_store::boxed(async move {
+            let client = skyport_testkit::dynamo_client(&endpoint, None).await;
+            let s = skyport_store_dynamo::DynamoStore::new(client, &table);
+            s.ensure_table().await.unwrap();
+            Arc::new(s) as Arc<dyn Store>
+        })
+    })
+    .await;
+}
