@@ -15,26 +15,26 @@ pub enum BootError {
     // ---- the request (400) ------------------------------------------------------------------
     #[error("Bad Request: no hosts, macs or nids given")]
     NoNodes,
-    #[error("Bad Request: need at least one of params, kernel or initrd")]
+    /// A PUT with neither params, kernel nor initrd (BSS's postgres `Set`).
+    #[error("No data")]
     NothingToSet,
-    #[error("Bad Request: nothing to update (give kernel, initrd, params or cloud-init)")]
+    /// A PATCH with nothing to change (BSS: 404).
+    #[error("Not Found: postgres.Update: must specify at least one of params, kernel, or initrd")]
     NothingToUpdate,
-    /// A DELETE that names neither nodes nor a whole configuration.
-    #[error("Bad Request: give hosts, macs or nids, or kernel+initrd+params")]
-    NoSelection,
-    #[error(
-        "hosts[{index}]: {value:?} is not a valid xname, a role, Default, Global or Unknown-<arch>"
-    )]
+    /// A `hosts` entry that is neither a valid xname nor a tag (the context says which).
+    #[error("Bad Request: invalid xname: {value}")]
     BadHost { index: usize, value: String },
-    #[error("hosts[{index}]: {xname} is a {hms_type}, not a Node")]
+    #[error("Bad Request: invalid xname type: {hms_type}")]
     NotANode {
         index: usize,
         xname: Xname,
         hms_type: HmsType,
     },
-    #[error("macs[{index}]: {source}")]
+    /// BSS's text, with the newline its `fmt.Errorf` puts at the end.
+    #[error("Bad Request: invalid MAC address format: {}\n", mac_input(.source))]
     BadMac { index: usize, source: MacError },
-    #[error("nids[{index}]: NID {nid} is out of range")]
+    /// A NID that is not a NID: above BSS's int32 (its JSON decoder's text), or negative.
+    #[error("{}", nid_text(*.nid))]
     BadNid { index: usize, nid: i64 },
     /// A kernel, initrd or params value that could not be placed in a script safely.
     #[error(transparent)]
@@ -45,8 +45,9 @@ pub enum BootError {
     NoRegistry { field: &'static str },
     #[error("{field}: no such image: {id}")]
     NoSuchImage { field: &'static str, id: String },
-    /// A POST naming nodes that already have parameters (BSS's text, from its postgres backend).
-    #[error("Bad Request: postgres.Add: No nodes to add (possible duplicate(s)): {}", .ids.join(", "))]
+    /// A POST naming nodes that already have parameters (BSS's text, from its postgres backend;
+    /// which ones is the context).
+    #[error("Bad Request: postgres.Add: data already exists")]
     Duplicate { ids: Vec<String> },
     /// A boot script request's `mac=`.
     #[error("mac: {0}")]
@@ -69,13 +70,13 @@ pub enum BootError {
     UnknownHostMac(String),
     #[error("Not Found - Unknown NID '{0}'")]
     UnknownHostNid(String),
-    /// A PATCH of nodes without parameters (their record ids).
-    #[error("Not Found: no boot parameters for {}", .0.join(", "))]
+    /// A PATCH of nodes without parameters (their record ids), in BSS's postgres words.
+    #[error("Not Found: postgres.Update: data does not exist: nodes table: {}", missing_lists(.0))]
     Missing(Vec<String>),
-    #[error("Not Found: no matching boot parameters")]
-    NoMatch,
-    #[error("Cannot find boot parameters for requested hosts, MACs or NIDs")]
-    NotFound,
+    /// A GET that found nothing; `kinds` is what it asked by (`Hosts`, `MACs`, `NIDs`), as BSS
+    /// words it.
+    #[error("Cannot find boot parameters for requested {}", or_list(.kinds))]
+    NotFound { kinds: Vec<&'static str> },
 
     // ---- stored data that cannot be served (422, 500) -------------------------------------------
     /// An `image:`/`s3://` reference where no registry is configured.
@@ -114,7 +115,70 @@ pub enum BootError {
     Inventory(#[from] ApiError),
 }
 
+/// `a`, `a or b`, `a, b or c` (BSS's wording of what was asked).
+fn or_list(kinds: &[&str]) -> String {
+    match kinds.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// `macs=[a b] xnames=[x] nids=[7]`: record ids sorted into BSS's lists (Go's `%v`).
+fn missing_lists(ids: &[String]) -> String {
+    let mut macs = Vec::new();
+    let mut xnames = Vec::new();
+    let mut nids = Vec::new();
+    for id in ids {
+        match id.split_once(':') {
+            Some(("mac", m)) => macs.push(m),
+            Some(("nid", n)) => nids.push(n),
+            Some((_, x)) => xnames.push(x),
+            None => xnames.push(id.as_str()),
+        }
+    }
+    format!(
+        "macs=[{}] xnames=[{}] nids=[{}]",
+        macs.join(" "),
+        xnames.join(" "),
+        nids.join(" ")
+    )
+}
+
+fn mac_input(e: &MacError) -> &str {
+    match e {
+        MacError::Invalid { input, .. } | MacError::Placeholder { input } => input,
+    }
+}
+
+fn nid_text(nid: i64) -> String {
+    if nid > i64::from(i32::MAX) || nid < i64::from(i32::MIN) {
+        format!(
+            "Bad Request: json: cannot unmarshal number {nid} into Go struct field BootParams.nids of type int32"
+        )
+    } else {
+        "An argument was out of range".to_string()
+    }
+}
+
 impl BootError {
+    /// What the problem's `context` member adds to the text: which entry of the request, which
+    /// records.
+    pub fn context(&self) -> Option<String> {
+        match self {
+            BootError::BadHost { index, .. } => Some(format!(
+                "hosts[{index}]: not a valid xname, a role, Default, Global or Unknown-<arch>"
+            )),
+            BootError::NotANode { index, xname, .. } => {
+                Some(format!("hosts[{index}]: {xname} is not a Node"))
+            }
+            BootError::BadMac { index, source } => Some(format!("macs[{index}]: {source}")),
+            BootError::BadNid { index, nid } => Some(format!("nids[{index}]: {nid}")),
+            BootError::Duplicate { ids } => Some(format!("existing: {}", ids.join(", "))),
+            _ => None,
+        }
+    }
+
     /// A store conflict on a POST is a duplicate (another writer created the entry first).
     pub(crate) fn on_create(e: StoreError) -> Self {
         match e {

@@ -374,7 +374,8 @@ impl BootService {
         } else {
             let want = Self::config_of(p);
             if want.kernel.is_empty() && want.initrd.is_empty() && want.params.is_empty() {
-                return Err(BootError::NoSelection);
+                // BSS deletes nothing and says so with a 200.
+                return Ok(0);
             }
             let candidates = if want.kernel.is_empty() {
                 self.store.list_all(BOOT_PARAMS, None).await?
@@ -396,7 +397,7 @@ impl BootService {
             out
         };
         if victims.is_empty() {
-            return Err(BootError::NoMatch);
+            return Ok(0);
         }
         Ok(skyport_store::delete_in_batches(&*self.store, BOOT_PARAMS, &victims, 100).await?)
     }
@@ -406,9 +407,19 @@ impl BootService {
     pub async fn get(&self, p: &BootParams) -> Result<Vec<BootParams>, BootError> {
         // As BSS, a value that names no node (a malformed MAC or xname) simply matches nothing.
         let named = !(p.hosts.is_empty() && p.macs.is_empty() && p.nids.is_empty());
+        let not_found = || {
+            let kinds = [
+                (!p.hosts.is_empty(), "Hosts"),
+                (!p.macs.is_empty(), "MACs"),
+                (!p.nids.is_empty(), "NIDs"),
+            ];
+            BootError::NotFound {
+                kinds: kinds.iter().filter(|(b, _)| *b).map(|(_, k)| *k).collect(),
+            }
+        };
         let keys = params::node_keys_matching(p);
         if named && keys.is_empty() {
-            return Err(BootError::NotFound);
+            return Err(not_found());
         }
         let recs = if keys.is_empty() {
             self.store.list_all(BOOT_PARAMS, None).await?
@@ -416,7 +427,7 @@ impl BootService {
             let ids: Vec<String> = keys.iter().map(NodeKey::record_id).collect();
             let recs = self.store.get_many(BOOT_PARAMS, &ids).await?;
             if recs.is_empty() {
-                return Err(BootError::NotFound);
+                return Err(not_found());
             }
             recs
         };

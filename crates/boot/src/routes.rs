@@ -22,14 +22,25 @@ type Res = Result<Response, ApiError>;
 /// 500; the store's, the image registry's and the inventory's errors keep their own mapping.
 impl From<BootError> for ApiError {
     fn from(e: BootError) -> Self {
+        let context = e.context();
+        let a = answer(e);
+        match context {
+            Some(c) => a.context(c),
+            None => a,
+        }
+    }
+}
+
+fn answer(e: BootError) -> ApiError {
+    {
         use BootError as E;
         match e {
             E::Store(e) => e.into(),
             E::Image(e) => e.into(),
             E::Inventory(e) => e,
             E::Missing(_)
-            | E::NoMatch
-            | E::NotFound
+            | E::NotFound { .. }
+            | E::NothingToUpdate
             | E::UnknownHost(_)
             | E::UnknownHostMac(_)
             | E::UnknownHostNid(_) => ApiError::not_found(e.to_string()),
@@ -42,8 +53,6 @@ impl From<BootError> for ApiError {
             | E::Render(_) => ApiError::Internal(e.to_string()),
             E::NoNodes
             | E::NothingToSet
-            | E::NothingToUpdate
-            | E::NoSelection
             | E::BadHost { .. }
             | E::NotANode { .. }
             | E::BadMac { .. }
@@ -150,9 +159,9 @@ fn bss_json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
 fn body_params(h: &HeaderMap, body: &Bytes, required: bool) -> Result<BootParams, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         if required {
-            return Err(ApiError::bad_request(
-                "Bad Request: request body is empty; expected BootParams JSON",
-            ));
+            // BSS's JSON decoder on an empty body.
+            return Err(ApiError::bad_request("Bad Request: EOF")
+                .context("the request body is empty; expected BootParams JSON"));
         }
         return Ok(BootParams::default());
     }
@@ -338,9 +347,10 @@ mod tests {
 
     use super::*;
 
+    /// The status and `detail` a client sees.
     fn answer(e: BootError) -> (u16, String) {
         let a = ApiError::from(e);
-        (a.status().as_u16(), a.to_string())
+        (a.status().as_u16(), a.detail())
     }
 
     fn json_error() -> serde_json::Error {
@@ -352,25 +362,17 @@ mod tests {
         let mac_error = || Mac::parse("zz").unwrap_err();
         let cases: Vec<(BootError, u16, String)> = vec![
             (BootError::NoNodes, 400, "Bad Request: no hosts, macs or nids given".into()),
-            (
-                BootError::NothingToSet,
-                400,
-                "Bad Request: need at least one of params, kernel or initrd".into(),
-            ),
+            (BootError::NothingToSet, 400, "No data".into()),
             (
                 BootError::NothingToUpdate,
-                400,
-                "Bad Request: nothing to update (give kernel, initrd, params or cloud-init)".into(),
-            ),
-            (
-                BootError::NoSelection,
-                400,
-                "Bad Request: give hosts, macs or nids, or kernel+initrd+params".into(),
+                404,
+                "Not Found: postgres.Update: must specify at least one of params, kernel, or initrd"
+                    .into(),
             ),
             (
                 BootError::BadHost { index: 2, value: "nope".into() },
                 400,
-                "hosts[2]: \"nope\" is not a valid xname, a role, Default, Global or Unknown-<arch>".into(),
+                "Bad Request: invalid xname: nope".into(),
             ),
             (
                 BootError::NotANode {
@@ -379,18 +381,19 @@ mod tests {
                     hms_type: HmsType::NodeBmc,
                 },
                 400,
-                "hosts[0]: x1000c0s0b0 is a NodeBMC, not a Node".into(),
+                "Bad Request: invalid xname type: NodeBMC".into(),
             ),
             (
                 BootError::BadMac { index: 1, source: mac_error() },
                 400,
-                format!("macs[1]: {}", mac_error()),
+                "Bad Request: invalid MAC address format: zz\n".into(),
             ),
             (
-                BootError::BadNid { index: 0, nid: -4 },
+                BootError::BadNid { index: 0, nid: 3_000_000_000 },
                 400,
-                "nids[0]: NID -4 is out of range".into(),
+                "Bad Request: json: cannot unmarshal number 3000000000 into Go struct field BootParams.nids of type int32".into(),
             ),
+            (BootError::BadNid { index: 0, nid: -4 }, 400, "An argument was out of range".into()),
             (
                 BootError::BadS3Url { field: "kernel", value: "s3://".into() },
                 400,
@@ -410,22 +413,30 @@ mod tests {
             (
                 BootError::Duplicate { ids: vec!["host:x1".into(), "mac:a".into()] },
                 400,
-                "Bad Request: postgres.Add: No nodes to add (possible duplicate(s)): host:x1, mac:a"
-                    .into(),
+                "Bad Request: postgres.Add: data already exists".into(),
             ),
             (BootError::ScriptMac(mac_error()), 400, format!("mac: {}", mac_error())),
             (BootError::ScriptNid("x".into()), 400, "nid: \"x\" is not a NID".into()),
             (BootError::NoScriptKey, 400, "Need a mac=, name=, or nid= parameter".into()),
             (
-                BootError::Missing(vec!["host:x1".into()]),
+                BootError::Missing(vec!["host:x1".into(), "mac:aa:bb".into(), "nid:7".into()]),
                 404,
-                "Not Found: no boot parameters for host:x1".into(),
+                "Not Found: postgres.Update: data does not exist: nodes table: macs=[aa:bb] xnames=[x1] nids=[7]".into(),
             ),
-            (BootError::NoMatch, 404, "Not Found: no matching boot parameters".into()),
             (
-                BootError::NotFound,
+                BootError::NotFound { kinds: vec!["Hosts"] },
                 404,
-                "Cannot find boot parameters for requested hosts, MACs or NIDs".into(),
+                "Cannot find boot parameters for requested Hosts".into(),
+            ),
+            (
+                BootError::NotFound { kinds: vec!["MACs", "NIDs"] },
+                404,
+                "Cannot find boot parameters for requested MACs or NIDs".into(),
+            ),
+            (
+                BootError::NotFound { kinds: vec!["Hosts", "MACs", "NIDs"] },
+                404,
+                "Cannot find boot parameters for requested Hosts, MACs or NIDs".into(),
             ),
             (
                 BootError::Unresolvable { value: "image:k1".into() },
@@ -471,11 +482,36 @@ mod tests {
                 table: "BootParams".into(),
                 id: "mac:52:54:00:00:00:01".into(),
             })),
-            (
-                400,
-                "Bad Request: postgres.Add: No nodes to add (possible duplicate(s)): mac:52:54:00:00:00:01"
-                    .into()
-            )
+            (400, "Bad Request: postgres.Add: data already exists".into())
+        );
+    }
+
+    /// What `detail` (BSS's fixed text) does not say is in the problem's `context` member.
+    #[test]
+    fn which_entry_is_in_the_context() {
+        let ctx = |e: BootError| match ApiError::from(e) {
+            ApiError::WithContext { context, .. } => context,
+            other => panic!("no context: {other}"),
+        };
+        assert_eq!(
+            ctx(BootError::Duplicate {
+                ids: vec!["host:x1".into(), "mac:a".into()]
+            }),
+            "existing: host:x1, mac:a"
+        );
+        assert_eq!(
+            ctx(BootError::BadHost {
+                index: 2,
+                value: "nope".into()
+            }),
+            "hosts[2]: not a valid xname, a role, Default, Global or Unknown-<arch>"
+        );
+        assert!(
+            ctx(BootError::BadMac {
+                index: 1,
+                source: Mac::parse("zz").unwrap_err()
+            })
+            .starts_with("macs[1]: ")
         );
     }
 }

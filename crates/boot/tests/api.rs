@@ -70,11 +70,12 @@ async fn boot_parameters_crud() {
     let r = api.call("POST", PARAMS, PARAMS, Some(bp.clone())).await;
     assert!(r.expect(201).raw.is_empty());
     let r = api.call("POST", PARAMS, PARAMS, Some(bp)).await.expect(400);
+    // BSS's text in `detail`, which entries in the `context` member.
+    assert_eq!(r.detail(), "Bad Request: postgres.Add: data already exists");
     assert!(
-        r.detail()
-            .starts_with("Bad Request: postgres.Add: No nodes to add (possible duplicate(s))"),
+        r.context().contains("host:x1000c0s0b0n0"),
         "{}",
-        r.detail()
+        r.context()
     );
 
     let r = api.get(PARAMS, PARAMS).await.expect(200);
@@ -109,7 +110,8 @@ async fn boot_parameters_crud() {
     ])
     .await;
 
-    // PATCH changes only what it names; a node without parameters is 404; an empty PATCH 400.
+    // PATCH changes only what it names; a node without parameters is 404, and so (as BSS) is
+    // an empty PATCH.
     let quiet = json!({"nids": [7], "params": "quiet"});
     api.call("PATCH", PARAMS, "", Some(quiet)).await.expect(200);
     let r = api
@@ -126,11 +128,14 @@ async fn boot_parameters_crud() {
         "",
         Some(json!({"nids": [7, 8], "params": "x"})),
     );
-    assert!(r.await.expect(404).detail().contains("nid:8"));
+    assert_eq!(
+        r.await.expect(404).detail(),
+        "Not Found: postgres.Update: data does not exist: nodes table: macs=[] xnames=[] nids=[8]"
+    );
     // PUT replaces (and creates).
     let k2 = json!({"nids": [7, 8], "kernel": "http://10.0.2.2/k2"});
     api.steps([
-        ("PATCH", PARAMS, "", Some(json!({"nids": [7]})), 400),
+        ("PATCH", PARAMS, "", Some(json!({"nids": [7]})), 404),
         ("PUT", PARAMS, PARAMS, Some(k2), 200),
     ])
     .await;
@@ -214,7 +219,7 @@ async fn bad_and_unsafe_input_is_refused_and_nothing_is_written() {
             .call("POST", PARAMS, "", Some(body.clone()))
             .await
             .expect(400);
-        assert!(r.detail().contains(needle), "{body}: {}", r.detail());
+        assert!(r.explained().contains(needle), "{body}: {}", r.explained());
     }
     // Malformed JSON (named), the wrong content type, no body.
     for (content_type, body, status, needle) in [
@@ -232,7 +237,7 @@ async fn bad_and_unsafe_input_is_refused_and_nothing_is_written() {
             .into_iter()
             .collect();
         let r = api.raw("POST", PARAMS, &headers, body.to_vec()).await;
-        assert!(r.expect(status).detail().contains(needle));
+        assert!(r.expect(status).explained().contains(needle));
     }
     // Nothing stored: Go's nil slice, `null`, as BSS answers.
     let r = api.get(PARAMS, "").await.expect(200);

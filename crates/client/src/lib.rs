@@ -221,7 +221,7 @@ impl Client {
             let problem = serde_json::from_str::<Value>(&text).ok();
             let detail = problem
                 .as_ref()
-                .and_then(|p| p.get("detail").and_then(Value::as_str).map(String::from))
+                .and_then(detail_of)
                 .unwrap_or_else(|| text.trim().chars().take(300).collect());
             return Err(ClientError::Http {
                 method,
@@ -292,12 +292,23 @@ impl Client {
     }
 }
 
-/// The `detail` of an RFC 7807 answer, or the start of whatever else the body was.
+/// A problem's `detail`, with Skyport's `context` member after it when there is one (the
+/// detail is upstream's fixed text; the context says which entry or value).
+fn detail_of(p: &Value) -> Option<String> {
+    let detail = p.get("detail").and_then(Value::as_str)?;
+    Some(match p.get("context").and_then(Value::as_str) {
+        Some(c) if !c.is_empty() => format!("{detail} ({c})"),
+        _ => detail.to_string(),
+    })
+}
+
+/// The `detail` of an RFC 7807 answer (and its `context`), or the start of whatever else the
+/// body was.
 pub async fn problem_detail(resp: reqwest::Response) -> String {
     let body = resp.text().await.unwrap_or_default();
     serde_json::from_str::<Value>(&body)
         .ok()
-        .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_string))
+        .and_then(|v| detail_of(&v))
         .unwrap_or_else(|| body.chars().take(200).collect())
 }
 

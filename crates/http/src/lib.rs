@@ -55,6 +55,14 @@ pub enum ApiError {
     /// A route upstream has that Skyport deliberately does not implement (PCS power capping).
     #[error("{0}")]
     NotImplemented(String),
+    /// `error`'s answer, with `detail` exactly upstream's text (clients compare it) and what
+    /// Skyport knows more (which entry, value or holder) in the problem's `context` member
+    /// (an RFC 7807 extension member). Built with [`ApiError::context`].
+    #[error("{error} ({context})")]
+    WithContext {
+        error: Box<ApiError>,
+        context: String,
+    },
 }
 
 impl ApiError {
@@ -74,6 +82,39 @@ impl ApiError {
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::WithContext { error, .. } => error.status(),
+        }
+    }
+
+    /// This answer with `context` (which entry, value or holder) beside upstream's `detail`.
+    /// Context already there is kept, the new one after it.
+    pub fn context(self, context: impl Into<String>) -> Self {
+        let context = context.into();
+        match self {
+            ApiError::WithContext { error, context: c } => ApiError::WithContext {
+                error,
+                context: format!("{c}; {context}"),
+            },
+            error => ApiError::WithContext {
+                error: Box::new(error),
+                context,
+            },
+        }
+    }
+
+    /// The problem's `detail`: the text without its context.
+    pub fn detail(&self) -> String {
+        match self {
+            ApiError::WithContext { error, .. } => error.detail(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The answer under any context (to match on its kind).
+    pub fn kind(&self) -> &ApiError {
+        match self {
+            ApiError::WithContext { error, .. } => error.kind(),
+            other => other,
         }
     }
 
@@ -125,14 +166,28 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
     pub status: u16,
+    /// Skyport's extension member: what `detail` (upstream's exact text) does not say, such as
+    /// which entry of a request, which value, or who holds a conflicting key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 pub fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
+    problem_with(status, detail, None)
+}
+
+/// [`problem`] with Skyport's `context` member.
+pub fn problem_with(
+    status: StatusCode,
+    detail: impl Into<String>,
+    context: Option<String>,
+) -> Response {
     let body = Problem {
         type_: "about:blank".into(),
         title: status.canonical_reason().unwrap_or("Error").into(),
         detail: detail.into(),
         status: status.as_u16(),
+        context,
     };
     let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
     bytes.push(b'\n');
@@ -152,7 +207,11 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = status.as_u16(), detail = %self, "request rejected");
         }
-        let mut r = problem(status, self.to_string());
+        let context = match &self {
+            ApiError::WithContext { context, .. } => Some(context.clone()),
+            _ => None,
+        };
+        let mut r = problem_with(status, self.detail(), context);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Storage hiccups are transient; tell clients (and retrying scripts) when to come back.
             r.headers_mut()

@@ -15,6 +15,9 @@ use crate::filters::ComponentFilter;
 use crate::records::{self, COMPONENTS, GROUPS, NID_KEY};
 use crate::{Fail, Inventory, retrying};
 
+/// SMD's prefix of a failed `PATCH State/Components/BulkNID` (`operation '<op>' failed: `).
+const BULK_NID: &str = "operation 'Bulk Update NID' failed: ";
+
 /// Largest NID accepted: SMD stores NIDs as BIGINT (BSS's boot parameters by NID are int32,
 /// so larger NIDs can be booted by xname or MAC only, as upstream).
 pub const MAX_NID: i64 = i64::MAX;
@@ -206,11 +209,16 @@ fn unchanged_since(r: &Record, want: Option<u64>) -> Result<(), ApiError> {
 pub(crate) fn nid_conflict(e: skyport_store::StoreError) -> Fail {
     match e {
         skyport_store::StoreError::Duplicate { key, owner } if key.name == NID_KEY => {
-            Fail::Api(ApiError::conflict(format!(
-                "NID {} is already assigned to {}",
-                key.value,
-                owner.trim_start_matches("Components/")
-            )))
+            // SMD's store text for a unique key (SMD itself lets NIDs repeat).
+            Fail::Api(
+                ApiError::conflict("Would create a duplicate key or non-unique field").context(
+                    format!(
+                        "NID {} is already assigned to {}",
+                        key.value,
+                        owner.trim_start_matches("Components/")
+                    ),
+                ),
+            )
         }
         other => other.into(),
     }
@@ -345,8 +353,13 @@ impl Inventory {
         force: bool,
         if_match: Option<u64>,
     ) -> Result<(), InventoryError> {
-        let x = Xname::parse(url_id)
-            .map_err(|_| ApiError::bad_request(format!("invalid xname '{url_id}' in URL")))?;
+        // SMD lowercases the URL's xname and then fails its validation with this text.
+        let x = Xname::parse(url_id).map_err(|_| {
+            ApiError::bad_request(format!(
+                "couldn't validate component: xname ID '{}' is invalid",
+                url_id.trim().to_ascii_lowercase()
+            ))
+        })?;
         let v = validate(c, Some(&x)).map_err(InventoryError::Component)?;
         if if_match.is_some() {
             match self
@@ -376,7 +389,7 @@ impl Inventory {
         let mut xs = Vec::new();
         for id in ids {
             let x = Xname::parse(id)
-                .map_err(|_| ApiError::bad_request(format!("invalid xname ID '{id}'")))?;
+                .map_err(|_| ApiError::bad_request("invalid xname ID").context(id.clone()))?;
             xs.push(x.to_string());
         }
         // Validated once up front, so a bad value is a 400 even for unknown components.
@@ -400,13 +413,15 @@ impl Inventory {
         let mut by_id: BTreeMap<String, Option<i64>> = BTreeMap::new();
         for (i, e) in entries.iter().enumerate() {
             let x = Xname::parse(&e.id).map_err(|_| {
-                ApiError::bad_request(format!("Components[{i}].ID: invalid xname ID '{}'", e.id))
+                ApiError::bad_request(format!("{BULK_NID}Argument was not a valid xname ID"))
+                    .context(format!("Components[{i}].ID: {:?}", e.id))
             })?;
             let nid = match e.nid {
                 None => {
                     return Err(ApiError::bad_request(format!(
-                        "Components[{i}].NID: NID value missing.  Use NID < 0 to unset."
+                        "{BULK_NID}NID value missing.  Use NID < 0 to unset."
                     ))
+                    .context(format!("Components[{i}]"))
                     .into());
                 }
                 Some(n) if n < 0 => None,
@@ -484,9 +499,7 @@ impl Inventory {
     async fn existing_components(&self, ids: &[String]) -> Result<Vec<Record>, Fail> {
         let recs = self.store.get_many(COMPONENTS, ids).await?;
         if let Some(m) = records::missing(ids, &recs) {
-            return Err(Fail::Api(ApiError::not_found(format!(
-                "no such xname: {m}"
-            ))));
+            return Err(Fail::Api(ApiError::not_found("no such xname.").context(m)));
         }
         Ok(recs)
     }

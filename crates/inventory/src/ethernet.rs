@@ -22,9 +22,8 @@ use crate::{Candidates, Fail, Inventory, now_rfc3339, retrying};
 fn ip_mapping(m: &IpMappingIn, field: &str) -> Result<IpMapping, ApiError> {
     let raw = m.ip_address.as_deref().unwrap_or("").trim();
     let ip: IpAddr = raw.parse().map_err(|_| {
-        ApiError::bad_request(format!(
-            "Invalid CompEthInterface IP Address ({field}: {raw:?})"
-        ))
+        ApiError::bad_request("Invalid CompEthInterface IP Address")
+            .context(format!("{field}: {raw:?}"))
     })?;
     Ok(IpMapping {
         ip_address: ip.to_string(),
@@ -37,10 +36,10 @@ fn ip_list(items: &[IpMappingIn]) -> Result<Vec<IpMapping>, ApiError> {
     for (i, m) in items.iter().enumerate() {
         let ip = ip_mapping(m, &format!("IPAddresses[{i}].IPAddress"))?;
         if out.iter().any(|o| o.ip_address == ip.ip_address) {
-            return Err(ApiError::bad_request(format!(
-                "IPAddresses[{i}]: {} is listed twice",
-                ip.ip_address
-            )));
+            return Err(ApiError::bad_request(
+                "operation would conflict with an existing IP Address on the same ethernet interface.",
+            )
+            .context(format!("IPAddresses[{i}]: {} is listed twice", ip.ip_address)));
         }
         out.push(ip);
     }
@@ -54,12 +53,29 @@ fn iface_id(id: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::not_found(format!("No such component ethernet interface: {id}")))
 }
 
+/// What SMD answers for a MAC it cannot read (`rf.NormalizeVerifyMAC`'s text, sent as is):
+/// the wrong number of hex digits, or Go's ParseInt failure on what is there.
+fn upstream_mac_error(raw: &str) -> String {
+    let digits: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if digits.len() != 12 {
+        "MAC string has invalid length".to_string()
+    } else {
+        format!("strconv.ParseInt: parsing \"{digits}\": invalid syntax")
+    }
+}
+
 fn component_and_type(cid: Option<&str>) -> Result<(String, String), ApiError> {
     match cid.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok((String::new(), String::new())),
         Some(c) => {
             let x = Xname::parse(c).map_err(|_| {
-                ApiError::bad_request(format!("Invalid CompEthInterface component ID ({c:?})"))
+                ApiError::bad_request("Invalid CompEthInterface component ID")
+                    .context(format!("ComponentID: {c:?}"))
             })?;
             Ok((x.to_string(), x.hms_type().to_string()))
         }
@@ -68,16 +84,17 @@ fn component_and_type(cid: Option<&str>) -> Result<(String, String), ApiError> {
 
 fn rfc3339(name: &str, v: &str) -> Result<time::OffsetDateTime, ApiError> {
     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(|_| {
-        ApiError::bad_request(format!(
-            "bad query param: Argument was not in a valid RFC3339 time format ({name}={v:?})"
-        ))
+        ApiError::bad_request("bad query param: Argument was not in a valid RFC3339 time format")
+            .context(format!("{name}={v:?}"))
     })
 }
 
 impl Inventory {
     pub async fn post_interface(&self, body: &EthernetInterfaceIn) -> Result<String, ApiError> {
         let raw = body.mac_address.as_deref().unwrap_or("");
-        let mac = Mac::parse(raw).map_err(|e| ApiError::bad_request(format!("MACAddress: {e}")))?;
+        let mac = Mac::parse(raw).map_err(|e| {
+            ApiError::bad_request(upstream_mac_error(raw)).context(format!("MACAddress: {e}"))
+        })?;
         let (component_id, r#type) = component_and_type(body.component_id.as_deref())?;
         let ei = EthernetInterface {
             id: mac.id(),
@@ -180,16 +197,17 @@ impl Inventory {
                 "Request must have at least one patch field.",
             ));
         }
+        // SMD's PATCH answers a bad component ID with its store's text.
+        let bad_cid = |c: &str| {
+            ApiError::bad_request("bad query param: Argument was not a valid xname ID")
+                .context(format!("ComponentID: {c:?}"))
+        };
         let cid = match p.component_id.as_deref() {
-            Some(c) => Some(component_and_type(Some(c)).and_then(|(x, t)| {
-                if x.is_empty() {
-                    Err(ApiError::bad_request(
-                        "bad query param: Argument was not a valid xname ID",
-                    ))
-                } else {
-                    Ok((x, t))
-                }
-            })?),
+            Some(c) => Some(match component_and_type(Some(c)) {
+                Ok((x, _)) if x.is_empty() => return Err(bad_cid(c)),
+                Ok(xt) => xt,
+                Err(_) => return Err(bad_cid(c)),
+            }),
             None => None,
         };
         let ips = p.ip_addresses.as_deref().map(ip_list).transpose()?;
@@ -208,7 +226,14 @@ impl Inventory {
                 }
                 Ok(())
             })
-            .await?;
+            .await
+            .map_err(|e| match e.kind() {
+                // SMD's PATCH of an unknown interface says so without the ID.
+                ApiError::NotFound(_) => {
+                    ApiError::not_found("no such component ethernet interface.")
+                }
+                _ => e,
+            })?;
         Ok(e)
     }
 
@@ -387,9 +412,8 @@ impl InterfaceFilter {
         let mut macs = Vec::new();
         for v in q.all("macaddress") {
             let m = Mac::parse(v).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "Invalid component ethernet interface MAC address. ({v:?})"
-                ))
+                ApiError::bad_request("Invalid component ethernet interface MAC address.")
+                    .context(format!("macaddress={v:?}"))
             })?;
             macs.push(m.to_string());
         }
@@ -398,18 +422,18 @@ impl InterfaceFilter {
             if v.is_empty() {
                 cids.push(String::new());
             } else {
-                cids.push(
-                    Xname::parse(v)
-                        .map(|x| x.to_string())
-                        .map_err(|_| ApiError::bad_request(format!("Invalid CompID. ({v:?})")))?,
-                );
+                cids.push(Xname::parse(v).map(|x| x.to_string()).map_err(|_| {
+                    ApiError::bad_request("Invalid CompID.").context(format!("componentid={v:?}"))
+                })?);
             }
         }
         let mut types = Vec::new();
         for v in q.all("type") {
             types.push(
                 v.parse::<HmsType>()
-                    .map_err(|_| ApiError::bad_request(format!("Invalid HMS type. ({v:?})")))?
+                    .map_err(|_| {
+                        ApiError::bad_request("Invalid HMS type.").context(format!("type={v:?}"))
+                    })?
                     .to_string(),
             );
         }

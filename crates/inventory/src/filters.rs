@@ -35,8 +35,9 @@ impl OneOf {
                 .parse::<T>()
                 .map_err(|_| {
                     ApiError::bad_request(format!(
-                        "bad query param: Argument was not a valid {what} ({name}={v:?})"
+                        "bad query param: Argument was not a valid {what}"
                     ))
+                    .context(format!("{name}={v:?}"))
                 })?
                 .to_string();
             if neg {
@@ -97,9 +98,8 @@ fn ints(q: &QueryParams, name: &str) -> Result<Vec<i64>, ApiError> {
         .into_iter()
         .map(|v| {
             v.trim().parse::<i64>().map_err(|_| {
-                ApiError::bad_request(format!(
-                    "bad query param: a required argument was not an integer ({name}={v:?})"
-                ))
+                ApiError::bad_request("bad query param: a required argument was not an integer")
+                    .context(format!("{name}={v:?}"))
             })
         })
         .collect()
@@ -109,9 +109,10 @@ fn opt_bool(q: &QueryParams, name: &str) -> Result<Option<bool>, ApiError> {
     match q.first(name) {
         None => Ok(None),
         Some(v) => parse_bool(v).map(Some).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "bad query param: a required argument did not match any valid input ({name}={v:?})"
-            ))
+            ApiError::bad_request(
+                "bad query param: a required argument did not match any valid input",
+            )
+            .context(format!("{name}={v:?}"))
         }),
     }
 }
@@ -129,9 +130,8 @@ pub(crate) fn xname_params(q: &QueryParams, name: &str) -> Result<Vec<Xname>, Ap
         .into_iter()
         .map(|v| {
             Xname::parse(v).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "bad query param: Argument was not a valid xname ID ({name}={v:?})"
-                ))
+                ApiError::bad_request("bad query param: Argument was not a valid xname ID")
+                    .context(format!("{name}={v:?}"))
             })
         })
         .collect()
@@ -143,9 +143,8 @@ pub(crate) fn type_params(q: &QueryParams) -> Result<Vec<HmsType>, ApiError> {
         .into_iter()
         .map(|v| {
             v.parse::<HmsType>().map_err(|_| {
-                ApiError::bad_request(format!(
-                    "bad query param: Argument was not a valid HMS Type (type={v:?})"
-                ))
+                ApiError::bad_request("bad query param: Argument was not a valid HMS Type")
+                    .context(format!("type={v:?}"))
             })
         })
         .collect()
@@ -182,9 +181,8 @@ impl ComponentFilter {
         for g in q.all("group") {
             let g = g.to_ascii_lowercase();
             if !valid_label(&g) {
-                return Err(ApiError::bad_request(format!(
-                    "bad query param: no such group ({g:?})"
-                )));
+                return Err(ApiError::bad_request("bad query param: no such group")
+                    .context(format!("group={g:?}")));
             }
             groups.push(g);
         }
@@ -214,9 +212,8 @@ impl ComponentFilter {
                 raw
             };
             let canon = raw.parse::<Flag>().map_err(|_| {
-                ApiError::bad_request(format!(
-                    "bad query param: Argument was not a valid HMS Flag (flag={v:?})"
-                ))
+                ApiError::bad_request("bad query param: Argument was not a valid HMS Flag")
+                    .context(format!("flag={v:?}"))
             })?;
             if neg {
                 flags.exclude.push(canon.to_string());

@@ -18,26 +18,67 @@ const DUP_GROUP: &str = "operation would conflict with an existing group that ha
 const DUP_EXCL: &str =
     "operation would conflict with an existing member in another exclusive group.";
 
+/// A label or tag, lowercased; when it has other characters than SMD allows, SMD's text for
+/// `what` (`group label` → `Invalid group label.`, `tag` → `Invalid tag.`) with the value in
+/// the problem's context.
 pub(crate) fn label(s: &str, what: &str) -> Result<String, ApiError> {
     let l = s.trim().to_ascii_lowercase();
     if valid_label(&l) {
         Ok(l)
     } else {
-        Err(ApiError::bad_request(format!(
-            "Invalid {what} {s:?}: use lowercase letters, digits and -:._"
-        )))
+        let what_cap = format!("{}{}", what[..1].to_ascii_uppercase(), &what[1..]);
+        Err(
+            ApiError::bad_request(format!("Invalid {what}.")).context(format!(
+                "{what_cap} {s:?}: use lowercase letters, digits and -:._"
+            )),
+        )
     }
 }
 
-fn members(ids: &[String]) -> Result<Vec<String>, ApiError> {
+/// SMD's text for any label, tag or exclusive group of a new group or partition it cannot take.
+const BAD_FIELD: &str = "group or partition field has invalid characters";
+
+/// [`label`] for a new group's fields: SMD's create text, the value in the context.
+fn new_label(s: &str, what: &str) -> Result<String, ApiError> {
+    label(s, what).map_err(|e| {
+        let ctx = match &e {
+            ApiError::WithContext { context, .. } => context.clone(),
+            other => other.to_string(),
+        };
+        ApiError::bad_request(format!("couldn't validate group: {BAD_FIELD}")).context(ctx)
+    })
+}
+
+/// A member list, normalised. Invalid xnames get SMD's text for `POST /groups`
+/// (`couldn't validate group: got HMSTypeInvalid …`) or, with `put`, for `PUT …/members`
+/// (`invalid xname IDs: [a b]`, which names them itself).
+fn members(ids: &[String], put: bool) -> Result<Vec<String>, ApiError> {
+    let bad: Vec<&str> = ids
+        .iter()
+        .filter(|id| Xname::parse(id).is_err())
+        .map(String::as_str)
+        .collect();
+    if !bad.is_empty() {
+        return Err(if put {
+            ApiError::bad_request(format!("invalid xname IDs: [{}]", bad.join(" ")))
+        } else {
+            let at: Vec<String> = ids
+                .iter()
+                .enumerate()
+                .filter(|(_, id)| Xname::parse(id).is_err())
+                .map(|(i, id)| format!("ids[{i}]: {id:?}"))
+                .collect();
+            ApiError::bad_request(
+                "couldn't validate group: got HMSTypeInvalid instead of valid type",
+            )
+            .context(format!("invalid xname ID at {}", at.join(", ")))
+        });
+    }
     let mut out: Vec<String> = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let x = Xname::parse(id)
-            .map_err(|_| ApiError::bad_request(format!("invalid xname ID at ids[{i}]: {id:?}")))?;
+    for id in ids {
+        let x = Xname::parse(id).map_err(|_| ApiError::bad_request("invalid xname ID"))?;
         if out.contains(&x.to_string()) {
-            return Err(ApiError::conflict(format!(
-                "{DUP_GROUP} ({x} listed twice)"
-            )));
+            return Err(ApiError::conflict(DUP_GROUP).context(format!("{x} listed twice")));
         }
         out.push(x.to_string());
     }
@@ -47,8 +88,8 @@ fn members(ids: &[String]) -> Result<Vec<String>, ApiError> {
 fn group_conflict(e: StoreError) -> Fail {
     match e {
         StoreError::Duplicate { key, owner } if key.name.starts_with("excl:") => {
-            Fail::Api(ApiError::conflict(format!(
-                "{DUP_EXCL} ({} is in {})",
+            Fail::Api(ApiError::conflict(DUP_EXCL).context(format!(
+                "{} is in {}",
                 key.value,
                 owner.trim_start_matches("Groups/")
             )))
@@ -62,7 +103,7 @@ impl Inventory {
     async fn member_checks(&self, ids: &[String]) -> Result<Vec<Write>, Fail> {
         let recs = self.store.get_many(COMPONENTS, ids).await?;
         if let Some(m) = records::missing(ids, &recs) {
-            let e = ApiError::bad_request(format!("linked component does not exist: {m}"));
+            let e = ApiError::bad_request("linked component does not exist").context(m);
             return Err(Fail::Api(e));
         }
         Ok(recs
@@ -75,22 +116,22 @@ impl Inventory {
     }
 
     pub async fn create_group(&self, g: &GroupIn) -> Result<String, ApiError> {
-        let l = label(g.label.as_deref().unwrap_or(""), "group label")
-            .map_err(|e| ApiError::bad_request(format!("couldn't validate group: {e}")))?;
+        let l = new_label(g.label.as_deref().unwrap_or(""), "group label")?;
         let excl = match g.exclusive_group.as_deref().filter(|s| !s.is_empty()) {
-            Some(e) => label(e, "exclusiveGroup")?,
+            Some(e) => new_label(e, "exclusiveGroup")?,
             None => String::new(),
         };
         let tags = g
             .tags
             .iter()
-            .map(|t| label(t, "tag"))
+            .map(|t| new_label(t, "tag"))
             .collect::<Result<Vec<_>, _>>()?;
         let ids = members(
             g.members
                 .as_ref()
                 .map(|m| m.ids.as_slice())
                 .unwrap_or_default(),
+            false,
         )?;
         let group = Group {
             label: l.clone(),
@@ -220,7 +261,7 @@ impl Inventory {
 
     pub async fn add_group_member(&self, l: &str, id: &str) -> Result<String, ApiError> {
         let x = Xname::parse(id)
-            .map_err(|_| ApiError::bad_request(format!("invalid xname ID {id:?}")))?;
+            .map_err(|_| ApiError::bad_request("invalid xname ID").context(format!("{id:?}")))?;
         let attempt = async || {
             let (mut g, r) = self.group_record(l).await?;
             if g.members.ids.contains(&x.to_string()) {
@@ -244,7 +285,7 @@ impl Inventory {
         l: &str,
         ids: &[String],
     ) -> Result<Vec<String>, ApiError> {
-        let ids = members(ids)?;
+        let ids = members(ids, true)?;
         let attempt = async || {
             let (mut g, r) = self.group_record(l).await?;
             g.members.ids = ids.clone();

@@ -370,13 +370,15 @@ impl HardwareFilter {
             match k.as_str() {
                 "id" => f.ids.push(
                     Xname::parse(v)
-                        .map_err(|_| ApiError::bad_request(format!("invalid xname ID '{v}'")))?
+                        .map_err(|_| {
+                            ApiError::bad_request("Invalid xname").context(format!("id={v:?}"))
+                        })?
                         .to_string(),
                 ),
                 "type" => {
-                    let t: HmsType = v
-                        .parse()
-                        .map_err(|_| ApiError::bad_request(format!("Invalid HMS type: '{v}'")))?;
+                    let t: HmsType = v.parse().map_err(|_| {
+                        ApiError::bad_request("Invalid HMS type").context(format!("type={v:?}"))
+                    })?;
                     f.types.push(t.to_string().to_ascii_lowercase());
                 }
                 "manufacturer" => f.manufacturer = Some(v.clone()),
@@ -489,8 +491,8 @@ impl Inventory {
 
     /// `GET Inventory/Hardware/{xname}`: one location (a node with its parts nested).
     pub async fn hardware_get(&self, id: &str) -> Result<HwInvByLoc, ApiError> {
-        let x = Xname::parse(id)
-            .map_err(|_| ApiError::bad_request(format!("invalid xname ID '{id}'")))?;
+        // SMD looks the (normalised) ID up without validating it: anything unknown is a 404.
+        let x = Xname::parse(id).map_err(|_| ApiError::not_found("no such xname."))?;
         let Some(r) = self.store().get(HARDWARE, x.as_str()).await? else {
             return Err(ApiError::not_found("no such xname."));
         };
@@ -518,9 +520,8 @@ impl Inventory {
             None | Some("NestNodesOnly") => false,
             Some("FullyFlat") => true,
             Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid HW Inventory format: {other}"
-                )));
+                return Err(ApiError::bad_request("Invalid format")
+                    .context(format!("format={other:?}: NestNodesOnly or FullyFlat")));
             }
         };
         if let Some((k, _)) = q.0.iter().find(|(k, _)| {
@@ -538,7 +539,7 @@ impl Inventory {
             String::new()
         } else {
             Xname::parse(xname)
-                .map_err(|_| ApiError::bad_request(format!("invalid xname ID '{xname}'")))?
+                .map_err(|_| ApiError::bad_request("Invalid xname").context(format!("{xname:?}")))?
                 .to_string()
         };
         let types: Vec<String> = q

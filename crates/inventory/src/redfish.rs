@@ -36,6 +36,9 @@ use crate::{Candidates, Fail, Inventory, now_rfc3339, retrying};
 
 const DUP_ENDPOINT: &str =
     "operation would conflict with an existing resource that has the same FQDN or xname ID.";
+/// SMD's PUT and PATCH say it shorter (smd-api.go doRedfishEndpointPut/Patch).
+const DUP_ENDPOINT_PUT: &str =
+    "operation would conflict with an existing resource that has the same FQDN";
 const DUP_MAC: &str = "operation would conflict with an existing component ethernet interface that has the same MAC address.";
 
 fn parse_ip(s: &str) -> Option<IpAddr> {
@@ -519,13 +522,14 @@ pub fn derive(ep: &RedfishEndpoint, raw: &RedfishEndpointIn) -> Derived {
 }
 
 /// Maps a duplicate FQDN/MAC/NID to the 409 text an admin can act on.
-fn endpoint_conflict(e: StoreError) -> Fail {
+fn endpoint_conflict(e: StoreError, post: bool) -> Fail {
     match e {
         StoreError::Duplicate { key, owner }
             if key.name.starts_with("rfe-") || key.name == "bmc-mac" =>
         {
-            Fail::Api(ApiError::conflict(format!(
-                "{DUP_ENDPOINT} ({} {} belongs to {})",
+            let detail = if post { DUP_ENDPOINT } else { DUP_ENDPOINT_PUT };
+            Fail::Api(ApiError::conflict(detail).context(format!(
+                "{} {} belongs to {}",
                 key.name
                     .trim_start_matches("rfe-")
                     .trim_start_matches("bmc-"),
@@ -541,7 +545,7 @@ impl Inventory {
     /// A failed endpoint batch as the caller may see it. A site's token whose endpoint
     /// collided with another site's record (its FQDN, BMC MAC, a node's NID) is refused
     /// without learning which record or whose ([`skyport_sites::ownership::refuse`]).
-    async fn endpoint_refusal(&self, e: StoreError, site: Option<&str>) -> Fail {
+    async fn endpoint_refusal(&self, e: StoreError, site: Option<&str>, post: bool) -> Fail {
         if let (Some(site), StoreError::Duplicate { key, owner }) = (site, &e) {
             match skyport_sites::ownership::held_by_other_site(self.store.as_ref(), site, owner)
                 .await
@@ -556,7 +560,7 @@ impl Inventory {
                 Err(err) => return Fail::from(err),
             }
         }
-        endpoint_conflict(e)
+        endpoint_conflict(e, post)
     }
 
     /// The batch that stores `ep` with everything `raw` derives, merged into what exists.
@@ -651,10 +655,10 @@ impl Inventory {
                     }
                 }
                 if !force && !old.component_id.is_empty() && old.component_id != ei.component_id {
-                    return Err(Fail::Api(ApiError::conflict(format!(
-                        "{DUP_MAC} ({} is {}'s)",
-                        ei.mac_address, old.component_id
-                    ))));
+                    return Err(Fail::Api(
+                        ApiError::conflict(DUP_MAC)
+                            .context(format!("{} is {}'s", ei.mac_address, old.component_id)),
+                    ));
                 }
                 // Keep IPs learned elsewhere (DHCP) when discovery saw none.
                 if ei.ip_addresses.is_empty() {
@@ -691,9 +695,9 @@ impl Inventory {
                 }
             })?;
             if !seen.insert(ep.id.clone()) {
-                return Err(
-                    ApiError::conflict(format!("{DUP_ENDPOINT} ({} given twice)", ep.id)).into(),
-                );
+                return Err(ApiError::conflict(DUP_ENDPOINT)
+                    .context(format!("{} given twice", ep.id))
+                    .into());
             }
             eps.push(ep);
         }
@@ -718,10 +722,9 @@ impl Inventory {
                         )
                         .await?;
                     }
-                    return Err(Fail::Api(ApiError::conflict(format!(
-                        "{DUP_ENDPOINT} ({} exists)",
-                        ep.id
-                    ))));
+                    return Err(Fail::Api(
+                        ApiError::conflict(DUP_ENDPOINT).context(format!("{} exists", ep.id)),
+                    ));
                 }
                 ops.extend(self.endpoint_ops(ep, None, raw, false, site).await?);
             }
@@ -734,7 +737,7 @@ impl Inventory {
                 {
                     Err(Fail::Api(ApiError::conflict(DUP_ENDPOINT)))
                 }
-                Err(other) => Err(self.endpoint_refusal(other, site).await),
+                Err(other) => Err(self.endpoint_refusal(other, site, true).await),
             }
         };
         retrying!(attempt())?;
@@ -761,7 +764,7 @@ impl Inventory {
             let mut ops = self.endpoint_ops(&ep, prev, raw, true, site).await?;
             dedupe_ops(&mut ops);
             if let Err(e) = self.store.write(ops).await {
-                return Err(self.endpoint_refusal(e, site).await);
+                return Err(self.endpoint_refusal(e, site, false).await);
             }
             Ok::<bool, Fail>(created)
         };
@@ -837,7 +840,7 @@ impl Inventory {
                     prev: Some(r),
                 }])
                 .await
-                .map_err(endpoint_conflict)?;
+                .map_err(|e| endpoint_conflict(e, false))?;
             Ok::<_, Fail>(Ok(ep))
         };
         retrying!(attempt())?.map_err(InventoryError::Endpoint)

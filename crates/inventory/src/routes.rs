@@ -35,14 +35,49 @@ type Res = Result<Response, ApiError>;
 /// carrying SMD's text; the rest was already decided as an [`ApiError`].
 impl From<InventoryError> for ApiError {
     fn from(e: InventoryError) -> Self {
+        use crate::error::{EndpointError, ValidationError as V};
+        // SMD's `detail` for a value out of range (it checks none; Skyport refuses negatives).
+        const RANGE: &str = "An argument was out of range";
+        let bad = |d: String| ApiError::bad_request(d);
         match e {
             InventoryError::Api(e) => e,
-            invalid @ (InventoryError::Components { .. }
-            | InventoryError::Component(_)
-            | InventoryError::Patch(_)
-            | InventoryError::Invalid(_)
-            | InventoryError::Endpoints { .. }
-            | InventoryError::Endpoint(_)) => ApiError::bad_request(invalid.to_string()),
+            InventoryError::Components { index, source } => match source {
+                V::NidOutOfRange(n) => {
+                    bad(RANGE.into()).context(format!("Components[{index}].NID: {n}"))
+                }
+                other => bad(format!("couldn't validate components: {other}"))
+                    .context(format!("Components[{index}]")),
+            },
+            // SMD sends the mismatch bare (smd-api.go doCompPut).
+            InventoryError::Component(V::IdMismatch) => bad(V::IdMismatch.to_string()),
+            InventoryError::Component(V::NidOutOfRange(n)) => {
+                bad(RANGE.into()).context(format!("NID {n}"))
+            }
+            InventoryError::Component(other) => {
+                bad(format!("couldn't validate component: {other}"))
+            }
+            // SMD's PATCH routes answer with its store's texts: a State that is not one is
+            // `Argument was not a valid HMS State`, any other bad value `a required argument
+            // did not match any valid input`.
+            InventoryError::Patch(V::Invalid { field, value }) => {
+                let detail = if field == "state" {
+                    "Argument was not a valid HMS State"
+                } else {
+                    "a required argument did not match any valid input"
+                };
+                bad(detail.into()).context(format!("{field} '{value}'"))
+            }
+            InventoryError::Patch(V::NidOutOfRange(n))
+            | InventoryError::Invalid(V::NidOutOfRange(n)) => {
+                bad(RANGE.into()).context(format!("NID {n}"))
+            }
+            InventoryError::Patch(other) | InventoryError::Invalid(other) => bad(other.to_string()),
+            InventoryError::Endpoint(EndpointError::IdMismatch) => {
+                bad(EndpointError::IdMismatch.to_string())
+            }
+            invalid @ (InventoryError::Endpoints { .. } | InventoryError::Endpoint(_)) => {
+                bad(invalid.to_string())
+            }
         }
     }
 }

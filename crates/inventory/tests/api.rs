@@ -60,10 +60,11 @@ fn ids(r: &Resp) -> Vec<&str> {
     field(&r.body["Components"], "ID")
 }
 
-/// Asserts that the problem's detail names each of `needles`.
+/// Asserts that the problem (its detail, upstream's text, and its context) names each of
+/// `needles`.
 fn assert_names(r: &Resp, needles: &[&str]) {
-    let detail = r.detail();
-    assert!(needles.iter().all(|n| detail.contains(n)), "{detail}");
+    let said = r.explained();
+    assert!(needles.iter().all(|n| said.contains(n)), "{said}");
 }
 
 /// The length of the array at `pointer` in an answer (`""`: the body itself).
@@ -199,9 +200,14 @@ async fn components(api: &Api) {
         json!({"ID": "x1000c0s0b0n0", "Type": "Node", "NID": 1})
     );
     let r = api.get("/hsm/v2/State/Components?type=Bogus", "/State/Components");
+    // SMD's exact text in `detail`; the value in Skyport's `context` member.
+    let r = r.await.expect(400);
     assert_eq!(
-        r.await.expect(400).detail(),
-        "bad query param: Argument was not a valid HMS Type (type=\"Bogus\")"
+        (r.detail(), r.context()),
+        (
+            "bad query param: Argument was not a valid HMS Type",
+            "type=\"Bogus\""
+        )
     );
 
     // By NID.
@@ -444,7 +450,7 @@ async fn bad_input(api: &Api) {
             .call("POST", COMPONENTS, "", Some(body))
             .await
             .expect(400);
-        assert!(r.detail().contains(detail), "{}", r.detail());
+        assert!(r.explained().contains(detail), "{}", r.explained());
     }
     // One bad entry rejects the whole request, naming which one.
     let r = api.call(
@@ -454,9 +460,13 @@ async fn bad_input(api: &Api) {
         Some(json!({"Components": [
         {"ID": "x1002c0s0b0n0", "State": "On"}, {"ID": "x1002c0s0b0n1", "State": "Sleeping"}]})),
     );
+    let r = r.await.expect(400);
     assert_eq!(
-        r.await.expect(400).detail(),
-        "couldn't validate components: Components[1]: state 'Sleeping' is invalid"
+        (r.detail(), r.context()),
+        (
+            "couldn't validate components: state 'Sleeping' is invalid",
+            "Components[1]"
+        )
     );
     // NIDs are BIGINT in SMD: 3e9 is a NID; what no 64-bit integer holds is not.
     let big_nid =
@@ -1014,9 +1024,9 @@ async fn bulk_is_all_or_nothing(api: &Api) {
         .await
         .expect(409);
     assert!(
-        r.detail().contains("NID 1") && r.detail().contains(holder.body["ID"].as_str().unwrap()),
+        r.context().contains("NID 1") && r.context().contains(holder.body["ID"].as_str().unwrap()),
         "{}",
-        r.detail()
+        r.explained()
     );
     assert_eq!(
         count().await,

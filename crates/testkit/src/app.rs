@@ -41,8 +41,22 @@ impl Resp {
         self
     }
 
+    /// The problem's `detail`: upstream's exact text.
     pub fn detail(&self) -> &str {
         self.body["detail"].as_str().unwrap_or("")
+    }
+
+    /// Skyport's `context` member: which entry, value or holder (empty when none).
+    pub fn context(&self) -> &str {
+        self.body["context"].as_str().unwrap_or("")
+    }
+
+    /// `detail (context)`, as the CLI shows it: for checks that a refusal names its cause.
+    pub fn explained(&self) -> String {
+        match self.context() {
+            "" => self.detail().to_string(),
+            c => format!("{} ({c})", self.detail()),
+        }
     }
 }
 

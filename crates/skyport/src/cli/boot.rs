@@ -147,7 +147,14 @@ fn body(target: &Target, config: &Config, need_config: bool) -> Result<Value, Cl
         .as_ref()
         .map(|f| format!("{}: ", f.display()))
         .unwrap_or_default();
-    let bad = |e: skyport_boot::BootError| CliError::Local(anyhow::anyhow!("{origin}{e}"));
+    // BSS's text, then what it leaves out (which entry), as the CLI prints a server's problem.
+    let bad = |e: skyport_boot::BootError| {
+        let why = match e.context() {
+            Some(c) => format!("{e} ({c})"),
+            None => e.to_string(),
+        };
+        CliError::Local(anyhow::anyhow!("{origin}{}", why.trim_end()))
+    };
     let keys = node_keys(&p).map_err(bad)?;
     if keys.is_empty() {
         return Err(CliError::Local(anyhow::anyhow!(
