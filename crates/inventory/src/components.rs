@@ -8,11 +8,11 @@ use skyport_http::ApiError;
 use skyport_model::{Arch, Class, Flag, NetType, Role, State, SubRole, Xname};
 use skyport_store::{IndexKey, PageRequest, Record, Write};
 pub use skyport_wire::ComponentPatch;
-use skyport_wire::{Component, ComponentIn, Group};
+use skyport_wire::{Component, ComponentIn, Group, Partition};
 
 use crate::error::{InventoryError, ValidationError};
 use crate::filters::ComponentFilter;
-use crate::records::{self, COMPONENTS, GROUPS, NID_KEY};
+use crate::records::{self, COMPONENTS, GROUPS, NID_KEY, PARTITIONS, RESERVATIONS};
 use crate::{Fail, Inventory, retrying};
 
 /// SMD's prefix of a failed `PATCH State/Components/BulkNID` (`operation '<op>' failed: `).
@@ -280,10 +280,23 @@ impl Inventory {
         } else {
             self.store.list_all(COMPONENTS, None).await?
         };
+        // Partitions are few and small: one read of them all decides membership.
+        let partitioned = if f.partitions.is_empty() {
+            None
+        } else {
+            Some(self.partitioned().await?)
+        };
+        let in_partition = |id: &str| match &partitioned {
+            None => true,
+            Some(by_member) => f.partitions.iter().any(|p| match by_member.get(id) {
+                None => p == "NULL",
+                Some(name) => name == p,
+            }),
+        };
         let mut out = Vec::with_capacity(recs.len());
         for r in &recs {
             let c: Component = records::decode(COMPONENTS, r)?;
-            if f.matches(&c) {
+            if f.matches(&c) && in_partition(&c.id) {
                 out.push(f.project(c));
             }
         }
@@ -504,7 +517,7 @@ impl Inventory {
         Ok(recs)
     }
 
-    /// Deletes one component and removes it from every group it belonged to.
+    /// Deletes one component: it leaves its groups and partition, and its reservation ends.
     pub async fn delete_component(&self, id: &str, if_match: Option<u64>) -> Result<(), ApiError> {
         let x = Xname::parse(id).map_err(|_| ApiError::bad_request("invalid xname"))?;
         let attempt = async || {
@@ -512,7 +525,7 @@ impl Inventory {
                 return Err(Fail::Api(ApiError::not_found("no such xname.")));
             };
             unchanged_since(&r, if_match)?;
-            let mut ops = self.leave_groups(&[x.to_string()]).await?;
+            let mut ops = self.leave_memberships(&[x.to_string()]).await?;
             ops.push(Write::Delete {
                 table: COMPONENTS,
                 prev: r,
@@ -522,23 +535,42 @@ impl Inventory {
         retrying!(attempt())
     }
 
-    /// The group rewrites that remove `ids` from every group holding them.
-    pub(crate) async fn leave_groups(&self, ids: &[String]) -> Result<Vec<Write>, Fail> {
-        let mut groups: BTreeMap<String, Record> = BTreeMap::new();
-        for id in ids {
-            let key = IndexKey::new("member", id.clone());
-            for g in self.store.list_all(GROUPS, Some(&key)).await? {
-                groups.insert(g.id.clone(), g);
+    /// The writes that take `ids` out of every group and partition holding them and end
+    /// their reservations (as SMD's foreign keys cascade a component's deletion).
+    pub(crate) async fn leave_memberships(&self, ids: &[String]) -> Result<Vec<Write>, Fail> {
+        let holding = async |table| -> Result<BTreeMap<String, Record>, Fail> {
+            let mut out = BTreeMap::new();
+            for id in ids {
+                let key = IndexKey::new("member", id.clone());
+                for r in self.store.list_all(table, Some(&key)).await? {
+                    out.insert(r.id.clone(), r);
+                }
             }
-        }
+            Ok(out)
+        };
         let mut ops = Vec::new();
-        for (_, r) in groups {
+        for (_, r) in holding(GROUPS).await? {
             let mut g: Group = records::decode(GROUPS, &r)?;
             g.members.ids.retain(|m| !ids.contains(m));
             ops.push(Write::Put {
                 table: GROUPS,
                 record: records::group(&g)?,
                 prev: Some(r),
+            });
+        }
+        for (_, r) in holding(PARTITIONS).await? {
+            let mut p: Partition = records::decode(PARTITIONS, &r)?;
+            p.members.ids.retain(|m| !ids.contains(m));
+            ops.push(Write::Put {
+                table: PARTITIONS,
+                record: records::partition(&p)?,
+                prev: Some(r),
+            });
+        }
+        for prev in self.store.get_many(RESERVATIONS, ids).await? {
+            ops.push(Write::Delete {
+                table: RESERVATIONS,
+                prev,
             });
         }
         Ok(ops)
@@ -555,7 +587,7 @@ impl Inventory {
             let ids: Vec<String> = chunk.iter().map(|r| r.id.clone()).collect();
             let attempt = async || {
                 let fresh = self.store.get_many(COMPONENTS, &ids).await?;
-                let mut ops = self.leave_groups(&ids).await?;
+                let mut ops = self.leave_memberships(&ids).await?;
                 let count = fresh.len();
                 ops.extend(fresh.into_iter().map(|prev| Write::Delete {
                     table: COMPONENTS,

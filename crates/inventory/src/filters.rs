@@ -89,6 +89,7 @@ pub struct ComponentFilter {
     pub nid_start: Vec<i64>,
     pub nid_end: Vec<i64>,
     pub groups: Vec<String>,
+    /// Partition names (lowercased), or `NULL` for components in none; ORed.
     pub partitions: Vec<String>,
     pub projection: Projection,
 }
@@ -186,11 +187,20 @@ impl ComponentFilter {
             }
             groups.push(g);
         }
-        let partitions: Vec<String> = q
-            .all("partition")
-            .into_iter()
-            .map(|p| p.to_string())
-            .collect();
+        let mut partitions = Vec::new();
+        for given in q.all("partition") {
+            // `NULL` is "in no partition"; other values are labels, lowercased.
+            let p = if given == "NULL" {
+                given.to_string()
+            } else {
+                given.to_ascii_lowercase()
+            };
+            if p != "NULL" && !valid_label(&p) {
+                return Err(ApiError::bad_request("bad query param: no such partition")
+                    .context(format!("partition={given:?}")));
+            }
+            partitions.push(p);
+        }
         let projection = if opt_bool(q, "stateonly")? == Some(true) {
             Projection::State
         } else if opt_bool(q, "flagonly")? == Some(true) {
@@ -266,7 +276,8 @@ impl ComponentFilter {
         })
     }
 
-    /// Everything but ids/groups, which select candidates before this runs.
+    /// Everything but ids, groups and partitions, which select candidates around this (see
+    /// `Inventory::list_components`).
     pub fn matches(&self, c: &Component) -> bool {
         (self.ids.is_empty() || self.ids.contains(&c.id))
             && self.types.matches(&c.r#type)
@@ -277,13 +288,14 @@ impl ComponentFilter {
             && self.arches.matches(&c.arch)
             && self.classes.matches(&c.class)
             && (self.subtypes.is_empty() || self.subtypes.contains(&c.subtype))
-            && (self.software_status.is_empty() || self.software_status.contains(&c.software_status))
+            && (self.software_status.is_empty()
+                || self.software_status.contains(&c.software_status))
             && self.enabled.is_none_or(|e| c.enabled.unwrap_or(true) == e)
             && self.locked.is_none_or(|l| c.locked == l)
-            && self.reservation_disabled.is_none_or(|r| c.reservation_disabled == r)
+            && self
+                .reservation_disabled
+                .is_none_or(|r| c.reservation_disabled == r)
             && self.nid_matches(c.nid)
-            // Skyport has no partitions yet: only "no partition" (NULL) matches anything.
-            && self.partitions.iter().all(|p| p.eq_ignore_ascii_case("null"))
     }
 
     pub fn project(&self, c: Component) -> Component {

@@ -1,4 +1,4 @@
-//! `groups` and `memberships`: labelled sets of components. A member must be an existing
+//! `groups` and `memberships` (a component's groups and partition): labelled sets of components. A member must be an existing
 //! component (checked in the same atomic write that adds it), a deleted component leaves its
 //! groups, and a component may be in only one group per `exclusiveGroup` (a unique key per
 //! exclusive set and member, so two concurrent adds cannot both win).
@@ -38,21 +38,28 @@ pub(crate) fn label(s: &str, what: &str) -> Result<String, ApiError> {
 /// SMD's text for any label, tag or exclusive group of a new group or partition it cannot take.
 const BAD_FIELD: &str = "group or partition field has invalid characters";
 
-/// [`label`] for a new group's fields: SMD's create text, the value in the context.
-fn new_label(s: &str, what: &str) -> Result<String, ApiError> {
+/// [`label`] for a new group's or partition's (`kind`) fields: SMD's create text, the value
+/// in the context.
+pub(crate) fn new_label(s: &str, what: &str, kind: &str) -> Result<String, ApiError> {
     label(s, what).map_err(|e| {
         let ctx = match &e {
             ApiError::WithContext { context, .. } => context.clone(),
             other => other.to_string(),
         };
-        ApiError::bad_request(format!("couldn't validate group: {BAD_FIELD}")).context(ctx)
+        ApiError::bad_request(format!("couldn't validate {kind}: {BAD_FIELD}")).context(ctx)
     })
 }
 
-/// A member list, normalised. Invalid xnames get SMD's text for `POST /groups`
-/// (`couldn't validate group: got HMSTypeInvalid …`) or, with `put`, for `PUT …/members`
-/// (`invalid xname IDs: [a b]`, which names them itself).
-fn members(ids: &[String], put: bool) -> Result<Vec<String>, ApiError> {
+/// A member list, normalised. Invalid xnames get SMD's text for creating a `kind` (`POST
+/// /groups`: `couldn't validate group: got HMSTypeInvalid …`) or, with `put`, for `PUT
+/// …/members` (`invalid xname IDs: [a b]`, which names them itself); an xname listed twice is
+/// the conflict `dup`.
+pub(crate) fn members(
+    ids: &[String],
+    put: bool,
+    kind: &str,
+    dup: &'static str,
+) -> Result<Vec<String>, ApiError> {
     let bad: Vec<&str> = ids
         .iter()
         .filter(|id| Xname::parse(id).is_err())
@@ -68,9 +75,9 @@ fn members(ids: &[String], put: bool) -> Result<Vec<String>, ApiError> {
                 .filter(|(_, id)| Xname::parse(id).is_err())
                 .map(|(i, id)| format!("ids[{i}]: {id:?}"))
                 .collect();
-            ApiError::bad_request(
-                "couldn't validate group: got HMSTypeInvalid instead of valid type",
-            )
+            ApiError::bad_request(format!(
+                "couldn't validate {kind}: got HMSTypeInvalid instead of valid type"
+            ))
             .context(format!("invalid xname ID at {}", at.join(", ")))
         });
     }
@@ -78,7 +85,7 @@ fn members(ids: &[String], put: bool) -> Result<Vec<String>, ApiError> {
     for id in ids {
         let x = Xname::parse(id).map_err(|_| ApiError::bad_request("invalid xname ID"))?;
         if out.contains(&x.to_string()) {
-            return Err(ApiError::conflict(DUP_GROUP).context(format!("{x} listed twice")));
+            return Err(ApiError::conflict(dup).context(format!("{x} listed twice")));
         }
         out.push(x.to_string());
     }
@@ -100,7 +107,7 @@ fn group_conflict(e: StoreError) -> Fail {
 
 impl Inventory {
     /// `Check` ops that fail the write unless every member still exists as read.
-    async fn member_checks(&self, ids: &[String]) -> Result<Vec<Write>, Fail> {
+    pub(crate) async fn member_checks(&self, ids: &[String]) -> Result<Vec<Write>, Fail> {
         let recs = self.store.get_many(COMPONENTS, ids).await?;
         if let Some(m) = records::missing(ids, &recs) {
             let e = ApiError::bad_request("linked component does not exist").context(m);
@@ -116,15 +123,15 @@ impl Inventory {
     }
 
     pub async fn create_group(&self, g: &GroupIn) -> Result<String, ApiError> {
-        let l = new_label(g.label.as_deref().unwrap_or(""), "group label")?;
+        let l = new_label(g.label.as_deref().unwrap_or(""), "group label", "group")?;
         let excl = match g.exclusive_group.as_deref().filter(|s| !s.is_empty()) {
-            Some(e) => new_label(e, "exclusiveGroup")?,
+            Some(e) => new_label(e, "exclusiveGroup", "group")?,
             None => String::new(),
         };
         let tags = g
             .tags
             .iter()
-            .map(|t| new_label(t, "tag"))
+            .map(|t| new_label(t, "tag", "group"))
             .collect::<Result<Vec<_>, _>>()?;
         let ids = members(
             g.members
@@ -132,6 +139,8 @@ impl Inventory {
                 .map(|m| m.ids.as_slice())
                 .unwrap_or_default(),
             false,
+            "group",
+            DUP_GROUP,
         )?;
         let group = Group {
             label: l.clone(),
@@ -285,7 +294,7 @@ impl Inventory {
         l: &str,
         ids: &[String],
     ) -> Result<Vec<String>, ApiError> {
-        let ids = members(ids, true)?;
+        let ids = members(ids, true, "group", DUP_GROUP)?;
         let attempt = async || {
             let (mut g, r) = self.group_record(l).await?;
             g.members.ids = ids.clone();
@@ -323,13 +332,14 @@ impl Inventory {
                 by_member.entry(m).or_default().push(g.label.clone());
             }
         }
+        let mut partitions = self.partitioned().await?;
         let comps = self.list_components(f).await?;
         Ok(comps
             .into_iter()
             .map(|c: Component| Membership {
                 group_labels: by_member.remove(&c.id).unwrap_or_default(),
+                partition_name: partitions.remove(&c.id).unwrap_or_default(),
                 id: c.id,
-                partition_name: String::new(),
             })
             .collect())
     }
@@ -350,7 +360,7 @@ impl Inventory {
         Ok(Membership {
             id: x.to_string(),
             group_labels: labels,
-            partition_name: String::new(),
+            partition_name: self.partition_of(x.as_str()).await?,
         })
     }
 }

@@ -9,6 +9,8 @@
 //! | `EthernetInterfaces` | MAC as bare hex (so one MAC is one record) | `ip`, `componentid`, `type` | |
 //! | `Groups` | label | `member`, `tag` | `excl:<exclusiveGroup>` per member |
 //! | `HardwareInventory` | location xname | `bmc` (replaced per discovery), `node`, `type`, `fru` | |
+//! | `Partitions` | name | `member`, `tag` | `partition` per member (one partition per component) |
+//! | `Reservations` | xname (one reservation per component) | | |
 
 use std::collections::BTreeMap;
 
@@ -16,7 +18,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use skyport_http::ApiError;
 use skyport_store::{Record, Table};
-use skyport_wire::{Component, ComponentEndpoint, EthernetInterface, Group, RedfishEndpoint};
+use skyport_wire::locks::Reservation;
+use skyport_wire::{
+    Component, ComponentEndpoint, EthernetInterface, Group, Partition, RedfishEndpoint,
+};
 
 pub const COMPONENTS: Table = Table("Components");
 pub const REDFISH_ENDPOINTS: Table = Table("RedfishEndpoints");
@@ -24,6 +29,8 @@ pub const COMPONENT_ENDPOINTS: Table = Table("ComponentEndpoints");
 pub const ETHERNET_INTERFACES: Table = Table("EthernetInterfaces");
 pub const GROUPS: Table = Table("Groups");
 pub const HARDWARE: Table = Table("HardwareInventory");
+pub const PARTITIONS: Table = Table("Partitions");
+pub const RESERVATIONS: Table = Table("Reservations");
 
 /// The unique-key name for NIDs; shared with services that resolve nodes by NID.
 pub const NID_KEY: &str = "nid";
@@ -112,4 +119,21 @@ pub fn group(g: &Group) -> Result<Record, ApiError> {
         r = r.with_lookup("tag", t.clone());
     }
     Ok(r)
+}
+
+pub fn partition(p: &Partition) -> Result<Record, ApiError> {
+    let mut r = Record::new(p.name.clone(), body(p)?);
+    for m in &p.members.ids {
+        r = r
+            .with_lookup("member", m.clone())
+            .with_unique(crate::partitions::PARTITION_KEY, m.clone());
+    }
+    for t in &p.tags {
+        r = r.with_lookup("tag", t.clone());
+    }
+    Ok(r)
+}
+
+pub fn reservation(v: &Reservation) -> Result<Record, ApiError> {
+    Ok(Record::new(v.id.clone(), body(v)?))
 }

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use skyport_auth::Principal;
@@ -22,11 +22,14 @@ use skyport_model::{Arch, Class, Flag, HmsType, NetType, Role, State as HmsState
 use skyport_wire::{
     ComponentArray, ComponentEndpointArray, ComponentPut, ComponentsPost, EthernetInterfaceIn,
     EthernetInterfacePatch, GroupIn, GroupPatch, IpMappingIn, IpMappingPatch, MemberId, MemberList,
-    Message, NidPatchArray, RedfishEndpointArray, RedfishEndpointIn, RedfishEndpointPatch,
+    Message, NidPatchArray, PartitionIn, RedfishEndpointArray, RedfishEndpointIn,
+    RedfishEndpointPatch,
 };
 
 use crate::components::ComponentPatch;
 use crate::filters::{ComponentEndpointFilter, ComponentFilter, EndpointFilter, GroupFilter};
+use crate::locks::{self, LockAction, LockRequest};
+use crate::query;
 use crate::{BASE, Inventory, InventoryError};
 
 type Res = Result<Response, ApiError>;
@@ -100,6 +103,26 @@ pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
     if *method == axum::http::Method::DELETE && !r.contains('{') {
         return Some(Access::Need(Need::Admin));
     }
+    if *method == axum::http::Method::POST {
+        // Queries with a body, and checking or listing locks, only read.
+        if r.ends_with("/Query") || r == "/locks/status" || r == "/locks/service/reservations/check"
+        {
+            return Some(Access::Need(Need::Read));
+        }
+        // Locking, the admin's reservations, and ending anyone's reservation are an admin's;
+        // a service reserves, renews and releases with its own keys (a writer's token).
+        if matches!(
+            r,
+            "/locks/lock"
+                | "/locks/unlock"
+                | "/locks/disable"
+                | "/locks/repair"
+                | "/locks/reservations"
+                | "/locks/reservations/remove"
+        ) {
+            return Some(Access::Need(Need::Admin));
+        }
+    }
     Some(by_method(method))
 }
 
@@ -113,6 +136,15 @@ pub fn router(inv: Inventory) -> Router {
     };
     let bulk_fields = |field: &'static str| {
         patch(move |s: State<Inventory>, h: HeaderMap, b: Bytes| bulk_patch(s, h, b, field))
+    };
+    let locks_update = |action: LockAction| {
+        post(move |s: State<Inventory>, h: HeaderMap, b: Bytes| locks_update(s.0, h, b, action))
+    };
+    let locks_reserve = |admin: bool| {
+        post(move |s: State<Inventory>, h: HeaderMap, b: Bytes| locks_reserve(s.0, h, b, admin))
+    };
+    let locks_keys = |renew: bool| {
+        post(move |s: State<Inventory>, h: HeaderMap, b: Bytes| locks_keys(s.0, h, b, renew))
     };
     let api = Router::new()
         .route(&at("/service/ready"), get(ready))
@@ -129,6 +161,22 @@ pub fn router(inv: Inventory) -> Router {
                 .delete(delete_all_components),
         )
         .route(&at("/State/Components/ByNID/{nid}"), get(component_by_nid))
+        // Literal `Query` segments win over `{xname}`/`{nid}`; a GET of them answers what the
+        // parameter route answers for that (invalid) value.
+        .route(
+            &at("/State/Components/Query"),
+            post(query_components_post)
+                .get(|s: State<Inventory>| get_component(s, Path("Query".into()))),
+        )
+        .route(
+            &at("/State/Components/Query/{xname}"),
+            get(query_components_get),
+        )
+        .route(
+            &at("/State/Components/ByNID/Query"),
+            post(query_by_nid_post)
+                .get(|s: State<Inventory>| component_by_nid(s, Path("Query".into()))),
+        )
         .route(&at("/State/Components/BulkNID"), patch(bulk_nid))
         .route(
             &at("/State/Components/BulkStateData"),
@@ -199,6 +247,12 @@ pub fn router(inv: Inventory) -> Router {
             get(get_ce).delete(delete_ce),
         )
         .route(
+            &at("/Inventory/ComponentEndpoints/Query"),
+            post(query_ces_post)
+                .get(|s: State<Inventory>| get_ce(s, Path("Query".into())))
+                .delete(|s: State<Inventory>| delete_ce(s, Path("Query".into()))),
+        )
+        .route(
             &at("/Inventory/EthernetInterfaces"),
             get(list_ifaces).post(post_iface).delete(delete_all_ifaces),
         )
@@ -227,6 +281,43 @@ pub fn router(inv: Inventory) -> Router {
         .route(
             &at("/groups/{label}/members/{xname}"),
             axum::routing::delete(delete_member),
+        )
+        .route(
+            &at("/partitions"),
+            get(list_partitions).post(post_partition),
+        )
+        .route(&at("/partitions/names"), get(partition_names))
+        .route(
+            &at("/partitions/{name}"),
+            get(get_partition)
+                .patch(patch_partition)
+                .delete(delete_partition),
+        )
+        .route(
+            &at("/partitions/{name}/members"),
+            get(get_partition_members).post(post_partition_member),
+        )
+        .route(
+            &at("/partitions/{name}/members/{xname}"),
+            axum::routing::delete(delete_partition_member),
+        )
+        .route(&at("/locks/lock"), locks_update(LockAction::Lock))
+        .route(&at("/locks/unlock"), locks_update(LockAction::Unlock))
+        .route(&at("/locks/disable"), locks_update(LockAction::Disable))
+        .route(&at("/locks/repair"), locks_update(LockAction::Repair))
+        .route(&at("/locks/reservations"), locks_reserve(true))
+        .route(&at("/locks/reservations/remove"), post(locks_remove))
+        .route(&at("/locks/reservations/release"), locks_keys(false))
+        .route(&at("/locks/service/reservations"), locks_reserve(false))
+        .route(
+            &at("/locks/service/reservations/release"),
+            locks_keys(false),
+        )
+        .route(&at("/locks/service/reservations/renew"), locks_keys(true))
+        .route(&at("/locks/service/reservations/check"), post(locks_check))
+        .route(
+            &at("/locks/status"),
+            get(locks_status_get).post(locks_status_post),
         )
         .route(&at("/memberships"), get(list_memberships))
         .route(&at("/memberships/{xname}"), get(get_membership))
@@ -811,4 +902,169 @@ async fn list_memberships(State(inv): State<Inventory>, q: QueryParams) -> Res {
 
 async fn get_membership(State(inv): State<Inventory>, Path(x): Path<String>) -> Res {
     Ok(json(StatusCode::OK, &inv.membership(&x).await?))
+}
+
+// ---- Component queries --------------------------------------------------------------------
+
+/// A JSON object body (content type checked, size capped by the router).
+fn object_body(h: &HeaderMap, b: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
+    check_json_content_type(h)?;
+    query::body_object(parse_json::<Value>(b)?)
+}
+
+async fn query_components_get(
+    State(inv): State<Inventory>,
+    Path(x): Path<String>,
+    q: QueryParams,
+) -> Res {
+    let f = ComponentFilter::parse(&q)?;
+    let scope = query::Scope::of(&[x.trim().to_ascii_lowercase()]);
+    let components = inv.query_components(&scope, &f).await?;
+    Ok(json(StatusCode::OK, &ComponentArray { components }))
+}
+
+async fn query_components_post(State(inv): State<Inventory>, h: HeaderMap, b: Bytes) -> Res {
+    let body = object_body(&h, &b)?;
+    let ids = query::body_list(&body, "ComponentIDs")?;
+    if ids.is_empty() {
+        return Err(ApiError::bad_request("Missing IDs"));
+    }
+    let f = ComponentFilter::parse(&query::body_params(&body, &["componentids"])?)?;
+    let components = inv.query_components(&query::Scope::of(&ids), &f).await?;
+    Ok(json(StatusCode::OK, &ComponentArray { components }))
+}
+
+async fn query_by_nid_post(State(inv): State<Inventory>, h: HeaderMap, b: Bytes) -> Res {
+    let body = object_body(&h, &b)?;
+    let ranges = query::body_list(&body, "NIDRanges")?;
+    if ranges.is_empty() {
+        return Err(ApiError::bad_request("Missing NID ranges"));
+    }
+    let mut q = query::body_params(&body, &["nidranges", "nid", "nid_start", "nid_end"])?;
+    q.0.extend(query::nid_ranges(&ranges)?);
+    let components = inv.list_components(&ComponentFilter::parse(&q)?).await?;
+    Ok(json(StatusCode::OK, &ComponentArray { components }))
+}
+
+async fn query_ces_post(State(inv): State<Inventory>, h: HeaderMap, b: Bytes) -> Res {
+    let body = object_body(&h, &b)?;
+    let ids = query::body_list(&body, "ComponentIDs")?;
+    if ids.is_empty() {
+        return Err(ApiError::bad_request("Missing IDs"));
+    }
+    let f = ComponentEndpointFilter::parse(&query::body_params(&body, &["componentids"])?)?;
+    let component_endpoints = inv
+        .query_component_endpoints(&query::Scope::of(&ids), &f)
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &ComponentEndpointArray {
+            component_endpoints,
+        },
+    ))
+}
+
+// ---- Partitions ---------------------------------------------------------------------------
+
+async fn list_partitions(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    let names: Vec<String> = q.all("partition").into_iter().map(String::from).collect();
+    let tags: Vec<String> = q.all("tag").into_iter().map(String::from).collect();
+    Ok(json(
+        StatusCode::OK,
+        &inv.list_partitions(&names, &tags).await?,
+    ))
+}
+
+async fn post_partition(State(inv): State<Inventory>, ApiJson(p): ApiJson<PartitionIn>) -> Res {
+    let uri = inv.create_partition(&p).await?;
+    Ok(created(vec![uri], &at("/partitions")))
+}
+
+async fn partition_names(State(inv): State<Inventory>) -> Res {
+    Ok(json(StatusCode::OK, &inv.partition_names().await?))
+}
+
+async fn get_partition(State(inv): State<Inventory>, Path(n): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.get_partition(&n).await?))
+}
+
+async fn patch_partition(
+    State(inv): State<Inventory>,
+    Path(n): Path<String>,
+    ApiJson(p): ApiJson<GroupPatch>,
+) -> Res {
+    inv.patch_partition(&n, &p).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_partition(State(inv): State<Inventory>, Path(n): Path<String>) -> Res {
+    inv.delete_partition(&n).await?;
+    Ok(deleted(1))
+}
+
+async fn get_partition_members(State(inv): State<Inventory>, Path(n): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.get_partition(&n).await?.members))
+}
+
+async fn post_partition_member(
+    State(inv): State<Inventory>,
+    Path(n): Path<String>,
+    ApiJson(m): ApiJson<MemberId>,
+) -> Res {
+    let uri = inv.add_partition_member(&n, &m.id).await?;
+    Ok(created(vec![uri], &at("/partitions")))
+}
+
+async fn delete_partition_member(
+    State(inv): State<Inventory>,
+    Path((n, x)): Path<(String, String)>,
+) -> Res {
+    inv.remove_partition_member(&n, &x).await?;
+    Ok(deleted(1))
+}
+
+// ---- Locks --------------------------------------------------------------------------------
+
+async fn locks_update(inv: Inventory, h: HeaderMap, b: Bytes, action: LockAction) -> Res {
+    let req = LockRequest::parse(&object_body(&h, &b)?)?;
+    Ok(json(StatusCode::OK, &inv.update_locks(&req, action).await?))
+}
+
+async fn locks_reserve(inv: Inventory, h: HeaderMap, b: Bytes, admin: bool) -> Res {
+    let req = LockRequest::parse(&object_body(&h, &b)?)?;
+    Ok(json(StatusCode::OK, &inv.reserve(&req, admin).await?))
+}
+
+async fn locks_remove(State(inv): State<Inventory>, h: HeaderMap, b: Bytes) -> Res {
+    let req = LockRequest::parse(&object_body(&h, &b)?)?;
+    Ok(json(StatusCode::OK, &inv.remove_reservations(&req).await?))
+}
+
+async fn locks_keys(inv: Inventory, h: HeaderMap, b: Bytes, renew: bool) -> Res {
+    let body = object_body(&h, &b)?;
+    let LockRequest {
+        model, duration, ..
+    } = LockRequest::parse(&body)?;
+    let keys = locks::parse_keys(&body, "ReservationKeys")?;
+    let renew = renew.then_some(duration);
+    Ok(json(
+        StatusCode::OK,
+        &inv.release_or_renew(&keys, model, renew).await?,
+    ))
+}
+
+async fn locks_check(State(inv): State<Inventory>, h: HeaderMap, b: Bytes) -> Res {
+    let body = object_body(&h, &b)?;
+    let keys = locks::parse_keys(&body, "DeputyKeys")?;
+    Ok(json(StatusCode::OK, &inv.check_reservations(&keys).await?))
+}
+
+async fn locks_status_post(State(inv): State<Inventory>, h: HeaderMap, b: Bytes) -> Res {
+    let req = LockRequest::parse(&object_body(&h, &b)?)?;
+    Ok(json(StatusCode::OK, &inv.lock_status(&req).await?))
+}
+
+async fn locks_status_get(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    let req = LockRequest::from_query(&q)?;
+    Ok(json(StatusCode::OK, &inv.lock_status(&req).await?))
 }

@@ -43,6 +43,7 @@ async fn suite(api: &Api) {
     redfish_endpoints(api).await;
     ethernet_interfaces(api).await;
     groups_and_memberships(api).await;
+    lock_and_partition_races(api).await;
     bulk_is_all_or_nothing(api).await;
     delete_all(api).await;
 }
@@ -1120,4 +1121,119 @@ async fn storage_outage_is_a_retryable_503() {
         .await
         .expect(503);
     assert_names(&r, &["storage unavailable"]);
+}
+
+/// Reservations, locks and partitions are claims on a component: whoever races for one, one
+/// wins (on DynamoDB behind the harness, the losers meet real transaction conflicts).
+async fn lock_and_partition_races(api: &Api) {
+    let locks = "/hsm/v2/locks";
+    add_on(
+        api,
+        &json!(["x1002c0s0b0n0", "x1002c0s0b0n1", "x1002c0s0b0n2"]),
+    )
+    .await;
+    let reserve = |x: &str| {
+        let body = json!({"ComponentIDs": [x], "ReservationDuration": 1});
+        api.call("POST", "/hsm/v2/locks/service/reservations", "", Some(body))
+    };
+    // Eight services reserve one node at once: exactly one holds it, the others are told why.
+    let rs = futures::future::join_all((0..8).map(|_| reserve("x1002c0s0b0n0"))).await;
+    let won: Vec<&Resp> = rs.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        rs.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    for r in rs.iter().filter(|r| r.status != 200) {
+        assert_eq!(r.body["detail"], "Component is Reserved", "{}", r.body);
+    }
+    let rk = won[0].body["Success"][0]["ReservationKey"].clone();
+    let dk = won[0].body["Success"][0]["DeputyKey"].clone();
+    let check = json!({"DeputyKeys": [{"ID": "x1002c0s0b0n0", "Key": dk}]});
+    let r = api
+        .call(
+            "POST",
+            &format!("{locks}/service/reservations/check"),
+            "",
+            Some(check),
+        )
+        .await
+        .expect(200);
+    assert_eq!(len(&r, "/Success"), 1, "{}", r.body);
+    // An admin's lock and a service's reservation racing for one node never both succeed.
+    for _ in 0..4 {
+        let lock = api.call(
+            "POST",
+            "/hsm/v2/locks/lock",
+            "",
+            Some(json!({"ComponentIDs": ["x1002c0s0b0n1"]})),
+        );
+        let (l, r) = futures::future::join(lock, reserve("x1002c0s0b0n1")).await;
+        assert!(
+            l.status != 200 || r.status != 200,
+            "both won: {} / {}",
+            l.body,
+            r.body
+        );
+        assert!(
+            l.status == 200 || r.status == 200,
+            "{} / {}",
+            l.body,
+            r.body
+        );
+        let undo = if l.status == 200 {
+            "unlock"
+        } else {
+            "reservations/remove"
+        };
+        let body = json!({"ComponentIDs": ["x1002c0s0b0n1"]});
+        api.call("POST", &format!("{locks}/{undo}"), "", Some(body))
+            .await
+            .expect(200);
+    }
+    // Two partitions claim one component at once: it ends in exactly one.
+    for p in ["p20", "p21"] {
+        api.call("POST", "/hsm/v2/partitions", "", Some(json!({"name": p})))
+            .await
+            .expect(201);
+    }
+    let add = |uri: &'static str| {
+        let body = json!({"id": "x1002c0s0b0n2"});
+        api.call("POST", uri, "", Some(body))
+    };
+    let (a, b) = futures::future::join(
+        add("/hsm/v2/partitions/p20/members"),
+        add("/hsm/v2/partitions/p21/members"),
+    )
+    .await;
+    let mut codes = [a.status.as_u16(), b.status.as_u16()];
+    codes.sort();
+    assert_eq!(codes, [201, 409], "{} / {}", a.body, b.body);
+    let r = api
+        .get("/hsm/v2/memberships/x1002c0s0b0n2", "/memberships/{xname}")
+        .await
+        .expect(200);
+    assert!(["p20", "p21"].contains(&r.body["partitionName"].as_str().unwrap()));
+    // Releasing with the key ends the reservation; deleting the component ends its partition
+    // membership (as SMD's foreign keys cascade).
+    let release = json!({"ReservationKeys": [{"ID": "x1002c0s0b0n0", "Key": rk}]});
+    api.call(
+        "POST",
+        &format!("{locks}/reservations/release"),
+        "",
+        Some(release),
+    )
+    .await
+    .expect(200);
+    api.call("DELETE", &format!("{COMPONENTS}/x1002c0s0b0n2"), "", None)
+        .await
+        .expect(200);
+    for p in ["p20", "p21"] {
+        let r = api
+            .get(&format!("/hsm/v2/partitions/{p}/members"), "")
+            .await
+            .expect(200);
+        assert_eq!(r.body, json!({"ids": []}));
+    }
 }

@@ -26,10 +26,12 @@ pub mod clock;
 pub mod enums;
 pub mod mac;
 pub mod power;
+pub mod uuid;
 pub mod xname;
 
 pub use backoff::Backoff;
 pub use clock::now;
 pub use enums::{Arch, Class, EnumError, Flag, HmsType, NetType, Role, State, SubRole};
 pub use mac::{Mac, MacError};
+pub use uuid::random_uuid;
 pub use xname::{Xname, XnameError};

@@ -357,19 +357,7 @@ fn job_record(j: &Job) -> Result<Record, JobError> {
 
 /// A random (version 4) UUID, PCS's transition id format.
 fn new_id() -> Result<String, JobError> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| JobError::Internal(format!("no randomness: {e}")))?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    skyport_model::random_uuid().map_err(|e| JobError::Internal(format!("no randomness: {e}")))
 }
 
 /// Runs `attempt` again while it loses write races, with jittered backoff.

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 pub struct Spec {
     doc: Value,
-    /// `(definition, property)` pairs whose documented type upstream's code does not follow;
-    /// only the presence of such a property is checked.
+    /// `(definition, property)` pairs where upstream's code does not follow the spec: the
+    /// property's documented type is not checked, nor that a required one is present.
     deviations: Vec<(String, String)>,
 }
 
@@ -147,6 +147,15 @@ impl Spec {
         }
     }
 
+    /// Whether property `k` of definition `def` is a recorded deviation.
+    fn deviates(&self, def: Option<&str>, k: &str) -> bool {
+        def.is_some_and(|d| {
+            self.deviations
+                .iter()
+                .any(|(dd, p)| dd == d && (p == k || p == "*"))
+        })
+    }
+
     fn fits(&self, schema: &Value, v: &Value, at: &str) -> anyhow::Result<()> {
         let def = schema.get("$ref").and_then(Value::as_str).map(|r| {
             r.trim_start_matches("#/definitions/")
@@ -173,17 +182,13 @@ impl Spec {
                     .flatten()
                 {
                     let k = r.as_str().unwrap_or_default();
-                    if !obj.contains_key(k) {
+                    if !obj.contains_key(k) && !self.deviates(def.as_deref(), k) {
                         bail!("{at}: required key {k:?} missing");
                     }
                 }
                 if let Some(props) = schema.get("properties").and_then(Value::as_object) {
                     for (k, s) in props {
-                        let exempt = def.as_ref().is_some_and(|d| {
-                            self.deviations
-                                .iter()
-                                .any(|(dd, p)| dd == d && (p == k || p == "*"))
-                        });
+                        let exempt = self.deviates(def.as_deref(), k);
                         if let Some(val) = obj.get(k)
                             && !val.is_null()
                             && !exempt

@@ -14,6 +14,7 @@ pub mod de;
 pub mod discovery;
 pub mod hwinv;
 pub mod legacy;
+pub mod locks;
 pub mod pcs;
 
 use serde::{Deserialize, Serialize};
@@ -573,6 +574,31 @@ pub struct MemberList {
     #[serde(default)]
     pub group: Option<String>,
     pub ids: Vec<String>,
+}
+
+/// A partition as SMD returns it (`pkg/sm/groups.go`): description and tags only when set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Partition {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub members: Members,
+}
+
+/// POST /partitions body.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct PartitionIn {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "de::vec_or_null")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub members: Option<Members>,
 }
 
 /// GET /memberships element.

@@ -1,6 +1,6 @@
 //! Test harness for the inventory API: drives the real Router in-process (no mock of anything
 //! below it) on a real store, and checks every answer against the upstream SMD spec.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
