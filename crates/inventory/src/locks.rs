@@ -693,18 +693,35 @@ impl Inventory {
         })
     }
 
-    /// For the power service: whether `deputy_key` lets its holder act on `xname` now. A
-    /// component nobody has reserved may be acted on by anyone; a reserved one only with its
-    /// reservation's deputy key.
-    pub async fn may_act_on(&self, xname: &str, deputy_key: &str) -> Result<bool, ApiError> {
-        let Some(r) = self.store.get(RESERVATIONS, xname).await? else {
-            return Ok(true);
-        };
-        let v: Reservation = records::decode(RESERVATIONS, &r)?;
-        if !holds(&v, OffsetDateTime::now_utc()) {
-            return Ok(true);
+    /// For the power service: which of `targets` (xname, deputy key or `""`) someone else
+    /// holds. A component nobody has reserved may be acted on by anyone; a reserved one only
+    /// by whoever shows its reservation's deputy key (as PCS checks with SMD). One read for
+    /// them all; xnames that are not valid are left to the caller's own check.
+    pub async fn reserved_by_others(
+        &self,
+        targets: &[(String, String)],
+    ) -> Result<Vec<String>, ApiError> {
+        let ids: Vec<String> = targets
+            .iter()
+            .filter_map(|(x, _)| Xname::parse(x).ok())
+            .map(|x| x.to_string())
+            .collect();
+        let now = OffsetDateTime::now_utc();
+        let mut held = BTreeMap::new();
+        for r in self.store.get_many(RESERVATIONS, &ids).await? {
+            let v: Reservation = records::decode(RESERVATIONS, &r)?;
+            if holds(&v, now) {
+                held.insert(v.id.clone(), v.deputy_key);
+            }
         }
-        Ok(!deputy_key.is_empty() && v.deputy_key == deputy_key.trim().to_ascii_lowercase())
+        Ok(targets
+            .iter()
+            .filter_map(|(x, key)| {
+                let id = Xname::parse(x).ok()?.to_string();
+                let dk = held.get(&id)?;
+                (*dk != key.trim().to_ascii_lowercase()).then_some(id)
+            })
+            .collect())
     }
 }
 

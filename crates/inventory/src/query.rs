@@ -86,19 +86,8 @@ pub fn body_object(body: Value) -> Result<Map<String, Value>, ApiError> {
         Value::Object(m) => Ok(m),
         other => Err(
             ApiError::bad_request("error decoding JSON: the body must be a JSON object")
-                .context(format!("got {}", json_kind(&other))),
+                .context(format!("got {}", skyport_wire::de::kind(&other))),
         ),
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -209,6 +209,22 @@ async fn pcs_create(
             ApiError::bad_request(format!("bootOverride {b:?}: use pxe, http or none"))
         })?),
     };
+    // A node another service reserved (SMD's locks) is left alone unless the request shows
+    // that reservation's deputy key.
+    let targets: Vec<(String, String)> = req
+        .location
+        .iter()
+        .map(|l| (l.xname.clone(), l.deputy_key.clone()))
+        .collect();
+    let reserved = s.inventory.reserved_by_others(&targets).await?;
+    if !reserved.is_empty() {
+        return Err(
+            ApiError::bad_request("Component is Reserved").context(format!(
+                "reserved, and no deputyKey of that reservation given: {}",
+                reserved.join(", ")
+            )),
+        );
+    }
     let view = s
         .jobs
         .create(NewJob {

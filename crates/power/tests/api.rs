@@ -493,3 +493,56 @@ async fn tasks_not_started_by_the_deadline_expire_and_free_their_nodes() {
         .await
         .expect(201);
 }
+
+/// A node a service reserved through SMD's locks is left alone by a power transition unless the
+/// transition shows that reservation's deputy key (as PCS checks it with SMD); an admin's lock
+/// alone does not stop power (SMD's locks keep reservations off, not power).
+#[tokio::test]
+async fn a_reserved_node_is_powered_only_with_its_deputy_key() {
+    let e = env().await;
+    let comps = json!({"Components": [{"ID": A, "State": "On"}, {"ID": B, "State": "On"}]});
+    e.api
+        .call("POST", "/hsm/v2/State/Components", "", Some(comps))
+        .await
+        .expect(204);
+    let reserve = json!({"ComponentIDs": [A], "ReservationDuration": 5});
+    let r = e
+        .api
+        .call(
+            "POST",
+            "/hsm/v2/locks/service/reservations",
+            "",
+            Some(reserve),
+        )
+        .await
+        .expect(200);
+    let dk = r.body["Success"][0]["DeputyKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let transition = |location: Value| {
+        let body = json!({"operation": "off", "location": location});
+        e.api.call(
+            "POST",
+            "/power-control/v1/transitions",
+            "/transitions",
+            Some(body),
+        )
+    };
+    let refused = transition(json!([{"xname": A}, {"xname": B}]))
+        .await
+        .expect(400);
+    assert_eq!(refused.body["detail"], "Component is Reserved");
+    assert!(
+        refused.body["context"].as_str().unwrap().contains(A),
+        "{}",
+        refused.body
+    );
+    let wrong = format!("{A}:dk:00000000-0000-4000-8000-000000000000");
+    transition(json!([{"xname": A, "deputyKey": wrong}]))
+        .await
+        .expect(400);
+    transition(json!([{"xname": A, "deputyKey": dk}, {"xname": B}]))
+        .await
+        .expect(200);
+}

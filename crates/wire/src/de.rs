@@ -151,7 +151,8 @@ pub fn vec_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
     })
 }
 
-fn kind(v: &Value) -> &'static str {
+/// What a JSON value is, for error messages (`a string`, `an array`).
+pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
