@@ -1,4 +1,5 @@
-//! `groups` and `memberships` (a component's groups and partition): labelled sets of components. A member must be an existing
+//! `groups` and `memberships` (a component's groups and partition): labelled sets of
+//! components (kept as [`crate::sets`] keeps partitions too). A member must be an existing
 //! component (checked in the same atomic write that adds it), a deleted component leaves its
 //! groups, and a component may be in only one group per `exclusiveGroup` (a unique key per
 //! exclusive set and member, so two concurrent adds cannot both win).
@@ -7,12 +8,13 @@ use std::collections::BTreeMap;
 
 use skyport_http::ApiError;
 use skyport_model::Xname;
-use skyport_store::{IndexKey, Record, StoreError, Write};
+use skyport_store::{IndexKey, Record};
 use skyport_wire::{Component, Group, GroupIn, GroupPatch, Members, Membership};
 
 use crate::filters::{ComponentFilter, GroupFilter, valid_label};
 use crate::records::{self, COMPONENTS, GROUPS};
-use crate::{Candidates, Fail, Inventory, retrying};
+use crate::sets::{Kind, MemberSet, clash};
+use crate::{Candidates, Inventory};
 
 const DUP_GROUP: &str = "operation would conflict with an existing group that has the same label or duplicate ids found in request.";
 const DUP_EXCL: &str =
@@ -92,36 +94,39 @@ pub(crate) fn members(
     Ok(out)
 }
 
-fn group_conflict(e: StoreError) -> Fail {
-    match e {
-        StoreError::Duplicate { key, owner } if key.name.starts_with("excl:") => {
-            Fail::Api(ApiError::conflict(DUP_EXCL).context(format!(
-                "{} is in {}",
-                key.value,
-                owner.trim_start_matches("Groups/")
-            )))
-        }
-        other => other.into(),
+impl MemberSet for Group {
+    const KIND: Kind = Kind {
+        table: GROUPS,
+        path: "groups",
+        name_is: "group label",
+        no_such: "No such group: ",
+        gone: "no such group.",
+        dup_name: DUP_GROUP,
+        dup_member: "operation would conflict with an existing member in the same group.",
+        no_member: "group has no such member.",
+        clash: |e| clash(e, |k| k.starts_with("excl:"), DUP_EXCL),
+    };
+    fn record(&self) -> Result<Record, ApiError> {
+        records::group(self)
+    }
+    fn name(&self) -> &str {
+        &self.label
+    }
+    fn members(&self) -> &[String] {
+        &self.members.ids
+    }
+    fn members_mut(&mut self) -> &mut Vec<String> {
+        &mut self.members.ids
+    }
+    fn description_mut(&mut self) -> &mut String {
+        &mut self.description
+    }
+    fn tags_mut(&mut self) -> &mut Vec<String> {
+        &mut self.tags
     }
 }
 
 impl Inventory {
-    /// `Check` ops that fail the write unless every member still exists as read.
-    pub(crate) async fn member_checks(&self, ids: &[String]) -> Result<Vec<Write>, Fail> {
-        let recs = self.store.get_many(COMPONENTS, ids).await?;
-        if let Some(m) = records::missing(ids, &recs) {
-            let e = ApiError::bad_request("linked component does not exist").context(m);
-            return Err(Fail::Api(e));
-        }
-        Ok(recs
-            .into_iter()
-            .map(|prev| Write::Check {
-                table: COMPONENTS,
-                prev,
-            })
-            .collect())
-    }
-
     pub async fn create_group(&self, g: &GroupIn) -> Result<String, ApiError> {
         let l = new_label(g.label.as_deref().unwrap_or(""), "group label", "group")?;
         let excl = match g.exclusive_group.as_deref().filter(|s| !s.is_empty()) {
@@ -142,63 +147,18 @@ impl Inventory {
             "group",
             DUP_GROUP,
         )?;
-        let group = Group {
-            label: l.clone(),
+        self.create_set(&Group {
+            label: l,
             description: g.description.clone().unwrap_or_default(),
             exclusive_group: excl,
             tags,
             members: Members { ids },
-        };
-        let attempt = async || {
-            let mut ops = self.member_checks(&group.members.ids).await?;
-            ops.push(Write::Put {
-                table: GROUPS,
-                record: records::group(&group)?,
-                prev: None,
-            });
-            self.store.write(ops).await.map_err(|e| match e {
-                StoreError::Conflict { ref table, .. } if table == GROUPS.name() => {
-                    Fail::Api(ApiError::conflict(DUP_GROUP))
-                }
-                other => group_conflict(other),
-            })
-        };
-        retrying!(attempt())?;
-        Ok(format!("{}/groups/{l}", crate::BASE))
-    }
-
-    async fn group_record(&self, l: &str) -> Result<(Group, Record), Fail> {
-        let l = label(l, "group label")?;
-        let r = self
-            .store
-            .get(GROUPS, &l)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("No such group: {l}")))?;
-        Ok((records::decode(GROUPS, &r)?, r))
-    }
-
-    /// Writes `g` over `prev`, the record it was read from, in one batch with `checks` (that
-    /// its new members still exist).
-    async fn write_group(
-        &self,
-        g: &Group,
-        prev: Record,
-        mut checks: Vec<Write>,
-    ) -> Result<(), Fail> {
-        checks.push(Write::Put {
-            table: GROUPS,
-            record: records::group(g)?,
-            prev: Some(prev),
-        });
-        self.store.write(checks).await.map_err(group_conflict)
+        })
+        .await
     }
 
     pub async fn get_group(&self, l: &str) -> Result<Group, ApiError> {
-        match self.group_record(l).await {
-            Ok((g, _)) => Ok(g),
-            Err(Fail::Api(e)) => Err(e),
-            Err(Fail::Race(e)) => Err(e.into()),
-        }
+        self.get_set(l).await
     }
 
     pub async fn list_groups(&self, f: &GroupFilter) -> Result<Vec<Group>, ApiError> {
@@ -207,84 +167,21 @@ impl Inventory {
     }
 
     pub async fn group_labels(&self) -> Result<Vec<String>, ApiError> {
-        Ok(self
-            .store
-            .list_all(GROUPS, None)
-            .await?
-            .into_iter()
-            .map(|r| r.id)
-            .collect())
+        self.set_names::<Group>().await
     }
 
     pub async fn patch_group(&self, l: &str, p: &GroupPatch) -> Result<(), ApiError> {
-        if p.description.is_none() && p.tags.is_none() {
-            return Err(ApiError::bad_request(
-                "Request must have at least one patch field.",
-            ));
-        }
-        let tags = p
-            .tags
-            .as_ref()
-            .map(|ts| {
-                ts.iter()
-                    .map(|t| label(t, "tag"))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
-        let attempt = async || {
-            let (mut g, r) = self.group_record(l).await.map_err(|e| match e {
-                Fail::Api(ApiError::NotFound(_)) => {
-                    Fail::Api(ApiError::not_found("no such group."))
-                }
-                other => other,
-            })?;
-            if let Some(d) = &p.description {
-                g.description = d.clone();
-            }
-            if let Some(t) = &tags {
-                g.tags = t.clone();
-            }
-            self.write_group(&g, r, Vec::new()).await
-        };
-        retrying!(attempt())
+        self.patch_set::<Group>(l, p).await
     }
 
     pub async fn delete_group(&self, l: &str) -> Result<(), ApiError> {
-        let attempt = async || {
-            let (_, r) = self.group_record(l).await.map_err(|e| match e {
-                Fail::Api(ApiError::NotFound(_)) => {
-                    Fail::Api(ApiError::not_found("no such group."))
-                }
-                other => other,
-            })?;
-            self.store
-                .write(vec![Write::Delete {
-                    table: GROUPS,
-                    prev: r,
-                }])
-                .await
-                .map_err(Fail::from)
-        };
-        retrying!(attempt())
+        self.delete_set::<Group>(l).await
     }
 
     pub async fn add_group_member(&self, l: &str, id: &str) -> Result<String, ApiError> {
         let x = Xname::parse(id)
             .map_err(|_| ApiError::bad_request("invalid xname ID").context(format!("{id:?}")))?;
-        let attempt = async || {
-            let (mut g, r) = self.group_record(l).await?;
-            if g.members.ids.contains(&x.to_string()) {
-                return Err(Fail::Api(ApiError::conflict(
-                    "operation would conflict with an existing member in the same group.",
-                )));
-            }
-            g.members.ids.push(x.to_string());
-            let checks = self.member_checks(&[x.to_string()]).await?;
-            self.write_group(&g, r, checks).await?;
-            Ok::<String, Fail>(g.label)
-        };
-        let label = retrying!(attempt())?;
-        Ok(format!("{}/groups/{label}/members/{x}", crate::BASE))
+        self.add_set_member::<Group>(l, &x).await
     }
 
     /// `PUT /groups/{label}/members`: replaces the member list (Skyport keeps SMD's 409/400
@@ -295,32 +192,12 @@ impl Inventory {
         ids: &[String],
     ) -> Result<Vec<String>, ApiError> {
         let ids = members(ids, true, "group", DUP_GROUP)?;
-        let attempt = async || {
-            let (mut g, r) = self.group_record(l).await?;
-            g.members.ids = ids.clone();
-            let checks = self.member_checks(&ids).await?;
-            self.write_group(&g, r, checks).await?;
-            Ok::<String, Fail>(g.label)
-        };
-        let label = retrying!(attempt())?;
-        Ok(ids
-            .iter()
-            .map(|x| format!("{}/groups/{label}/members/{x}", crate::BASE))
-            .collect())
+        self.set_members::<Group>(l, &ids).await
     }
 
     pub async fn remove_group_member(&self, l: &str, id: &str) -> Result<(), ApiError> {
         let x = Xname::parse(id).map_err(|_| ApiError::bad_request("invalid xname ID"))?;
-        let attempt = async || {
-            let (mut g, r) = self.group_record(l).await?;
-            let before = g.members.ids.len();
-            g.members.ids.retain(|m| m != x.as_str());
-            if g.members.ids.len() == before {
-                return Err(Fail::Api(ApiError::not_found("group has no such member.")));
-            }
-            self.write_group(&g, r, Vec::new()).await
-        };
-        retrying!(attempt())
+        self.remove_set_member::<Group>(l, &x).await
     }
 
     /// `GET /memberships`: every matching component with the groups it is in.

@@ -22,6 +22,7 @@ pub mod reads;
 pub mod records;
 pub mod redfish;
 pub mod routes;
+pub(crate) mod sets;
 
 use std::sync::Arc;
 use std::time::Duration;
