@@ -104,7 +104,8 @@ pub fn validate(c: &ComponentIn, url_id: Option<&Xname>) -> Result<Component, Va
     Ok(out)
 }
 
-/// SMD's `GetCompDefaults` without SLS or NodeMaps: Role=Compute and the xname-derived NID.
+/// SMD's `GetCompDefaults` without SLS or a node map: Role=Compute and the xname-derived NID
+/// (a node map's, where there is one, replaces them: `Inventory::plan_defaults`).
 pub fn apply_node_defaults(c: &mut Component, id: &Xname) {
     if !id.hms_type().is_node() {
         return;
@@ -224,6 +225,11 @@ pub(crate) fn nid_conflict(e: skyport_store::StoreError) -> Fail {
     }
 }
 
+/// The input leaves the Role out (or blank).
+fn no_role(c: &ComponentIn) -> bool {
+    c.role.as_deref().is_none_or(|r| r.trim().is_empty())
+}
+
 impl Inventory {
     pub async fn get_component(&self, id: &str) -> Result<(Component, u64), ApiError> {
         let r = self.by_xname(COMPONENTS, id).await?;
@@ -315,6 +321,7 @@ impl Inventory {
             return Err(ApiError::bad_request("Missing Components").into());
         }
         let mut valid: Vec<Component> = Vec::with_capacity(comps.len());
+        let mut given = Vec::with_capacity(comps.len());
         let mut seen = HashMap::new();
         for (index, c) in comps.iter().enumerate() {
             let v =
@@ -322,9 +329,37 @@ impl Inventory {
             // Duplicate IDs in one request: the first one wins, as in SMD.
             if seen.insert(v.id.clone(), index).is_none() {
                 valid.push(v);
+                given.push(c);
             }
         }
+        self.plan_defaults(&mut valid, &given).await?;
         Ok(retrying!(self.try_upsert(&valid, force))?)
+    }
+
+    /// Nodes given without a NID or a Role (`given`, the inputs `comps` were validated from)
+    /// take their node map's instead of the xname-derived defaults, as SMD's
+    /// `GetCompDefaults` does.
+    async fn plan_defaults(
+        &self,
+        comps: &mut [Component],
+        given: &[&ComponentIn],
+    ) -> Result<(), ApiError> {
+        let ids: Vec<String> = comps
+            .iter()
+            .zip(given)
+            .filter(|(c, g)| c.r#type == "Node" && (g.nid.is_none() || no_role(g)))
+            .map(|(c, _)| c.id.clone())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let plans = self.planned(&ids).await?;
+        for (c, g) in comps.iter_mut().zip(given) {
+            if let Some(m) = plans.get(&c.id) {
+                crate::nodemaps::apply_plan(c, m, g.nid.is_some(), !no_role(g));
+            }
+        }
+        Ok(())
     }
 
     async fn try_upsert(&self, comps: &[Component], force: bool) -> Result<(), Fail> {
@@ -373,7 +408,9 @@ impl Inventory {
                 url_id.trim().to_ascii_lowercase()
             ))
         })?;
-        let v = validate(c, Some(&x)).map_err(InventoryError::Component)?;
+        let mut v = validate(c, Some(&x)).map_err(InventoryError::Component)?;
+        self.plan_defaults(std::slice::from_mut(&mut v), &[c])
+            .await?;
         if if_match.is_some() {
             match self
                 .store

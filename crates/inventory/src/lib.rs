@@ -16,6 +16,7 @@ pub mod filters;
 pub mod groups;
 pub mod hardware;
 pub mod locks;
+pub mod nodemaps;
 pub mod partitions;
 pub mod query;
 pub mod reads;

@@ -11,6 +11,7 @@
 //! | `HardwareInventory` | location xname | `bmc` (replaced per discovery), `node`, `type`, `fru` | |
 //! | `Partitions` | name | `member`, `tag` | `partition` per member (one partition per component) |
 //! | `Reservations` | xname (one reservation per component) | | |
+//! | `NodeMaps` | node xname | | `nodemap-nid` (one map per NID) |
 
 use std::collections::BTreeMap;
 
@@ -20,7 +21,7 @@ use skyport_http::ApiError;
 use skyport_store::{Record, Table};
 use skyport_wire::locks::Reservation;
 use skyport_wire::{
-    Component, ComponentEndpoint, EthernetInterface, Group, Partition, RedfishEndpoint,
+    Component, ComponentEndpoint, EthernetInterface, Group, NodeMap, Partition, RedfishEndpoint,
 };
 
 pub const COMPONENTS: Table = Table("Components");
@@ -31,6 +32,7 @@ pub const GROUPS: Table = Table("Groups");
 pub const HARDWARE: Table = Table("HardwareInventory");
 pub const PARTITIONS: Table = Table("Partitions");
 pub const RESERVATIONS: Table = Table("Reservations");
+pub const NODE_MAPS: Table = Table("NodeMaps");
 
 /// The unique-key name for NIDs; shared with services that resolve nodes by NID.
 pub const NID_KEY: &str = "nid";
@@ -136,4 +138,9 @@ pub fn partition(p: &Partition) -> Result<Record, ApiError> {
 
 pub fn reservation(v: &Reservation) -> Result<Record, ApiError> {
     Ok(Record::new(v.id.clone(), body(v)?))
+}
+
+pub fn node_map(m: &NodeMap) -> Result<Record, ApiError> {
+    Ok(Record::new(m.id.clone(), body(m)?)
+        .with_unique(crate::nodemaps::NODE_MAP_NID, m.nid.to_string()))
 }

@@ -7,8 +7,10 @@
 //! * a stored endpoint answers 201, never a 409 on top of the stored data;
 //! * passwords are dropped on input, so they are never stored or returned;
 //! * re-discovery does not blank an existing component's State/Flag/Arch/Class;
-//! * discovered nodes get SMD's xname-derived default NID (upstream numbers them 1..k per BMC,
-//!   which hands NID 1 to every BMC's first node) and an existing node keeps its NID and Role;
+//! * a discovered node gets its node map's NID and Role (`Defaults/NodeMaps`), else SMD's
+//!   xname-derived default NID (upstream's V2 parser numbers them 1..k per BMC, which hands
+//!   NID 1 to every BMC's first node, and never reads node maps); an existing node keeps its
+//!   NID and Role;
 //! * systems without a UUID are told apart by their Redfish URI instead of collapsing into one;
 //! * MACs are normalised and placeholders ("Not Available") dropped, an interface without an IP
 //!   is kept (with no IP) instead of being refused, and a MAC already owned by another component
@@ -599,10 +601,23 @@ impl Inventory {
             );
         }
         let existing = records::by_id(self.store.get_many(COMPONENTS, &ids).await?);
+        let new: Vec<String> = ids
+            .iter()
+            .filter(|id| !existing.contains_key(*id))
+            .cloned()
+            .collect();
+        // A node discovery creates takes the NID and Role its node map plans.
+        let plans = self.planned(&new).await?;
         for c in &d.components {
             let health = d.health.get(&c.id).copied();
             let (record, prev) = match existing.get(&c.id) {
-                None => (c.clone(), None),
+                None => {
+                    let mut c = c.clone();
+                    if let Some(m) = plans.get(&c.id) {
+                        crate::nodemaps::apply_plan(&mut c, m, false, false);
+                    }
+                    (c, None)
+                }
                 Some(r) => {
                     // Re-discovery refreshes what discovery knows and keeps what admins set;
                     // the BMC's health report is discovery's to set, an admin's lock is not.

@@ -319,6 +319,16 @@ pub fn router(inv: Inventory) -> Router {
             &at("/locks/status"),
             get(locks_status_get).post(locks_status_post),
         )
+        .route(
+            &at("/Defaults/NodeMaps"),
+            get(list_node_maps)
+                .post(post_node_maps)
+                .delete(delete_all_node_maps),
+        )
+        .route(
+            &at("/Defaults/NodeMaps/{xname}"),
+            get(get_node_map).put(put_node_map).delete(delete_node_map),
+        )
         .route(&at("/memberships"), get(list_memberships))
         .route(&at("/memberships/{xname}"), get(get_membership))
         .with_state(inv);
@@ -1067,4 +1077,42 @@ async fn locks_status_post(State(inv): State<Inventory>, h: HeaderMap, b: Bytes)
 async fn locks_status_get(State(inv): State<Inventory>, q: QueryParams) -> Res {
     let req = LockRequest::from_query(&q)?;
     Ok(json(StatusCode::OK, &inv.lock_status(&req).await?))
+}
+
+// ---- NodeMaps ------------------------------------------------------------------------------
+
+async fn list_node_maps(State(inv): State<Inventory>) -> Res {
+    let node_maps = inv.node_maps().await?;
+    Ok(json(
+        StatusCode::OK,
+        &skyport_wire::NodeMapArray { node_maps },
+    ))
+}
+
+async fn post_node_maps(State(inv): State<Inventory>, h: HeaderMap, b: Bytes) -> Res {
+    check_json_content_type(&h)?;
+    let maps = crate::nodemaps::parse_post(&parse_json::<Value>(&b)?)?;
+    let n = inv.post_node_maps(&maps).await?;
+    Ok(ok_message(format!("Created or modified {n} entries")))
+}
+
+async fn get_node_map(State(inv): State<Inventory>, Path(x): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.node_map(&x).await?))
+}
+
+async fn put_node_map(
+    State(inv): State<Inventory>,
+    Path(x): Path<String>,
+    ApiJson(m): ApiJson<skyport_wire::NodeMap>,
+) -> Res {
+    Ok(json(StatusCode::OK, &inv.put_node_map(&x, &m).await?))
+}
+
+async fn delete_node_map(State(inv): State<Inventory>, Path(x): Path<String>) -> Res {
+    inv.delete_node_map(&x).await?;
+    Ok(deleted(1))
+}
+
+async fn delete_all_node_maps(State(inv): State<Inventory>) -> Res {
+    Ok(deleted(inv.delete_all_node_maps().await?))
 }

@@ -601,6 +601,43 @@ pub struct PartitionIn {
     pub members: Option<Members>,
 }
 
+/// A node's planned NID, Role and SubRole (`Defaults/NodeMaps`, SMD's `pkg/sm/nodemap.go`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct NodeMap {
+    #[serde(rename = "ID", alias = "id", default)]
+    pub id: String,
+    #[serde(rename = "NID", alias = "nid", default)]
+    pub nid: i64,
+    #[serde(
+        rename = "Role",
+        alias = "role",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub role: String,
+    #[serde(
+        rename = "SubRole",
+        alias = "subRole",
+        alias = "subrole",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub sub_role: String,
+    #[serde(
+        rename = "NodeInfo",
+        alias = "nodeInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub node_info: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct NodeMapArray {
+    #[serde(rename = "NodeMaps")]
+    pub node_maps: Vec<NodeMap>,
+}
+
 /// GET /memberships element.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Membership {
