@@ -18,6 +18,7 @@ pub mod hardware;
 pub mod locks;
 pub mod nodemaps;
 pub mod partitions;
+pub mod powermaps;
 pub mod query;
 pub mod reads;
 pub mod records;
@@ -196,6 +197,38 @@ impl Inventory {
             })));
         }
         Ok(recs)
+    }
+
+    /// Deletes the record of `table` keyed by xname `id`: SMD's 400 `invalid xname` for one
+    /// that is not an xname, 404 `no such xname.` for one not stored.
+    pub(crate) async fn delete_by_xname(&self, table: Table, id: &str) -> Result<(), ApiError> {
+        let x =
+            skyport_model::Xname::parse(id).map_err(|_| ApiError::bad_request("invalid xname"))?;
+        let attempt = async || {
+            let Some(prev) = self.store.get(table, x.as_str()).await? else {
+                return Err(Fail::Api(ApiError::not_found("no such xname.")));
+            };
+            self.store
+                .write(vec![skyport_store::Write::Delete { table, prev }])
+                .await
+                .map_err(Fail::from)
+        };
+        retrying!(attempt())
+    }
+
+    /// Deletes every record of `table` (a small one: one batch); how many. None is SMD's 404.
+    pub(crate) async fn delete_table(&self, table: Table) -> Result<usize, ApiError> {
+        let attempt = async || {
+            let all = self.deletion_targets(table, None, "").await?;
+            let n = all.len();
+            let ops = all
+                .into_iter()
+                .map(|prev| skyport_store::Write::Delete { table, prev })
+                .collect();
+            self.store.write(ops).await?;
+            Ok::<usize, Fail>(n)
+        };
+        retrying!(attempt())
     }
 
     /// `service/ready`: the store answers.

@@ -189,37 +189,11 @@ impl Inventory {
     }
 
     pub async fn delete_node_map(&self, id: &str) -> Result<(), ApiError> {
-        let x = Xname::parse(id).map_err(|_| ApiError::bad_request("invalid xname"))?;
-        let attempt = async || {
-            let Some(prev) = self.store.get(NODE_MAPS, x.as_str()).await? else {
-                return Err(Fail::Api(ApiError::not_found("no such xname.")));
-            };
-            self.store
-                .write(vec![Write::Delete {
-                    table: NODE_MAPS,
-                    prev,
-                }])
-                .await
-                .map_err(Fail::from)
-        };
-        retrying!(attempt())
+        self.delete_by_xname(NODE_MAPS, id).await
     }
 
     pub async fn delete_all_node_maps(&self) -> Result<usize, ApiError> {
-        let attempt = async || {
-            let all = self.deletion_targets(NODE_MAPS, None, "").await?;
-            let n = all.len();
-            let ops = all
-                .into_iter()
-                .map(|prev| Write::Delete {
-                    table: NODE_MAPS,
-                    prev,
-                })
-                .collect();
-            self.store.write(ops).await?;
-            Ok::<usize, Fail>(n)
-        };
-        retrying!(attempt())
+        self.delete_table(NODE_MAPS).await
     }
 
     /// The maps of the nodes among `ids`, by xname.

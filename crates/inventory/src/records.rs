@@ -12,6 +12,7 @@
 //! | `Partitions` | name | `member`, `tag` | `partition` per member (one partition per component) |
 //! | `Reservations` | xname (one reservation per component) | | |
 //! | `NodeMaps` | node xname | | `nodemap-nid` (one map per NID) |
+//! | `PowerMaps` | xname | | |
 
 use std::collections::BTreeMap;
 
@@ -21,7 +22,8 @@ use skyport_http::ApiError;
 use skyport_store::{Record, Table};
 use skyport_wire::locks::Reservation;
 use skyport_wire::{
-    Component, ComponentEndpoint, EthernetInterface, Group, NodeMap, Partition, RedfishEndpoint,
+    Component, ComponentEndpoint, EthernetInterface, Group, NodeMap, Partition, PowerMap,
+    RedfishEndpoint,
 };
 
 pub const COMPONENTS: Table = Table("Components");
@@ -33,6 +35,7 @@ pub const HARDWARE: Table = Table("HardwareInventory");
 pub const PARTITIONS: Table = Table("Partitions");
 pub const RESERVATIONS: Table = Table("Reservations");
 pub const NODE_MAPS: Table = Table("NodeMaps");
+pub const POWER_MAPS: Table = Table("PowerMaps");
 
 /// The unique-key name for NIDs; shared with services that resolve nodes by NID.
 pub const NID_KEY: &str = "nid";
@@ -143,4 +146,8 @@ pub fn reservation(v: &Reservation) -> Result<Record, ApiError> {
 pub fn node_map(m: &NodeMap) -> Result<Record, ApiError> {
     Ok(Record::new(m.id.clone(), body(m)?)
         .with_unique(crate::nodemaps::NODE_MAP_NID, m.nid.to_string()))
+}
+
+pub fn power_map(m: &PowerMap) -> Result<Record, ApiError> {
+    Ok(Record::new(m.id.clone(), body(m)?))
 }

@@ -329,6 +329,18 @@ pub fn router(inv: Inventory) -> Router {
             &at("/Defaults/NodeMaps/{xname}"),
             get(get_node_map).put(put_node_map).delete(delete_node_map),
         )
+        .route(
+            &at("/sysinfo/powermaps"),
+            get(list_power_maps)
+                .post(post_power_maps)
+                .delete(delete_all_power_maps),
+        )
+        .route(
+            &at("/sysinfo/powermaps/{xname}"),
+            get(get_power_map)
+                .put(put_power_map)
+                .delete(delete_power_map),
+        )
         .route(&at("/memberships"), get(list_memberships))
         .route(&at("/memberships/{xname}"), get(get_membership))
         .with_state(inv);
@@ -1115,4 +1127,39 @@ async fn delete_node_map(State(inv): State<Inventory>, Path(x): Path<String>) ->
 
 async fn delete_all_node_maps(State(inv): State<Inventory>) -> Res {
     Ok(deleted(inv.delete_all_node_maps().await?))
+}
+
+// ---- Power maps ----------------------------------------------------------------------------
+
+async fn list_power_maps(State(inv): State<Inventory>) -> Res {
+    Ok(json(StatusCode::OK, &inv.power_maps().await?))
+}
+
+async fn post_power_maps(
+    State(inv): State<Inventory>,
+    ApiJson(maps): ApiJson<Vec<skyport_wire::PowerMap>>,
+) -> Res {
+    let n = inv.post_power_maps(&maps).await?;
+    Ok(ok_message(format!("Created or modified {n} entries")))
+}
+
+async fn get_power_map(State(inv): State<Inventory>, Path(x): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.power_map(&x).await?))
+}
+
+async fn put_power_map(
+    State(inv): State<Inventory>,
+    Path(x): Path<String>,
+    ApiJson(m): ApiJson<skyport_wire::PowerMap>,
+) -> Res {
+    Ok(json(StatusCode::OK, &inv.put_power_map(&x, &m).await?))
+}
+
+async fn delete_power_map(State(inv): State<Inventory>, Path(x): Path<String>) -> Res {
+    inv.delete_power_map(&x).await?;
+    Ok(deleted(1))
+}
+
+async fn delete_all_power_maps(State(inv): State<Inventory>) -> Res {
+    Ok(deleted(inv.delete_all_power_maps().await?))
 }

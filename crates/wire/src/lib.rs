@@ -638,6 +638,21 @@ pub struct NodeMapArray {
     pub node_maps: Vec<NodeMap>,
 }
 
+/// What powers a component (`sysinfo/powermaps`, SMD's `pkg/sm/powermap.go`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PowerMap {
+    #[serde(default)]
+    pub id: String,
+    #[serde(
+        rename = "poweredBy",
+        alias = "poweredby",
+        default,
+        deserialize_with = "de::vec_or_null",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub powered_by: Vec<String>,
+}
+
 /// GET /memberships element.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Membership {
