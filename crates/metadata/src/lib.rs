@@ -6,6 +6,7 @@
 //! files, and per-instance overrides here. The shapes follow upstream's `metadata.go`: JSON field
 //! names with dashes, YAML field names with underscores under `instance_data`.
 
+pub mod bss;
 mod error;
 pub mod routes;
 

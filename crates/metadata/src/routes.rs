@@ -105,7 +105,7 @@ fn text(body: impl Into<String>, content_type: &'static str) -> Response {
 
 /// The requester's IP: the first `X-Forwarded-For` entry (set by the edge agent or API
 /// Gateway), else the TCP peer. Upstream trusts the header the same way.
-fn client_ip(req: &Request) -> Result<String, ApiError> {
+pub(crate) fn client_ip(req: &Request) -> Result<String, ApiError> {
     if let Some(xff) = req
         .headers()
         .get("x-forwarded-for")

@@ -19,6 +19,7 @@ pub const SERVICES: &[skyport_http::access::Declared] = &[
     skyport_boot::flight::access,
     skyport_images::access,
     skyport_metadata::access,
+    skyport_metadata::bss::access,
     skyport_sites::access,
     skyport_sync::access,
     skyport_power::access,
@@ -48,10 +49,11 @@ pub fn api(
                 .with_history(history.clone()),
         ))
         .merge(skyport_images::router(images, Some(blobs)))
-        .merge(skyport_metadata::router(
-            skyport_metadata::MetadataService::new(store.clone(), cloud_init_url)
-                .with_history(history),
-        ))
+        .merge({
+            let svc = skyport_metadata::MetadataService::new(store.clone(), cloud_init_url)
+                .with_history(history);
+            skyport_metadata::router(svc.clone()).merge(skyport_metadata::bss::router(svc))
+        })
         .merge(skyport_sites::router(store.clone(), creds))
         .merge(skyport_power::router(
             skyport_power::Jobs::new(store.clone()),

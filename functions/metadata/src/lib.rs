@@ -31,9 +31,10 @@ pub fn app(
     base_url: String,
     auth: skyport_auth::AuthLayer,
 ) -> tower_http::normalize_path::NormalizePath<axum::Router> {
+    let svc = MetadataService::new(store, base_url);
     skyport_http::app(skyport_auth::auth_layer(
-        skyport_metadata::router(MetadataService::new(store, base_url)),
-        &[skyport_metadata::access],
+        skyport_metadata::router(svc.clone()).merge(skyport_metadata::bss::router(svc)),
+        &[skyport_metadata::access, skyport_metadata::bss::access],
         auth,
     ))
 }
