@@ -129,6 +129,30 @@ pub(crate) fn backoff(n: u32) -> Duration {
     skyport_model::Backoff::new(Duration::from_millis(1), Duration::from_millis(64)).jittered(n + 1)
 }
 
+/// The xname a PUT's body names (the URL's when it names none); SMD's 400 when they differ.
+pub(crate) fn put_id(body_id: &str, url_id: &str) -> Result<String, ApiError> {
+    let url = url_id.trim().to_ascii_lowercase();
+    let id = if body_id.is_empty() {
+        url.clone()
+    } else {
+        body_id.to_string()
+    };
+    let same = match (
+        skyport_model::Xname::parse(&id),
+        skyport_model::Xname::parse(&url),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => id.trim().eq_ignore_ascii_case(&url),
+    };
+    if same {
+        Ok(id)
+    } else {
+        Err(ApiError::bad_request(
+            "xname in URL and PUT body do not match",
+        ))
+    }
+}
+
 /// RFC 3339 UTC timestamp with microseconds, as Postgres-backed SMD prints `LastUpdate`.
 pub(crate) fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -227,6 +251,38 @@ impl Inventory {
                 .collect();
             self.store.write(ops).await?;
             Ok::<usize, Fail>(n)
+        };
+        retrying!(attempt())
+    }
+
+    /// Creates or replaces `records` of `table` whatever is stored under their ids, in one
+    /// batch, recomputed on a lost race (the last record of an id wins, as SMD's upsert of each
+    /// in turn); `refused` words a unique-key clash.
+    pub(crate) async fn upsert_all(
+        &self,
+        table: Table,
+        records: Vec<Record>,
+        refused: impl Fn(StoreError) -> Fail,
+    ) -> Result<(), ApiError> {
+        let mut by_id = std::collections::BTreeMap::new();
+        for r in records {
+            by_id.insert(r.id.clone(), r);
+        }
+        if by_id.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = by_id.keys().cloned().collect();
+        let attempt = async || {
+            let prev = records::by_id(self.store.get_many(table, &ids).await?);
+            let ops = by_id
+                .values()
+                .map(|r| skyport_store::Write::Put {
+                    table,
+                    record: r.clone(),
+                    prev: prev.get(&r.id).cloned(),
+                })
+                .collect();
+            self.store.write(ops).await.map_err(&refused)
         };
         retrying!(attempt())
     }

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use skyport_http::ApiError;
 use skyport_model::{Role, SubRole, Xname};
-use skyport_store::{StoreError, Write};
+use skyport_store::StoreError;
 use skyport_wire::{Component, NodeMap};
 
 use crate::records::{self, NODE_MAPS};
-use crate::{Fail, Inventory, retrying};
+use crate::{Fail, Inventory};
 
 /// The unique-key name of a planned NID.
 pub(crate) const NODE_MAP_NID: &str = "nodemap-nid";
@@ -124,67 +124,28 @@ impl Inventory {
                     .context(format!("NID {} is given to {other} and {}", m.nid, m.id)));
             }
         }
-        // The last entry for an xname wins, as SMD's upsert of each in turn.
-        let mut by_id: BTreeMap<String, NodeMap> = BTreeMap::new();
-        for m in valid {
-            by_id.insert(m.id.clone(), m);
-        }
-        let n = maps.len();
-        let attempt = async || {
-            let ids: Vec<String> = by_id.keys().cloned().collect();
-            let prev = records::by_id(self.store.get_many(NODE_MAPS, &ids).await?);
-            let mut ops = Vec::new();
-            for m in by_id.values() {
-                ops.push(Write::Put {
-                    table: NODE_MAPS,
-                    record: records::node_map(m)?,
-                    prev: prev.get(&m.id).cloned(),
-                });
-            }
-            if !ops.is_empty() {
-                self.store.write(ops).await.map_err(|e| nid_taken(e, dup))?;
-            }
-            Ok::<(), Fail>(())
-        };
-        retrying!(attempt())?;
-        Ok(n)
+        let recs = valid
+            .iter()
+            .map(records::node_map)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.upsert_all(NODE_MAPS, recs, |e| nid_taken(e, dup))
+            .await?;
+        Ok(maps.len())
     }
 
     /// `PUT /Defaults/NodeMaps/{xname}`: creates or replaces one map; the map stored.
     pub async fn put_node_map(&self, url_id: &str, m: &NodeMap) -> Result<NodeMap, ApiError> {
-        let url = url_id.trim().to_ascii_lowercase();
-        let mut m = m.clone();
-        if m.id.is_empty() {
-            m.id = url.clone();
-        }
-        let same = match (Xname::parse(&m.id), Xname::parse(&url)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => m.id.trim().eq_ignore_ascii_case(&url),
+        let m = NodeMap {
+            id: crate::put_id(&m.id, url_id)?,
+            ..m.clone()
         };
-        if !same {
-            return Err(ApiError::bad_request(
-                "xname in URL and PUT body do not match",
-            ));
-        }
         let m = check(&m)
             .map_err(|e| ApiError::bad_request(format!("couldn't validate endpoint data: {e}")))?;
-        let attempt = async || {
-            let prev = self.store.get(NODE_MAPS, &m.id).await?;
-            self.store
-                .write(vec![Write::Put {
-                    table: NODE_MAPS,
-                    record: records::node_map(&m)?,
-                    prev,
-                }])
-                .await
-                .map_err(|e| {
-                    nid_taken(
-                        e,
-                        "operation would conflict with an existing resource that has the same NID",
-                    )
-                })
-        };
-        retrying!(attempt())?;
+        let dup = "operation would conflict with an existing resource that has the same NID";
+        self.upsert_all(NODE_MAPS, vec![records::node_map(&m)?], |e| {
+            nid_taken(e, dup)
+        })
+        .await?;
         Ok(m)
     }
 

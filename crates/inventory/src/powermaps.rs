@@ -4,11 +4,10 @@
 
 use skyport_http::ApiError;
 use skyport_model::Xname;
-use skyport_store::Write;
 use skyport_wire::PowerMap;
 
 use crate::records::{self, POWER_MAPS};
-use crate::{Fail, Inventory, retrying};
+use crate::{Fail, Inventory};
 
 /// A map SMD takes (`pkg/sm/powermap.go` NewPowerMap), normalised; otherwise its text.
 fn check(m: &PowerMap) -> Result<PowerMap, String> {
@@ -63,20 +62,10 @@ impl Inventory {
 
     /// `PUT /sysinfo/powermaps/{xname}`: creates or replaces one map; the map stored.
     pub async fn put_power_map(&self, url_id: &str, m: &PowerMap) -> Result<PowerMap, ApiError> {
-        let url = url_id.trim().to_ascii_lowercase();
-        let mut m = m.clone();
-        if m.id.is_empty() {
-            m.id = url.clone();
-        }
-        let same = match (Xname::parse(&m.id), Xname::parse(&url)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => m.id.trim().eq_ignore_ascii_case(&url),
+        let m = PowerMap {
+            id: crate::put_id(&m.id, url_id)?,
+            ..m.clone()
         };
-        if !same {
-            return Err(ApiError::bad_request(
-                "xname in URL and PUT body do not match",
-            ));
-        }
         if m.powered_by.is_empty() {
             return Err(ApiError::bad_request("poweredby is required in PUT body"));
         }
@@ -86,30 +75,13 @@ impl Inventory {
         Ok(m)
     }
 
-    /// Writes `maps` over whatever is stored for them, in one batch (the last entry for an
-    /// xname wins, as SMD's upsert of each in turn).
+    /// Writes `maps` over whatever is stored for them, in one batch.
     async fn write_power_maps(&self, maps: &[PowerMap]) -> Result<(), ApiError> {
-        let mut by_id = std::collections::BTreeMap::new();
-        for m in maps {
-            by_id.insert(m.id.clone(), m);
-        }
-        let attempt = async || {
-            let ids: Vec<String> = by_id.keys().cloned().collect();
-            let prev = records::by_id(self.store.get_many(POWER_MAPS, &ids).await?);
-            let mut ops = Vec::new();
-            for m in by_id.values() {
-                ops.push(Write::Put {
-                    table: POWER_MAPS,
-                    record: records::power_map(m)?,
-                    prev: prev.get(&m.id).cloned(),
-                });
-            }
-            if !ops.is_empty() {
-                self.store.write(ops).await?;
-            }
-            Ok::<(), Fail>(())
-        };
-        retrying!(attempt())
+        let recs = maps
+            .iter()
+            .map(records::power_map)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.upsert_all(POWER_MAPS, recs, Fail::from).await
     }
 
     pub async fn delete_power_map(&self, id: &str) -> Result<(), ApiError> {
