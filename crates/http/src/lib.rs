@@ -272,28 +272,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path.is_empty() {
-            ApiError::bad_request(format!("invalid JSON body: {inner}"))
-        } else {
-            ApiError::bad_request(format!("invalid JSON body at `{path}`: {inner}"))
-        }
-    })
+    serde_path_to_error::deserialize(de).map_err(at_path)
+}
+
+/// A body that does not decode, naming where (`Components[3].State`) when it is not the top.
+fn at_path(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if path == "." || path.is_empty() {
+        ApiError::bad_request(format!("invalid JSON body: {inner}"))
+    } else {
+        ApiError::bad_request(format!("invalid JSON body at `{path}`: {inner}"))
+    }
 }
 
 /// A body already read as JSON, as `T`, with [`parse_json`]'s errors (the field path).
 pub fn from_json_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path.is_empty() {
-            ApiError::bad_request(format!("invalid JSON body: {inner}"))
-        } else {
-            ApiError::bad_request(format!("invalid JSON body at `{path}`: {inner}"))
-        }
-    })
+    serde_path_to_error::deserialize(v).map_err(at_path)
 }
 
 /// Bodies must be JSON. A missing Content-Type is tolerated (older scripts omit it);

@@ -258,6 +258,20 @@ impl Inventory {
 
     /// The components matching `f`, choosing the narrowest index to read from.
     pub async fn list_components(&self, f: &ComponentFilter) -> Result<Vec<Component>, ApiError> {
+        Ok(self
+            .select_components(f)
+            .await?
+            .into_iter()
+            .map(|(_, c)| f.project(c))
+            .collect())
+    }
+
+    /// The components `f` selects, whole (not projected), each with the record it was read
+    /// from (for a compare-and-swap write after).
+    pub(crate) async fn select_components(
+        &self,
+        f: &ComponentFilter,
+    ) -> Result<Vec<(Record, Component)>, ApiError> {
         let recs: Vec<Record> = if !f.ids.is_empty() {
             self.store.get_many(COMPONENTS, &f.ids).await?
         } else if !f.groups.is_empty() {
@@ -300,10 +314,10 @@ impl Inventory {
             }),
         };
         let mut out = Vec::with_capacity(recs.len());
-        for r in &recs {
-            let c: Component = records::decode(COMPONENTS, r)?;
+        for r in recs {
+            let c: Component = records::decode(COMPONENTS, &r)?;
             if f.matches(&c) && in_partition(&c.id) {
-                out.push(f.project(c));
+                out.push((r, c));
             }
         }
         Ok(out)

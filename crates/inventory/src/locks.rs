@@ -297,21 +297,15 @@ pub enum LockAction {
 impl Inventory {
     /// The components `f` selects, each with its reservation; none is SMD's 400.
     async fn held(&self, f: &ComponentFilter, now: OffsetDateTime) -> Result<Vec<Held>, Fail> {
-        let comps = self.list_components(f).await?;
+        let comps = self.select_components(f).await?;
         if comps.is_empty() {
             return Err(Fail::Api(ApiError::bad_request(NOT_FOUND)));
         }
-        let ids: Vec<String> = comps.iter().map(|c| c.id.clone()).collect();
-        let recs = records::by_id(self.store.get_many(COMPONENTS, &ids).await?);
+        let ids: Vec<String> = comps.iter().map(|(_, c)| c.id.clone()).collect();
         let mut res = records::by_id(self.store.get_many(RESERVATIONS, &ids).await?);
         let mut out = Vec::with_capacity(comps.len());
-        for id in ids {
-            // Deleted between the listing and this read: not selected after all.
-            let Some(rec) = recs.get(&id).cloned() else {
-                continue;
-            };
-            let comp: Component = records::decode(COMPONENTS, &rec)?;
-            let (reservation, stale) = match res.remove(&id) {
+        for (rec, comp) in comps {
+            let (reservation, stale) = match res.remove(&comp.id) {
                 Some(r) => {
                     let v: Reservation = records::decode(RESERVATIONS, &r)?;
                     if holds(&v, now) {
@@ -328,9 +322,6 @@ impl Inventory {
                 reservation,
                 stale,
             });
-        }
-        if out.is_empty() {
-            return Err(Fail::Api(ApiError::bad_request(NOT_FOUND)));
         }
         Ok(out)
     }

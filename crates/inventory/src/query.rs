@@ -302,6 +302,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        // Query bodies come from anyone: ranges and lock bodies are refused or read, never a
+        // panic.
+        #[test]
+        fn any_nid_range_or_lock_body_is_handled(
+            ranges in proptest::collection::vec("[-0-9a ]{0,8}|\\PC{0,6}", 0..4),
+            key in "[A-Za-z]{0,14}",
+            val in "\\PC{0,12}",
+        ) {
+            if let Ok(q) = nid_ranges(&ranges) {
+                let _ = ComponentFilter::parse(&QueryParams(q));
+            }
+            let body = serde_json::json!({ key: [val.clone()], "NIDRanges": ranges, "ProcessingModel": val });
+            if let Some(o) = body.as_object() {
+                let _ = crate::locks::LockRequest::parse(o);
+                let _ = body_params(o, &[]);
+            }
+        }
+    }
+
     #[test]
     fn scope_all_and_invalid_xnames() {
         let s = |v: &[&str]| Scope::of(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());

@@ -20,16 +20,9 @@ async fn api_suite_on_sqlite() {
 async fn api_suite_on_dynamodb_local() {
     use skyport_testkit::dynamo_harness::{DynamoHarness, HarnessConfig, HarnessStats};
     let ddb = skyport_testkit::DynamoLocal::start().expect("DynamoDB Local");
-    let harness = DynamoHarness::start(
-        &ddb.endpoint(),
-        HarnessConfig {
-            throttle_per_mille: 20,
-            hold: std::time::Duration::from_millis(5),
-            ..HarnessConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let harness = DynamoHarness::start(&ddb.endpoint(), HarnessConfig::api_suite())
+        .await
+        .unwrap();
     let store = common::store_dynamo(&harness.endpoint(), "skyport-api").await;
     suite(&common::api(store)).await;
     assert!(HarnessStats::get(&harness.stats().throttled) > 0);

@@ -208,11 +208,13 @@ async fn user_data(State(l): State<Legacy>, req: Request) -> Res {
     let node = node_at(&l, ip).await?;
     let mut merged = Map::new();
     if let Some(n) = &node {
-        let own = part(&block_of(&l.boot, &n.component.id).await?, "user-data");
-        merged = merge(part(&role_block(&l, n).await?, "user-data"), own);
+        let block = block_of(&l.boot, &n.component.id).await?;
+        merged = merge(
+            part(&role_block(&l, n).await?, "user-data"),
+            part(&block, "user-data"),
+        );
         if !merged.contains_key("local-hostname") {
-            let meta = part(&block_of(&l.boot, &n.component.id).await?, "meta-data");
-            let host = meta
+            let host = part(&block, "meta-data")
                 .get("local-hostname")
                 .cloned()
                 .unwrap_or_else(|| Value::from(n.component.id.clone()));

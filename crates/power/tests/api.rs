@@ -72,16 +72,9 @@ async fn a_transition_runs_through_each_sites_agent() {
 async fn jobs_on_dynamodb_local() {
     use skyport_testkit::dynamo_harness::{DynamoHarness, HarnessConfig};
     let ddb = skyport_testkit::DynamoLocal::start().expect("DynamoDB Local");
-    let harness = DynamoHarness::start(
-        &ddb.endpoint(),
-        HarnessConfig {
-            throttle_per_mille: 20,
-            hold: std::time::Duration::from_millis(5),
-            ..HarnessConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let harness = DynamoHarness::start(&ddb.endpoint(), HarnessConfig::api_suite())
+        .await
+        .unwrap();
     let client = skyport_testkit::dynamo_client(&harness.endpoint(), None).await;
     let store = skyport_store_dynamo::DynamoStore::new(client, "skyport-power");
     store.ensure_table().await.unwrap();

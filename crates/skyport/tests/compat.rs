@@ -276,16 +276,9 @@ async fn golden_exchanges_on_the_embedded_store() {
 async fn golden_exchanges_on_dynamodb_local() {
     use skyport_testkit::dynamo_harness::{DynamoHarness, HarnessConfig};
     let ddb = skyport_testkit::DynamoLocal::start().expect("DynamoDB Local");
-    let harness = DynamoHarness::start(
-        &ddb.endpoint(),
-        HarnessConfig {
-            throttle_per_mille: 20,
-            hold: std::time::Duration::from_millis(5),
-            ..HarnessConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let harness = DynamoHarness::start(&ddb.endpoint(), HarnessConfig::api_suite())
+        .await
+        .unwrap();
     let endpoint = harness.endpoint();
     run("dynamodb", |name| {
         let endpoint = endpoint.clone();

@@ -165,12 +165,7 @@ async fn a_hot_item_is_throttled_at_its_write_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conformance_suite_passes_with_conflicts_and_throttling() {
-    let (_ddb, harness) = local_behind_harness(HarnessConfig {
-        throttle_per_mille: 20,
-        hold: Duration::from_millis(5),
-        ..HarnessConfig::default()
-    })
-    .await;
+    let (_ddb, harness) = local_behind_harness(HarnessConfig::api_suite()).await;
     let s = store(&harness.endpoint(), "conformance-harness", None).await;
     let ran = skyport_store_conformance::run_all(s).await;
     assert!(ran.len() >= 14);

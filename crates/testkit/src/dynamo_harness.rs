@@ -52,6 +52,19 @@ pub struct HarnessConfig {
     pub record_writes: bool,
 }
 
+impl HarnessConfig {
+    /// What API suites run behind: transactions keep their items a few milliseconds (so
+    /// concurrent writers meet `TransactionConflict`) and 2% of calls are throttled (the SDK
+    /// retries them), as DynamoDB does under load and Local never does.
+    pub fn api_suite() -> Self {
+        HarnessConfig {
+            throttle_per_mille: 20,
+            hold: Duration::from_millis(5),
+            ..HarnessConfig::default()
+        }
+    }
+}
+
 impl Default for HarnessConfig {
     fn default() -> Self {
         HarnessConfig {
