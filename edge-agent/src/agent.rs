@@ -20,13 +20,13 @@ use crate::discovery::secrets::{SecretStore, SecretsError};
 use crate::discovery::sitemap::{SiteMap, SiteMapError};
 use crate::discovery::targets::{self, TargetError};
 use crate::discovery::{self, CredentialSource, DiscoverOptions, Found, Status};
-use crate::hardware::directory::Directory;
-use crate::hardware::exec::{Executor, Gate, Outcome, TlsSource};
+use crate::hardware::directory::{BmcEntry, Directory};
+use crate::hardware::exec::{Executor, Gate, Outcome, Rediscover, TlsSource};
 use crate::hardware::jobs::{JobsLoop, Journal};
 use crate::metrics::Metrics;
 use crate::node::site::{NodeService, SiteError, SiteOptions};
 use crate::supervise::{SHUTDOWN_GRACE, Supervisor};
-use skyport_power::Action;
+use skyport_power::{Action, TaskState};
 
 /// Results pushed at once.
 const PUSH_PARALLEL: usize = 8;
@@ -219,7 +219,7 @@ impl Agent {
             let lp = Arc::new(JobsLoop {
                 cloud,
                 journal: Journal::new(outbox.store().clone()),
-                exec: self.executor(outbox.store().clone())?,
+                exec: self.executor(&outbox)?,
                 poll: cfg.power.poll_interval,
                 depth: self.0.metrics.jobs_pending.clone(),
             });
@@ -341,7 +341,7 @@ impl Agent {
         on_done: Arc<dyn Fn(&Outcome) + Send + Sync>,
     ) -> Result<Vec<Outcome>, AgentError> {
         let outbox = self.open_outbox()?;
-        let exec = self.executor(outbox.store().clone())?;
+        let exec = self.executor(&outbox)?;
         let gate = Arc::new(Collect {
             done: std::sync::Mutex::new(Vec::new()),
             on_done,
@@ -378,7 +378,10 @@ impl Agent {
             .collect())
     }
 
-    fn executor(&self, store: Arc<dyn skyport_store::Store>) -> Result<Executor, AgentError> {
+    /// The executor of jobs, whose Discover tasks crawl with this agent's discovery and queue
+    /// in `outbox`.
+    fn executor(&self, outbox: &Outbox) -> Result<Executor, AgentError> {
+        let store = outbox.store().clone();
         let (o, pins) = self.options()?;
         // With trust on first use, each task reads the pins discovery keeps, so a BMC found
         // after the agent started is held to the certificate discovery pinned.
@@ -393,7 +396,11 @@ impl Agent {
             o.auth,
             o.limits,
             self.0.cfg.power.clone(),
-        ))
+        )
+        .with_rediscover(Arc::new(Recrawl {
+            agent: self.clone(),
+            outbox: outbox.clone(),
+        })))
     }
 
     fn pusher(&self) -> Result<Pusher, AgentError> {
@@ -429,6 +436,15 @@ impl Agent {
         let mut specs = cfg.subnets.clone();
         specs.extend(hosts.iter().cloned());
         let targets = targets::expand(&specs, &cfg.ports)?;
+        self.pass_over(targets, outbox, on_target).await
+    }
+
+    async fn pass_over(
+        &self,
+        targets: Vec<targets::Target>,
+        outbox: Option<Outbox>,
+        on_target: &(dyn Fn(&Found) + Sync),
+    ) -> Result<Vec<Found>, AgentError> {
         let (opts, pins) = self.options()?;
         let found = discovery::run(targets, Arc::new(opts), outbox, on_target).await;
         if let Some(p) = pins {
@@ -550,4 +566,60 @@ pub fn summary(found: &[Found]) -> String {
         count(Status::Failed),
         count(Status::Absent)
     )
+}
+
+/// Discover tasks: the BMC crawled again by the agent's own discovery (its limits, TLS policy,
+/// credentials and site map), the result queued in the outbox like any pass's.
+struct Recrawl {
+    agent: Agent,
+    outbox: Outbox,
+}
+
+#[async_trait::async_trait]
+impl Rediscover for Recrawl {
+    async fn crawl(&self, bmc: &BmcEntry) -> Outcome {
+        let t = targets::Target {
+            host: bmc.host.clone(),
+            port: bmc.port,
+        };
+        match self
+            .agent
+            .pass_over(vec![t], Some(self.outbox.clone()), &|_| {})
+            .await
+        {
+            Ok(found) => recrawl_outcome(&bmc.xname, found.first()),
+            Err(e) => Outcome::failed(&bmc.xname, TaskState::Failed, e.to_string()),
+        }
+    }
+}
+
+/// What a Discover task ended as, from the one target its pass crawled.
+fn recrawl_outcome(xname: &str, found: Option<&Found>) -> Outcome {
+    let Some(f) = found else {
+        return Outcome::failed(
+            xname,
+            TaskState::Failed,
+            "the crawl reported nothing".into(),
+        );
+    };
+    let r = &f.row;
+    match r.status {
+        Status::Discovered => {
+            let mut detail = format!(
+                "crawled: {} systems in {} requests, queued for the inventory",
+                r.systems, r.requests
+            );
+            if let Some(now) = r.xname.as_deref().filter(|n| *n != xname) {
+                detail.push_str(&format!("; the site map names it {now} now"));
+            }
+            Outcome::new(xname, TaskState::Succeeded, detail)
+        }
+        Status::Skipped | Status::Failed | Status::Absent => Outcome::failed(
+            xname,
+            TaskState::Failed,
+            r.reason
+                .clone()
+                .unwrap_or_else(|| format!("{}: {:?}", r.target, r.status)),
+        ),
+    }
 }

@@ -297,6 +297,59 @@ fn a_transition_runs_on_the_sites_bmcs_through_its_agent() {
     assert_eq!(done["state"], "done", "{done:#}");
     assert_eq!(done["tasks"][0]["site"], "lab");
 
+    // SMD's Discover: the cloud asks the owning site's agent to crawl the BMC again, and what
+    // the crawl finds reaches the inventory (here: the ComponentEndpoint an admin deleted).
+    let st = admin.ok("GET", "/hsm/v2/Inventory/DiscoveryStatus/0", None);
+    assert_eq!(st["Status"], "NotStarted", "{st:#}");
+    let ce = format!("/hsm/v2/Inventory/ComponentEndpoints/{}", nodes[0]);
+    admin.ok("DELETE", &ce, None);
+    assert_eq!(admin.call("GET", &ce, None).0, 404);
+    let (status, body) = admin.call(
+        "POST",
+        "/hsm/v2/Inventory/Discover",
+        Some(json!({"xnames": ["x3000c0s0b0", "x3000c0s9b0"]})),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["detail"], "No such RedfishEndpoint: x3000c0s9b0");
+    let uri = admin.ok(
+        "POST",
+        "/hsm/v2/Inventory/Discover",
+        Some(json!({"xnames": ["x3000c0s0b0"], "force": false})),
+    );
+    assert_eq!(uri, json!([{"URI": "/hsm/v2/Inventory/DiscoveryStatus/0"}]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let st = loop {
+        let v = admin.ok("GET", "/hsm/v2/Inventory/DiscoveryStatus", None);
+        if v[0]["Status"] == "Complete" {
+            break v[0].clone();
+        }
+        assert_eq!(v[0]["Status"], "InProgress", "{v:#}");
+        assert!(Instant::now() < deadline, "{v:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(st["Details"]["Tasks"], json!({"succeeded": 1}), "{st:#}");
+    let job = admin.ok(
+        "GET",
+        &format!("/power/v1/jobs/{}", st["Details"]["Job"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(job["tasks"][0]["site"], "lab", "{job:#}");
+    assert!(
+        job["tasks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("queued for the inventory"),
+        "{job:#}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while admin.call("GET", &ce, None).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the crawl's result never reached the inventory"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // A node of the site that its agent never discovered fails with the reason.
     admin.ok("PUT", "/edge/v1/sites/lab/xnames/x3000", None);
     let stray = admin.transition("on", &["x3000c0s40b0n0".to_string()], None);

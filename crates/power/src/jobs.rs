@@ -73,20 +73,23 @@ pub enum Action {
     Boot { target: BootTarget },
     /// Read power state and boot override.
     Status,
+    /// Crawl the BMC named by the target again and send what it reports to the inventory
+    /// (SMD's `Inventory/Discover`): the target is a RedfishEndpoint, not a node.
+    Discover,
 }
 
 impl Action {
     /// Whether the job holds its nodes (no second job on them while it runs). Reading status
     /// holds nothing.
     pub fn holds_nodes(self) -> bool {
-        !matches!(self, Action::Status)
+        !matches!(self, Action::Status | Action::Discover)
     }
 
     /// Whether running it again after an interruption is harmless.
     pub fn repeatable(self) -> bool {
         match self {
             Action::Power { operation, .. } => operation.repeatable(),
-            Action::Boot { .. } | Action::Status => true,
+            Action::Boot { .. } | Action::Status | Action::Discover => true,
         }
     }
 }
@@ -104,6 +107,7 @@ impl std::fmt::Display for Action {
             } => write!(f, "power {operation} (boot {})", b.as_str()),
             Action::Boot { target } => write!(f, "boot override {}", target.as_str()),
             Action::Status => f.write_str("power status"),
+            Action::Discover => f.write_str("discover"),
         }
     }
 }

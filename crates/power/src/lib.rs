@@ -4,9 +4,11 @@
 //! reports results, which also keep each node's last power state and its inventory `State`.
 //!
 //! Three faces over the same jobs ([`routes`]): Skyport's `/power/v1`, PCS's
-//! `/power-control/v1` for OpenCHAMI clients ([`pcs`] words jobs as transitions), and
-//! `/edge/v1/jobs` for agents. [`JobError`] ([`error`]) is the domain error.
+//! `/power-control/v1` for OpenCHAMI clients ([`pcs`] words jobs as transitions),
+//! `/edge/v1/jobs` for agents, and SMD's `Inventory/Discover` ([`discover`]: a crawl by the
+//! owning site's agent). [`JobError`] ([`error`]) is the domain error.
 
+pub mod discover;
 pub mod error;
 pub mod jobs;
 pub mod pcs;

@@ -70,9 +70,9 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
 }
 
 #[derive(Clone)]
-struct Shared {
-    jobs: Jobs,
-    inventory: Inventory,
+pub(crate) struct Shared {
+    pub(crate) jobs: Jobs,
+    pub(crate) inventory: Inventory,
 }
 
 /// Every route of the service over `jobs`; `inventory` learns the power states agents report.
@@ -99,6 +99,21 @@ pub fn router(jobs: Jobs, inventory: Inventory) -> Router {
         .route(&format!("{PCS}/liveness"), get(alive))
         .route(&format!("{PCS}/readiness"), get(ready))
         .route(&format!("{PCS}/health"), get(health))
+        .route(
+            &format!("{}/Inventory/Discover", skyport_inventory::BASE),
+            post(crate::discover::discover),
+        )
+        .route(
+            &format!("{}/Inventory/DiscoveryStatus", skyport_inventory::BASE),
+            get(crate::discover::list),
+        )
+        .route(
+            &format!(
+                "{}/Inventory/DiscoveryStatus/{{id}}",
+                skyport_inventory::BASE
+            ),
+            get(crate::discover::get),
+        )
         .route(EDGE_JOBS, get(assigned))
         .route(&format!("{EDGE_JOBS}/results"), post(results))
         .with_state(Shared { jobs, inventory })

@@ -10,7 +10,7 @@
 //! "headers"?, "status", "json"?, "text"?, "headers_out"?, "off_spec"?, "save"?}]}`. `json` is
 //! compared whole, except that the string `"<any>"` matches any value that is present; `text` is
 //! compared byte for byte. `save` keeps strings of an answer (by JSON pointer) that later steps
-//! use as `${name}` in their path and body (a reservation's random key).
+//! use as `${name}` in their path, body and expected answer (a reservation's random key).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -220,6 +220,7 @@ async fn run(store_name: &str, store: impl Fn(&str) -> futures_store::StoreFut) 
                     .unwrap_or_else(|e| panic!("{at}: {e:#}")),
             }
             if let Some(want) = &step.json {
+                let want = &substitute_json(want, &saved);
                 assert!(
                     matches(want, &r.body),
                     "{at}: body\n  want {want}\n  got  {raw}"

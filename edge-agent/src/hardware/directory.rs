@@ -126,6 +126,16 @@ impl Directory {
         Ok(None)
     }
 
+    /// The BMC `xname`, if this agent discovered it.
+    pub async fn bmc(&self, xname: &str) -> Result<Option<BmcEntry>, DirectoryError> {
+        self.store
+            .get(EDGE_BMCS, xname)
+            .await?
+            .as_ref()
+            .map(Self::decode)
+            .transpose()
+    }
+
     /// Every BMC recorded.
     pub async fn all(&self) -> Result<Vec<BmcEntry>, DirectoryError> {
         self.store

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::PowerSettings;
 use crate::discovery::CredentialSource;
 use crate::discovery::targets::Target;
-use crate::hardware::directory::Directory;
+use crate::hardware::directory::{BmcEntry, Directory};
 
 /// What one task ended as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,7 @@ impl Outcome {
         }
     }
 
-    fn failed(xname: &str, state: TaskState, error: String) -> Self {
+    pub fn failed(xname: &str, state: TaskState, error: String) -> Self {
         Self {
             error,
             ..Self::new(xname, state, "")
@@ -76,7 +76,15 @@ pub enum TlsSource {
     Pinned(std::path::PathBuf),
 }
 
+/// Crawls one BMC again for a Discover task: the agent's own discovery, with its limits, its
+/// TLS policy and its outbox, so the result reaches the inventory as any pass's does.
+#[async_trait::async_trait]
+pub trait Rediscover: Send + Sync {
+    async fn crawl(&self, bmc: &BmcEntry) -> Outcome;
+}
+
 struct Inner {
+    rediscover: std::sync::OnceLock<Arc<dyn Rediscover>>,
     directory: Directory,
     tls: TlsSource,
     credentials: CredentialSource,
@@ -124,6 +132,7 @@ impl Executor {
         settings: PowerSettings,
     ) -> Self {
         Self(Arc::new(Inner {
+            rediscover: std::sync::OnceLock::new(),
             directory,
             tls,
             credentials,
@@ -133,8 +142,46 @@ impl Executor {
         }))
     }
 
+    /// Runs Discover tasks with `r` from now on. Without it a Discover task ends unsupported,
+    /// saying this agent does not discover.
+    pub fn with_rediscover(self, r: Arc<dyn Rediscover>) -> Self {
+        if self.0.rediscover.set(r).is_err() {
+            tracing::debug!("rediscover already set; the first one stays");
+        }
+        self
+    }
+
+    /// A Discover task: the BMC `xname` as this agent last reached it, crawled again.
+    async fn discover(&self, xname: &str) -> Outcome {
+        let Some(r) = self.0.rediscover.get() else {
+            return Outcome::failed(
+                xname,
+                TaskState::Unsupported,
+                "this agent does not run discovery".into(),
+            );
+        };
+        match self.0.directory.bmc(xname).await {
+            Err(e) => Outcome::failed(xname, TaskState::Failed, e.to_string()),
+            Ok(None) => Outcome::failed(
+                xname,
+                TaskState::Failed,
+                "no BMC known by this xname: this site's agent has not discovered it (its \
+                 discovery passes find BMCs; a Discover only crawls a known one again)"
+                    .into(),
+            ),
+            Ok(Some(bmc)) => r.crawl(&bmc).await,
+        }
+    }
+
     /// Runs `action` on one node, waiting up to `settle` for the state it asks for.
     pub async fn one(&self, action: Action, xname: &str, settle: Duration) -> Outcome {
+        if action == Action::Discover {
+            return self.discover(xname).await;
+        }
+        self.on_node(action, xname, settle).await
+    }
+
+    async fn on_node(&self, action: Action, xname: &str, settle: Duration) -> Outcome {
         let found = match self.0.directory.node(xname).await {
             Ok(f) => f,
             Err(e) => return Outcome::failed(xname, TaskState::Failed, e.to_string()),
@@ -201,6 +248,12 @@ impl Executor {
                     ),
                     None,
                 )
+            }),
+            // `one` sends these to `discover`: a node has nothing to crawl.
+            Action::Discover => Err(PowerError::Unsupported {
+                system: sys.path.clone(),
+                what: "discovery",
+                allowed: "none: a Discover targets a BMC".into(),
             }),
             Action::Power { operation, boot } => {
                 let set = match boot {
