@@ -297,6 +297,39 @@ fn a_transition_runs_on_the_sites_bmcs_through_its_agent() {
     assert_eq!(done["state"], "done", "{done:#}");
     assert_eq!(done["tasks"][0]["site"], "lab");
 
+    // The crawl's services reach SMD's ServiceEndpoints.
+    let se = admin.ok(
+        "GET",
+        "/hsm/v2/Inventory/ServiceEndpoints?redfish_ep=x3000c0s0b0",
+        None,
+    );
+    let types: Vec<&str> = se["ServiceEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["RedfishType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "AccountService",
+            "EventService",
+            "SessionService",
+            "TaskService",
+            "UpdateService"
+        ],
+        "{se:#}"
+    );
+    let account = &se["ServiceEndpoints"][0];
+    assert_eq!(account["ServiceInfo"]["Id"], "AccountService", "{se:#}");
+    assert!(
+        account["RedfishURL"]
+            .as_str()
+            .unwrap()
+            .ends_with("/redfish/v1/AccountService"),
+        "{se:#}"
+    );
+
     // SMD's Discover: the cloud asks the owning site's agent to crawl the BMC again, and what
     // the crawl finds reaches the inventory (here: the ComponentEndpoint an admin deleted).
     let st = admin.ok("GET", "/hsm/v2/Inventory/DiscoveryStatus/0", None);

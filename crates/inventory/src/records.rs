@@ -13,6 +13,7 @@
 //! | `Reservations` | xname (one reservation per component) | | |
 //! | `NodeMaps` | node xname | | `nodemap-nid` (one map per NID) |
 //! | `PowerMaps` | xname | | |
+//! | `ServiceEndpoints` | `<endpoint xname>/<RedfishType>` | `rfep` (the endpoint), `service` | |
 
 use std::collections::BTreeMap;
 
@@ -23,7 +24,7 @@ use skyport_store::{Record, Table};
 use skyport_wire::locks::Reservation;
 use skyport_wire::{
     Component, ComponentEndpoint, EthernetInterface, Group, NodeMap, Partition, PowerMap,
-    RedfishEndpoint,
+    RedfishEndpoint, ServiceEndpoint,
 };
 
 pub const COMPONENTS: Table = Table("Components");
@@ -36,6 +37,7 @@ pub const PARTITIONS: Table = Table("Partitions");
 pub const RESERVATIONS: Table = Table("Reservations");
 pub const NODE_MAPS: Table = Table("NodeMaps");
 pub const POWER_MAPS: Table = Table("PowerMaps");
+pub const SERVICE_ENDPOINTS: Table = Table("ServiceEndpoints");
 
 /// The unique-key name for NIDs; shared with services that resolve nodes by NID.
 pub const NID_KEY: &str = "nid";
@@ -150,4 +152,13 @@ pub fn node_map(m: &NodeMap) -> Result<Record, ApiError> {
 
 pub fn power_map(m: &PowerMap) -> Result<Record, ApiError> {
     Ok(Record::new(m.id.clone(), body(m)?))
+}
+
+pub fn service_endpoint(se: &ServiceEndpoint) -> Result<Record, ApiError> {
+    Ok(Record::new(
+        format!("{}/{}", se.redfish_endpoint_id, se.redfish_type),
+        body(se)?,
+    )
+    .with_lookup("rfep", se.redfish_endpoint_id.clone())
+    .with_lookup("service", se.redfish_type.clone()))
 }

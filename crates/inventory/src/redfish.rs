@@ -638,6 +638,10 @@ impl Inventory {
             });
         }
         ops.extend(crate::hardware::replace_ops(self, &ep.id, d.hardware.clone()).await?);
+        if let Some(services) = &raw.services {
+            let new = crate::services::from_payload(ep, services)?;
+            ops.extend(self.service_ops(&ep.id, &new).await?);
+        }
         let ce_ids: Vec<String> = d.endpoints.iter().map(|c| c.id.clone()).collect();
         let existing_ce = records::by_id(self.store.get_many(COMPONENT_ENDPOINTS, &ce_ids).await?);
         for ce in &d.endpoints {
@@ -876,7 +880,7 @@ impl Inventory {
         self.select(REDFISH_ENDPOINTS, from, |e| f.matches(e)).await
     }
 
-    /// Deletes endpoints with their ComponentEndpoints; the components they described become
+    /// Deletes endpoints with their ComponentEndpoints and ServiceEndpoints; the components they described become
     /// Empty/OK (the hardware is no longer known to be there), as in SMD.
     pub async fn delete_endpoints(&self, ids: Option<&[String]>) -> Result<usize, ApiError> {
         let attempt = async || {
@@ -890,6 +894,7 @@ impl Inventory {
                 for ep in chunk {
                     let key = IndexKey::new("rfep", ep.id.clone());
                     ces.extend(self.store.list_all(COMPONENT_ENDPOINTS, Some(&key)).await?);
+                    ops.extend(self.service_deletes(&ep.id).await?);
                     ops.push(Write::Delete {
                         table: REDFISH_ENDPOINTS,
                         prev: ep.clone(),

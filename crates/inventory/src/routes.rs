@@ -234,6 +234,18 @@ pub fn router(inv: Inventory) -> Router {
             &at("/Inventory/ComponentEndpoints"),
             get(list_ces).delete(delete_all_ces),
         )
+        .route(
+            &at("/Inventory/ServiceEndpoints"),
+            get(list_services).delete(delete_all_services),
+        )
+        .route(
+            &at("/Inventory/ServiceEndpoints/{service}"),
+            get(list_service),
+        )
+        .route(
+            &at("/Inventory/ServiceEndpoints/{service}/RedfishEndpoints/{xname}"),
+            get(get_service).delete(delete_service),
+        )
         .route(&at("/Inventory/Hardware"), get(list_hardware))
         .route(&at("/Inventory/Hardware/{xname}"), get(get_hardware))
         .route(
@@ -1127,6 +1139,54 @@ async fn delete_node_map(State(inv): State<Inventory>, Path(x): Path<String>) ->
 
 async fn delete_all_node_maps(State(inv): State<Inventory>) -> Res {
     Ok(deleted(inv.delete_all_node_maps().await?))
+}
+
+// ---- Service endpoints -----------------------------------------------------------------------
+
+fn services_array(v: Vec<skyport_wire::ServiceEndpoint>) -> Response {
+    json(
+        StatusCode::OK,
+        &skyport_wire::ServiceEndpointArray {
+            service_endpoints: v,
+        },
+    )
+}
+
+async fn list_services(State(inv): State<Inventory>, q: QueryParams) -> Res {
+    let f = crate::services::ServiceFilter::parse(&q)?;
+    Ok(services_array(inv.service_endpoints(&f).await?))
+}
+
+async fn list_service(
+    State(inv): State<Inventory>,
+    Path(service): Path<String>,
+    q: QueryParams,
+) -> Res {
+    let f = crate::services::ServiceFilter::parse(&q)?.only_service(&service)?;
+    Ok(services_array(inv.service_endpoints(&f).await?))
+}
+
+async fn get_service(
+    State(inv): State<Inventory>,
+    Path((service, xname)): Path<(String, String)>,
+) -> Res {
+    Ok(json(
+        StatusCode::OK,
+        &inv.service_endpoint(&service, &xname).await?,
+    ))
+}
+
+async fn delete_service(
+    State(inv): State<Inventory>,
+    Path((service, xname)): Path<(String, String)>,
+) -> Res {
+    inv.delete_service_endpoint(&service, &xname).await?;
+    Ok(deleted(1))
+}
+
+async fn delete_all_services(State(inv): State<Inventory>) -> Res {
+    let n = inv.delete_service_endpoints().await?;
+    Ok(ok_message(format!("deleted {n} entries")))
 }
 
 // ---- Power maps ----------------------------------------------------------------------------

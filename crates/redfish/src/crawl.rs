@@ -621,6 +621,19 @@ async fn walk(w: &Walk<'_>, root: &Value) -> Result<BmcInventory, CrawlError> {
             n.host_interface = true;
         }
     }
+    // The services SMD lists as ServiceEndpoints. One that cannot be read is still listed (as
+    // SMD does), without its document.
+    for (prop, kind, shape) in &fields::SERVICES {
+        let Some(link) = link_at(root, prop) else {
+            continue;
+        };
+        let info = w.fetch(&link, shape).await?.map(|(_, v)| v);
+        inv.services.push(skyport_wire::discovery::Service {
+            redfish_type: (*kind).to_string(),
+            odata_id: link,
+            service_info: info,
+        });
+    }
     // Power controls of each system's first chassis (SMD builds PowerURL from the same chassis).
     for i in 0..inv.systems.len() {
         let Some(ch) = inv.systems[i].chassis.first().cloned() else {

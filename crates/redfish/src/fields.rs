@@ -65,6 +65,10 @@ pub const ROOT: Shape = Object(&[
     ("Managers", Link),
     ("Chassis", Link),
     ("SessionService", Link),
+    ("AccountService", Link),
+    ("EventService", Link),
+    ("Tasks", Link),
+    ("UpdateService", Link),
     ("Links", Object(&[("Sessions", Link)])),
     ("Oem", Object(&[("Hpe", Marker), ("OpenBmc", Marker)])),
 ]);
@@ -251,6 +255,102 @@ pub const POWER: Shape = Object(&[
     ("PowerControl", List(&Link)),
     ("PowerSupplies", List(&POWER_SUPPLY)),
 ]);
+
+/// What every service document SMD keeps starts with.
+macro_rules! service {
+    ($($extra:expr),* $(,)?) => {
+        Object(&[
+            ("@odata.context", Scalar),
+            ("@odata.id", Scalar),
+            ("@odata.type", Scalar),
+            ("Id", Scalar),
+            ("Name", Scalar),
+            ("Status", STATUS),
+            ("ServiceEnabled", Scalar),
+            $($extra),*
+        ])
+    };
+}
+
+/// The services of SMD's ServiceEndpoints, each with the fields SMD's typed structs keep
+/// (`pkg/redfish/rfservices.go`): the service root property, SMD's `RedfishType`, the shape.
+pub const SERVICES: [(&str, &str, Shape); 5] = [
+    (
+        "AccountService",
+        "AccountService",
+        service![
+            ("Description", Scalar),
+            ("AuthFailureLoggingThreshold", Scalar),
+            ("MinPasswordLength", Scalar),
+            ("AccountLockoutThreshold", Scalar),
+            ("AccountLockoutDuration", Scalar),
+            ("AccountLockoutCounterResetAfter", Scalar),
+            ("Accounts", Link),
+            ("Roles", Link),
+        ],
+    ),
+    (
+        "SessionService",
+        "SessionService",
+        service![("SessionTimeout", Scalar), ("Sessions", Link)],
+    ),
+    (
+        "EventService",
+        "EventService",
+        service![
+            ("DeliveryRetryAttempts", Scalar),
+            ("DeliveryRetryIntervalInSeconds", Scalar),
+            ("EventTypesForSubscription", STRINGS),
+            ("EventTypesForSubscription@odata.count", Scalar),
+            ("Subscriptions", Link),
+            (
+                "Actions",
+                Object(&[(
+                    "#EventService.SubmitTestEvent",
+                    Object(&[
+                        ("EventType@Redfish.AllowableValues", STRINGS),
+                        ("target", Scalar),
+                        ("title", Scalar),
+                    ]),
+                )]),
+            ),
+        ],
+    ),
+    (
+        "Tasks",
+        "TaskService",
+        service![
+            ("DateTime", Scalar),
+            ("CompletedTaskOverWritePolicy", Scalar),
+            ("LifeCycleEventOnTaskStateChange", Scalar),
+            ("Tasks", Link),
+        ],
+    ),
+    (
+        "UpdateService",
+        "UpdateService",
+        service![
+            ("@odata.etag", Scalar),
+            ("FirmwareInventory", Link),
+            ("SoftwareInventory", Link),
+            (
+                "Actions",
+                Object(&[(
+                    "#UpdateService.SimpleUpdate",
+                    Object(&[("target", Scalar), ("title", Scalar)]),
+                )]),
+            ),
+            ("HttpPushUri", Scalar),
+            (
+                "HttpPushUriOptions",
+                Object(&[("HttpPushUriApplyTime", Object(&[("ApplyTime", Scalar)]),)]),
+            ),
+            ("HttpPushUriOptionsBusy", Scalar),
+            ("HttpPushUriTargets", STRINGS),
+            ("HttpPushUriTargetsBusy", Scalar),
+        ],
+    ),
+];
 
 /// The answer to a session login: only the session's own URI.
 pub const SESSION: Shape = Link;

@@ -19,6 +19,9 @@ pub struct BmcInventory {
     pub chassis: Vec<Chassis>,
     /// The BMC's own MAC: the manager NIC whose IPv4 is the address we connected to.
     pub bmc_mac: Option<Mac>,
+    /// The services the service root links (SMD's ServiceEndpoints).
+    #[serde(default)]
+    pub services: Vec<skyport_wire::discovery::Service>,
     /// Resources that could not be read; the rest of the crawl still counts.
     pub warnings: Vec<String>,
     /// HTTP requests made.

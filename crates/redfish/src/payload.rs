@@ -173,6 +173,7 @@ pub fn build(inv: &BmcInventory, who: &Identity) -> EndpointPayload {
         schema_version: 1,
         systems,
         managers,
+        services: inv.services.clone(),
     }
 }
 

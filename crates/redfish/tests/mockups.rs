@@ -201,6 +201,65 @@ fn matched<'a, T>(
     want.iter().map(pair).collect()
 }
 
+/// The services SMD lists as ServiceEndpoints: each one the mockup's service root links, in
+/// SMD's order, with the fields of its document SMD keeps (and none it drops, such as `Oem`).
+fn services(name: &str, inv: &BmcInventory) {
+    let dir = shared_mockups().join(name);
+    let read = |p: &str| -> Option<Value> {
+        let rel = p.trim_start_matches("/redfish/v1").trim_matches('/');
+        let text = std::fs::read_to_string(dir.join(rel).join("index.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    };
+    let root = read("/redfish/v1").unwrap();
+    let want: Vec<(&str, String)> = [
+        ("AccountService", "AccountService"),
+        ("SessionService", "SessionService"),
+        ("EventService", "EventService"),
+        ("Tasks", "TaskService"),
+        ("UpdateService", "UpdateService"),
+    ]
+    .iter()
+    .filter_map(|(p, t)| Some((*t, root[p]["@odata.id"].as_str()?.to_string())))
+    .collect();
+    let got: Vec<(&str, String)> = inv
+        .services
+        .iter()
+        .map(|s| (s.redfish_type.as_str(), s.odata_id.clone()))
+        .collect();
+    assert_eq!(got, want, "{name}: services");
+    assert!(
+        !got.is_empty(),
+        "{name}: a mockup without services tests nothing"
+    );
+    for s in &inv.services {
+        let Some(doc) = read(&s.odata_id) else {
+            assert_eq!(
+                s.service_info, None,
+                "{name}: {} has no document",
+                s.redfish_type
+            );
+            continue;
+        };
+        let info = s
+            .service_info
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: {} was not read", s.redfish_type));
+        for k in ["@odata.id", "Id", "Name", "ServiceEnabled"] {
+            assert_eq!(info.get(k), doc.get(k), "{name}: {} {k}", s.redfish_type);
+        }
+        assert!(
+            info.get("Oem").is_none(),
+            "{name}: {} keeps Oem",
+            s.redfish_type
+        );
+        let kept = info.as_object().unwrap().len();
+        assert!(
+            kept > 2 && kept <= doc.as_object().unwrap().len(),
+            "{name}: {info}"
+        );
+    }
+}
+
 async fn crawl_all(mode: AuthMode) {
     let summary = summary();
     let ss = self_signed().unwrap();
@@ -246,6 +305,7 @@ async fn crawl_all(mode: AuthMode) {
             *from,
             &bmc.addr.ip().to_string(),
         );
+        services(name, &inv);
         assert_eq!(
             inv.bmc_mac.map(|m| m.to_string()).as_deref(),
             *bmc_mac,

@@ -45,6 +45,30 @@ pub struct EndpointPayload {
     pub systems: Vec<System>,
     #[serde(rename = "Managers")]
     pub managers: Vec<Manager>,
+    /// Skyport's addition: the services the BMC's service root links, for SMD's
+    /// `Inventory/ServiceEndpoints` (SMD's own crawl finds them; Magellan does not send them,
+    /// and SMD's decoder ignores the key).
+    #[serde(rename = "Services", default, skip_serializing_if = "empty")]
+    pub services: Vec<Service>,
+}
+
+/// One service of a BMC (SMD's `ServiceDescription` as its crawl fills it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    /// SMD's name for it: `AccountService`, `SessionService`, `EventService`, `TaskService`,
+    /// `UpdateService`.
+    #[serde(rename = "RedfishType")]
+    pub redfish_type: String,
+    /// The service root's link to it.
+    #[serde(rename = "OdataID")]
+    pub odata_id: String,
+    /// The service's document, with the fields SMD keeps; absent when it could not be read.
+    #[serde(
+        rename = "ServiceInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub service_info: Option<serde_json::Value>,
 }
 
 fn none<T>(v: &Option<T>) -> bool {

@@ -335,6 +335,10 @@ pub struct RedfishEndpointIn {
     pub systems: Vec<discovery::System>,
     #[serde(rename = "Managers", default, deserialize_with = "de::vec_or_null")]
     pub managers: Vec<discovery::Manager>,
+    /// A crawl's services ([`discovery::Service`]); `None` when the document has none, which
+    /// leaves the stored ServiceEndpoints as they are.
+    #[serde(rename = "Services", default)]
+    pub services: Option<Vec<discovery::Service>>,
 }
 
 /// PATCH /Inventory/RedfishEndpoints/{xname}: every field optional.
@@ -745,4 +749,42 @@ mod tests {
         assert!(serde_json::from_str::<ComponentIn>(r#"{"NID":"twelve"}"#).is_err());
         assert!(serde_json::from_str::<ComponentIn>(r#"{"NID":1.5}"#).is_err());
     }
+}
+
+/// SMD's `ServiceEndpoint`: a Redfish service (accounts, sessions, events, tasks, updates) of a
+/// BMC, as its crawl found it. `RedfishEndpointFQDN` and `RedfishURL` (the FQDN followed by
+/// `OdataID`) are the endpoint's as it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEndpoint {
+    #[serde(rename = "RedfishEndpointID")]
+    pub redfish_endpoint_id: String,
+    #[serde(rename = "RedfishType")]
+    pub redfish_type: String,
+    #[serde(
+        rename = "RedfishSubtype",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub redfish_subtype: String,
+    #[serde(rename = "UUID", default)]
+    pub uuid: String,
+    #[serde(rename = "OdataID")]
+    pub odata_id: String,
+    #[serde(rename = "RedfishEndpointFQDN", default)]
+    pub fqdn: String,
+    #[serde(rename = "RedfishURL", default)]
+    pub url: String,
+    #[serde(
+        rename = "ServiceInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub service_info: Option<serde_json::Value>,
+}
+
+/// `{"ServiceEndpoints": [...]}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEndpointArray {
+    #[serde(rename = "ServiceEndpoints")]
+    pub service_endpoints: Vec<ServiceEndpoint>,
 }

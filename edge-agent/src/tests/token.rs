@@ -58,6 +58,7 @@ fn payload(id: &str, fqdn: &str) -> EndpointPayload {
         schema_version: 1,
         systems: Vec::new(),
         managers: Vec::new(),
+        services: Vec::new(),
     }
 }
 
