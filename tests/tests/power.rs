@@ -227,11 +227,57 @@ fn a_transition_runs_on_the_sites_bmcs_through_its_agent() {
     let _agent = s.daemon(&server.addr, &server.edge_token("lab").unwrap());
     discovered(&admin, s.n);
     let nodes = s.nodes();
+    // An SMD client subscribed to nodes going Off (SCN): the server delivers what the agents'
+    // results change.
+    let scn = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let seen = scn.clone();
+    let receiver = axum::Router::new().route(
+        "/scn",
+        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    );
+    let l =
+        s.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+    let scn_url = format!("http://{}/scn", l.local_addr().unwrap());
+    s.rt.spawn(async move { axum::serve(l, receiver).await });
+    admin.ok(
+        "POST",
+        "/hsm/v2/Subscriptions/SCN",
+        Some(json!({"Subscriber": "e2e", "States": ["Off"], "Url": scn_url})),
+    );
 
     // Off: the mock's OS honours the graceful shutdown.
     let off = admin.transition("off", &nodes, None);
     let t = admin.completed(&off);
     all_succeeded(&t, s.n);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let told = loop {
+        let mut told: Vec<String> = scn
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p["State"] == "Off")
+            .flat_map(|p| p["Components"].as_array().unwrap().clone())
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect();
+        told.sort();
+        if told.len() >= nodes.len() || Instant::now() > deadline {
+            break told;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        told,
+        nodes,
+        "each node's Off told once: {:?}",
+        scn.lock().unwrap()
+    );
     assert_eq!(t["operation"], "Off");
     assert!(
         t["tasks"][0]["taskStatusDescription"]

@@ -24,6 +24,7 @@ pub mod reads;
 pub mod records;
 pub mod redfish;
 pub mod routes;
+pub mod scn;
 pub mod services;
 pub(crate) mod sets;
 

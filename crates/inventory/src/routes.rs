@@ -246,6 +246,17 @@ pub fn router(inv: Inventory) -> Router {
             &at("/Inventory/ServiceEndpoints/{service}/RedfishEndpoints/{xname}"),
             get(get_service).delete(delete_service),
         )
+        .route(
+            &at("/Subscriptions/SCN"),
+            get(list_scn).post(post_scn).delete(delete_all_scn),
+        )
+        .route(
+            &at("/Subscriptions/SCN/{id}"),
+            get(get_scn)
+                .put(put_scn)
+                .patch(patch_scn)
+                .delete(delete_scn),
+        )
         .route(&at("/Inventory/Hardware"), get(list_hardware))
         .route(&at("/Inventory/Hardware/{xname}"), get(get_hardware))
         .route(
@@ -1187,6 +1198,62 @@ async fn delete_service(
 async fn delete_all_services(State(inv): State<Inventory>) -> Res {
     let n = inv.delete_service_endpoints().await?;
     Ok(ok_message(format!("deleted {n} entries")))
+}
+
+// ---- SCN subscriptions ---------------------------------------------------------------------
+
+async fn list_scn(State(inv): State<Inventory>) -> Res {
+    let all = inv.scn_subscriptions().await?;
+    Ok(json(
+        StatusCode::OK,
+        &skyport_wire::scn::ScnSubscriptionArray {
+            // SMD answers null, not [], when there are none.
+            subscription_list: (!all.is_empty()).then_some(all),
+        },
+    ))
+}
+
+async fn post_scn(State(inv): State<Inventory>, body: Bytes) -> Res {
+    let s = crate::scn::subscriptions::parse_subscription(&body)?;
+    Ok(json(StatusCode::OK, &inv.post_scn(s).await?))
+}
+
+async fn delete_all_scn(State(inv): State<Inventory>) -> Res {
+    let n = inv.delete_all_scn().await?;
+    Ok(ok_message(format!("{n} Subscriptions deleted")))
+}
+
+async fn get_scn(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    Ok(json(StatusCode::OK, &inv.scn_subscription(&id).await?))
+}
+
+/// SMD answers PUT and PATCH with 204 and its JSON content type, without a body.
+fn no_content_json() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+    )
+        .into_response()
+}
+
+async fn put_scn(State(inv): State<Inventory>, Path(id): Path<String>, body: Bytes) -> Res {
+    // SMD checks the id before it reads the body.
+    inv.scn_id(&id)?;
+    let s = crate::scn::subscriptions::parse_subscription(&body)?;
+    inv.put_scn(&id, s).await?;
+    Ok(no_content_json())
+}
+
+async fn patch_scn(State(inv): State<Inventory>, Path(id): Path<String>, body: Bytes) -> Res {
+    inv.scn_id(&id)?;
+    let p = crate::scn::subscriptions::parse_patch(&body)?;
+    inv.patch_scn(&id, p).await?;
+    Ok(no_content_json())
+}
+
+async fn delete_scn(State(inv): State<Inventory>, Path(id): Path<String>) -> Res {
+    inv.delete_scn(&id).await?;
+    Ok(ok_message("Subscription deleted"))
 }
 
 // ---- Power maps ----------------------------------------------------------------------------

@@ -27,7 +27,8 @@ pub const SERVICES: &[skyport_http::access::Declared] = &[
 
 /// Every API router over `store`, with the auth policy on every route (`auth = None` is off).
 /// `store` should be a [`skyport_sync::ChangeLog::local`] store so edge agents, with a site or
-/// for the whole installation, see changes.
+/// for the whole installation, see changes, under a [`skyport_inventory::scn::Notifying`] one
+/// so component changes are notified to SCN subscribers.
 /// The boot and cloud-init services record nodes' fetches through `history`; `None` writes
 /// that endpoint history inline, before each answer (`skyport serve` passes [`history`], a
 /// background writer).

@@ -24,7 +24,11 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let db = cfg.data.join("skyport.db");
     // Every change an edge agent needs goes to the change log, per site and for agents
     // without one (see skyport-sync).
-    let store: Arc<dyn Store> = skyport_sync::ChangeLog::local(Arc::new(SqliteStore::open(&db)?));
+    // Every component change also stores its state change notifications (SMD's SCN), in
+    // the same batch.
+    let store: Arc<dyn Store> = skyport_inventory::scn::Notifying::wrap(
+        skyport_sync::ChangeLog::local(Arc::new(SqliteStore::open(&db)?)),
+    );
     // Data from before the placement index: index it once, so site snapshots read by range.
     if !skyport_sync::changes::index_complete(store.as_ref()).await? {
         let n = skyport_sync::changes::backfill(store.as_ref()).await?;
@@ -80,6 +84,12 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let mut background = tokio::task::JoinSet::new();
     let cancel = tokio_util::sync::CancellationToken::new();
     let history = skyport::history(store.clone(), &mut background, cancel.clone());
+    // SCN subscribers hear of changes within a second, and again until they take them.
+    let delivery = skyport_inventory::scn::Delivery::new(
+        store.clone(),
+        skyport_inventory::scn::DeliveryOptions::default(),
+    )?;
+    background.spawn(delivery.run(std::time::Duration::from_secs(1), cancel.clone()));
     let mut routes = skyport::api(
         store.clone(),
         settings,

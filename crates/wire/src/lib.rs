@@ -16,6 +16,7 @@ pub mod hwinv;
 pub mod legacy;
 pub mod locks;
 pub mod pcs;
+pub mod scn;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -202,6 +202,8 @@ pub async fn init(
     tracing::info!(function, table = %cfg.table, "function initialised");
     // Edge agents in the cloud always have a site: no whole-installation log.
     let store = std::sync::Arc::new(skyport_sync::ChangeLog::new(std::sync::Arc::new(store)));
+    // Component changes carry their SCN notifications, whichever function makes them.
+    let store = std::sync::Arc::new(skyport_inventory::scn::Notifying::new(store));
     // One read per cold start, so an upgrade that skipped its reindex step shows in the logs
     // (site snapshots are correct meanwhile, but read every synced table).
     match skyport_sync::changes::index_complete(store.as_ref()).await {

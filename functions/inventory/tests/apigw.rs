@@ -96,3 +96,77 @@ async fn the_function_enforces_tokens_and_scopes() {
         200
     );
 }
+
+/// The schedule's EventBridge event (no HTTP request) reaches the SCN delivery, which POSTs
+/// the pending notification to the subscriber; the same path asked over HTTP is a 404.
+#[tokio::test]
+async fn the_scheduled_event_delivers_pending_state_change_notifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = skyport_inventory::scn::Notifying::wrap(Arc::new(
+        skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap(),
+    ));
+    let app = skyport_fn_inventory::app(
+        store,
+        Arc::new(skyport_sites::NoCredentials("none in this test")),
+        None,
+    );
+    let got = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let seen = got.clone();
+    let subscriber = axum::Router::new().route(
+        "/scn",
+        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(l, subscriber).await.unwrap() });
+    let call = |method: &str, path: &str, body: serde_json::Value| {
+        http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap()
+    };
+    let r = skyport_testkit::app::send(
+        &app,
+        call(
+            "POST",
+            "/hsm/v2/Subscriptions/SCN",
+            serde_json::json!({"Subscriber": "t", "States": ["On"], "Url": format!("http://{addr}/scn")}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let r = skyport_testkit::app::send(
+        &app,
+        call(
+            "POST",
+            "/hsm/v2/State/Components",
+            serde_json::json!({"Components": [{"ID": "x1c0s0b0n0", "State": "On"}]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 204);
+    let r = skyport_testkit::app::send(&app, call("POST", "/events", serde_json::json!({}))).await;
+    assert_eq!(
+        r.status.as_u16(),
+        404,
+        "only the schedule's own invocation delivers"
+    );
+    assert!(got.lock().unwrap().is_empty());
+
+    let (status, body) = invoke(&app, "scheduled.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["delivered"], 1, "{body}");
+    assert_eq!(
+        *got.lock().unwrap(),
+        [serde_json::json!({"Components": ["x1c0s0b0n0"], "Flag": "OK", "State": "On"})]
+    );
+    server.abort();
+}
