@@ -76,20 +76,25 @@ pub enum Action {
     /// Crawl the BMC named by the target again and send what it reports to the inventory
     /// (SMD's `Inventory/Discover`): the target is a RedfishEndpoint, not a node.
     Discover,
+    /// An action this build does not know (a newer cloud's, read by an older agent): the agent
+    /// reports its tasks unsupported instead of failing to read its whole job list. Never
+    /// created: [`Jobs::create`] refuses it.
+    #[serde(other)]
+    Unknown,
 }
 
 impl Action {
     /// Whether the job holds its nodes (no second job on them while it runs). Reading status
     /// holds nothing.
     pub fn holds_nodes(self) -> bool {
-        !matches!(self, Action::Status | Action::Discover)
+        !matches!(self, Action::Status | Action::Discover | Action::Unknown)
     }
 
     /// Whether running it again after an interruption is harmless.
     pub fn repeatable(self) -> bool {
         match self {
             Action::Power { operation, .. } => operation.repeatable(),
-            Action::Boot { .. } | Action::Status | Action::Discover => true,
+            Action::Boot { .. } | Action::Status | Action::Discover | Action::Unknown => true,
         }
     }
 }
@@ -108,6 +113,7 @@ impl std::fmt::Display for Action {
             Action::Boot { target } => write!(f, "boot override {}", target.as_str()),
             Action::Status => f.write_str("power status"),
             Action::Discover => f.write_str("discover"),
+            Action::Unknown => f.write_str("unknown action"),
         }
     }
 }
@@ -416,6 +422,11 @@ impl Jobs {
         if new.xnames.is_empty() {
             return Err(JobError::Invalid(
                 "no targets: name at least one xname".into(),
+            ));
+        }
+        if new.action == Action::Unknown {
+            return Err(JobError::Invalid(
+                "unknown action kind: use power, boot, status or discover".into(),
             ));
         }
         if new.xnames.len() > MAX_TARGETS {
@@ -844,6 +855,37 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
         assert_ne!(id, new_id().unwrap());
+    }
+
+    #[test]
+    fn an_action_of_a_newer_cloud_reads_as_unknown() {
+        let a: Assignments = serde_json::from_value(serde_json::json!({"jobs": [
+            {"job": {"id": "j", "action": {"kind": "firmware", "image": "x"}, "created": 1,
+                     "start_by": 2, "settle_s": 0}, "xnames": ["x1c0s0b0"]},
+            {"job": {"id": "k", "action": {"kind": "discover"}, "created": 1,
+                     "start_by": 2, "settle_s": 0}, "xnames": ["x1c0s1b0"]},
+        ]}))
+        .unwrap();
+        assert_eq!(a.jobs[0].job.action, Action::Unknown);
+        assert_eq!(a.jobs[1].job.action, Action::Discover);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_action_is_never_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = skyport_store_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap();
+        let jobs = Jobs::new(Arc::new(store));
+        let e = jobs
+            .create(NewJob {
+                action: Action::Unknown,
+                xnames: vec!["x1c0s0b0n0".into()],
+                start_within_s: 60,
+                settle_s: 0,
+                created_by: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, JobError::Invalid(_)), "{e}");
     }
 
     #[test]

@@ -175,8 +175,16 @@ impl Executor {
 
     /// Runs `action` on one node, waiting up to `settle` for the state it asks for.
     pub async fn one(&self, action: Action, xname: &str, settle: Duration) -> Outcome {
-        if action == Action::Discover {
-            return self.discover(xname).await;
+        match action {
+            Action::Discover => return self.discover(xname).await,
+            Action::Unknown => {
+                return Outcome::failed(
+                    xname,
+                    TaskState::Unsupported,
+                    "this agent does not know this job's action: upgrade it".into(),
+                );
+            }
+            _ => {}
         }
         self.on_node(action, xname, settle).await
     }
@@ -249,8 +257,8 @@ impl Executor {
                     None,
                 )
             }),
-            // `one` sends these to `discover`: a node has nothing to crawl.
-            Action::Discover => Err(PowerError::Unsupported {
+            // `one` answers these before a node is looked up.
+            Action::Discover | Action::Unknown => Err(PowerError::Unsupported {
                 system: sys.path.clone(),
                 what: "discovery",
                 allowed: "none: a Discover targets a BMC".into(),

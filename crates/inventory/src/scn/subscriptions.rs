@@ -17,8 +17,9 @@ const COUNTER_ID: &str = "ScnSubscriptions";
 const URL_KEY: &str = "scn-url";
 /// Subscriptions kept at most (each is matched against every notification).
 pub const MAX_SUBSCRIPTIONS: usize = 1000;
-/// Longest Subscriber + Url (SMD's column is 255 characters).
-const MAX_URL: usize = 2048;
+/// Longest Subscriber + Url: the pair is a unique key, and DynamoDB keys are at most 1 KiB
+/// (SMD's column holds 255 characters).
+const MAX_URL: usize = 1000;
 
 const NOT_FOUND: &str = "Subscription not found";
 const MISSING_TRIGGER_POST: &str = "Missing trigger. Must subscribe to atleast one Enabled, Role, SubRole, SoftwareStatus, or State trigger.";
