@@ -114,6 +114,22 @@ async fn patch(api: &Api, path: &str, body: Value) {
     tokio::time::sleep(Duration::from_millis(3)).await;
 }
 
+/// POSTs components `xnames` in `state`.
+async fn create(api: &Api, xnames: &[impl AsRef<str>], state: &str) {
+    let comps: Vec<Value> = xnames
+        .iter()
+        .map(|x| json!({"ID": x.as_ref(), "State": state}))
+        .collect();
+    api.call(
+        "POST",
+        "/hsm/v2/State/Components",
+        "",
+        Some(json!({"Components": comps})),
+    )
+    .await
+    .expect(204);
+}
+
 async fn scenario(store: Arc<dyn Store>) {
     let store = Notifying::wrap(store);
     let api = common::api(store.clone());
@@ -135,18 +151,7 @@ async fn scenario(store: Arc<dyn Store>) {
     assert_eq!(b.body["ID"], 2);
 
     let nodes = ["x1c0s0b0n0", "x1c0s0b0n1"];
-    let comps: Vec<Value> = nodes
-        .iter()
-        .map(|x| json!({"ID": x, "State": "On"}))
-        .collect();
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "",
-        Some(json!({"Components": comps})),
-    )
-    .await
-    .expect(204);
+    create(&api, &nodes, "On").await;
     patch(
         &api,
         "/BulkStateData",
@@ -246,18 +251,7 @@ async fn scenario(store: Arc<dyn Store>) {
     // the writes race (lost races are recomputed from fresh data), and each node's one change
     // to Ready is told once, whichever writer made it.
     let many: Vec<String> = (0..12).map(|i| format!("x2c0s{i}b0n0")).collect();
-    let comps: Vec<Value> = many
-        .iter()
-        .map(|x| json!({"ID": x, "State": "Off"}))
-        .collect();
-    api.call(
-        "POST",
-        "/hsm/v2/State/Components",
-        "",
-        Some(json!({"Components": comps})),
-    )
-    .await
-    .expect(204);
+    create(&api, &many, "Off").await;
     let writers = (0..many.len()).map(|i| {
         let (api, pair) = (&api, [&many[i], &many[(i + 1) % many.len()]]);
         async move {

@@ -11,12 +11,10 @@ fn empty<T>(v: &[T]) -> bool {
     v.is_empty()
 }
 
-/// `POST`/`PUT /hsm/v2/Subscriptions/SCN[/{id}]`: SMD's `SCNPostSubscription`. Values are
-/// kept as submitted (SMD validates them case-insensitively and stores the text as sent).
+/// What a subscription listens for (SMD's trigger fields, shared by its subscription types).
+/// Values are kept as submitted: SMD validates them case-insensitively and stores the text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScnSubscriptionIn {
-    #[serde(rename = "Subscriber", default)]
-    pub subscriber: String,
+pub struct ScnTriggers {
     #[serde(rename = "Enabled", default, skip_serializing_if = "none")]
     pub enabled: Option<bool>,
     #[serde(rename = "Roles", default, skip_serializing_if = "empty")]
@@ -27,6 +25,15 @@ pub struct ScnSubscriptionIn {
     pub software_status: Vec<String>,
     #[serde(rename = "States", default, skip_serializing_if = "empty")]
     pub states: Vec<String>,
+}
+
+/// `POST`/`PUT /hsm/v2/Subscriptions/SCN[/{id}]`: SMD's `SCNPostSubscription`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScnSubscriptionIn {
+    #[serde(rename = "Subscriber", default)]
+    pub subscriber: String,
+    #[serde(flatten)]
+    pub triggers: ScnTriggers,
     #[serde(rename = "Url", default)]
     pub url: String,
 }
@@ -38,16 +45,8 @@ pub struct ScnSubscription {
     pub id: i64,
     #[serde(rename = "Subscriber")]
     pub subscriber: String,
-    #[serde(rename = "Enabled", default, skip_serializing_if = "none")]
-    pub enabled: Option<bool>,
-    #[serde(rename = "Roles", default, skip_serializing_if = "empty")]
-    pub roles: Vec<String>,
-    #[serde(rename = "SubRoles", default, skip_serializing_if = "empty")]
-    pub sub_roles: Vec<String>,
-    #[serde(rename = "SoftwareStatus", default, skip_serializing_if = "empty")]
-    pub software_status: Vec<String>,
-    #[serde(rename = "States", default, skip_serializing_if = "empty")]
-    pub states: Vec<String>,
+    #[serde(flatten)]
+    pub triggers: ScnTriggers,
     #[serde(rename = "Url")]
     pub url: String,
 }
@@ -57,11 +56,7 @@ impl ScnSubscription {
         Self {
             id,
             subscriber: s.subscriber,
-            enabled: s.enabled,
-            roles: s.roles,
-            sub_roles: s.sub_roles,
-            software_status: s.software_status,
-            states: s.states,
+            triggers: s.triggers,
             url: s.url,
         }
     }
@@ -79,16 +74,8 @@ pub struct ScnSubscriptionArray {
 pub struct ScnPatch {
     #[serde(rename = "Op", default)]
     pub op: String,
-    #[serde(rename = "Enabled", default, skip_serializing_if = "none")]
-    pub enabled: Option<bool>,
-    #[serde(rename = "Roles", default, skip_serializing_if = "empty")]
-    pub roles: Vec<String>,
-    #[serde(rename = "SubRoles", default, skip_serializing_if = "empty")]
-    pub sub_roles: Vec<String>,
-    #[serde(rename = "SoftwareStatus", default, skip_serializing_if = "empty")]
-    pub software_status: Vec<String>,
-    #[serde(rename = "States", default, skip_serializing_if = "empty")]
-    pub states: Vec<String>,
+    #[serde(flatten)]
+    pub triggers: ScnTriggers,
 }
 
 /// What a subscriber's URL is POSTed: SMD's `SCNPayload`, one change to many components.

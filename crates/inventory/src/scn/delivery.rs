@@ -78,6 +78,7 @@ pub enum DeliveryError {
 
 /// Whether subscription `s` wants payload `p` (SMD's `JobSCN.Run` matching).
 pub fn wants(s: &ScnSubscription, p: &ScnPayload) -> bool {
+    let s = &s.triggers;
     let any = |list: &[String], v: &str| list.iter().any(|x| x.eq_ignore_ascii_case(v));
     if !p.state.is_empty() {
         any(&s.states, &p.state)

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use skyport_http::ApiError;
 use skyport_model::{Role, State, SubRole};
 use skyport_store::{Record, StoreError, Table, Write};
-use skyport_wire::scn::{ScnPatch, ScnSubscription, ScnSubscriptionIn};
+use skyport_wire::scn::{ScnPatch, ScnSubscription, ScnSubscriptionIn, ScnTriggers};
 
 use crate::records;
 use crate::{Fail, Inventory, retrying};
@@ -83,25 +83,19 @@ pub fn parse_patch(body: &[u8]) -> Result<ScnPatch, ApiError> {
 }
 
 /// SMD's checks of the trigger values, in its order; whether any trigger is set.
-fn triggers(
-    enabled: Option<bool>,
-    roles: &[String],
-    sub_roles: &[String],
-    software_status: &[String],
-    states: &[String],
-) -> Result<bool, ApiError> {
-    let mut found = enabled == Some(true);
-    for r in roles {
+fn triggers(t: &ScnTriggers) -> Result<bool, ApiError> {
+    let mut found = t.enabled == Some(true);
+    for r in &t.roles {
         found = true;
         r.parse::<Role>()
             .map_err(|_| ApiError::bad_request(format!("Invalid role '{r}'")))?;
     }
-    for r in sub_roles {
+    for r in &t.sub_roles {
         found = true;
         r.parse::<SubRole>()
             .map_err(|_| ApiError::bad_request(format!("Invalid subRole '{r}'")))?;
     }
-    for s in software_status {
+    for s in &t.software_status {
         found = true;
         if s.is_empty() {
             return Err(ApiError::bad_request(
@@ -109,7 +103,7 @@ fn triggers(
             ));
         }
     }
-    for s in states {
+    for s in &t.states {
         found = true;
         s.parse::<State>()
             .map_err(|_| ApiError::bad_request(format!("Invalid state '{s}'")))?;
@@ -136,13 +130,7 @@ fn check(s: &ScnSubscriptionIn) -> Result<(), ApiError> {
         return Err(ApiError::bad_request(format!("Invalid url - {}", s.url))
             .context("Url must be an http:// or https:// URL the service can POST to"));
     }
-    if !triggers(
-        s.enabled,
-        &s.roles,
-        &s.sub_roles,
-        &s.software_status,
-        &s.states,
-    )? {
+    if !triggers(&s.triggers)? {
         return Err(ApiError::bad_request(MISSING_TRIGGER_POST));
     }
     Ok(())
@@ -164,7 +152,7 @@ fn record(s: &ScnSubscription) -> Result<Record, ApiError> {
 }
 
 /// `add`, `remove` or `replace` applied to `cur`, as SMD's `PatchSCNSubscriptionTx`.
-fn apply_patch(cur: &mut ScnSubscription, op: &str, p: &ScnPatch) {
+fn apply_patch(cur: &mut ScnTriggers, op: &str, p: &ScnTriggers) {
     let lists = [
         (&mut cur.states, &p.states),
         (&mut cur.roles, &p.roles),
@@ -341,18 +329,12 @@ impl Inventory {
                 p.op
             )));
         }
-        if !triggers(
-            p.enabled,
-            &p.roles,
-            &p.sub_roles,
-            &p.software_status,
-            &p.states,
-        )? {
+        if !triggers(&p.triggers)? {
             return Err(ApiError::bad_request(MISSING_TRIGGER_PATCH));
         }
         let attempt = async || {
             let (prev, mut sub) = self.scn_record(&id.to_string()).await?;
-            apply_patch(&mut sub, &op, &p);
+            apply_patch(&mut sub.triggers, &op, &p.triggers);
             self.store
                 .write(vec![Write::Put {
                     table: SUBSCRIPTIONS,
@@ -393,20 +375,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn sub() -> ScnSubscription {
-        ScnSubscription {
-            id: 1,
-            subscriber: "hmnfd".into(),
+    fn sub() -> ScnTriggers {
+        ScnTriggers {
             enabled: Some(false),
             roles: vec!["Compute".into()],
             states: vec!["On".into(), "Off".into()],
-            url: "http://h/scn".into(),
             ..Default::default()
         }
     }
 
-    fn patch(v: Value) -> ScnPatch {
-        parse_patch(v.to_string().as_bytes()).unwrap()
+    fn patch(v: Value) -> ScnTriggers {
+        parse_patch(v.to_string().as_bytes()).unwrap().triggers
     }
 
     #[test]
@@ -440,7 +419,7 @@ mod tests {
         let s = parse_subscription(br#"{"subscriber":"a","URL":"http://h/x","states":["on"]}"#)
             .unwrap();
         assert_eq!((s.subscriber.as_str(), s.url.as_str()), ("a", "http://h/x"));
-        assert_eq!(s.states, ["on"]);
+        assert_eq!(s.triggers.states, ["on"]);
         assert!(parse_subscription(b"{").is_err());
     }
 
