@@ -152,6 +152,10 @@ impl Inventory {
         for se in new {
             let record = records::service_endpoint(se)?;
             let prev = old.remove(&record.id);
+            // Every push carries the set again; an unchanged service costs no write.
+            if prev.as_ref().is_some_and(|p| p.body == record.body) {
+                continue;
+            }
             ops.push(Write::Put {
                 table: SERVICE_ENDPOINTS,
                 record,
