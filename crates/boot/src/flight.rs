@@ -473,13 +473,7 @@ async fn timeline_route(
     ))
 }
 
-/// Unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use skyport_model::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -157,11 +157,17 @@ pub(crate) fn put_id(body_id: &str, url_id: &str) -> Result<String, ApiError> {
 
 /// RFC 3339 UTC timestamp with microseconds, as Postgres-backed SMD prints `LastUpdate`.
 pub(crate) fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    smd_time(time::OffsetDateTime::now_utc())
+}
+
+/// A time as SMD's Postgres timestamps read: RFC 3339 in UTC with microseconds.
+pub fn smd_time(t: time::OffsetDateTime) -> String {
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
-    now.format(&fmt).unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
 }
 
 impl Inventory {
@@ -242,17 +248,14 @@ impl Inventory {
         retrying!(attempt())
     }
 
-    /// Deletes every record of `table` (a small one: one batch); how many. None is SMD's 404.
+    /// Deletes every record of `table`, in batches of 50 (each atomic); how many. None is
+    /// SMD's 404.
     pub(crate) async fn delete_table(&self, table: Table) -> Result<usize, ApiError> {
         let attempt = async || {
             let all = self.deletion_targets(table, None, "").await?;
-            let n = all.len();
-            let ops = all
-                .into_iter()
-                .map(|prev| skyport_store::Write::Delete { table, prev })
-                .collect();
-            self.store.write(ops).await?;
-            Ok::<usize, Fail>(n)
+            skyport_store::delete_in_batches(self.store.as_ref(), table, &all, 50)
+                .await
+                .map_err(Fail::from)
         };
         retrying!(attempt())
     }

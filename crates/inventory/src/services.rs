@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use skyport_http::{ApiError, QueryParams};
 use skyport_model::Xname;
-use skyport_store::{IndexKey, Record, Write};
+use skyport_store::{IndexKey, Write};
 use skyport_wire::discovery::Service;
 use skyport_wire::{RedfishEndpoint, ServiceEndpoint};
 
@@ -37,11 +37,20 @@ pub struct ServiceFilter {
     endpoint: crate::filters::OneOf,
 }
 
-fn split(v: &str) -> (bool, &str) {
-    match v.strip_prefix('!') {
-        Some(r) => (true, r),
-        None => (false, v),
+/// Every value of parameter `name`, checked by `check`, a leading `!` excluding it.
+fn one_of(
+    q: &QueryParams,
+    name: &str,
+    check: fn(&str) -> Result<String, ApiError>,
+) -> Result<crate::filters::OneOf, ApiError> {
+    let mut f = crate::filters::OneOf::default();
+    for v in q.all(name) {
+        match v.strip_prefix('!') {
+            Some(raw) => f.exclude.push(check(raw)?),
+            None => f.include.push(check(v)?),
+        }
     }
+    Ok(f)
 }
 
 fn service_name(v: &str) -> Result<String, ApiError> {
@@ -59,26 +68,10 @@ fn endpoint_name(v: &str) -> Result<String, ApiError> {
 
 impl ServiceFilter {
     pub fn parse(q: &QueryParams) -> Result<Self, ApiError> {
-        let mut f = Self::default();
-        for v in q.all("service") {
-            let (neg, raw) = split(v);
-            let name = service_name(raw)?;
-            if neg {
-                f.service.exclude.push(name);
-            } else {
-                f.service.include.push(name);
-            }
-        }
-        for v in q.all("redfish_ep") {
-            let (neg, raw) = split(v);
-            let x = endpoint_name(raw)?;
-            if neg {
-                f.endpoint.exclude.push(x);
-            } else {
-                f.endpoint.include.push(x);
-            }
-        }
-        Ok(f)
+        Ok(Self {
+            service: one_of(q, "service", service_name)?,
+            endpoint: one_of(q, "redfish_ep", endpoint_name)?,
+        })
     }
 
     /// Only the service `name` (SMD's `/{service}` replaces any `service` query).
@@ -266,22 +259,7 @@ impl Inventory {
 
     /// `DELETE /Inventory/ServiceEndpoints`: how many; none is SMD's 404.
     pub async fn delete_service_endpoints(&self) -> Result<usize, ApiError> {
-        let attempt = async || {
-            let all: Vec<Record> = self.deletion_targets(SERVICE_ENDPOINTS, None, "").await?;
-            let n = all.len();
-            for chunk in all.chunks(50) {
-                let ops = chunk
-                    .iter()
-                    .map(|prev| Write::Delete {
-                        table: SERVICE_ENDPOINTS,
-                        prev: prev.clone(),
-                    })
-                    .collect();
-                self.store.write(ops).await?;
-            }
-            Ok::<usize, Fail>(n)
-        };
-        retrying!(attempt())
+        self.delete_table(SERVICE_ENDPOINTS).await
     }
 }
 

@@ -234,15 +234,30 @@ async fn scenario(store: Arc<dyn Store>) {
     }
     assert!(failed >= 2, "retried while down: {failed}");
     assert_eq!(store.list_all(EVENTS, None).await.unwrap().len(), 2);
+    let waiting = store.list_all(EVENTS, None).await.unwrap();
+    assert!(
+        waiting
+            .iter()
+            .all(|r| r.body.contains("\"due_ms\":") && r.body.contains("/a\"")),
+        "both wait for a retry to /a: {waiting:?}"
+    );
     drop(d);
     sub.down.store(false, Ordering::SeqCst);
+    // A newer change, while the older ones still wait for their retry, never overtakes them.
+    patch(
+        &api,
+        &format!("/{}/StateData", nodes[0]),
+        json!({"State": "Ready"}),
+    )
+    .await;
     let d = delivery(&store);
-    deliver_until(&d, "after the outage", || sub.of("a").len() == 3).await;
+    deliver_until(&d, "after the outage", || sub.of("a").len() == 4).await;
     assert_eq!(
         sub.of("a")[1..],
         [
             json!({"Components": [nodes[0]], "Flag": "OK", "State": "Off"}),
             json!({"Components": [nodes[1]], "Flag": "OK", "State": "Off"}),
+            json!({"Components": [nodes[0]], "Flag": "OK", "State": "Ready"}),
         ],
         "in the order they happened"
     );

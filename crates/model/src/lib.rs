@@ -30,7 +30,7 @@ pub mod uuid;
 pub mod xname;
 
 pub use backoff::Backoff;
-pub use clock::now;
+pub use clock::{now, now_ms};
 pub use enums::{Arch, Class, EnumError, Flag, HmsType, NetType, Role, State, SubRole};
 pub use mac::{Mac, MacError};
 pub use uuid::random_uuid;

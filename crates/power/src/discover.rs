@@ -21,7 +21,9 @@ use skyport_inventory::filters::EndpointFilter;
 use skyport_store::{Record, Table, Write};
 
 use crate::error::JobError;
-use crate::jobs::{Action, DEFAULT_START_WITHIN_S, JobState, JobView, NewJob, TaskState};
+use crate::jobs::{
+    Action, DEFAULT_START_WITHIN_S, JobState, JobView, MAX_TARGETS, NewJob, TaskState,
+};
 use crate::routes::Shared;
 
 pub const DISCOVERY_STATUS: Table = Table("DiscoveryStatus");
@@ -63,14 +65,10 @@ struct DiscoveryStatus {
     details: Option<serde_json::Value>,
 }
 
-/// RFC 3339 with microseconds, as SMD's Postgres timestamps read.
+/// Unix seconds as SMD writes its timestamps.
 fn rfc3339(unix: i64) -> String {
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
     time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&fmt).ok())
+        .map(skyport_inventory::smd_time)
         .unwrap_or_default()
 }
 
@@ -83,8 +81,16 @@ pub(crate) async fn discover(
     let req: DiscoverIn = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("POST body was not understood").context(e.to_string())
     })?;
-    let mut ids: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let asked = req.xnames.unwrap_or_default();
+    if asked.len() > MAX_TARGETS {
+        return Err(
+            ApiError::bad_request("POST body was not understood").context(format!(
+                "{} xnames: at most {MAX_TARGETS} in one request",
+                asked.len()
+            )),
+        );
+    }
     let endpoints = if asked.is_empty() {
         let all = s
             .inventory
@@ -97,10 +103,10 @@ pub(crate) async fn discover(
     } else {
         let mut eps = Vec::new();
         for x in &asked {
-            if ids.contains(x) {
+            // SMD skips a name given twice (as written).
+            if !seen.insert(x.as_str()) {
                 continue;
             }
-            ids.push(x.clone());
             match s.inventory.get_endpoint(x).await {
                 Ok(ep) => eps.push(ep),
                 Err(ApiError::NotFound(_)) => {
@@ -112,12 +118,12 @@ pub(crate) async fn discover(
         eps
     };
     // As SMD: a disabled endpoint is not crawled, and when nothing is left the status stays.
-    let mut targets: Vec<String> = endpoints
+    // The job takes each target once, however often it was named.
+    let targets: Vec<String> = endpoints
         .into_iter()
         .filter(|e| e.enabled)
         .map(|e| e.id)
         .collect();
-    targets.dedup();
     if !targets.is_empty() {
         let view = s
             .jobs

@@ -5,8 +5,8 @@
 //!
 //! At least once, in order per URL: a deliverer claims an event (a compare-and-swap on its
 //! record) before sending, so two deliverers rarely send one event twice, and never lose it;
-//! events are tried oldest first, and once a URL failed in a round, its later events wait for
-//! the next round instead of overtaking the failed one. A failed URL is retried with
+//! events are tried oldest first, and while an event waits for a URL (its retry, or another
+//! deliverer's claim), that URL's later events wait behind it instead of overtaking it. A failed URL is retried with
 //! exponential backoff ([`DeliveryOptions`]) until it answers 2xx or the event is
 //! `give_up_after` old, when the event is dropped with an error in the log.
 
@@ -18,7 +18,7 @@ use skyport_store::{PageRequest, Record, Store, StoreError, Write};
 use skyport_wire::scn::{ScnPayload, ScnSubscription};
 use tokio_util::sync::CancellationToken;
 
-use super::events::{EVENTS, Event, now_ms};
+use super::events::{EVENTS, Event};
 use super::subscriptions::SUBSCRIPTIONS;
 
 /// How delivery behaves.
@@ -150,32 +150,33 @@ impl Delivery {
     /// Stores `ev` over `prev` (`None` deletes); the stored record, or `None` when deleted or
     /// when another deliverer changed it first.
     async fn save(&self, prev: Record, ev: Option<&Event>) -> Result<Option<Record>, StoreError> {
-        let op = match ev {
-            None => Write::Delete {
-                table: EVENTS,
-                prev,
-            },
+        let (op, kept) = match ev {
+            None => (
+                Write::Delete {
+                    table: EVENTS,
+                    prev,
+                },
+                None,
+            ),
             Some(ev) => {
                 let body = serde_json::to_string(ev)
                     .map_err(|e| StoreError::InvalidBatch(format!("encoding an SCN event: {e}")))?;
-                let record = Record::new(prev.id.clone(), body);
-                Write::Put {
+                // The store's contract: a replace is the previous version + 1, which the next
+                // compare-and-swap needs (no read back).
+                let kept = Record {
+                    version: prev.version + 1,
+                    ..Record::new(prev.id.clone(), body.clone())
+                };
+                let op = Write::Put {
                     table: EVENTS,
-                    record: record.clone(),
+                    record: Record::new(prev.id.clone(), body),
                     prev: Some(prev),
-                }
+                };
+                (op, Some(kept))
             }
         };
-        let kept = match &op {
-            Write::Put { record, .. } => Some(record.id.clone()),
-            _ => None,
-        };
         match self.store.write(vec![op]).await {
-            // The stored version, for the next compare-and-swap.
-            Ok(()) => match kept {
-                Some(id) => self.store.get(EVENTS, &id).await,
-                None => Ok(None),
-            },
+            Ok(()) => Ok(kept),
             Err(StoreError::Conflict { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -192,7 +193,7 @@ impl Delivery {
         // URLs that failed this round, and when their failed event is due again.
         let mut down: std::collections::HashMap<String, i64> = Default::default();
         for r in page.records {
-            let now = now_ms();
+            let now = skyport_model::now_ms();
             let mut ev: Event = match serde_json::from_str(&r.body) {
                 Ok(ev) => ev,
                 Err(e) => {
@@ -202,6 +203,11 @@ impl Delivery {
                 }
             };
             if ev.due_ms > now {
+                // Waiting for a retry (or claimed by another deliverer): later events for its
+                // URLs wait behind it, so no URL hears a newer change before an older one.
+                for u in ev.targets.iter().flatten() {
+                    down.entry(u.clone()).or_insert(ev.due_ms);
+                }
                 out.pending += 1;
                 continue;
             }
@@ -210,11 +216,15 @@ impl Delivery {
                 None => {
                     if subs.is_none() {
                         let all = self.store.list_all(SUBSCRIPTIONS, None).await?;
-                        subs = Some(
-                            all.iter()
-                                .filter_map(|r| serde_json::from_str(&r.body).ok())
-                                .collect(),
-                        );
+                        let mut read = Vec::with_capacity(all.len());
+                        for r in &all {
+                            match serde_json::from_str(&r.body) {
+                                Ok(s) => read.push(s),
+                                Err(e) => tracing::error!(subscription = %r.id, error = %e,
+                                    "unreadable SCN subscription skipped"),
+                            }
+                        }
+                        subs = Some(read);
                     }
                     targets(subs.as_deref().unwrap_or_default(), &ev.payload)
                 }

@@ -180,10 +180,6 @@ pub fn event_record(payload: ScnPayload, now_ms: i64) -> Result<Record> {
     Ok(Record::new(format!("{now_ms:013}-{tail}"), body))
 }
 
-pub fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
-}
-
 /// The store every component writer uses: each batch that changes components also stores
 /// their notifications, atomically with the change.
 pub struct Notifying {
@@ -210,7 +206,7 @@ impl Decorator for Notifying {
         if !ops.iter().any(|op| op.table() == COMPONENTS) {
             return self.inner.write(ops).await;
         }
-        let now = now_ms();
+        let now = skyport_model::now_ms();
         for p in payloads(self.inner.as_ref(), &ops).await? {
             ops.push(Write::Put {
                 table: EVENTS,

@@ -216,8 +216,7 @@ impl Inventory {
         Ok(all)
     }
 
-    async fn scn_record(&self, raw_id: &str) -> Result<(Record, ScnSubscription), Fail> {
-        let id = parse_id(raw_id)?;
+    async fn scn_record(&self, id: i64) -> Result<(Record, ScnSubscription), Fail> {
         let r = self
             .store
             .get(SUBSCRIPTIONS, &id.to_string())
@@ -228,7 +227,7 @@ impl Inventory {
     }
 
     pub async fn scn_subscription(&self, raw_id: &str) -> Result<ScnSubscription, ApiError> {
-        match self.scn_record(raw_id).await {
+        match self.scn_record(parse_id(raw_id)?).await {
             Ok((_, s)) => Ok(s),
             Err(Fail::Api(e)) => Err(e),
             Err(Fail::Race(e)) => Err(e.into()),
@@ -294,7 +293,7 @@ impl Inventory {
         let id = parse_id(raw_id)?;
         check(&s)?;
         let attempt = async || {
-            let (prev, _) = self.scn_record(&id.to_string()).await?;
+            let (prev, _) = self.scn_record(id).await?;
             let sub = ScnSubscription::new(id, s.clone());
             match self
                 .store
@@ -333,7 +332,7 @@ impl Inventory {
             return Err(ApiError::bad_request(MISSING_TRIGGER_PATCH));
         }
         let attempt = async || {
-            let (prev, mut sub) = self.scn_record(&id.to_string()).await?;
+            let (prev, mut sub) = self.scn_record(id).await?;
             apply_patch(&mut sub.triggers, &op, &p.triggers);
             self.store
                 .write(vec![Write::Put {
@@ -351,7 +350,7 @@ impl Inventory {
     pub async fn delete_scn(&self, raw_id: &str) -> Result<(), ApiError> {
         let id = parse_id(raw_id)?;
         let attempt = async || {
-            let (prev, _) = self.scn_record(&id.to_string()).await?;
+            let (prev, _) = self.scn_record(id).await?;
             self.store
                 .write(vec![Write::Delete {
                     table: SUBSCRIPTIONS,
@@ -365,8 +364,13 @@ impl Inventory {
 
     /// `DELETE /Subscriptions/SCN`: how many (none is not an error, as SMD).
     pub async fn delete_all_scn(&self) -> Result<usize, ApiError> {
-        let all = self.store.list_all(SUBSCRIPTIONS, None).await?;
-        Ok(skyport_store::delete_in_batches(self.store.as_ref(), SUBSCRIPTIONS, &all, 50).await?)
+        let attempt = async || {
+            let all = self.store.list_all(SUBSCRIPTIONS, None).await?;
+            skyport_store::delete_in_batches(self.store.as_ref(), SUBSCRIPTIONS, &all, 50)
+                .await
+                .map_err(Fail::from)
+        };
+        retrying!(attempt())
     }
 }
 
