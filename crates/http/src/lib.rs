@@ -36,6 +36,8 @@ pub enum ApiError {
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("{0}")]
+    NotAcceptable(String),
+    #[error("{0}")]
     Conflict(String),
     /// What the request refers to is gone for good (an edge agent's expired sync cursor).
     #[error("{0}")]
@@ -63,6 +65,11 @@ pub enum ApiError {
         error: Box<ApiError>,
         context: String,
     },
+    /// An answer of a Fabrica-generated OpenCHAMI service (boot-service, metadata-service),
+    /// whose clients read `{"error": <text>, "code": <status>}`: the problem JSON carries both
+    /// members beside its own. Built with [`ApiError::fabrica`].
+    #[error("{0}")]
+    Fabrica(Box<ApiError>),
 }
 
 impl ApiError {
@@ -73,6 +80,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
@@ -82,7 +90,7 @@ impl ApiError {
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            ApiError::WithContext { error, .. } => error.status(),
+            ApiError::WithContext { error, .. } | ApiError::Fabrica(error) => error.status(),
         }
     }
 
@@ -105,7 +113,7 @@ impl ApiError {
     /// The problem's `detail`: the text without its context.
     pub fn detail(&self) -> String {
         match self {
-            ApiError::WithContext { error, .. } => error.detail(),
+            ApiError::WithContext { error, .. } | ApiError::Fabrica(error) => error.detail(),
             other => other.to_string(),
         }
     }
@@ -113,8 +121,25 @@ impl ApiError {
     /// The answer under any context (to match on its kind).
     pub fn kind(&self) -> &ApiError {
         match self {
-            ApiError::WithContext { error, .. } => error.kind(),
+            ApiError::WithContext { error, .. } | ApiError::Fabrica(error) => error.kind(),
             other => other,
+        }
+    }
+
+    /// This answer as a Fabrica-generated service gives it ([`ApiError::Fabrica`]).
+    pub fn fabrica(self) -> Self {
+        match self {
+            f @ ApiError::Fabrica(_) => f,
+            other => ApiError::Fabrica(Box::new(other)),
+        }
+    }
+
+    /// The problem's `context` member, if any.
+    pub fn context_text(&self) -> Option<String> {
+        match self {
+            ApiError::WithContext { context, .. } => Some(context.clone()),
+            ApiError::Fabrica(e) => e.context_text(),
+            _ => None,
         }
     }
 
@@ -170,6 +195,12 @@ pub struct Problem {
     /// which entry of a request, which value, or who holds a conflicting key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
+    /// Fabrica's error members (`{"error", "code"}`), which the `ochami` client reads: only on
+    /// the routes of boot-service and metadata-service ([`ApiError::Fabrica`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
 }
 
 pub fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
@@ -188,8 +219,15 @@ pub fn problem_with(
         detail: detail.into(),
         status: status.as_u16(),
         context,
+        error: None,
+        code: None,
     };
-    let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
+    problem_body(status, &body)
+}
+
+/// The response carrying `body`.
+fn problem_body(status: StatusCode, body: &Problem) -> Response {
+    let mut bytes = serde_json::to_vec(body).unwrap_or_default();
     bytes.push(b'\n');
     let mut r = (status, bytes).into_response();
     r.headers_mut().insert(
@@ -207,11 +245,18 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = status.as_u16(), detail = %self, "request rejected");
         }
-        let context = match &self {
-            ApiError::WithContext { context, .. } => Some(context.clone()),
-            _ => None,
+        let fabrica = matches!(self, ApiError::Fabrica(_));
+        let detail = self.detail();
+        let body = Problem {
+            type_: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            error: fabrica.then(|| detail.clone()),
+            code: fabrica.then_some(status.as_u16()),
+            detail,
+            status: status.as_u16(),
+            context: self.context_text(),
         };
-        let mut r = problem_with(status, self.detail(), context);
+        let mut r = problem_body(status, &body);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Storage hiccups are transient; tell clients (and retrying scripts) when to come back.
             r.headers_mut()

@@ -24,6 +24,7 @@
 //! Pure: no I/O, so every variant has a golden test (`tests/golden/`), and the property tests
 //! (`tests/safety.rs`) run every rendered script through [`shell::parse`].
 
+pub mod fabrica;
 pub mod shell;
 
 use std::fmt::Write as _;

@@ -207,3 +207,85 @@ fn unknown_node_of_an_architecture_boots_its_discovery_image() {
     .unwrap();
     golden("unknown-arch-mac.ipxe", &s);
 }
+
+// ---- boot-service (OpenCHAMI v0.2) ----------------------------------------------------------
+// `fabrica-known.ipxe` and `fabrica-minimal.ipxe` are the reference's own examples
+// (`openchami-v0.2.md` §2.6, from `DefaultIPXETemplate`), written by hand, not generated.
+
+fn v02_node() -> fabrica::Node {
+    fabrica::Node {
+        xname: "x1000c0s0b0n0".into(),
+        nid: Some(1),
+        role: "Compute".into(),
+        groups: vec!["compute".into()],
+        boot_mac: Some(Mac::parse("52:54:00:be:ef:01").unwrap()),
+    }
+}
+
+fn v02_config(initrd: bool, params: &str) -> fabrica::Config {
+    fabrica::Config {
+        name: "compute-default".into(),
+        kernel: "http://172.16.0.254:7070/boot-images/vmlinuz".into(),
+        initrd: initrd.then(|| "http://172.16.0.254:7070/boot-images/initramfs.img".into()),
+        params: params.into(),
+    }
+}
+
+#[test]
+fn boot_service_script_is_upstreams_example() {
+    let c = v02_config(
+        true,
+        "root=live:http://172.16.0.254:7070/boot-images/compute.squashfs ip=dhcp",
+    );
+    golden(
+        "fabrica-known.ipxe",
+        &fabrica::script(&c, &v02_node()).unwrap(),
+    );
+}
+
+#[test]
+fn boot_service_script_without_initrd_params_or_groups() {
+    let mut node = v02_node();
+    node.boot_mac = None;
+    node.groups.clear();
+    let got = fabrica::script(&v02_config(false, ""), &node).unwrap();
+    golden("fabrica-no-initrd.ipxe", &got);
+    // Upstream's line structure: no `set initrd`/`set params`, a bare `kernel ${kernel}`
+    // followed by a blank line and the boot lines.
+    assert!(got.contains("# Role: Compute\n"), "{got}");
+    assert!(
+        got.contains("kernel ${kernel}\n\n# Boot the system\n"),
+        "{got}"
+    );
+    assert!(
+        !got.contains("set params") && !got.contains("initrd"),
+        "{got}"
+    );
+}
+
+#[test]
+fn boot_service_minimal_and_error_scripts() {
+    golden(
+        "fabrica-minimal.ipxe",
+        &fabrica::minimal("52:54:00:be:ef:01"),
+    );
+    let asked = fabrica::Asked::Mac(Mac::parse("52:54:00:be:ef:01").unwrap());
+    golden(
+        "fabrica-error.ipxe",
+        &fabrica::error(
+            "Node resolution failed: node not found for identifier 52:54:00:be:ef:01",
+            Some(&asked),
+            &settings(),
+        ),
+    );
+}
+
+#[test]
+fn boot_service_script_refuses_unsafe_values_and_sanitises_names() {
+    let mut c = v02_config(false, "quiet || shell");
+    assert!(fabrica::script(&c, &v02_node()).is_err());
+    c.params = String::new();
+    c.name = "evil\nshell ${x}".into();
+    let got = fabrica::script(&c, &v02_node()).unwrap();
+    assert!(got.contains("# Configuration: evil?shell ??x?\n"), "{got}");
+}

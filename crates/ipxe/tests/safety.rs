@@ -143,4 +143,50 @@ proptest! {
         prop_assert!(shell::parse(&s).iter().all(|l| l.commands.iter().all(|c| c.then.is_none())));
         prop_assert!(!s.contains("$\u{7b}"), "setting expansion in script");
     }
+
+    /// The boot-service script: whatever the names, role and groups hold and whatever values
+    /// pass the check, iPXE runs exactly upstream's commands with the values as their arguments.
+    #[test]
+    fn boot_service_scripts_run_only_their_commands(
+        name in nasty(), role in nasty(), xname in nasty(),
+        groups in prop::collection::vec(nasty(), 0..3),
+        kernel in prop_oneof![nasty(), "(https?://|/|-)[a-z0-9./:;#-]{1,24}"],
+        params in prop_oneof![nasty(), "[a-z0-9=:/.,;#_-]{0,12}( [a-zA-Z0-9=:/.,;#|&_-]{1,10}){0,4}"],
+        with_initrd in any::<bool>(),
+    ) {
+        let initrd = with_initrd.then(|| "http://10.0.0.1/initrd.img".to_string());
+        let config = fabrica::Config { name, kernel, initrd: initrd.clone(), params };
+        let node = fabrica::Node { xname, nid: Some(3), role, groups, boot_mac: None };
+        let Ok(script) = fabrica::script(&config, &node) else {
+            prop_assert!(check_value(Slot::Kernel, &config.kernel).is_err()
+                || check_value(Slot::Params, &config.params).is_err());
+            return Ok(());
+        };
+        let argv: Vec<Vec<String>> = shell::parse(&script)
+            .into_iter()
+            .flat_map(|l| l.commands.into_iter().map(|c| { prop_assert!(c.then.is_none()); Ok(c.argv) }).collect::<Vec<_>>())
+            .collect::<Result<_, _>>()?;
+        let mut want: Vec<Vec<String>> = vec![
+            vec!["echo".into()], vec!["echo".into()], vec!["echo".into()], vec!["dhcp".into()],
+            vec!["set".into(), "kernel".into(), config.kernel.clone()],
+        ];
+        if let Some(i) = &initrd {
+            want.push(vec!["set".into(), "initrd".into(), i.clone()]);
+        }
+        if !config.params.is_empty() {
+            let mut set = vec!["set".to_string(), "params".to_string()];
+            set.extend(words(&config.params));
+            want.push(set);
+        }
+        let names = |v: &Vec<String>| if v[0] == "set" { v.clone() } else { vec![v[0].clone()] };
+        let mut got: Vec<Vec<String>> = argv.iter().map(names).collect();
+        let tail = got.split_off(want.len().min(got.len()));
+        prop_assert_eq!(got, want);
+        let mut rest = vec!["echo", "kernel"];
+        if initrd.is_some() {
+            rest.extend(["echo", "initrd"]);
+        }
+        rest.extend(["echo", "boot"]);
+        prop_assert_eq!(tail.iter().map(|v| v[0].as_str()).collect::<Vec<_>>(), rest);
+    }
 }

@@ -162,3 +162,69 @@ pub fn kind(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// The field names Go's `encoding/json` would match in a JSON object, for [`go_keys`]: a
+/// struct's fields (each with the shape of its value), a list of one shape, or a value whose
+/// keys are data (a label map, a template's variables) and are never renamed.
+#[derive(Debug, Clone, Copy)]
+pub enum Shape {
+    Struct(&'static [(&'static str, Shape)]),
+    List(&'static Shape),
+    Opaque,
+}
+
+/// `v` with its object keys spelt as `shape` names them, as Go's decoder reads a struct: an
+/// exact name first, else the first name equal in ASCII case (`bootMAC` is `bootMac`); keys
+/// that name no field are dropped, as Go ignores them.
+pub fn go_keys(v: Value, shape: Shape) -> Value {
+    match (shape, v) {
+        (Shape::Struct(fields), Value::Object(m)) => {
+            let mut out = serde_json::Map::new();
+            let mut folded = Vec::new();
+            for (k, v) in m {
+                if let Some((name, s)) = fields.iter().find(|(n, _)| *n == k) {
+                    out.insert((*name).to_string(), go_keys(v, *s));
+                } else if let Some((name, s)) =
+                    fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(&k))
+                {
+                    folded.push(((*name).to_string(), go_keys(v, *s)));
+                }
+            }
+            for (k, v) in folded {
+                out.entry(k).or_insert(v);
+            }
+            Value::Object(out)
+        }
+        (Shape::List(s), Value::Array(a)) => {
+            Value::Array(a.into_iter().map(|v| go_keys(v, *s)).collect())
+        }
+        (_, v) => v,
+    }
+}
+
+#[cfg(test)]
+mod go_keys_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use serde_json::json;
+
+    const IFACE: Shape = Shape::Struct(&[("mac", Shape::Opaque), ("ip", Shape::Opaque)]);
+    const SPEC: Shape = Shape::Struct(&[
+        ("bootMac", Shape::Opaque),
+        ("interfaces", Shape::List(&IFACE)),
+        ("labels", Shape::Opaque),
+    ]);
+
+    #[test]
+    fn keys_fold_as_go_reads_them_and_data_keys_stay() {
+        let v = json!({"BOOTMAC": "a", "interfaces": [{"MAC": "m", "Ip": "i", "x": 1}],
+                       "labels": {"Env": "p"}, "other": 1});
+        assert_eq!(
+            go_keys(v, SPEC),
+            json!({"interfaces": [{"mac": "m", "ip": "i"}], "labels": {"Env": "p"}, "bootMac": "a"})
+        );
+        // An exact key wins over a folded one, whatever the order.
+        let v = json!({"BootMac": "folded", "bootMac": "exact"});
+        assert_eq!(go_keys(v, SPEC), json!({"bootMac": "exact"}));
+    }
+}

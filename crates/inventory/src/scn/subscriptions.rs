@@ -2,7 +2,7 @@
 //! per Subscriber + Url, values kept as submitted and matched case-insensitively.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use skyport_http::ApiError;
 use skyport_model::{Role, State, SubRole};
 use skyport_store::{Record, StoreError, Table, Write};
@@ -30,46 +30,33 @@ struct Counter {
     next: i64,
 }
 
-/// Go's decoder matches keys case-insensitively (an exact match first): the same keys here.
-fn go_keys(v: Value, names: &[&str]) -> Value {
-    let Value::Object(m) = v else { return v };
-    let mut out = Map::new();
-    let mut folded = Vec::new();
-    for (k, v) in m {
-        if names.contains(&k.as_str()) {
-            out.insert(k, v);
-        } else if let Some(n) = names.iter().find(|n| n.eq_ignore_ascii_case(&k)) {
-            folded.push((n.to_string(), v));
-        }
-    }
-    for (k, v) in folded {
-        out.entry(k).or_insert(v);
-    }
-    Value::Object(out)
-}
+use skyport_wire::de::{Shape, go_keys};
 
-fn decode<T: serde::de::DeserializeOwned>(body: &[u8], names: &[&str]) -> Result<T, ApiError> {
+fn decode<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    names: &'static [(&'static str, Shape)],
+) -> Result<T, ApiError> {
     let bad = |e: serde_json::Error| ApiError::bad_request(format!("error decoding JSON {e}"));
     let v: Value = serde_json::from_slice(body).map_err(bad)?;
-    serde_json::from_value(go_keys(v, names)).map_err(bad)
+    serde_json::from_value(go_keys(v, Shape::Struct(names))).map_err(bad)
 }
 
-const SUB_KEYS: &[&str] = &[
-    "Subscriber",
-    "Enabled",
-    "Roles",
-    "SubRoles",
-    "SoftwareStatus",
-    "States",
-    "Url",
+const SUB_KEYS: &[(&str, Shape)] = &[
+    ("Subscriber", Shape::Opaque),
+    ("Enabled", Shape::Opaque),
+    ("Roles", Shape::Opaque),
+    ("SubRoles", Shape::Opaque),
+    ("SoftwareStatus", Shape::Opaque),
+    ("States", Shape::Opaque),
+    ("Url", Shape::Opaque),
 ];
-const PATCH_KEYS: &[&str] = &[
-    "Op",
-    "Enabled",
-    "Roles",
-    "SubRoles",
-    "SoftwareStatus",
-    "States",
+const PATCH_KEYS: &[(&str, Shape)] = &[
+    ("Op", Shape::Opaque),
+    ("Enabled", Shape::Opaque),
+    ("Roles", Shape::Opaque),
+    ("SubRoles", Shape::Opaque),
+    ("SoftwareStatus", Shape::Opaque),
+    ("States", Shape::Opaque),
 ];
 
 /// A POST or PUT body.
