@@ -107,6 +107,9 @@ pub enum BootError {
     // ---- underneath ---------------------------------------------------------------------------
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Reading or writing the boot-service resources (their table, decoding, validation).
+    #[error(transparent)]
+    Resource(#[from] skyport_resource::store::CollectionError),
     #[error(transparent)]
     Image(#[from] ImageError),
     /// An answer of the inventory, which the boot service reads nodes and NICs from (already

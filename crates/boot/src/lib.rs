@@ -13,6 +13,7 @@ pub mod error;
 pub mod flight;
 pub mod history;
 pub mod params;
+pub mod resources;
 pub mod routes;
 
 use std::collections::BTreeMap;
@@ -264,6 +265,7 @@ impl BootService {
             initrd: p.initrd.trim().to_string(),
             params: p.params.trim().to_string(),
             cloud_init: params::given_cloud_init(p.cloud_init.as_ref()),
+            resource: None,
         }
     }
 
@@ -608,20 +610,46 @@ impl BootService {
         }
         // Then what BSS would have filed under the node's xname: parameters given by any of
         // its MACs or its NID; then its role's; then `Default`'s.
-        let mut more: Vec<String> = macs.iter().map(|m| NodeKey::Mac(*m).record_id()).collect();
+        // The rule of `resources::script`: the node's own entries (its other MACs, its NID),
+        // then the best-scoring BootConfiguration, then its role's and `Default`'s entries.
+        let mut own: Vec<String> = macs.iter().map(|m| NodeKey::Mac(*m).record_id()).collect();
         if let Some(n) = c.nid {
-            more.push(NodeKey::Nid(n).record_id());
+            own.push(NodeKey::Nid(n).record_id());
         }
+        let mut fallback = Vec::new();
         if let Some(role) = params::tag(&c.role) {
-            more.push(NodeKey::Tag(role).record_id());
+            fallback.push(NodeKey::Tag(role).record_id());
         }
-        more.push(NodeKey::Tag(params::DEFAULT_TAG.into()).record_id());
-        more.retain(|id| !order.contains(id));
-        let mut seen = std::collections::BTreeSet::new();
-        more.retain(|id| seen.insert(id.clone()));
-        let keys: Vec<(Table, String)> = more.iter().map(|id| (BOOT_PARAMS, id.clone())).collect();
+        fallback.push(NodeKey::Tag(params::DEFAULT_TAG.into()).record_id());
+        let mut seen: std::collections::BTreeSet<String> = order.iter().cloned().collect();
+        own.retain(|id| seen.insert(id.clone()));
+        fallback.retain(|id| seen.insert(id.clone()));
+        let keys: Vec<(Table, String)> = own
+            .iter()
+            .chain(&fallback)
+            .map(|id| (BOOT_PARAMS, id.clone()))
+            .collect();
         absorb(self.store.get_keys(&keys).await?, &mut params, &mut comp)?;
-        let config = more.iter().find_map(|id| params.remove(id));
+        if let Some(config) = own.iter().find_map(|id| params.remove(id)) {
+            return Ok(Found {
+                comp,
+                config: Some(config),
+                macs,
+            });
+        }
+        let asked = match key {
+            ChainKey::Mac(m) => Some(*m),
+            _ => None,
+        };
+        let node = self.facts_of(&c, asked, &macs).await?;
+        if let Some(chosen) = self.scored(&node.facts).await? {
+            return Ok(Found {
+                comp,
+                config: Some(chosen.config),
+                macs,
+            });
+        }
+        let config = fallback.iter().find_map(|id| params.remove(id));
         Ok(Found { comp, config, macs })
     }
 

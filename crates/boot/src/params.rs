@@ -14,8 +14,13 @@ use crate::BootError;
 
 pub const BOOT_PARAMS: Table = Table("BootParams");
 
-/// The boot service's table a site's edge agent copies.
-pub const SYNCED: [Table; 1] = [BOOT_PARAMS];
+/// The boot service's tables a site's edge agent copies: BSS's entries, the BootConfigurations
+/// and Node resources of the boot-service view (its BMC resources boot nothing).
+pub const SYNCED: [Table; 3] = [
+    BOOT_PARAMS,
+    crate::resources::BOOT_CONFIGS,
+    crate::resources::BOOT_NODES,
+];
 
 /// Keeps a site's share of the boot parameters in `tables` (edge sync's reference
 /// definition): by a host it owns (`mine`), by its NICs' MACs, by its nodes' NIDs (from the
@@ -25,6 +30,12 @@ pub fn keep_share(
     inventory: &skyport_inventory::reads::Share,
     mine: impl Fn(&str) -> bool,
 ) {
+    // A BootConfiguration may select any site's nodes (by group, pattern or catch-all).
+    tables.entry(crate::resources::BOOT_CONFIGS).or_default();
+    tables
+        .entry(crate::resources::BOOT_NODES)
+        .or_default()
+        .retain(|r| node_resource_xname(r).is_some_and(|x| mine(&x)));
     let params = tables.entry(BOOT_PARAMS).or_default();
     params.retain(|r| match NodeKey::from_record_id(&r.id) {
         Some(NodeKey::Host(x)) => mine(&x),
@@ -36,11 +47,29 @@ pub fn keep_share(
     });
 }
 
-/// Where a boot parameters record of table `t` belongs (edge sync): by host, at the node's
-/// xname; by MAC, where the inventory's interface with that MAC is; by NID, where the component
-/// holding it is. `None` if `t` is not the boot service's synced table.
-pub fn placement(t: Table, id: &str) -> Option<skyport_sites::Placement> {
+/// The xname a stored `Node` resource names.
+fn node_resource_xname(r: &Record) -> Option<String> {
+    serde_json::from_str::<Value>(&r.body)
+        .ok()?
+        .pointer("/spec/xname")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Where a record of the boot service's table `t` belongs (edge sync): a boot parameters entry
+/// by host at the node's xname, by MAC where the inventory's interface with that MAC is, by
+/// NID where the component holding it is; a BootConfiguration everywhere (it may select any
+/// site's nodes); a Node resource at its xname. `None` if `t` is not a synced table of the
+/// boot service.
+pub fn placement(t: Table, r: &Record) -> Option<skyport_sites::Placement> {
     use skyport_sites::Placement;
+    if t == crate::resources::BOOT_CONFIGS {
+        return Some(Placement::Everywhere);
+    }
+    if t == crate::resources::BOOT_NODES {
+        return Some(node_resource_xname(r).map_or(Placement::Nowhere, |x| Placement::single(&x)));
+    }
+    let id = r.id.as_str();
     (t == BOOT_PARAMS).then(|| match NodeKey::from_record_id(id) {
         Some(NodeKey::Host(x)) => Placement::single(&x),
         Some(NodeKey::Tag(_)) => Placement::Everywhere,
@@ -163,6 +192,14 @@ pub struct BootConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub cloud_init: Option<Value>,
+    /// What the boot-service view of this entry holds that BSS's shape has no room for
+    /// (its name, labels, timestamps, priority, status), once it was written through that view.
+    #[serde(
+        rename = "boot-service",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resource: Option<crate::resources::configs::Extra>,
 }
 
 /// One node key of a request, with its record id.
@@ -217,7 +254,7 @@ impl NodeKey {
         }
     }
 
-    fn from_record_id(id: &str) -> Option<NodeKey> {
+    pub(crate) fn from_record_id(id: &str) -> Option<NodeKey> {
         let (kind, v) = id.split_once(':')?;
         match kind {
             "host" => Some(NodeKey::Host(v.to_string())),
@@ -366,7 +403,12 @@ pub(crate) fn put_ops(
     for k in keys {
         let prev = existing.get(&k.record_id());
         let cur = prev.map(decode).transpose()?.map(|(_, c)| c);
-        let next = f(cur)?;
+        // A BSS write keeps what the boot-service view added to the entry.
+        let extra = cur.as_ref().and_then(|c| c.resource.clone());
+        let mut next = f(cur)?;
+        if next.resource.is_none() {
+            next.resource = extra;
+        }
         ops.push(Write::Put {
             table: BOOT_PARAMS,
             record: record(k, &next)?,

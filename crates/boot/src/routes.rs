@@ -36,6 +36,7 @@ fn answer(e: BootError) -> ApiError {
         use BootError as E;
         match e {
             E::Store(e) => e.into(),
+            E::Resource(e) => skyport_resource::routes::answer(e),
             E::Image(e) => e.into(),
             E::Inventory(e) => e,
             E::Missing(_)
@@ -74,10 +75,12 @@ fn at(path: &str) -> String {
     format!("{BASE}{path}")
 }
 
-/// BSS's routes under `/boot/v1`. Finish the app with [`skyport_http::app`].
 /// Who may call each route of [`router`]: a node's own script and BSS's health routes are
 /// anonymous (a booting node has no token), the state dump is an admin's.
 pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
+    if route.starts_with(crate::resources::routes::BASE) {
+        return crate::resources::routes::access(method, route);
+    }
     let r = route.strip_prefix("/boot/v1")?;
     Some(match r {
         "/bootscript"
@@ -95,7 +98,10 @@ pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
     })
 }
 
+/// BSS's routes under `/boot/v1`, and OpenCHAMI v0.2's boot-service under `/boot-service`
+/// (the other view of the same boot data, `crate::resources`).
 pub fn router(svc: BootService) -> Router {
+    let v02 = crate::resources::routes::router(svc.clone());
     Router::new()
         .route(
             &at("/bootparameters"),
@@ -124,6 +130,7 @@ pub fn router(svc: BootService) -> Router {
         .route(&at("/service/storage/status"), get(service_storage))
         .route(&at("/service/status/all"), get(service_all))
         .with_state(svc)
+        .merge(v02)
 }
 
 /// BSS writes its service answers with `Fprintln`: JSON text, a newline, no JSON content type.

@@ -248,6 +248,20 @@ pub async fn nid_holder(
         .map(|(_, id)| id))
 }
 
+/// The labels of the groups `xname` is a member of (partitions are not groups), in label order.
+pub async fn group_labels(
+    store: &dyn Store,
+    xname: &str,
+) -> Result<Vec<String>, skyport_store::StoreError> {
+    let key = skyport_store::IndexKey::new("member", xname.to_string());
+    Ok(store
+        .list_all(GROUPS, Some(&key))
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
 /// The members of the groups `labels` (groups that do not exist are left out).
 pub async fn group_members(
     store: &dyn Store,

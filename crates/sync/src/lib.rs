@@ -40,13 +40,15 @@ pub const SYNCED: &[Table] = &[
     INVENTORY[1],
     INVENTORY[2],
     BOOT[0],
+    BOOT[1],
+    BOOT[2],
     IMAGES[0],
     METADATA[0],
     METADATA[1],
     METADATA[2],
 ];
 const INVENTORY: [Table; 3] = skyport_inventory::reads::SYNCED;
-const BOOT: [Table; 1] = skyport_boot::params::SYNCED;
+const BOOT: [Table; 3] = skyport_boot::params::SYNCED;
 const IMAGES: [Table; 1] = skyport_images::SYNCED;
 const METADATA: [Table; 3] = skyport_metadata::SYNCED;
 

@@ -49,7 +49,7 @@ pub fn placement_of(t: Table, r: &Record) -> Vec<((Table, String), Placement)> {
         }
         return out;
     }
-    let p = skyport_boot::params::placement(t, &r.id)
+    let p = skyport_boot::params::placement(t, r)
         .or_else(|| skyport_images::placement(t))
         .or_else(|| skyport_metadata::placement(t, &r.id))
         .unwrap_or(Placement::Nowhere);

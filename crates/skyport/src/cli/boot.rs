@@ -170,7 +170,7 @@ fn body(target: &Target, config: &Config, need_config: bool) -> Result<Value, Cl
         kernel: p.kernel.clone(),
         initrd: p.initrd.clone(),
         params: p.params.clone(),
-        cloud_init: None,
+        ..BootConfig::default()
     })
     .map_err(bad)?;
     serde_json::to_value(&p).map_err(|e| CliError::Local(e.into()))
