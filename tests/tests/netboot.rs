@@ -5,7 +5,8 @@
 //! beside one). Firmware is real: SeaBIOS with QEMU's iPXE ROM, and OVMF's own PXE and HTTP
 //! boot, all under software emulation (TCG), as `../shared/reference/toolchain.md` requires.
 //!
-//! Each VM loads a kernel and an initramfs uploaded through the cloud's image registry; the
+//! Each VM loads a kernel and an initramfs uploaded through the cloud's image registry (named
+//! by its own BSS boot parameters, or by a BootConfiguration selecting its inventory group); the
 //! initramfs prints `/proc/cmdline`, loads the virtio network modules, gets an address by DHCP
 //! and prints it, then powers off.
 //!
@@ -380,10 +381,35 @@ impl Api {
                 .json(&ei),
         )
         .await;
+        if n.group.is_some() {
+            return;
+        }
         self.send(self.h.post(format!("{r}/boot/v1/bootparameters")).json(
             &serde_json::json!({"hosts": [n.xname], "kernel": format!("image:{kernel}"),
                 "initrd": format!("image:{initrd}"), "params": n.params()}),
         ))
+        .await;
+    }
+
+    /// Inventory group `label` of `nodes`, and one BootConfiguration that boots every member.
+    async fn group(&self, label: &str, nodes: &[&Node], kernel: &str, initrd: &str) {
+        let r = &self.root;
+        let ids: Vec<&str> = nodes.iter().map(|n| n.xname).collect();
+        self.send(
+            self.h
+                .post(format!("{r}/hsm/v2/groups"))
+                .json(&serde_json::json!({"label": label, "members": {"ids": ids}})),
+        )
+        .await;
+        self.send(
+            self.h
+                .post(format!("{r}/boot-service/bootconfigurations"))
+                .json(
+                    &serde_json::json!({"metadata": {"name": label}, "spec": {"groups": [label],
+                "kernel": format!("image:{kernel}"), "initrd": format!("image:{initrd}"),
+                "params": nodes[0].params()}}),
+                ),
+        )
         .await;
     }
 }
@@ -404,11 +430,17 @@ struct Node {
     mac: &'static str,
     ip: Option<Ipv4Addr>,
     fw: Firmware,
+    /// The inventory group whose BootConfiguration (OpenCHAMI v0.2's boot-service) the node
+    /// boots; `None`: its own BSS boot parameters.
+    group: Option<&'static str>,
 }
 
 impl Node {
     fn params(&self) -> String {
-        format!("console=ttyS0 panic=-1 {}.marker=1", self.xname)
+        format!(
+            "console=ttyS0 panic=-1 {}.marker=1",
+            self.group.unwrap_or(self.xname)
+        )
     }
 }
 
@@ -621,6 +653,12 @@ async fn cloud(net: &Net, dir: &Path, nodes: &[Node]) -> (Server, Api, [String; 
     for n in nodes {
         api.node(n, &k, &i).await;
     }
+    let mut groups: Vec<&str> = nodes.iter().filter_map(|n| n.group).collect();
+    groups.dedup();
+    for g in groups {
+        let members: Vec<&Node> = nodes.iter().filter(|n| n.group == Some(g)).collect();
+        api.group(g, &members, &k, &i).await;
+    }
     let token = cloud.edge_token("lab").unwrap();
     api.send(
         api.h
@@ -666,6 +704,7 @@ async fn proxy_dhcp_beside_the_sites_dhcp_server_boots_bios_and_uefi() {
             mac: "52:54:00:77:01:00",
             ip: None,
             fw: Firmware::Bios,
+            group: None,
         },
         Node {
             xname: "x1000c0s0b0n1",
@@ -673,6 +712,7 @@ async fn proxy_dhcp_beside_the_sites_dhcp_server_boots_bios_and_uefi() {
             mac: "52:54:00:77:01:01",
             ip: None,
             fw: Firmware::UefiPxe,
+            group: None,
         },
     ];
     let (_cloud, api, [k, i], token) = cloud(&net, dir.path(), &nodes).await;
@@ -770,6 +810,10 @@ async fn authoritative_dhcp_boots_four_at_once_and_again_with_the_cloud_gone() {
         ][n as usize],
         ip: Some(Ipv4Addr::new(10, 77, 0, 10 + n)),
         fw,
+        // Two of the four boot by inventory group, through one BootConfiguration (OpenCHAMI
+        // v0.2's boot-service); one of them boots again below with the cloud gone, from the
+        // agent's copy of the group, its members and the configuration.
+        group: (n == 1 || n == 3).then_some("compute"),
     };
     let nodes = [
         node(0, Firmware::Bios),
@@ -828,7 +872,8 @@ async fn authoritative_dhcp_boots_four_at_once_and_again_with_the_cloud_gone() {
     check_timeline(&api.h, &edge, None, &nodes[2], &http).await;
 
     // The cloud goes away for good; the agent restarts with it gone, and a UEFI VM gets its
-    // lease, its iPXE binary over TFTP, its script and its kernel from the agent alone.
+    // lease, its iPXE binary over TFTP, its script (chosen by its inventory group) and its
+    // kernel from the agent alone.
     cloud.stop().unwrap();
     drop(agent1);
     let _agent2 = agent(&net, &data, &api.root, &token, &["--config", cfg], &[]);
@@ -1094,6 +1139,7 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
         mac: MAC,
         ip: None,
         fw: Firmware::Bios,
+        group: None,
     };
     check_boot(
         &text,

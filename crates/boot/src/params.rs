@@ -47,6 +47,17 @@ pub fn keep_share(
     });
 }
 
+/// The id prefixes of the records of the boot service's indexed tables that every site gets
+/// (placed [`skyport_sites::Placement::Everywhere`]): BSS's tags. A site's snapshot finds them
+/// by prefix, since the placement index holds only records with an xname.
+pub const EVERYWHERE_IDS: &[(Table, &str)] = &[(BOOT_PARAMS, "tag:")];
+
+/// Whether edge sync reads `t` whole for a site's snapshot instead of through its placement
+/// index: BootConfigurations are few, installation-wide, and may select any site's nodes.
+pub fn read_whole(t: Table) -> bool {
+    t == crate::resources::BOOT_CONFIGS
+}
+
 /// The xname a stored `Node` resource names.
 fn node_resource_xname(r: &Record) -> Option<String> {
     serde_json::from_str::<Value>(&r.body)

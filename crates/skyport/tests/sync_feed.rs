@@ -1,5 +1,5 @@
 //! The change feed against its definition: after every step of an admin's day (nodes, NICs,
-//! boot parameters by host, MAC and NID, groups, cloud-init data, images, NICs and NIDs moving
+//! boot parameters by host, MAC, NID and tag, BootConfigurations and Node resources, groups, cloud-init data, images, NICs and NIDs moving
 //! between nodes, subtrees reassigned between sites, deletes), each site's copy kept by the
 //! change feed alone, and a fresh paged snapshot, both equal the site's share as
 //! `skyport_sync::filter::for_site` defines it over whole tables. Sites a step does not concern
@@ -363,6 +363,35 @@ async fn follows_the_reference(c: Cloud) {
     )
     .await;
     check(&c, &mut copies, "groups and cloud-init", &[]).await;
+    // OpenCHAMI v0.2's boot-service: a BootConfiguration selecting a group (any site's nodes),
+    // Node resources (their node's site), and BSS's `Default` entry (every site).
+    c.ok(
+        "POST",
+        "/boot-service/bootconfigurations",
+        json!({"metadata": {"name": "compute"}, "spec": {"groups": ["compute"], "kernel": "http://k/g"}}),
+    )
+    .await;
+    for (x, h) in [("x1000c0s0b0n1", "n1"), ("x2000c0s0b0n0", "e0")] {
+        c.ok(
+            "POST",
+            "/boot-service/nodes",
+            json!({"spec": {"xname": x, "hostname": h}}),
+        )
+        .await;
+    }
+    c.ok(
+        "POST",
+        params,
+        json!({"hosts": ["Default"], "kernel": "http://k/d"}),
+    )
+    .await;
+    check(
+        &c,
+        &mut copies,
+        "boot-service resources and BSS's Default",
+        &[],
+    )
+    .await;
     c.ok(
         "POST",
         "/cloud-init/admin/cluster-defaults",

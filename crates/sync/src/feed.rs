@@ -472,6 +472,14 @@ async fn ranges(store: &dyn Store, site: Option<&str>) -> Result<Vec<String>, Fe
         .filter(|x| !indexed(**x))
         .map(|x| t(*x))
         .collect();
+    // Records of indexed tables that belong to every site (BSS's role, `Default` and
+    // `Unknown-<arch>` entries) name no xname, so the index cannot find them: they are read by
+    // their id prefix.
+    out.extend(
+        skyport_boot::params::EVERYWHERE_IDS
+            .iter()
+            .map(|(table, prefix)| format!("p:{}:{prefix}", table.name())),
+    );
     let mut cabinets = BTreeSet::new();
     let assigned = skyport_sites::ownership::assigned_to(store, site)
         .await
@@ -540,6 +548,41 @@ pub async fn snapshot_page(
                 let v = view_of(store, site, listed, &keys).await?;
                 merge(&mut records, v);
                 page.next.and(last)
+            }
+            "p" => {
+                let (table, prefix) = name.split_once(':').ok_or_else(bad)?;
+                let t = crate::synced_table(table).ok_or_else(bad)?;
+                let after = if tok.a.is_empty() {
+                    prefix.to_string()
+                } else {
+                    tok.a.clone()
+                };
+                let page = store
+                    .list(
+                        t,
+                        None,
+                        PageRequest {
+                            after: Some(after),
+                            limit: budget,
+                        },
+                    )
+                    .await?;
+                let more = page.next.is_some();
+                let seen = page.records.len();
+                let listed: Vec<(Table, Record)> = page
+                    .records
+                    .into_iter()
+                    .take_while(|r| r.id.starts_with(prefix))
+                    .map(|r| (t, r))
+                    .collect();
+                // Past the prefix (an id after it was listed) or at the table's end: done.
+                let done = listed.len() < seen || !more;
+                budget = budget.saturating_sub(listed.len().max(1));
+                let last = listed.last().map(|(_, r)| r.id.clone());
+                let keys = listed.iter().map(|(t, r)| (*t, r.id.clone())).collect();
+                let v = view_of(store, site, listed, &keys).await?;
+                merge(&mut records, v);
+                if done { None } else { last }
             }
             "x" => {
                 let cabinet = Xname::parse(name).map_err(|_| bad())?.to_string();

@@ -27,6 +27,7 @@ pub enum Where {
 pub fn indexed(t: Table) -> bool {
     crate::SYNCED.contains(&t)
         && !inventory::read_whole(t)
+        && !skyport_boot::params::read_whole(t)
         && !skyport_images::read_whole(t)
         && !skyport_metadata::read_whole(t)
 }

@@ -983,3 +983,112 @@ async fn the_scheduled_verification_finds_corruption_without_a_restart() {
     assert_eq!(cloud.faults.gets_of(&k).len(), 2);
     assert_eq!(std::fs::read(&cached).unwrap(), kernel);
 }
+
+/// Group-based boot at the edge: BootConfigurations selecting nodes by inventory group (with a
+/// priority between two groups), by xname pattern and as a catch-all, beside a node's own BSS
+/// entry. Once synced, the edge answers both script routes from its copy with the cloud gone,
+/// and the boot-service scripts are byte for byte the cloud's (plain URLs, so nothing in them
+/// depends on where the node fetches from); BSS's scripts boot the same kernel with the same
+/// parameters, and differ only in the URLs of the server itself (cloud-init, the chain back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_matched_configurations_boot_from_the_copy_as_from_the_cloud() {
+    let mut cloud = Cloud::start().await;
+    let h = reqwest::Client::new();
+    let base = cloud.url();
+    let nodes = [
+        ("x1000c0s0b0n0", "52:54:00:00:10:00"),
+        ("x1000c0s0b0n1", "52:54:00:00:10:01"),
+        ("x1000c0s1b0n0", "52:54:00:00:10:02"),
+        ("x1000c0s2b0n0", "52:54:00:00:10:03"),
+        ("x1000c0s3b0n0", "52:54:00:00:10:04"),
+    ];
+    for (i, (x, mac)) in nodes.iter().enumerate() {
+        ok(h.post(format!("{base}/hsm/v2/State/Components")).json(&serde_json::json!({"Components": [
+            {"ID": x, "State": "Ready", "Role": "Compute", "NID": i + 1, "Type": "Node", "Enabled": true}]})))
+        .await;
+        ok(
+            h.post(format!("{base}/hsm/v2/Inventory/EthernetInterfaces"))
+                .json(&serde_json::json!({"MACAddress": mac, "ComponentID": x})),
+        )
+        .await;
+    }
+    for (label, members) in [
+        ("compute", vec![nodes[0].0, nodes[1].0]),
+        ("gpu", vec![nodes[1].0]),
+    ] {
+        ok(h.post(format!("{base}/hsm/v2/groups"))
+            .json(&serde_json::json!({"label": label, "members": {"ids": members}})))
+        .await;
+    }
+    for (name, spec) in [
+        (
+            "compute",
+            serde_json::json!({"groups": ["compute"], "kernel": "http://10.0.0.1/compute/vmlinuz", "initrd": "http://10.0.0.1/compute/initrd", "params": "console=ttyS0"}),
+        ),
+        (
+            "gpu",
+            serde_json::json!({"groups": ["gpu"], "priority": 10, "kernel": "http://10.0.0.1/gpu/vmlinuz"}),
+        ),
+        (
+            "slot-1",
+            serde_json::json!({"hosts": ["x1000c0s1b*"], "kernel": "http://10.0.0.1/slot1/vmlinuz"}),
+        ),
+        (
+            "everything-else",
+            serde_json::json!({"kernel": "http://10.0.0.1/fallback/vmlinuz"}),
+        ),
+    ] {
+        ok(h.post(format!("{base}/boot-service/bootconfigurations"))
+            .json(&serde_json::json!({"metadata": {"name": name}, "spec": spec})))
+        .await;
+    }
+    ok(h.post(format!("{base}/boot/v1/bootparameters"))
+        .json(&serde_json::json!({
+        "hosts": [nodes[3].0], "kernel": "http://10.0.0.1/own/vmlinuz", "params": "own=1"})))
+    .await;
+    let want = ["compute", "gpu", "slot-1", nodes[3].0, "everything-else"];
+
+    let mut from_cloud = Vec::new();
+    for (_, mac) in &nodes {
+        let v02 = text(h.get(format!("{base}/boot-service/bootscript?mac={mac}"))).await;
+        let bss = text(h.get(format!("{base}/boot/v1/bootscript?mac={mac}"))).await;
+        from_cloud.push((v02, bss));
+    }
+    let edge = edge_at(tempfile::tempdir().unwrap(), &cloud, u64::MAX).await;
+    let Polled::Applied(_) = edge.syncer.poll().await.unwrap() else {
+        panic!("the first poll must apply a snapshot")
+    };
+    assert_eq!(edge.site.rebuild_index().await.unwrap(), nodes.len());
+    cloud.down().await;
+
+    for (((_, mac), (v02, bss)), name) in nodes.iter().zip(&from_cloud).zip(want) {
+        assert_eq!(v02.0, 200, "{}", v02.1);
+        assert!(
+            v02.1.contains(&format!("# Configuration: {name}\n")),
+            "{mac} boots {name}: {}",
+            v02.1
+        );
+        let at_edge = text(h.get(format!("{}/boot-service/bootscript?mac={mac}", edge.url))).await;
+        assert_eq!(
+            &at_edge, v02,
+            "{mac}: the edge's boot-service script is the cloud's"
+        );
+        let at_edge = text(h.get(format!("{}/boot/v1/bootscript?mac={mac}", edge.url))).await;
+        // The kernel line, but for the cloud-init URL, which is each server's own.
+        let kernel_line = |s: &str| {
+            s.lines().find(|l| l.starts_with("kernel ")).map(|l| {
+                l.split(' ')
+                    .filter(|w| !w.starts_with("ds="))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        };
+        assert_eq!(at_edge.0, 200);
+        assert!(kernel_line(&bss.1).is_some(), "{mac}: {}", bss.1);
+        assert_eq!(
+            kernel_line(&at_edge.1),
+            kernel_line(&bss.1),
+            "{mac}: BSS's script boots the same at the edge"
+        );
+    }
+}
