@@ -227,6 +227,66 @@ fn every_subcommand_against_the_local_server() {
     // BSS answers 404 for nodes without parameters.
     cli.fails(&["bootparams", "get", "--host", "x1000c0s0b0n1"], 3);
 
+    // Boot configurations (OpenCHAMI v0.2's boot-service): every node of group `compute`
+    // boots one image, in one command; applying again changes it rather than adding another.
+    cli.ok(&["group", "add-member", "compute", "x1000c0s0b0n1"]);
+    let apply = "bootconfig apply compute --group compute --kernel image:vmlinuz-6.1-x86_64-kernel --params";
+    let c = cli.json(&[args(apply), vec!["console=ttyS0"]].concat());
+    let uid = c[0]["metadata"]["uid"].as_str().unwrap().to_string();
+    assert!(uid.starts_with("bootconfiguration-"), "{c}");
+    let c = cli.json(&[args(apply), vec!["console=ttyS1 quiet"]].concat());
+    assert_eq!(c[0]["metadata"]["uid"], uid.as_str());
+    // x1000c0s0b0n1 has no boot parameters of its own and is in `compute`; x1000c0s0b0n0 keeps
+    // its own entry.
+    let s = cli.ok(&["bootscript", "--mac", "52:54:00:00:00:02"]);
+    assert!(s.contains("console=ttyS1 quiet xname=x1000c0s0b0n1"), "{s}");
+    let why = cli.ok(&["bootconfig", "explain", "x1000c0s0b0n1"]);
+    assert!(
+        why.contains("boots   compute (") && why.contains("by the best score (25)"),
+        "{why}"
+    );
+    let why = cli.ok(&["bootconfig", "explain", "52:54:00:00:00:01"]);
+    assert!(why.contains("by its own BSS entry"), "{why}");
+    let f = file(
+        dir.path(),
+        "configs.yaml",
+        b"- name: slot0\n  hosts: [\"x1000c0s0b*\"]\n  kernel: https://example.com/slot0\n\
+          - apiVersion: boot.openchami.io/v1\n  metadata: {name: by-mac}\n  spec: {macs: [\"52:54:00:00:00:02\"], kernel: https://example.com/mac}\n",
+    );
+    let applied = cli.json(&["bootconfig", "apply", "-f", &f]);
+    assert_eq!(applied.as_array().unwrap().len(), 2);
+    let why = cli.json(&["bootconfig", "explain", "x1000c0s0b0n1"]);
+    assert_eq!(why["chosen"]["name"], "by-mac", "{why}");
+    let scores: Vec<(&str, u64)> = why["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["score"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(scores, [("by-mac", 100), ("slot0", 42), ("compute", 25)]);
+    let table = cli.ok(&["bootconfig", "list"]);
+    assert!(
+        table.starts_with("NAME ")
+            && table.contains("bss-host-x1000c0s0b0n0")
+            && table.contains("slot0"),
+        "{table}"
+    );
+    assert_eq!(
+        cli.json(&["bootconfig", "show", "compute"])["spec"]["groups"],
+        serde_json::json!(["compute"])
+    );
+    let bad = file(dir.path(), "badcfg.yaml", b"- name: x\n  kernal: oops\n");
+    let err = cli.fails(&["bootconfig", "apply", "-f", &bad], 1);
+    assert!(
+        err.contains("badcfg.yaml") && err.contains("kernal"),
+        "{err}"
+    );
+    let err = cli.fails(&args("bootconfig apply bad --host * --kernel vmlinuz"), 1);
+    assert!(err.contains("invalid host XName format: *"), "{err}");
+    cli.ok(&["bootconfig", "delete", "compute", "slot0", "by-mac"]);
+    let left = cli.json(&["bootconfig", "list"]);
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+
     // cloud-init.
     let d = file(
         dir.path(),

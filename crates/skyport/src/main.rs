@@ -88,6 +88,10 @@ enum Command {
     /// Boot parameters (BSS).
     #[command(subcommand)]
     Bootparams(cli::boot::BootParamsCmd),
+    /// Boot configurations (OpenCHAMI v0.2's boot-service): what nodes boot by group,
+    /// xname pattern, MAC or NID.
+    #[command(subcommand)]
+    Bootconfig(cli::bootconfig::BootConfigCmd),
     /// The exact iPXE script a node gets.
     ///
     /// Example:
@@ -188,6 +192,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Group(c) => cli::inventory::group(g, c).await,
         Command::Bootparams(c) => cli::boot::bootparams(g, c).await,
         Command::Bootscript(a) => cli::boot::bootscript(g, a).await,
+        Command::Bootconfig(c) => cli::bootconfig::bootconfig(g, c).await,
         Command::Boot(c) => cli::boot::boot(g, c).await,
         Command::Image(c) => cli::images::image(g, c).await,
         Command::CloudInit(c) => cli::cloudinit::cloud_init(g, c).await,

@@ -173,6 +173,7 @@ const ROUTES: &[(&str, &str, Req)] = &[
     ("GET",    "/boot-service/bmcs", Read),
     ("POST",   "/boot-service/bmcs", Write),
     ("GET",    "/boot-service/bootscript?mac=02:00:00:00:00:01", Public),
+    ("GET",    "/boot-service/explain?host=x1000c0s0b0n0", Read),
     ("GET",    "/boot-service/health", Public),
     ("GET",    "/boot-service/service/status", Public),
     ("GET",    "/boot-service/service/version", Public),

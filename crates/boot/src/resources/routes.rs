@@ -1,6 +1,7 @@
 //! The `/boot-service` Router: OpenCHAMI v0.2's boot-service at its gateway path (reference
 //! §2.2): the generated routes of `bootconfigurations`, `nodes` and `bmcs`, `GET /bootscript`,
-//! `GET /health`, and `/service/status` and `/service/version`. The gateway strips
+//! `GET /health`, and `/service/status` and `/service/version`; and Skyport's `GET /explain`
+//! (why a node boots what it boots). The gateway strips
 //! `/boot-service` upstream; Skyport serves the prefixed paths, which is what clients
 //! (`ochami`, coresmd's `ipxe_uri`) are configured with.
 
@@ -36,6 +37,7 @@ pub fn router(svc: BootService) -> Router {
     let store = svc.store.clone();
     Router::new()
         .route(&format!("{BASE}/bootscript"), get(bootscript))
+        .route(&format!("{BASE}/explain"), get(explain))
         .route(&format!("{BASE}/health"), get(health))
         .route(&format!("{BASE}/service/status"), get(status))
         .route(&format!("{BASE}/service/version"), get(version))
@@ -82,6 +84,23 @@ async fn bootscript(State(svc): State<BootService>, q: QueryParams) -> Response 
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     r
+}
+
+/// `GET /explain?host=|mac=|nid=` (Skyport's): why a node boots what it boots.
+async fn explain(State(svc): State<BootService>, q: QueryParams) -> Response {
+    let id = ["host", "mac", "nid"]
+        .iter()
+        .find_map(|k| q.first(k).filter(|v| !v.is_empty()));
+    let Some(id) = id else {
+        return skyport_http::ApiError::bad_request(
+            "At least one node identifier (host, mac, or nid) must be provided",
+        )
+        .into_response();
+    };
+    match svc.explain(id).await {
+        Ok(e) => skyport_http::json(StatusCode::OK, &e),
+        Err(e) => skyport_http::ApiError::from(e).into_response(),
+    }
 }
 
 /// Upstream writes this body raw, without a trailing newline.

@@ -81,7 +81,56 @@ pub struct Resolved {
 #[derive(Debug, Clone)]
 pub struct Chosen {
     pub name: String,
+    pub uid: String,
+    pub rule: Rule,
     pub config: BootConfig,
+}
+
+/// Which step of the rule chose: the node's own BSS entry, a BootConfiguration's score, or
+/// BSS's role or `Default` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    OwnEntry,
+    Score(u32),
+    Fallback,
+}
+
+/// Why a node boots what it boots (`GET /boot-service/explain`, `skyport bootconfig explain`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explanation {
+    pub identifier: String,
+    /// The node as the choice saw it; `None` if no one knows it.
+    pub node: Option<NodeView>,
+    pub chosen: Option<ChosenView>,
+    /// Every BootConfiguration that names the node, best first.
+    pub candidates: Vec<Scored>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeView {
+    pub xname: String,
+    pub nid: Option<i64>,
+    pub role: String,
+    pub hostname: String,
+    pub macs: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChosenView {
+    pub uid: String,
+    pub name: String,
+    pub rule: Rule,
+    pub kernel: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scored {
+    pub uid: String,
+    pub name: String,
+    pub score: u32,
+    pub priority: i64,
 }
 
 impl BootService {
@@ -233,6 +282,8 @@ impl BootService {
             let r = &created[i];
             Chosen {
                 name: r.metadata.name.clone(),
+                uid: r.metadata.uid.clone(),
+                rule: Rule::Score(select::score(&r.spec, facts)),
                 config: BootConfig {
                     kernel: r.spec.kernel.clone(),
                     initrd: r.spec.initrd.clone(),
@@ -264,22 +315,81 @@ impl BootService {
             let (k, c) = params::decode(&r)?;
             found.insert(k.record_id(), (k, c));
         }
-        let pick = |keys: &[NodeKey]| {
+        let pick = |keys: &[NodeKey], rule: Rule| {
             keys.iter()
                 .find_map(|k| found.get(&k.record_id()))
                 .filter(|(_, c)| !c.kernel.is_empty())
                 .map(|(k, c)| Chosen {
                     name: super::configs::from_bss(k, c).metadata.name,
+                    uid: super::configs::bss_uid(k),
+                    rule,
                     config: c.clone(),
                 })
         };
-        if let Some(c) = pick(&tier1) {
+        if let Some(c) = pick(&tier1, Rule::OwnEntry) {
             return Ok(Some(c));
         }
         if let Some(c) = self.scored(f).await? {
             return Ok(Some(c));
         }
-        Ok(pick(&tier3))
+        Ok(pick(&tier3, Rule::Fallback))
+    }
+
+    /// What node `identifier` boots and why: the node as seen, the choice, and every
+    /// BootConfiguration that names it with its score.
+    pub async fn explain(&self, identifier: &str) -> Result<Explanation, BootError> {
+        let Some(node) = self.resolve_node(&classify(identifier)).await? else {
+            return Ok(Explanation {
+                identifier: identifier.to_string(),
+                node: None,
+                chosen: None,
+                candidates: Vec::new(),
+            });
+        };
+        let chosen = self.choose(&node).await?;
+        let created: Vec<Resource<BootConfiguration>> = self
+            .store
+            .list_all(BOOT_CONFIGS, None)
+            .await?
+            .iter()
+            .map(skyport_resource::store::decode)
+            .collect::<Result<_, _>>()
+            .map_err(BootError::Resource)?;
+        let mut candidates: Vec<Scored> = created
+            .iter()
+            .map(|r| Scored {
+                uid: r.metadata.uid.clone(),
+                name: r.metadata.name.clone(),
+                score: select::score(&r.spec, &node.facts),
+                priority: r.spec.priority,
+            })
+            .filter(|c| c.score > 0)
+            .collect();
+        candidates.sort_by(|a, b| {
+            (b.score, b.priority)
+                .cmp(&(a.score, a.priority))
+                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| a.uid.cmp(&b.uid))
+        });
+        let f = &node.facts;
+        Ok(Explanation {
+            identifier: identifier.to_string(),
+            node: Some(NodeView {
+                xname: f.xname.clone(),
+                nid: f.nid,
+                role: node.role.clone(),
+                hostname: f.hostname.clone(),
+                macs: f.macs.iter().map(ToString::to_string).collect(),
+                groups: f.groups.clone(),
+            }),
+            chosen: chosen.map(|c| ChosenView {
+                uid: c.uid,
+                name: c.name,
+                rule: c.rule,
+                kernel: c.config.kernel,
+            }),
+            candidates,
+        })
     }
 
     /// `GET /boot-service/bootscript`: the script for the node `identifier` names. Never fails:

@@ -12,6 +12,7 @@
 //! | 5 | a job ran, and some of its targets did not succeed (each one's result is printed) |
 
 pub mod boot;
+pub mod bootconfig;
 pub mod cloudinit;
 pub mod hardware;
 pub mod images;
