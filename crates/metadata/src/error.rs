@@ -47,6 +47,9 @@ pub enum MetadataError {
     /// Node `id` asked for the file of a group it is not a member of.
     #[error("{id} is not a member of group {group}")]
     NotAMember { id: String, group: String },
+    /// A group's template (metadata-service) did not render for a node.
+    #[error("group {group}: {reason}")]
+    Template { group: String, reason: String },
     /// Group `group`'s stored file is marked base64 but does not decode (written some other way).
     #[error("group {group}: stored file is not base64: {source}")]
     StoredFileNotBase64 {

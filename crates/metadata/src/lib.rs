@@ -8,6 +8,7 @@
 
 pub mod bss;
 mod error;
+pub mod resources;
 pub mod routes;
 
 use skyport_inventory::ethernet::InterfaceFilter;
@@ -76,7 +77,7 @@ pub fn read_whole(t: Table) -> bool {
 }
 
 /// `POST /admin/cluster-defaults` body (`cistore.ClusterDefaults`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ClusterDefaults {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cloud_provider: String,
@@ -118,6 +119,14 @@ pub struct ClusterDefaults {
     pub short_name: String,
     #[serde(rename = "nid-length", default, skip_serializing_if = "is_zero")]
     pub nid_length: u32,
+    /// What the metadata-service view adds ([`resources::views::Extra`]); never shown or
+    /// taken on `/cloud-init`.
+    #[serde(
+        rename = "skyport:resource",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resource: Option<resources::views::Extra>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -146,10 +155,17 @@ pub struct GroupData {
     pub meta_data: Option<serde_json::Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<CloudConfigFile>,
+    /// What the metadata-service view adds; never shown or taken on `/cloud-init`.
+    #[serde(
+        rename = "skyport:resource",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resource: Option<resources::views::Extra>,
 }
 
 /// Per-node overrides (`cistore.OpenCHAMIInstanceInfo`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct InstanceInfo {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
@@ -181,6 +197,13 @@ pub struct InstanceInfo {
     pub cloud_init_base_url: String,
     #[serde(rename = "public-keys", default, skip_serializing_if = "Vec::is_empty")]
     pub public_keys: Vec<String>,
+    /// What the metadata-service view adds; never shown or taken on `/cloud-init`.
+    #[serde(
+        rename = "skyport:resource",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resource: Option<resources::views::Extra>,
 }
 
 /// `meta-data` as YAML (upstream's yaml tags).
@@ -253,10 +276,16 @@ pub struct MetadataService {
     history: skyport_boot::history::History,
 }
 
+/// The key under which a cloud-init record keeps its metadata-service view's additions.
+pub const EXTRA_KEY: &str = "skyport:resource";
+
 /// Widest zero-padding `nid-length` may ask for in generated hostnames.
 pub const MAX_NID_LENGTH: u32 = 12;
 
-fn decode<T: serde::de::DeserializeOwned>(table: Table, r: &Record) -> Result<T, MetadataError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    table: Table,
+    r: &Record,
+) -> Result<T, MetadataError> {
     serde_json::from_str(&r.body).map_err(|source| MetadataError::Corrupt {
         table,
         id: r.id.clone(),
@@ -274,7 +303,7 @@ fn encode(table: Table, id: &str, value: &impl Serialize) -> Result<String, Meta
 }
 
 /// Group names: the inventory's label rules (lowercase `[-a-z0-9:._]+`).
-fn group_name(s: &str) -> Result<String, MetadataError> {
+pub(crate) fn group_name(s: &str) -> Result<String, MetadataError> {
     let n = s.trim().to_ascii_lowercase();
     if skyport_inventory::filters::valid_label(&n) {
         Ok(n)
@@ -330,7 +359,8 @@ impl MetadataService {
         self.upsert(DEFAULTS, "defaults", d).await
     }
 
-    /// Creates or replaces one stored record with `value`.
+    /// Creates or replaces one stored record with `value`, keeping what the metadata-service
+    /// view added to it (a cloud-init write replaces the cloud-init fields only).
     async fn upsert(
         &self,
         table: Table,
@@ -338,7 +368,22 @@ impl MetadataService {
         value: &impl Serialize,
     ) -> Result<(), MetadataError> {
         let id = id.into();
-        let record = Record::new(id.clone(), encode(table, &id, value)?);
+        let mut body: Value =
+            serde_json::from_str(&encode(table, &id, value)?).map_err(|source| {
+                MetadataError::Encode {
+                    table,
+                    id: id.clone(),
+                    source,
+                }
+            })?;
+        if let Some(prev) = self.store.get(table, &id).await?
+            && let Ok(Value::Object(p)) = serde_json::from_str::<Value>(&prev.body)
+            && let Some(extra) = p.get(EXTRA_KEY)
+            && let Value::Object(o) = &mut body
+        {
+            o.insert(EXTRA_KEY.into(), extra.clone());
+        }
+        let record = Record::new(id.clone(), encode(table, &id, &body)?);
         self.store
             .write(vec![Write::Upsert { table, record }])
             .await?;
@@ -697,7 +742,7 @@ const MAX_URL: usize = 2048;
 /// A base URL placed on its own line of every node's vendor-data (`#include`): an absolute
 /// http(s) URL with a host, one line, no whitespace and nothing a URL would have to escape.
 /// The error says why, to follow the field's name.
-fn check_base_url(u: &str) -> Result<(), &'static str> {
+pub(crate) fn check_base_url(u: &str) -> Result<(), &'static str> {
     let rest = ["http://", "https://"]
         .iter()
         .find_map(|p| {
@@ -759,7 +804,7 @@ fn yaml_plain_ok(s: &str) -> bool {
         && !SPECIAL.iter().any(|w| s.eq_ignore_ascii_case(w))
 }
 
-fn yaml_scalar(v: &Value) -> String {
+pub(crate) fn yaml_scalar(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),

@@ -40,6 +40,7 @@ impl From<MetadataError> for ApiError {
             | MetadataError::StoredFileNotUtf8 { .. }
             | MetadataError::Corrupt { .. }
             | MetadataError::Encode { .. }
+            | MetadataError::Template { .. }
             | MetadataError::EncodeYaml(_) => ApiError::Internal(e.to_string()),
             MetadataError::Store(e) => e.into(),
             MetadataError::Inventory(e) => e,
@@ -56,6 +57,9 @@ fn at(path: &str) -> String {
 /// Who may call each route of [`router`]: a node reads its own data anonymously (it is
 /// identified by its address); everything else is an admin's.
 pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
+    if route.starts_with(crate::resources::routes::BASE) {
+        return crate::resources::routes::access(method, route);
+    }
     let r = route.strip_prefix("/cloud-init")?;
     Some(if r.starts_with("/admin/") || !is_read(method) {
         Access::Need(Need::Admin)
@@ -64,7 +68,10 @@ pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
     })
 }
 
+/// cloud-init's routes under `/cloud-init`, and OpenCHAMI v0.2's metadata-service under
+/// `/metadata-service` (the other view of the same data, `crate::resources`).
 pub fn router(svc: MetadataService) -> Router {
+    let v02 = crate::resources::routes::router(svc.clone());
     Router::new()
         .route(&at("/meta-data"), get(meta_data))
         .route(&at("/user-data"), get(user_data))
@@ -94,6 +101,7 @@ pub fn router(svc: MetadataService) -> Router {
         )
         .route(&at("/admin/impersonation/{id}/{file}"), get(imp_group_file))
         .with_state(svc)
+        .merge(v02)
 }
 
 fn text(body: impl Into<String>, content_type: &'static str) -> Response {
@@ -197,22 +205,30 @@ async fn imp_group_file(
 }
 
 async fn get_defaults(State(svc): State<MetadataService>) -> Res {
-    Ok(json(StatusCode::OK, &svc.defaults().await?))
+    let mut d = svc.defaults().await?;
+    d.resource = None;
+    Ok(json(StatusCode::OK, &d))
 }
 
 async fn post_defaults(
     State(svc): State<MetadataService>,
-    ApiJson(d): ApiJson<ClusterDefaults>,
+    ApiJson(mut d): ApiJson<ClusterDefaults>,
 ) -> Res {
+    d.resource = None;
     svc.set_defaults(&d).await?;
     Ok(json(StatusCode::CREATED, &d))
 }
 
 async fn list_groups(State(svc): State<MetadataService>) -> Res {
-    Ok(json(StatusCode::OK, &svc.list_groups().await?))
+    let mut all = svc.list_groups().await?;
+    for g in all.values_mut() {
+        g.resource = None;
+    }
+    Ok(json(StatusCode::OK, &all))
 }
 
-async fn post_group(State(svc): State<MetadataService>, ApiJson(g): ApiJson<GroupData>) -> Res {
+async fn post_group(State(svc): State<MetadataService>, ApiJson(mut g): ApiJson<GroupData>) -> Res {
+    g.resource = None;
     let name = svc.create_group(&g).await?;
     let mut r = StatusCode::CREATED.into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/groups/{name}")) {
@@ -222,14 +238,17 @@ async fn post_group(State(svc): State<MetadataService>, ApiJson(g): ApiJson<Grou
 }
 
 async fn get_group(State(svc): State<MetadataService>, Path(name): Path<String>) -> Res {
-    Ok(json(StatusCode::OK, &svc.get_group(&name).await?))
+    let mut g = svc.get_group(&name).await?;
+    g.resource = None;
+    Ok(json(StatusCode::OK, &g))
 }
 
 async fn put_group(
     State(svc): State<MetadataService>,
     Path(name): Path<String>,
-    ApiJson(g): ApiJson<GroupData>,
+    ApiJson(mut g): ApiJson<GroupData>,
 ) -> Res {
+    g.resource = None;
     svc.put_group(&name, &g).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -243,8 +262,9 @@ async fn put_instance(
     State(svc): State<MetadataService>,
     Path(id): Path<String>,
     _h: HeaderMap,
-    ApiJson(info): ApiJson<InstanceInfo>,
+    ApiJson(mut info): ApiJson<InstanceInfo>,
 ) -> Res {
+    info.resource = None;
     svc.put_instance_info(&id, &info).await?;
     Ok(StatusCode::CREATED.into_response())
 }

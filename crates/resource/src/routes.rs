@@ -44,6 +44,7 @@ pub fn answer(e: CollectionError) -> ApiError {
         CollectionError::Store(e) => ApiError::from(e),
         CollectionError::Invalid(e) => ApiError::bad_request(e.to_string()),
         CollectionError::Refused(m) => ApiError::bad_request(m),
+        e @ CollectionError::Exists { .. } => ApiError::conflict(e.to_string()),
         e @ (CollectionError::Corrupt { .. } | CollectionError::Encode { .. }) => {
             ApiError::Internal(e.to_string())
         }
@@ -111,7 +112,7 @@ async fn create<K: Kind, C: Collection<K>>(
     let mut r = Resource::<K>::new(meta, req.spec)
         .map_err(|e| ApiError::Internal(e.to_string()).fabrica())?;
     K::validate(&mut r).map_err(invalid)?;
-    c.insert(&r).await.map_err(answer)?;
+    let r = c.insert(r).await.map_err(answer)?;
     Ok(skyport_http::json(StatusCode::CREATED, &r))
 }
 

@@ -38,6 +38,9 @@ pub enum CollectionError {
         #[source]
         source: serde_json::Error,
     },
+    /// A create whose key is taken: collections keyed by name hold one resource per name.
+    #[error("{kind} {uid} already exists")]
+    Exists { kind: &'static str, uid: String },
     /// A change the collection cannot make to this resource (a view that cannot represent
     /// it); the text says why, and is answered as a validation failure.
     #[error("{0}")]
@@ -52,8 +55,9 @@ pub trait Collection<K: Kind>: Clone + Send + Sync + 'static {
     /// Every resource, in ascending uid order.
     async fn list(&self) -> Result<Vec<Resource<K>>, CollectionError>;
     async fn get(&self, uid: &str) -> Result<Option<Resource<K>>, CollectionError>;
-    /// Stores a new resource (its uid is fresh).
-    async fn insert(&self, r: &Resource<K>) -> Result<(), CollectionError>;
+    /// Stores a new resource (its uid is fresh, or the collection gives it one) and returns it
+    /// as stored.
+    async fn insert(&self, r: Resource<K>) -> Result<Resource<K>, CollectionError>;
     /// Replaces resource `uid` with `change` of what is stored, re-reading and recomputing if
     /// another writer got there first; `None` if there is no such resource.
     async fn update(
@@ -135,8 +139,8 @@ impl<K: Kind> Collection<K> for Stored<K> {
             .transpose()
     }
 
-    async fn insert(&self, r: &Resource<K>) -> Result<(), CollectionError> {
-        let record = encode(r)?;
+    async fn insert(&self, r: Resource<K>) -> Result<Resource<K>, CollectionError> {
+        let record = encode(&r)?;
         self.store
             .write(vec![Write::Put {
                 table: self.table,
@@ -144,7 +148,7 @@ impl<K: Kind> Collection<K> for Stored<K> {
                 prev: None,
             }])
             .await?;
-        Ok(())
+        Ok(r)
     }
 
     async fn update(

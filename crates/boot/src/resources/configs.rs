@@ -225,7 +225,10 @@ impl Collection<BootConfiguration> for Configs {
         }
     }
 
-    async fn insert(&self, r: &Resource<BootConfiguration>) -> Result<(), CollectionError> {
+    async fn insert(
+        &self,
+        r: Resource<BootConfiguration>,
+    ) -> Result<Resource<BootConfiguration>, CollectionError> {
         self.check_references(&r.spec).await?;
         self.created.insert(r).await
     }
