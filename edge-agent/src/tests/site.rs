@@ -990,6 +990,7 @@ async fn the_scheduled_verification_finds_corruption_without_a_restart() {
 /// and the boot-service scripts are byte for byte the cloud's (plain URLs, so nothing in them
 /// depends on where the node fetches from); BSS's scripts boot the same kernel with the same
 /// parameters, and differ only in the URLs of the server itself (cloud-init, the chain back).
+/// The node's metadata-service documents (a templated group rendered) are the cloud's too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_matched_configurations_boot_from_the_copy_as_from_the_cloud() {
     let mut cloud = Cloud::start().await;
@@ -1006,9 +1007,14 @@ async fn group_matched_configurations_boot_from_the_copy_as_from_the_cloud() {
         ok(h.post(format!("{base}/hsm/v2/State/Components")).json(&serde_json::json!({"Components": [
             {"ID": x, "State": "Ready", "Role": "Compute", "NID": i + 1, "Type": "Node", "Enabled": true}]})))
         .await;
+        // The first node is the one at this test's address (metadata by source IP).
+        let mut nic = serde_json::json!({"MACAddress": mac, "ComponentID": x});
+        if i == 0 {
+            nic["IPAddresses"] = serde_json::json!([{"IPAddress": "127.0.0.1"}]);
+        }
         ok(
             h.post(format!("{base}/hsm/v2/Inventory/EthernetInterfaces"))
-                .json(&serde_json::json!({"MACAddress": mac, "ComponentID": x})),
+                .json(&nic),
         )
         .await;
     }
@@ -1047,6 +1053,32 @@ async fn group_matched_configurations_boot_from_the_copy_as_from_the_cloud() {
         "hosts": [nodes[3].0], "kernel": "http://10.0.0.1/own/vmlinuz", "params": "own=1"})))
     .await;
     let want = ["compute", "gpu", "slot-1", nodes[3].0, "everything-else"];
+    // Its cloud-init data through metadata-service (OpenCHAMI v0.2): a templated group.
+    ok(h.post(format!("{base}/metadata-service/clusterdefaultss"))
+        .json(&serde_json::json!({
+        "spec": {"base_url": "http://10.0.0.1/metadata-service", "cluster_name": "lab"}})))
+    .await;
+    ok(h.post(format!("{base}/metadata-service/groups"))
+        .json(&serde_json::json!({
+        "metadata": {"name": "compute"},
+        "spec": {"template": "#cloud-config\nhostname: {{ hostname }}\nrunner: {{ scheduler }}\n",
+                 "metaData": {"scheduler": "slurm"}}})))
+    .await;
+    let node_docs = ["meta-data", "vendor-data", "network-config", "compute.yaml"];
+    let mut docs_from_cloud = Vec::new();
+    for d in node_docs {
+        let r = h
+            .get(format!("{base}/metadata-service/{d}"))
+            .header("X-Forwarded-For", "127.0.0.1");
+        docs_from_cloud.push(text(r).await);
+    }
+    assert_eq!(
+        docs_from_cloud[3],
+        (
+            200,
+            "#cloud-config\nhostname: la0001\nrunner: slurm\n".to_string()
+        )
+    );
 
     let mut from_cloud = Vec::new();
     for (_, mac) in &nodes {
@@ -1061,6 +1093,13 @@ async fn group_matched_configurations_boot_from_the_copy_as_from_the_cloud() {
     assert_eq!(edge.site.rebuild_index().await.unwrap(), nodes.len());
     cloud.down().await;
 
+    for (d, from_cloud) in node_docs.iter().zip(&docs_from_cloud) {
+        let at_edge = text(h.get(format!("{}/metadata-service/{d}", edge.url))).await;
+        assert_eq!(
+            &at_edge, from_cloud,
+            "{d}: the edge's metadata-service answer is the cloud's"
+        );
+    }
     for (((_, mac), (v02, bss)), name) in nodes.iter().zip(&from_cloud).zip(want) {
         assert_eq!(v02.0, 200, "{}", v02.1);
         assert!(
