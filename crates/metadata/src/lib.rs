@@ -29,8 +29,8 @@ pub const DEFAULTS: Table = Table("CloudInitDefaults");
 pub const GROUPS: Table = Table("CloudInitGroups");
 pub const INSTANCES: Table = Table("CloudInitInstances");
 
-/// The cloud-init tables a site's edge agent copies.
-pub const SYNCED: [Table; 3] = [DEFAULTS, GROUPS, INSTANCES];
+/// The cloud-init tables a site's edge agent copies, and metadata-service's profiles.
+pub const SYNCED: [Table; 4] = [DEFAULTS, GROUPS, INSTANCES, resources::profiles::PROFILES];
 
 /// Keeps a site's share of the cloud-init data in `tables` (edge sync): the installation-wide
 /// defaults (every site gets them), its groups' data, its nodes' instance data.
@@ -54,7 +54,7 @@ pub fn keep_share(
 /// `None` if `t` is not one of the cloud-init tables.
 pub fn placement(t: Table, id: &str) -> Option<skyport_sites::Placement> {
     use skyport_sites::Placement;
-    if t == DEFAULTS {
+    if t == DEFAULTS || t == resources::profiles::PROFILES {
         Some(Placement::Everywhere)
     } else if t == GROUPS {
         Some(Placement::Group(id.to_string()))
@@ -73,7 +73,7 @@ pub fn key_by_group(label: &str) -> (Table, String) {
 /// Whether edge sync reads `t` whole for a site's snapshot (the defaults, and group data:
 /// few records, placed by group rather than by node).
 pub fn read_whole(t: Table) -> bool {
-    t == DEFAULTS || t == GROUPS
+    t == DEFAULTS || t == GROUPS || t == resources::profiles::PROFILES
 }
 
 /// `POST /admin/cluster-defaults` body (`cistore.ClusterDefaults`).

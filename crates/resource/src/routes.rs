@@ -45,6 +45,7 @@ pub fn answer(e: CollectionError) -> ApiError {
         CollectionError::Invalid(e) => ApiError::bad_request(e.to_string()),
         CollectionError::Refused(m) => ApiError::bad_request(m),
         e @ CollectionError::Exists { .. } => ApiError::conflict(e.to_string()),
+        CollectionError::NotAllowed(m) => ApiError::MethodNotAllowed(m),
         e @ (CollectionError::Corrupt { .. } | CollectionError::Encode { .. }) => {
             ApiError::Internal(e.to_string())
         }

@@ -41,6 +41,9 @@ pub enum CollectionError {
     /// A create whose key is taken: collections keyed by name hold one resource per name.
     #[error("{kind} {uid} already exists")]
     Exists { kind: &'static str, uid: String },
+    /// A method the collection does not allow (profiles are never deleted).
+    #[error("{0}")]
+    NotAllowed(String),
     /// A change the collection cannot make to this resource (a view that cannot represent
     /// it); the text says why, and is answered as a validation failure.
     #[error("{0}")]

@@ -46,11 +46,12 @@ pub const SYNCED: &[Table] = &[
     METADATA[0],
     METADATA[1],
     METADATA[2],
+    METADATA[3],
 ];
 const INVENTORY: [Table; 3] = skyport_inventory::reads::SYNCED;
 const BOOT: [Table; 3] = skyport_boot::params::SYNCED;
 const IMAGES: [Table; 1] = skyport_images::SYNCED;
-const METADATA: [Table; 3] = skyport_metadata::SYNCED;
+const METADATA: [Table; 4] = skyport_metadata::SYNCED;
 
 /// Nodes that asked an edge agent for a boot script but are not in the inventory.
 pub const CANDIDATES: Table = Table("EnrollmentCandidates");

@@ -7,6 +7,7 @@
 //! The kinds' uids are their records' keys (`group-compute`, `instanceinfo-x1000c0s0b0n0`,
 //! `clusterdefaults-defaults`) rather than random: the key is what both generations share.
 
+pub mod profiles;
 pub mod render;
 pub mod routes;
 pub mod template;

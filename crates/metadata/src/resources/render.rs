@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use skyport_model::Xname;
 
-use super::template;
+use super::{profiles, template};
 use crate::{GroupData, MetadataError, MetadataService, Node};
 
 /// `v` as Go's yaml.v3 writes it with a 4-space indent: maps in the order given, sequences
@@ -302,18 +302,68 @@ impl MetadataService {
 
     /// `GET /metadata-service/vendor-data`: an include of each group (in membership order)
     /// that has a template; metadata-only groups are left out.
-    pub async fn v02_vendor_data(&self, node: &Node) -> Result<String, MetadataError> {
+    /// With a live `profile`, the includes go through it (`<base>/profile=<name>/<g>.yaml`),
+    /// and its group is included when the profile gives it a template.
+    pub async fn v02_vendor_data(
+        &self,
+        node: &Node,
+        profile: Option<&str>,
+    ) -> Result<String, MetadataError> {
         let p = self.v02_parts(node).await?;
+        let chain = match profile {
+            Some(name) => self.profile_chain(name).await?,
+            None => None,
+        };
+        let prefix = match (&chain, profile) {
+            (Some(_), Some(name)) => format!("{}/profile={name}", p.base),
+            _ => p.base.clone(),
+        };
         let mut s = String::from("#include\n");
         for g in &node.groups {
-            if p.groups
+            let own = p
+                .groups
                 .get(g)
-                .is_some_and(|gd| gd.file.as_ref().is_some_and(|f| !f.content.is_empty()))
-            {
-                s.push_str(&format!("{}/{g}.yaml\n", p.base));
+                .is_some_and(|gd| gd.file.as_ref().is_some_and(|f| !f.content.is_empty()));
+            let by_profile = chain.as_ref().is_some_and(|c| {
+                c.iter()
+                    .any(|pr| profiles::applies_to(&c[0], g) && !pr.spec.template.is_empty())
+            });
+            if own || by_profile {
+                s.push_str(&format!("{prefix}/{g}.yaml\n"));
             }
         }
         Ok(s)
+    }
+
+    /// The live profile `name` and its parents, child first; `None` if missing or expired.
+    async fn profile_chain(
+        &self,
+        name: &str,
+    ) -> Result<Option<Vec<skyport_resource::Resource<profiles::Profile>>>, MetadataError> {
+        let all: Vec<skyport_resource::Resource<profiles::Profile>> = self
+            .store
+            .list_all(profiles::PROFILES, None)
+            .await?
+            .iter()
+            .filter_map(|r| skyport_resource::store::decode(r).ok())
+            .collect();
+        Ok(profiles::chain(&all, name))
+    }
+
+    /// The node's default profile (its InstanceInfo's `default_profile`), if any.
+    async fn default_profile(&self, node: &Node) -> Result<Option<String>, MetadataError> {
+        let Some(r) = self.store.get(crate::INSTANCES, &node.component.id).await? else {
+            return Ok(None);
+        };
+        let i: crate::InstanceInfo = crate::decode(crate::INSTANCES, &r)?;
+        Ok(i.resource
+            .and_then(|e| {
+                e.spec
+                    .get("default_profile")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .filter(|p| !p.is_empty()))
     }
 
     /// `GET /metadata-service/network-config`.
@@ -346,7 +396,15 @@ impl MetadataService {
 
     /// `GET /metadata-service/{group}.yaml`: the group's template rendered for the node;
     /// `#cloud-config` when no Group of that name exists; 404 for a non-member.
-    pub async fn v02_group_file(&self, node: &Node, group: &str) -> Result<String, MetadataError> {
+    /// With a live profile for that group (the URL's, else the node's default), the profile's
+    /// template (or its parent's, else the group's) is rendered with the group's metadata
+    /// overlaid by the parents' and then the profile's.
+    pub async fn v02_group_file(
+        &self,
+        node: &Node,
+        group: &str,
+        profile: Option<&str>,
+    ) -> Result<String, MetadataError> {
         let g = group.to_ascii_lowercase();
         if !node.groups.contains(&g) {
             return Err(MetadataError::NotAMember {
@@ -355,6 +413,17 @@ impl MetadataService {
             });
         }
         let p = self.v02_parts(node).await?;
+        let name = match profile {
+            Some(n) => Some(n.to_string()),
+            None => self.default_profile(node).await?,
+        };
+        let chain = match &name {
+            Some(n) => self
+                .profile_chain(n)
+                .await?
+                .filter(|c| profiles::applies_to(&c[0], &g)),
+            None => None,
+        };
         let Some(gd) = p.groups.get(&g) else {
             return Ok("#cloud-config\n".into());
         };
@@ -372,12 +441,23 @@ impl MetadataService {
             source,
         })?
         .spec;
-        if spec.template.is_empty() {
+        let mut meta = spec.meta_data.clone();
+        let mut text = spec.template.clone();
+        if let Some(c) = &chain {
+            // Root first, so a child overrides its parent, which overrides the group.
+            for pr in c.iter().rev() {
+                meta.extend(pr.spec.meta_data.clone());
+            }
+            if let Some(t) = c.iter().map(|pr| &pr.spec.template).find(|t| !t.is_empty()) {
+                text = t.clone();
+            }
+        }
+        if text.is_empty() {
             return Ok(String::new());
         }
         let mut ctx = p.flat;
-        template::with_ds_and_meta(&mut ctx, &spec.meta_data);
-        template::render(&spec.template, &ctx).map_err(|e| MetadataError::Template {
+        template::with_ds_and_meta(&mut ctx, &meta);
+        template::render(&text, &ctx).map_err(|e| MetadataError::Template {
             group: g,
             reason: e.to_string(),
         })

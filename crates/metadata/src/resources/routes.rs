@@ -13,6 +13,7 @@ use axum::routing::get;
 use serde_json::json;
 use skyport_http::access::{Access, by_method, is_read};
 
+use super::profiles::{PROFILES, Profile, Profiles};
 use super::views::Records;
 use super::{ClusterDefaults, Group, InstanceInfo};
 use crate::{MetadataError, MetadataService, Node};
@@ -25,7 +26,13 @@ pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
     let r = route.strip_prefix(BASE)?;
     let node = matches!(
         r,
-        "/meta-data" | "/user-data" | "/vendor-data" | "/network-config" | "/{file}" | "/health"
+        "/meta-data"
+            | "/user-data"
+            | "/vendor-data"
+            | "/network-config"
+            | "/{file}"
+            | "/{profile}/{file}"
+            | "/health"
     );
     Some(if node && is_read(method) {
         Access::Public
@@ -43,6 +50,7 @@ pub fn router(svc: MetadataService) -> Router {
         .route(&format!("{BASE}/vendor-data"), get(vendor_data))
         .route(&format!("{BASE}/network-config"), get(network_config))
         .route(&format!("{BASE}/{{file}}"), get(group_file))
+        .route(&format!("{BASE}/{{profile}}/{{file}}"), get(profiled))
         .with_state(svc)
         .merge(skyport_resource::router::<ClusterDefaults, _>(
             BASE,
@@ -54,7 +62,11 @@ pub fn router(svc: MetadataService) -> Router {
         ))
         .merge(skyport_resource::router::<InstanceInfo, _>(
             BASE,
-            Records::<InstanceInfo>::new(store),
+            Records::<InstanceInfo>::new(store.clone()),
+        ))
+        .merge(skyport_resource::router::<Profile, _>(
+            BASE,
+            Profiles(skyport_resource::Stored::new(store, PROFILES)),
         ))
 }
 
@@ -121,7 +133,7 @@ async fn vendor_data(State(svc): State<MetadataService>, req: Request) -> Respon
         Ok(n) => n,
         Err(r) => return r,
     };
-    match svc.v02_vendor_data(&n).await {
+    match svc.v02_vendor_data(&n, None).await {
         Ok(s) => text(StatusCode::OK, s, "text/plain"),
         Err(e) => failed(e),
     }
@@ -151,8 +163,51 @@ async fn group_file(
         Ok(n) => n,
         Err(r) => return r,
     };
-    match svc.v02_group_file(&n, g).await {
+    match svc.v02_group_file(&n, g, None).await {
         Ok(s) => text(StatusCode::OK, s, "text/cloud-config"),
         Err(e) => failed(e),
     }
+}
+
+/// `GET /profile=<name>/{meta-data,user-data,vendor-data,<group>.yaml}`: a node's documents
+/// through profile `<name>` (meta-data and user-data are the plain ones).
+async fn profiled(
+    State(svc): State<MetadataService>,
+    Path((segment, file)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let Some(profile) = segment.strip_prefix("profile=").filter(|p| !p.is_empty()) else {
+        return skyport_http::ApiError::not_found(format!(
+            "no such resource: {BASE}/{segment}/{file}"
+        ))
+        .into_response();
+    };
+    let n = match node(&svc, crate::routes::client_ip(&req)).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let out = match file.as_str() {
+        "meta-data" => svc
+            .v02_meta_data(&n)
+            .await
+            .map(|y| text(StatusCode::OK, y, "application/x-yaml")),
+        "user-data" => Ok(text(StatusCode::OK, "#cloud-config\n", "text/cloud-config")),
+        "vendor-data" => svc
+            .v02_vendor_data(&n, Some(profile))
+            .await
+            .map(|s| text(StatusCode::OK, s, "text/plain")),
+        f => match f.strip_suffix(".yaml").filter(|g| !g.is_empty()) {
+            Some(g) => svc
+                .v02_group_file(&n, g, Some(profile))
+                .await
+                .map(|s| text(StatusCode::OK, s, "text/cloud-config")),
+            None => {
+                return skyport_http::ApiError::not_found(format!(
+                    "no such resource: {BASE}/{segment}/{file}"
+                ))
+                .into_response();
+            }
+        },
+    };
+    out.unwrap_or_else(failed)
 }
