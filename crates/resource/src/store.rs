@@ -72,6 +72,60 @@ pub trait Collection<K: Kind>: Clone + Send + Sync + 'static {
     async fn delete(&self, uid: &str) -> Result<Option<Resource<K>>, CollectionError>;
 }
 
+/// Replaces record `table`/`id` with what `next` makes of it (a value to return and the new
+/// record), the write conditional on the version read; a lost race reads and recomputes, up to
+/// [`MAX_ATTEMPTS`]. `None` if there is no such record.
+pub async fn replace_record<T>(
+    store: &dyn Store,
+    table: Table,
+    id: &str,
+    next: impl Fn(&Record) -> Result<(T, Record), CollectionError>,
+) -> Result<Option<T>, CollectionError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let Some(prev) = store.get(table, id).await? else {
+            return Ok(None);
+        };
+        let (value, record) = next(&prev)?;
+        match store
+            .write(vec![Write::Put {
+                table,
+                record,
+                prev: Some(prev),
+            }])
+            .await
+        {
+            Ok(()) => return Ok(Some(value)),
+            Err(StoreError::Conflict { .. }) if attempt < MAX_ATTEMPTS => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Deletes record `table`/`id` as it was read (what it held, through `read`), retrying a lost
+/// race as [`replace_record`]; `None` if there is no such record.
+pub async fn delete_record<T>(
+    store: &dyn Store,
+    table: Table,
+    id: &str,
+    read: impl Fn(&Record) -> Result<T, CollectionError>,
+) -> Result<Option<T>, CollectionError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let Some(prev) = store.get(table, id).await? else {
+            return Ok(None);
+        };
+        let gone = read(&prev)?;
+        match store.write(vec![Write::Delete { table, prev }]).await {
+            Ok(()) => return Ok(Some(gone)),
+            Err(StoreError::Conflict { .. }) if attempt < MAX_ATTEMPTS => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// One kind in one table.
 pub struct Stored<K> {
     store: Arc<dyn Store>,
@@ -159,50 +213,15 @@ impl<K: Kind> Collection<K> for Stored<K> {
         uid: &str,
         change: Change<'_, K>,
     ) -> Result<Option<Resource<K>>, CollectionError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let Some(prev) = self.store.get(self.table, uid).await? else {
-                return Ok(None);
-            };
-            let next = change(decode(&prev)?)?;
+        replace_record(&*self.store, self.table, uid, |prev: &Record| {
+            let next = change(decode(prev)?)?;
             let record = encode(&next)?;
-            match self
-                .store
-                .write(vec![Write::Put {
-                    table: self.table,
-                    record,
-                    prev: Some(prev),
-                }])
-                .await
-            {
-                Ok(()) => return Ok(Some(next)),
-                Err(StoreError::Conflict { .. }) if attempt < MAX_ATTEMPTS => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+            Ok((next, record))
+        })
+        .await
     }
 
     async fn delete(&self, uid: &str) -> Result<Option<Resource<K>>, CollectionError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let Some(prev) = self.store.get(self.table, uid).await? else {
-                return Ok(None);
-            };
-            let gone = decode(&prev)?;
-            match self
-                .store
-                .write(vec![Write::Delete {
-                    table: self.table,
-                    prev,
-                }])
-                .await
-            {
-                Ok(()) => return Ok(Some(gone)),
-                Err(StoreError::Conflict { .. }) if attempt < MAX_ATTEMPTS => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        delete_record(&*self.store, self.table, uid, decode).await
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use skyport_model::Mac;
-use skyport_resource::store::{Change, Collection, CollectionError, Stored};
+use skyport_resource::store::{Change, Collection, CollectionError, Stored, delete_record};
 use skyport_resource::{API_VERSION, Kind, Meta, Resource};
 use skyport_store::{Record, Store, StoreError, Write};
 
@@ -245,6 +245,8 @@ impl Collection<BootConfiguration> for Configs {
         let id = key
             .as_ref()
             .map_or_else(|| uid.to_string(), NodeKey::record_id);
+        // Not `replace_record`: the new spec's image references are checked against the
+        // registry (a read) between computing it and writing it.
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -292,28 +294,16 @@ impl Collection<BootConfiguration> for Configs {
         let Some(key) = bss_key(uid) else {
             return self.created.delete(uid).await;
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let Some(prev) = self.store().get(BOOT_PARAMS, &key.record_id()).await? else {
-                return Ok(None);
-            };
-            let (k, c) = decode_bss(&prev)?;
-            let gone = from_bss(&k, &c);
-            match self
-                .store()
-                .write(vec![Write::Delete {
-                    table: BOOT_PARAMS,
-                    prev,
-                }])
-                .await
-            {
-                Ok(()) => return Ok(Some(gone)),
-                Err(StoreError::Conflict { .. })
-                    if attempt < skyport_resource::store::MAX_ATTEMPTS => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        delete_record(
+            &**self.store(),
+            BOOT_PARAMS,
+            &key.record_id(),
+            |prev: &Record| {
+                let (k, c) = decode_bss(prev)?;
+                Ok(from_bss(&k, &c))
+            },
+        )
+        .await
     }
 }
 

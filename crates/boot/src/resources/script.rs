@@ -260,16 +260,20 @@ impl BootService {
         Ok(None)
     }
 
-    /// Tier 2: the best-scoring BootConfiguration created through the boot-service API.
-    pub(crate) async fn scored(&self, facts: &Facts) -> Result<Option<Chosen>, BootError> {
-        let created: Vec<Resource<BootConfiguration>> = self
-            .store
+    /// The BootConfigurations created through the boot-service API (not BSS's entries).
+    async fn created_configs(&self) -> Result<Vec<Resource<BootConfiguration>>, BootError> {
+        self.store
             .list_all(BOOT_CONFIGS, None)
             .await?
             .iter()
             .map(skyport_resource::store::decode)
             .collect::<Result<_, _>>()
-            .map_err(BootError::Resource)?;
+            .map_err(BootError::Resource)
+    }
+
+    /// Tier 2: the best-scoring BootConfiguration created through the boot-service API.
+    pub(crate) async fn scored(&self, facts: &Facts) -> Result<Option<Chosen>, BootError> {
+        let created = self.created_configs().await?;
         let candidates: Vec<Candidate<'_>> = created
             .iter()
             .map(|r| Candidate {
@@ -347,14 +351,7 @@ impl BootService {
             });
         };
         let chosen = self.choose(&node).await?;
-        let created: Vec<Resource<BootConfiguration>> = self
-            .store
-            .list_all(BOOT_CONFIGS, None)
-            .await?
-            .iter()
-            .map(skyport_resource::store::decode)
-            .collect::<Result<_, _>>()
-            .map_err(BootError::Resource)?;
+        let created = self.created_configs().await?;
         let mut candidates: Vec<Scored> = created
             .iter()
             .map(|r| Scored {

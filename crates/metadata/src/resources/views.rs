@@ -17,7 +17,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use skyport_resource::store::{Change, Collection, CollectionError, MAX_ATTEMPTS};
+use skyport_resource::store::{Change, Collection, CollectionError, delete_record, replace_record};
 use skyport_resource::{API_VERSION, Invalid, Kind, Meta, Resource};
 use skyport_store::{Record, Store, StoreError, Table, Write};
 
@@ -387,12 +387,7 @@ impl<K: View> Collection<K> for Records<K> {
         let Some(id) = id_of::<K>(uid) else {
             return Ok(None);
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let Some(prev) = self.store.get(K::TABLE, id).await? else {
-                return Ok(None);
-            };
+        replace_record(&*self.store, K::TABLE, id, |prev: &Record| {
             let cur = K::to_resource(id, &prev.body).map_err(corrupt::<K>(id))?;
             let next = change(cur)?;
             if K::key(&next)? != id {
@@ -402,45 +397,18 @@ impl<K: View> Collection<K> for Records<K> {
                 )));
             }
             let body = K::to_body(&next, id, Some(&prev.body)).map_err(corrupt::<K>(id))?;
-            match self
-                .store
-                .write(vec![Write::Put {
-                    table: K::TABLE,
-                    record: Record::new(id.to_string(), body),
-                    prev: Some(prev),
-                }])
-                .await
-            {
-                Ok(()) => return Ok(Some(next)),
-                Err(StoreError::Conflict { .. }) if attempt < MAX_ATTEMPTS => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+            Ok((next, Record::new(id.to_string(), body)))
+        })
+        .await
     }
 
     async fn delete(&self, uid: &str) -> Result<Option<Resource<K>>, CollectionError> {
         let Some(id) = id_of::<K>(uid) else {
             return Ok(None);
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let Some(prev) = self.store.get(K::TABLE, id).await? else {
-                return Ok(None);
-            };
-            let gone = K::to_resource(id, &prev.body).map_err(corrupt::<K>(id))?;
-            match self
-                .store
-                .write(vec![Write::Delete {
-                    table: K::TABLE,
-                    prev,
-                }])
-                .await
-            {
-                Ok(()) => return Ok(Some(gone)),
-                Err(StoreError::Conflict { .. }) if attempt < MAX_ATTEMPTS => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        delete_record(&*self.store, K::TABLE, id, |prev: &Record| {
+            K::to_resource(id, &prev.body).map_err(corrupt::<K>(id))
+        })
+        .await
     }
 }
