@@ -12,6 +12,7 @@
 //! kept and served, and, as upstream, used by nothing.
 
 pub mod configs;
+pub mod legacy;
 pub mod routes;
 pub mod script;
 pub mod select;

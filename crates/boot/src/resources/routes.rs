@@ -6,16 +6,18 @@
 //! (`ochami`, coresmd's `ipxe_uri`) are configured with.
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use skyport_http::access::{Access, by_method, is_read};
-use skyport_http::{Problem, QueryParams};
+use skyport_http::{ApiError, Problem, QueryParams};
 use skyport_resource::Stored;
 
 use super::configs::Configs;
+use super::legacy::{self, LegacyError};
 use super::{BOOT_BMCS, BOOT_NODES, Bmc, BootConfiguration, Node};
 use crate::BootService;
 
@@ -26,7 +28,15 @@ pub const BASE: &str = "/boot-service";
 pub fn access(method: &axum::http::Method, route: &str) -> Option<Access> {
     let r = route.strip_prefix(BASE)?;
     Some(match r {
-        "/bootscript" | "/health" | "/service/status" | "/service/version" if is_read(method) => {
+        "/bootscript"
+        | "/health"
+        | "/service/status"
+        | "/service/version"
+        | "/boot/v1/bootscript"
+        | "/boot/v1/service/status"
+        | "/boot/v1/service/version"
+            if is_read(method) =>
+        {
             Access::Public
         }
         _ => by_method(method),
@@ -41,7 +51,20 @@ pub fn router(svc: BootService) -> Router {
         .route(&format!("{BASE}/health"), get(health))
         .route(&format!("{BASE}/service/status"), get(status))
         .route(&format!("{BASE}/service/version"), get(version))
+        // Upstream's BSS-shaped routes, at its root and under `/boot/v1` (`enable_legacy_api`,
+        // on by default upstream).
+        .route(&format!("{BASE}/boot/v1/bootscript"), get(bootscript))
+        .route(&format!("{BASE}/boot/v1/service/status"), get(status))
+        .route(&format!("{BASE}/boot/v1/service/version"), get(version))
         .with_state(svc.clone())
+        .merge(legacy_routes(
+            &format!("{BASE}/bootparameters"),
+            Configs::new(svc.clone()),
+        ))
+        .merge(legacy_routes(
+            &format!("{BASE}/boot/v1/bootparameters"),
+            Configs::new(svc.clone()),
+        ))
         .merge(skyport_resource::router::<BootConfiguration, _>(
             BASE,
             Configs::new(svc),
@@ -139,4 +162,69 @@ async fn version() -> Response {
             "git_commit": "main",
         }),
     )
+}
+
+fn legacy_routes(path: &str, c: Configs) -> Router {
+    Router::new()
+        .route(
+            path,
+            get(legacy_get)
+                .post(legacy_post)
+                .put(legacy_put)
+                .delete(legacy_delete),
+        )
+        .with_state(c)
+}
+
+impl From<LegacyError> for ApiError {
+    fn from(e: LegacyError) -> Self {
+        match e {
+            LegacyError::BadBody | LegacyError::NoIdentifier => {
+                ApiError::bad_request(e.to_string())
+            }
+            LegacyError::NoMatch => ApiError::not_found(e.to_string()),
+            // Upstream's converters call its own REST API: a refused configuration comes back
+            // as a 500 carrying the validation text.
+            LegacyError::Failed(m) => ApiError::Internal(m),
+            LegacyError::Boot(b) => ApiError::from(b),
+        }
+    }
+}
+
+/// The query's `host`, `mac`, `nid` and `name` values, comma-split and pooled.
+fn values(q: &QueryParams) -> Vec<String> {
+    ["host", "mac", "nid", "name"]
+        .iter()
+        .flat_map(|k| q.all(k))
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn boot_parameters(status: StatusCode, v: serde_json::Value) -> Response {
+    skyport_http::json(status, &json!({"boot-parameters": v}))
+}
+
+async fn legacy_get(State(c): State<Configs>, q: QueryParams) -> Result<Response, ApiError> {
+    let found = legacy::get(&c, &values(&q)).await?;
+    Ok(boot_parameters(StatusCode::OK, json!(found)))
+}
+
+async fn legacy_post(State(c): State<Configs>, body: Bytes) -> Result<Response, ApiError> {
+    let p = legacy::decode(&body)?;
+    let created = legacy::post(&c, &p).await?;
+    Ok(boot_parameters(StatusCode::CREATED, json!([created])))
+}
+
+async fn legacy_put(State(c): State<Configs>, body: Bytes) -> Result<Response, ApiError> {
+    let p = legacy::decode(&body)?;
+    let updated = legacy::put(&c, &p).await?;
+    Ok(boot_parameters(StatusCode::OK, json!([updated])))
+}
+
+async fn legacy_delete(State(c): State<Configs>, q: QueryParams) -> Result<Response, ApiError> {
+    let gone = legacy::delete(&c, &values(&q)).await?;
+    Ok(boot_parameters(StatusCode::OK, json!(gone)))
 }
