@@ -58,6 +58,7 @@ fn readme_walkthrough_works_as_written() {
         "# Configuration: compute\n# Role: Compute Groups: compute\n",
         "instance-id: x1000c0s1b0n0\nlocal-hostname: nid",
         "local_ipv4: \"10.100.1.11\"",
+        "    v1:\n        cloud_name: OpenCHAMI\n",
         r#""detail":"no such xname.","status":404"#,
     ] {
         assert!(
