@@ -374,10 +374,14 @@ async fn node_only(State(site): State<Site>, mut req: Request, next: Next) -> Re
         req.headers_mut().remove(h);
     }
     let peer_ip = peer_of(&req);
-    if path == "/boot/v1/bootscript" {
+    // BSS's script route and boot-service's (OpenCHAMI v0.2; coresmd's `ipxe_uri`) are one
+    // boot stage; only BSS's scripts are pre-rendered.
+    let bss = path == "/boot/v1/bootscript";
+    if bss || path == "/boot-service/bootscript" {
         inc(&site.metrics.bootscript_requests);
         let q = skyport_http::QueryParams::parse(req.uri().query().unwrap_or(""));
-        if let [(k, v)] = &q.0[..]
+        if bss
+            && let [(k, v)] = &q.0[..]
             && k == "mac"
             && let Ok(mac) = Mac::parse(v)
             && let Some((xname, script)) = site.indexed(&mac)

@@ -1107,10 +1107,16 @@ async fn group_matched_configurations_boot_from_the_copy_as_from_the_cloud() {
             "{mac} boots {name}: {}",
             v02.1
         );
+        let before = edge.metrics.bootscript_requests.load(Ordering::SeqCst);
         let at_edge = text(h.get(format!("{}/boot-service/bootscript?mac={mac}", edge.url))).await;
         assert_eq!(
             &at_edge, v02,
             "{mac}: the edge's boot-service script is the cloud's"
+        );
+        // A boot-service script request is a boot stage as BSS's is.
+        assert_eq!(
+            edge.metrics.bootscript_requests.load(Ordering::SeqCst),
+            before + 1
         );
         let at_edge = text(h.get(format!("{}/boot/v1/bootscript?mac={mac}", edge.url))).await;
         // The kernel line, but for the cloud-init URL, which is each server's own.
