@@ -641,13 +641,18 @@ impl BootService {
             ChainKey::Mac(m) => Some(*m),
             _ => None,
         };
-        let node = self.facts_of(&c, asked, &macs).await?;
-        if let Some(chosen) = self.scored(&node.facts).await? {
-            return Ok(Found {
-                comp,
-                config: Some(chosen.config),
-                macs,
-            });
+        // The node's groups and Node resource are read only when there is a BootConfiguration
+        // to score: a BSS-only installation pays one read here.
+        let created = self.created_configs().await?;
+        if !created.is_empty() {
+            let node = self.facts_of(&c, asked, &macs).await?;
+            if let Some(chosen) = Self::scored(&created, &node.facts) {
+                return Ok(Found {
+                    comp,
+                    config: Some(chosen.config),
+                    macs,
+                });
+            }
         }
         let config = fallback.iter().find_map(|id| params.remove(id));
         Ok(Found { comp, config, macs })

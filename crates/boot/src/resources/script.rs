@@ -261,7 +261,9 @@ impl BootService {
     }
 
     /// The BootConfigurations created through the boot-service API (not BSS's entries).
-    async fn created_configs(&self) -> Result<Vec<Resource<BootConfiguration>>, BootError> {
+    pub(crate) async fn created_configs(
+        &self,
+    ) -> Result<Vec<Resource<BootConfiguration>>, BootError> {
         self.store
             .list_all(BOOT_CONFIGS, None)
             .await?
@@ -271,9 +273,9 @@ impl BootService {
             .map_err(BootError::Resource)
     }
 
-    /// Tier 2: the best-scoring BootConfiguration created through the boot-service API.
-    pub(crate) async fn scored(&self, facts: &Facts) -> Result<Option<Chosen>, BootError> {
-        let created = self.created_configs().await?;
+    /// Tier 2: the best-scoring of `created` (the BootConfigurations created through the
+    /// boot-service API) for the node.
+    pub(crate) fn scored(created: &[Resource<BootConfiguration>], facts: &Facts) -> Option<Chosen> {
         let candidates: Vec<Candidate<'_>> = created
             .iter()
             .map(|r| Candidate {
@@ -282,7 +284,7 @@ impl BootService {
                 spec: &r.spec,
             })
             .collect();
-        Ok(select::choose(&candidates, facts).map(|i| {
+        select::choose(&candidates, facts).map(|i| {
             let r = &created[i];
             Chosen {
                 name: r.metadata.name.clone(),
@@ -295,7 +297,7 @@ impl BootService {
                     ..BootConfig::default()
                 },
             }
-        }))
+        })
     }
 
     /// What node `n` boots, by the three tiers of this module's rule.
@@ -333,7 +335,7 @@ impl BootService {
         if let Some(c) = pick(&tier1, Rule::OwnEntry) {
             return Ok(Some(c));
         }
-        if let Some(c) = self.scored(f).await? {
+        if let Some(c) = Self::scored(&self.created_configs().await?, f) {
             return Ok(Some(c));
         }
         Ok(pick(&tier3, Rule::Fallback))

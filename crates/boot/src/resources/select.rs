@@ -9,8 +9,6 @@
 //! each level it fixes (`x*` 30, `x1c*` 34, `x1c0s*` 38, `x1c0s0b*` 42, `x1c0s0b0n*` 46): above
 //! a group and below the node's own xname, and a deeper pattern above a shallower one.
 
-use std::cmp::Ordering;
-
 use skyport_model::Mac;
 
 use super::{ConfigSpec, HostPattern, host_pattern};
@@ -98,7 +96,6 @@ pub fn choose(candidates: &[Candidate<'_>], f: &Facts) -> Option<usize> {
                 // Lower name, then lower uid, wins: reversed for `max_by`.
                 .then_with(|| b.name.cmp(a.name))
                 .then_with(|| b.uid.cmp(a.uid))
-                .then(Ordering::Equal)
         })
         .map(|(i, _)| i)
 }

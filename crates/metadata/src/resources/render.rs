@@ -92,17 +92,27 @@ impl MetadataService {
 
     /// The node's NICs as upstream lists them: one per NIC its Redfish system reports, each
     /// with the address of the Ethernet interface of the same MAC.
-    async fn v02_interfaces(&self, x: &str) -> Result<Vec<Value>, MetadataError> {
+    /// The node's Ethernet interfaces (none for a name that is no xname).
+    async fn node_ifaces(
+        &self,
+        x: &str,
+    ) -> Result<Vec<skyport_wire::EthernetInterface>, MetadataError> {
         let Ok(xname) = Xname::parse(x) else {
             return Ok(Vec::new());
         };
-        let ifaces = self
-            .inv
+        self.inv
             .list_interfaces(&skyport_inventory::ethernet::InterfaceFilter::by_component(
                 &xname,
             ))
             .await
-            .map_err(MetadataError::inventory)?;
+            .map_err(MetadataError::inventory)
+    }
+
+    async fn v02_interfaces(
+        &self,
+        x: &str,
+        ifaces: &[skyport_wire::EthernetInterface],
+    ) -> Result<Vec<Value>, MetadataError> {
         let nics = match self.inv.get_component_endpoint(x).await {
             Ok(ce) => ce
                 .redfish_system_info
@@ -204,19 +214,10 @@ impl MetadataService {
                 groups.insert(g.clone(), Value::Object(m));
             }
         }
-        let interfaces = self.v02_interfaces(x).await?;
+        let ifaces = self.node_ifaces(x).await?;
+        let interfaces = self.v02_interfaces(x, &ifaces).await?;
         // The boot MAC and address, "HMN first" as upstream: the first Ethernet interface with
         // an address on network HMN, else the first with an address, else the first at all.
-        let ifaces = match Xname::parse(x) {
-            Ok(xn) => self
-                .inv
-                .list_interfaces(&skyport_inventory::ethernet::InterfaceFilter::by_component(
-                    &xn,
-                ))
-                .await
-                .map_err(MetadataError::inventory)?,
-            Err(_) => Vec::new(),
-        };
         let on = |e: &&skyport_wire::EthernetInterface, hmn: bool| {
             e.ip_addresses
                 .iter()
@@ -368,7 +369,8 @@ impl MetadataService {
 
     /// `GET /metadata-service/network-config`.
     pub async fn v02_network_config(&self, node: &Node) -> Result<String, MetadataError> {
-        let ifaces = self.v02_interfaces(&node.component.id).await?;
+        let listed = self.node_ifaces(&node.component.id).await?;
+        let ifaces = self.v02_interfaces(&node.component.id, &listed).await?;
         if ifaces.is_empty() {
             return Ok("version: 1\nconfig: []\n".into());
         }
