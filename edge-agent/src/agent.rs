@@ -83,6 +83,8 @@ pub enum AgentError {
 pub struct AgentState {
     /// Where nodes are served, once the listener is bound.
     pub node_addr: Option<SocketAddr>,
+    /// Where the operator console is served, once its listener is bound.
+    pub console_addr: Option<SocketAddr>,
     /// The generation of the last snapshot put in service by this run.
     pub generation: Option<String>,
 }
@@ -203,6 +205,24 @@ impl Agent {
             });
             let addr = node.local_addr();
             self.0.state.send_modify(|s| s.node_addr = Some(addr));
+            if let Some(at) = cfg.console_listen {
+                let console = crate::node::console::ConsoleServer::open(
+                    &node,
+                    at,
+                    cfg.console_admin_token.clone(),
+                    outbox.clone(),
+                    cfg.sync_interval,
+                )
+                .await?;
+                let console_addr = console.local_addr();
+                self.0
+                    .state
+                    .send_modify(|s| s.console_addr = Some(console_addr));
+                sup.spawn("console", move |cancel| {
+                    let c = console.clone();
+                    async move { Ok(c.serve(cancel).await?) }
+                });
+            }
         }
         if let Some(cloud) = self.0.cloud.clone() {
             let (outbox, metrics) = (outbox.clone(), self.0.metrics.clone());

@@ -158,6 +158,14 @@ pub struct EdgeArgs {
     /// This site's name in reports to the cloud [default: default].
     #[arg(long, env = "SKYPORT_EDGE_SITE", global = true)]
     pub site: Option<String>,
+    /// Address the operator console (read-only without an admin token) is served on, e.g.
+    /// 10.0.0.5:8081 on the management network [default: none, no console]. Needs --listen.
+    #[arg(long, env = "SKYPORT_EDGE_CONSOLE_LISTEN", global = true)]
+    pub console_listen: Option<String>,
+    /// A file holding the console's admin token (at least 16 characters): whoever signs in
+    /// with it may act (retry queued discovery results) [default: none, read-only].
+    #[arg(long, env = "SKYPORT_EDGE_CONSOLE_ADMIN_TOKEN_FILE", global = true)]
+    pub console_admin_token_file: Option<PathBuf>,
     /// Seconds between polls of the cloud for this site's jobs [default: 2].
     #[arg(long, env = "SKYPORT_EDGE_JOBS_POLL_INTERVAL", global = true)]
     pub jobs_poll_interval: Option<f64>,
@@ -248,6 +256,8 @@ struct EdgeFile {
     dhcp_unknown: Option<String>,
     ipxe_dir: Option<PathBuf>,
     dhcp_subnets: Option<Vec<SubnetFile>>,
+    console_listen: Option<String>,
+    console_admin_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,6 +295,10 @@ pub struct EdgeConfig {
     pub power: PowerSettings,
     /// DHCP and TFTP on the provisioning network (needs `listen`).
     pub dhcp: Option<DhcpConfig>,
+    /// Where the operator console is served (needs `listen`).
+    pub console_listen: Option<std::net::SocketAddr>,
+    /// The console's admin token; without one the console only shows.
+    pub console_admin_token: Option<String>,
 }
 
 fn ipv4(what: &str, v: &str) -> Result<std::net::Ipv4Addr, ConfigError> {
@@ -618,10 +632,43 @@ impl EdgeConfig {
                     .unwrap_or(60.0),
             )?,
         };
+        let console_listen = match a.console_listen.clone().or(f.console_listen) {
+            None => None,
+            Some(_) if listen.is_none() => {
+                bail!("console_listen needs listen: the console shows what the agent serves")
+            }
+            Some(l) => Some(l.parse::<std::net::SocketAddr>().map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "console_listen address {l:?} (expected IP:port): {e}"
+                ))
+            })?),
+        };
+        let console_admin_token = match a
+            .console_admin_token_file
+            .clone()
+            .or(f.console_admin_token_file)
+        {
+            None => None,
+            Some(p) => {
+                let t = std::fs::read_to_string(&p).map_err(|e| {
+                    ConfigError::Invalid(format!("console_admin_token_file {}: {e}", p.display()))
+                })?;
+                let t = t.trim().to_string();
+                if t.len() < 16 || !skyport_console::session::cookie_safe(&t) {
+                    bail!(
+                        "console_admin_token_file {}: the token must be at least 16 characters of A-Z, a-z, 0-9 and -_.~+/=",
+                        p.display()
+                    );
+                }
+                Some(t)
+            }
+        };
         Ok(Self {
             power,
             dhcp,
             listen,
+            console_listen,
+            console_admin_token,
             node_url,
             sync_interval: secs(
                 "sync interval",

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use skyport_testkit::{free_port, repo_root};
 
+pub mod webdriver;
+
 /// Path of a workspace binary, built (debug) on first use.
 pub fn workspace_bin(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -157,6 +157,22 @@ fn starts_boot(prev: Option<&BootEvent>, e: &BootEvent) -> bool {
         && prev.is_none_or(|p| !firmware(p.stage) || e.at_ms - p.at_ms >= NEW_BOOT_GAP_MS)
 }
 
+/// The events split into boots, oldest first (events before the first boot start form one).
+pub fn boots(events: &[BootEvent]) -> Vec<&[BootEvent]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..events.len() {
+        if starts_boot(Some(&events[i - 1]), &events[i]) {
+            out.push(&events[start..i]);
+            start = i;
+        }
+    }
+    if start < events.len() {
+        out.push(&events[start..]);
+    }
+    out
+}
+
 /// The events of a node's last boot (all of them if no boot start is among them).
 pub fn last_boot(events: &[BootEvent]) -> &[BootEvent] {
     let mut start = 0;
@@ -522,6 +538,10 @@ mod tests {
         record(store, "east", &boot2, 25).await.unwrap();
         let t = timeline(store, "x1000c0s0b0n0").await.unwrap();
         assert_eq!(last_boot(&t), &boot2);
+        // The console shows boots one by one: the same split as `last_boot`'s.
+        assert_eq!(boots(&t), vec![&boot1[..], &boot2[..]]);
+        assert_eq!(boots(&pre), vec![&pre[..1], &pre[1..]]);
+        assert!(boots(&[]).is_empty());
         let p = progress(store, None).await.unwrap();
         assert_eq!(
             (p[0].stage, p[0].started_ms, p[0].phoned_home_after_ms),

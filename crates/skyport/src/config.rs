@@ -56,6 +56,20 @@ pub struct ServeArgs {
     /// comma-separated.
     #[arg(long, env = "SKYPORT_AUTH_AUDIENCE")]
     pub auth_audience: Option<String>,
+    /// The console signs people in through this OAuth 2 authorization server (authorization
+    /// code with PKCE) instead of a pasted token; with --console-client-id and
+    /// --console-redirect-uri.
+    #[arg(long, env = "SKYPORT_CONSOLE_AUTH_URL")]
+    pub console_auth_url: Option<String>,
+    /// The console's public OAuth client at --console-auth-url.
+    #[arg(long, env = "SKYPORT_CONSOLE_CLIENT_ID")]
+    pub console_client_id: Option<String>,
+    /// The console's callback, `<public URL>/console/callback`, registered with the client.
+    #[arg(long, env = "SKYPORT_CONSOLE_REDIRECT_URI")]
+    pub console_redirect_uri: Option<String>,
+    /// OAuth scopes the console asks for [default: openid skyport/read skyport/write skyport/admin].
+    #[arg(long, env = "SKYPORT_CONSOLE_SCOPE")]
+    pub console_scope: Option<String>,
 }
 
 /// The file form; unknown keys are an error so a typo cannot silently fall back to a default.
@@ -73,6 +87,10 @@ struct ServeFile {
     auth_jwks_url: Option<String>,
     auth_issuer: Option<String>,
     auth_audience: Option<String>,
+    console_auth_url: Option<String>,
+    console_client_id: Option<String>,
+    console_redirect_uri: Option<String>,
+    console_scope: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +102,8 @@ pub struct ServeConfig {
     pub cloud_init_url: String,
     pub boot_retry_delay: u32,
     pub auth: AuthConfig,
+    /// How the console signs people in through an authorization server, if it does.
+    pub console: Option<skyport_console::OAuthClient>,
 }
 
 /// A base URL nodes will be sent to: http(s), no whitespace or characters iPXE would interpret.
@@ -139,8 +159,22 @@ impl ServeConfig {
                 jwks_url: file.auth_jwks_url,
             })
             .resolve(AuthMode::Local)?;
+        let console = skyport_console::ConsoleSettings {
+            auth_url: args.console_auth_url.clone(),
+            client_id: args.console_client_id.clone(),
+            redirect_uri: args.console_redirect_uri.clone(),
+            scope: args.console_scope.clone(),
+        }
+        .or(skyport_console::ConsoleSettings {
+            auth_url: file.console_auth_url,
+            client_id: file.console_client_id,
+            redirect_uri: file.console_redirect_uri,
+            scope: file.console_scope,
+        })
+        .resolve()?;
         Ok(ServeConfig {
             auth,
+            console,
             listen,
             data: args
                 .data

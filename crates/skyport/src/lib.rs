@@ -71,6 +71,26 @@ pub fn api(
     skyport_auth::auth_layer(routes, SERVICES, auth)
 }
 
+/// The operator console over `store` (mount it beside [`api`]: its pages check their own
+/// session, signed in as `auth` verifies API tokens, through `oauth` when given).
+pub fn console(
+    store: Arc<dyn Store>,
+    settings: skyport_ipxe::Settings,
+    blobs: Arc<skyport_images::FsBlobs>,
+    auth: &skyport_auth::AuthLayer,
+    oauth: Option<skyport_console::OAuthClient>,
+) -> Router {
+    let images = skyport_images::ImageService::new(store.clone(), blobs);
+    let boot = skyport_boot::BootService::new(store.clone(), settings).with_images(images);
+    skyport_console::Console::new(
+        store,
+        boot,
+        skyport_console::Place::Local,
+        skyport_console::sign_in(auth, oauth),
+    )
+    .router()
+}
+
 /// The local server's endpoint history: queued, and written by a task in `tasks` that writes
 /// what is still queued once `cancel` is cancelled. Booting nodes then never wait for the
 /// embedded store's single writer (a bulk POST can hold it for seconds).

@@ -90,6 +90,13 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         skyport_inventory::scn::DeliveryOptions::default(),
     )?;
     background.spawn(delivery.run(std::time::Duration::from_secs(1), cancel.clone()));
+    let console = skyport::console(
+        store.clone(),
+        settings.clone(),
+        blobs.clone(),
+        &auth,
+        cfg.console.clone(),
+    );
     let mut routes = skyport::api(
         store.clone(),
         settings,
@@ -99,6 +106,7 @@ pub async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         auth,
         Some(history.clone()),
     );
+    routes = routes.merge(console);
     if let Some(issuer) = local_issuer {
         routes = routes.merge(skyport_sites::token::router(store, issuer));
     }

@@ -173,6 +173,16 @@ impl NodeService {
         }))
     }
 
+    /// What the agent serves from (the console reads it too).
+    pub fn site(&self) -> &Site {
+        &self.site
+    }
+
+    /// This site's name.
+    pub fn site_name(&self) -> &str {
+        &self.opts.site
+    }
+
     /// Where nodes are served (the bound address, also when the configured port was 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
