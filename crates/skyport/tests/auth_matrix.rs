@@ -270,6 +270,15 @@ const ROUTES: &[(&str, &str, Req)] = &[
     ("GET",    "/power-control/v1/health", Public),
     ("GET",    "/edge/v1/jobs", Agent),
     ("POST",   "/edge/v1/jobs/results", Agent),
+    // the operator console: anonymous to the API's layer, since a browser sends its session
+    // as a cookie, which the pages check themselves (tests/tests/console.rs signs in)
+    ("GET",    "/console", Public),
+    ("GET",    "/console/boots", Public),
+    ("GET",    "/console/boots/live", Public),
+    ("GET",    "/console/assets/console.js", Public),
+    ("GET",    "/console/nodes/x1c0s0b0n0", Public),
+    ("POST",   "/console/nodes/x1c0s0b0n0/power", Public),
+    ("POST",   "/console/login", Public),
 ];
 
 fn now() -> u64 {
@@ -337,15 +346,25 @@ async fn every_route_times_every_token() {
     registry.assign("east", "x1c0").await.unwrap();
     // Nothing here serves cloud-init: its advertised URL is never called.
     let cloud_init = "http://127.0.0.1:1/cloud-init".to_string();
+    let auth = Some(Arc::new(jwks));
+    // Mounted as `skyport serve` mounts it: the APIs, and the console beside them.
+    let console = skyport::console(
+        store.clone(),
+        skyport_ipxe::Settings::default(),
+        blobs.clone(),
+        &auth,
+        None,
+    );
     let app = skyport::api(
         store,
         skyport_ipxe::Settings::default(),
         blobs,
         cloud_init,
         Arc::new(skyport_sites::LocalCredentials::new(None)),
-        Some(Arc::new(jwks)),
+        auth,
         None,
-    );
+    )
+    .merge(console);
 
     let mint = |scopes: &[&str]| {
         issuer
@@ -520,9 +539,10 @@ fn specificity(
 }
 
 /// The services' access declarations and the deployed gateway agree: every route a service
-/// declares anonymous (what a booting node asks for) skips the gateway's authorizer, or nodes
-/// could not boot from the cloud; and every route that skips it is one a node or an edge agent
-/// (whose tokens the function verifies itself) calls.
+/// declares anonymous (what a booting node asks for, and the console's pages, which check a
+/// session cookie) skips the gateway's authorizer, or nodes could not boot from the cloud; and
+/// every route that skips it is one a node, an edge agent (whose tokens the function verifies
+/// itself) or a browser on the console calls.
 #[test]
 fn the_gateway_lets_through_exactly_the_routes_nodes_and_agents_call() {
     let gateway = gateway_routes();

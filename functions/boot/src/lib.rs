@@ -68,19 +68,35 @@ pub fn settings_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Sett
 /// queued accesses would wait frozen and be lost with the environment, and nothing here needs
 /// the queue, since the single `UpdateItem` of one history item waits for no other writer (the
 /// stall behind bulk writes is the embedded store's single writer).
+///
+/// The operator console (`/console`) is served here too: its pages are rendered from the same
+/// table on every request, so they need a function, not static files in S3, and this one
+/// already renders the exact boot scripts the node page shows; a function of its own would be
+/// one more artifact to build and one more cold start. `console` is its OAuth client (Cognito's
+/// hosted UI); without one it takes pasted tokens.
 pub fn app(
     store: Arc<dyn Store>,
     settings: Settings,
     images: Option<skyport_images::ImageService>,
     auth: skyport_auth::AuthLayer,
+    console: Option<skyport_console::OAuthClient>,
 ) -> tower_http::normalize_path::NormalizePath<axum::Router> {
-    let mut svc = BootService::new(store, settings);
+    let mut svc = BootService::new(store.clone(), settings);
     if let Some(i) = images {
         svc = svc.with_images(i);
     }
-    skyport_http::app(skyport_auth::auth_layer(
-        skyport_boot::router(svc),
-        &[skyport_boot::access],
-        auth,
-    ))
+    let console = skyport_console::Console::new(
+        store,
+        svc.clone(),
+        skyport_console::Place::Cloud,
+        skyport_console::sign_in(&auth, console),
+    );
+    skyport_http::app(
+        skyport_auth::auth_layer(
+            skyport_boot::router(svc),
+            &[skyport_boot::access, skyport_console::access],
+            auth,
+        )
+        .merge(console.router()),
+    )
 }

@@ -25,5 +25,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         Err(_) => None,
     };
     let auth = cfg.auth_layer(&store);
-    lambda_http::run(skyport_fn_boot::app(store, settings, images, auth)).await
+    let console = skyport_console::ConsoleSettings::from_lookup(&env).resolve()?;
+    lambda_http::run(skyport_fn_boot::app(store, settings, images, auth, console)).await
 }
