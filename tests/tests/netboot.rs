@@ -12,12 +12,16 @@
 //!
 //! The last test drives a VM the other way round, as an admin does: libvirt manages it,
 //! sushy-tools' emulator (OpenStack's, how Ironic and Metal3 test; nobody here wrote it) is its
-//! Redfish BMC, the agent discovers that BMC, and `skyport power reset --boot pxe` makes the VM
-//! network-boot from the agent.
+//! Redfish BMC, the agent discovers that BMC, and the admin, in the operator console in a real
+//! browser (headless Chromium), resets the node into a network boot, watches the job finish and
+//! the boot board until the VM phoned home, then, with the cloud stopped, opens the site's own
+//! console on the agent. Every page is checked with axe-core and screenshotted
+//! (`target/console-shots/netboot/`).
 //!
 //! Needs root (namespaces, taps), `ip`, qemu-system-x86_64, OVMF, Debian's `ipxe` binaries,
 //! dnsmasq, a static busybox, the cloud kernel with its virtio modules, libvirtd and
-//! sushy-tools with Debian's libvirt binding; `scripts/install-test-tools` installs them and
+//! sushy-tools with Debian's libvirt binding, Chromium, chromedriver and axe-core;
+//! `scripts/install-test-tools` installs them and
 //! prints their paths (`SKYPORT_NETBOOT_*`, `SKYPORT_OVMF_DIR`, `SKYPORT_IPXE_DIR`,
 //! `SKYPORT_SUSHY_VENV`), and CI runs it first. The power test owns the machine's libvirtd for
 //! its duration (the daemon's socket is system-wide): it stops one left running.
@@ -28,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use skyport_e2e::webdriver::{Browser, axe_source};
 use skyport_e2e::{Server, edge_bin};
 use skyport_testkit::free_port;
 
@@ -217,6 +222,18 @@ fn agent(
         .spawn()
         .unwrap();
     Proc(child)
+}
+
+/// A screenshot of the browser's page (`target/console-shots/netboot/<shot>.png`), and no
+/// WCAG 2 A/AA violation axe-core can find in it.
+async fn checked(b: &Browser, axe: &str, shot: &str) {
+    b.screenshot(shot).await.unwrap();
+    let v = b.accessibility(axe).await.unwrap();
+    assert!(
+        v.is_empty(),
+        "{shot}: accessibility violations:\n{}",
+        v.join("\n")
+    );
 }
 
 fn tail(p: &Path) -> String {
@@ -1042,7 +1059,7 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
     assert_eq!(lv.state(), "shut off");
     let _bmc = sushy(&net, dir.path(), &uuid, 8000);
 
-    let (_cloud, api, [k, i], token) = cloud(&net, dir.path(), &[]).await;
+    let (cloud_server, api, [k, i], token) = cloud(&net, dir.path(), &[]).await;
     api.send(api.h.post(format!("{}/boot/v1/bootparameters", api.root)).json(
         &serde_json::json!({"hosts": [XNAME], "kernel": format!("image:{k}"),
             "initrd": format!("image:{i}"), "params": format!("console=ttyS0 panic=-1 {XNAME}.marker=1")}),
@@ -1056,6 +1073,7 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
         format!(
             "subnets = [\"127.0.0.1\"]\nports = [8000]\nscheme = \"http\"\nsite_map = \"{}\"\n\
              bmc_user = \"admin\"\ninterval = 3600\njobs_poll_interval = 0.5\n\
+             site = \"lab\"\nconsole_listen = \"0.0.0.0:8081\"\n\
              dhcp_mode = \"authoritative\"\n\n[[dhcp_subnets]]\nnetwork = \"10.77.0.0/24\"\n\
              range = \"10.77.0.100-10.77.0.150\"\nrouter = \"10.77.0.1\"\n",
             site_map.display()
@@ -1102,25 +1120,117 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
 
-    // "Reimage": one command, as an admin types it.
-    let admin = api.token.clone();
-    let root = api.root.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        skyport_e2e::skyport(
-            &[
-                "power", "reset", XNAME, "--boot", "pxe", "--wait", "-o", "json", "--url", &root,
-            ],
-            &admin,
-        )
-    })
-    .await
-    .unwrap();
-    let job: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // "Reimage", as an admin does it in the console (`skyport power reset --boot pxe` is the
+    // same job; tests/tests/power.rs drives the command): sign in, open the node, reset it
+    // into a network boot, confirm, and watch the job finish.
+    let shots = skyport_testkit::repo_root().join("target/console-shots/netboot");
+    let axe = axe_source().unwrap();
+    let b = Browser::start(&shots).await.unwrap();
+    let r = &api.root;
+    b.goto(&format!("{r}/console/nodes/{XNAME}")).await.unwrap();
+    b.wait_for("input#token", Duration::from_secs(10))
+        .await
+        .unwrap();
+    b.type_into("input#token", &api.token).await.unwrap();
+    b.click("form[action='/console/login'] button")
+        .await
+        .unwrap();
+    b.wait_for("a.button[href$='op=reset-pxe']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    b.click("a.button[href$='op=reset-pxe']").await.unwrap();
+    b.wait_for("button.danger", Duration::from_secs(10))
+        .await
+        .unwrap();
+    b.click("button.danger").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let state = b
+            .text(".job[data-state]")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if state == "done" {
+            break;
+        }
+        assert!(
+            !["failed", "expired"].contains(&state.as_str()) && Instant::now() < deadline,
+            "the console's reset job is {state:?}:\n{}\n{}",
+            b.text("main").await.unwrap().unwrap_or_default(),
+            tail(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    checked(&b, &axe, "job-done").await;
+    let id = b
+        .url()
+        .await
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let job: serde_json::Value = api
+        .h
+        .get(format!("{r}/power/v1/jobs/{id}"))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(job["state"], "done", "{job:#}\n{}", tail(&log));
     assert_eq!(job["tasks"][0]["power"], "On", "{job:#}");
+    assert_eq!(job["action"]["boot"], "pxe", "{job:#}");
+
+    // The boot board, watched until the VM's cell says it phoned home: it passes through the
+    // stages the agent reports on its way.
+    b.goto(&format!("{r}/console/boots")).await.unwrap();
+    let cell = format!(".cells a[data-node='{XNAME}']");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let stage = b
+            .execute(&format!(
+                "const e = document.querySelector(\"{cell}\"); return e ? e.dataset.stage : null;"
+            ))
+            .await
+            .unwrap();
+        if let Some(st) = stage.as_str()
+            && seen.last().map(String::as_str) != Some(st)
+        {
+            seen.push(st.to_string());
+        }
+        if seen.last().map(String::as_str) == Some("phone_home") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the board never showed {XNAME} phoned home (saw {seen:?}); console:\n{}\nagent log:\n{}",
+            std::fs::read_to_string(&console).unwrap_or_default(),
+            tail(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("the cloud's board showed {XNAME} at: {}", seen.join(" → "));
+    assert!(seen.len() >= 2, "the board jumped straight to {seen:?}");
+    checked(&b, &axe, "board-vm").await;
+    b.click(&cell).await.unwrap();
+    b.wait_for("table.timeline", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let timeline = b.text("table.timeline").await.unwrap().unwrap();
+    for want in ["lease", "boot script", "kernel", "phoned home"] {
+        assert!(
+            timeline.contains(want),
+            "the node's timeline lacks {want}:\n{timeline}"
+        );
+    }
+    checked(&b, &axe, "node-vm").await;
 
     // The VM really powered on, network-booted from the agent and printed its command line.
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let text = loop {
         let text = std::fs::read_to_string(&console).unwrap_or_default();
         if text.contains("SKYPORT-PHONED-HOME: ") || lv.state() == "shut off" {
@@ -1133,6 +1243,51 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+
+    // The cloud goes away; the site's own console still shows its board, from the agent's
+    // copy (read-only: no admin token configured).
+    drop(cloud_server);
+    let edge_console = format!("http://{}:8081", net.agent_up);
+    b.goto(&format!("{edge_console}/console/boots"))
+        .await
+        .unwrap();
+    b.wait_for(
+        &format!("{cell}[data-stage='phone_home']"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let place = b.text(".place").await.unwrap().unwrap();
+    assert_eq!(place, "edge site lab");
+    assert!(
+        b.text("main .note")
+            .await
+            .unwrap()
+            .unwrap()
+            .starts_with("Read-only")
+    );
+    checked(&b, &axe, "edge-board").await;
+    b.click(&cell).await.unwrap();
+    let timeline = b
+        .wait_for("table.timeline", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(timeline.contains("phoned home"), "{timeline}");
+    assert!(
+        b.text("main")
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("Power state and actions are the cloud's")
+    );
+    checked(&b, &axe, "edge-node").await;
+    b.goto(&format!("{edge_console}/console/sites"))
+        .await
+        .unwrap();
+    let sites = b.text("main table").await.unwrap().unwrap();
+    assert!(sites.contains("lab"), "{sites}");
+    checked(&b, &axe, "edge-sites").await;
+    drop(b);
     let node = Node {
         xname: XNAME,
         nid,

@@ -191,7 +191,7 @@ pub fn boots(scope: &Scope, board: &Board, now_s: i64) -> Markup {
 pub fn board_live(b: &Board, now_s: i64) -> Markup {
     html! {
         p.summary {
-            strong { (b.nodes) } " nodes · "
+            strong { (b.nodes) } @if b.nodes == 1 { " node · " } @else { " nodes · " }
             strong { (b.phoned_home) } " phoned home · "
             strong.warn-text { (b.stuck) } " stuck (silent " (ago(b.stuck_after_s)) ") · "
             strong { (b.failed) } " failed · as of " (when(now_s))
@@ -409,6 +409,9 @@ pub fn node(n: &NodePage, viewer: &Viewer) -> Markup {
         }
         section aria-labelledby="power" {
             h2 id="power" { "Power" }
+            @if !n.can_power {
+                p { "Power state and actions are the cloud's: open this node in the cloud's console." }
+            } @else {
             @match &n.power {
                 Some((state, at, err)) => p {
                     "Last reported " strong { (state) } " at " (when(*at)) "."
@@ -416,9 +419,7 @@ pub fn node(n: &NodePage, viewer: &Viewer) -> Markup {
                 },
                 None => p { "No power state reported yet." },
             }
-            @if !n.can_power {
-                p { "Power actions are taken through the cloud's console." }
-            } @else if viewer.level >= Level::Write && c.is_some() {
+            @if viewer.level >= Level::Write && c.is_some() {
                 ul.actions {
                     @for (op, label, _) in POWER_ACTIONS {
                         li { a.button href=(format!("{}/power?op={op}", node_href(&n.node))) { (label) "…" } }
@@ -426,6 +427,7 @@ pub fn node(n: &NodePage, viewer: &Viewer) -> Markup {
                 }
             } @else if c.is_some() {
                 p { "Your sign-in may only read: power actions need skyport/write." }
+            }
             }
         }
         @if n.can_power {

@@ -135,6 +135,10 @@ pub async fn run(g: &Global, a: &UpArgs) -> anyhow::Result<()> {
     );
     println!("  Edge agent:  {node_url}  (nodes: {node_url}/boot/v1/bootscript?mac=${{net0/mac}})");
     println!(
+        "  Console:     {api}/console  (sign in with a token: skyport token --scope admin --data {})",
+        a.data.display()
+    );
+    println!(
         "  CLI profile: {profile_name:?} with an admin token, in {}",
         cli_config.display()
     );
