@@ -15,6 +15,7 @@ use anyhow::{Context, bail};
 mod bootstorm;
 mod bootwrite;
 mod coldstart;
+mod console;
 mod contention;
 mod discovery;
 mod power;
@@ -48,6 +49,15 @@ enum Cmd {
         /// Also count DynamoDB calls against DynamoDB Local.
         #[arg(long)]
         dynamodb: bool,
+    },
+    /// Console: the boot board's live fragment of a large installation against the JSON
+    /// status route over the same records.
+    Console {
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        /// Requests per route.
+        #[arg(long, default_value_t = 50)]
+        requests: usize,
     },
     /// Cold start of the Lambda binaries against a hello-world (build them first, see --help).
     Coldstart {
@@ -732,6 +742,12 @@ async fn main() -> anyhow::Result<()> {
                 agent,
             })
             .await?;
+        }
+        Cmd::Console { nodes, requests } => {
+            if !(1..=1_000_000).contains(&nodes) || requests == 0 {
+                anyhow::bail!("--nodes must be 1-1,000,000 and --requests positive");
+            }
+            console::run(nodes, requests).await?;
         }
         Cmd::Coldstart { runs } => {
             if runs == 0 {

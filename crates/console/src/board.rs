@@ -60,7 +60,10 @@ pub struct Board {
     pub failed: usize,
     pub phoned_home: usize,
     pub stuck_after_s: i64,
+    /// The cells shown, at most [`MAX_CELLS`], in board order.
     pub cells: Vec<Cell>,
+    /// Nodes left off the board beyond [`MAX_CELLS`] (counted above, not drawn).
+    pub hidden: usize,
     /// Boots that phoned home, by how long they took: (label, count).
     pub histogram: Vec<(&'static str, usize)>,
     pub durations: Option<flight::Durations>,
@@ -76,9 +79,14 @@ const BINS: [(i64, &str); 6] = [
     (i64::MAX, "10 min or more"),
 ];
 
+/// Most cells drawn: a board refreshes every two seconds, and a Lambda answer is at most 6 MB,
+/// so a page stays a few hundred KB however large the installation (about 200 bytes a cell).
+/// Stuck and failed nodes come first, so they are never the ones left off.
+pub const MAX_CELLS: usize = 2000;
+
 /// The board of `nodes` at `now_ms`: a node short of phone-home silent for `stuck_after_s` is
-/// stuck.
-pub fn board(nodes: &[Progress], now_ms: i64, stuck_after_s: i64) -> Board {
+/// stuck; at most `max_cells` cells are drawn.
+pub fn board(nodes: &[Progress], now_ms: i64, stuck_after_s: i64, max_cells: usize) -> Board {
     let status = flight::status(nodes, now_ms, stuck_after_s);
     let counts = Stage::ALL
         .iter()
@@ -111,6 +119,10 @@ pub fn board(nodes: &[Progress], now_ms: i64, stuck_after_s: i64) -> Board {
             })
             .then_with(|| natural(&a.node, &b.node))
     });
+    let stuck = cells.iter().filter(|c| c.stuck).count();
+    let failed = cells.iter().filter(|c| c.failed).count();
+    let hidden = cells.len().saturating_sub(max_cells);
+    cells.truncate(max_cells);
     let mut histogram: Vec<(&'static str, usize)> = BINS.iter().map(|(_, l)| (*l, 0)).collect();
     for ms in nodes.iter().filter_map(|p| p.phoned_home_after_ms) {
         let s = ms / 1000;
@@ -121,11 +133,12 @@ pub fn board(nodes: &[Progress], now_ms: i64, stuck_after_s: i64) -> Board {
     Board {
         nodes: nodes.len(),
         counts,
-        stuck: cells.iter().filter(|c| c.stuck).count(),
-        failed: cells.iter().filter(|c| c.failed).count(),
+        stuck,
+        failed,
         phoned_home: status.phoned_home,
         stuck_after_s,
         cells,
+        hidden,
         histogram,
         durations: status.time_to_phone_home_s,
     }
@@ -206,7 +219,7 @@ mod tests {
                 Some(700_000),
             ),
         ];
-        let b = board(&nodes, now, 300);
+        let b = board(&nodes, now, 300, MAX_CELLS);
         let order: Vec<&str> = b.cells.iter().map(|c| c.node.as_str()).collect();
         assert_eq!(
             order,
@@ -230,6 +243,18 @@ mod tests {
         assert_eq!(b.histogram[1], ("30 s to 1 min", 1));
         assert_eq!(b.histogram[5], ("10 min or more", 1));
         assert_eq!(b.histogram.iter().map(|(_, n)| n).sum::<usize>(), 2);
+        // A capped board draws the stuck and failed first and counts every node.
+        let capped = board(&nodes, now, 300, 3);
+        assert_eq!(capped.cells, b.cells[..3]);
+        assert_eq!(
+            (
+                capped.hidden,
+                capped.nodes,
+                capped.stuck,
+                capped.phoned_home
+            ),
+            (4, 7, 2, 2)
+        );
     }
 
     #[test]
@@ -258,7 +283,7 @@ mod tests {
 
     #[test]
     fn an_empty_board_has_every_stage_at_zero() {
-        let b = board(&[], 0, 300);
+        let b = board(&[], 0, 300, MAX_CELLS);
         assert_eq!(b.nodes, 0);
         assert!(b.counts.iter().all(|(_, n)| *n == 0));
         assert!(b.durations.is_none());

@@ -223,6 +223,9 @@ pub fn board_live(b: &Board, now_s: i64) -> Markup {
                 }
             }
         }
+        @if b.hidden > 0 {
+            p.note { (b.hidden) " more nodes are not drawn (stuck and failed ones always are): choose a site or a group to see them." }
+        }
         h2 { "Time to phone home" }
         @if let Some(d) = &b.durations {
             p { (d.count) " boots: median " (format!("{:.0}", d.p50)) " s, 90th percentile "

@@ -1,6 +1,5 @@
 //! The boot board and its live fragment.
 
-
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -38,7 +37,12 @@ impl Console {
             let m: std::collections::HashSet<&str> = m.iter().map(String::as_str).collect();
             nodes.retain(|p| m.contains(p.node.as_str()));
         }
-        Ok(board::board(&nodes, now_ms(), flight::STUCK_AFTER_S))
+        Ok(board::board(
+            &nodes,
+            now_ms(),
+            flight::STUCK_AFTER_S,
+            board::MAX_CELLS,
+        ))
     }
 
     async fn scopes(&self) -> (Vec<String>, Vec<String>) {

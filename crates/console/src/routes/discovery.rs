@@ -1,7 +1,6 @@
 //! The Discovery page: BMCs and their last discovery, discovery again, and an edge's queued
 //! results with their retry.
 
-
 use axum::extract::{Form, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};

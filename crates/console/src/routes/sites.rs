@@ -1,6 +1,5 @@
 //! The Sites page: each site's agent as it last reported (at an edge: the agent itself).
 
-
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
