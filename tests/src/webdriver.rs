@@ -190,6 +190,25 @@ impl Browser {
         }
     }
 
+    /// Waits until the first element matching `css` says `want` (after a click, the old page
+    /// may still be the one shown for a moment).
+    pub async fn wait_text(&self, css: &str, want: &str, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.text(css).await?;
+            if got.as_deref() == Some(want) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{css:?} says {got:?}, not {want:?}, within {within:?} on {}",
+                    self.url().await?
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Writes a PNG of the window to `<shots>/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         use base64::Engine;

@@ -259,8 +259,9 @@ async fn the_console_shows_a_boot_storm_and_acts_only_with_write() {
     b.click(".cells a[data-node='x1000c0s9b0n0']")
         .await
         .unwrap();
-    let h1 = b.wait_for("h1", Duration::from_secs(10)).await.unwrap();
-    assert_eq!(h1, "Node x1000c0s9b0n0");
+    b.wait_text("h1", "Node x1000c0s9b0n0", Duration::from_secs(10))
+        .await
+        .unwrap();
     let main = b.text("main").await.unwrap().unwrap();
     for want in [
         "02:00:00:10:00:09",
@@ -286,8 +287,9 @@ async fn the_console_shows_a_boot_storm_and_acts_only_with_write() {
         .await
         .unwrap();
     b.click("button.danger").await.unwrap();
-    let h1 = b.wait_for("h1", Duration::from_secs(10)).await.unwrap();
-    assert_eq!(h1, "Forbidden");
+    b.wait_text("h1", "Forbidden", Duration::from_secs(10))
+        .await
+        .unwrap();
 
     // Sites and discovery.
     b.goto(&format!("{r}/console/sites")).await.unwrap();
@@ -315,8 +317,13 @@ async fn the_console_shows_a_boot_storm_and_acts_only_with_write() {
         .await
         .unwrap();
     b.click("a.button[href$='op=reset-pxe']").await.unwrap();
-    let h1 = b.wait_for("h1", Duration::from_secs(10)).await.unwrap();
-    assert_eq!(h1, "Reset and network-boot x1000c0s9b0n0?");
+    b.wait_text(
+        "h1",
+        "Reset and network-boot x1000c0s9b0n0?",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     checked(&b, &axe, "confirm").await;
     b.click("button.danger").await.unwrap();
     let state = b
