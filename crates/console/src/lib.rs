@@ -188,6 +188,7 @@ impl Console {
             viewer,
             place: &place,
             read_only: viewer.is_some_and(|v| self.read_only(v)),
+            sign_in_offered: matches!(self.sign_in, SignIn::EdgeAdmin(Some(_))),
         };
         html(StatusCode::OK, pages::page(&frame, body))
     }

@@ -30,6 +30,8 @@ pub struct Frame<'a> {
     pub place: &'a str,
     /// Whether this console can only show (an edge agent without its admin token).
     pub read_only: bool,
+    /// Whether signing in would give more (an edge agent with an admin token).
+    pub sign_in_offered: bool,
 }
 
 pub fn page(f: &Frame, body: Markup) -> Markup {
@@ -71,7 +73,7 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                                     input type="hidden" name="csrf" value=(v.csrf);
                                     button type="submit" { "Sign out" }
                                 }
-                            } @else if f.read_only {
+                            } @else if f.read_only && f.sign_in_offered {
                                 a href="/console/login" { "Admin sign-in" }
                             }
                         }
@@ -79,7 +81,10 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                 }
                 main id="main" {
                     @if f.read_only {
-                        p.note { "Read-only: this is a site's agent. Sign in with its admin token to act." }
+                        p.note {
+                            "Read-only: this is a site's agent."
+                            @if f.sign_in_offered { " Sign in with its admin token to act." }
+                        }
                     }
                     (body)
                 }

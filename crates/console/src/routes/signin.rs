@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use skyport_http::ApiError;
 
-use crate::Console;
 use crate::pages::{self, Nav};
 use crate::session::{self, Level, Refused, SignIn};
+use crate::{Console, Place};
 
 #[derive(Deserialize)]
 pub(crate) struct LoginQuery {
@@ -35,6 +35,7 @@ pub(crate) fn safe_next(next: &str) -> &str {
 }
 
 pub(crate) const TOKEN_HINT: &str = "A token from <code>skyport token --scope read</code> (or write, admin) on the server's machine.";
+pub(crate) const CLOUD_HINT: &str = "An access token of this API: the one <code>skyport login</code> stores (deploy with <code>ConsoleUrl</code> to sign in through the hosted UI instead).";
 pub(crate) const EDGE_HINT: &str =
     "The agent's admin token (its <code>console_admin_token_file</code>).";
 
@@ -55,6 +56,7 @@ pub(crate) async fn login_page(State(c): State<Console>, Query(q): Query<LoginQu
         }
         SignIn::EdgeAdmin(Some(_)) => (false, EDGE_HINT),
         SignIn::Off => return Redirect::to(next).into_response(),
+        SignIn::Token(_) if matches!(c.place, Place::Cloud) => (false, CLOUD_HINT),
         SignIn::Token(_) => (false, TOKEN_HINT),
     };
     // What the message says is shown as text (escaped), never as markup.
