@@ -105,18 +105,12 @@ pub fn board(nodes: &[Progress], now_ms: i64, stuck_after_s: i64, max_cells: usi
             }
         })
         .collect();
-    // Stuck first (longest silent first), then failed, then the least advanced; names last, so
+    // Stuck first, longest silent first; then failed; then the least advanced; names last, so
     // a cell does not jump around between refreshes when nothing changed.
     cells.sort_by(|a, b| {
-        (!a.stuck, !a.failed, a.stage)
-            .cmp(&(!b.stuck, !b.failed, b.stage))
-            .then_with(|| {
-                if a.stuck {
-                    b.silent_s.cmp(&a.silent_s)
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            })
+        let silence = |c: &Cell| std::cmp::Reverse(if c.stuck { c.silent_s } else { 0 });
+        (!a.stuck, silence(a), !a.failed, a.stage)
+            .cmp(&(!b.stuck, silence(b), !b.failed, b.stage))
             .then_with(|| natural(&a.node, &b.node))
     });
     let stuck = cells.iter().filter(|c| c.stuck).count();
@@ -243,6 +237,19 @@ mod tests {
         assert_eq!(b.histogram[1], ("30 s to 1 min", 1));
         assert_eq!(b.histogram[5], ("10 min or more", 1));
         assert_eq!(b.histogram.iter().map(|(_, n)| n).sum::<usize>(), 2);
+        // Among stuck nodes the longest silent comes first, whatever its stage.
+        let two = [
+            p("x1c0s0b0n0", Stage::DhcpAck, now - 310_000, false, None),
+            p(
+                "x1c0s1b0n0",
+                Stage::Kernel,
+                now - 3 * 86_400_000,
+                false,
+                None,
+            ),
+        ];
+        let b2 = board(&two, now, 300, MAX_CELLS);
+        assert_eq!(b2.cells[0].node, "x1c0s1b0n0");
         // A capped board draws the stuck and failed first and counts every node.
         let capped = board(&nodes, now, 300, 3);
         assert_eq!(capped.cells, b.cells[..3]);

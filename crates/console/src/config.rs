@@ -76,8 +76,14 @@ impl ConsoleSettings {
                 ));
             }
         };
+        let (url, cb) = (url.trim().to_string(), cb.trim().to_string());
         for (name, value) in [(ENV_AUTH_URL, &url), (ENV_REDIRECT_URI, &cb)] {
-            if !(value.starts_with("https://") || value.starts_with("http://")) {
+            // It goes into a Location header: a URL as is, nothing a header cannot carry.
+            let plain = value.bytes().all(|b| b.is_ascii_graphic());
+            if !plain
+                || value.parse::<axum::http::Uri>().is_err()
+                || !(value.starts_with("https://") || value.starts_with("http://"))
+            {
                 return Err(ConsoleConfigError::Url {
                     name,
                     value: value.clone(),
@@ -142,6 +148,20 @@ mod tests {
         assert_eq!(
             wrong.resolve(),
             Err(ConsoleConfigError::Callback(ENV_REDIRECT_URI))
+        );
+        // A value that a Location header could not carry is refused at start-up.
+        let bad = ConsoleSettings {
+            auth_url: Some("https://x.example/a b".into()),
+            ..ConsoleSettings::from_lookup(&env)
+        };
+        assert!(matches!(bad.resolve(), Err(ConsoleConfigError::Url { .. })));
+        let trailing = ConsoleSettings {
+            auth_url: Some("https://x.example\n".into()),
+            ..ConsoleSettings::from_lookup(&env)
+        };
+        assert_eq!(
+            trailing.resolve().unwrap().unwrap().auth_url,
+            "https://x.example"
         );
     }
 }

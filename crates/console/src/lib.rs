@@ -217,7 +217,8 @@ impl Console {
                 let mut q = form_urlencoded::Serializer::new(String::new());
                 q.append_pair("next", path);
                 if !msg.is_empty() {
-                    q.append_pair("message", &msg);
+                    tracing::info!(reason = %msg, "console session refused");
+                    q.append_pair("message", "ended");
                 }
                 Err(Redirect::to(&format!("/console/login?{}", q.finish())).into_response())
             }
@@ -257,11 +258,12 @@ impl Console {
         Ok(v)
     }
 
+    /// Whether cookies are marked `Secure`: in the cloud always (API Gateway speaks only HTTPS,
+    /// and a cookie sent once over plain HTTP would give the token away), elsewhere when the
+    /// console's own callback is HTTPS.
     fn secure(&self) -> bool {
-        match &self.sign_in {
-            SignIn::OAuth(_, c) => c.redirect_uri.starts_with("https://"),
-            _ => false,
-        }
+        matches!(self.place, Place::Cloud)
+            || matches!(&self.sign_in, SignIn::OAuth(_, c) if c.redirect_uri.starts_with("https://"))
     }
 }
 

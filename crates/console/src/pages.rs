@@ -441,9 +441,8 @@ pub fn node(n: &NodePage, viewer: &Viewer) -> Markup {
         @if n.can_power {
             section aria-labelledby="jobs" {
                 h2 id="jobs" { "Jobs" }
-                div data-live=(format!("{}/jobs", node_href(&n.node))) aria-live="polite" {
-                    (jobs(&n.jobs))
-                }
+                // Not refreshed live: finding a node's jobs reads them all; a job's own page is.
+                (jobs(&n.jobs))
             }
         }
         }

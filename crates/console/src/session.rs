@@ -134,6 +134,14 @@ pub fn csrf_for(session: &str) -> String {
     h.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// The session cookie of an edge agent's admin: derived from the admin token, so the token
+/// itself never sits in a browser (and a cookie sent to another port of the host gives away
+/// only this agent's session).
+pub fn edge_session(admin_token: &str) -> String {
+    let h = Sha256::digest(format!("skyport-edge-console-session\0{admin_token}").as_bytes());
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether two secrets are equal, in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
@@ -168,7 +176,8 @@ pub async fn viewer(sign_in: &SignIn, headers: &HeaderMap) -> Result<Viewer, Ref
             csrf: csrf_for(""),
         }),
         SignIn::EdgeAdmin(admin) => {
-            let is_admin = matches!((admin, &session), (Some(a), Some(s)) if same_secret(a, s));
+            let is_admin =
+                matches!((admin, &session), (Some(a), Some(s)) if same_secret(&edge_session(a), s));
             Ok(Viewer {
                 who: if is_admin {
                     "admin".into()

@@ -227,7 +227,7 @@ async fn a_callback_that_does_not_match_its_start_signs_nobody_in() {
     ] {
         let (s, cookies, loc, _) = call(&app, &uri, cookie).await;
         assert_eq!(s, StatusCode::SEE_OTHER);
-        assert!(loc.unwrap().starts_with("/console/login?message="));
+        assert!(loc.unwrap().ends_with("&message=timeout"));
         assert!(
             !cookies.iter().any(|c| c.starts_with("skyport_console=")),
             "{cookies:?}"
@@ -251,34 +251,77 @@ async fn a_callback_that_does_not_match_its_start_signs_nobody_in() {
     .await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     let loc = loc.unwrap();
-    assert!(loc.contains("invalid_grant"), "{loc}");
-    // The authorization server said no: shown, nothing set.
+    assert!(loc.ends_with("message=failed"), "{loc}");
+    // The authorization server said no: said, nothing set.
     let (_, cookies, loc, _) = call(&app, "/console/callback?error=access_denied", None).await;
-    assert!(loc.unwrap().contains("access_denied"));
+    let loc = loc.unwrap();
+    assert!(loc.ends_with("message=refused"), "{loc}");
     assert!(cookies.is_empty());
+    let (_, _, _, page) = call(&app, &loc, None).await;
+    assert!(page.contains("The sign-in was refused."), "{page}");
+    // The page says only its own words: a link cannot put text on it.
+    let (_, _, _, page) = call(
+        &app,
+        "/console/login?message=Paste+your+token+at+https://evil.example",
+        None,
+    )
+    .await;
+    assert!(
+        !page.contains("evil.example") && !page.contains("role=\"alert\""),
+        "{page}"
+    );
 }
 
 #[tokio::test]
-async fn a_token_without_a_skyport_scope_sees_nothing() {
+async fn a_token_without_a_skyport_scope_is_not_kept_and_anyone_can_sign_out() {
     let (_dir, app, e) = setup(&[]).await;
     let (_, cookies, loc, _) = call(&app, "/console/login/start", None).await;
     let (code, state) = authorize(&loc.unwrap(), &e);
-    let (_, cookies, _, _) = call(
+    let (_, cookies, loc, _) = call(
         &app,
         &format!("/console/callback?code={code}&state={state}"),
         Some(&cookie_pair(&cookies[0])),
     )
     .await;
-    let session = cookie_pair(
-        cookies
-            .iter()
-            .find(|c| c.starts_with("skyport_console="))
-            .unwrap(),
+    assert!(loc.unwrap().ends_with("message=no-scope"));
+    assert!(
+        !cookies.iter().any(|c| c.starts_with("skyport_console=")),
+        "{cookies:?}"
     );
+    // A session that grants nothing (here a token with no scope) still shows the reason, and
+    // signing out works without a valid session, from the console's own page only.
+    let t = e.issuer.mint("bob", &[], Duration::from_secs(60)).unwrap();
+    let session = format!("skyport_console={t}");
     let (s, _, _, body) = call(&app, "/console/boots", Some(&session)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(
         body.contains("holds no skyport/read, write or admin scope"),
         "{body}"
+    );
+    let out = |origin: &'static str| {
+        Request::post("/console/logout")
+            .header(header::HOST, "api.example")
+            .header(header::ORIGIN, origin)
+            .header(header::COOKIE, &session)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("csrf="))
+            .unwrap()
+    };
+    let r = app
+        .clone()
+        .oneshot(out("https://evil.example"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .clone()
+        .oneshot(out("https://api.example"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let gone = r.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        gone.starts_with("skyport_console=;") && gone.contains("Max-Age=0"),
+        "{gone}"
     );
 }

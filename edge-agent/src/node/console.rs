@@ -292,7 +292,10 @@ mod tests {
             body.contains("Retry all now") && !body.contains("Read-only"),
             "{body}"
         );
-        let csrf = skyport_console::session::csrf_for(ADMIN);
+        // The cookie is derived from the token, never the token itself.
+        assert!(!cookie.contains(ADMIN), "{cookie}");
+        let csrf =
+            skyport_console::session::csrf_for(&skyport_console::session::edge_session(ADMIN));
         // The form token must match the session, and the form come from this console.
         let (s, _, _) = call(
             &app,

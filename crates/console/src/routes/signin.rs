@@ -8,7 +8,7 @@ use serde::Deserialize;
 use skyport_http::ApiError;
 
 use crate::pages::{self, Nav};
-use crate::session::{self, Level, Refused, SignIn};
+use crate::session::{self, Refused, SignIn};
 use crate::{Console, Place};
 
 #[derive(Deserialize)]
@@ -39,6 +39,42 @@ pub(crate) const CLOUD_HINT: &str = "An access token of this API: the one <code>
 pub(crate) const EDGE_HINT: &str =
     "The agent's admin token (its <code>console_admin_token_file</code>).";
 
+/// What the sign-in page may say, by code: fixed texts, so a link cannot put its own words on
+/// the real sign-in page. Details go to the log.
+pub(crate) fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "signed-out" => "Signed out.",
+        "ended" => "Your session ended. Sign in again.",
+        "foreign" => "That sign-in did not come from this console's page.",
+        "not-a-token" => "That is not a token.",
+        "invalid" => "That token is not valid here.",
+        "not-admin" => "That is not this agent's admin token.",
+        "no-scope" => "Your account holds no skyport/read, write or admin scope.",
+        "unavailable" => "The token could not be checked now. Try again in a moment.",
+        "timeout" => "The sign-in took too long or started in another browser. Try again.",
+        "refused" => "The sign-in was refused.",
+        "failed" => "The sign-in could not be completed. Try again.",
+        _ => return None,
+    })
+}
+
+/// The sign-in page saying `code`, going back to `next` afterwards.
+pub(crate) fn again(code: &str, next: &str) -> Response {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("next", safe_next(next));
+    q.append_pair("message", code);
+    Redirect::to(&format!("/console/login?{}", q.finish())).into_response()
+}
+
+/// The code for a refused sign-in.
+fn refused_code(r: &Refused) -> &'static str {
+    match r {
+        Refused::SignIn(_) => "invalid",
+        Refused::Forbidden(_) => "no-scope",
+        Refused::Unavailable(_) => "unavailable",
+    }
+}
+
 pub(crate) async fn login_page(State(c): State<Console>, Query(q): Query<LoginQuery>) -> Response {
     let next = safe_next(&q.next);
     let (oauth, hint) = match &c.sign_in {
@@ -59,13 +95,12 @@ pub(crate) async fn login_page(State(c): State<Console>, Query(q): Query<LoginQu
         SignIn::Token(_) if matches!(c.place, Place::Cloud) => (false, CLOUD_HINT),
         SignIn::Token(_) => (false, TOKEN_HINT),
     };
-    // What the message says is shown as text (escaped), never as markup.
-    let msg: String = q.message.chars().take(300).collect();
+    let msg = notice(&q.message).unwrap_or("");
     c.render(
         "Sign in",
         Nav::None,
         None,
-        pages::login(&msg, oauth, next, hint),
+        pages::login(msg, oauth, next, hint),
     )
 }
 
@@ -82,39 +117,34 @@ pub(crate) async fn login_token(
     headers: HeaderMap,
     Form(f): Form<TokenForm>,
 ) -> Response {
-    let again = |msg: &str| {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        q.append_pair("next", safe_next(&f.next));
-        q.append_pair("message", msg);
-        Redirect::to(&format!("/console/login?{}", q.finish())).into_response()
-    };
     if !session::same_origin(&headers) {
-        return again("That sign-in did not come from this console's page.");
+        return again("foreign", &f.next);
     }
     let token = f.token.trim();
     if !session::cookie_safe(token) {
-        return again("That is not a token.");
+        return again("not-a-token", &f.next);
     }
     // Checked now, so a wrong token is said at once rather than on the next page.
+    let value = match &c.sign_in {
+        SignIn::EdgeAdmin(_) => session::edge_session(token),
+        _ => token.to_string(),
+    };
     let mut probe = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("{}={token}", session::COOKIE)) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{}={value}", session::COOKIE)) {
         probe.insert(header::COOKIE, v);
     }
     match session::viewer(&c.sign_in, &probe).await {
         Ok(v) if v.signed_in => {}
-        Ok(_) => return again("That is not this agent's admin token."),
-        Err(Refused::SignIn(m) | Refused::Forbidden(m) | Refused::Unavailable(m)) => {
-            return again(if m.is_empty() {
-                "That token is not valid here."
-            } else {
-                &m
-            });
+        Ok(_) => return again("not-admin", &f.next),
+        Err(r) => {
+            tracing::info!(refused = ?r, "console sign-in refused");
+            return again(refused_code(&r), &f.next);
         }
     }
     let mut r = Redirect::to(safe_next(&f.next)).into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        session::set_cookie(session::COOKIE, token, c.secure(), None),
+        session::set_cookie(session::COOKIE, &value, c.secure(), None),
     );
     r
 }
@@ -165,21 +195,17 @@ pub(crate) async fn callback(
     let SignIn::OAuth(_, client) = &c.sign_in else {
         return Redirect::to("/console/login").into_response();
     };
-    let again = |msg: &str| {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        q.append_pair("message", msg);
-        Redirect::to(&format!("/console/login?{}", q.finish())).into_response()
-    };
     if !q.error.is_empty() {
-        return again(&format!("The sign-in was refused: {}", q.error));
+        tracing::info!(error = %q.error, "console sign-in refused by the authorization server");
+        return again("refused", "");
     }
     let pkce = session::cookie(&headers, session::PKCE_COOKIE).unwrap_or_default();
     let mut parts = pkce.splitn(3, '.');
     let (Some(state), Some(verifier), next) = (parts.next(), parts.next(), parts.next()) else {
-        return again("The sign-in took too long or started in another browser. Try again.");
+        return again("timeout", "");
     };
     if q.code.is_empty() || !session::same_secret(state, &q.state) {
-        return again("The sign-in took too long or started in another browser. Try again.");
+        return again("timeout", "");
     }
     let next = next
         .and_then(|n| {
@@ -191,12 +217,24 @@ pub(crate) async fn callback(
         .unwrap_or_default();
     let token = match client.exchange(&q.code, verifier).await {
         Ok(t) if session::cookie_safe(&t) => t,
-        Ok(_) => return again("The authorization server sent a token this console cannot keep."),
+        Ok(_) => {
+            tracing::warn!("console sign-in: the token cannot be kept in a cookie");
+            return again("failed", &next);
+        }
         Err(e) => {
             tracing::warn!(error = %e, "console sign-in: code exchange failed");
-            return again(&format!("The sign-in could not be completed: {e}"));
+            return again("failed", &next);
         }
     };
+    // A token that grants nothing here is not kept: its holder could not even sign out.
+    let mut probe = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("{}={token}", session::COOKIE)) {
+        probe.insert(header::COOKIE, v);
+    }
+    if let Err(r) = session::viewer(&c.sign_in, &probe).await {
+        tracing::info!(refused = ?r, "console sign-in: token refused");
+        return again(refused_code(&r), &next);
+    }
     let mut r = Redirect::to(safe_next(&next)).into_response();
     let h = r.headers_mut();
     h.append(
@@ -219,15 +257,17 @@ pub(crate) struct CsrfForm {
 pub(crate) async fn logout(
     State(c): State<Console>,
     headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
+    Form(_): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = c
-        .actor(&headers, &f.csrf, Level::Read, "/console/boots")
-        .await
-    {
-        return r;
+    // Signing out needs no valid session (a token that expired or grants nothing must still be
+    // removable), only a form from this console's page.
+    if !session::same_origin(&headers) {
+        return c.fail(
+            None,
+            &ApiError::Forbidden("this form did not come from this console's own page".into()),
+        );
     }
-    let mut r = Redirect::to("/console/login?message=Signed+out.").into_response();
+    let mut r = Redirect::to("/console/login?message=signed-out").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
         session::set_cookie(session::COOKIE, "", c.secure(), None),
