@@ -132,7 +132,6 @@ impl Console {
             .route("/console/sites", get(routes::sites::sites))
             .route("/console/nodes/{node}", get(routes::node::node))
             .route("/console/nodes/{node}/boots", get(routes::node::node_boots))
-            .route("/console/nodes/{node}/jobs", get(routes::node::node_jobs))
             .route(
                 "/console/nodes/{node}/power",
                 get(routes::node::confirm_power).post(routes::node::power),

@@ -312,20 +312,6 @@ pub(crate) async fn node_boots(
     }
 }
 
-pub(crate) async fn node_jobs(
-    State(c): State<Console>,
-    headers: HeaderMap,
-    Path(node): Path<String>,
-) -> Response {
-    if let Err(r) = c.viewer(&headers, "/console/boots").await {
-        return r;
-    }
-    match async { c.node_jobs(&node_name(&node)?).await }.await {
-        Ok(j) => fragment(pages::jobs(&j)),
-        Err(e) => e.into_response(),
-    }
-}
-
 #[derive(Deserialize)]
 pub(crate) struct PowerQuery {
     #[serde(default)]
