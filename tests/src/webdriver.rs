@@ -230,6 +230,24 @@ impl Browser {
         .await
     }
 
+    /// A screenshot of the page (`<shots>/<shot>.png`), and a panic listing any WCAG 2 A/AA
+    /// violation axe-core (`axe`, its source) finds in it: what the console's tests do on every
+    /// page they open.
+    pub async fn check_page(&self, axe: &str, shot: &str) {
+        if let Err(e) = self.screenshot(shot).await {
+            panic!("{shot}: no screenshot: {e:#}");
+        }
+        let v = match self.accessibility(axe).await {
+            Ok(v) => v,
+            Err(e) => panic!("{shot}: axe did not run: {e:#}"),
+        };
+        assert!(
+            v.is_empty(),
+            "{shot}: accessibility violations:\n{}",
+            v.join("\n")
+        );
+    }
+
     /// The WCAG 2 A and AA violations axe-core finds in the current page (`axe` is the source
     /// of axe.min.js), as "rule: target" lines.
     pub async fn accessibility(&self, axe: &str) -> anyhow::Result<Vec<String>> {

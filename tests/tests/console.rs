@@ -79,16 +79,6 @@ fn storm(now_ms: i64) -> Vec<serde_json::Value> {
     ev
 }
 
-async fn checked(b: &Browser, axe: &str, shot: &str) {
-    b.screenshot(shot).await.unwrap();
-    let v = b.accessibility(axe).await.unwrap();
-    assert!(
-        v.is_empty(),
-        "{shot}: accessibility violations:\n{}",
-        v.join("\n")
-    );
-}
-
 async fn sign_in(b: &Browser, root: &str, token: &str) {
     b.goto(&format!("{root}/console/boots")).await.unwrap();
     b.wait_for("input#token", Duration::from_secs(10))
@@ -190,7 +180,7 @@ async fn the_console_shows_a_boot_storm_and_acts_only_with_write() {
     b.goto(&format!("{r}/console/boots")).await.unwrap();
     let hint = b.wait_for(".hint", Duration::from_secs(10)).await.unwrap();
     assert!(hint.contains("skyport token"), "{hint}");
-    checked(&b, &axe, "login").await;
+    b.check_page(&axe, "login").await;
     // A wrong token is said at once.
     b.type_into("input#token", "not-a-token").await.unwrap();
     b.click("form[action='/console/login'] button")
@@ -229,7 +219,7 @@ async fn the_console_shows_a_boot_storm_and_acts_only_with_write() {
     let hist = b.text("table.hist").await.unwrap().unwrap();
     let hist = hist.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(hist.contains("under 30 s 17"), "{hist}");
-    checked(&b, &axe, "board").await;
+    b.check_page(&axe, "board").await;
 
     // The board updates by itself: a stuck node reports again and moves on without a reload.
     api.send(
@@ -281,7 +271,7 @@ async fn the_console_shows_a_boot_storm_and_acts_only_with_write() {
         script.starts_with("#!ipxe") && script.contains("http://images.example/vmlinuz"),
         "{script}"
     );
-    checked(&b, &axe, "node-read").await;
+    b.check_page(&axe, "node-read").await;
     // A read sign-in cannot act, even by posting the form itself.
     b.goto(&format!("{r}/console/nodes/x1000c0s9b0n0/power?op=reset"))
         .await
@@ -298,11 +288,11 @@ async fn the_console_shows_a_boot_storm_and_acts_only_with_write() {
         sites.contains("lab") && sites.contains("reachable") && sites.contains("3.0 GiB"),
         "{sites}"
     );
-    checked(&b, &axe, "sites").await;
+    b.check_page(&axe, "sites").await;
     b.goto(&format!("{r}/console/discovery")).await.unwrap();
     let d = b.text("main").await.unwrap().unwrap();
     assert!(d.contains("lab: 3"), "{d}");
-    checked(&b, &axe, "discovery").await;
+    b.check_page(&axe, "discovery").await;
 
     // Sign out; a write sign-in acts: a reset, confirmed, becomes a job (pending: no agent
     // runs here, which the job page says).
@@ -324,7 +314,7 @@ async fn the_console_shows_a_boot_storm_and_acts_only_with_write() {
     )
     .await
     .unwrap();
-    checked(&b, &axe, "confirm").await;
+    b.check_page(&axe, "confirm").await;
     b.click("button.danger").await.unwrap();
     let state = b
         .wait_for(".job[data-state]", Duration::from_secs(10))
@@ -339,7 +329,7 @@ async fn the_console_shows_a_boot_storm_and_acts_only_with_write() {
     assert_eq!(job["action"]["operation"], "Hard-Restart", "{job:#}");
     assert_eq!(job["action"]["boot"], "pxe", "{job:#}");
     assert_eq!(job["tasks"][0]["xname"], "x1000c0s9b0n0");
-    checked(&b, &axe, "job").await;
+    b.check_page(&axe, "job").await;
 
     // A form from another origin is refused, whatever the session.
     let cookie = format!("skyport_console={}", server.token("admin").unwrap());

@@ -224,18 +224,6 @@ fn agent(
     Proc(child)
 }
 
-/// A screenshot of the browser's page (`target/console-shots/netboot/<shot>.png`), and no
-/// WCAG 2 A/AA violation axe-core can find in it.
-async fn checked(b: &Browser, axe: &str, shot: &str) {
-    b.screenshot(shot).await.unwrap();
-    let v = b.accessibility(axe).await.unwrap();
-    assert!(
-        v.is_empty(),
-        "{shot}: accessibility violations:\n{}",
-        v.join("\n")
-    );
-}
-
 fn tail(p: &Path) -> String {
     let s = std::fs::read_to_string(p).unwrap_or_default();
     let lines: Vec<&str> = s.lines().collect();
@@ -1161,7 +1149,7 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    checked(&b, &axe, "job-done").await;
+    b.check_page(&axe, "job-done").await;
     let id = b
         .url()
         .await
@@ -1215,7 +1203,7 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
     }
     eprintln!("the cloud's board showed {XNAME} at: {}", seen.join(" → "));
     assert!(seen.len() >= 2, "the board jumped straight to {seen:?}");
-    checked(&b, &axe, "board-vm").await;
+    b.check_page(&axe, "board-vm").await;
     b.click(&cell).await.unwrap();
     b.wait_for("table.timeline", Duration::from_secs(10))
         .await
@@ -1227,7 +1215,7 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
             "the node's timeline lacks {want}:\n{timeline}"
         );
     }
-    checked(&b, &axe, "node-vm").await;
+    b.check_page(&axe, "node-vm").await;
 
     // The VM really powered on, network-booted from the agent and printed its command line.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -1266,7 +1254,7 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
             .unwrap()
             .starts_with("Read-only")
     );
-    checked(&b, &axe, "edge-board").await;
+    b.check_page(&axe, "edge-board").await;
     b.click(&cell).await.unwrap();
     let timeline = b
         .wait_for("table.timeline", Duration::from_secs(10))
@@ -1280,13 +1268,13 @@ async fn a_power_reset_through_a_redfish_bmc_network_boots_a_libvirt_vm() {
             .unwrap()
             .contains("Power state and actions are the cloud's")
     );
-    checked(&b, &axe, "edge-node").await;
+    b.check_page(&axe, "edge-node").await;
     b.goto(&format!("{edge_console}/console/sites"))
         .await
         .unwrap();
     let sites = b.text("main table").await.unwrap().unwrap();
     assert!(sites.contains("lab"), "{sites}");
-    checked(&b, &axe, "edge-sites").await;
+    b.check_page(&axe, "edge-sites").await;
     drop(b);
     let node = Node {
         xname: XNAME,

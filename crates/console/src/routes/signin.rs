@@ -66,6 +66,15 @@ pub(crate) fn again(code: &str, next: &str) -> Response {
     Redirect::to(&format!("/console/login?{}", q.finish())).into_response()
 }
 
+/// Who a session cookie holding `value` would be, checked before the cookie is set.
+async fn probe(c: &Console, value: &str) -> Result<session::Viewer, Refused> {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("{}={value}", session::COOKIE)) {
+        headers.insert(header::COOKIE, v);
+    }
+    session::viewer(&c.sign_in, &headers).await
+}
+
 /// The code for a refused sign-in.
 fn refused_code(r: &Refused) -> &'static str {
     match r {
@@ -129,11 +138,7 @@ pub(crate) async fn login_token(
         SignIn::EdgeAdmin(_) => session::edge_session(token),
         _ => token.to_string(),
     };
-    let mut probe = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("{}={value}", session::COOKIE)) {
-        probe.insert(header::COOKIE, v);
-    }
-    match session::viewer(&c.sign_in, &probe).await {
+    match probe(&c, &value).await {
         Ok(v) if v.signed_in => {}
         Ok(_) => return again("not-admin", &f.next),
         Err(r) => {
@@ -227,11 +232,7 @@ pub(crate) async fn callback(
         }
     };
     // A token that grants nothing here is not kept: its holder could not even sign out.
-    let mut probe = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("{}={token}", session::COOKIE)) {
-        probe.insert(header::COOKIE, v);
-    }
-    if let Err(r) = session::viewer(&c.sign_in, &probe).await {
+    if let Err(r) = probe(&c, &token).await {
         tracing::info!(refused = ?r, "console sign-in: token refused");
         return again(refused_code(&r), &next);
     }
