@@ -341,6 +341,29 @@ mod tests {
         .await;
         assert_eq!(s, 403);
 
+        // What a browser sends is checked: a page, not a panic or an empty answer.
+        for (uri, want, says) in [
+            (
+                "/console/nodes/not-a-node",
+                400,
+                "neither an xname nor a MAC",
+            ),
+            ("/console/boots?group=nope", 404, "no such group: nope"),
+            (
+                "/console/nodes/x3000c0s1b0n0/power?op=on",
+                403,
+                "through the cloud's console",
+            ),
+            ("/console/jobs/no-such-job", 404, "Not Found"),
+        ] {
+            let (s, _, body) = call(&app, get(uri, Some(&cookie))).await;
+            assert_eq!(s, want, "{uri}: {body}");
+            assert!(
+                body.contains(says) && body.contains("<h1>"),
+                "{uri}: {body}"
+            );
+        }
+
         // Without an admin token configured, nobody signs in.
         let ro = console(&site, "lab", None, outbox, Duration::from_secs(10)).router();
         let (s, _, body) = call(&ro, get("/console/login", None)).await;

@@ -321,32 +321,18 @@ pub(crate) struct PowerQuery {
 pub(crate) fn power_action(
     op: &str,
 ) -> Option<(skyport_power::Action, &'static str, &'static str)> {
-    use skyport_power::{Action, BootTarget, Operation};
     let (_, label, what) = pages::POWER_ACTIONS.iter().find(|(o, _, _)| *o == op)?;
-    let action = match op {
-        "on" => Action::Power {
-            operation: Operation::On,
-            boot: None,
-        },
-        "off" => Action::Power {
-            operation: Operation::Off,
-            boot: None,
-        },
-        "reset" => Action::Power {
-            operation: Operation::HardRestart,
-            boot: None,
-        },
-        "reset-pxe" => Action::Power {
-            operation: Operation::HardRestart,
-            boot: Some(BootTarget::Pxe),
-        },
-        "cycle" => Action::Power {
-            operation: Operation::Init,
-            boot: None,
-        },
-        _ => return None,
+    // The command line's verbs (`skyport power on|off|reset|cycle`), one mapping for both.
+    let (verb, boot) = match op {
+        "reset-pxe" => ("reset", Some(skyport_power::BootTarget::Pxe)),
+        v => (v, None),
     };
-    Some((action, label, what))
+    let operation = skyport_power::operation_for(verb, false, false)?;
+    Some((
+        skyport_power::Action::Power { operation, boot },
+        label,
+        what,
+    ))
 }
 
 pub(crate) async fn confirm_power(
@@ -489,5 +475,35 @@ pub(crate) async fn job_live(
     match skyport_power::Jobs::new(c.store.clone()).get(&id).await {
         Ok(j) => fragment(pages::job_live(&j)),
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skyport_power::{Action, BootTarget, Operation};
+
+    #[test]
+    fn the_offered_power_actions_are_the_command_lines_verbs() {
+        let op = |o: &str| power_action(o).map(|(a, _, _)| a);
+        assert_eq!(
+            op("reset-pxe"),
+            Some(Action::Power {
+                operation: Operation::HardRestart,
+                boot: Some(BootTarget::Pxe)
+            })
+        );
+        assert_eq!(
+            op("cycle"),
+            Some(Action::Power {
+                operation: Operation::Init,
+                boot: None
+            })
+        );
+        for (o, _, _) in pages::POWER_ACTIONS {
+            assert!(op(o).is_some(), "{o}");
+        }
+        assert_eq!(op("explode"), None);
+        assert_eq!(op("force-off"), None);
     }
 }
